@@ -1,0 +1,36 @@
+# Every target sets up .venv by itself: a machine with Python 3.11+ and make is enough.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: render test check lint typecheck bench schemas clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+render: $(STAMP)  ## render the example fleet in clusters/ into out/
+	$(BIN)/everest-render render
+
+test: $(STAMP)  ## the whole suite, as CI runs it
+	$(BIN)/python -m pytest
+
+check: test lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check everest_render tests benchmarks tools
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## render a 1,000-cluster fleet and compare with a PyYAML C parse+dump baseline
+	$(BIN)/python benchmarks/bench.py --clusters 1000
+
+schemas: $(STAMP)  ## regenerate the providers' strict schemas from the vendored CRDs
+	$(BIN)/python tools/vendor_crd.py crds/percona-server-mongodb-operator/1.22.0/perconaservermongodbs.psmdb.percona.com.yaml v1 providers/percona-server-mongodb/schemas/PerconaServerMongoDB.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

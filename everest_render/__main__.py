@@ -1,0 +1,3 @@
+from everest_render.cli import main
+
+main()

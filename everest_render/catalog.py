@@ -1,0 +1,74 @@
+"""The definitions and providers in effect for a repository: built-ins, added to or replaced by name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from everest_render.diagnostics import Diagnostic, candidates
+from everest_render.model import Definition, Provider
+
+_Named = TypeVar("_Named", Definition, Provider)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    definitions: dict[str, Definition]
+    providers: dict[str, Provider]
+    replaced: tuple[str, ...] = field(default=())  # names of built-ins the repository replaces
+
+
+def build_catalog(
+    builtin_definitions: Sequence[Definition],
+    builtin_providers: Sequence[Provider],
+    definitions: Sequence[Definition],
+    providers: Sequence[Provider],
+) -> tuple[Catalog, list[Diagnostic]]:
+    problems: list[Diagnostic] = []
+    merged_definitions, replaced = _merge(builtin_definitions, definitions, "DatabaseClusterDefinition", problems)
+    merged_providers, replaced_providers = _merge(builtin_providers, providers, "Provider", problems)
+    for provider in merged_providers.values():
+        problems.extend(_check_provider(provider, merged_definitions))
+    names = tuple(sorted(replaced | replaced_providers))
+    return Catalog(merged_definitions, merged_providers, names), problems
+
+
+def _merge(
+    builtins: Sequence[_Named], own: Sequence[_Named], kind: str, problems: list[Diagnostic]
+) -> tuple[dict[str, _Named], set[str]]:
+    merged: dict[str, _Named] = {}
+    for group in (builtins, own):
+        seen: dict[str, _Named] = {}
+        for item in group:
+            if item.name in seen:
+                first = seen[item.name].document
+                problems.append(
+                    item.document.at(("metadata", "name"), f"duplicate {kind} {item.name!r} (first in {first.source.path})")
+                )
+                continue
+            seen[item.name] = item
+        merged.update(seen)
+    replaced = {item.name for item in own} & {item.name for item in builtins}
+    return merged, {f"{kind}/{name}" for name in replaced}
+
+
+def _check_provider(provider: Provider, definitions: dict[str, Definition]) -> list[Diagnostic]:
+    document = provider.document
+    definition = definitions.get(provider.definition)
+    if definition is None:
+        return [
+            document.at(
+                ("spec", "databaseClusterDefinition"),
+                f"unknown DatabaseClusterDefinition {provider.definition!r}; known: {candidates(definitions)}",
+            )
+        ]
+    problems = []
+    for topology, component in provider.expose.items():
+        where = ("spec", "expose", topology)
+        if topology not in definition.topologies:
+            problems.append(document.at(where, f"unknown topology {topology!r}; known: {candidates(definition.topologies)}", key=True))
+        elif component not in definition.topologies[topology].components:
+            known = candidates(definition.topologies[topology].components)
+            problems.append(document.at(where, f"topology {topology!r} has no component {component!r}; known: {known}"))
+    return problems

@@ -1,0 +1,176 @@
+"""The command line: options in, one pipeline call, diagnostics and data out.
+
+Data goes to stdout, diagnostics to stderr. Exit codes (API.md section 4) are decided in
+`exit_code` only: 0 success, 1 differences found, 2 usage error, 3 invalid input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from everest_render.diagnostics import Diagnostic
+
+EXIT_OK, EXIT_DIFFERENCES, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+
+
+def exit_code(*, failed: bool = False, differences: bool = False) -> int:
+    if failed:
+        return EXIT_INVALID
+    if differences:
+        return EXIT_DIFFERENCES
+    return EXIT_OK
+
+
+def _report(diagnostics: list[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        click.echo(str(diagnostic), err=True)
+
+
+def _finish(code: int) -> NoReturn:
+    sys.exit(code)
+
+
+repo_option = click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    envvar="EVEREST_RENDER_REPO",
+    show_envvar=True,
+    help="The GitOps repository to read.",
+)
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="EVEREST_RENDER_FORMAT",
+    show_envvar=True,
+    help="Output format.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="everest-render")
+def main() -> None:
+    """Render OpenEverest DatabaseClusters into native operator manifests."""
+
+
+@main.command()
+@repo_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), envvar="EVEREST_RENDER_OUT",
+              show_envvar=True, help="Output folder (default: <repo>/out).")
+@click.option("--stdout", "to_stdout", is_flag=True, envvar="EVEREST_RENDER_STDOUT", show_envvar=True,
+              help="Print one YAML stream instead of writing out/.")
+@click.option("--check", is_flag=True, envvar="EVEREST_RENDER_CHECK", show_envvar=True,
+              help="Write nothing; exit 1 when out/ differs from what would be written.")
+def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool) -> None:
+    """Render every DatabaseCluster of the repository into out/."""
+    from everest_render.emit import differences, write_output
+    from everest_render.pipeline import read_repository, render_repository
+
+    out_dir = out_dir if out_dir is not None else repo / "out"
+    result = render_repository(read_repository(repo, out_dir))
+    _report(result.diagnostics)
+    if result.failed:
+        _finish(exit_code(failed=True))
+    if to_stdout:
+        sys.stdout.buffer.write(result.plan.stream())
+        sys.stdout.flush()
+        _finish(EXIT_OK)
+    if check:
+        changes = differences(result.plan, out_dir)
+        for change in changes:
+            click.echo(f"{out_dir.as_posix().rstrip('/')}/: {change}", err=True)
+        _finish(exit_code(differences=bool(changes)))
+    write_output(result.plan, out_dir)
+    _finish(EXIT_OK)
+
+
+@main.command()
+@repo_option
+@format_option
+def validate(repo: Path, output_format: str) -> None:
+    """Load, validate and render everything in memory; write nothing."""
+    from everest_render.pipeline import read_repository, render_repository
+
+    result = render_repository(read_repository(repo))
+    _report(result.diagnostics)
+    if output_format == "json":
+        _print_json({"valid": not result.failed, "clusters": sorted(str(c.ref) for c in result.resolved.clusters),
+                     "diagnostics": [_diagnostic_json(d) for d in result.diagnostics]})
+    _finish(exit_code(failed=result.failed))
+
+
+@main.command()
+@click.argument("cluster")
+@repo_option
+@format_option
+def explain(cluster: str, repo: Path, output_format: str) -> None:
+    """Show how NAMESPACE/NAME resolves: provider, topology, versions, images and every default."""
+    from everest_render.explain import explain_json, explain_text, find_cluster
+    from everest_render.pipeline import read_repository, resolve_repository
+
+    if cluster.count("/") != 1:
+        raise click.BadParameter("expected NAMESPACE/NAME", param_hint="CLUSTER")
+    result = resolve_repository(read_repository(repo))
+    _report(result.diagnostics)
+    found = find_cluster(result, cluster)
+    if found is None:
+        if not result.failed:
+            click.echo(f"error: no DatabaseCluster {cluster} in {repo}", err=True)
+        _finish(EXIT_INVALID)
+    if output_format == "json":
+        _print_json(explain_json(found, result.catalog))
+    else:
+        click.echo(explain_text(found, result.catalog), nl=False)
+    _finish(exit_code(failed=result.failed))
+
+
+@main.group()
+def providers() -> None:
+    """Providers and definitions in effect."""
+
+
+@providers.command("list")
+@repo_option
+@format_option
+def providers_list(repo: Path, output_format: str) -> None:
+    """List providers, their definitions, topologies and versions (built-in or the repository's)."""
+    from everest_render.explain import providers_json, providers_text
+    from everest_render.pipeline import read_repository, resolve_repository
+
+    result = resolve_repository(read_repository(repo))
+    # An empty clusters/ folder is fine for listing providers.
+    problems = [d for d in result.diagnostics if d.file != "clusters"]
+    _report(problems)
+    if result.catalog is None:
+        _finish(EXIT_INVALID)
+    if output_format == "json":
+        _print_json(providers_json(result.catalog))
+    else:
+        click.echo(providers_text(result.catalog), nl=False)
+    _finish(exit_code(failed=any(d.is_error for d in problems)))
+
+
+def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:
+    from everest_render.diagnostics import format_path
+
+    return {
+        "file": diagnostic.file,
+        "line": diagnostic.line,
+        "column": diagnostic.column,
+        "severity": diagnostic.severity.value,
+        "message": diagnostic.message,
+        "path": format_path(diagnostic.path),
+    }
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))

@@ -1,0 +1,68 @@
+"""Diagnostics: the one value every stage uses to report a problem in the user's input.
+
+User mistakes are never raised; stages return them beside their result and the command
+prints them all at once (sorted), in the format API.md fixes:
+
+    clusters/shop/orders.yaml:12:7: replicas must be at least 1 (at spec.instances.engine.replicas)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+ObjectPath = tuple[str | int, ...]
+
+
+def format_path(path: ObjectPath) -> str:
+    """``("spec", "sourceRanges", 1)`` -> ``spec.sourceRanges[1]``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem, located in a repository file (relative path) at a line and column (1-based)."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    path: ObjectPath = ()
+    severity: Severity = Severity.ERROR
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.severity is Severity.WARNING else ""
+        where = f" (at {format_path(self.path)})" if self.path else ""
+        return f"{self.file}:{self.line}:{self.column}: {prefix}{self.message}{where}"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.is_error for d in diagnostics)
+
+
+def sorted_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """A stable order for printing: by file, position, then message; duplicates dropped."""
+    return sorted(set(diagnostics), key=lambda d: (d.file, d.line, d.column, d.message, str(d)))
+
+
+def candidates(known: Sequence[str] | Iterable[str]) -> str:
+    """The one wording for 'here is what you could have written' (sorted, comma separated)."""
+    names = sorted(set(known))
+    return ", ".join(names) if names else "(none)"

@@ -1,0 +1,132 @@
+"""Stage 6, emit: ordered objects -> the bytes of out/ (or of one stream), and writing them.
+
+out/ is owned by the renderer: an index file beside the manifests (not YAML, so Argo CD
+and Flux do not read it) lists what it wrote, and pruning removes only those files. All
+content is built in memory first; files are written through temporary names and renamed
+into place, and nothing is written when any error exists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from everest_render.diagnostics import Diagnostic
+from everest_render.model import ObjectRef, PassthroughObject, RenderedObject
+from everest_render.order import object_sort_key
+from everest_render.yaml_text import dump_document
+
+INDEX_FILE = ".everest-render-index"
+INDEX_HEADER = "# Files under this folder written by everest-render; `render` prunes only these.\n"
+PASSTHROUGH_FILE = "_passthrough.yaml"  # "_" cannot start a cluster name, so no collision
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What out/ must hold: relative path -> bytes, in path order."""
+
+    files: Mapping[str, bytes]
+
+    def stream(self) -> bytes:
+        """Every file's documents as one YAML stream, for --stdout (files in path order)."""
+        return b"".join(self.files[path] for path in sorted(self.files))
+
+
+def plan_output(
+    objects: Iterable[RenderedObject], passthrough: Iterable[PassthroughObject] = ()
+) -> tuple[OutputPlan, list[Diagnostic]]:
+    by_cluster: dict[ObjectRef, list[Mapping[str, Any]]] = defaultdict(list)
+    for rendered in objects:
+        by_cluster[rendered.cluster].append(rendered.obj)
+    files: dict[str, bytes] = {}
+    for ref in sorted(by_cluster):
+        ordered = sorted(by_cluster[ref], key=lambda o: object_sort_key(ref.namespace, ref.name, o))
+        files[f"{ref.namespace}/{ref.name}.yaml"] = "".join(dump_document(o) for o in ordered).encode()
+    problems: list[Diagnostic] = []
+    plain: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for item in passthrough:
+        if item.encrypted:
+            # SOPS: re-serialising would break the MAC, so the whole file is copied as it is.
+            files[f"{item.namespace}/_encrypted/{item.document.source.path}"] = item.document.source.text.encode()
+        else:
+            plain[item.namespace].append(item.document.data)
+    for namespace in sorted(plain):
+        ordered = sorted(plain[namespace], key=lambda o: object_sort_key(namespace, "", o))
+        files[f"{namespace}/{PASSTHROUGH_FILE}"] = "".join(dump_document(o) for o in ordered).encode()
+    return OutputPlan(dict(sorted(files.items()))), problems
+
+
+# --- the file system side ---------------------------------------------------------------
+
+
+def owned_files(out_dir: Path) -> set[str]:
+    index = out_dir / INDEX_FILE
+    if not index.is_file():
+        return set()
+    lines = index.read_text(encoding="utf-8").splitlines()
+    return {line for line in lines if line and not line.startswith("#") and _inside(out_dir, line)}
+
+
+def _inside(out_dir: Path, relative: str) -> bool:
+    """Names never escape out/: an index line pointing elsewhere is ignored."""
+    target = (out_dir / relative).resolve()
+    return target.is_relative_to(out_dir.resolve()) and ".." not in Path(relative).parts
+
+
+def differences(plan: OutputPlan, out_dir: Path) -> list[str]:
+    """What `render` would change in out/: one line per file, sorted (for --check)."""
+    changes: list[str] = []
+    for path, content in plan.files.items():
+        target = out_dir / path
+        if not target.is_file():
+            changes.append(f"missing: {path}")
+        elif target.read_bytes() != content:
+            changes.append(f"stale: {path}")
+    for path in sorted(owned_files(out_dir) - plan.files.keys()):
+        if (out_dir / path).exists():
+            changes.append(f"extra: {path}")
+    if plan.files and _index_text(plan) != _read(out_dir / INDEX_FILE):
+        changes.append(f"stale: {INDEX_FILE}")
+    return changes
+
+
+def write_output(plan: OutputPlan, out_dir: Path) -> None:
+    """Bring out/ to exactly ``plan``: changed files replaced atomically, owned leftovers pruned."""
+    previous = owned_files(out_dir)
+    for path, content in plan.files.items():
+        target = out_dir / path
+        if target.is_file() and target.read_bytes() == content:
+            continue
+        _write_atomically(target, content)
+    for path in sorted(previous - plan.files.keys()):
+        target = out_dir / path
+        if target.is_file():
+            target.unlink()
+            _remove_empty_parents(target.parent, out_dir)
+    _write_atomically(out_dir / INDEX_FILE, _index_text(plan).encode())
+
+
+def _index_text(plan: OutputPlan) -> str:
+    return INDEX_HEADER + "".join(f"{path}\n" for path in sorted(plan.files))
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def _write_atomically(target: Path, content: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    temporary.write_bytes(content)
+    os.replace(temporary, target)
+
+
+def _remove_empty_parents(folder: Path, out_dir: Path) -> None:
+    root = out_dir.resolve()
+    while folder.resolve() != root and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent

@@ -1,0 +1,93 @@
+"""The helpers provider templates may call: pure, documented, and strict about bad input.
+
+Filters: ``{{ x | tojson }}`` (a YAML-safe scalar or flow value), ``| quantity`` (a number),
+``| size_class`` (small/medium/large by memory, everest's thresholds), ``| cidr``,
+``| resources(shorthand)``. Globals: ``required(value, message)``, ``fail(message)``.
+Nothing here reads the clock, the environment or files (see docs/providers.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from everest_render.quantity import parse_quantity
+
+
+class TemplateFailure(Exception):
+    """Raised by ``fail``/``required``: the provider refuses the cluster with a message."""
+
+
+# everest-operator's Engine.Size(): memory >= 32G is large, >= 8G medium, else small.
+_MEDIUM = Decimal(8) * 10**9
+_LARGE = Decimal(32) * 10**9
+
+
+def size_class(memory: str | int | float | None) -> str:
+    if memory is None:
+        return "small"
+    amount = parse_quantity(memory)
+    if amount >= _LARGE:
+        return "large"
+    if amount >= _MEDIUM:
+        return "medium"
+    return "small"
+
+
+def quantity(value: str | int | float) -> Decimal:
+    return parse_quantity(value)
+
+
+def tojson(value: Any) -> str:
+    """A JSON text, which YAML reads back as exactly this value (strings stay strings)."""
+    return json.dumps(value, sort_keys=False, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} into a manifest")
+
+
+def resources(value: Mapping[str, Any] | None, shorthand: str = "limits") -> dict[str, Any]:
+    """A cluster's resources as a Kubernetes ResourceRequirements.
+
+    The shorthand ``{cpu, memory}`` goes to ``limits``, ``requests`` or both
+    (``shorthand="requests,limits"``), as each engine's everest mapping does; the full form
+    ``{requests, limits}`` passes through as written.
+    """
+    if not value:
+        return {}
+    if "requests" in value or "limits" in value:
+        return {k: dict(value[k]) for k in ("requests", "limits") if k in value}
+    amounts = {k: value[k] for k in ("cpu", "memory") if k in value}
+    targets = [t.strip() for t in shorthand.split(",")]
+    for target in targets:
+        if target not in ("requests", "limits"):
+            raise TemplateFailure(f"resources(): unknown shorthand target {target!r}")
+    return {t: dict(amounts) for t in ("requests", "limits") if t in targets}
+
+
+def required(value: Any, message: str) -> Any:
+    if value is None or value == "" or value == {} or value == []:
+        raise TemplateFailure(message)
+    return value
+
+
+def fail(message: str) -> None:
+    raise TemplateFailure(message)
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "tojson": tojson,
+    "quantity": quantity,
+    "size_class": size_class,
+    "resources": resources,
+}
+GLOBALS: dict[str, Callable[..., Any]] = {"required": required, "fail": fail}

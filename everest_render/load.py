@@ -1,0 +1,214 @@
+"""Stage 1, load: repository files -> YAML documents that remember where each value was written.
+
+Only this stage and `emit` touch the file system. Positions live beside the data (in
+`Positions`), never inside it, so later stages see plain dicts and lists.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from everest_render.diagnostics import Diagnostic, ObjectPath
+
+INPUT_FOLDERS = ("definitions", "providers", "clusters")
+YAML_SUFFIXES = (".yaml", ".yml")
+IGNORE_FILE = ".everestignore"
+BUILTIN_PREFIX = "<built-in>/"  # how diagnostics name files shipped inside the package
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int
+    column: int
+
+
+@dataclass
+class Positions:
+    """Where each value (and each mapping key) of one document was written."""
+
+    values: dict[ObjectPath, Position] = field(default_factory=dict)
+    keys: dict[ObjectPath, Position] = field(default_factory=dict)
+
+    def value(self, path: ObjectPath) -> Position:
+        """The value at ``path``, or the closest ancestor that exists."""
+        while path not in self.values and path:
+            path = path[:-1]
+        return self.values.get(path, Position(1, 1))
+
+    def key(self, path: ObjectPath) -> Position:
+        """The key that names ``path`` (for unknown or duplicate fields), else its value."""
+        return self.keys.get(path) or self.value(path)
+
+    def mapping(self, path: ObjectPath) -> Position:
+        """The mapping at ``path``, pointed at by its own key (for a field it lacks)."""
+        return self.keys.get(path) or self.value(path)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # relative to the repository root, with forward slashes
+    text: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document of a source file."""
+
+    source: SourceFile
+    index: int
+    data: Any
+    positions: Positions
+
+    def at(self, path: ObjectPath, message: str, *, key: bool = False) -> Diagnostic:
+        """A diagnostic located at ``path`` in this document."""
+        pos = self.positions.key(path) if key else self.positions.value(path)
+        return Diagnostic(self.source.path, pos.line, pos.column, message, path)
+
+    def missing(self, path: ObjectPath, message: str) -> Diagnostic:
+        pos = self.positions.mapping(path)
+        return Diagnostic(self.source.path, pos.line, pos.column, message, path)
+
+
+class _InputLoader(yaml.CSafeLoader):  # type: ignore[misc]
+    """YAML 1.1 as PyYAML reads it, minus timestamps: a date-like value stays a string."""
+
+
+_InputLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+}
+
+_SCALARS = yaml.constructor.SafeConstructor()
+
+
+def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
+    """Every non-empty document of ``source``; a parse error ends that file, not the run."""
+    documents: list[Document] = []
+    diagnostics: list[Diagnostic] = []
+    loader = _InputLoader(source.text)
+    try:
+        index = 0
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None and not _is_empty(node):
+                positions = Positions()
+                data = _construct(node, (), positions, source.path, diagnostics)
+                documents.append(Document(source, index, data, positions))
+            index += 1
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = error.problem or error.context or "invalid YAML"
+        diagnostics.append(Diagnostic(source.path, line, column, f"invalid YAML: {problem}"))
+    except yaml.YAMLError as error:
+        diagnostics.append(Diagnostic(source.path, 1, 1, f"invalid YAML: {error}"))
+    finally:
+        loader.dispose()
+    return documents, diagnostics
+
+
+def _is_empty(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _mark(node: yaml.Node) -> Position:
+    return Position(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _construct(
+    node: yaml.Node, path: ObjectPath, positions: Positions, file: str, diagnostics: list[Diagnostic]
+) -> Any:
+    positions.values[path] = _mark(node)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        first_seen: dict[Any, Position] = {}
+        for key_node, value_node in node.value:
+            key = _SCALARS.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str | int | bool | float) or key_node.tag == "tag:yaml.org,2002:merge":
+                pos = _mark(key_node)
+                diagnostics.append(Diagnostic(file, pos.line, pos.column, "mapping keys must be plain scalars", path))
+                continue
+            child = (*path, str(key))
+            if key in first_seen:
+                pos, first = _mark(key_node), first_seen[key]
+                diagnostics.append(
+                    Diagnostic(file, pos.line, pos.column, f"duplicate key {key!r} (first at line {first.line})", child)
+                )
+                continue
+            first_seen[key] = positions.keys[child] = _mark(key_node)
+            result[key] = _construct(value_node, child, positions, file, diagnostics)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, i), positions, file, diagnostics) for i, item in enumerate(node.value)]
+    return _SCALARS.construct_object(node)
+
+
+# --- discovery -------------------------------------------------------------------------
+
+
+def discover_input_files(root: Path, out_dir: Path | None) -> list[Path]:
+    """The YAML files of ``definitions/``, ``providers/*/provider.yaml`` and ``clusters/``, sorted.
+
+    Hidden folders and files, the output folder and what ``.everestignore`` names are skipped.
+    """
+    ignore = _ignore_spec(root)
+    skip = out_dir.resolve() if out_dir is not None else None
+    found: list[Path] = []
+    for folder in INPUT_FOLDERS:
+        base = root / folder
+        if not base.is_dir():
+            continue
+        for path in _walk(base, skip):
+            relative = path.relative_to(root).as_posix()
+            if folder == "providers" and not _is_provider_file(relative):
+                continue
+            if ignore is not None and ignore.match_file(relative):
+                continue
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _is_provider_file(relative: str) -> bool:
+    parts = relative.split("/")
+    return len(parts) == 3 and parts[2] in ("provider.yaml", "provider.yml")
+
+
+def _walk(base: Path, skip: Path | None) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(base):
+        current = Path(dirpath)
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and (skip is None or (current / d).resolve() != skip)
+        )
+        for name in sorted(filenames):
+            if not name.startswith(".") and name.endswith(YAML_SUFFIXES):
+                yield current / name
+
+
+def _ignore_spec(root: Path) -> Any:
+    ignore_file = root / IGNORE_FILE
+    if not ignore_file.is_file():
+        return None
+    import pathspec  # only repositories that have an ignore file pay for it
+
+    return pathspec.GitIgnoreSpec.from_lines(ignore_file.read_text(encoding="utf-8").splitlines())
+
+
+def read_sources(root: Path, paths: list[Path], prefix: str = "") -> list[SourceFile]:
+    """Read files as UTF-8 text, named relative to ``root`` (with ``prefix`` for built-ins)."""
+    return [SourceFile(prefix + p.relative_to(root).as_posix(), p.read_text(encoding="utf-8")) for p in paths]
+
+
+def load_documents(sources: list[SourceFile]) -> tuple[list[Document], list[Diagnostic]]:
+    documents: list[Document] = []
+    diagnostics: list[Diagnostic] = []
+    for source in sources:
+        docs, problems = parse_yaml(source)
+        documents.extend(docs)
+        diagnostics.extend(problems)
+    return documents, diagnostics

@@ -1,0 +1,203 @@
+"""Typed values passed between the stages. Frozen: a stage returns new values, never edits old ones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from everest_render.load import Document
+
+RENDERER_LABELS = ("app.kubernetes.io/managed-by", "everest.percona.com/cluster")
+MANAGED_BY = "everest-render"
+
+
+@dataclass(frozen=True, order=True)
+class ObjectRef:
+    """The identity of a namespaced object: sort key, dict key and error label in one."""
+
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+# --- catalogue: definitions and providers ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogueVersion:
+    version: str
+    image: str
+    default: bool
+
+
+@dataclass(frozen=True)
+class ComponentType:
+    name: str
+    versions: tuple[CatalogueVersion, ...]
+
+    def find(self, version: str) -> CatalogueVersion | None:
+        return next((v for v in self.versions if v.version == version), None)
+
+    @property
+    def default(self) -> CatalogueVersion | None:
+        return next((v for v in self.versions if v.default), None)
+
+
+@dataclass(frozen=True)
+class DefinitionComponent:
+    name: str
+    type: str
+    allowed_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TopologyComponent:
+    name: str
+    optional: bool
+    defaults: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    default: bool
+    components: Mapping[str, TopologyComponent]
+    config_schema: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    component_types: Mapping[str, ComponentType]
+    components: Mapping[str, DefinitionComponent]
+    topologies: Mapping[str, Topology]
+    document: Document
+    builtin: bool
+
+
+@dataclass(frozen=True)
+class ObjectSchema:
+    """A kind a provider renders, and the file (in its folder) holding its strict schema."""
+
+    api_version: str
+    kind: str
+    schema_file: str
+
+
+@dataclass(frozen=True)
+class ProviderAssets:
+    """The provider folder's files, read by the load stage so rendering stays pure."""
+
+    templates: Mapping[str, str]  # every *.j2 file, by path relative to the folder
+    schemas: Mapping[str, str]  # every *.json file, by path relative to the folder
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    definition: str
+    operator_name: str
+    operator_version: str
+    templates: tuple[str, ...]
+    objects: tuple[ObjectSchema, ...]
+    expose: Mapping[str, str]
+    max_name_length: int
+    folder: str  # relative to its root, for messages
+    assets: ProviderAssets
+    document: Document
+    builtin: bool
+
+
+# --- clusters --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DatabaseCluster:
+    ref: ObjectRef
+    labels: Mapping[str, str]
+    spec: Mapping[str, Any]  # schema-validated input, read by resolve
+    document: Document
+
+
+@dataclass(frozen=True)
+class PassthroughObject:
+    """A non-everest object under clusters/ that goes to out/<namespace>/ as it is."""
+
+    namespace: str
+    document: Document
+    encrypted: bool  # a SOPS file: copied byte for byte
+
+
+# --- resolution ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AppliedDefault:
+    """A value the user did not write, and where it came from (shown by `explain`)."""
+
+    path: str
+    value: Any
+    origin: str
+
+
+@dataclass(frozen=True)
+class Expose:
+    type: str  # ClusterIP | LoadBalancer | NodePort
+    source_ranges: tuple[str, ...]
+    annotations: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ResolvedComponent:
+    name: str
+    type: str
+    version: str
+    image: str
+    replicas: int | None
+    resources: Mapping[str, Any] | None
+    storage: Mapping[str, Any] | None
+    config: str | None
+    affinity: Mapping[str, Any] | None
+    expose: Expose | None
+    settings: Mapping[str, Any] = field(default_factory=dict)  # other instance fields, as written
+
+
+@dataclass(frozen=True)
+class ResolvedVersion:
+    type: str
+    version: str
+    image: str
+
+
+@dataclass(frozen=True)
+class ResolvedCluster:
+    cluster: DatabaseCluster
+    provider: Provider
+    definition: Definition
+    topology: str
+    topology_config: Mapping[str, Any]
+    components: Mapping[str, ResolvedComponent]
+    versions: Mapping[str, ResolvedVersion]
+    secrets_name: str
+    paused: bool
+    allow_unsafe_configuration: bool
+    cr_version: str
+    labels: Mapping[str, str]  # renderer labels first, then the cluster's own
+    backup: Mapping[str, Any]
+    defaults: tuple[AppliedDefault, ...]
+
+    @property
+    def ref(self) -> ObjectRef:
+        return self.cluster.ref
+
+
+@dataclass(frozen=True)
+class RenderedObject:
+    """A native object and where it came from; provenance stays beside the object."""
+
+    obj: Mapping[str, Any]
+    cluster: ObjectRef
+    template: str

@@ -1,0 +1,234 @@
+"""Stage 2, parse: documents -> typed model objects; shape errors are collected here.
+
+Each input kind is checked against its JSON Schema (everest_render/schemas/), then turned
+into a frozen model. Anything that is not an everest kind and sits under clusters/ is kept
+as a pass-through object.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from everest_render.diagnostics import Diagnostic, candidates
+from everest_render.load import BUILTIN_PREFIX, Document
+from everest_render.model import (
+    CatalogueVersion,
+    ComponentType,
+    DatabaseCluster,
+    Definition,
+    DefinitionComponent,
+    ObjectRef,
+    ObjectSchema,
+    PassthroughObject,
+    Provider,
+    ProviderAssets,
+    Topology,
+    TopologyComponent,
+)
+from everest_render.schema_check import Validator, compile_schema, schema_problems
+
+EVEREST_GROUP = "everest.percona.com/"
+EVEREST_V1 = "everest.percona.com/v1alpha1"
+INPUT_KINDS = ("DatabaseClusterDefinition", "Provider", "DatabaseCluster")
+# Where each kind may be written, by top-level folder.
+FOLDER_KINDS = {"definitions": "DatabaseClusterDefinition", "providers": "Provider"}
+
+
+@dataclass
+class ParsedInputs:
+    definitions: list[Definition] = field(default_factory=list)
+    providers: list[Provider] = field(default_factory=list)
+    clusters: list[DatabaseCluster] = field(default_factory=list)
+    referenced: list[Document] = field(default_factory=list)  # BackupStorage, MonitoringConfig
+    passthrough: list[PassthroughObject] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@functools.cache
+def input_validator(kind: str) -> Validator:
+    """The compiled schema of one input kind (common definitions inlined)."""
+    folder = resources.files("everest_render") / "schemas"
+    common = yaml.load((folder / "common.yaml").read_text(), Loader=yaml.CSafeLoader)
+    schema = yaml.load((folder / f"{kind}.yaml").read_text(), Loader=yaml.CSafeLoader)
+    return compile_schema(_inline_common(schema, common["$defs"]))
+
+
+def _inline_common(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (v.replace("common.yaml#", "#") if k == "$ref" else rewrite(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    return {**rewrite(schema), "$defs": rewrite(defs)}
+
+
+def check_against_schema(document: Document, kind: str) -> list[Diagnostic]:
+    problems = []
+    for problem in schema_problems(input_validator(kind), document.data):
+        if problem.missing:
+            problems.append(document.missing(problem.path, problem.message))
+        else:
+            problems.append(document.at(problem.path, problem.message, key=problem.at_key))
+    return problems
+
+
+def parse_documents(
+    documents: list[Document],
+    assets: Mapping[str, ProviderAssets],
+    *,
+    builtin: bool = False,
+) -> ParsedInputs:
+    """Sort documents into kinds and parse each; ``assets`` holds provider folders by path."""
+    parsed = ParsedInputs()
+    for document in documents:
+        _parse_document(document, assets, builtin, parsed)
+    return parsed
+
+
+def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], builtin: bool, out: ParsedInputs) -> None:
+    data = document.data
+    folder = document.source.path.removeprefix(BUILTIN_PREFIX).split("/", 1)[0]
+    if not isinstance(data, dict) or not isinstance(data.get("apiVersion"), str) or not isinstance(data.get("kind"), str):
+        out.diagnostics.append(document.at((), "a document must be a mapping with apiVersion and kind"))
+        return
+    api_version, kind = data["apiVersion"], data["kind"]
+    expected = FOLDER_KINDS.get(folder)
+    if expected is not None and kind != expected:
+        out.diagnostics.append(document.at(("kind",), f"{folder}/ holds {expected} objects, not {kind}"))
+        return
+    if kind in INPUT_KINDS and api_version.startswith(EVEREST_GROUP):
+        problems = check_against_schema(document, kind)
+        if problems:
+            out.diagnostics.extend(problems)
+            return
+        if kind == "DatabaseClusterDefinition":
+            _add(out, _parse_definition(document, builtin))
+        elif kind == "Provider":
+            _add(out, _parse_provider(document, assets, builtin))
+        else:
+            out.clusters.append(_parse_cluster(document))
+        return
+    if api_version == EVEREST_V1 and kind in ("BackupStorage", "MonitoringConfig"):
+        out.referenced.append(document)
+        return
+    _parse_passthrough(document, out)
+
+
+def _add(out: ParsedInputs, result: tuple[Definition | Provider | None, list[Diagnostic]]) -> None:
+    item, problems = result
+    out.diagnostics.extend(problems)
+    if isinstance(item, Definition):
+        out.definitions.append(item)
+    elif isinstance(item, Provider):
+        out.providers.append(item)
+
+
+def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | None, list[Diagnostic]]:
+    spec = document.data["spec"]
+    problems: list[Diagnostic] = []
+    types: dict[str, ComponentType] = {}
+    for type_name, entry in spec["componentTypes"].items():
+        versions = tuple(CatalogueVersion(v["version"], v["image"], bool(v.get("default"))) for v in entry["versions"])
+        path = ("spec", "componentTypes", type_name)
+        defaults = [v.version for v in versions if v.default]
+        if len(defaults) != 1:
+            problems.append(document.at((*path, "versions"), f"component type {type_name!r} must mark exactly one version default: true"))
+        seen: set[str] = set()
+        for index, version in enumerate(versions):
+            if version.version in seen:
+                problems.append(document.at((*path, "versions", index, "version"), f"version {version.version} is listed twice"))
+            seen.add(version.version)
+        types[type_name] = ComponentType(type_name, versions)
+    components: dict[str, DefinitionComponent] = {}
+    for name, entry in spec["components"].items():
+        allowed = tuple(entry.get("allowedTypes", [entry["type"]]))
+        for index, type_name in enumerate((entry["type"], *allowed)):
+            if type_name not in types:
+                where = ("spec", "components", name, "type") if index == 0 else ("spec", "components", name, "allowedTypes", index - 1)
+                problems.append(document.at(where, f"unknown component type {type_name!r}; known: {candidates(types)}"))
+        if entry["type"] not in allowed:
+            problems.append(document.at(("spec", "components", name, "allowedTypes"), f"allowedTypes must include the default type {entry['type']!r}"))
+        components[name] = DefinitionComponent(name, entry["type"], allowed)
+    topologies: dict[str, Topology] = {}
+    for topo_name, entry in spec["topologies"].items():
+        members: dict[str, TopologyComponent] = {}
+        for name, member in entry["components"].items():
+            member = member or {}
+            if name not in components:
+                problems.append(document.at(("spec", "topologies", topo_name, "components", name), f"unknown component {name!r}; known: {candidates(components)}", key=True))
+            members[name] = TopologyComponent(name, bool(member.get("optional")), member.get("defaults") or {})
+        topologies[topo_name] = Topology(topo_name, bool(entry.get("default")), members, entry.get("configSchema"))
+    if sum(t.default for t in topologies.values()) > 1:
+        problems.append(document.at(("spec", "topologies"), "at most one topology may be marked default: true"))
+    if problems:
+        return None, problems
+    name = document.data["metadata"]["name"]
+    return Definition(name, types, components, topologies, document, builtin), []
+
+
+def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], builtin: bool) -> tuple[Provider | None, list[Diagnostic]]:
+    spec = document.data["spec"]
+    folder = document.source.path.rsplit("/", 1)[0]
+    files = assets.get(folder, ProviderAssets({}, {}))
+    problems: list[Diagnostic] = []
+    for index, template in enumerate(spec["templates"]):
+        if template not in files.templates:
+            problems.append(document.at(("spec", "templates", index), f"no template {template!r} in {folder}/"))
+    objects = []
+    for index, entry in enumerate(spec["objects"]):
+        if entry["schema"] not in files.schemas:
+            problems.append(document.at(("spec", "objects", index, "schema"), f"no schema {entry['schema']!r} in {folder}/"))
+        objects.append(ObjectSchema(entry["apiVersion"], entry["kind"], entry["schema"]))
+    if problems:
+        return None, problems
+    operator = spec["operator"]
+    return (
+        Provider(
+            name=document.data["metadata"]["name"],
+            definition=spec["databaseClusterDefinition"],
+            operator_name=operator["name"],
+            operator_version=operator["version"],
+            templates=tuple(spec["templates"]),
+            objects=tuple(objects),
+            expose=dict(spec.get("expose", {})),
+            max_name_length=spec.get("maxNameLength", 63),
+            folder=folder,
+            assets=files,
+            document=document,
+            builtin=builtin,
+        ),
+        [],
+    )
+
+
+def _parse_cluster(document: Document) -> DatabaseCluster:
+    metadata = document.data["metadata"]
+    ref = ObjectRef(metadata["namespace"], metadata["name"])
+    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document)
+
+
+def _parse_passthrough(document: Document, out: ParsedInputs) -> None:
+    data = document.data
+    encrypted = "sops" in data
+    if data["kind"] == "Secret" and data.get("apiVersion") == "v1" and not encrypted and ("data" in data or "stringData" in data):
+        key = "data" if "data" in data else "stringData"
+        out.diagnostics.append(
+            document.at((key,), "a Secret with data must not be committed in clear; use SOPS, a SealedSecret or an ExternalSecret", key=True)
+        )
+        return
+    metadata = data.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+    if data["kind"] == "Namespace" and isinstance(metadata, dict):
+        namespace = metadata.get("name")
+    if not isinstance(namespace, str) or not namespace:
+        out.diagnostics.append(document.at(("metadata",), "an object passed through to out/ needs metadata.namespace"))
+        return
+    out.passthrough.append(PassthroughObject(namespace, document, encrypted))

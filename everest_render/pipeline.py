@@ -1,0 +1,138 @@
+"""The facade: one function per use, each the list of stages top to bottom.
+
+    files = read_repository(Path("."))
+    result = render_repository(files)
+    if not result.failed:
+        write_output(result.plan, Path("out"))
+
+`read_repository` is the only part that reads files; everything after it is pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from everest_render.catalog import Catalog, build_catalog
+from everest_render.check import check_objects
+from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
+from everest_render.emit import OutputPlan, plan_output
+from everest_render.load import (
+    BUILTIN_PREFIX,
+    SourceFile,
+    discover_input_files,
+    load_documents,
+    read_sources,
+)
+from everest_render.model import ProviderAssets, RenderedObject, ResolvedCluster
+from everest_render.parse import ParsedInputs, parse_documents
+from everest_render.postprocess import postprocess
+from everest_render.render import render_clusters
+from everest_render.resolve import resolve_clusters
+
+
+def builtin_root() -> Path:
+    """Where the built-in definitions/ and providers/ are: package data in a wheel, else the
+    top level of the source checkout (one copy, not two)."""
+    packaged = Path(__file__).parent / "_builtin"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent
+
+
+@dataclass(frozen=True)
+class SourceSet:
+    sources: list[SourceFile]
+    assets: dict[str, ProviderAssets]
+    builtin: bool
+
+
+@dataclass(frozen=True)
+class RepositoryFiles:
+    builtin: SourceSet
+    own: SourceSet
+
+
+def read_repository(root: Path, out_dir: Path | None = None) -> RepositoryFiles:
+    """Read the built-ins and the repository at ``root`` (the one stage that touches disk)."""
+    base = builtin_root()
+    out_dir = out_dir if out_dir is not None else root / "out"
+    if root.resolve() == base.resolve():
+        own = _read_set(root, out_dir, "", builtin=True)
+        return RepositoryFiles(SourceSet([], {}, True), own)
+    builtin = _read_set(base, None, BUILTIN_PREFIX, builtin=True, folders=("definitions", "providers"))
+    return RepositoryFiles(builtin, _read_set(root, out_dir, "", builtin=False))
+
+
+def _read_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, folders: tuple[str, ...] | None = None) -> SourceSet:
+    paths = discover_input_files(root, out_dir)
+    if folders is not None:
+        paths = [p for p in paths if p.relative_to(root).parts[0] in folders]
+    assets: dict[str, ProviderAssets] = {}
+    for path in paths:
+        relative = path.relative_to(root)
+        if relative.parts[0] == "providers":
+            folder = path.parent
+            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".j2", ".json"))
+            read = {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8") for p in files}
+            assets[prefix + relative.parent.as_posix()] = ProviderAssets(
+                {k: v for k, v in read.items() if k.endswith(".j2")}, {k: v for k, v in read.items() if k.endswith(".json")}
+            )
+    return SourceSet(read_sources(root, paths, prefix), assets, builtin)
+
+
+# --- pure from here on -----------------------------------------------------------------
+
+
+@dataclass
+class ResolveResult:
+    catalog: Catalog | None
+    clusters: list[ResolvedCluster]
+    inputs: ParsedInputs
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return has_errors(self.diagnostics)
+
+
+@dataclass
+class RenderResult:
+    resolved: ResolveResult
+    objects: list[RenderedObject]
+    plan: OutputPlan
+    diagnostics: list[Diagnostic]
+
+    @property
+    def failed(self) -> bool:
+        return has_errors(self.diagnostics)
+
+
+def _parse_set(source_set: SourceSet) -> ParsedInputs:
+    documents, problems = load_documents(source_set.sources)
+    parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin)
+    parsed.diagnostics[:0] = problems
+    return parsed
+
+
+def resolve_repository(files: RepositoryFiles) -> ResolveResult:
+    builtin, own = _parse_set(files.builtin), _parse_set(files.own)
+    catalog, catalog_problems = build_catalog(builtin.definitions, builtin.providers, own.definitions, own.providers)
+    clusters, problems = resolve_clusters(own.clusters, catalog, own.referenced)
+    if not own.clusters and not own.diagnostics:
+        problems.append(Diagnostic("clusters", 1, 1, "no DatabaseCluster found: refusing an empty render (it would prune every database)"))
+    diagnostics = [*builtin.diagnostics, *own.diagnostics, *catalog_problems, *problems]
+    return ResolveResult(catalog, clusters, own, sorted_diagnostics(diagnostics))
+
+
+def render_repository(files: RepositoryFiles) -> RenderResult:
+    resolved = resolve_repository(files)
+    if resolved.failed:
+        return RenderResult(resolved, [], OutputPlan({}), resolved.diagnostics)
+    by_ref = {cluster.ref: cluster for cluster in resolved.clusters}
+    objects, render_problems = render_clusters(resolved.clusters)
+    objects, post_problems = postprocess(objects, by_ref)
+    check_problems = check_objects(objects, by_ref)
+    plan, plan_problems = plan_output(objects, resolved.inputs.passthrough)
+    diagnostics = sorted_diagnostics([*resolved.diagnostics, *render_problems, *post_problems, *check_problems, *plan_problems])
+    if has_errors(diagnostics):
+        return RenderResult(resolved, [], OutputPlan({}), diagnostics)
+    return RenderResult(resolved, objects, plan, diagnostics)

@@ -1,0 +1,66 @@
+"""JSON Schema validation that reports every problem as a located Diagnostic.
+
+Uses jsonschema-rs: validating a rendered object against a large CRD schema is ~100x faster
+than the pure-Python `jsonschema`, which matters at 1,000 clusters (see docs/design.md).
+Validators are compiled once per schema and reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema_rs
+
+from everest_render.diagnostics import ObjectPath
+
+Validator = Any  # jsonschema_rs validators have no common public base class
+
+
+def compile_schema(schema: dict[str, Any]) -> Validator:
+    return jsonschema_rs.validator_for(schema)
+
+
+class SchemaProblem:
+    """One violation: the path it concerns, whether to point at the key, and a message."""
+
+    __slots__ = ("path", "message", "at_key", "missing")
+
+    def __init__(self, path: ObjectPath, message: str, *, at_key: bool = False, missing: bool = False) -> None:
+        self.path = path
+        self.message = message
+        self.at_key = at_key
+        self.missing = missing
+
+
+def schema_problems(validator: Validator, instance: Any) -> Iterator[SchemaProblem]:
+    """Every violation of ``instance``, worded for people and located by object path."""
+    if validator.is_valid(instance):
+        return
+    for error in validator.iter_errors(instance):
+        path: ObjectPath = tuple(error.instance_path)
+        if type(error.kind).__name__ == "AdditionalProperties":
+            # jsonschema-rs names all unknown fields of a mapping in one error: one line each.
+            for field in error.kind.unexpected:
+                yield SchemaProblem((*path, field), f"unknown field {field!r}", at_key=True)
+        else:
+            yield _describe(error, path)
+
+
+def _describe(error: Any, path: ObjectPath) -> SchemaProblem:
+    kind = error.kind
+    name = type(kind).__name__
+    if name == "Required":
+        return SchemaProblem(path, f"missing required field {kind.property!r}", missing=True)
+    if name == "Constant":
+        return SchemaProblem(path, f"must be {kind.expected_value!r}, not {error.instance!r}")
+    if name == "AnyOf" and _is_quantity(error):
+        return SchemaProblem(path, f"{error.instance!r} is not a valid quantity (e.g. 500m, 2Gi, 4G)")
+    if name == "Pattern" and path and path[-1] in ("name", "namespace"):
+        return SchemaProblem(path, f"{error.instance!r} is not a valid name (RFC 1123: lower case letters, digits and '-')")
+    return SchemaProblem(path, error.message)
+
+
+def _is_quantity(error: Any) -> bool:
+    return any(isinstance(p, str) and "quantity" in p for p in error.schema_path)
+
