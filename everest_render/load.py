@@ -199,9 +199,17 @@ def _ignore_spec(root: Path) -> Any:
     return pathspec.GitIgnoreSpec.from_lines(ignore_file.read_text(encoding="utf-8").splitlines())
 
 
-def read_sources(root: Path, paths: list[Path], prefix: str = "") -> list[SourceFile]:
+def read_sources(root: Path, paths: list[Path], prefix: str = "") -> tuple[list[SourceFile], list[Diagnostic]]:
     """Read files as UTF-8 text, named relative to ``root`` (with ``prefix`` for built-ins)."""
-    return [SourceFile(prefix + p.relative_to(root).as_posix(), p.read_text(encoding="utf-8")) for p in paths]
+    sources: list[SourceFile] = []
+    problems: list[Diagnostic] = []
+    for path in paths:
+        name = prefix + path.relative_to(root).as_posix()
+        try:
+            sources.append(SourceFile(name, path.read_bytes().decode("utf-8")))
+        except UnicodeDecodeError as error:
+            problems.append(Diagnostic(name, 1, 1, f"not UTF-8 text (byte {error.start})"))
+    return sources, problems
 
 
 def load_documents(sources: list[SourceFile]) -> tuple[list[Document], list[Diagnostic]]:

@@ -43,6 +43,7 @@ class SourceSet:
     sources: list[SourceFile]
     assets: dict[str, ProviderAssets]
     builtin: bool
+    unreadable: list[Diagnostic] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,8 @@ def _read_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, f
             assets[prefix + relative.parent.as_posix()] = ProviderAssets(
                 {k: v for k, v in read.items() if k.endswith(".j2")}, {k: v for k, v in read.items() if k.endswith(".json")}
             )
-    return SourceSet(read_sources(root, paths, prefix), assets, builtin)
+    sources, unreadable = read_sources(root, paths, prefix)
+    return SourceSet(sources, assets, builtin, unreadable)
 
 
 # --- pure from here on -----------------------------------------------------------------
@@ -109,7 +111,7 @@ class RenderResult:
 def _parse_set(source_set: SourceSet) -> ParsedInputs:
     documents, problems = load_documents(source_set.sources)
     parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin)
-    parsed.diagnostics[:0] = problems
+    parsed.diagnostics[:0] = [*source_set.unreadable, *problems]
     return parsed
 
 
@@ -117,7 +119,7 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     builtin, own = _parse_set(files.builtin), _parse_set(files.own)
     catalog, catalog_problems = build_catalog(builtin.definitions, builtin.providers, own.definitions, own.providers)
     clusters, problems = resolve_clusters(own.clusters, catalog, own.referenced)
-    if not own.clusters and not own.diagnostics:
+    if not own.clusters and not own.diagnostics and not files.own.unreadable:
         problems.append(Diagnostic("clusters", 1, 1, "no DatabaseCluster found: refusing an empty render (it would prune every database)"))
     diagnostics = [*builtin.diagnostics, *own.diagnostics, *catalog_problems, *problems]
     return ResolveResult(catalog, clusters, own, sorted_diagnostics(diagnostics))

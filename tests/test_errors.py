@@ -1,0 +1,181 @@
+"""Bad input: every problem at once, as `file:line:col: what (at path)` lines."""
+
+from __future__ import annotations
+
+from tests.conftest import mongodb
+
+
+def test_unknown_field_points_at_the_key(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicaz: 3}\n"))
+    assert repo.errors() == ["clusters/shop/orders.yaml:9:14: unknown field 'replicaz' (at spec.instances.engine.replicaz)"]
+
+
+def test_missing_required_field_points_at_the_mapping_that_lacks_it(repo):
+    repo.write(
+        "clusters/shop/orders.yaml",
+        "apiVersion: everest.percona.com/v2alpha1\nkind: DatabaseCluster\nmetadata:\n  name: orders\n  namespace: shop\nspec:\n  instances: {}\n",
+    )
+    assert repo.errors() == ["clusters/shop/orders.yaml:6:1: missing required field 'provider' (at spec)"]
+
+
+def test_missing_namespace_is_an_error(repo):
+    repo.write(
+        "clusters/orders.yaml",
+        "apiVersion: everest.percona.com/v2alpha1\nkind: DatabaseCluster\nmetadata:\n  name: orders\nspec:\n  provider: percona-server-mongodb\n",
+    )
+    assert repo.errors() == ["clusters/orders.yaml:3:1: missing required field 'namespace' (at metadata)"]
+
+
+def test_list_items_are_written_with_their_index(repo):
+    body = "  instances:\n    engine:\n      expose:\n        type: LoadBalancer\n        sourceRanges: [10.0.0.0/8, not-an-ip]\n"
+    repo.write("clusters/shop/orders.yaml", mongodb(body=body))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:12:36: 'not-an-ip' is not an IP address or CIDR range (at spec.instances.engine.expose.sourceRanges[1])"
+    ]
+
+
+def test_duplicate_key_points_at_the_second_and_names_the_first(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {}\n  paused: true\n  paused: false\n"))
+    assert repo.errors() == ["clusters/shop/orders.yaml:11:3: duplicate key 'paused' (first at line 10) (at spec.paused)"]
+
+
+def test_duplicate_cluster_points_at_the_second_and_names_the_first(repo):
+    repo.write("clusters/a.yaml", mongodb())
+    repo.write("clusters/b.yaml", mongodb())
+    assert repo.errors() == ["clusters/b.yaml:4:9: duplicate DatabaseCluster shop/orders (first at clusters/a.yaml:1) (at metadata.name)"]
+
+
+def test_unknown_version_lists_the_known_ones(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  components:\n    versions:\n      mongod: {version: '9.9'}\n  instances:\n    engine: {}\n"))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:10:25: unknown mongod version 9.9; known: 6.0.27-21, 7.0.28-15, 8.0.17-6, 8.0.19-7"
+        " (at spec.components.versions.mongod.version)"
+    ]
+
+
+def test_an_unquoted_numeric_version_is_refused_not_guessed(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  components:\n    versions:\n      mongod: {version: 8.0}\n  instances:\n    engine: {}\n"))
+    assert repo.errors() == ["clusters/shop/orders.yaml:10:25: 8.0 is not of type \"string\" (at spec.components.versions.mongod.version)"]
+
+
+def test_unknown_provider_lists_the_known_ones(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb().replace("percona-server-mongodb", "mongo"))
+    assert repo.errors() == ["clusters/shop/orders.yaml:7:13: unknown provider 'mongo'; known: percona-server-mongodb (at spec.provider)"]
+
+
+def test_omitting_the_topology_is_an_error_when_none_is_the_default(repo):
+    repo.write("definitions/two.yaml", """
+        apiVersion: everest.percona.com/v2alpha1
+        kind: DatabaseClusterDefinition
+        metadata: {name: two}
+        spec:
+          componentTypes:
+            db: {versions: [{version: "1.0", image: db:1.0, default: true}]}
+          components: {engine: {type: db}}
+          topologies:
+            a: {components: {engine: {}}}
+            b: {components: {engine: {}}}
+        """)
+    repo.write("providers/two/provider.yaml", """
+        apiVersion: everest.percona.com/v2alpha1
+        kind: Provider
+        metadata: {name: two}
+        spec:
+          databaseClusterDefinition: two
+          operator: {name: two-operator, version: 1.0.0}
+          templates: [x.yaml.j2]
+          objects: [{apiVersion: v1, kind: ConfigMap, schema: configmap.json}]
+        """)
+    repo.write("providers/two/x.yaml.j2", "")
+    repo.write("providers/two/configmap.json", "{}")
+    repo.write("clusters/db.yaml", "apiVersion: everest.percona.com/v2alpha1\nkind: DatabaseCluster\nmetadata: {name: db, namespace: ns}\nspec:\n  provider: two\n  instances: {engine: {}}\n")
+    assert repo.errors() == ["clusters/db.yaml:4:1: spec.topology.type is required: definition two has several topologies: a, b (at spec)"]
+
+
+def test_a_required_component_must_be_listed(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  topology: {type: sharded}\n  instances:\n    engine: {}\n    proxy: {}\n"))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:9:3: component 'configServer' is required by topology sharded; list it under spec.instances (at spec.instances)"
+    ]
+
+
+def test_a_component_the_topology_lacks_is_an_error(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {}\n    proxy: {}\n"))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:10:5: topology standard has no component 'proxy'; known: backupAgent, engine, monitoring (at spec.instances.proxy)"
+    ]
+
+
+def test_expose_is_only_allowed_where_clients_connect(repo):
+    body = "  topology: {type: sharded}\n  instances:\n    engine: {expose: {type: LoadBalancer}}\n    configServer: {}\n    proxy: {}\n"
+    repo.write("clusters/shop/orders.yaml", mongodb(body=body))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:10:14: expose is not allowed on 'engine': only 'proxy' can be exposed in this topology"
+        " (at spec.instances.engine.expose)"
+    ]
+
+
+def test_source_ranges_outside_a_load_balancer_warn_and_are_dropped(repo):
+    body = "  instances:\n    engine:\n      expose: {type: ClusterIP, sourceRanges: [10.0.0.0/8]}\n"
+    repo.write("clusters/shop/orders.yaml", mongodb(body=body))
+    assert repo.warnings() == [
+        "clusters/shop/orders.yaml:10:47: warning: sourceRanges only apply to type LoadBalancer; ignored for ClusterIP"
+        " (at spec.instances.engine.expose.sourceRanges)"
+    ]
+    assert "loadBalancerSourceRanges" not in repo.only_object()["spec"]["replsets"][0]["expose"]
+
+
+def test_a_label_the_renderer_owns_is_refused(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb().replace("  namespace: shop\n", "  namespace: shop\n  labels: {app.kubernetes.io/managed-by: me}\n"))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:6:12: label 'app.kubernetes.io/managed-by' is set by the renderer; remove it"
+        " (at metadata.labels.app.kubernetes.io/managed-by)"
+    ]
+
+
+def test_mixing_resource_shorthand_and_full_form_is_refused(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine:\n      resources: {cpu: 1, limits: {cpu: 2}}\n"))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:10:18: use either the shorthand {cpu, memory} or {requests, limits}, not both"
+        " (at spec.instances.engine.resources)"
+    ]
+
+
+def test_invalid_quantity_says_what_a_quantity_looks_like(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine:\n      storage: {size: lots}\n"))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:10:23: 'lots' is not a valid quantity (e.g. 500m, 2Gi, 4G) (at spec.instances.engine.storage.size)"
+    ]
+
+
+def test_a_file_that_does_not_parse_does_not_hide_problems_in_other_files(repo):
+    repo.write("clusters/a.yaml", "a: [1, 2\n")
+    repo.write("clusters/b.yaml", mongodb(body="  instances:\n    engine: {replicas: 0}\n"))
+    assert repo.errors() == [
+        "clusters/a.yaml:2:1: invalid YAML: did not find expected ',' or ']'",
+        "clusters/b.yaml:9:24: 0 is less than the minimum of 1 (at spec.instances.engine.replicas)",
+    ]
+
+
+def test_a_secret_with_clear_data_is_refused(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: shop}\nstringData: {password: hunter2}\n")
+    errors = repo.errors()
+    assert errors == [
+        "clusters/shop/secret.yaml:4:1: a Secret with data must not be committed in clear; use SOPS, a SealedSecret or an ExternalSecret"
+        " (at stringData)"
+    ]
+    assert "hunter2" not in "".join(errors)
+
+
+def test_an_empty_repository_is_refused_rather_than_rendered_empty(repo):
+    (repo.root / "clusters").mkdir()
+    assert repo.errors() == [
+        "clusters:1:1: no DatabaseCluster found: refusing an empty render (it would prune every database)"
+    ]
+
+
+def test_a_name_longer_than_a_dns_label_is_refused(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(name="x" * 64))
+    (error,) = repo.errors()
+    assert error.startswith("clusters/shop/orders.yaml:4:9: ") and error.endswith("(at metadata.name)")

@@ -1,0 +1,107 @@
+"""The example fleet: snapshots that hold exactly out/'s bytes, strict CRD validity, a fresh out/."""
+
+from __future__ import annotations
+
+import json
+import jsonschema
+import pytest
+import yaml
+from syrupy.extensions.single_file import SingleFileSnapshotExtension
+
+from everest_render.emit import differences
+from everest_render.pipeline import read_repository, render_repository
+from everest_render.yaml_text import dump_documents
+from tests.conftest import PROJECT_ROOT
+
+
+class ManifestSnapshot(SingleFileSnapshotExtension):
+    """One `.yaml` snapshot per cluster, byte-identical to its file in out/."""
+
+    file_extension = "yaml"
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    result = render_repository(read_repository(PROJECT_ROOT))
+    assert not result.failed, [str(d) for d in result.diagnostics]
+    return result
+
+
+def _fleet_files() -> list[str]:
+    result = render_repository(read_repository(PROJECT_ROOT))
+    return sorted(result.plan.files)
+
+
+@pytest.fixture
+def manifest_snapshot(snapshot):
+    return snapshot.use_extension(ManifestSnapshot)
+
+
+def _ids(path: str) -> str:
+    return path.removesuffix(".yaml").replace("/", "-")
+
+
+@pytest.mark.parametrize("path", _fleet_files(), ids=_ids)
+def test_rendered_cluster_matches_its_snapshot(fleet, manifest_snapshot, path):
+    assert fleet.plan.files[path] == manifest_snapshot
+
+
+@pytest.mark.parametrize("path", _fleet_files(), ids=_ids)
+def test_committed_out_file_is_what_render_writes(fleet, path):
+    assert (PROJECT_ROOT / "out" / path).read_bytes() == fleet.plan.files[path]
+
+
+def test_committed_out_is_not_stale(fleet):
+    assert differences(fleet.plan, PROJECT_ROOT / "out") == []
+
+
+def _schemas() -> dict[tuple[str, str], dict]:
+    found = {}
+    for provider_file in sorted((PROJECT_ROOT / "providers").glob("*/provider.yaml")):
+        provider = yaml.safe_load(provider_file.read_text())
+        for entry in provider["spec"]["objects"]:
+            schema = json.loads((provider_file.parent / entry["schema"]).read_text())
+            found[(entry["apiVersion"], entry["kind"])] = schema
+    return found
+
+
+def test_every_rendered_object_is_valid_for_the_reference_jsonschema_implementation(fleet):
+    # Cross-checks the production validator (jsonschema-rs) with the reference implementation.
+    schemas = _schemas()
+    for rendered in fleet.objects:
+        schema = schemas[(rendered.obj["apiVersion"], rendered.obj["kind"])]
+        errors = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(rendered.obj)]
+        assert errors == [], f"{rendered.cluster}: {errors}"
+
+
+def test_fleet_covers_every_engine_and_topology(fleet):
+    seen = {(c.provider.name, c.topology) for c in fleet.resolved.clusters}
+    providers = {p.parent.name for p in (PROJECT_ROOT / "providers").glob("*/provider.yaml")}
+    definitions = {
+        p.stem: yaml.safe_load(p.read_text()) for p in (PROJECT_ROOT / "definitions").glob("*.yaml")
+    }
+    expected = set()
+    for name in providers:
+        provider = yaml.safe_load((PROJECT_ROOT / "providers" / name / "provider.yaml").read_text())
+        definition = definitions[provider["spec"]["databaseClusterDefinition"]]
+        expected |= {(name, topology) for topology in definition["spec"]["topologies"]}
+    assert expected <= seen
+
+
+def test_output_reads_back_as_the_rendered_objects(fleet):
+    objects = [dict(o.obj) for o in fleet.objects]
+    text = dump_documents(objects)
+    assert list(yaml.safe_load_all(text)) == objects
+    assert dump_documents(list(yaml.safe_load_all(text))) == text  # stable under a second pass
+
+
+def test_out_folder_holds_only_rendered_yaml_and_the_index():
+    out = PROJECT_ROOT / "out"
+    present = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert present == set(_fleet_files()) | {".everest-render-index"}
+
+
+def test_rendered_files_are_named_for_their_cluster(fleet):
+    for path in fleet.plan.files:
+        namespace, file_name = path.split("/")
+        assert any(c.ref.namespace == namespace and f"{c.ref.name}.yaml" == file_name for c in fleet.resolved.clusters)
