@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from everest_render.model import ResolvedCluster
+from everest_render.render import ProviderRenderer
 
 if TYPE_CHECKING:
     from everest_render.catalog import Catalog
@@ -58,7 +59,28 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None) -> dict[str,
             }
             for name, c in cluster.components.items()
         },
+        "backup": _backup_json(cluster),
+        "monitoring": None
+        if cluster.monitoring is None
+        else {
+            "monitoringConfig": str(cluster.monitoring.config.ref),
+            "serverHost": cluster.monitoring.config.server_host,
+            "image": cluster.monitoring.image,
+        },
+        "secrets": ProviderRenderer(cluster.provider).required_secrets(cluster),
         "defaults": [{"path": d.path, "value": d.value, "origin": d.origin} for d in cluster.defaults],
+    }
+
+
+def _backup_json(cluster: ResolvedCluster) -> dict[str, Any]:
+    backup = cluster.backup
+    return {
+        "pathPrefix": backup.path_prefix,
+        "storages": {name: {"type": s.type, "bucket": s.bucket, "source": s.document.source.path} for name, s in backup.storages.items()},
+        "schedules": [{"name": s.name, "schedule": s.schedule, "retentionCopies": s.retention_copies, "backupStorage": s.storage}
+                      for s in backup.schedules],
+        "pitr": None if backup.pitr is None else {"enabled": backup.pitr.enabled, "backupStorage": backup.pitr.storage,
+                                                   "uploadIntervalSec": backup.pitr.upload_interval_sec},
     }
 
 
@@ -82,6 +104,18 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None) -> str:
                 lines.append(f"    {key}: {c[key]}")
         if c["config"] is not None:
             lines.append(f"    config: {c['config']!r}")
+    backup = data["backup"]
+    if backup["schedules"] or backup["pitr"]:
+        lines.append(f"backup:     path prefix {backup['pathPrefix']}")
+        lines.extend(f"  schedule {s['name']}: {s['schedule']} -> {s['backupStorage']} (keep {s['retentionCopies']})" for s in backup["schedules"])
+        if backup["pitr"]:
+            lines.append(f"  pitr: {backup['pitr']}")
+    if data["monitoring"]:
+        m = data["monitoring"]
+        lines.append(f"monitoring: {m['monitoringConfig']} -> {m['serverHost']} (image {m['image']})")
+    lines.append("secrets this cluster needs (never rendered):")
+    for secret in data["secrets"]:
+        lines.append(f"  {secret['name']}: keys {', '.join(secret['keys'])}; created by {secret['createdBy']}")
     lines.append("versions:")
     lines.extend(f"  {t}: {v['version']}  ({v['image']})" for t, v in data["versions"].items())
     lines.append("defaults applied:")

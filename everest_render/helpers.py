@@ -1,8 +1,8 @@
 """The helpers provider templates may call: pure, documented, and strict about bad input.
 
 Filters: ``{{ x | tojson }}`` (a YAML-safe scalar or flow value), ``| quantity`` (a number),
-``| size_class`` (small/medium/large by memory, everest's thresholds), ``| cidr``,
-``| resources(shorthand)``. Globals: ``required(value, message)``, ``fail(message)``.
+``| size_class`` (small/medium/large by memory, everest's thresholds),
+``| resources(shorthand)`` (a ResourceRequirements from the cluster's resources). Globals: ``required(value, message)``, ``fail(message)``.
 Nothing here reads the clock, the environment or files (see docs/providers.md).
 """
 
@@ -25,7 +25,10 @@ _MEDIUM = Decimal(8) * 10**9
 _LARGE = Decimal(32) * 10**9
 
 
-def size_class(memory: str | int | float | None) -> str:
+def size_class(value: Mapping[str, Any] | str | int | float | None) -> str:
+    """small, medium or large, from a memory quantity or from a component's resources
+    (the shorthand's memory, else limits, else requests); no memory is small, as in everest."""
+    memory = _memory_of(value) if isinstance(value, Mapping) else value
     if memory is None:
         return "small"
     amount = parse_quantity(memory)
@@ -34,6 +37,13 @@ def size_class(memory: str | int | float | None) -> str:
     if amount >= _MEDIUM:
         return "medium"
     return "small"
+
+
+def _memory_of(resources: Mapping[str, Any]) -> Any:
+    for source in (resources, resources.get("limits") or {}, resources.get("requests") or {}):
+        if "memory" in source:
+            return source["memory"]
+    return None
 
 
 def quantity(value: str | int | float) -> Decimal:

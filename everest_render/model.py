@@ -105,6 +105,8 @@ class Provider:
     objects: tuple[ObjectSchema, ...]
     expose: Mapping[str, str]
     max_name_length: int
+    max_backup_storages: int | None
+    secrets: tuple[Mapping[str, Any], ...]  # the Secrets a cluster needs (docs, explain)
     folder: str  # relative to its root, for messages
     assets: ProviderAssets
     document: Document
@@ -120,6 +122,40 @@ class DatabaseCluster:
     labels: Mapping[str, str]
     spec: Mapping[str, Any]  # schema-validated input, read by resolve
     document: Document
+
+
+@dataclass(frozen=True)
+class BackupStorage:
+    """Where backups go (everest.percona.com/v1alpha1 BackupStorage), read from clusters/."""
+
+    ref: ObjectRef
+    type: str  # s3 | azure
+    bucket: str
+    region: str | None
+    endpoint_url: str | None
+    verify_tls: bool
+    force_path_style: bool
+    credentials_secret_name: str
+    document: Document
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """A PMM server (everest.percona.com/v1alpha1 MonitoringConfig), read from clusters/."""
+
+    ref: ObjectRef
+    url: str
+    image: str | None
+    credentials_secret_name: str
+    verify_tls: bool
+    document: Document
+
+    @property
+    def server_host(self) -> str:
+        """everest's serverHost: the URL's host name, scheme and port dropped."""
+        from urllib.parse import urlsplit
+
+        return urlsplit(self.url).hostname or ""
 
 
 @dataclass(frozen=True)
@@ -166,6 +202,37 @@ class ResolvedComponent:
 
 
 @dataclass(frozen=True)
+class ResolvedSchedule:
+    name: str
+    schedule: str
+    retention_copies: int | None
+    storage: str
+
+
+@dataclass(frozen=True)
+class ResolvedPitr:
+    enabled: bool
+    storage: str | None
+    upload_interval_sec: int | None
+
+
+@dataclass(frozen=True)
+class ResolvedBackup:
+    """Backups as the templates see them: enabled schedules only, and the storages they use."""
+
+    path_prefix: str
+    storages: Mapping[str, BackupStorage]  # by name, sorted
+    schedules: tuple[ResolvedSchedule, ...]
+    pitr: ResolvedPitr | None
+
+
+@dataclass(frozen=True)
+class ResolvedMonitoring:
+    config: MonitoringConfig
+    image: str
+
+
+@dataclass(frozen=True)
 class ResolvedVersion:
     type: str
     version: str
@@ -186,7 +253,8 @@ class ResolvedCluster:
     allow_unsafe_configuration: bool
     cr_version: str
     labels: Mapping[str, str]  # renderer labels first, then the cluster's own
-    backup: Mapping[str, Any]
+    backup: ResolvedBackup
+    monitoring: ResolvedMonitoring | None
     defaults: tuple[AppliedDefault, ...]
 
     @property

@@ -18,11 +18,13 @@ import yaml
 from everest_render.diagnostics import Diagnostic, candidates
 from everest_render.load import BUILTIN_PREFIX, Document
 from everest_render.model import (
+    BackupStorage,
     CatalogueVersion,
     ComponentType,
     DatabaseCluster,
     Definition,
     DefinitionComponent,
+    MonitoringConfig,
     ObjectRef,
     ObjectSchema,
     PassthroughObject,
@@ -34,7 +36,6 @@ from everest_render.model import (
 from everest_render.schema_check import Validator, compile_schema, schema_problems
 
 EVEREST_GROUP = "everest.percona.com/"
-EVEREST_V1 = "everest.percona.com/v1alpha1"
 INPUT_KINDS = ("DatabaseClusterDefinition", "Provider", "DatabaseCluster")
 # Where each kind may be written, by top-level folder.
 FOLDER_KINDS = {"definitions": "DatabaseClusterDefinition", "providers": "Provider"}
@@ -45,7 +46,8 @@ class ParsedInputs:
     definitions: list[Definition] = field(default_factory=list)
     providers: list[Provider] = field(default_factory=list)
     clusters: list[DatabaseCluster] = field(default_factory=list)
-    referenced: list[Document] = field(default_factory=list)  # BackupStorage, MonitoringConfig
+    backup_storages: list[BackupStorage] = field(default_factory=list)
+    monitoring_configs: list[MonitoringConfig] = field(default_factory=list)
     passthrough: list[PassthroughObject] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -116,8 +118,14 @@ def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], bu
         else:
             out.clusters.append(_parse_cluster(document))
         return
-    if api_version == EVEREST_V1 and kind in ("BackupStorage", "MonitoringConfig"):
-        out.referenced.append(document)
+    if kind in ("BackupStorage", "MonitoringConfig") and api_version.startswith(EVEREST_GROUP):
+        problems = check_against_schema(document, kind)
+        if problems:
+            out.diagnostics.extend(problems)
+        elif kind == "BackupStorage":
+            out.backup_storages.append(_parse_backup_storage(document))
+        else:
+            out.monitoring_configs.append(_parse_monitoring_config(document))
         return
     _parse_passthrough(document, out)
 
@@ -200,6 +208,8 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
             objects=tuple(objects),
             expose=dict(spec.get("expose", {})),
             max_name_length=spec.get("maxNameLength", 63),
+            max_backup_storages=spec.get("maxBackupStorages"),
+            secrets=tuple(spec.get("secrets", [])),
             folder=folder,
             assets=files,
             document=document,
@@ -213,6 +223,33 @@ def _parse_cluster(document: Document) -> DatabaseCluster:
     metadata = document.data["metadata"]
     ref = ObjectRef(metadata["namespace"], metadata["name"])
     return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document)
+
+
+def _parse_backup_storage(document: Document) -> BackupStorage:
+    metadata, spec = document.data["metadata"], document.data["spec"]
+    return BackupStorage(
+        ref=ObjectRef(metadata["namespace"], metadata["name"]),
+        type=spec["type"],
+        bucket=spec["bucket"],
+        region=spec.get("region"),
+        endpoint_url=spec.get("endpointURL"),
+        verify_tls=spec.get("verifyTLS", True),
+        force_path_style=spec.get("forcePathStyle", False),
+        credentials_secret_name=spec["credentialsSecretName"],
+        document=document,
+    )
+
+
+def _parse_monitoring_config(document: Document) -> MonitoringConfig:
+    metadata, spec = document.data["metadata"], document.data["spec"]
+    return MonitoringConfig(
+        ref=ObjectRef(metadata["namespace"], metadata["name"]),
+        url=spec["pmm"]["url"],
+        image=spec["pmm"].get("image"),
+        credentials_secret_name=spec["credentialsSecretName"],
+        verify_tls=spec.get("verifyTLS", True),
+        document=document,
+    )
 
 
 def _parse_passthrough(document: Document, out: ParsedInputs) -> None:

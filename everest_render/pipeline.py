@@ -28,7 +28,7 @@ from everest_render.model import ProviderAssets, RenderedObject, ResolvedCluster
 from everest_render.parse import ParsedInputs, parse_documents
 from everest_render.postprocess import postprocess
 from everest_render.render import render_clusters
-from everest_render.resolve import resolve_clusters
+from everest_render.resolve import index_references, resolve_clusters
 
 
 def builtin_root() -> Path:
@@ -118,7 +118,9 @@ def _parse_set(source_set: SourceSet) -> ParsedInputs:
 def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     builtin, own = _parse_set(files.builtin), _parse_set(files.own)
     catalog, catalog_problems = build_catalog(builtin.definitions, builtin.providers, own.definitions, own.providers)
-    clusters, problems = resolve_clusters(own.clusters, catalog, own.referenced)
+    references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
+    clusters, problems = resolve_clusters(own.clusters, catalog, references)
+    problems[:0] = reference_problems
     if not own.clusters and not own.diagnostics and not files.own.unreadable:
         problems.append(Diagnostic("clusters", 1, 1, "no DatabaseCluster found: refusing an empty render (it would prune every database)"))
     diagnostics = [*builtin.diagnostics, *own.diagnostics, *catalog_problems, *problems]

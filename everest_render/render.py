@@ -52,6 +52,7 @@ class ProviderRenderer:
         )
         env.filters.update(FILTERS)
         env.globals.update(GLOBALS)
+        self.env = env
         self.kinds = {(o.api_version, o.kind) for o in provider.objects}
         self.templates: dict[str, jinja2.Template] = {}
         self.problems: list[Diagnostic] = []
@@ -78,6 +79,26 @@ class ProviderRenderer:
             objects.extend(found)
             problems.extend(parse_problems)
         return objects, problems
+
+    def required_secrets(self, resolved: ResolvedCluster) -> list[dict[str, Any]]:
+        """The Secrets this cluster needs (spec.secrets of the provider), evaluated for it."""
+        context = template_context(resolved)
+        needed: list[dict[str, Any]] = []
+        for entry in self.provider.secrets:
+            if "when" in entry and not self.env.compile_expression(entry["when"])(**context):
+                continue
+            items = self.env.compile_expression(entry["forEach"])(**context) if "forEach" in entry else [None]
+            for item in items:
+                scope = {**context, "item": item}
+                needed.append(
+                    {
+                        "name": str(self.env.compile_expression(entry["name"])(**scope)),
+                        "keys": list(entry["keys"]),
+                        "createdBy": entry["createdBy"],
+                        "description": entry.get("description", ""),
+                    }
+                )
+        return sorted(needed, key=lambda s: s["name"])
 
     def _parse_output(self, resolved: ResolvedCluster, name: str, text: str) -> tuple[list[RenderedObject], list[Diagnostic]]:
         where = f"{self.provider.folder}/{name}"
@@ -161,11 +182,55 @@ def template_context(resolved: ResolvedCluster) -> dict[str, Any]:
         "topology": {"type": resolved.topology, "config": dict(resolved.topology_config)},
         "components": {name: _component_context(c) for name, c in resolved.components.items()},
         "versions": {t: {"version": v.version, "image": v.image} for t, v in resolved.versions.items()},
-        "backup": dict(resolved.backup),
+        "backup": _backup_context(resolved),
+        "monitoring": _monitoring_context(resolved),
         "provider": {
             "name": resolved.provider.name,
             "operator": {"name": resolved.provider.operator_name, "version": resolved.provider.operator_version},
         },
+    }
+
+
+def _backup_context(resolved: ResolvedCluster) -> dict[str, Any]:
+    backup = resolved.backup
+    pitr = backup.pitr
+    return {
+        "pathPrefix": backup.path_prefix,
+        "storages": {
+            name: {
+                "name": name,
+                "type": s.type,
+                "bucket": s.bucket,
+                "region": s.region,
+                "endpointURL": s.endpoint_url,
+                "verifyTLS": s.verify_tls,
+                "forcePathStyle": s.force_path_style,
+                "credentialsSecretName": s.credentials_secret_name,
+            }
+            for name, s in backup.storages.items()
+        },
+        "schedules": [
+            {"name": s.name, "schedule": s.schedule, "retentionCopies": s.retention_copies, "backupStorage": s.storage}
+            for s in backup.schedules
+        ],
+        "pitr": None
+        if pitr is None
+        else {"enabled": pitr.enabled, "backupStorage": pitr.storage, "uploadIntervalSec": pitr.upload_interval_sec},
+    }
+
+
+def _monitoring_context(resolved: ResolvedCluster) -> dict[str, Any] | None:
+    monitoring = resolved.monitoring
+    if monitoring is None:
+        return None
+    config = monitoring.config
+    return {
+        "configName": config.ref.name,
+        "url": config.url,
+        "serverHost": config.server_host,
+        "image": monitoring.image,
+        "credentialsSecretName": config.credentials_secret_name,
+        "verifyTLS": config.verify_tls,
     }
 
 
