@@ -30,7 +30,7 @@ bench: $(STAMP)  ## render a 1,000-cluster fleet and compare with a PyYAML C par
 	$(BIN)/python benchmarks/bench.py --clusters 1000
 
 schemas: $(STAMP)  ## regenerate the providers' strict schemas from the vendored CRDs
-	$(BIN)/python tools/vendor_crd.py crds/percona-server-mongodb-operator/1.22.0/perconaservermongodbs.psmdb.percona.com.yaml v1 providers/percona-server-mongodb/schemas/PerconaServerMongoDB.json
+	$(BIN)/python tools/vendor_crd.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
