@@ -84,6 +84,22 @@ def resources(value: Mapping[str, Any] | None, shorthand: str = "limits") -> dic
     return {t: dict(amounts) for t in ("requests", "limits") if t in targets}
 
 
+def version_prefix(version: str, parts: int = 2) -> str:
+    """The leading numeric parts of a version: ``"8.0.44-35.1"`` -> ``"8.0"``, ``"17.7-2"`` (1) -> ``"17"``."""
+    numbers = version.split("-", 1)[0].split(".")
+    if len(numbers) < parts or not all(n.isdigit() for n in numbers[:parts]):
+        raise TemplateFailure(f"version {version!r} has no {parts} numeric parts")
+    return ".".join(numbers[:parts])
+
+
+def version_at_least(version: str, minimum: str) -> bool:
+    """Compare the numeric parts before any ``-``: ``version_at_least("8.0.44-35.1", "8.0.31")``."""
+    def parts(text: str) -> tuple[int, ...]:
+        return tuple(int(n) for n in text.split("-", 1)[0].split(".") if n.isdigit())
+
+    return parts(version) >= parts(minimum)
+
+
 def required(value: Any, message: str) -> Any:
     if value is None or value == "" or value == {} or value == []:
         raise TemplateFailure(message)
@@ -99,5 +115,6 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "quantity": quantity,
     "size_class": size_class,
     "resources": resources,
+    "version_prefix": version_prefix,
 }
-GLOBALS: dict[str, Callable[..., Any]] = {"required": required, "fail": fail}
+GLOBALS: dict[str, Callable[..., Any]] = {"required": required, "fail": fail, "version_at_least": version_at_least}

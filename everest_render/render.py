@@ -182,6 +182,11 @@ def template_context(resolved: ResolvedCluster) -> dict[str, Any]:
         "topology": {"type": resolved.topology, "config": dict(resolved.topology_config)},
         "components": {name: _component_context(c) for name, c in resolved.components.items()},
         "versions": {t: {"version": v.version, "image": v.image} for t, v in resolved.versions.items()},
+        "catalogue": {
+            t: [{"version": v.version, "image": v.image, "default": v.default} for v in ct.versions]
+            for t, ct in resolved.definition.component_types.items()
+        },
+        "pinned": sorted(resolved.cluster.spec.get("components", {}).get("versions", {})),
         "backup": _backup_context(resolved),
         "monitoring": _monitoring_context(resolved),
         "provider": {
