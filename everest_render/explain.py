@@ -107,7 +107,9 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None) -> str:
     backup = data["backup"]
     if backup["schedules"] or backup["pitr"]:
         lines.append(f"backup:     path prefix {backup['pathPrefix']}")
-        lines.extend(f"  schedule {s['name']}: {s['schedule']} -> {s['backupStorage']} (keep {s['retentionCopies']})" for s in backup["schedules"])
+        for s in backup["schedules"]:
+            keep = "no retention limit" if s["retentionCopies"] is None else f"keep {s['retentionCopies']}"
+            lines.append(f"  schedule {s['name']}: {s['schedule']} -> {s['backupStorage']} ({keep})")
         if backup["pitr"]:
             lines.append(f"  pitr: {backup['pitr']}")
     if data["monitoring"]:
