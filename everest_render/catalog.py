@@ -17,6 +17,7 @@ class Catalog:
     definitions: dict[str, Definition]
     providers: dict[str, Provider]
     replaced: tuple[str, ...] = field(default=())  # names of built-ins the repository replaces
+    broken: frozenset[str] = frozenset()  # names that failed to parse: already reported
 
 
 def build_catalog(
@@ -24,14 +25,16 @@ def build_catalog(
     builtin_providers: Sequence[Provider],
     definitions: Sequence[Definition],
     providers: Sequence[Provider],
+    broken: frozenset[str] = frozenset(),
 ) -> tuple[Catalog, list[Diagnostic]]:
     problems: list[Diagnostic] = []
     merged_definitions, replaced = _merge(builtin_definitions, definitions, "DatabaseClusterDefinition", problems)
     merged_providers, replaced_providers = _merge(builtin_providers, providers, "Provider", problems)
     for provider in merged_providers.values():
-        problems.extend(_check_provider(provider, merged_definitions))
+        if provider.definition not in broken:
+            problems.extend(_check_provider(provider, merged_definitions))
     names = tuple(sorted(replaced | replaced_providers))
-    return Catalog(merged_definitions, merged_providers, names), problems
+    return Catalog(merged_definitions, merged_providers, names, broken), problems
 
 
 def _merge(

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+import jinja2
+
 from everest_render.quantity import parse_quantity
 
 
@@ -52,10 +54,14 @@ def quantity(value: str | int | float) -> Decimal:
 
 def tojson(value: Any) -> str:
     """A JSON text, which YAML reads back as exactly this value (strings stay strings)."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # a StrictUndefined raises its own "x is undefined" error here
     return json.dumps(value, sort_keys=False, ensure_ascii=False, default=_json_default)
 
 
 def _json_default(value: Any) -> Any:
+    if isinstance(value, jinja2.Undefined):
+        str(value)
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, tuple):

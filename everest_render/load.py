@@ -129,8 +129,9 @@ def _construct(
         result: dict[Any, Any] = {}
         first_seen: dict[Any, Position] = {}
         for key_node, value_node in node.value:
-            key = _SCALARS.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
-            if not isinstance(key, str | int | bool | float) or key_node.tag == "tag:yaml.org,2002:merge":
+            plain = isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge"
+            key = _SCALARS.construct_object(key_node) if plain else None
+            if not isinstance(key, str | int | bool | float):
                 pos = _mark(key_node)
                 diagnostics.append(Diagnostic(file, pos.line, pos.column, "mapping keys must be plain scalars", path))
                 continue

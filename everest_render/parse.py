@@ -48,6 +48,7 @@ class ParsedInputs:
     clusters: list[DatabaseCluster] = field(default_factory=list)
     backup_storages: list[BackupStorage] = field(default_factory=list)
     monitoring_configs: list[MonitoringConfig] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)  # names of definitions/providers that failed to parse
     passthrough: list[PassthroughObject] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -110,11 +111,12 @@ def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], bu
         problems = check_against_schema(document, kind)
         if problems:
             out.diagnostics.extend(problems)
+            _mark_broken(document, out)
             return
         if kind == "DatabaseClusterDefinition":
-            _add(out, _parse_definition(document, builtin))
+            _add(out, _parse_definition(document, builtin), document)
         elif kind == "Provider":
-            _add(out, _parse_provider(document, assets, builtin))
+            _add(out, _parse_provider(document, assets, builtin), document)
         else:
             out.clusters.append(_parse_cluster(document))
         return
@@ -130,9 +132,17 @@ def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], bu
     _parse_passthrough(document, out)
 
 
-def _add(out: ParsedInputs, result: tuple[Definition | Provider | None, list[Diagnostic]]) -> None:
+def _mark_broken(document: Document, out: ParsedInputs) -> None:
+    metadata = document.data.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+        out.broken.add(metadata["name"])
+
+
+def _add(out: ParsedInputs, result: tuple[Definition | Provider | None, list[Diagnostic]], document: Document) -> None:
     item, problems = result
     out.diagnostics.extend(problems)
+    if item is None:
+        _mark_broken(document, out)
     if isinstance(item, Definition):
         out.definitions.append(item)
     elif isinstance(item, Provider):

@@ -117,7 +117,9 @@ def _parse_set(source_set: SourceSet) -> ParsedInputs:
 
 def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     builtin, own = _parse_set(files.builtin), _parse_set(files.own)
-    catalog, catalog_problems = build_catalog(builtin.definitions, builtin.providers, own.definitions, own.providers)
+    catalog, catalog_problems = build_catalog(
+        builtin.definitions, builtin.providers, own.definitions, own.providers, frozenset(builtin.broken | own.broken)
+    )
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
     clusters, problems = resolve_clusters(own.clusters, catalog, references)
     problems[:0] = reference_problems

@@ -128,7 +128,11 @@ class _Resolution:
 
     def run(self) -> tuple[ResolvedCluster | None, list[Diagnostic]]:
         provider = self.catalog.providers.get(self.spec["provider"])
-        if provider is None:
+        if provider is None and self.spec["provider"] in self.catalog.broken:
+            return None, self.problems  # the provider's own errors say what is wrong
+        if provider is None or provider.definition not in self.catalog.definitions:
+            if provider is not None:
+                return None, self.problems  # reported on the provider: unknown or broken definition
             self.error(("spec", "provider"), f"unknown provider {self.spec['provider']!r}; known: {candidates(self.catalog.providers)}")
             return None, self.problems
         definition = self.catalog.definitions[provider.definition]

@@ -42,8 +42,13 @@ def _is_plain(text: str) -> bool:
 
 
 def _quoted(text: str) -> str:
-    ascii_only = any(not c.isprintable() for c in text)  # NEL, LS, PS ... must be escaped
-    return json.dumps(text, ensure_ascii=ascii_only)
+    """A double-quoted scalar. JSON's escapes are YAML's; characters YAML would not keep as
+    they are (NEL, line and paragraph separators, BOM, unassigned code points) are escaped too,
+    astral ones with YAML's 8-digit form, which libyaml reads where JSON's surrogate pairs fail."""
+    quoted = json.dumps(text, ensure_ascii=False)
+    if quoted.isprintable():
+        return quoted
+    return "".join(c if c.isprintable() else (f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}") for c in quoted)
 
 
 class _Writer:
@@ -156,7 +161,7 @@ def dump_document(obj: Mapping[str, Any]) -> str:
     """One object as a YAML document, starting with ``---``."""
     writer = _Writer()
     writer.mapping(obj, "")
-    return "---\n" + "\n".join(writer.lines) + "\n"
+    return "---\n" + ("\n".join(writer.lines) if writer.lines else "{}") + "\n"
 
 
 def dump_documents(objects: Iterable[Mapping[str, Any]]) -> str:

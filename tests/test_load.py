@@ -1,0 +1,52 @@
+"""Loading: positions beside the data, duplicate keys, what is read and what is not."""
+
+from __future__ import annotations
+
+from everest_render.load import SourceFile, discover_input_files, parse_yaml
+
+
+def test_positions_of_values_and_keys_are_one_based():
+    (doc,), problems = parse_yaml(SourceFile("f.yaml", "a: 1\nb:\n  c: [x, y]\n"))
+    assert problems == []
+    assert doc.data == {"a": 1, "b": {"c": ["x", "y"]}}
+    assert (doc.positions.value(("b", "c", 1)).line, doc.positions.value(("b", "c", 1)).column) == (3, 10)
+    assert (doc.positions.key(("b", "c")).line, doc.positions.key(("b", "c")).column) == (3, 3)
+
+
+def test_a_missing_path_falls_back_to_its_closest_ancestor():
+    (doc,), _ = parse_yaml(SourceFile("f.yaml", "a:\n  b: 1\n"))
+    assert doc.positions.value(("a", "zz", 3)) == doc.positions.value(("a",))
+
+
+def test_empty_documents_are_skipped_and_indexes_kept():
+    docs, problems = parse_yaml(SourceFile("f.yaml", "---\n---\na: 1\n---\n# only a comment\n---\nb: 2\n"))
+    assert problems == []
+    assert [(d.index, d.data) for d in docs] == [(1, {"a": 1}), (3, {"b": 2})]
+
+
+def test_dates_stay_strings():
+    (doc,), _ = parse_yaml(SourceFile("f.yaml", "d: 2024-01-01\n"))
+    assert doc.data == {"d": "2024-01-01"}
+
+
+def test_merge_keys_are_refused():
+    _, problems = parse_yaml(SourceFile("f.yaml", "a: &x {b: 1}\nc:\n  <<: *x\n"))
+    assert [str(p) for p in problems] == ["f.yaml:3:3: mapping keys must be plain scalars (at c)"]
+
+
+def test_discovery_skips_hidden_folders_out_and_ignored_files(tmp_path):
+    for path in ["clusters/a.yaml", "clusters/.hidden/b.yaml", "clusters/c.txt", "clusters/skip/d.yaml", "clusters/e.yml",
+                 "out/shop/x.yaml", "providers/p/provider.yaml", "providers/p/other.yaml", "definitions/d.yaml", "README.yaml"]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("a: 1\n")
+    (tmp_path / ".everestignore").write_text("clusters/skip/\n")
+    found = [p.relative_to(tmp_path).as_posix() for p in discover_input_files(tmp_path, tmp_path / "out")]
+    assert found == ["clusters/a.yaml", "clusters/e.yml", "definitions/d.yaml", "providers/p/provider.yaml"]
+
+
+def test_an_output_folder_inside_clusters_is_not_read(tmp_path):
+    for path in ["clusters/a.yaml", "clusters/rendered/x.yaml"]:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("a: 1\n")
+    found = [p.relative_to(tmp_path).as_posix() for p in discover_input_files(tmp_path, tmp_path / "clusters/rendered")]
+    assert found == ["clusters/a.yaml"]

@@ -1,0 +1,155 @@
+"""The provider mechanism: data-only providers, sandboxed templates, errors that name the template line."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import mongodb
+
+CLUSTER = (
+    "apiVersion: everest.percona.com/v2alpha1\nkind: DatabaseCluster\nmetadata: {name: db, namespace: ns, labels: {team: a}}\n"
+    "spec: {provider: toy, instances: {engine: {config: 'x = 1'}}}\n"
+)
+CONFIGMAP_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata"],
+    "properties": {
+        "apiVersion": {"const": "v1"},
+        "kind": {"const": "ConfigMap"},
+        "metadata": {"type": "object"},
+        "data": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "additionalProperties": False,
+}
+
+
+def write_toy_provider(repo, template: str, *, partial: str = "") -> None:
+    """A provider written as data only: one definition, one template producing a ConfigMap."""
+    repo.write("definitions/toy.yaml", """
+        apiVersion: everest.percona.com/v2alpha1
+        kind: DatabaseClusterDefinition
+        metadata: {name: toy}
+        spec:
+          componentTypes:
+            db: {versions: [{version: "1.0", image: "db:1.0", default: true}]}
+          components: {engine: {type: db}}
+          topologies:
+            single: {components: {engine: {defaults: {replicas: 1}}}}
+        """)
+    repo.write("providers/toy/provider.yaml", """
+        apiVersion: everest.percona.com/v2alpha1
+        kind: Provider
+        metadata: {name: toy}
+        spec:
+          databaseClusterDefinition: toy
+          operator: {name: toy-operator, version: 2.0.0}
+          templates: [configmap.yaml.j2]
+          objects: [{apiVersion: v1, kind: ConfigMap, schema: configmap.json}]
+        """)
+    repo.write("providers/toy/configmap.yaml.j2", template)
+    repo.write("providers/toy/configmap.json", json.dumps(CONFIGMAP_SCHEMA))
+    if partial:
+        repo.write("providers/toy/_partial.j2", partial)
+
+
+GOOD_TEMPLATE = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ (cluster.name ~ "-settings") | tojson }}
+data:
+  image: {{ components.engine.image | tojson }}
+  replicas: {{ components.engine.replicas | string | tojson }}
+  config: {{ components.engine.config | tojson }}
+  crVersion: {{ cluster.crVersion | tojson }}
+"""
+
+
+def test_a_provider_written_as_data_renders_without_python(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.only_object() == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "db-settings",
+            "namespace": "ns",
+            "labels": {"app.kubernetes.io/managed-by": "everest-render", "everest.percona.com/cluster": "db", "team": "a"},
+        },
+        "data": {"image": "db:1.0", "replicas": "1", "config": "x = 1", "crVersion": "2.0.0"},
+    }
+
+
+def test_an_undefined_variable_is_an_error_at_the_template_line(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: {{ cluster.nope | tojson }}}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == ["providers/toy/configmap.yaml.j2:4:1: while rendering ns/db: 'dict object' has no attribute 'nope'"]
+
+
+def test_an_error_in_a_partial_names_the_partial_and_where_it_was_included(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\n{% include '_partial.j2' %}\n", partial="metadata:\n  name: {{ nope }}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "providers/toy/_partial.j2:2:1: while rendering ns/db: 'nope' is undefined, included from providers/toy/configmap.yaml.j2:3"
+    ]
+
+
+def test_a_syntax_error_names_the_template_line(repo):
+    write_toy_provider(repo, "apiVersion: v1\n{% if %}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == ["providers/toy/configmap.yaml.j2:2:1: template syntax error: Expected an expression, got 'end of statement block'"]
+
+
+def test_fail_refuses_the_cluster_at_its_file(repo):
+    write_toy_provider(repo, "{{ fail('toy clusters need three replicas') }}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == ["clusters/db.yaml:4:7: provider toy: toy clusters need three replicas (providers/toy/configmap.yaml.j2:1) (at spec)"]
+
+
+def test_output_that_is_not_yaml_quotes_the_rendered_line(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [x}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    (error,) = repo.errors()
+    assert error.startswith("providers/toy/configmap.yaml.j2:1:1: rendering ns/db gave invalid YAML at output line 3")
+    assert error.endswith("'metadata: {name: [x}'")
+
+
+def test_a_kind_the_provider_does_not_list_is_refused(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "providers/toy/configmap.yaml.j2:1:1: rendering ns/db produced ('v1', 'Secret'), which spec.objects does not list (v1 ConfigMap)"
+    ]
+
+
+def test_an_object_may_not_leave_the_cluster_namespace(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: kube-system}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == ["providers/toy/configmap.yaml.j2:1:1: rendering ns/db produced an object in namespace 'kube-system'"]
+
+
+def test_a_rendered_object_that_breaks_the_schema_is_reported_with_its_path(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: 1}\nextra: true\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "clusters/db.yaml:4:7: rendered ConfigMap ns/db does not match the operator's schema at data.a: 1 is not of type \"string\""
+        " (template providers/toy/configmap.yaml.j2)",
+        "clusters/db.yaml:4:7: rendered ConfigMap ns/db does not match the operator's schema at extra: unknown field 'extra'"
+        " (template providers/toy/configmap.yaml.j2)",
+    ]
+
+
+def test_a_repository_provider_replaces_the_builtin_of_the_same_name(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    repo.write("providers/toy/provider.yaml", (repo.root / "providers/toy/provider.yaml").read_text().replace("name: toy}", "name: percona-server-mongodb}"))
+    repo.write("clusters/db.yaml", mongodb(body="  topology: {type: single}\n  instances:\n    engine: {config: 'x = 1'}\n"))
+    (obj,) = repo.objects()
+    assert obj["kind"] == "ConfigMap"
+
+
+def test_a_template_missing_from_the_folder_is_reported_on_the_provider(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    (repo.root / "providers/toy/configmap.yaml.j2").unlink()
+    repo.write("clusters/db.yaml", CLUSTER)
+    # The cluster that uses the broken provider gets no second, misleading "unknown provider" error.
+    assert repo.errors() == ["providers/toy/provider.yaml:7:15: no template 'configmap.yaml.j2' in providers/toy/ (at spec.templates[0])"]

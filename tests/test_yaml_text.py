@@ -1,0 +1,68 @@
+"""The canonical YAML writer: what it writes reads back as exactly the value, in YAML 1.1 and 1.2 terms."""
+
+from __future__ import annotations
+
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from everest_render.yaml_text import dump_document
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=40),
+    st.sampled_from(["on", "off", "yes", "No", "~", "null", "1e3", "0755", "0x1F", "1:20", "8.0", "2024-01-01", "-", "- a", "a: b",
+                     "#x", "x #y", "*a", "&a", "!t", "|", ">", "'q'", '"q"', "%p", "@a", "`b", " lead", "trail ", "\nlead", "a\r\nb",
+                     "tab\there", "\u0085", "\u2028", "\ufeff", "é", "😀", "a\n\n", "\n  indented\n", "  \nx"]),
+)
+values = st.recursive(
+    scalars,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text(max_size=10), values, max_size=5))
+def test_written_yaml_reads_back_as_the_same_value(value):
+    text = dump_document(value)
+    assert yaml.load(text, Loader=yaml.CSafeLoader) == value
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=10), values, max_size=5))
+def test_writing_is_stable_under_a_second_pass(value):
+    text = dump_document(value)
+    assert dump_document(yaml.load(text, Loader=yaml.CSafeLoader)) == text
+
+
+def test_strings_another_yaml_version_would_retype_are_quoted():
+    text = dump_document({"a": "on", "b": "1e3", "c": "0755", "d": "8.0", "e": "2024-01-01", "f": "no", "g": "1_000"})
+    assert text == '---\na: "on"\nb: "1e3"\nc: "0755"\nd: "8.0"\ne: "2024-01-01"\nf: "no"\ng: "1_000"\n'
+
+
+def test_ordinary_strings_stay_plain():
+    text = dump_document({"image": "percona/percona-server-mongodb:8.0.19-7", "size": "25Gi", "cron": "0 3 * * *"})
+    assert text == "---\ncron: 0 3 * * *\nimage: percona/percona-server-mongodb:8.0.19-7\nsize: 25Gi\n"
+
+
+def test_identity_keys_come_first_and_the_rest_sorted():
+    text = dump_document({"spec": {"b": 1, "a": 2}, "zeta": 1, "metadata": {"name": "x"}, "kind": "K", "apiVersion": "v1"})
+    assert text == "---\napiVersion: v1\nkind: K\nmetadata:\n  name: x\nspec:\n  a: 2\n  b: 1\nzeta: 1\n"
+
+
+def test_multi_line_strings_are_literal_blocks():
+    assert dump_document({"c": "[mysqld]\nmax_connections = 100\n"}) == "---\nc: |\n  [mysqld]\n  max_connections = 100\n"
+
+
+def test_a_block_whose_first_line_is_indented_carries_an_indentation_indicator():
+    text = dump_document({"c": "\n      operationProfiling:\n        mode: slowOp\n"})
+    assert text.startswith("---\nc: |2\n")
+    assert yaml.safe_load(text) == {"c": "\n      operationProfiling:\n        mode: slowOp\n"}
+
+
+def test_sequences_of_mappings_are_written_as_kubectl_does():
+    assert dump_document({"l": [{"name": "rs0", "size": 3}]}) == "---\nl:\n- name: rs0\n  size: 3\n"
+
+
+def test_empty_collections_are_flow_style():
+    assert dump_document({"a": {}, "b": []}) == "---\na: {}\nb: []\n"
