@@ -6,6 +6,7 @@ Data goes to stdout, diagnostics to stderr. Exit codes (API.md section 4) are de
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -60,6 +61,9 @@ format_option = click.option(
 @click.version_option(package_name="everest-render")
 def main() -> None:
     """Render OpenEverest DatabaseClusters into native operator manifests."""
+    # A command is a short batch over acyclic data: the cyclic collector would only re-walk the
+    # growing object graph (about 10% of a 1,000-cluster render). Memory is freed at exit.
+    gc.disable()
 
 
 @main.command()

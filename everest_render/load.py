@@ -85,6 +85,47 @@ _InputLoader.yaml_implicit_resolvers = {
 }
 
 _SCALARS = yaml.constructor.SafeConstructor()
+_STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null"))
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_DECIMAL = frozenset("0123456789")
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    """A scalar's value. The common tags are built here directly (PyYAML's generic
+    constructor is the hot spot of every load); anything unusual goes to PyYAML."""
+    tag, value = node.tag, node.value
+    if tag == _STR:
+        return value
+    if tag == _INT and value and set(value) <= _DECIMAL and (value == "0" or value[0] != "0"):
+        return int(value)
+    if tag == _BOOL and value in _BOOLS:
+        return _BOOLS[value]
+    if tag == _NULL:
+        return None
+    return _SCALARS.construct_object(node)
+
+
+def compose_stream(text: str) -> list[yaml.Node]:
+    """The node trees of a YAML stream (libyaml), empty documents dropped."""
+    loader = _InputLoader(text)
+    try:
+        nodes = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None and not _is_empty(node):
+                nodes.append(node)
+        return nodes
+    finally:
+        loader.dispose()
+
+
+def node_value(node: yaml.Node) -> Any:
+    """Plain Python data from a node tree, without positions (for trusted, generated YAML)."""
+    if isinstance(node, yaml.MappingNode):
+        return {_scalar(k) if isinstance(k, yaml.ScalarNode) else node_value(k): node_value(v) for k, v in node.value}
+    if isinstance(node, yaml.SequenceNode):
+        return [node_value(item) for item in node.value]
+    return _scalar(node)
 
 
 def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
@@ -130,7 +171,7 @@ def _construct(
         first_seen: dict[Any, Position] = {}
         for key_node, value_node in node.value:
             plain = isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge"
-            key = _SCALARS.construct_object(key_node) if plain else None
+            key = _scalar(key_node) if plain else None
             if not isinstance(key, str | int | bool | float):
                 pos = _mark(key_node)
                 diagnostics.append(Diagnostic(file, pos.line, pos.column, "mapping keys must be plain scalars", path))
@@ -147,7 +188,7 @@ def _construct(
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*path, i), positions, file, diagnostics) for i, item in enumerate(node.value)]
-    return _SCALARS.construct_object(node)
+    return _scalar(node)
 
 
 # --- discovery -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from everest_render.diagnostics import Diagnostic
 from everest_render.helpers import FILTERS, GLOBALS, TemplateFailure
+from everest_render.load import compose_stream, node_value
 from everest_render.model import Provider, RenderedObject, ResolvedCluster, ResolvedComponent
 
 
@@ -103,7 +104,7 @@ class ProviderRenderer:
     def _parse_output(self, resolved: ResolvedCluster, name: str, text: str) -> tuple[list[RenderedObject], list[Diagnostic]]:
         where = f"{self.provider.folder}/{name}"
         try:
-            documents = [d for d in yaml.load_all(text, Loader=yaml.CSafeLoader) if d is not None]
+            documents = [node_value(node) for node in compose_stream(text)]
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark
             line = mark.line + 1 if mark else 1
