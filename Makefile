@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: render test check lint typecheck bench schemas clean
+.PHONY: render test lint typecheck bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 render: $(STAMP)  ## render the example fleet in clusters/ into out/
 	$(BIN)/everest-render render
 
-test: $(STAMP)  ## the whole suite, as CI runs it
+test: $(STAMP)  ## the whole suite, as CI runs it: tests, lint, types
 	$(BIN)/python -m pytest
+	$(BIN)/ruff check everest_render tests benchmarks tools
+	$(BIN)/mypy
 
-check: test lint typecheck
 
 lint: $(STAMP)
 	$(BIN)/ruff check everest_render tests benchmarks tools

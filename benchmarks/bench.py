@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fleet import write_fleet  # noqa: E402
+from fleet import write_fleet
 
 
 def best_of(repeat: int, action) -> float:  # type: ignore[no-untyped-def]

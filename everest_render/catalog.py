@@ -37,18 +37,14 @@ def build_catalog(
     return Catalog(merged_definitions, merged_providers, names, broken), problems
 
 
-def _merge(
-    builtins: Sequence[_Named], own: Sequence[_Named], kind: str, problems: list[Diagnostic]
-) -> tuple[dict[str, _Named], set[str]]:
+def _merge(builtins: Sequence[_Named], own: Sequence[_Named], kind: str, problems: list[Diagnostic]) -> tuple[dict[str, _Named], set[str]]:
     merged: dict[str, _Named] = {}
     for group in (builtins, own):
         seen: dict[str, _Named] = {}
         for item in group:
             if item.name in seen:
                 first = seen[item.name].document
-                problems.append(
-                    item.document.at(("metadata", "name"), f"duplicate {kind} {item.name!r} (first in {first.source.path})")
-                )
+                problems.append(item.document.at(("metadata", "name"), f"duplicate {kind} {item.name!r} (first in {first.source.path})"))
                 continue
             seen[item.name] = item
         merged.update(seen)

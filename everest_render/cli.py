@@ -68,12 +68,29 @@ def main() -> None:
 
 @main.command()
 @repo_option
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), envvar="EVEREST_RENDER_OUT",
-              show_envvar=True, help="Output folder (default: <repo>/out).")
-@click.option("--stdout", "to_stdout", is_flag=True, envvar="EVEREST_RENDER_STDOUT", show_envvar=True,
-              help="Print one YAML stream instead of writing out/.")
-@click.option("--check", is_flag=True, envvar="EVEREST_RENDER_CHECK", show_envvar=True,
-              help="Write nothing; exit 1 when out/ differs from what would be written.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="EVEREST_RENDER_OUT",
+    show_envvar=True,
+    help="Output folder (default: <repo>/out).",
+)
+@click.option(
+    "--stdout",
+    "to_stdout",
+    is_flag=True,
+    envvar="EVEREST_RENDER_STDOUT",
+    show_envvar=True,
+    help="Print one YAML stream instead of writing out/.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    envvar="EVEREST_RENDER_CHECK",
+    show_envvar=True,
+    help="Write nothing; exit 1 when out/ differs from what would be written.",
+)
 def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool) -> None:
     """Render every DatabaseCluster of the repository into out/."""
     from everest_render.emit import differences, write_output
@@ -107,8 +124,13 @@ def validate(repo: Path, output_format: str) -> None:
     result = render_repository(read_repository(repo))
     _report(result.diagnostics)
     if output_format == "json":
-        _print_json({"valid": not result.failed, "clusters": sorted(str(c.ref) for c in result.resolved.clusters),
-                     "diagnostics": [_diagnostic_json(d) for d in result.diagnostics]})
+        _print_json(
+            {
+                "valid": not result.failed,
+                "clusters": sorted(str(c.ref) for c in result.resolved.clusters),
+                "diagnostics": [_diagnostic_json(d) for d in result.diagnostics],
+            }
+        )
     _finish(exit_code(failed=result.failed))
 
 

@@ -20,10 +20,28 @@ from typing import Any
 # Keys of the OpenAPI subset that JSON Schema understands the same way.
 _KEPT_KEYS = frozenset(
     {
-        "type", "properties", "items", "required", "enum", "pattern",
-        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-        "minLength", "maxLength", "minItems", "maxItems", "minProperties",
-        "maxProperties", "uniqueItems", "multipleOf", "anyOf", "oneOf", "allOf", "not",
+        "type",
+        "properties",
+        "items",
+        "required",
+        "enum",
+        "pattern",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "minProperties",
+        "maxProperties",
+        "uniqueItems",
+        "multipleOf",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "not",
         "additionalProperties",
     }
 )

@@ -36,9 +36,7 @@ class OutputPlan:
         return b"".join(self.files[path] for path in sorted(self.files))
 
 
-def plan_output(
-    objects: Iterable[RenderedObject], passthrough: Iterable[PassthroughObject] = ()
-) -> tuple[OutputPlan, list[Diagnostic]]:
+def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[PassthroughObject] = ()) -> tuple[OutputPlan, list[Diagnostic]]:
     by_cluster: dict[ObjectRef, list[Mapping[str, Any]]] = defaultdict(list)
     for rendered in objects:
         by_cluster[rendered.cluster].append(rendered.obj)

@@ -77,10 +77,13 @@ def _backup_json(cluster: ResolvedCluster) -> dict[str, Any]:
     return {
         "pathPrefix": backup.path_prefix,
         "storages": {name: {"type": s.type, "bucket": s.bucket, "source": s.document.source.path} for name, s in backup.storages.items()},
-        "schedules": [{"name": s.name, "schedule": s.schedule, "retentionCopies": s.retention_copies, "backupStorage": s.storage}
-                      for s in backup.schedules],
-        "pitr": None if backup.pitr is None else {"enabled": backup.pitr.enabled, "backupStorage": backup.pitr.storage,
-                                                   "uploadIntervalSec": backup.pitr.upload_interval_sec},
+        "schedules": [
+            {"name": s.name, "schedule": s.schedule, "retentionCopies": s.retention_copies, "backupStorage": s.storage}
+            for s in backup.schedules
+        ],
+        "pitr": None
+        if backup.pitr is None
+        else {"enabled": backup.pitr.enabled, "backupStorage": backup.pitr.storage, "uploadIntervalSec": backup.pitr.upload_interval_sec},
     }
 
 
@@ -154,7 +157,8 @@ def providers_text(catalog: Catalog) -> str:
     lines = []
     for entry in providers_json(catalog):
         note = ", replaces the built-in" if entry["replacesBuiltin"] else ""
-        lines.append(f"{entry['name']} ({entry['source']}{note}): {entry['operator']['name']} {entry['operator']['version']}, definition {entry['definition']}")
+        operator = f"{entry['operator']['name']} {entry['operator']['version']}"
+        lines.append(f"{entry['name']} ({entry['source']}{note}): {operator}, definition {entry['definition']}")
         for topology, info in entry["topologies"].items():
             parts = [c + (" (optional)" if o["optional"] else "") for c, o in info["components"].items()]
             lines.append(f"  topology {topology}{' (default)' if info['default'] else ''}: {', '.join(parts)}")

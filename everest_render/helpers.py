@@ -100,6 +100,7 @@ def version_prefix(version: str, parts: int = 2) -> str:
 
 def version_at_least(version: str, minimum: str) -> bool:
     """Compare the numeric parts before any ``-``: ``version_at_least("8.0.44-35.1", "8.0.31")``."""
+
     def parts(text: str) -> tuple[int, ...]:
         return tuple(int(n) for n in text.split("-", 1)[0].split(".") if n.isdigit())
 

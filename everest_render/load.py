@@ -75,7 +75,7 @@ class Document:
         return Diagnostic(self.source.path, pos.line, pos.column, message, path)
 
 
-class _InputLoader(yaml.CSafeLoader):  # type: ignore[misc]
+class _InputLoader(yaml.CSafeLoader):
     """YAML 1.1 as PyYAML reads it, minus timestamps: a date-like value stays a string."""
 
 
@@ -90,7 +90,7 @@ _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": Fal
 _DECIMAL = frozenset("0123456789")
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
+def _scalar(node: yaml.Node) -> Any:
     """A scalar's value. The common tags are built here directly (PyYAML's generic
     constructor is the hot spot of every load); anything unusual goes to PyYAML."""
     tag, value = node.tag, node.value
@@ -162,9 +162,7 @@ def _mark(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _construct(
-    node: yaml.Node, path: ObjectPath, positions: Positions, file: str, diagnostics: list[Diagnostic]
-) -> Any:
+def _construct(node: yaml.Node, path: ObjectPath, positions: Positions, file: str, diagnostics: list[Diagnostic]) -> Any:
     positions.values[path] = _mark(node)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
@@ -179,9 +177,7 @@ def _construct(
             child = (*path, str(key))
             if key in first_seen:
                 pos, first = _mark(key_node), first_seen[key]
-                diagnostics.append(
-                    Diagnostic(file, pos.line, pos.column, f"duplicate key {key!r} (first at line {first.line})", child)
-                )
+                diagnostics.append(Diagnostic(file, pos.line, pos.column, f"duplicate key {key!r} (first at line {first.line})", child))
                 continue
             first_seen[key] = positions.keys[child] = _mark(key_node)
             result[key] = _construct(value_node, child, positions, file, diagnostics)
@@ -224,9 +220,7 @@ def _is_provider_file(relative: str) -> bool:
 def _walk(base: Path, skip: Path | None) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(base):
         current = Path(dirpath)
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and (skip is None or (current / d).resolve() != skip)
-        )
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (skip is None or (current / d).resolve() != skip))
         for name in sorted(filenames):
             if not name.startswith(".") and name.endswith(YAML_SUFFIXES):
                 yield current / name

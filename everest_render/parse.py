@@ -173,7 +173,9 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
                 where = ("spec", "components", name, "type") if index == 0 else ("spec", "components", name, "allowedTypes", index - 1)
                 problems.append(document.at(where, f"unknown component type {type_name!r}; known: {candidates(types)}"))
         if entry["type"] not in allowed:
-            problems.append(document.at(("spec", "components", name, "allowedTypes"), f"allowedTypes must include the default type {entry['type']!r}"))
+            problems.append(
+                document.at(("spec", "components", name, "allowedTypes"), f"allowedTypes must include the default type {entry['type']!r}")
+            )
         components[name] = DefinitionComponent(name, entry["type"], allowed)
     topologies: dict[str, Topology] = {}
     for topo_name, entry in spec["topologies"].items():
@@ -181,7 +183,13 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
         for name, member in entry["components"].items():
             member = member or {}
             if name not in components:
-                problems.append(document.at(("spec", "topologies", topo_name, "components", name), f"unknown component {name!r}; known: {candidates(components)}", key=True))
+                problems.append(
+                    document.at(
+                        ("spec", "topologies", topo_name, "components", name),
+                        f"unknown component {name!r}; known: {candidates(components)}",
+                        key=True,
+                    )
+                )
             members[name] = TopologyComponent(name, bool(member.get("optional")), member.get("defaults") or {})
         topologies[topo_name] = Topology(topo_name, bool(entry.get("default")), members, entry.get("configSchema"))
     if sum(t.default for t in topologies.values()) > 1:
@@ -268,7 +276,9 @@ def _parse_passthrough(document: Document, out: ParsedInputs) -> None:
     if data["kind"] == "Secret" and data.get("apiVersion") == "v1" and not encrypted and ("data" in data or "stringData" in data):
         key = "data" if "data" in data else "stringData"
         out.diagnostics.append(
-            document.at((key,), "a Secret with data must not be committed in clear; use SOPS, a SealedSecret or an ExternalSecret", key=True)
+            document.at(
+                (key,), "a Secret with data must not be committed in clear; use SOPS, a SealedSecret or an ExternalSecret", key=True
+            )
         )
         return
     metadata = data.get("metadata")

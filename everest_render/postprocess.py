@@ -32,9 +32,7 @@ def set_namespace(rendered: RenderedObject, cluster: ResolvedCluster) -> Rendere
 STEPS: tuple[Step, ...] = (set_namespace, apply_labels)
 
 
-def postprocess(
-    objects: list[RenderedObject], clusters: Mapping[Any, ResolvedCluster]
-) -> tuple[list[RenderedObject], list[Diagnostic]]:
+def postprocess(objects: list[RenderedObject], clusters: Mapping[Any, ResolvedCluster]) -> tuple[list[RenderedObject], list[Diagnostic]]:
     processed: list[RenderedObject] = []
     problems: list[Diagnostic] = []
     for rendered in objects:
@@ -44,9 +42,7 @@ def postprocess(
         namespace = rendered.obj["metadata"].get("namespace")
         if namespace != cluster.ref.namespace:
             # Output paths derive from the cluster's namespace: an object may not leave it.
-            problems.append(
-                Diagnostic(rendered.template, 1, 1, f"rendering {cluster.ref} produced an object in namespace {namespace!r}")
-            )
+            problems.append(Diagnostic(rendered.template, 1, 1, f"rendering {cluster.ref} produced an object in namespace {namespace!r}"))
             continue
         processed.append(rendered)
     return processed, problems

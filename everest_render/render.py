@@ -61,7 +61,9 @@ class ProviderRenderer:
             try:
                 self.templates[name] = env.get_template(name)
             except jinja2.TemplateSyntaxError as error:
-                self.problems.append(Diagnostic(f"{provider.folder}/{name}", error.lineno or 1, 1, f"template syntax error: {error.message}"))
+                self.problems.append(
+                    Diagnostic(f"{provider.folder}/{name}", error.lineno or 1, 1, f"template syntax error: {error.message}")
+                )
 
     def render(self, resolved: ResolvedCluster) -> tuple[list[RenderedObject], list[Diagnostic]]:
         context = template_context(resolved)
@@ -73,7 +75,7 @@ class ProviderRenderer:
             except TemplateFailure as refusal:
                 problems.append(self._refusal(resolved, name, refusal))
                 continue
-            except Exception as error:  # noqa: BLE001 - any template error becomes a located diagnostic
+            except Exception as error:
                 problems.append(self._template_error(resolved, name, error))
                 continue
             found, parse_problems = self._parse_output(resolved, name, text)
@@ -88,7 +90,8 @@ class ProviderRenderer:
         for entry in self.provider.secrets:
             if "when" in entry and not self.env.compile_expression(entry["when"])(**context):
                 continue
-            items = self.env.compile_expression(entry["forEach"])(**context) if "forEach" in entry else [None]
+            items = self.env.compile_expression(entry["forEach"])(**context) if "forEach" in entry else None
+            items = [None] if items is None else list(items)
             for item in items:
                 scope = {**context, "item": item}
                 needed.append(
@@ -116,7 +119,9 @@ class ProviderRenderer:
             identity = (document.get("apiVersion"), document.get("kind")) if isinstance(document, dict) else None
             if identity not in self.kinds:
                 known = ", ".join(f"{a} {k}" for a, k in sorted(self.kinds))
-                problems.append(Diagnostic(where, 1, 1, f"rendering {resolved.ref} produced {identity!r}, which spec.objects does not list ({known})"))
+                problems.append(
+                    Diagnostic(where, 1, 1, f"rendering {resolved.ref} produced {identity!r}, which spec.objects does not list ({known})")
+                )
                 continue
             objects.append(RenderedObject(document, resolved.ref, where))
         return objects, problems

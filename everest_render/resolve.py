@@ -56,9 +56,7 @@ class References:
         return None
 
 
-def index_references(
-    storages: Iterable[BackupStorage], configs: Iterable[MonitoringConfig]
-) -> tuple[References, list[Diagnostic]]:
+def index_references(storages: Iterable[BackupStorage], configs: Iterable[MonitoringConfig]) -> tuple[References, list[Diagnostic]]:
     problems: list[Diagnostic] = []
     indexes: list[dict[ObjectRef, Any]] = []
     for kind, items in (("BackupStorage", storages), ("MonitoringConfig", configs)):
@@ -181,7 +179,10 @@ class _Resolution:
     def _check_name(self, provider: Provider) -> None:
         name = self.cluster.ref.name
         if len(name) > provider.max_name_length:
-            self.error(("metadata", "name"), f"provider {provider.name} allows names of at most {provider.max_name_length} characters; {name!r} has {len(name)}")
+            self.error(
+                ("metadata", "name"),
+                f"provider {provider.name} allows names of at most {provider.max_name_length} characters; {name!r} has {len(name)}",
+            )
 
     def _labels(self) -> dict[str, str]:
         own = self.cluster.labels
@@ -203,8 +204,10 @@ class _Resolution:
             self.default("spec.topology.type", topology.name, f"definition {definition.name}")
             return topology
         self.problems.append(
-            self.doc.missing(("spec",) if "topology" not in self.spec else ("spec", "topology"),
-                             f"spec.topology.type is required: definition {definition.name} has several topologies: {candidates(definition.topologies)}")
+            self.doc.missing(
+                ("spec",) if "topology" not in self.spec else ("spec", "topology"),
+                f"spec.topology.type is required: definition {definition.name} has several topologies: {candidates(definition.topologies)}",
+            )
         )
         return None
 
@@ -224,7 +227,9 @@ class _Resolution:
                 self.error(path, problem.message, key=problem.at_key)
         for name, prop in schema.get("properties", {}).items():
             if name not in given and "default" in prop:
-                given[name] = self.default(f"spec.topology.config.{name}", prop["default"], f"definition {definition.name} topology {topology.name} configSchema")
+                given[name] = self.default(
+                    f"spec.topology.config.{name}", prop["default"], f"definition {definition.name} topology {topology.name} configSchema"
+                )
         return given
 
     def _versions(self, definition: Definition) -> dict[str, ResolvedVersion]:
@@ -232,7 +237,9 @@ class _Resolution:
         base = ("spec", "components", "versions")
         for type_name in pinned:
             if type_name not in definition.component_types:
-                self.error((*base, type_name), f"unknown component type {type_name!r}; known: {candidates(definition.component_types)}", key=True)
+                self.error(
+                    (*base, type_name), f"unknown component type {type_name!r}; known: {candidates(definition.component_types)}", key=True
+                )
         versions: dict[str, ResolvedVersion] = {}
         for type_name, component_type in definition.component_types.items():
             if type_name in pinned:
@@ -246,7 +253,9 @@ class _Resolution:
                 entry = component_type.default
                 if entry is None:  # the definition check reports this
                     continue
-                self.default(f"spec.components.versions.{type_name}.version", entry.version, f"definition {definition.name} catalogue default")
+                self.default(
+                    f"spec.components.versions.{type_name}.version", entry.version, f"definition {definition.name} catalogue default"
+                )
             versions[type_name] = ResolvedVersion(type_name, entry.version, entry.image)
         return versions
 
@@ -257,11 +266,15 @@ class _Resolution:
         base = ("spec", "instances")
         for name in instances:
             if name not in topology.components:
-                self.error((*base, name), f"topology {topology.name} has no component {name!r}; known: {candidates(topology.components)}", key=True)
+                self.error(
+                    (*base, name), f"topology {topology.name} has no component {name!r}; known: {candidates(topology.components)}", key=True
+                )
         for name, member in topology.components.items():
             if not member.optional and name not in instances:
                 at = base if "instances" in self.spec else ("spec",)
-                self.problems.append(self.doc.missing(at, f"component {name!r} is required by topology {topology.name}; list it under spec.instances"))
+                self.problems.append(
+                    self.doc.missing(at, f"component {name!r} is required by topology {topology.name}; list it under spec.instances")
+                )
         exposed = provider.expose.get(topology.name)
         resolved: dict[str, ResolvedComponent] = {}
         for name, member in topology.components.items():
@@ -423,9 +436,12 @@ class _Resolution:
             self.error(base, "backup schedules and PITR need the backupAgent component: list it under spec.instances", key=True)
         limit = provider.max_backup_storages
         if limit is not None and len(storages) > limit:
-            extra = sorted(storages)[limit:]
-            for name in extra:
-                self.error(used_at[name], f"provider {provider.name} allows {limit} backup storage(s) per cluster; this makes {len(storages)}: {candidates(storages)}")
+            for name in list(storages)[limit:]:  # in order of use: the reference that went over
+                self.error(
+                    used_at[name],
+                    f"provider {provider.name} allows {limit} backup storage(s) per cluster;"
+                    f" this makes {len(storages)}: {candidates(storages)}",
+                )
         return ResolvedBackup(prefix, dict(sorted(storages.items())), tuple(schedules), pitr)
 
     def _monitoring(
@@ -437,7 +453,9 @@ class _Resolution:
         path = ("spec", "instances", "monitoring")
         name = component.settings.get("monitoringConfig")
         if name is None:
-            self.problems.append(self.doc.missing(path, "the monitoring component needs monitoringConfig: the MonitoringConfig to report to"))
+            self.problems.append(
+                self.doc.missing(path, "the monitoring component needs monitoringConfig: the MonitoringConfig to report to")
+            )
             return None
         config = self._reference((*path, "monitoringConfig"), name, "MonitoringConfig", self.references.monitoring_configs)
         if config is None:

@@ -24,7 +24,7 @@ def compile_schema(schema: dict[str, Any]) -> Validator:
 class SchemaProblem:
     """One violation: the path it concerns, whether to point at the key, and a message."""
 
-    __slots__ = ("path", "message", "at_key", "missing")
+    __slots__ = ("at_key", "message", "missing", "path")
 
     def __init__(self, path: ObjectPath, message: str, *, at_key: bool = False, missing: bool = False) -> None:
         self.path = path
@@ -63,4 +63,3 @@ def _describe(error: Any, path: ObjectPath) -> SchemaProblem:
 
 def _is_quantity(error: Any) -> bool:
     return any(isinstance(p, str) and "quantity" in p for p in error.schema_path)
-

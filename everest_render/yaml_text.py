@@ -33,12 +33,7 @@ _SAFE_MULTILINE = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\r
 
 
 def _is_plain(text: str) -> bool:
-    return (
-        _PLAIN.fullmatch(text) is not None
-        and not text.endswith((" ", ":"))
-        and ": " not in text
-        and _AMBIGUOUS.fullmatch(text) is None
-    )
+    return _PLAIN.fullmatch(text) is not None and not text.endswith((" ", ":")) and ": " not in text and _AMBIGUOUS.fullmatch(text) is None
 
 
 def _quoted(text: str) -> str:
@@ -86,11 +81,11 @@ class _Writer:
                 start = len(self.lines)
                 self.mapping(item, indent + "  ")
                 # "- " takes the place of the first key's indentation.
-                self.lines[start] = f"{indent}- {self.lines[start][len(indent) + 2:]}"
+                self.lines[start] = f"{indent}- {self.lines[start][len(indent) + 2 :]}"
             elif isinstance(item, list) and item:
                 start = len(self.lines)
                 self.sequence(item, indent + "  ")
-                self.lines[start] = f"{indent}- {self.lines[start][len(indent) + 2:]}"
+                self.lines[start] = f"{indent}- {self.lines[start][len(indent) + 2 :]}"
             elif isinstance(item, str) and "\n" in item:
                 self.lines.append(f"{indent}- {_quoted(item)}")
             else:

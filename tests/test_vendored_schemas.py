@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "tools"))
-from vendor_crd import expected_schemas  # noqa: E402
+from vendor_crd import expected_schemas
 
-from everest_render.crd_schema import strict_schema_from_crd  # noqa: E402
+from everest_render.crd_schema import strict_schema_from_crd
 
 SCHEMAS = list(expected_schemas())
 
