@@ -32,8 +32,17 @@ class OutputPlan:
     files: Mapping[str, bytes]
 
     def stream(self) -> bytes:
-        """Every file's documents as one YAML stream, for --stdout (files in path order)."""
-        return b"".join(self.files[path] for path in sorted(self.files))
+        """Every file's documents as one YAML stream, for --stdout (files in path order).
+
+        A file copied byte for byte (SOPS) may lack a leading ``---`` or a final newline;
+        both are added so it cannot run into its neighbours."""
+        parts = []
+        for path in sorted(self.files):
+            content = self.files[path]
+            if not content.startswith(b"---"):
+                content = b"---\n" + content
+            parts.append(content if content.endswith(b"\n") else content + b"\n")
+        return b"".join(parts)
 
 
 def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[PassthroughObject] = ()) -> tuple[OutputPlan, list[Diagnostic]]:
@@ -49,7 +58,7 @@ def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[Passthr
     for item in passthrough:
         if item.encrypted:
             # SOPS: re-serialising would break the MAC, so the whole file is copied as it is.
-            files[f"{item.namespace}/_encrypted/{item.document.source.path}"] = item.document.source.text.encode()
+            files[f"{item.namespace}/_sops/{item.document.source.path}"] = item.document.source.text.encode()
         else:
             plain[item.namespace].append(item.document.data)
     for namespace in sorted(plain):

@@ -19,6 +19,7 @@ from everest_render.diagnostics import Diagnostic, ObjectPath
 INPUT_FOLDERS = ("definitions", "providers", "clusters")
 YAML_SUFFIXES = (".yaml", ".yml")
 IGNORE_FILE = ".everestignore"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 BUILTIN_PREFIX = "<built-in>/"  # how diagnostics name files shipped inside the package
 
 
@@ -222,7 +223,8 @@ def _walk(base: Path, skip: Path | None) -> Iterator[Path]:
         current = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (skip is None or (current / d).resolve() != skip))
         for name in sorted(filenames):
-            if not name.startswith(".") and name.endswith(YAML_SUFFIXES):
+            # kustomization.yaml files belong to the GitOps tool around us, not to the renderer.
+            if not name.startswith(".") and name.endswith(YAML_SUFFIXES) and name not in KUSTOMIZATION_FILES:
                 yield current / name
 
 
