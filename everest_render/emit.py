@@ -64,6 +64,10 @@ def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[Passthr
     for namespace in sorted(plain):
         ordered = sorted(plain[namespace], key=lambda o: object_sort_key(namespace, "", o))
         files[f"{namespace}/{PASSTHROUGH_FILE}"] = "".join(dump_document(o) for o in ordered).encode()
+    for path in files:
+        # Defence in depth: namespaces and names were validated as RFC 1123 labels upstream.
+        if path.startswith("/") or ".." in path.split("/"):
+            raise ValueError(f"refusing to write outside out/: {path}")
     return OutputPlan(dict(sorted(files.items()))), problems
 
 

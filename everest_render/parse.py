@@ -8,6 +8,7 @@ as a pass-through object.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -36,6 +37,7 @@ from everest_render.model import (
 from everest_render.schema_check import Validator, compile_schema, schema_problems
 
 EVEREST_GROUP = "everest.percona.com/"
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 INPUT_KINDS = ("DatabaseClusterDefinition", "Provider", "DatabaseCluster")
 # Where each kind may be written, by top-level folder.
 FOLDER_KINDS = {"definitions": "DatabaseClusterDefinition", "providers": "Provider"}
@@ -287,5 +289,10 @@ def _parse_passthrough(document: Document, out: ParsedInputs) -> None:
         namespace = metadata.get("name")
     if not isinstance(namespace, str) or not namespace:
         out.diagnostics.append(document.at(("metadata",), "an object passed through to out/ needs metadata.namespace"))
+        return
+    if not _DNS_LABEL.fullmatch(namespace):
+        # The namespace names a folder of out/: it must be a plain label, never a path.
+        where = ("metadata", "name") if data["kind"] == "Namespace" else ("metadata", "namespace")
+        out.diagnostics.append(document.at(where, f"{namespace!r} is not a valid namespace (RFC 1123 label)"))
         return
     out.passthrough.append(PassthroughObject(namespace, document, encrypted))

@@ -74,3 +74,9 @@ def test_sealed_secrets_pass_through_unchanged(repo):
     (sealed,) = yaml.safe_load_all(repo.result().plan.files["shop/_passthrough.yaml"])
     assert sealed["spec"] == {"encryptedData": {"MONGODB_USER_ADMIN_PASSWORD": "AgBy3i4OJSWK+PiTySYZZA=="}}
     assert "labels" not in sealed["metadata"]  # not ours: renderer labels are for rendered objects
+
+
+def test_a_namespace_that_is_a_path_cannot_escape_out(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: ../../etc}\n")
+    assert repo.errors() == ["clusters/shop/cm.yaml:3:36: '../../etc' is not a valid namespace (RFC 1123 label) (at metadata.namespace)"]
