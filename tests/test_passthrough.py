@@ -79,4 +79,4 @@ def test_sealed_secrets_pass_through_unchanged(repo):
 def test_a_namespace_that_is_a_path_cannot_escape_out(repo):
     repo.write("clusters/shop/orders.yaml", mongodb())
     repo.write("clusters/shop/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: ../../etc}\n")
-    assert repo.errors() == ["clusters/shop/cm.yaml:3:36: '../../etc' is not a valid namespace (RFC 1123 label) (at metadata.namespace)"]
+    assert repo.errors() == ["clusters/shop/cm.yaml:3:32: '../../etc' is not a valid namespace (RFC 1123 label) (at metadata.namespace)"]
