@@ -7,6 +7,7 @@ as a pass-through object.
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from everest_render.diagnostics import Diagnostic, candidates
+from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
 from everest_render.load import BUILTIN_PREFIX, Document
 from everest_render.model import (
     BackupStorage,
@@ -75,14 +76,29 @@ def _inline_common(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, An
     return {**rewrite(schema), "$defs": rewrite(defs)}
 
 
-def check_against_schema(document: Document, kind: str) -> list[Diagnostic]:
+def check_against_schema(document: Document, kind: str) -> tuple[list[Diagnostic], list[ObjectPath]]:
+    """Every schema problem of ``document``, and the paths of its unknown fields."""
     problems = []
+    unknown: list[ObjectPath] = []
     for problem in schema_problems(input_validator(kind), document.data):
         if problem.missing:
             problems.append(document.missing(problem.path, problem.message))
         else:
             problems.append(document.at(problem.path, problem.message, key=problem.at_key))
-    return problems
+            if problem.at_key:
+                unknown.append(problem.path)
+    return problems, unknown
+
+
+def _without(data: Any, paths: list[ObjectPath]) -> Any:
+    """A copy of ``data`` with the fields at ``paths`` removed."""
+    result = copy.deepcopy(data)
+    for path in paths:
+        parent = result
+        for part in path[:-1]:
+            parent = parent[part]
+        parent.pop(path[-1], None)
+    return result
 
 
 def parse_documents(
@@ -110,9 +126,13 @@ def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], bu
         out.diagnostics.append(document.at(("kind",), f"{folder}/ holds {expected} objects, not {kind}"))
         return
     if kind in INPUT_KINDS and api_version.startswith(EVEREST_GROUP):
-        problems = check_against_schema(document, kind)
-        if problems:
-            out.diagnostics.extend(problems)
+        problems, unknown = check_against_schema(document, kind)
+        out.diagnostics.extend(problems)
+        if problems and kind == "DatabaseCluster" and len(unknown) == len(problems):
+            # Only unknown fields: resolve the rest too, so the run reports every problem at once.
+            # The run fails on the errors above; nothing is written.
+            document = Document(document.source, document.index, _without(document.data, unknown), document.positions)
+        elif problems:
             _mark_broken(document, out)
             return
         if kind == "DatabaseClusterDefinition":
@@ -123,7 +143,7 @@ def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], bu
             out.clusters.append(_parse_cluster(document))
         return
     if kind in ("BackupStorage", "MonitoringConfig") and api_version.startswith(EVEREST_GROUP):
-        problems = check_against_schema(document, kind)
+        problems, _ = check_against_schema(document, kind)
         if problems:
             out.diagnostics.extend(problems)
         elif kind == "BackupStorage":

@@ -179,3 +179,13 @@ def test_a_name_longer_than_a_dns_label_is_refused(repo):
     repo.write("clusters/shop/orders.yaml", mongodb(name="x" * 64))
     (error,) = repo.errors()
     assert error.startswith("clusters/shop/orders.yaml:4:9: ") and error.endswith("(at metadata.name)")
+
+
+def test_an_unknown_field_does_not_hide_the_other_problems_of_the_cluster(repo):
+    body = "  components:\n    versions:\n      mongod: {version: '9.9'}\n  instances:\n    engine: {replicaz: 3}\n    proxy: {}\n"
+    repo.write("clusters/shop/orders.yaml", mongodb(body=body))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:10:25: unknown mongod version 9.9; known: 6.0.27-21, 7.0.28-15, 8.0.17-6, 8.0.19-7 (at spec.components.versions.mongod.version)",
+        "clusters/shop/orders.yaml:12:14: unknown field 'replicaz' (at spec.instances.engine.replicaz)",
+        "clusters/shop/orders.yaml:13:5: topology standard has no component 'proxy'; known: backupAgent, engine, monitoring (at spec.instances.proxy)",
+    ]
