@@ -159,6 +159,64 @@ def explain(cluster: str, repo: Path, output_format: str) -> None:
     _finish(exit_code(failed=result.failed))
 
 
+@main.command()
+@repo_option
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="EVEREST_RENDER_OUT",
+    show_envvar=True,
+    help="Output folder to compare with (default: <repo>/out).",
+)
+@click.option(
+    "--against",
+    "revision",
+    metavar="GIT_REF",
+    envvar="EVEREST_RENDER_AGAINST",
+    show_envvar=True,
+    help="Compare with the render of the repository at this git revision.",
+)
+@click.option(
+    "--live", is_flag=True, envvar="EVEREST_RENDER_LIVE", show_envvar=True, help="Compare with the objects in the cluster (kubeconfig)."
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    envvar="EVEREST_RENDER_FORMAT",
+    show_envvar=True,
+    help="Output format.",
+)
+def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, output_format: str) -> None:
+    """Show what rendering would change: in out/ (default), since a git revision, or in the cluster."""
+    from everest_render.comparisons import CompareError, against_live, against_out, against_revision
+    from everest_render.diff import FORMATS
+    from everest_render.pipeline import read_repository, render_repository
+
+    if revision is not None and live:
+        raise click.UsageError("--against and --live exclude each other")
+    out_dir = out_dir if out_dir is not None else repo / "out"
+    result = render_repository(read_repository(repo, out_dir))
+    _report(result.diagnostics)
+    if result.failed:
+        _finish(EXIT_INVALID)
+    try:
+        if live:
+            changes = against_live(result)
+        elif revision is not None:
+            changes = against_revision(result, repo, revision, report=lambda line: click.echo(line, err=True))
+        else:
+            changes = against_out(result, out_dir)
+    except CompareError as error:
+        click.echo(f"error: {error}", err=True)
+        _finish(EXIT_INVALID)
+    click.echo(FORMATS[output_format](changes), nl=False)
+    _finish(exit_code(differences=bool(changes)))
+
+
 @main.group()
 def providers() -> None:
     """Providers and definitions in effect."""

@@ -88,6 +88,16 @@ def _inside(out_dir: Path, relative: str) -> bool:
     return target.is_relative_to(out_dir.resolve()) and ".." not in Path(relative).parts
 
 
+def read_output(plan: OutputPlan, out_dir: Path) -> dict[str, bytes]:
+    """What out/ holds now of the files the plan writes or the renderer owns."""
+    current = {}
+    for path in sorted(plan.files.keys() | owned_files(out_dir)):
+        target = out_dir / path
+        if target.is_file():
+            current[path] = target.read_bytes()
+    return current
+
+
 def differences(plan: OutputPlan, out_dir: Path) -> list[str]:
     """What `render` would change in out/: one line per file, sorted (for --check)."""
     changes: list[str] = []

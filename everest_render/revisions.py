@@ -1,0 +1,36 @@
+"""Read the repository as it was at a git revision (for `diff --against`)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from everest_render.pipeline import RenderResult, read_repository, render_repository
+
+
+class RevisionError(Exception):
+    """The revision could not be read (not a git repository, unknown revision, ...)."""
+
+
+def render_at_revision(repo: Path, revision: str) -> RenderResult:
+    """Render the repository's files as they were at ``revision`` (with today's built-ins)."""
+    prefix = _git(repo, "rev-parse", "--show-prefix").decode().strip()
+    archive = _git(repo, "archive", "--format=tar", f"{revision}:{prefix}" if prefix else revision)
+    with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(scratch, filter="data")  # "data": no links or paths outside scratch
+        root = Path(scratch)
+        return render_repository(read_repository(root, root / "out"))
+
+
+def _git(repo: Path, *args: str) -> bytes:
+    try:
+        done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=True)
+    except FileNotFoundError as error:
+        raise RevisionError("git is not installed") from error
+    except subprocess.CalledProcessError as error:
+        raise RevisionError(error.stderr.decode(errors="replace").strip() or f"git {args[0]} failed") from error
+    return done.stdout

@@ -1,0 +1,97 @@
+"""`diff`: what a render would change, against out/, a git revision, or the live cluster."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from everest_render.diff import diff_objects, live_view
+from tests.conftest import mongodb
+from tests.test_cli import run
+
+
+@pytest.fixture
+def rendered_repo(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    assert run("render", "--repo", str(repo.root)).exit_code == 0
+    return repo
+
+
+def test_no_differences_exit_0_and_print_nothing(rendered_repo):
+    result = run("diff", "--repo", str(rendered_repo.root))
+    assert (result.exit_code, result.stdout) == (0, "")
+
+
+def test_a_change_prints_a_unified_diff_and_exits_1(rendered_repo):
+    rendered_repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    result = run("diff", "--repo", str(rendered_repo.root))
+    assert result.exit_code == 1
+    assert result.stdout.startswith("--- a/out/shop/orders.yaml\n+++ b/out/shop/orders.yaml\n")
+    assert "-    size: 3\n+    size: 5\n" in result.stdout
+
+
+def test_json_names_each_changed_field(rendered_repo):
+    rendered_repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    (change,) = json.loads(run("diff", "--repo", str(rendered_repo.root), "--format", "json").stdout)
+    assert change["file"] == "shop/orders.yaml"
+    (obj,) = change["objects"]
+    assert obj["kind"] == "PerconaServerMongoDB"
+    assert {"path": "spec.replsets[0].size", "before": 3, "after": 5} in obj["changes"]
+
+
+def test_a_new_cluster_is_an_added_file(rendered_repo):
+    rendered_repo.write("clusters/shop/more.yaml", mongodb(name="more"))
+    (change,) = json.loads(run("diff", "--repo", str(rendered_repo.root), "--format", "json").stdout)
+    assert (change["file"], change["status"], change["objects"][0]["status"]) == ("shop/more.yaml", "added", "added")
+
+
+def test_markdown_summarises_then_shows_the_diff(rendered_repo):
+    rendered_repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    text = run("diff", "--repo", str(rendered_repo.root), "--format", "markdown").stdout
+    assert "| `shop/orders.yaml` | changed | PerconaServerMongoDB shop/orders (psmdb.percona.com/v1): changed |" in text
+    assert "```diff\n--- a/out/shop/orders.yaml" in text
+
+
+def test_against_a_git_revision_renders_that_revision(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    git = ["git", "-C", str(repo.root), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    result = run("diff", "--repo", str(repo.root), "--against", "HEAD")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("--- a/HEAD/shop/orders.yaml\n+++ b/out/shop/orders.yaml\n")
+
+
+def test_an_unknown_revision_is_an_error(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    subprocess.run(["git", "-C", str(repo.root), "init", "-q"], check=True)
+    result = run("diff", "--repo", str(repo.root), "--against", "nope")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: ")
+
+
+def test_live_without_a_cluster_fails_cleanly(rendered_repo, tmp_path):
+    result = run("diff", "--repo", str(rendered_repo.root), "--live", env={"KUBECONFIG": str(tmp_path / "none")})
+    assert result.exit_code == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: cannot reach the cluster")
+
+
+def test_live_view_keeps_only_what_the_render_speaks_about():
+    rendered = {"spec": {"size": 3, "image": "a", "list": [{"x": 1}]}}
+    live = {"spec": {"size": 5, "image": "a", "list": [{"x": 1, "y": 2}], "defaulted": True}, "status": {"ready": 3}}
+    assert live_view(rendered, live) == {"spec": {"size": 5, "image": "a", "list": [{"x": 1}]}}
+
+
+def test_object_diff_reports_missing_and_changed_fields():
+    key = ("v1", "ConfigMap", "ns", "x")
+    (change,) = diff_objects({key: {"data": {"a": "1"}}}, {key: {"data": {"a": "2", "b": "3"}}})
+    assert [(f.path, f.before, f.after) for f in change.fields] == [("data.a", "1", "2"), ("data.b", None, "3")]
+
+
+def test_against_and_live_together_is_a_usage_error(rendered_repo):
+    assert run("diff", "--repo", str(rendered_repo.root), "--against", "HEAD", "--live").exit_code == 2
