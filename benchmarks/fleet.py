@@ -25,6 +25,18 @@ spec:
       expose: {{type: LoadBalancer, sourceRanges: [10.0.0.0/8]}}
     backupAgent: {{}}
 """,
+    "mysql-haproxy": """\
+apiVersion: everest.percona.com/v2alpha1
+kind: DatabaseCluster
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  provider: percona-xtradb-cluster
+  instances:
+    engine: {{replicas: 3, resources: {{cpu: "2", memory: 8G}}, storage: {{size: 100Gi}}}}
+    proxy: {{replicas: 2, expose: {{type: LoadBalancer, sourceRanges: [10.0.0.0/8]}}}}
+""",
     "mongodb-sharded": """\
 apiVersion: everest.percona.com/v2alpha1
 kind: DatabaseCluster
