@@ -351,13 +351,13 @@ def test_repositories_are_numbered_by_storage_name_not_schedule_order(repo):
     assert [r["schedules"]["full"] for r in repos] == ["0 2 * * *", "0 3 * * *", "0 1 * * *"]
 
 
-def test_a_fifth_storage_is_refused_at_the_schedule_that_adds_it(repo):
+def test_a_fifth_storage_is_refused_at_the_schedule_that_brings_it_in(repo):
     names = ["s1", "s2", "s3", "s4", "s5"]
     body = schedules(*(f"{{name: n{i}, schedule: '0 {i} * * *', backupStorage: {n}}}" for i, n in enumerate(reversed(names))))
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + "".join(s3(n) for n in names))
     assert repo.errors() == [
-        "clusters/c.yaml:12:58: provider percona-postgresql allows 4 backup storage(s) per cluster; this makes 5: s1, s2, s3, s4, s5"
-        " (at spec.backup.schedules[0].backupStorage)"
+        "clusters/c.yaml:16:58: provider percona-postgresql allows 4 backup storage(s) per cluster; this makes 5: s1, s2, s3, s4, s5"
+        " (at spec.backup.schedules[4].backupStorage)"
     ]
 
 
