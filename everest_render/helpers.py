@@ -2,13 +2,15 @@
 
 Filters: ``{{ x | tojson }}`` (a YAML-safe scalar or flow value), ``| quantity`` (a number),
 ``| size_class`` (small/medium/large by memory, everest's thresholds),
-``| resources(shorthand)`` (a ResourceRequirements from the cluster's resources). Globals: ``required(value, message)``, ``fail(message)``.
+``| resources(shorthand)`` (a ResourceRequirements from the cluster's resources),
+``| parse_settings`` (``name = value`` / ``name value`` lines as a mapping). Globals: ``required(value, message)``, ``fail(message)``.
 Nothing here reads the clock, the environment or files (see docs/providers.md).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -107,6 +109,48 @@ def version_at_least(version: str, minimum: str) -> bool:
     return parts(version) >= parts(minimum)
 
 
+def parse_settings(text: str | None) -> dict[str, str]:
+    """Settings text in the ``postgresql.conf`` style as an ordered mapping of name to string value.
+
+    One setting per line, written ``name = value`` or ``name value``. Blank lines and ``#``
+    comments (a whole line, or the rest of a line after a ``#`` outside quotes) are dropped.
+    A value wrapped in one pair of single or double quotes loses them (``'UTC'`` -> ``UTC``),
+    as everest's go-ini based parser does; ``name =`` is the empty string. A later line for the
+    same name wins. A line that is only a name is refused rather than guessed.
+    """
+    settings: dict[str, str] = {}
+    for number, raw in enumerate((text or "").split("\n"), start=1):
+        line = _without_comment(raw).strip()
+        if not line:
+            continue
+        head = _SETTING_NAME.match(line)
+        rest = line[head.end():].lstrip() if head else ""
+        if head is None or not rest:
+            raise TemplateFailure(f"config line {number}: {line!r} is not 'name = value' or 'name value'")
+        value = rest[1:].strip() if rest.startswith("=") else rest
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" and value.count(value[0]) == 2:
+            value = value[1:-1]
+        settings[head.group()] = value
+    return settings
+
+
+_SETTING_NAME = re.compile(r"[^\s=]+")
+
+
+def _without_comment(line: str) -> str:
+    """The line up to a ``#`` that is not inside single or double quotes."""
+    quote: str | None = None
+    for index, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            return line[:index]
+    return line
+
+
 def required(value: Any, message: str) -> Any:
     if value is None or value == "" or value == {} or value == []:
         raise TemplateFailure(message)
@@ -123,5 +167,6 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "size_class": size_class,
     "resources": resources,
     "version_prefix": version_prefix,
+    "parse_settings": parse_settings,
 }
 GLOBALS: dict[str, Callable[..., Any]] = {"required": required, "fail": fail, "version_at_least": version_at_least}

@@ -60,7 +60,10 @@ def test_an_unquoted_numeric_version_is_refused_not_guessed(repo):
 
 def test_unknown_provider_lists_the_known_ones(repo):
     repo.write("clusters/shop/orders.yaml", mongodb().replace("percona-server-mongodb", "mongo"))
-    assert repo.errors() == ["clusters/shop/orders.yaml:7:13: unknown provider 'mongo'; known: percona-server-mongodb, percona-xtradb-cluster (at spec.provider)"]
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:7:13: unknown provider 'mongo'; known: percona-postgresql, percona-server-mongodb, percona-xtradb-cluster"
+        " (at spec.provider)"
+    ]
 
 
 def test_omitting_the_topology_is_an_error_when_none_is_the_default(repo):

@@ -1,0 +1,562 @@
+"""The percona-postgresql provider: one behaviour of the PerconaPGCluster mapping per test."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from everest_render.render import ProviderRenderer
+
+
+def postgres(body: str = "", name: str = "ledger", namespace: str = "finance", instances: str = "engine: {}\nproxy: {}\n") -> str:
+    """A percona-postgresql DatabaseCluster; ``instances`` and ``body`` (the rest of spec) unindented."""
+    return (
+        "apiVersion: everest.percona.com/v2alpha1\n"
+        "kind: DatabaseCluster\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\n"
+        "spec:\n"
+        "  provider: percona-postgresql\n"
+        "  instances:\n" + textwrap.indent(instances, "    ") + textwrap.indent(body, "  ")
+    )
+
+
+def s3(name: str, namespace: str = "finance", **spec: object) -> str:
+    fields = {"type": "s3", "bucket": f"{name}-bucket", "region": "eu-west-1", "endpointURL": "https://s3.example.com",
+              "credentialsSecretName": f"{name}-keys", **spec}
+    return _storage(name, namespace, fields)
+
+
+def azure(name: str, namespace: str = "finance", **spec: object) -> str:
+    return _storage(name, namespace, {"type": "azure", "bucket": f"{name}-container", "credentialsSecretName": f"{name}-keys", **spec})
+
+
+def _storage(name: str, namespace: str, fields: dict[str, object]) -> str:
+    inline = ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in fields.items())
+    return (
+        "---\napiVersion: everest.percona.com/v1alpha1\nkind: BackupStorage\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\nspec: {{{inline}}}\n"
+    )
+
+
+def pmm(name: str = "pmm", namespace: str = "finance", image: str | None = None) -> str:
+    image_line = f", image: '{image}'" if image else ""
+    return (
+        "---\napiVersion: everest.percona.com/v1alpha1\nkind: MonitoringConfig\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\n"
+        f"spec: {{type: pmm, credentialsSecretName: {name}-token, pmm: {{url: 'https://pmm.example.com:8443'{image_line}}}}}\n"
+    )
+
+
+def schedules(*entries: str) -> str:
+    return "backup:\n  schedules:\n" + "".join(f"    - {e}\n" for e in entries)
+
+
+WITH_AGENT = "engine: {}\nproxy: {}\nbackupAgent: {}\n"
+
+
+def spec_of(repo) -> dict:
+    return repo.only_object()["spec"]
+
+
+# --- engine ---------------------------------------------------------------------------------
+
+
+def test_postgres_version_is_the_major_number_of_the_engine_version(repo):
+    repo.write("clusters/c.yaml", postgres("components:\n  versions:\n    postgresql: {version: 16.13-2}\n"))
+    spec = spec_of(repo)
+    assert spec["postgresVersion"] == 16
+    assert spec["image"] == "percona/percona-distribution-postgresql:16.13-2"
+
+
+def test_default_engine_is_the_catalogue_default_postgresql_18(repo):
+    repo.write("clusters/c.yaml", postgres())
+    spec = spec_of(repo)
+    assert spec["postgresVersion"] == 18
+    assert (spec["image"], spec["imagePullPolicy"]) == ("percona/percona-distribution-postgresql:18.3-2", "IfNotPresent")
+
+
+def test_cr_version_is_the_operator_version_unless_pinned(repo):
+    repo.write("clusters/a.yaml", postgres(name="a"))
+    repo.write("clusters/b.yaml", postgres("crVersion: 2.9.0\n", name="b"))
+    assert [o["spec"]["crVersion"] for o in repo.objects()] == ["3.0.0", "2.9.0"]
+
+
+def test_finalizers_delete_pvcs_and_certificates_as_everest_sets_them(repo):
+    repo.write("clusters/c.yaml", postgres())
+    assert repo.only_object()["metadata"]["finalizers"] == ["percona.com/delete-pvc", "percona.com/delete-ssl"]
+
+
+def test_paused_becomes_pause(repo):
+    repo.write("clusters/c.yaml", postgres("paused: true\n"))
+    assert spec_of(repo)["pause"] is True
+
+
+def test_the_postgres_user_takes_the_clusters_secret(repo):
+    repo.write("clusters/a.yaml", postgres(name="a"))
+    repo.write("clusters/b.yaml", postgres("secretsName: b-admin\n", name="b"))
+    assert [o["spec"]["users"] for o in repo.objects()] == [
+        [{"name": "postgres", "secretName": "everest-secrets-a"}],
+        [{"name": "postgres", "secretName": "b-admin"}],
+    ]
+
+
+def test_engine_instance_set_carries_replicas_limits_storage_and_affinity(repo):
+    affinity = "{podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 1, podAffinityTerm: {topologyKey: zone}}]}}"
+    engine = (
+        f"engine:\n  replicas: 5\n  resources: {{cpu: '2', memory: 8Gi}}\n  storage: {{size: 50Gi, class: fast}}\n"
+        f"  affinity: {affinity}\nproxy: {{}}\n"
+    )
+    repo.write("clusters/c.yaml", postgres(instances=engine))
+    assert spec_of(repo)["instances"] == [
+        {
+            "name": "instance1",
+            "replicas": 5,
+            "resources": {"limits": {"cpu": "2", "memory": "8Gi"}},
+            "dataVolumeClaimSpec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "fast",
+                "resources": {"requests": {"storage": "50Gi"}},
+            },
+            "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 1, "podAffinityTerm": {"topologyKey": "zone"}}]}},
+        }
+    ]
+
+
+def test_engine_defaults_are_three_replicas_and_25gi_without_resources_or_class(repo):
+    repo.write("clusters/c.yaml", postgres())
+    (instance,) = spec_of(repo)["instances"]
+    assert instance == {
+        "name": "instance1",
+        "replicas": 3,
+        "dataVolumeClaimSpec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "25Gi"}}},
+    }
+
+
+def test_engine_resources_in_full_form_pass_through(repo):
+    engine = "engine:\n  resources: {requests: {cpu: 500m, memory: 1Gi}, limits: {memory: 2Gi}}\nproxy: {}\n"
+    repo.write("clusters/c.yaml", postgres(instances=engine))
+    assert spec_of(repo)["instances"][0]["resources"] == {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "2Gi"}}
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+def parameters(repo) -> dict:
+    return spec_of(repo)["patroni"]["dynamicConfiguration"]["postgresql"]["parameters"]
+
+
+def test_config_text_becomes_patroni_parameters_from_both_line_forms_without_comments(repo):
+    config = "# memory\nshared_buffers = 1GB\nwork_mem 32MB   # per sort\n\ntimezone = 'Europe/Berlin'\nmax_connections=300\n"
+    engine = "engine:\n  config: |\n" + textwrap.indent(config, "    ") + "proxy: {}\n"
+    repo.write("clusters/c.yaml", postgres(instances=engine))
+    assert parameters(repo) == {
+        "shared_buffers": "1GB",
+        "work_mem": "32MB",
+        "timezone": "Europe/Berlin",
+        "max_connections": "300",
+        "track_commit_timestamp": "on",
+    }
+
+
+def test_track_commit_timestamp_is_on_without_any_config(repo):
+    repo.write("clusters/c.yaml", postgres())
+    assert parameters(repo) == {"track_commit_timestamp": "on"}
+
+
+def test_track_commit_timestamp_stays_on_when_the_config_turns_it_off(repo):
+    engine = "engine:\n  config: 'track_commit_timestamp = off'\nproxy: {}\n"
+    repo.write("clusters/c.yaml", postgres(instances=engine))
+    assert parameters(repo) == {"track_commit_timestamp": "on"}
+
+
+def test_a_config_line_without_value_is_refused_with_its_line_number(repo):
+    engine = "engine:\n  config: |\n    work_mem = 4MB\n    fsync\nproxy: {}\n"
+    repo.write("clusters/c.yaml", postgres(instances=engine))
+    (error,) = repo.errors()
+    assert error.startswith(
+        "clusters/c.yaml:5:3: provider percona-postgresql: config line 2: 'fsync' is not 'name = value' or 'name value' ("
+    )
+
+
+def test_a_parameter_the_operator_owns_is_refused(repo):
+    engine = "engine:\n  config: 'port = 5433'\nproxy: {}\n"
+    repo.write("clusters/c.yaml", postgres(instances=engine))
+    (error,) = repo.errors()
+    assert error.startswith(
+        "clusters/c.yaml:5:3: provider percona-postgresql: engine config sets port, which the PostgreSQL operator manages itself"
+        " (the PerconaPGCluster CRD refuses it) ("
+    )
+
+
+@pytest.mark.parametrize("name", ["ssl_cert_file", "unix_socket_directories", "recovery_target_time", "archive_command"])
+def test_parameter_families_the_crd_refuses_are_refused(repo, name):
+    repo.write("clusters/c.yaml", postgres(instances=f"engine:\n  config: '{name} = x'\nproxy: {{}}\n"))
+    assert f"engine config sets {name}," in repo.errors()[0]
+
+
+def test_ssl_groups_is_the_tls_setting_the_crd_allows(repo):
+    repo.write("clusters/c.yaml", postgres(instances="engine:\n  config: 'ssl_groups = X25519'\nproxy: {}\n"))
+    assert parameters(repo)["ssl_groups"] == "X25519"
+
+
+def test_wal_level_may_only_be_raised_to_logical(repo):
+    repo.write("clusters/a.yaml", postgres(name="a", instances="engine:\n  config: 'wal_level = logical'\nproxy: {}\n"))
+    repo.write("clusters/b.yaml", postgres(name="b", instances="engine:\n  config: 'wal_level = minimal'\nproxy: {}\n"))
+    (error,) = repo.errors()
+    assert error.startswith("clusters/b.yaml:5:3: provider percona-postgresql: engine config sets wal_level = minimal;")
+    repo.write("clusters/b.yaml", postgres(name="b"))
+    assert repo.objects()[0]["spec"]["patroni"]["dynamicConfiguration"]["postgresql"]["parameters"]["wal_level"] == "logical"
+
+
+# --- pgBouncer ------------------------------------------------------------------------------
+
+
+def pgbouncer(repo) -> dict:
+    return spec_of(repo)["proxy"]["pgBouncer"]
+
+
+def test_pgbouncer_defaults_clusterip_three_replicas_everest_limits_and_superusers(repo):
+    repo.write("clusters/c.yaml", postgres())
+    assert pgbouncer(repo) == {
+        "replicas": 3,
+        "image": "percona/percona-pgbouncer:1.25.1-1",
+        "exposeSuperusers": True,
+        "resources": {"limits": {"cpu": "200m", "memory": "128Mi"}},
+        "expose": {"type": "ClusterIP"},
+    }
+
+
+def test_pgbouncer_load_balancer_carries_source_ranges_and_annotations(repo):
+    proxy = "engine: {}\nproxy:\n  expose: {type: external, sourceRanges: [10.0.0.0/8, 192.0.2.7], annotations: {lb: internal}}\n"
+    repo.write("clusters/c.yaml", postgres(instances=proxy))
+    assert pgbouncer(repo)["expose"] == {
+        "type": "LoadBalancer",
+        "loadBalancerSourceRanges": ["10.0.0.0/8", "192.0.2.7/32"],
+        "annotations": {"lb": "internal"},
+    }
+
+
+def test_pgbouncer_node_port_has_no_ranges(repo):
+    proxy = "engine: {}\nproxy:\n  expose: {type: NodePort, sourceRanges: [10.0.0.0/8]}\n"
+    repo.write("clusters/c.yaml", postgres(instances=proxy))
+    assert pgbouncer(repo)["expose"] == {"type": "NodePort"}
+    assert [w.split(": warning: ")[1] for w in repo.warnings()] == [
+        "sourceRanges only apply to type LoadBalancer; ignored for NodePort (at spec.instances.proxy.expose.sourceRanges)"
+    ]
+
+
+def test_the_engine_cannot_be_exposed_clients_go_through_pgbouncer(repo):
+    repo.write("clusters/c.yaml", postgres(instances="engine: {expose: {type: LoadBalancer}}\nproxy: {}\n"))
+    assert repo.errors() == [
+        "clusters/c.yaml:7:14: expose is not allowed on 'engine': only 'proxy' can be exposed in this topology"
+        " (at spec.instances.engine.expose)"
+    ]
+
+
+def test_pgbouncer_shorthand_overrides_the_default_limits_field_by_field(repo):
+    repo.write("clusters/c.yaml", postgres(instances="engine: {}\nproxy: {replicas: 2, resources: {memory: 1Gi}}\n"))
+    assert (pgbouncer(repo)["replicas"], pgbouncer(repo)["resources"]) == (2, {"limits": {"cpu": "200m", "memory": "1Gi"}})
+
+
+def test_pgbouncer_full_form_replaces_the_default(repo):
+    repo.write("clusters/c.yaml", postgres(instances="engine: {}\nproxy: {resources: {requests: {cpu: 50m}}}\n"))
+    assert pgbouncer(repo)["resources"] == {"requests": {"cpu": "50m"}}
+
+
+def test_pgbouncer_affinity_passes_through(repo):
+    repo.write("clusters/c.yaml", postgres(instances="engine: {}\nproxy: {affinity: {nodeAffinity: {}}}\n"))
+    assert pgbouncer(repo)["affinity"] == {"nodeAffinity": {}}
+
+
+def test_the_proxy_is_required(repo):
+    repo.write("clusters/c.yaml", postgres(instances="engine: {}\n"))
+    assert repo.errors() == [
+        "clusters/c.yaml:6:3: component 'proxy' is required by topology standard; list it under spec.instances (at spec.instances)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "instances,field",
+    [
+        ("engine: {}\nproxy: {config: 'pool_mode = session'}\n", "proxy.config"),
+        ("engine: {}\nproxy: {storage: {size: 1Gi}}\n", "proxy.storage"),
+        (WITH_AGENT.replace("backupAgent: {}", "backupAgent: {resources: {cpu: '1'}}"), "backupAgent.resources"),
+    ],
+)
+def test_instance_fields_without_a_place_in_the_cr_are_refused(repo, instances, field):
+    repo.write("clusters/c.yaml", postgres(instances=instances))
+    (error,) = repo.errors()
+    assert error.startswith(
+        f"clusters/c.yaml:5:3: provider percona-postgresql: spec.instances.{field} has no PerconaPGCluster field"
+        " in this provider; remove it ("
+    )
+
+
+# --- backups --------------------------------------------------------------------------------
+
+
+def backups(repo) -> dict:
+    return spec_of(repo)["backups"]
+
+
+def test_without_backup_agent_backups_are_explicitly_disabled(repo):
+    repo.write("clusters/c.yaml", postgres())
+    assert backups(repo) == {"enabled": False}
+
+
+def test_backup_agent_without_storages_keeps_backups_disabled_with_its_image(repo):
+    repo.write("clusters/c.yaml", postgres(instances=WITH_AGENT))
+    assert backups(repo) == {"enabled": False, "pgbackrest": {"image": "percona/percona-pgbackrest:2.58.0-1"}}
+
+
+def test_a_schedule_gives_one_s3_repository_with_its_full_schedule(repo):
+    repo.write("clusters/c.yaml", postgres(schedules("{name: daily, schedule: '0 1 * * *', retentionCopies: 7, backupStorage: main}"),
+                                           instances=WITH_AGENT) + s3("main"))
+    assert backups(repo) == {
+        "enabled": True,
+        "pgbackrest": {
+            "image": "percona/percona-pgbackrest:2.58.0-1",
+            "configuration": [{"secret": {"name": "ledger-pgbackrest-secrets"}}],
+            "global": {
+                "repo1-path": "/finance/ledger",
+                "repo1-retention-full": "7",
+                "repo1-storage-verify-tls": "y",
+            },
+            "repos": [
+                {
+                    "name": "repo1",
+                    "s3": {"bucket": "main-bucket", "endpoint": "https://s3.example.com", "region": "eu-west-1"},
+                    "schedules": {"full": "0 1 * * *"},
+                }
+            ],
+        },
+    }
+
+
+def test_repositories_are_numbered_by_storage_name_not_schedule_order(repo):
+    body = schedules(
+        "{name: a, schedule: '0 1 * * *', backupStorage: zeta}",
+        "{name: b, schedule: '0 2 * * *', backupStorage: alpha}",
+        "{name: c, schedule: '0 3 * * *', backupStorage: mid}",
+    )
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("zeta") + azure("alpha") + s3("mid"))
+    repos = backups(repo)["pgbackrest"]["repos"]
+    assert [(r["name"], r.get("s3", r.get("azure"))) for r in repos] == [
+        ("repo1", {"container": "alpha-container"}),
+        ("repo2", {"bucket": "mid-bucket", "endpoint": "https://s3.example.com", "region": "eu-west-1"}),
+        ("repo3", {"bucket": "zeta-bucket", "endpoint": "https://s3.example.com", "region": "eu-west-1"}),
+    ]
+    assert [r["schedules"]["full"] for r in repos] == ["0 2 * * *", "0 3 * * *", "0 1 * * *"]
+
+
+def test_a_fifth_storage_is_refused_at_the_schedule_that_brings_it_in(repo):
+    names = ["s1", "s2", "s3", "s4", "s5"]
+    body = schedules(*(f"{{name: n{i}, schedule: '0 {i} * * *', backupStorage: {n}}}" for i, n in enumerate(reversed(names))))
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + "".join(s3(n) for n in names))
+    assert repo.errors() == [
+        "clusters/c.yaml:16:58: provider percona-postgresql allows 4 backup storage(s) per cluster; this makes 5: s1, s2, s3, s4, s5"
+        " (at spec.backup.schedules[4].backupStorage)"
+    ]
+
+
+def test_four_storages_fill_repo1_to_repo4(repo):
+    names = ["s1", "s2", "s3", "s4"]
+    body = schedules(*(f"{{name: n{i}, schedule: '0 {i} * * *', backupStorage: {n}}}" for i, n in enumerate(names)))
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + "".join(s3(n) for n in names))
+    assert [r["name"] for r in backups(repo)["pgbackrest"]["repos"]] == ["repo1", "repo2", "repo3", "repo4"]
+
+
+def test_verify_tls_false_gives_n_and_the_default_gives_y(repo):
+    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: lab}", "{name: b, schedule: '0 2 * * *', backupStorage: prod}")
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("lab", verifyTLS=False) + s3("prod"))
+    options = backups(repo)["pgbackrest"]["global"]
+    assert (options["repo1-storage-verify-tls"], options["repo2-storage-verify-tls"]) == ("n", "y")
+
+
+def test_uri_style_path_only_for_s3_storages_that_force_path_style(repo):
+    body = schedules(
+        "{name: a, schedule: '0 1 * * *', backupStorage: minio}",
+        "{name: b, schedule: '0 2 * * *', backupStorage: aws}",
+        "{name: c, schedule: '0 3 * * *', backupStorage: blob}",
+    )
+    storages = s3("minio", forcePathStyle=True) + s3("aws", forcePathStyle=False) + azure("blob", forcePathStyle=True)
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + storages)
+    options = backups(repo)["pgbackrest"]["global"]
+    assert sorted(k for k in options if k.endswith("-s3-uri-style")) == ["repo3-s3-uri-style"]  # aws, blob, minio
+    assert options["repo3-s3-uri-style"] == "path"
+
+
+def test_retention_is_the_schedules_copies_and_unlimited_when_unset_or_zero(repo):
+    body = schedules(
+        "{name: a, schedule: '0 1 * * *', retentionCopies: 3, backupStorage: s1}",
+        "{name: b, schedule: '0 2 * * *', backupStorage: s2}",
+        "{name: c, schedule: '0 3 * * *', retentionCopies: 0, backupStorage: s3}",
+    )
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1") + s3("s2") + s3("s3"))
+    options = backups(repo)["pgbackrest"]["global"]
+    assert [options[f"repo{i}-retention-full"] for i in (1, 2, 3)] == ["3", "9999999", "9999999"]
+
+
+def test_repository_path_is_the_path_prefix(repo):
+    body = "backup:\n  pathPrefix: ledger/1c2d3e4f\n  schedules:\n    - {name: a, schedule: '0 1 * * *', backupStorage: s1}\n"
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1"))
+    assert backups(repo)["pgbackrest"]["global"]["repo1-path"] == "/ledger/1c2d3e4f"
+
+
+def test_a_disabled_schedule_is_not_rendered_and_its_storage_gets_no_repository(repo):
+    body = schedules(
+        "{name: active, schedule: '0 1 * * *', backupStorage: s2}",
+        "{name: paused, schedule: '0 2 * * *', backupStorage: s1, enabled: false}",
+    )
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1") + s3("s2"))
+    repos = backups(repo)["pgbackrest"]["repos"]
+    assert [(r["name"], r["s3"]["bucket"], r["schedules"]["full"]) for r in repos] == [("repo1", "s2-bucket", "0 1 * * *")]
+
+
+def test_only_disabled_schedules_leave_backups_disabled(repo):
+    body = schedules("{name: paused, schedule: '0 2 * * *', backupStorage: s1, enabled: false}")
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1"))
+    assert backups(repo)["enabled"] is False
+
+
+def test_two_enabled_schedules_on_one_storage_are_refused(repo):
+    body = schedules(
+        "{name: daily, schedule: '0 1 * * *', backupStorage: s1}",
+        "{name: weekly, schedule: '0 2 * * 0', backupStorage: s1}",
+    )
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1"))
+    (error,) = repo.errors()
+    assert error.startswith(
+        "clusters/c.yaml:5:3: provider percona-postgresql: backup storage s1 has 2 enabled schedules (daily, weekly);"
+        " a pgBackRest repository runs one full-backup schedule: disable all but one or give each its own BackupStorage ("
+    )
+
+
+def test_pitr_storage_without_schedule_gets_a_repository_for_wal_only(repo):
+    body = "backup:\n  pitr: {enabled: true, backupStorage: wal, uploadIntervalSec: 60}\n"
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("wal"))
+    pgbackrest = backups(repo)["pgbackrest"]
+    s3_repo = {"bucket": "wal-bucket", "endpoint": "https://s3.example.com", "region": "eu-west-1"}
+    assert pgbackrest["repos"] == [{"name": "repo1", "s3": s3_repo}]
+    assert pgbackrest["global"] == {"repo1-path": "/finance/ledger", "repo1-storage-verify-tls": "y"}
+
+
+def test_pitr_on_a_scheduled_storage_adds_nothing(repo):
+    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}") + "  pitr: {enabled: true, backupStorage: s1}\n"
+    repo.write("clusters/a.yaml", postgres(body, instances=WITH_AGENT, name="a") + s3("s1"))
+    repo.write("clusters/b.yaml", postgres(schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}"), instances=WITH_AGENT,
+                                           name="b"))
+    a, b = (o["spec"]["backups"]["pgbackrest"] for o in repo.objects())
+    assert a["repos"] == b["repos"]
+    assert a["global"]["repo1-path"] == "/finance/a" and a["global"].keys() == b["global"].keys()
+
+
+def test_an_s3_storage_without_region_is_refused(repo):
+    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}")
+    storage = s3("s1").replace("region: eu-west-1, ", "")
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + storage)
+    (error,) = repo.errors()
+    assert error.startswith(
+        "clusters/c.yaml:5:3: provider percona-postgresql: BackupStorage s1 has no region; a pgBackRest S3 repository needs one ("
+    )
+
+
+def test_two_storages_on_the_same_bucket_are_refused(repo):
+    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: one}", "{name: b, schedule: '0 2 * * *', backupStorage: two}")
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("one", bucket="shared") + s3("two", bucket="shared"))
+    (error,) = repo.errors()
+    assert "backup storages one and two are the same bucket; their pgBackRest repositories would share the path /finance/ledger" in error
+
+
+def test_a_pinned_pgbackrest_version_picks_its_image(repo):
+    body = "components:\n  versions:\n    pgbackrest: {version: 2.57.0-1}\n"
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT))
+    assert backups(repo)["pgbackrest"]["image"] == "percona/percona-pgbackrest:2.57.0-1"
+
+
+# --- monitoring -----------------------------------------------------------------------------
+
+
+def monitored(memory: str, resources: str = "") -> str:
+    extra = f", resources: {resources}" if resources else ""
+    return f"engine: {{resources: {{memory: {memory}}}}}\nproxy: {{}}\nmonitoring: {{monitoringConfig: pmm{extra}}}\n"
+
+
+def test_no_monitoring_renders_no_pmm(repo):
+    repo.write("clusters/c.yaml", postgres())
+    assert "pmm" not in spec_of(repo)
+
+
+def test_pmm_reports_to_the_monitoring_config_host_with_the_clusters_pmm_secret(repo):
+    repo.write("clusters/c.yaml", postgres(instances=monitored("2G")) + pmm())
+    assert spec_of(repo)["pmm"] == {
+        "enabled": True,
+        "image": "percona/pmm-client:3.7.1",
+        "imagePullPolicy": "IfNotPresent",
+        "serverHost": "pmm.example.com",
+        "secret": "everest-secrets-ledger-pmm",
+        "querySource": "pgstatstatements",
+        "resources": {"requests": {"cpu": "95m", "memory": "99604Ki"}},
+    }
+
+
+@pytest.mark.parametrize(
+    "memory,requests",
+    [
+        ("7.9G", {"cpu": "95m", "memory": "99604Ki"}),
+        ("8G", {"cpu": "228m", "memory": "199168Ki"}),
+        ("31Gi", {"cpu": "228m", "memory": "796907Ki"}),
+    ],
+)
+def test_pmm_requests_follow_the_engine_size_class(repo, memory, requests):
+    repo.write("clusters/c.yaml", postgres(instances=monitored(memory)) + pmm())
+    assert spec_of(repo)["pmm"]["resources"] == {"requests": requests}
+
+
+def test_pmm_shorthand_is_merged_over_the_preset_requests_field_by_field(repo):
+    repo.write("clusters/c.yaml", postgres(instances=monitored("16G", "{cpu: 500m}")) + pmm())
+    assert spec_of(repo)["pmm"]["resources"] == {"requests": {"cpu": "500m", "memory": "199168Ki"}}
+
+
+def test_pmm_full_form_merges_requests_and_adds_limits(repo):
+    repo.write("clusters/c.yaml", postgres(instances=monitored("1G", "{requests: {memory: 300Mi}, limits: {memory: 1Gi}}")) + pmm())
+    assert spec_of(repo)["pmm"]["resources"] == {"requests": {"cpu": "95m", "memory": "300Mi"}, "limits": {"memory": "1Gi"}}
+
+
+def test_pmm_image_comes_from_the_monitoring_config_unless_pinned(repo):
+    repo.write("clusters/a.yaml", postgres(instances=monitored("1G"), name="a") + pmm(image="percona/pmm-client:2.44.1-1"))
+    repo.write("clusters/b.yaml", postgres("components:\n  versions:\n    pmm: {version: 3.7.1}\n", instances=monitored("1G"), name="b"))
+    assert [o["spec"]["pmm"]["image"] for o in repo.objects()] == ["percona/pmm-client:2.44.1-1", "percona/pmm-client:3.7.1"]
+
+
+# --- the Secrets a cluster needs ------------------------------------------------------------
+
+
+def needed_secrets(repo) -> dict[str, list[str]]:
+    (cluster,) = repo.resolved()
+    return {s["name"]: s["keys"] for s in ProviderRenderer(cluster.provider).required_secrets(cluster)}
+
+
+def test_a_bare_cluster_needs_only_its_users_secret(repo):
+    repo.write("clusters/c.yaml", postgres())
+    assert needed_secrets(repo) == {"everest-secrets-ledger": ["user", "password", "host", "port", "uri"]}
+
+
+def test_backups_need_the_pgbackrest_secret_and_each_storages_credentials(repo):
+    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}", "{name: b, schedule: '0 2 * * *', backupStorage: blob}")
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1") + azure("blob"))
+    secrets = needed_secrets(repo)
+    assert secrets["ledger-pgbackrest-secrets"] == ["s3.conf"]
+    assert secrets["s1-keys"] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
+    assert secrets["blob-keys"] == ["AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY"]
+
+
+def test_the_pmm_secret_key_follows_the_pmm_client_major(repo):
+    repo.write("clusters/c.yaml", postgres(instances=monitored("1G")) + pmm())
+    assert needed_secrets(repo)["everest-secrets-ledger-pmm"] == ["PMM_SERVER_TOKEN"]
+    repo.write("clusters/c.yaml", postgres(instances=monitored("1G")) + pmm(image="percona/pmm-client:2.44.1-1"))
+    secrets = needed_secrets(repo)
+    assert secrets["everest-secrets-ledger-pmm"] == ["PMM_SERVER_KEY"]
+    assert secrets["pmm-token"] == ["apiKey"]
