@@ -96,16 +96,19 @@ def _strict(node: dict[str, Any]) -> dict[str, Any]:
             out[key] = [_strict(sub) for sub in value]
         else:
             out[key] = value
+    closes = out.get("type") == "object" and "properties" in out and "additionalProperties" not in out
+    if closes and not node.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False
     if node.get("x-kubernetes-int-or-string"):
         # The CRD's own anyOf already says integer|string; keep it, drop the type if any.
         out.pop("type", None)
         out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
     if node.get("nullable"):
+        # After closing: a nullable object is still closed when it is an object.
         if "type" in out:
             out["type"] = [out["type"], "null"]
+        elif "anyOf" in out:
+            out["anyOf"] = [*out["anyOf"], {"type": "null"}]
         if "enum" in out:
             out["enum"] = [*out["enum"], None]
-    closes = out.get("type") == "object" and "properties" in out and "additionalProperties" not in out
-    if closes and not node.get("x-kubernetes-preserve-unknown-fields"):
-        out["additionalProperties"] = False
     return out

@@ -48,3 +48,23 @@ def test_strict_schema_closes_objects_and_drops_status():
     assert spec["properties"]["maybe"]["type"] == ["string", "null"]
     assert schema["properties"]["kind"] == {"const": "Thing"}
     assert schema["properties"]["apiVersion"] == {"const": "example.com/v1"}
+
+
+def test_nullable_objects_stay_closed_and_nullable_int_or_string_accepts_null():
+    import jsonschema_rs
+
+    crd = {
+        "metadata": {"name": "things.example.com"},
+        "spec": {"group": "example.com", "names": {"kind": "Thing"}, "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {
+            "type": "object",
+            "properties": {"spec": {"type": "object", "properties": {
+                "box": {"type": "object", "nullable": True, "properties": {"a": {"type": "string"}}},
+                "size": {"x-kubernetes-int-or-string": True, "nullable": True, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+            }}},
+        }}}]},
+    }
+    validator = jsonschema_rs.validator_for(strict_schema_from_crd(crd, "v1"))
+    base = {"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "x", "namespace": "y"}}
+    assert validator.is_valid({**base, "spec": {"box": None, "size": None}})
+    assert validator.is_valid({**base, "spec": {"box": {"a": "b"}, "size": "1Gi"}})
+    assert not validator.is_valid({**base, "spec": {"box": {"unknown": 1}}})
