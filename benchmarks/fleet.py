@@ -37,6 +37,24 @@ spec:
     engine: {{replicas: 3, resources: {{cpu: "2", memory: 8G}}, storage: {{size: 100Gi}}}}
     proxy: {{replicas: 2, expose: {{type: LoadBalancer, sourceRanges: [10.0.0.0/8]}}}}
 """,
+    "postgresql-backups": """\
+apiVersion: everest.percona.com/v2alpha1
+kind: DatabaseCluster
+metadata:
+  name: {name}
+  namespace: {namespace}
+spec:
+  provider: percona-postgresql
+  instances:
+    engine:
+      replicas: 2
+      resources: {{cpu: "1", memory: 4G}}
+      storage: {{size: 50Gi}}
+      config: |
+        max_connections = 200
+        shared_buffers 1GB
+    proxy: {{replicas: 2, expose: {{type: ClusterIP}}}}
+""",
     "mongodb-sharded": """\
 apiVersion: everest.percona.com/v2alpha1
 kind: DatabaseCluster

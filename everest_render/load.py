@@ -76,8 +76,24 @@ class Document:
         return Diagnostic(self.source.path, pos.line, pos.column, message, path)
 
 
+_STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null"))
+
+
 class _InputLoader(yaml.CSafeLoader):
-    """YAML 1.1 as PyYAML reads it, minus timestamps: a date-like value stays a string."""
+    """YAML 1.1 as PyYAML reads it, minus timestamps: a date-like value stays a string.
+
+    Tag resolution is memoised per plain value: libyaml calls back into Python for every
+    scalar, and rendered manifests repeat the same few values thousands of times."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode:
+            if not implicit[0]:
+                return _STR  # quoted: always a string
+            tag = _PLAIN_TAGS.get(value)
+            if tag is None:
+                tag = _PLAIN_TAGS[value] = super().resolve(kind, value, implicit)
+            return tag
+        return super().resolve(kind, value, implicit)
 
 
 _InputLoader.yaml_implicit_resolvers = {
@@ -86,7 +102,7 @@ _InputLoader.yaml_implicit_resolvers = {
 }
 
 _SCALARS = yaml.constructor.SafeConstructor()
-_STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null"))
+_PLAIN_TAGS: dict[str, str] = {}
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _DECIMAL = frozenset("0123456789")
 

@@ -7,7 +7,9 @@ only map a ResolvedCluster onto the operator's fields.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +38,12 @@ from everest_render.model import (
     Topology,
 )
 from everest_render.schema_check import compile_schema, schema_problems
+
+@functools.lru_cache(maxsize=64)
+def _config_validator(schema_text: str) -> Any:
+    """A topology's configSchema, compiled once per distinct schema (not once per cluster)."""
+    return compile_schema(json.loads(schema_text))
+
 
 EXPOSE_ALIASES = {"internal": "ClusterIP", "external": "LoadBalancer"}
 INSTANCE_FIELDS = ("replicas", "resources", "storage", "config", "affinity")
@@ -219,7 +227,7 @@ class _Resolution:
             if given:
                 self.error(base, f"topology {topology.name} takes no config")
             return given
-        for problem in schema_problems(compile_schema(dict(schema)), given):
+        for problem in schema_problems(_config_validator(json.dumps(schema, sort_keys=True)), given):
             path = (*base, *problem.path)
             if problem.missing:
                 self.problems.append(self.doc.missing(path, problem.message))
