@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from everest_render.diagnostics import Diagnostic, candidates
+from everest_render.load import Document
 from everest_render.model import Definition, Provider
 
 _Named = TypeVar("_Named", Definition, Provider)
@@ -37,17 +38,33 @@ def build_catalog(
     return Catalog(merged_definitions, merged_providers, names, broken), problems
 
 
+class _Located(Protocol):
+    @property
+    def document(self) -> Document: ...
+
+
+_Item = TypeVar("_Item", bound=_Located)
+_Key = TypeVar("_Key", bound=Hashable)
+
+
+def unique_by(items: Iterable[_Item], key: Callable[[_Item], _Key], kind: str, problems: list[Diagnostic]) -> dict[_Key, _Item]:
+    """Items by key; a second item with the same key is an error at it that names the first."""
+    seen: dict[_Key, _Item] = {}
+    for item in items:
+        name = key(item)
+        if name in seen:
+            first = seen[name].document
+            where = f"{first.source.path}:{first.positions.value(()).line}"
+            problems.append(item.document.at(("metadata", "name"), f"duplicate {kind} {name} (first at {where})"))
+            continue
+        seen[name] = item
+    return seen
+
+
 def _merge(builtins: Sequence[_Named], own: Sequence[_Named], kind: str, problems: list[Diagnostic]) -> tuple[dict[str, _Named], set[str]]:
     merged: dict[str, _Named] = {}
     for group in (builtins, own):
-        seen: dict[str, _Named] = {}
-        for item in group:
-            if item.name in seen:
-                first = seen[item.name].document
-                problems.append(item.document.at(("metadata", "name"), f"duplicate {kind} {item.name!r} (first in {first.source.path})"))
-                continue
-            seen[item.name] = item
-        merged.update(seen)
+        merged.update(unique_by(group, lambda item: item.name, kind, problems))
     replaced = {item.name for item in own} & {item.name for item in builtins}
     return merged, {f"{kind}/{name}" for name in replaced}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -45,6 +46,19 @@ repo_option = click.option(
     show_envvar=True,
     help="The GitOps repository to read.",
 )
+
+
+def out_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="EVEREST_RENDER_OUT",
+        show_envvar=True,
+        help=help_text,
+    )
+
+
 format_option = click.option(
     "--format",
     "output_format",
@@ -68,14 +82,7 @@ def main() -> None:
 
 @main.command()
 @repo_option
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="EVEREST_RENDER_OUT",
-    show_envvar=True,
-    help="Output folder (default: <repo>/out).",
-)
+@out_option("Output folder (default: <repo>/out).")
 @click.option(
     "--stdout",
     "to_stdout",
@@ -161,14 +168,7 @@ def explain(cluster: str, repo: Path, output_format: str) -> None:
 
 @main.command()
 @repo_option
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="EVEREST_RENDER_OUT",
-    show_envvar=True,
-    help="Output folder to compare with (default: <repo>/out).",
-)
+@out_option("Output folder to compare with (default: <repo>/out).")
 @click.option(
     "--against",
     "revision",

@@ -124,7 +124,7 @@ def parse_settings(text: str | None) -> dict[str, str]:
         if not line:
             continue
         head = _SETTING_NAME.match(line)
-        rest = line[head.end():].lstrip() if head else ""
+        rest = line[head.end() :].lstrip() if head else ""
         if head is None or not rest:
             raise TemplateFailure(f"config line {number}: {line!r} is not 'name = value' or 'name value'")
         value = rest[1:].strip() if rest.startswith("=") else rest

@@ -91,9 +91,9 @@ class _InputLoader(yaml.CSafeLoader):
                 return _STR  # quoted: always a string
             tag = _PLAIN_TAGS.get(value)
             if tag is None:
-                tag = _PLAIN_TAGS[value] = super().resolve(kind, value, implicit)
+                tag = _PLAIN_TAGS[value] = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
             return tag
-        return super().resolve(kind, value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
 
 
 _InputLoader.yaml_implicit_resolvers = {

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from everest_render.catalog import Catalog
+from everest_render.catalog import Catalog, unique_by
 from everest_render.cron import cron_problem
 from everest_render.diagnostics import Diagnostic, Severity, candidates
 from everest_render.model import (
@@ -38,6 +38,7 @@ from everest_render.model import (
     Topology,
 )
 from everest_render.schema_check import compile_schema, schema_problems
+
 
 @functools.lru_cache(maxsize=64)
 def _config_validator(schema_text: str) -> Any:
@@ -66,17 +67,9 @@ class References:
 
 def index_references(storages: Iterable[BackupStorage], configs: Iterable[MonitoringConfig]) -> tuple[References, list[Diagnostic]]:
     problems: list[Diagnostic] = []
-    indexes: list[dict[ObjectRef, Any]] = []
-    for kind, items in (("BackupStorage", storages), ("MonitoringConfig", configs)):
-        index: dict[ObjectRef, Any] = {}
-        for item in items:
-            if item.ref in index:
-                first = index[item.ref].document
-                problems.append(item.document.at(("metadata", "name"), f"duplicate {kind} {item.ref} (first at {first.source.path})"))
-                continue
-            index[item.ref] = item
-        indexes.append(index)
-    return References(indexes[0], indexes[1]), problems
+    storage_index = unique_by(storages, lambda s: s.ref, "BackupStorage", problems)
+    config_index = unique_by(configs, lambda c: c.ref, "MonitoringConfig", problems)
+    return References(storage_index, config_index), problems
 
 
 def resolve_clusters(
@@ -86,16 +79,7 @@ def resolve_clusters(
     references = references or References({}, {})
     resolved: list[ResolvedCluster] = []
     problems: list[Diagnostic] = []
-    first_seen: dict[ObjectRef, DatabaseCluster] = {}
-    for cluster in clusters:
-        if cluster.ref in first_seen:
-            first = first_seen[cluster.ref].document
-            line = first.positions.value(()).line
-            problems.append(
-                cluster.document.at(("metadata", "name"), f"duplicate DatabaseCluster {cluster.ref} (first at {first.source.path}:{line})")
-            )
-            continue
-        first_seen[cluster.ref] = cluster
+    for cluster in unique_by(clusters, lambda c: c.ref, "DatabaseCluster", problems).values():
         result, found = resolve_cluster(cluster, catalog, references)
         problems.extend(found)
         if result is not None:
