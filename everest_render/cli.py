@@ -59,6 +59,13 @@ def out_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., A
     )
 
 
+kustomization_option = click.option(
+    "--kustomization",
+    is_flag=True,
+    envvar="EVEREST_RENDER_KUSTOMIZATION",
+    show_envvar=True,
+    help="Also write out/kustomization.yaml listing every rendered file.",
+)
 format_option = click.option(
     "--format",
     "output_format",
@@ -98,9 +105,10 @@ def main() -> None:
     show_envvar=True,
     help="Write nothing; exit 1 when out/ differs from what would be written.",
 )
-def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool) -> None:
+@kustomization_option
+def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kustomization: bool) -> None:
     """Render every DatabaseCluster of the repository into out/."""
-    from everest_render.emit import differences, write_output
+    from everest_render.emit import differences, with_kustomization, write_output
     from everest_render.pipeline import read_repository, render_repository
 
     out_dir = out_dir if out_dir is not None else repo / "out"
@@ -108,16 +116,17 @@ def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool) -> No
     _report(result.diagnostics)
     if result.failed:
         _finish(exit_code(failed=True))
+    plan = with_kustomization(result.plan) if kustomization else result.plan
     if to_stdout:
-        sys.stdout.buffer.write(result.plan.stream())
+        sys.stdout.buffer.write(plan.stream())
         sys.stdout.flush()
         _finish(EXIT_OK)
     if check:
-        changes = differences(result.plan, out_dir)
+        changes = differences(plan, out_dir)
         for change in changes:
             click.echo(f"{out_dir.as_posix().rstrip('/')}/: {change}", err=True)
         _finish(exit_code(differences=bool(changes)))
-    write_output(result.plan, out_dir)
+    write_output(plan, out_dir)
     _finish(EXIT_OK)
 
 
@@ -180,6 +189,7 @@ def explain(cluster: str, repo: Path, output_format: str) -> None:
 @click.option(
     "--live", is_flag=True, envvar="EVEREST_RENDER_LIVE", show_envvar=True, help="Compare with the objects in the cluster (kubeconfig)."
 )
+@kustomization_option
 @click.option(
     "--format",
     "output_format",
@@ -190,7 +200,7 @@ def explain(cluster: str, repo: Path, output_format: str) -> None:
     show_envvar=True,
     help="Output format.",
 )
-def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, output_format: str) -> None:
+def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, output_format: str, kustomization: bool) -> None:
     """Show what rendering would change: in out/ (default), since a git revision, or in the cluster."""
     from everest_render.comparisons import CompareError, against_live, against_out, against_revision
     from everest_render.diff import FORMATS
@@ -209,7 +219,7 @@ def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, out
         elif revision is not None:
             changes = against_revision(result, repo, revision, report=lambda line: click.echo(line, err=True))
         else:
-            changes = against_out(result, out_dir)
+            changes = against_out(result, out_dir, kustomization=kustomization)
     except CompareError as error:
         click.echo(f"error: {error}", err=True)
         _finish(EXIT_INVALID)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from everest_render.diff import FileChange, diff_files, diff_objects, live_view, object_key
-from everest_render.emit import read_output
+from everest_render.emit import read_output, with_kustomization
 from everest_render.pipeline import RenderResult
 
 
@@ -14,8 +14,9 @@ class CompareError(Exception):
     """The other side could not be read."""
 
 
-def against_out(result: RenderResult, out_dir: Path) -> list[FileChange]:
-    return diff_files(read_output(result.plan, out_dir), result.plan.files)
+def against_out(result: RenderResult, out_dir: Path, *, kustomization: bool = False) -> list[FileChange]:
+    plan = with_kustomization(result.plan) if kustomization else result.plan
+    return diff_files(read_output(plan, out_dir), plan.files)
 
 
 def against_revision(result: RenderResult, repo: Path, revision: str, report: Callable[[str], None]) -> list[FileChange]:

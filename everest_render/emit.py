@@ -23,6 +23,7 @@ from everest_render.yaml_text import dump_document
 INDEX_FILE = ".everest-render-index"
 INDEX_HEADER = "# Files under this folder written by everest-render; `render` prunes only these.\n"
 PASSTHROUGH_FILE = "_passthrough.yaml"  # "_" cannot start a cluster name, so no collision
+KUSTOMIZATION_FILE = "kustomization.yaml"  # only when asked for: it makes Argo CD switch to kustomize
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class OutputPlan:
         both are added so it cannot run into its neighbours."""
         parts = []
         for path in sorted(self.files):
+            if path == KUSTOMIZATION_FILE:
+                continue  # a build instruction, not an object
             content = self.files[path]
             if not content.startswith(b"---"):
                 content = b"---\n" + content
@@ -69,6 +72,17 @@ def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[Passthr
         if path.startswith("/") or ".." in path.split("/"):
             raise ValueError(f"refusing to write outside out/: {path}")
     return OutputPlan(dict(sorted(files.items()))), problems
+
+
+def with_kustomization(plan: OutputPlan) -> OutputPlan:
+    """The plan plus an out/kustomization.yaml that lists every file as a resource, for
+    `kustomize build out/` and Flux setups that want the file present rather than generated."""
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(path for path in plan.files if path != KUSTOMIZATION_FILE),
+    }
+    return OutputPlan(dict(sorted({**plan.files, KUSTOMIZATION_FILE: dump_document(kustomization).encode()}.items())))
 
 
 # --- the file system side ---------------------------------------------------------------

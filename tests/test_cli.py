@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -188,3 +189,31 @@ def test_stdout_stream_from_a_subprocess_has_no_diagnostics_mixed_in():
     assert result.stderr == b""
     kinds = {doc["kind"] for doc in yaml.safe_load_all(result.stdout)}
     assert kinds and all(k.startswith("Percona") for k in kinds)
+
+
+def test_kustomization_lists_every_rendered_file_when_asked(fleet_repo):
+    fleet_repo.write("clusters/dev/more.yaml", mongodb(name="more", namespace="dev"))
+    assert run("render", "--repo", str(fleet_repo.root), "--kustomization").exit_code == 0
+    kustomization = yaml.safe_load((fleet_repo.root / "out/kustomization.yaml").read_text())
+    assert kustomization == {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                             "resources": ["dev/more.yaml", "shop/orders.yaml"]}
+    assert "kustomization.yaml" in (fleet_repo.root / "out/.everest-render-index").read_text()
+    assert run("render", "--repo", str(fleet_repo.root), "--check", "--kustomization").exit_code == 0
+    # Without the flag the file is no longer wanted: --check says so, render prunes it.
+    assert "extra: kustomization.yaml" in run("render", "--repo", str(fleet_repo.root), "--check").stderr
+    run("render", "--repo", str(fleet_repo.root))
+    assert not (fleet_repo.root / "out/kustomization.yaml").exists()
+
+
+def test_the_stream_never_contains_the_kustomization(fleet_repo):
+    result = run("render", "--repo", str(fleet_repo.root), "--stdout", "--kustomization")
+    assert [d["kind"] for d in yaml.safe_load_all(result.stdout)] == ["PerconaServerMongoDB"]
+
+
+def test_kubectl_kustomize_builds_the_rendered_folder(fleet_repo):
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl is not installed")
+    run("render", "--repo", str(fleet_repo.root), "--kustomization")
+    built = subprocess.run([kubectl, "kustomize", str(fleet_repo.root / "out")], capture_output=True, check=True, text=True)
+    assert [d["kind"] for d in yaml.safe_load_all(built.stdout)] == ["PerconaServerMongoDB"]

@@ -95,3 +95,9 @@ def test_object_diff_reports_missing_and_changed_fields():
 
 def test_against_and_live_together_is_a_usage_error(rendered_repo):
     assert run("diff", "--repo", str(rendered_repo.root), "--against", "HEAD", "--live").exit_code == 2
+
+
+def test_diff_with_the_kustomization_flag_matches_a_render_that_wrote_it(rendered_repo):
+    assert run("render", "--repo", str(rendered_repo.root), "--kustomization").exit_code == 0
+    assert run("diff", "--repo", str(rendered_repo.root), "--kustomization").exit_code == 0
+    assert run("diff", "--repo", str(rendered_repo.root)).stdout.startswith("--- a/out/kustomization.yaml\n+++ /dev/null\n")
