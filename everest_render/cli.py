@@ -227,6 +227,16 @@ def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, out
     _finish(exit_code(differences=bool(changes)))
 
 
+@main.command()
+def krm() -> None:
+    """Run as a KRM function: a ResourceList on stdin, the rendered ResourceList on stdout."""
+    from everest_render.krm import run_function
+
+    output, failed = run_function(sys.stdin.read())
+    sys.stdout.write(output)
+    _finish(EXIT_DIFFERENCES if failed else EXIT_OK)
+
+
 @main.group()
 def providers() -> None:
     """Providers and definitions in effect."""

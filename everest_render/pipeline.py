@@ -59,8 +59,12 @@ def read_repository(root: Path, out_dir: Path | None = None) -> RepositoryFiles:
     if root.resolve() == base.resolve():
         own = _read_set(root, out_dir, "", builtin=True)
         return RepositoryFiles(SourceSet([], {}, True), own)
-    builtin = _read_set(base, None, BUILTIN_PREFIX, builtin=True, folders=("definitions", "providers"))
-    return RepositoryFiles(builtin, _read_set(root, out_dir, "", builtin=False))
+    return RepositoryFiles(read_builtins(), _read_set(root, out_dir, "", builtin=False))
+
+
+def read_builtins() -> SourceSet:
+    """The built-in definitions and providers."""
+    return _read_set(builtin_root(), None, BUILTIN_PREFIX, builtin=True, folders=("definitions", "providers"))
 
 
 def _read_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, folders: tuple[str, ...] | None = None) -> SourceSet:
