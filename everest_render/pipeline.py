@@ -27,8 +27,9 @@ from everest_render.load import (
 from everest_render.model import ProviderAssets, RenderedObject, ResolvedCluster
 from everest_render.parse import ParsedInputs, parse_documents
 from everest_render.postprocess import postprocess
+from everest_render.references import index_references
 from everest_render.render import render_clusters
-from everest_render.resolve import index_references, resolve_clusters
+from everest_render.resolve import resolve_clusters
 
 
 def builtin_root() -> Path:

@@ -11,32 +11,24 @@ import functools
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from everest_render.catalog import Catalog, unique_by
-from everest_render.cron import cron_problem
 from everest_render.diagnostics import Diagnostic, Severity, candidates
 from everest_render.model import (
     MANAGED_BY,
     RENDERER_LABELS,
     AppliedDefault,
-    BackupStorage,
     DatabaseCluster,
     Definition,
     Expose,
-    MonitoringConfig,
-    ObjectRef,
     Provider,
-    ResolvedBackup,
     ResolvedCluster,
     ResolvedComponent,
-    ResolvedMonitoring,
-    ResolvedPitr,
-    ResolvedSchedule,
     ResolvedVersion,
     Topology,
 )
+from everest_render.references import References, resolve_backup, resolve_monitoring
 from everest_render.schema_check import compile_schema, schema_problems
 
 
@@ -48,28 +40,6 @@ def _config_validator(schema_text: str) -> Any:
 
 EXPOSE_ALIASES = {"internal": "ClusterIP", "external": "LoadBalancer"}
 INSTANCE_FIELDS = ("replicas", "resources", "storage", "config", "affinity")
-
-
-@dataclass(frozen=True)
-class References:
-    """The objects clusters may reference, by namespace and name."""
-
-    backup_storages: Mapping[ObjectRef, BackupStorage]
-    monitoring_configs: Mapping[ObjectRef, MonitoringConfig]
-
-    def kind_of(self, ref: ObjectRef) -> str | None:
-        if ref in self.backup_storages:
-            return "BackupStorage"
-        if ref in self.monitoring_configs:
-            return "MonitoringConfig"
-        return None
-
-
-def index_references(storages: Iterable[BackupStorage], configs: Iterable[MonitoringConfig]) -> tuple[References, list[Diagnostic]]:
-    problems: list[Diagnostic] = []
-    storage_index = unique_by(storages, lambda s: s.ref, "BackupStorage", problems)
-    config_index = unique_by(configs, lambda c: c.ref, "MonitoringConfig", problems)
-    return References(storage_index, config_index), problems
 
 
 def resolve_clusters(
@@ -105,6 +75,9 @@ class _Resolution:
         self.problems: list[Diagnostic] = []
         self.defaults: list[AppliedDefault] = []
 
+    def missing(self, path: tuple[str | int, ...], message: str) -> None:
+        self.problems.append(self.doc.missing(path, message))
+
     def error(self, path: tuple[str | int, ...], message: str, *, key: bool = False) -> None:
         self.problems.append(self.doc.at(path, message, key=key))
 
@@ -134,8 +107,8 @@ class _Resolution:
         config = self._topology_config(definition, topology)
         versions = self._versions(definition)
         components = self._components(definition, topology, provider, versions)
-        backup = self._backup(components, provider)
-        monitoring = self._monitoring(components, versions, definition)
+        backup = resolve_backup(self, self.cluster, components, provider, self.references)
+        monitoring = resolve_monitoring(self, self.cluster, components, self.references)
         secrets_name = self.spec.get("secretsName") or self.default(
             "spec.secretsName", f"everest-secrets-{self.cluster.ref.name}", "everest default everest-secrets-<name>"
         )
@@ -370,91 +343,3 @@ class _Resolution:
         except ValueError:
             self.error((*path, "sourceRanges", index), f"{text!r} is not an IP address or CIDR range")
             return text
-
-    # --- referenced objects ------------------------------------------------------------
-
-    def _reference(self, path: tuple[str | int, ...], name: str, kind: str, index: Mapping[ObjectRef, Any]) -> Any:
-        """The ``kind`` named ``name`` in the cluster's namespace, or an error at ``path``."""
-        ref = ObjectRef(self.cluster.ref.namespace, name)
-        if ref in index:
-            return index[ref]
-        other = self.references.kind_of(ref)
-        if other is not None:
-            self.error(path, f"{ref} is a {other}, not a {kind}")
-        else:
-            known = candidates(r.name for r in index if r.namespace == ref.namespace)
-            self.error(path, f"no {kind} {name!r} in namespace {ref.namespace} (under clusters/); known: {known}")
-        return None
-
-    def _backup(self, components: Mapping[str, ResolvedComponent], provider: Provider) -> ResolvedBackup:
-        written = self.spec.get("backup", {})
-        base = ("spec", "backup")
-        prefix = written.get("pathPrefix") or self.default(
-            "spec.backup.pathPrefix", f"{self.cluster.ref.namespace}/{self.cluster.ref.name}", "API default <namespace>/<name>"
-        )
-        storages: dict[str, BackupStorage] = {}
-        used_at: dict[str, tuple[str | int, ...]] = {}
-
-        def use(path: tuple[str | int, ...], name: str, wanted: bool) -> None:
-            storage = self._reference(path, name, "BackupStorage", self.references.backup_storages)
-            if storage is not None and wanted and name not in storages:
-                storages[name] = storage
-                used_at[name] = path
-
-        schedules: list[ResolvedSchedule] = []
-        seen_names: dict[str, int] = {}
-        for index, entry in enumerate(written.get("schedules", [])):
-            path = (*base, "schedules", index)
-            if entry["name"] in seen_names:
-                self.error((*path, "name"), f"duplicate schedule name {entry['name']!r} (first at schedules[{seen_names[entry['name']]}])")
-            seen_names.setdefault(entry["name"], index)
-            problem = cron_problem(entry["schedule"])
-            if problem:
-                self.error((*path, "schedule"), problem)
-            enabled = entry.get("enabled", True)
-            use((*path, "backupStorage"), entry["backupStorage"], enabled)
-            if enabled:  # disabled schedules are checked, not rendered
-                schedules.append(ResolvedSchedule(entry["name"], entry["schedule"], entry.get("retentionCopies"), entry["backupStorage"]))
-        pitr = None
-        if "pitr" in written:
-            entry = written["pitr"]
-            storage = entry.get("backupStorage")
-            if entry["enabled"] and storage is None:
-                self.problems.append(self.doc.missing((*base, "pitr"), "PITR needs backupStorage: the storage its logs upload to"))
-            if storage is not None:
-                use((*base, "pitr", "backupStorage"), storage, entry["enabled"])
-            pitr = ResolvedPitr(entry["enabled"], storage, entry.get("uploadIntervalSec"))
-        if (schedules or (pitr and pitr.enabled)) and "backupAgent" not in components:
-            self.error(base, "backup schedules and PITR need the backupAgent component: list it under spec.instances", key=True)
-        limit = provider.max_backup_storages
-        if limit is not None and len(storages) > limit:
-            for name in list(storages)[limit:]:  # in order of use: the reference that went over
-                self.error(
-                    used_at[name],
-                    f"provider {provider.name} allows {limit} backup storage(s) per cluster;"
-                    f" this makes {len(storages)}: {candidates(storages)}",
-                )
-        return ResolvedBackup(prefix, dict(sorted(storages.items())), tuple(schedules), pitr)
-
-    def _monitoring(
-        self, components: Mapping[str, ResolvedComponent], versions: Mapping[str, ResolvedVersion], definition: Definition
-    ) -> ResolvedMonitoring | None:
-        component = components.get("monitoring")
-        if component is None:
-            return None
-        path = ("spec", "instances", "monitoring")
-        name = component.settings.get("monitoringConfig")
-        if name is None:
-            self.problems.append(
-                self.doc.missing(path, "the monitoring component needs monitoringConfig: the MonitoringConfig to report to")
-            )
-            return None
-        config = self._reference((*path, "monitoringConfig"), name, "MonitoringConfig", self.references.monitoring_configs)
-        if config is None:
-            return None
-        pinned = component.type in self.spec.get("components", {}).get("versions", {})
-        if pinned or config.image is None:
-            image = component.image
-        else:
-            image = self.default("spec.instances.monitoring.image", config.image, f"MonitoringConfig {config.ref} pmm.image")
-        return ResolvedMonitoring(config, image)

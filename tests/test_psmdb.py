@@ -254,3 +254,11 @@ def test_the_storage_and_monitoring_objects_are_not_copied_to_out(repo):
     repo.write("clusters/shop/storage.yaml", STORAGE)
     repo.write("clusters/shop/orders.yaml", mongodb())
     assert [o["kind"] for o in repo.stream()] == ["PerconaServerMongoDB"]
+
+
+def test_monitoring_without_a_monitoring_config_says_what_is_missing(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {}\n    monitoring: {}\n"))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:10:5: the monitoring component needs monitoringConfig: the MonitoringConfig to report to"
+        " (at spec.instances.monitoring)"
+    ]
