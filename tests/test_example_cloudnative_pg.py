@@ -74,6 +74,11 @@ def test_committed_schema_is_generated_from_the_vendored_crd(target, text):
     assert target.read_text() == text, "stale: run `make -C examples/cloudnative-pg schemas`"
 
 
+def test_the_generator_check_mode_passes_on_the_committed_schemas():
+    # `make -C examples/cloudnative-pg check-schemas`, in-process.
+    assert _generator().main(["--check"]) == 0
+
+
 def test_every_listed_object_has_a_generated_schema():
     assert sorted(t.relative_to(PROVIDER).as_posix() for t, _ in SCHEMAS) == ["schemas/Cluster.json", "schemas/Pooler.json"]
 
