@@ -17,12 +17,12 @@ render: $(STAMP)  ## render the example fleet in clusters/ into out/
 
 test: $(STAMP)  ## the whole suite, as CI runs it: tests, lint, types
 	$(BIN)/python -m pytest
-	$(BIN)/ruff check everest_render tests benchmarks tools
+	$(BIN)/ruff check everest_render tests benchmarks
 	$(BIN)/mypy
 
 
 lint: $(STAMP)
-	$(BIN)/ruff check everest_render tests benchmarks tools
+	$(BIN)/ruff check everest_render tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,7 +31,7 @@ bench: $(STAMP)  ## render a 1,000-cluster fleet and compare with a PyYAML C par
 	$(BIN)/python benchmarks/bench.py --clusters 1000
 
 schemas: $(STAMP)  ## regenerate the providers' strict schemas from the vendored CRDs
-	$(BIN)/python tools/vendor_crd.py
+	$(BIN)/everest-render schemas
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Stage 5, check: every rendered object against the strict schema of its operator's CRD.
 
 The schemas are the provider's compact JSON (generated from the upstream CRD by
-tools/vendor_crd.py), with unknown fields forbidden: the API server would prune them
+`everest-render schemas`), with unknown fields forbidden: the API server would prune them
 silently, we refuse them.
 """
 

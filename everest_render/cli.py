@@ -237,6 +237,32 @@ def krm() -> None:
     _finish(EXIT_DIFFERENCES if failed else EXIT_OK)
 
 
+@main.command()
+@repo_option
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 naming each stale schema.")
+def schemas(repo: Path, check: bool) -> None:
+    """Generate the providers' strict schemas from the CRDs vendored under crds/<operator>/<version>/."""
+    from everest_render.crd_schema import MissingCrd, expected_schemas
+
+    stale = []
+    try:
+        for target, text in expected_schemas(repo):
+            relative = target.relative_to(repo).as_posix()
+            if check:
+                if not target.is_file() or target.read_text(encoding="utf-8") != text:
+                    stale.append(relative)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {relative}", err=True)
+    except MissingCrd as error:
+        click.echo(f"error: {error}", err=True)
+        _finish(EXIT_INVALID)
+    for relative in stale:
+        click.echo(f"stale: {relative} (run everest-render schemas)", err=True)
+    _finish(exit_code(differences=bool(stale)))
+
+
 @main.group()
 def providers() -> None:
     """Providers and definitions in effect."""

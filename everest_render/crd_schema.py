@@ -6,7 +6,8 @@ so every object schema that lists its properties becomes closed
 Descriptions and Kubernetes-only markers are dropped, which shrinks the PSMDB schema from
 1.3 MB of YAML to a JSON file that loads in milliseconds.
 
-Usage (at development time, see ``tools/vendor_crd.py``)::
+Usage: ``everest-render schemas [--repo DIR] [--check]`` regenerates (or checks) every
+provider's schemas from the CRDs vendored under ``crds/<operator>/<version>/``; in code::
 
     schema = strict_schema_from_crd(crd_document, "v1")
 
@@ -15,7 +16,12 @@ CEL rules (``x-kubernetes-validations``) are not translated: JSON Schema cannot 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 # Keys of the OpenAPI subset that JSON Schema understands the same way.
 _KEPT_KEYS = frozenset(
@@ -112,3 +118,33 @@ def _strict(node: dict[str, Any]) -> dict[str, Any]:
         if "enum" in out:
             out["enum"] = [*out["enum"], None]
     return out
+
+
+# --- a repository's providers and the CRDs vendored beside them ----------------------------
+
+
+class MissingCrd(Exception):
+    """No vendored CRD matches a provider's object."""
+
+
+def find_crd(root: Path, operator: str, version: str, api_version: str, kind: str) -> dict[str, Any]:
+    """The CRD of ``api_version``/``kind`` under ``<root>/crds/<operator>/<version>/``."""
+    folder = root / "crds" / operator / version
+    group = api_version.split("/")[0]
+    for path in sorted(folder.glob("*.yaml")):
+        crd = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+        if isinstance(crd, dict) and crd.get("spec", {}).get("group") == group and crd["spec"]["names"]["kind"] == kind:
+            return crd
+    raise MissingCrd(f"no CRD for {api_version} {kind} under {folder.relative_to(root).as_posix()}/")
+
+
+def expected_schemas(root: Path) -> Iterator[tuple[Path, str]]:
+    """(schema file, its expected JSON text) for every ``spec.objects`` entry of every
+    ``providers/*/provider.yaml`` under ``root``, generated from ``root/crds/``."""
+    for provider_file in sorted((root / "providers").glob("*/provider.yaml")):
+        spec = yaml.load(provider_file.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)["spec"]
+        operator = spec["operator"]
+        for entry in spec["objects"]:
+            crd = find_crd(root, operator["name"], operator["version"], entry["apiVersion"], entry["kind"])
+            schema = strict_schema_from_crd(crd, entry["apiVersion"].split("/")[1])
+            yield provider_file.parent / entry["schema"], json.dumps(schema, sort_keys=True, separators=(",", ":")) + "\n"

@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
+from everest_render.crd_schema import expected_schemas, strict_schema_from_crd
 from tests.conftest import PROJECT_ROOT
 
-sys.path.insert(0, str(PROJECT_ROOT / "tools"))
-from vendor_crd import expected_schemas
-
-from everest_render.crd_schema import strict_schema_from_crd
-
-SCHEMAS = list(expected_schemas())
+SCHEMAS = list(expected_schemas(PROJECT_ROOT))
 
 
 @pytest.mark.parametrize("target,text", SCHEMAS, ids=[str(t.relative_to(PROJECT_ROOT)) for t, _ in SCHEMAS])
 def test_committed_schema_is_generated_from_the_vendored_crd(target, text):
     assert target.read_text() == text, "stale: run `make schemas`"
+
+
+def test_the_schemas_command_checks_and_writes(tmp_path):
+    from click.testing import CliRunner
+
+    from everest_render.cli import main
+
+    provider = PROJECT_ROOT / "providers/percona-server-mongodb"
+    (tmp_path / "providers/psmdb/schemas").mkdir(parents=True)
+    (tmp_path / "providers/psmdb/provider.yaml").write_text((provider / "provider.yaml").read_text())
+    crd_folder = tmp_path / "crds/percona-server-mongodb-operator/1.22.0"
+    crd_folder.mkdir(parents=True)
+    source = PROJECT_ROOT / "crds/percona-server-mongodb-operator/1.22.0/perconaservermongodbs.psmdb.percona.com.yaml"
+    (crd_folder / source.name).write_bytes(source.read_bytes())
+    runner = CliRunner()
+    stale = runner.invoke(main, ["schemas", "--repo", str(tmp_path), "--check"])
+    assert (stale.exit_code, stale.stderr) == (1, "stale: providers/psmdb/schemas/PerconaServerMongoDB.json (run everest-render schemas)\n")
+    assert runner.invoke(main, ["schemas", "--repo", str(tmp_path)]).exit_code == 0
+    assert (tmp_path / "providers/psmdb/schemas/PerconaServerMongoDB.json").read_bytes() == (provider / "schemas/PerconaServerMongoDB.json").read_bytes()
+    assert runner.invoke(main, ["schemas", "--repo", str(tmp_path), "--check"]).exit_code == 0
+
+
+def test_a_provider_without_its_crd_is_an_error(tmp_path):
+    from click.testing import CliRunner
+
+    from everest_render.cli import main
+
+    (tmp_path / "providers/psmdb").mkdir(parents=True)
+    (tmp_path / "providers/psmdb/provider.yaml").write_text((PROJECT_ROOT / "providers/percona-server-mongodb/provider.yaml").read_text())
+    result = CliRunner().invoke(main, ["schemas", "--repo", str(tmp_path)])
+    assert result.exit_code == 3
+    assert result.stderr == "error: no CRD for psmdb.percona.com/v1 PerconaServerMongoDB under crds/percona-server-mongodb-operator/1.22.0/\n"
 
 
 def test_strict_schema_closes_objects_and_drops_status():
