@@ -80,11 +80,13 @@ def _check_provider(provider: Provider, definitions: dict[str, Definition]) -> l
             )
         ]
     problems = []
-    for topology, component in provider.expose.items():
+    for topology, components in provider.expose.items():
         where = ("spec", "expose", topology)
         if topology not in definition.topologies:
             problems.append(document.at(where, f"unknown topology {topology!r}; known: {candidates(definition.topologies)}", key=True))
-        elif component not in definition.topologies[topology].components:
-            known = candidates(definition.topologies[topology].components)
-            problems.append(document.at(where, f"topology {topology!r} has no component {component!r}; known: {known}"))
+            continue
+        for component in components:
+            if component not in definition.topologies[topology].components:
+                known = candidates(definition.topologies[topology].components)
+                problems.append(document.at(where, f"topology {topology!r} has no component {component!r}; known: {known}"))
     return problems

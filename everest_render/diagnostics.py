@@ -9,6 +9,7 @@ prints them all at once (sorted), in the format API.md fixes:
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,14 @@ def format_path(path: ObjectPath) -> str:
         else:
             text += f".{part}" if text else part
     return text
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def parse_path(text: str) -> ObjectPath:
+    """``spec.sourceRanges[1]`` -> ``("spec", "sourceRanges", 1)`` (the inverse of format_path)."""
+    return tuple(int(index) if index else name for name, index in _PATH_PART.findall(text))
 
 
 @dataclass(frozen=True, order=True)

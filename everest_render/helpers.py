@@ -21,7 +21,12 @@ from everest_render.quantity import parse_quantity
 
 
 class TemplateFailure(Exception):
-    """Raised by ``fail``/``required``: the provider refuses the cluster with a message."""
+    """Raised by ``fail``/``required``: the provider refuses the cluster with a message,
+    optionally at a field of the DatabaseCluster (``at="spec.instances.proxy.storage"``)."""
+
+    def __init__(self, message: str, at: str | None = None) -> None:
+        super().__init__(message)
+        self.at = at
 
 
 # everest-operator's Engine.Size(): memory >= 32G is large, >= 8G medium, else small.
@@ -109,14 +114,15 @@ def version_at_least(version: str, minimum: str) -> bool:
     return parts(version) >= parts(minimum)
 
 
-def parse_settings(text: str | None) -> dict[str, str]:
+def parse_settings(text: str | None, at: str | None = None) -> dict[str, str]:
     """Settings text in the ``postgresql.conf`` style as an ordered mapping of name to string value.
 
     One setting per line, written ``name = value`` or ``name value``. Blank lines and ``#``
     comments (a whole line, or the rest of a line after a ``#`` outside quotes) are dropped.
     A value wrapped in one pair of single or double quotes loses them (``'UTC'`` -> ``UTC``),
     as everest's go-ini based parser does; ``name =`` is the empty string. A later line for the
-    same name wins. A line that is only a name is refused rather than guessed.
+    same name wins. A line that is only a name is refused rather than guessed; ``at`` names the
+    cluster field the text came from, so the error points there.
     """
     settings: dict[str, str] = {}
     for number, raw in enumerate((text or "").split("\n"), start=1):
@@ -126,7 +132,7 @@ def parse_settings(text: str | None) -> dict[str, str]:
         head = _SETTING_NAME.match(line)
         rest = line[head.end() :].lstrip() if head else ""
         if head is None or not rest:
-            raise TemplateFailure(f"config line {number}: {line!r} is not 'name = value' or 'name value'")
+            raise TemplateFailure(f"config line {number}: {line!r} is not 'name = value' or 'name value'", at)
         value = rest[1:].strip() if rest.startswith("=") else rest
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"" and value.count(value[0]) == 2:
             value = value[1:-1]
@@ -151,14 +157,14 @@ def _without_comment(line: str) -> str:
     return line
 
 
-def required(value: Any, message: str) -> Any:
+def required(value: Any, message: str, at: str | None = None) -> Any:
     if value is None or value == "" or value == {} or value == []:
-        raise TemplateFailure(message)
+        raise TemplateFailure(message, at)
     return value
 
 
-def fail(message: str) -> None:
-    raise TemplateFailure(message)
+def fail(message: str, at: str | None = None) -> None:
+    raise TemplateFailure(message, at)
 
 
 FILTERS: dict[str, Callable[..., Any]] = {

@@ -103,7 +103,7 @@ class Provider:
     operator_version: str
     templates: tuple[str, ...]
     objects: tuple[ObjectSchema, ...]
-    expose: Mapping[str, str]
+    expose: Mapping[str, tuple[str, ...]]  # per topology, candidates in order
     max_name_length: int
     max_backup_storages: int | None
     secrets: tuple[Mapping[str, Any], ...]  # the Secrets a cluster needs (docs, explain)

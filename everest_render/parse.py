@@ -246,7 +246,7 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
             operator_version=operator["version"],
             templates=tuple(spec["templates"]),
             objects=tuple(objects),
-            expose=dict(spec.get("expose", {})),
+            expose={t: (c,) if isinstance(c, str) else tuple(c) for t, c in spec.get("expose", {}).items()},
             max_name_length=spec.get("maxNameLength", 63),
             max_backup_storages=spec.get("maxBackupStorages"),
             secrets=tuple(spec.get("secrets", [])),

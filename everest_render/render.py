@@ -16,7 +16,7 @@ import jinja2
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from everest_render.diagnostics import Diagnostic
+from everest_render.diagnostics import Diagnostic, parse_path
 from everest_render.helpers import FILTERS, GLOBALS, TemplateFailure
 from everest_render.load import compose_stream, node_value
 from everest_render.model import Provider, RenderedObject, ResolvedCluster, ResolvedComponent
@@ -129,7 +129,8 @@ class ProviderRenderer:
     def _refusal(self, resolved: ResolvedCluster, name: str, refusal: TemplateFailure) -> Diagnostic:
         line = _template_line(refusal, f"{self.provider.folder}/{name}")
         document = resolved.cluster.document
-        return document.at(("spec",), f"provider {self.provider.name}: {refusal} ({self.provider.folder}/{line})")
+        path = parse_path(refusal.at) if refusal.at else ("spec",)
+        return document.at(path, f"provider {self.provider.name}: {refusal} ({self.provider.folder}/{line})")
 
     def _template_error(self, resolved: ResolvedCluster, name: str, error: Exception) -> Diagnostic:
         frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(self.provider.folder + "/")]
@@ -193,6 +194,7 @@ def template_context(resolved: ResolvedCluster) -> dict[str, Any]:
             for t, ct in resolved.definition.component_types.items()
         },
         "pinned": sorted(resolved.cluster.spec.get("components", {}).get("versions", {})),
+        "defaulted": sorted({d.path for d in resolved.defaults}),
         "backup": _backup_context(resolved),
         "monitoring": _monitoring_context(resolved),
         "provider": {

@@ -240,7 +240,9 @@ class _Resolution:
                 self.problems.append(
                     self.doc.missing(at, f"component {name!r} is required by topology {topology.name}; list it under spec.instances")
                 )
-        exposed = provider.expose.get(topology.name)
+        # The first candidate the cluster lists is the one clients connect to.
+        allowed = provider.expose.get(topology.name, ())
+        exposed = next((c for c in allowed if c in instances), allowed[0] if allowed else None)
         resolved: dict[str, ResolvedComponent] = {}
         for name, member in topology.components.items():
             if name not in instances:

@@ -291,8 +291,8 @@ def test_a_parameter_the_operator_sets_itself_is_refused(cnpg):
 def test_a_config_line_without_a_value_is_refused_with_its_line_number(cnpg):
     cnpg.write("clusters/c.yaml", cluster("engine:\n  config: |\n    max_connections = 100\n    fsync\n"))
     assert cnpg.errors() == [
-        "clusters/c.yaml:5:3: provider cloudnative-pg: config line 2: 'fsync' is not 'name = value' or 'name value'"
-        " (providers/cloudnative-pg/cluster.yaml.j2:7) (at spec)"
+        "clusters/c.yaml:8:15: provider cloudnative-pg: config line 2: 'fsync' is not 'name = value' or 'name value'"
+        " (providers/cloudnative-pg/cluster.yaml.j2:7) (at spec.instances.engine.config)"
     ]
 
 
@@ -312,19 +312,19 @@ def test_a_name_over_fifty_characters_is_refused(cnpg):
     ]
 
 
-def test_a_pinned_cr_version_is_refused(cnpg):
-    cnpg.write("clusters/c.yaml", cluster(body="crVersion: 1.29.0\n"))
+def test_a_written_cr_version_is_refused_even_when_it_equals_the_default(cnpg):
+    cnpg.write("clusters/c.yaml", cluster(body="crVersion: 1.30.0\n"))
     assert cnpg.errors() == [
-        "clusters/c.yaml:5:3: provider cloudnative-pg: spec.crVersion 1.29.0 has no CloudNativePG field (the CRDs here are 1.30.0);"
-        " remove it (providers/cloudnative-pg/_checks.j2:12) (at spec)"
+        "clusters/c.yaml:6:14: provider cloudnative-pg: crVersion has no CloudNativePG field (the operator version is what you install);"
+        " remove it (providers/cloudnative-pg/_checks.j2:13) (at spec.crVersion)"
     ]
 
 
 def test_proxy_storage_is_refused(cnpg):
     cnpg.write("clusters/c.yaml", cluster("engine: {}\nproxy: {storage: {size: 1Gi}}\n"))
     assert cnpg.errors() == [
-        "clusters/c.yaml:5:3: provider cloudnative-pg: spec.instances.proxy.storage has no Pooler field (PgBouncer keeps no data);"
-        " remove it (providers/cloudnative-pg/_checks.j2:23) (at spec)"
+        "clusters/c.yaml:8:22: provider cloudnative-pg: storage has no Pooler field (PgBouncer keeps no data);"
+        " remove it (providers/cloudnative-pg/_checks.j2:24) (at spec.instances.proxy.storage)"
     ]
 
 

@@ -50,3 +50,10 @@ def test_an_output_folder_inside_clusters_is_not_read(tmp_path):
         (tmp_path / path).write_text("a: 1\n")
     found = [p.relative_to(tmp_path).as_posix() for p in discover_input_files(tmp_path, tmp_path / "clusters/rendered")]
     assert found == ["clusters/a.yaml"]
+
+
+def test_a_formatted_path_parses_back():
+    from everest_render.diagnostics import format_path, parse_path
+
+    path = ("spec", "instances", "engine", "expose", "sourceRanges", 1)
+    assert parse_path(format_path(path)) == path

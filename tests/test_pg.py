@@ -175,9 +175,8 @@ def test_a_config_line_without_value_is_refused_with_its_line_number(repo):
     engine = "engine:\n  config: |\n    work_mem = 4MB\n    fsync\nproxy: {}\n"
     repo.write("clusters/c.yaml", postgres(instances=engine))
     (error,) = repo.errors()
-    assert error.startswith(
-        "clusters/c.yaml:5:3: provider percona-postgresql: config line 2: 'fsync' is not 'name = value' or 'name value' ("
-    )
+    assert error.startswith("clusters/c.yaml:8:15: provider percona-postgresql: config line 2: 'fsync' is not 'name = value' or 'name value' (")
+    assert error.endswith("(at spec.instances.engine.config)")
 
 
 def test_a_parameter_the_operator_owns_is_refused(repo):

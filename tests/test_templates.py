@@ -153,3 +153,35 @@ def test_a_template_missing_from_the_folder_is_reported_on_the_provider(repo):
     repo.write("clusters/db.yaml", CLUSTER)
     # The cluster that uses the broken provider gets no second, misleading "unknown provider" error.
     assert repo.errors() == ["providers/toy/provider.yaml:7:15: no template 'configmap.yaml.j2' in providers/toy/ (at spec.templates[0])"]
+
+
+def test_fail_can_point_at_the_field_it_refuses(repo):
+    write_toy_provider(repo, "{{ fail('no config here', at='spec.instances.engine.config') }}\n")
+    repo.write("clusters/db.yaml", "apiVersion: everest.percona.com/v2alpha1\nkind: DatabaseCluster\nmetadata: {name: db, namespace: ns}\n"
+               "spec:\n  provider: toy\n  instances:\n    engine:\n      config: 'x = 1'\n")
+    assert repo.errors() == [
+        "clusters/db.yaml:8:15: provider toy: no config here (providers/toy/configmap.yaml.j2:1) (at spec.instances.engine.config)"
+    ]
+
+
+def test_templates_can_tell_a_written_value_from_a_default(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+                             "data: {crVersionWritten: {{ ('spec.crVersion' not in defaulted) | string | tojson }}}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.only_object()["data"] == {"crVersionWritten": "False"}
+    repo.write("clusters/db.yaml", CLUSTER.replace("spec: {provider: toy,", "spec: {crVersion: 2.0.0, provider: toy,"))
+    assert repo.only_object()["data"] == {"crVersionWritten": "True"}
+
+
+def test_expose_may_name_candidates_and_the_first_listed_component_is_exposed(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+                             "data: {exposed: {{ (components.values() | selectattr('expose') | map(attribute='name') | join(',')) | tojson }}}\n")
+    definition = (repo.root / "definitions/toy.yaml").read_text()
+    repo.write("definitions/toy.yaml", definition.replace("components: {engine: {type: db}}", "components: {engine: {type: db}, proxy: {type: db}}")
+               .replace("single: {components: {engine: {defaults: {replicas: 1}}}}", "single: {components: {engine: {}, proxy: {optional: true}}}"))
+    provider = (repo.root / "providers/toy/provider.yaml").read_text()
+    repo.write("providers/toy/provider.yaml", provider + "  expose: {single: [proxy, engine]}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.only_object()["data"] == {"exposed": "engine"}
+    repo.write("clusters/db.yaml", CLUSTER.replace("{engine: {config: 'x = 1'}}", "{engine: {}, proxy: {}}"))
+    assert repo.only_object()["data"] == {"exposed": "proxy"}
