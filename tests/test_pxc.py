@@ -90,10 +90,10 @@ def refusals(repo, spec: str) -> list[str]:
     return [re.sub(r"\.j2:\d+\)", ".j2:N)", e) for e in repo.errors()]
 
 
-def refusal(message: str) -> str:
+def refusal(message: str, where: str = "7:3", path: str = "spec") -> str:
     return (
-        f"clusters/shop/orders.yaml:7:3: provider percona-xtradb-cluster: {message}"
-        " (<built-in>/providers/percona-xtradb-cluster/perconaxtradbcluster.yaml.j2:N) (at spec)"
+        f"clusters/shop/orders.yaml:{where}: provider percona-xtradb-cluster: {message}"
+        f" (<built-in>/providers/percona-xtradb-cluster/perconaxtradbcluster.yaml.j2:N) (at {path})"
     )
 
 
@@ -189,7 +189,7 @@ def test_allow_unsafe_configuration_turns_on_every_flag_and_keeps_the_deprecated
 def test_an_even_engine_size_is_refused_unless_unsafe_is_allowed(repo):
     assert refusals(repo, "instances:\n  engine: {replicas: 4}\n  proxy: {}\n") == [
         refusal("the PXC operator needs an odd number of 3 to 5 engine replicas (or exactly 1); got 4:"
-                " change spec.instances.engine.replicas or set spec.allowUnsafeConfiguration")
+                " change spec.instances.engine.replicas or set spec.allowUnsafeConfiguration", "9:24", "spec.instances.engine.replicas")
     ]
     assert render(repo, "allowUnsafeConfiguration: true\ninstances:\n  engine: {replicas: 4}\n  proxy: {}\n")["pxc"]["size"] == 4
 
@@ -197,7 +197,7 @@ def test_an_even_engine_size_is_refused_unless_unsafe_is_allowed(repo):
 def test_a_single_proxy_in_front_of_three_engines_is_refused(repo):
     assert refusals(repo, "instances:\n  engine: {}\n  proxy: {type: proxysql, replicas: 1}\n") == [
         refusal("the PXC operator needs at least 2 proxysql replicas unless the engine has 1; got 1:"
-                " change spec.instances.proxy.replicas or set spec.allowUnsafeConfiguration")
+                " change spec.instances.proxy.replicas or set spec.allowUnsafeConfiguration", "10:39", "spec.instances.proxy.replicas")
     ]
 
 
@@ -358,7 +358,7 @@ def test_proxysql_config_and_volume_come_from_the_proxy_component(repo):
 
 def test_haproxy_storage_is_refused(repo):
     assert refusals(repo, "instances:\n  engine: {}\n  proxy: {storage: {size: 1Gi}}\n") == [
-        refusal("spec.instances.proxy.storage applies to proxysql only: HAProxy keeps no data")
+        refusal("storage applies to proxysql only: HAProxy keeps no data", "10:22", "spec.instances.proxy.storage")
     ]
 
 
@@ -437,7 +437,8 @@ def test_a_pinned_backup_version_of_the_engines_series_wins(repo):
 def test_a_pinned_backup_version_of_another_series_is_refused(repo):
     versions = "components: {versions: {pxc: {version: 8.4.7-7.1}, backup: {version: 8.0.35-34.1}}}\n"
     assert refusals(repo, versions + WITH_BACKUP) == [
-        refusal("backup version 8.0.35-34.1 cannot back up PXC 8.4.7-7.1: pin an xtrabackup 8.4.x or leave it to the provider")
+        refusal("backup version 8.0.35-34.1 cannot back up PXC 8.4.7-7.1: pin an xtrabackup 8.4.x or leave it to the provider",
+                "8:72", "spec.components.versions.backup.version")
     ]
 
 
@@ -528,7 +529,7 @@ def test_disabled_pitr_writes_no_pitr_storage(repo):
 
 def test_pitr_on_azure_is_refused(repo):
     assert refusals(repo, BASIC + "  backupAgent: {}\nbackup:\n  pitr: {enabled: true, backupStorage: azure-eu}\n") == [
-        refusal("PITR needs an S3 storage: BackupStorage azure-eu is azure")
+        refusal("PITR needs an S3 storage: BackupStorage azure-eu is azure", "13:42", "spec.backup.pitr.backupStorage")
     ]
 
 
@@ -539,14 +540,15 @@ def test_pitr_whose_storage_name_is_taken_is_refused(repo):
           pitr: {enabled: true, backupStorage: s3-main}
         """)
     assert refusals(repo, spec) == [
-        refusal("PITR writes to a storage named s3-main-pitr, which is already a BackupStorage of this cluster")
+        refusal("PITR writes to a storage named s3-main-pitr, which is already a BackupStorage of this cluster", "14:42",
+                "spec.backup.pitr.backupStorage")
     ]
 
 
 def test_backup_agent_resources_are_refused_rather_than_ignored(repo):
     assert refusals(repo, BASIC + "  backupAgent: {resources: {cpu: '1'}}\n") == [
-        refusal("spec.instances.backupAgent.resources has no PXC field: xtrabackup jobs take their resources per storage,"
-                " which this provider does not expose")
+        refusal("resources has no PXC field: xtrabackup jobs take their resources per storage, which this provider does not expose",
+                "11:30", "spec.instances.backupAgent.resources")
     ]
 
 
