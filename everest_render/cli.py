@@ -106,17 +106,31 @@ def main() -> None:
     help="Write nothing; exit 1 when out/ differs from what would be written.",
 )
 @kustomization_option
-def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kustomization: bool) -> None:
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAMESPACE[/NAME]",
+    envvar="EVEREST_RENDER_ONLY",
+    show_envvar=True,
+    help="With --stdout: print only these namespaces or clusters (repeatable; the whole repository is still validated).",
+)
+def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kustomization: bool, only: tuple[str, ...]) -> None:
     """Render every DatabaseCluster of the repository into out/."""
     from everest_render.emit import differences, with_kustomization, write_output
-    from everest_render.pipeline import read_repository, render_repository
+    from everest_render.pipeline import Selection, read_repository, render_repository
 
+    if only and not to_stdout:
+        raise click.UsageError("--only selects what --stdout prints; out/ always holds every cluster")
     out_dir = out_dir if out_dir is not None else repo / "out"
-    result = render_repository(read_repository(repo, out_dir))
+    result = render_repository(read_repository(repo, out_dir), Selection(only) if only else None)
     _report(result.diagnostics)
     if result.failed:
         _finish(exit_code(failed=True))
     plan = with_kustomization(result.plan) if kustomization else result.plan
+    if only and not result.plan.files:
+        # An empty stream would make Argo CD prune the application's databases.
+        click.echo(f"error: --only {' '.join(only)} selects no cluster or namespace of {repo}", err=True)
+        _finish(EXIT_INVALID)
     if to_stdout:
         sys.stdout.buffer.write(plan.stream())
         sys.stdout.flush()

@@ -89,6 +89,17 @@ def _read_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, f
 # --- pure from here on -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which clusters to render: ``NAMESPACE`` (all of it, with its pass-through objects) or
+    ``NAMESPACE/NAME`` entries, e.g. one Argo CD application's share of a monorepo."""
+
+    entries: tuple[str, ...]
+
+    def selects(self, namespace: str, name: str | None) -> bool:
+        return any(entry == namespace or (name is not None and entry == f"{namespace}/{name}") for entry in self.entries)
+
+
 @dataclass
 class ResolveResult:
     catalog: Catalog | None
@@ -134,15 +145,18 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     return ResolveResult(catalog, clusters, own, sorted_diagnostics(diagnostics))
 
 
-def render_repository(files: RepositoryFiles) -> RenderResult:
+def render_repository(files: RepositoryFiles, only: Selection | None = None) -> RenderResult:
+    """Render every cluster, or those ``only`` selects (the whole repository is still validated)."""
     resolved = resolve_repository(files)
     if resolved.failed:
         return RenderResult(resolved, [], OutputPlan({}), resolved.diagnostics)
-    by_ref = {cluster.ref: cluster for cluster in resolved.clusters}
-    objects, render_problems = render_clusters(resolved.clusters)
+    clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name)]
+    passthrough = [p for p in resolved.inputs.passthrough if only is None or only.selects(p.namespace, None)]
+    by_ref = {cluster.ref: cluster for cluster in clusters}
+    objects, render_problems = render_clusters(clusters)
     objects, post_problems = postprocess(objects, by_ref)
     check_problems = check_objects(objects, by_ref)
-    plan, plan_problems = plan_output(objects, resolved.inputs.passthrough)
+    plan, plan_problems = plan_output(objects, passthrough)
     diagnostics = sorted_diagnostics([*resolved.diagnostics, *render_problems, *post_problems, *check_problems, *plan_problems])
     if has_errors(diagnostics):
         return RenderResult(resolved, [], OutputPlan({}), diagnostics)

@@ -217,3 +217,31 @@ def test_kubectl_kustomize_builds_the_rendered_folder(fleet_repo):
     run("render", "--repo", str(fleet_repo.root), "--kustomization")
     built = subprocess.run([kubectl, "kustomize", str(fleet_repo.root / "out")], capture_output=True, check=True, text=True)
     assert [d["kind"] for d in yaml.safe_load_all(built.stdout)] == ["PerconaServerMongoDB"]
+
+
+def test_only_prints_the_selected_clusters_and_namespaces(fleet_repo):
+    fleet_repo.write("clusters/shop/more.yaml", mongodb(name="more"))
+    fleet_repo.write("clusters/dev/play.yaml", mongodb(name="play", namespace="dev"))
+    def names(*args: str) -> list[str]:
+        result = run("render", "--repo", str(fleet_repo.root), "--stdout", *args)
+        assert result.exit_code == 0, result.stderr
+        return [f"{d['metadata']['namespace']}/{d['metadata']['name']}" for d in yaml.safe_load_all(result.stdout)]
+    assert names("--only", "shop/more") == ["shop/more"]
+    assert names("--only", "shop") == ["shop/more", "shop/orders"]
+    assert names("--only", "dev", "--only", "shop/orders") == ["dev/play", "shop/orders"]
+
+
+def test_only_still_validates_the_whole_repository(fleet_repo):
+    fleet_repo.write("clusters/dev/broken.yaml", mongodb(name="broken", namespace="dev", body="  instances: {}\n"))
+    result = run("render", "--repo", str(fleet_repo.root), "--stdout", "--only", "shop/orders")
+    assert (result.exit_code, result.stdout) == (3, "")
+
+
+def test_only_without_stdout_is_a_usage_error(fleet_repo):
+    assert run("render", "--repo", str(fleet_repo.root), "--only", "shop").exit_code == 2
+
+
+def test_a_selection_that_matches_nothing_is_refused_not_printed_empty(fleet_repo):
+    result = run("render", "--repo", str(fleet_repo.root), "--stdout", "--only", "nope")
+    assert (result.exit_code, result.stdout) == (3, "")
+    assert result.stderr == f"error: --only nope selects no cluster or namespace of {fleet_repo.root}\n"
