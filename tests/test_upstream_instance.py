@@ -545,6 +545,21 @@ def test_a_storage_without_schedules_or_pitr_warns_that_it_is_ignored(repo):
     ]
 
 
+def test_an_era_c_storage_name_alone_names_the_backup_storage(repo):
+    spec = """
+        components: {engine: {}, backupAgent: {}}
+        backup:
+          enabled: true
+          storages:
+            - name: s3-gone
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *"}]
+        """
+    assert errors_of(repo, PSMDB + textwrap.dedent(spec).lstrip("\n")) == [
+        "clusters/shop/orders.yaml:12:15: no BackupStorage 's3-gone' in namespace shop (under clusters/); known: s3-copy, s3-main"
+        " (at spec.backup.storages[0].name)"
+    ]
+
+
 # --- refusals: each an error at the field, as a whole line -------------------------------------
 
 
@@ -841,3 +856,4 @@ def test_the_translated_document_maps_every_path_to_its_origin():
         ("spec", "components", "engine", "storage", "storageClass")
     ]
     assert positions.keys[("spec", "instances", "engine", "expose")] == document.positions.keys[("spec", "components", "engine", "service")]
+
