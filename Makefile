@@ -30,8 +30,9 @@ typecheck: $(STAMP)
 bench: $(STAMP)  ## render a 1,000-cluster fleet and compare with a PyYAML C parse+dump baseline
 	$(BIN)/python benchmarks/bench.py --clusters 1000
 
-schemas: $(STAMP)  ## regenerate the providers' strict schemas from the vendored CRDs
+schemas: $(STAMP)  ## regenerate the providers' and the Instance input's strict schemas from the vendored CRDs
 	$(BIN)/everest-render schemas
+	$(BIN)/python -m everest_render.upstream_schema
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -35,6 +35,9 @@ class Positions:
 
     values: dict[ObjectPath, Position] = field(default_factory=dict)
     keys: dict[ObjectPath, Position] = field(default_factory=dict)
+    # Only for a document translated from another kind (upstream.py): the path in the file
+    # that a path of the data came from. A path not listed takes its closest listed ancestor's.
+    origins: dict[ObjectPath, ObjectPath] = field(default_factory=dict)
 
     def value(self, path: ObjectPath) -> Position:
         """The value at ``path``, or the closest ancestor that exists."""
@@ -49,6 +52,16 @@ class Positions:
     def mapping(self, path: ObjectPath) -> Position:
         """The mapping at ``path``, pointed at by its own key (for a field it lacks)."""
         return self.keys.get(path) or self.value(path)
+
+    def written(self, path: ObjectPath) -> ObjectPath:
+        """``path`` as the file spells it (differs only in a translated document)."""
+        if not self.origins:
+            return path
+        for cut in range(len(path), -1, -1):
+            origin = self.origins.get(path[:cut])
+            if origin is not None:
+                return (*origin, *path[cut:])
+        return path
 
 
 @dataclass(frozen=True)
@@ -69,11 +82,11 @@ class Document:
     def at(self, path: ObjectPath, message: str, *, key: bool = False) -> Diagnostic:
         """A diagnostic located at ``path`` in this document."""
         pos = self.positions.key(path) if key else self.positions.value(path)
-        return Diagnostic(self.source.path, pos.line, pos.column, message, path)
+        return Diagnostic(self.source.path, pos.line, pos.column, message, self.positions.written(path))
 
     def missing(self, path: ObjectPath, message: str) -> Diagnostic:
         pos = self.positions.mapping(path)
-        return Diagnostic(self.source.path, pos.line, pos.column, message, path)
+        return Diagnostic(self.source.path, pos.line, pos.column, message, self.positions.written(path))
 
 
 _STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "bool", "null"))

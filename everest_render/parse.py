@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from everest_render import upstream
 from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
 from everest_render.load import BUILTIN_PREFIX, Document
 from everest_render.model import (
@@ -125,6 +126,13 @@ def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], bu
     if expected is not None and kind != expected:
         out.diagnostics.append(document.at(("kind",), f"{folder}/ holds {expected} objects, not {kind}"))
         return
+    if (api_version, kind) == (upstream.API_VERSION, upstream.KIND):
+        # An upstream Instance becomes the DatabaseCluster it means, then takes that path.
+        translated, problems = upstream.translate_instance(document)
+        out.diagnostics.extend(problems)
+        if translated is None:
+            return
+        document, api_version, kind = translated, upstream.CLUSTER_API_VERSION, "DatabaseCluster"
     if kind in INPUT_KINDS and api_version.startswith(EVEREST_GROUP):
         problems, unknown = check_against_schema(document, kind)
         out.diagnostics.extend(problems)

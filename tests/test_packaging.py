@@ -25,3 +25,4 @@ def test_the_wheel_carries_every_builtin_definition_provider_and_schema(tmp_path
     }
     assert expected and expected <= names
     assert "everest_render/schemas/DatabaseCluster.yaml" in names
+    assert {"everest_render/schemas/Instance.json", "everest_render/schemas/Instance.overlay.yaml"} <= names

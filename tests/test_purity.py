@@ -1,4 +1,4 @@
-"""resolve, render and order are pure: they import nothing that reads files, clocks or processes."""
+"""resolve, render, order and the Instance translator are pure: they import nothing that reads files, clocks or processes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 IMPURE = {"os", "pathlib", "time", "datetime", "random", "subprocess", "socket", "shutil", "tempfile", "glob"}
-PURE_MODULES = ["resolve", "render", "order", "postprocess", "helpers", "yaml_text", "catalog", "quantity", "cron", "model"]
+PURE_MODULES = ["resolve", "render", "order", "postprocess", "helpers", "yaml_text", "catalog", "quantity", "cron", "model", "upstream"]
 
 
 @pytest.mark.parametrize("module", PURE_MODULES)
