@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,15 @@ def out_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., A
     )
 
 
+jobs_option = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=lambda: os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    envvar="EVEREST_RENDER_JOBS",
+    show_envvar=True,
+    help="Processes to render a large fleet on (the output does not depend on it).",
+)
 kustomization_option = click.option(
     "--kustomization",
     is_flag=True,
@@ -114,7 +124,8 @@ def main() -> None:
     show_envvar=True,
     help="With --stdout: print only these namespaces or clusters (repeatable; the whole repository is still validated).",
 )
-def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kustomization: bool, only: tuple[str, ...]) -> None:
+@jobs_option
+def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kustomization: bool, only: tuple[str, ...], jobs: int) -> None:
     """Render every DatabaseCluster of the repository into out/."""
     from everest_render.emit import differences, with_kustomization, write_output
     from everest_render.pipeline import Selection, read_repository, render_repository
@@ -122,7 +133,7 @@ def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kusto
     if only and not to_stdout:
         raise click.UsageError("--only selects what --stdout prints; out/ always holds every cluster")
     out_dir = out_dir if out_dir is not None else repo / "out"
-    result = render_repository(read_repository(repo, out_dir), Selection(only) if only else None)
+    result = render_repository(read_repository(repo, out_dir), Selection(only) if only else None, jobs)
     _report(result.diagnostics)
     if result.failed:
         _finish(exit_code(failed=True))
@@ -147,11 +158,12 @@ def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kusto
 @main.command()
 @repo_option
 @format_option
-def validate(repo: Path, output_format: str) -> None:
+@jobs_option
+def validate(repo: Path, output_format: str, jobs: int) -> None:
     """Load, validate and render everything in memory; write nothing."""
     from everest_render.pipeline import read_repository, render_repository
 
-    result = render_repository(read_repository(repo))
+    result = render_repository(read_repository(repo), jobs=jobs)
     _report(result.diagnostics)
     if output_format == "json":
         _print_json(
@@ -214,7 +226,8 @@ def explain(cluster: str, repo: Path, output_format: str) -> None:
     show_envvar=True,
     help="Output format.",
 )
-def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, output_format: str, kustomization: bool) -> None:
+@jobs_option
+def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, output_format: str, kustomization: bool, jobs: int) -> None:
     """Show what rendering would change: in out/ (default), since a git revision, or in the cluster."""
     from everest_render.comparisons import CompareError, against_live, against_out, against_revision
     from everest_render.diff import FORMATS
@@ -223,7 +236,7 @@ def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, out
     if revision is not None and live:
         raise click.UsageError("--against and --live exclude each other")
     out_dir = out_dir if out_dir is not None else repo / "out"
-    result = render_repository(read_repository(repo, out_dir))
+    result = render_repository(read_repository(repo, out_dir), jobs=jobs)
     _report(result.diagnostics)
     if result.failed:
         _finish(EXIT_INVALID)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from everest_render.diagnostics import Diagnostic
 from everest_render.model import ObjectRef, PassthroughObject, RenderedObject
 from everest_render.order import object_sort_key
 from everest_render.yaml_text import dump_document
@@ -48,7 +47,8 @@ class OutputPlan:
         return b"".join(parts)
 
 
-def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[PassthroughObject] = ()) -> tuple[OutputPlan, list[Diagnostic]]:
+def cluster_files(objects: Iterable[RenderedObject]) -> dict[str, bytes]:
+    """``<namespace>/<cluster>.yaml`` for each cluster: its objects in the canonical order."""
     by_cluster: dict[ObjectRef, list[Mapping[str, Any]]] = defaultdict(list)
     for rendered in objects:
         by_cluster[rendered.cluster].append(rendered.obj)
@@ -56,7 +56,12 @@ def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[Passthr
     for ref in sorted(by_cluster):
         ordered = sorted(by_cluster[ref], key=lambda o: object_sort_key(ref.namespace, ref.name, o))
         files[f"{ref.namespace}/{ref.name}.yaml"] = "".join(dump_document(o) for o in ordered).encode()
-    problems: list[Diagnostic] = []
+    return files
+
+
+def passthrough_files(passthrough: Iterable[PassthroughObject]) -> dict[str, bytes]:
+    """``<namespace>/_passthrough.yaml`` per namespace, and SOPS files as they are."""
+    files: dict[str, bytes] = {}
     plain: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for item in passthrough:
         if item.encrypted:
@@ -67,11 +72,19 @@ def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[Passthr
     for namespace in sorted(plain):
         ordered = sorted(plain[namespace], key=lambda o: object_sort_key(namespace, "", o))
         files[f"{namespace}/{PASSTHROUGH_FILE}"] = "".join(dump_document(o) for o in ordered).encode()
+    return files
+
+
+def plan_from_files(files: Mapping[str, bytes]) -> OutputPlan:
     for path in files:
         # Defence in depth: namespaces and names were validated as RFC 1123 labels upstream.
         if path.startswith("/") or ".." in path.split("/"):
             raise ValueError(f"refusing to write outside out/: {path}")
-    return OutputPlan(dict(sorted(files.items()))), problems
+    return OutputPlan(dict(sorted(files.items())))
+
+
+def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[PassthroughObject] = ()) -> OutputPlan:
+    return plan_from_files({**cluster_files(objects), **passthrough_files(passthrough)})
 
 
 def with_kustomization(plan: OutputPlan) -> OutputPlan:

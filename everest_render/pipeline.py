@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from everest_render.catalog import Catalog, build_catalog
-from everest_render.check import check_objects
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
-from everest_render.emit import OutputPlan, plan_output
+from everest_render.emit import OutputPlan, passthrough_files, plan_from_files
+from everest_render.fanout import render_fleet
 from everest_render.load import (
     BUILTIN_PREFIX,
     SourceFile,
@@ -26,9 +26,7 @@ from everest_render.load import (
 )
 from everest_render.model import ProviderAssets, RenderedObject, ResolvedCluster
 from everest_render.parse import ParsedInputs, parse_documents
-from everest_render.postprocess import postprocess
 from everest_render.references import index_references
-from everest_render.render import render_clusters
 from everest_render.resolve import resolve_clusters
 
 
@@ -145,19 +143,17 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     return ResolveResult(catalog, clusters, own, sorted_diagnostics(diagnostics))
 
 
-def render_repository(files: RepositoryFiles, only: Selection | None = None) -> RenderResult:
-    """Render every cluster, or those ``only`` selects (the whole repository is still validated)."""
+def render_repository(files: RepositoryFiles, only: Selection | None = None, jobs: int = 1) -> RenderResult:
+    """Render every cluster, or those ``only`` selects (the whole repository is still
+    validated), on up to ``jobs`` processes (the result does not depend on it)."""
     resolved = resolve_repository(files)
     if resolved.failed:
         return RenderResult(resolved, [], OutputPlan({}), resolved.diagnostics)
     clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name)]
     passthrough = [p for p in resolved.inputs.passthrough if only is None or only.selects(p.namespace, None)]
-    by_ref = {cluster.ref: cluster for cluster in clusters}
-    objects, render_problems = render_clusters(clusters)
-    objects, post_problems = postprocess(objects, by_ref)
-    check_problems = check_objects(objects, by_ref)
-    plan, plan_problems = plan_output(objects, passthrough)
-    diagnostics = sorted_diagnostics([*resolved.diagnostics, *render_problems, *post_problems, *check_problems, *plan_problems])
+    fleet = render_fleet(clusters, jobs)
+    plan = plan_from_files({**fleet.files, **passthrough_files(passthrough)})
+    diagnostics = sorted_diagnostics([*resolved.diagnostics, *fleet.problems])
     if has_errors(diagnostics):
         return RenderResult(resolved, [], OutputPlan({}), diagnostics)
-    return RenderResult(resolved, objects, plan, diagnostics)
+    return RenderResult(resolved, fleet.objects, plan, diagnostics)
