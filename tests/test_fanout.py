@@ -8,8 +8,9 @@ import pytest
 
 from everest_render.fanout import PARALLEL_FROM
 from everest_render.pipeline import read_repository, render_repository
+from tests.conftest import PROJECT_ROOT
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from fleet import write_fleet  # noqa: E402
 
 
