@@ -11,7 +11,7 @@ from everest_render.pipeline import read_repository, render_repository
 from tests.conftest import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from fleet import write_fleet  # noqa: E402
+from fleet import write_fleet
 
 
 @pytest.fixture(scope="module")
