@@ -245,3 +245,15 @@ def test_a_selection_that_matches_nothing_is_refused_not_printed_empty(fleet_rep
     result = run("render", "--repo", str(fleet_repo.root), "--stdout", "--only", "nope")
     assert (result.exit_code, result.stdout) == (3, "")
     assert result.stderr == f"error: --only nope selects no cluster or namespace of {fleet_repo.root}\n"
+
+
+def test_the_selection_can_come_from_one_environment_variable(fleet_repo):
+    # What an Argo CD plugin passes: several entries separated by spaces; empty means all.
+    fleet_repo.write("clusters/dev/play.yaml", mongodb(name="play", namespace="dev"))
+    fleet_repo.write("clusters/ops/tool.yaml", mongodb(name="tool", namespace="ops"))
+    def namespaces(value: str) -> list[str]:
+        result = run("render", "--repo", str(fleet_repo.root), "--stdout", env={"EVEREST_RENDER_ONLY": value})
+        assert result.exit_code == 0, result.stderr
+        return [d["metadata"]["namespace"] for d in yaml.safe_load_all(result.stdout)]
+    assert namespaces("dev shop/orders") == ["dev", "shop"]
+    assert namespaces("") == ["dev", "ops", "shop"]
