@@ -149,7 +149,8 @@ def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kusto
     if check:
         changes = differences(plan, out_dir)
         for change in changes:
-            click.echo(f"{out_dir.as_posix().rstrip('/')}/: {change}", err=True)
+            status, path = change.split(": ", 1)
+            click.echo(f"{status}: {(out_dir / path).as_posix()}", err=True)
         _finish(exit_code(differences=bool(changes)))
     write_output(plan, out_dir)
     _finish(EXIT_OK)

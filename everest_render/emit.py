@@ -137,8 +137,9 @@ def differences(plan: OutputPlan, out_dir: Path) -> list[str]:
     for path in sorted(owned_files(out_dir) - plan.files.keys()):
         if (out_dir / path).exists():
             changes.append(f"extra: {path}")
-    if plan.files and _index_text(plan) != _read(out_dir / INDEX_FILE):
-        changes.append(f"stale: {INDEX_FILE}")
+    index = _read(out_dir / INDEX_FILE)
+    if plan.files and _index_text(plan) != index:
+        changes.append(f"{'missing' if index is None else 'stale'}: {INDEX_FILE}")
     return changes
 
 
