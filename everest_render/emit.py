@@ -83,10 +83,6 @@ def plan_from_files(files: Mapping[str, bytes]) -> OutputPlan:
     return OutputPlan(dict(sorted(files.items())))
 
 
-def plan_output(objects: Iterable[RenderedObject], passthrough: Iterable[PassthroughObject] = ()) -> OutputPlan:
-    return plan_from_files({**cluster_files(objects), **passthrough_files(passthrough)})
-
-
 def with_kustomization(plan: OutputPlan) -> OutputPlan:
     """The plan plus an out/kustomization.yaml that lists every file as a resource, for
     `kustomize build out/` and Flux setups that want the file present rather than generated."""
