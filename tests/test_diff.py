@@ -101,3 +101,37 @@ def test_diff_with_the_kustomization_flag_matches_a_render_that_wrote_it(rendere
     assert run("render", "--repo", str(rendered_repo.root), "--kustomization").exit_code == 0
     assert run("diff", "--repo", str(rendered_repo.root), "--kustomization").exit_code == 0
     assert run("diff", "--repo", str(rendered_repo.root)).stdout.startswith("--- a/out/kustomization.yaml\n+++ /dev/null\n")
+
+
+def test_live_compares_the_fields_the_render_sets_with_the_cluster(rendered_repo, tmp_path):
+    from tests.fake_kube_api import fake_kube_api
+
+    rendered_repo.write("clusters/shop/more.yaml", mongodb(name="more"))
+    (live,) = [o for o in rendered_repo.objects() if o["metadata"]["name"] == "orders"]
+    live = {**live, "metadata": {**live["metadata"], "uid": "1234", "resourceVersion": "7"}, "status": {"state": "ready"}}
+    live["spec"] = {**live["spec"], "replsets": [{**live["spec"]["replsets"][0], "size": 5}], "defaultedByServer": True}
+    kubeconfig = tmp_path / "kubeconfig"
+    with fake_kube_api([live], kubeconfig) as requested:
+        result = run("diff", "--repo", str(rendered_repo.root), "--live", env={"KUBECONFIG": str(kubeconfig)})
+    assert result.exit_code == 1, result.stderr
+    assert result.stdout == (
+        "PerconaServerMongoDB shop/more (psmdb.percona.com/v1): added\n"
+        "PerconaServerMongoDB shop/orders (psmdb.percona.com/v1): changed\n"
+        "  spec.replsets[0].size: 5 -> 3\n"
+    )
+    # One discovery and one GET per object: a missing object costs one 404, no list-and-wait.
+    assert sorted(p for p in requested if p.startswith("/apis/")) == [
+        "/apis/psmdb.percona.com/v1",
+        "/apis/psmdb.percona.com/v1/namespaces/shop/perconaservermongodbs/more",
+        "/apis/psmdb.percona.com/v1/namespaces/shop/perconaservermongodbs/orders",
+    ]
+
+
+def test_live_with_everything_in_place_reports_no_difference(rendered_repo, tmp_path):
+    from tests.fake_kube_api import fake_kube_api
+
+    live = [{**o, "status": {"state": "ready"}} for o in rendered_repo.objects()]
+    kubeconfig = tmp_path / "kubeconfig"
+    with fake_kube_api(live, kubeconfig):
+        result = run("diff", "--repo", str(rendered_repo.root), "--live", "--format", "json", env={"KUBECONFIG": str(kubeconfig)})
+    assert (result.exit_code, result.stdout) == (0, "[]\n")
