@@ -169,8 +169,15 @@ def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
             node = loader.get_node()
             if node is not None and not _is_empty(node):
                 positions = Positions()
-                data = _construct(node, (), positions, source.path, diagnostics)
-                documents.append(Document(source, index, data, positions))
+                try:
+                    data = _construct(node, (), positions, source.path, diagnostics)
+                except (_TooLarge, RecursionError) as error:
+                    where = _mark(node)
+                    too_large = f"document too large: more than {MAX_VALUES} values (aliases expanding?)"
+                    message = too_large if isinstance(error, _TooLarge) else "document nested too deeply"
+                    diagnostics.append(Diagnostic(source.path, where.line, where.column, message))
+                else:
+                    documents.append(Document(source, index, data, positions))
             index += 1
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -192,8 +199,18 @@ def _mark(node: yaml.Node) -> Position:
     return Position(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+# A cluster file holds a few hundred values; this many means aliases expanding out of control.
+MAX_VALUES = 100_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def _construct(node: yaml.Node, path: ObjectPath, positions: Positions, file: str, diagnostics: list[Diagnostic]) -> Any:
     positions.values[path] = _mark(node)
+    if len(positions.values) > MAX_VALUES:
+        raise _TooLarge
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         first_seen: dict[Any, Position] = {}

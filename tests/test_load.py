@@ -57,3 +57,18 @@ def test_a_formatted_path_parses_back():
 
     path = ("spec", "instances", "engine", "expose", "sourceRanges", 1)
     assert parse_path(format_path(path)) == path
+
+
+def test_an_alias_bomb_is_refused_not_expanded():
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    docs, problems = parse_yaml(SourceFile("bomb.yaml", "\n".join(levels) + "\n"))
+    assert docs == []
+    assert [str(p) for p in problems] == ["bomb.yaml:1:1: document too large: more than 100000 values (aliases expanding?)"]
+
+
+def test_a_document_nested_too_deeply_is_refused_without_a_traceback():
+    text = "a: " + "[" * 5000 + "]" * 5000 + "\n"
+    docs, problems = parse_yaml(SourceFile("deep.yaml", text))
+    assert docs == []
+    assert [str(p) for p in problems] == ["deep.yaml:1:1: document nested too deeply"]
