@@ -127,7 +127,7 @@ def main() -> None:
 @jobs_option
 def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kustomization: bool, only: tuple[str, ...], jobs: int) -> None:
     """Render every DatabaseCluster of the repository into out/."""
-    from everest_render.emit import differences, with_kustomization, write_output
+    from everest_render.emit import OutputError, differences, with_kustomization, write_output
     from everest_render.pipeline import Selection, read_repository, render_repository
 
     if only and not to_stdout:
@@ -152,7 +152,11 @@ def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kusto
             status, path = change.split(": ", 1)
             click.echo(f"{status}: {(out_dir / path).as_posix()}", err=True)
         _finish(exit_code(differences=bool(changes)))
-    write_output(plan, out_dir)
+    try:
+        write_output(plan, out_dir)
+    except OutputError as error:
+        click.echo(f"error: {error}", err=True)
+        _finish(EXIT_INVALID)
     _finish(EXIT_OK)
 
 

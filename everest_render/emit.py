@@ -106,7 +106,7 @@ def owned_files(out_dir: Path) -> set[str]:
 
 
 def _inside(out_dir: Path, relative: str) -> bool:
-    """Names never escape out/: an index line pointing elsewhere is ignored."""
+    """Whether out/<relative> stays under out/ once links are followed (names never escape it)."""
     target = (out_dir / relative).resolve()
     return target.is_relative_to(out_dir.resolve()) and ".." not in Path(relative).parts
 
@@ -139,8 +139,18 @@ def differences(plan: OutputPlan, out_dir: Path) -> list[str]:
     return changes
 
 
+class OutputError(Exception):
+    """out/ cannot be written as planned (e.g. a symbolic link leads out of it)."""
+
+
 def write_output(plan: OutputPlan, out_dir: Path) -> None:
-    """Bring out/ to exactly ``plan``: changed files replaced atomically, owned leftovers pruned."""
+    """Bring out/ to exactly ``plan``: changed files replaced atomically, owned leftovers pruned.
+
+    Every target is checked before anything is written: a symbolic link under out/ that leads
+    outside it stops the whole write."""
+    escaping = [path for path in [*plan.files, INDEX_FILE] if not _inside(out_dir, path)]
+    if escaping:
+        raise OutputError(f"refusing to write outside {out_dir}: {', '.join(sorted(escaping))} (a symbolic link?)")
     previous = owned_files(out_dir)
     for path, content in plan.files.items():
         target = out_dir / path

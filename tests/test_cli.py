@@ -258,3 +258,15 @@ def test_the_selection_can_come_from_one_environment_variable(fleet_repo):
         return [d["metadata"]["namespace"] for d in yaml.safe_load_all(result.stdout)]
     assert namespaces("dev shop/orders") == ["dev", "shop"]
     assert namespaces("") == ["dev", "ops", "shop"]
+
+
+def test_a_symbolic_link_under_out_cannot_lead_the_write_elsewhere(fleet_repo, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (fleet_repo.root / "out").mkdir()
+    (fleet_repo.root / "out/shop").symlink_to(elsewhere)
+    result = run("render", "--repo", str(fleet_repo.root))
+    assert result.exit_code == 3
+    assert result.stderr == f"error: refusing to write outside {fleet_repo.root / 'out'}: shop/orders.yaml (a symbolic link?)\n"
+    assert list(elsewhere.iterdir()) == []
+    assert not (fleet_repo.root / "out/.everest-render-index").exists()
