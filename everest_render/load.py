@@ -287,8 +287,13 @@ def read_sources(root: Path, paths: list[Path], prefix: str = "") -> tuple[list[
     """Read files as UTF-8 text, named relative to ``root`` (with ``prefix`` for built-ins)."""
     sources: list[SourceFile] = []
     problems: list[Diagnostic] = []
+    inside = root.resolve()
     for path in paths:
         name = prefix + path.relative_to(root).as_posix()
+        if not path.resolve().is_relative_to(inside):
+            # Like kustomize's root-only loading: a link must not pull in files from elsewhere.
+            problems.append(Diagnostic(name, 1, 1, "a symbolic link that leads outside the repository is not read"))
+            continue
         try:
             sources.append(SourceFile(name, path.read_bytes().decode("utf-8")))
         except UnicodeDecodeError as error:

@@ -75,7 +75,10 @@ def _read_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, f
         relative = path.relative_to(root)
         if relative.parts[0] == "providers":
             folder = path.parent
-            files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in (".j2", ".json"))
+            inside = folder.resolve()
+            files = sorted(
+                p for p in folder.rglob("*") if p.is_file() and p.suffix in (".j2", ".json") and p.resolve().is_relative_to(inside)
+            )
             read = {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8") for p in files}
             assets[prefix + relative.parent.as_posix()] = ProviderAssets(
                 {k: v for k, v in read.items() if k.endswith(".j2")}, {k: v for k, v in read.items() if k.endswith(".json")}

@@ -72,3 +72,16 @@ def test_a_document_nested_too_deeply_is_refused_without_a_traceback():
     docs, problems = parse_yaml(SourceFile("deep.yaml", text))
     assert docs == []
     assert [str(p) for p in problems] == ["deep.yaml:1:1: document nested too deeply"]
+
+
+def test_a_link_out_of_the_repository_is_not_read(tmp_path):
+    from everest_render.load import read_sources
+
+    secret = tmp_path / "elsewhere.yaml"
+    secret.write_text("password: hunter2\n")
+    repo = tmp_path / "repo"
+    (repo / "clusters").mkdir(parents=True)
+    (repo / "clusters/link.yaml").symlink_to(secret)
+    sources, problems = read_sources(repo, [repo / "clusters/link.yaml"])
+    assert sources == []
+    assert [str(p) for p in problems] == ["clusters/link.yaml:1:1: a symbolic link that leads outside the repository is not read"]
