@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -71,7 +71,7 @@ def sorted_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return sorted(set(diagnostics), key=lambda d: (d.file, d.line, d.column, d.message, str(d)))
 
 
-def candidates(known: Sequence[str] | Iterable[str]) -> str:
+def candidates(known: Iterable[str]) -> str:
     """The one wording for 'here is what you could have written' (sorted, comma separated)."""
     names = sorted(set(known))
     return ", ".join(names) if names else "(none)"

@@ -19,7 +19,7 @@ from everest_render.diagnostics import Diagnostic, ObjectPath
 INPUT_FOLDERS = ("definitions", "providers", "clusters")
 YAML_SUFFIXES = (".yaml", ".yml")
 IGNORE_FILE = ".everestignore"
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
 BUILTIN_PREFIX = "<built-in>/"  # how diagnostics name files shipped inside the package
 
 

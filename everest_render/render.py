@@ -127,13 +127,13 @@ class ProviderRenderer:
         return objects, problems
 
     def _refusal(self, resolved: ResolvedCluster, name: str, refusal: TemplateFailure) -> Diagnostic:
-        line = _template_line(refusal, f"{self.provider.folder}/{name}")
-        document = resolved.cluster.document
+        frames = self._frames(refusal)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else f"{self.provider.folder}/{name}"
         path = parse_path(refusal.at) if refusal.at else ("spec",)
-        return document.at(path, f"provider {self.provider.name}: {refusal} ({self.provider.folder}/{line})")
+        return resolved.cluster.document.at(path, f"provider {self.provider.name}: {refusal} ({where})")
 
     def _template_error(self, resolved: ResolvedCluster, name: str, error: Exception) -> Diagnostic:
-        frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(self.provider.folder + "/")]
+        frames = self._frames(error)
         if frames:
             innermost = frames[-1]
             file, line = innermost.filename, innermost.lineno or 1
@@ -143,13 +143,9 @@ class ProviderRenderer:
         message = f"{type(error).__name__}: {error}" if not isinstance(error, jinja2.UndefinedError) else str(error)
         return Diagnostic(file, line, 1, f"while rendering {resolved.ref}: {message}{chain}")
 
-
-def _template_line(error: BaseException, fallback: str) -> str:
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.endswith(".j2")]
-    if not frames:
-        return fallback
-    last = frames[-1]
-    return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
+    def _frames(self, error: BaseException) -> list[traceback.FrameSummary]:
+        """The traceback frames in this provider's templates (Jinja maps them to template lines)."""
+        return [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(self.provider.folder + "/")]
 
 
 def render_clusters(

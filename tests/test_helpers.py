@@ -58,3 +58,27 @@ def test_parse_settings_of_nothing_is_empty():
 def test_parse_settings_refuses_a_name_without_value():
     with pytest.raises(TemplateFailure, match=r"config line 2: 'fsync' is not 'name = value' or 'name value'"):
         parse_settings("work_mem = 4MB\nfsync\n")
+
+
+def test_quantities_parse_exactly():
+    from decimal import Decimal
+
+    from everest_render.helpers import quantity
+
+    assert quantity("4G") == Decimal(4_000_000_000)
+    assert quantity("8Gi") == Decimal(8 * 2**30)
+    assert quantity("500m") == Decimal("0.5")
+    assert quantity(2) == Decimal(2)
+    with pytest.raises(ValueError):
+        quantity("lots")
+
+
+@pytest.mark.parametrize(
+    ("memory", "expected"),
+    [(None, "small"), ("7999M", "small"), ("8G", "medium"), ("8Gi", "medium"), ("31999M", "medium"), ("32G", "large"),
+     ({"limits": {"memory": "32Gi"}}, "large"), ({"requests": {"memory": "1G"}}, "small"), ({"cpu": "1"}, "small")],
+)
+def test_size_class_follows_everests_memory_thresholds(memory, expected):
+    from everest_render.helpers import size_class
+
+    assert size_class(memory) == expected
