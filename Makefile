@@ -1,31 +1,62 @@
-# Every target sets up .venv by itself: a machine with Python 3.11+ and make is enough.
+# Every target sets up .venv by itself, from the committed lock: a machine with Python 3.11+
+# and make is enough. The lock (requirements-dev.lock, with hashes) is the only source of
+# versions on this path; pyproject.toml keeps the ranges for people installing the library.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
+# Resolve for every Python and platform the package supports, not only this machine's.
+LOCK_FLAGS := --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: render test lint typecheck bench schemas clean
+.PHONY: render test pytest lint typecheck test-latest lock bench schemas clean
 
-$(STAMP): pyproject.toml
+$(STAMP): requirements-dev.lock pyproject.toml
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PIP) install --require-hashes --no-deps -r requirements-dev.lock
+	# The package itself, editable, built with the locked hatchling (no isolated build env
+	# that would fetch an unpinned backend).
+	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 render: $(STAMP)  ## render the example fleet in clusters/ into out/
 	$(BIN)/everest-render render
 
+# pytest, ruff and mypy all run; the target fails if any failed and says which.
 test: $(STAMP)  ## the whole suite, as CI runs it: tests, lint, types
-	$(BIN)/python -m pytest
-	$(BIN)/ruff check everest_render tests benchmarks
-	$(BIN)/mypy
+	@failed=""; \
+	$(BIN)/python -m pytest || failed="$$failed pytest"; \
+	$(BIN)/ruff check everest_render tests benchmarks || failed="$$failed ruff"; \
+	$(BIN)/mypy || failed="$$failed mypy"; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi; \
+	echo "make test: pytest, ruff and mypy passed"
 
+pytest: $(STAMP)
+	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check everest_render tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# The suite against the newest versions pyproject.toml allows, in a venv of its own, so a
+# maintainer sees an upstream break before users do. Never used by CI's gate.
+test-latest:  ## the suite against the newest allowed dependency versions
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/python -m pip --disable-pip-version-check --quiet install --upgrade -e '.[dev]'
+	@failed=""; \
+	.venv-latest/bin/python -m pytest -p no:cacheprovider || failed="$$failed pytest"; \
+	.venv-latest/bin/ruff check everest_render tests benchmarks || failed="$$failed ruff"; \
+	.venv-latest/bin/mypy --cache-dir .venv-latest/.mypy_cache || failed="$$failed mypy"; \
+	if [ -n "$$failed" ]; then echo "make test-latest: failed:$$failed" >&2; exit 1; fi
+
+# Refresh both locks from pyproject.toml's ranges with the locked uv; review the diff.
+lock: $(STAMP)  ## re-resolve requirements.lock (runtime) and requirements-dev.lock (runtime + dev)
+	$(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml -o requirements.lock
+	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev pyproject.toml -o requirements-dev.lock
 
 bench: $(STAMP)  ## render a 1,000-cluster fleet and compare with a PyYAML C parse+dump baseline
 	$(BIN)/python benchmarks/bench.py --clusters 1000
@@ -35,4 +66,4 @@ schemas: $(STAMP)  ## regenerate the providers' and the Instance input's strict 
 	$(BIN)/python -m everest_render.upstream_schema
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest .pytest_cache .mypy_cache .ruff_cache
