@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from everest_render.load import IGNORE_FILE, INPUT_FOLDERS
+from everest_render.load.documents import IGNORE_FILE, INPUT_FOLDERS
 from tests.conftest import PROJECT_ROOT, mongodb
 
 BIN = Path(sys.executable).parent
@@ -195,7 +195,7 @@ def test_the_hooks_follow_the_render_options_they_are_given(git_repo):
     git_repo.write("sub/clusters/shop/orders.yaml", mongodb())
     assert tool(BIN / "everest-render", "render", "--repo", "sub", cwd=git_repo.root, env=git_repo.env).returncode == 0
     git_repo.git("add", "sub/clusters")
-    hook = [sys.executable, "-m", "everest_render.precommit", "check"]
+    hook = [sys.executable, "-m", "everest_render.commands.precommit", "check"]
     for options in (["--repo", "sub"], ["--repo=sub"], ["--out", "sub/out", "--repo", "sub"]):
         done = tool(*hook, *options, cwd=git_repo.root, env=git_repo.env)
         assert (done.returncode, done.stderr) == (
@@ -204,4 +204,4 @@ def test_the_hooks_follow_the_render_options_they_are_given(git_repo):
         )
     git_repo.git("add", "sub/out")
     assert tool(*hook, "--repo", "sub", cwd=git_repo.root, env=git_repo.env).returncode == 0
-    assert tool(sys.executable, "-m", "everest_render.precommit", cwd=git_repo.root, env=git_repo.env).returncode == 2
+    assert tool(sys.executable, "-m", "everest_render.commands.precommit", cwd=git_repo.root, env=git_repo.env).returncode == 2

@@ -1,6 +1,6 @@
 """The pre-commit hooks of `.pre-commit-hooks.yaml`: keep out/ rendered and in the commit.
 
-`python -m everest_render.precommit render|check [render options]`. Both exit 0 only when
+`python -m everest_render.commands.precommit render|check [render options]`. Both exit 0 only when
 out/ is exactly what a render writes and git tracks every file in it; `render` also writes
 out/ when it was stale (and still exits 1, so the commit stops for the user to stage it).
 
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-USAGE = "usage: python -m everest_render.precommit render|check [render options: --repo, --out, --kustomization, ...]"
+USAGE = "usage: python -m everest_render.commands.precommit render|check [render options: --repo, --out, --kustomization, ...]"
 # Variables that would turn the hook's own `render` into another command (or its `--check`
 # into a write); the hook decides those itself.
 _MODE_VARIABLES = ("EVEREST_RENDER_CHECK", "EVEREST_RENDER_STDOUT")
