@@ -127,7 +127,7 @@ def main() -> None:
 @jobs_option
 def render(repo: Path, out_dir: Path | None, to_stdout: bool, check: bool, kustomization: bool, only: tuple[str, ...], jobs: int) -> None:
     """Render every DatabaseCluster of the repository into out/."""
-    from everest_render.emit import OutputError, differences, with_kustomization, write_output
+    from everest_render.emit.output import OutputError, differences, with_kustomization, write_output
     from everest_render.pipeline import Selection, read_repository, render_repository
 
     if only and not to_stdout:
@@ -187,7 +187,7 @@ def validate(repo: Path, output_format: str, jobs: int) -> None:
 @format_option
 def explain(cluster: str, repo: Path, output_format: str) -> None:
     """Show how NAMESPACE/NAME resolves: provider, topology, versions, images and every default."""
-    from everest_render.explain import explain_json, explain_text, find_cluster
+    from everest_render.commands.explain import explain_json, explain_text, find_cluster
     from everest_render.pipeline import read_repository, resolve_repository
 
     if cluster.count("/") != 1:
@@ -234,8 +234,8 @@ def explain(cluster: str, repo: Path, output_format: str) -> None:
 @jobs_option
 def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, output_format: str, kustomization: bool, jobs: int) -> None:
     """Show what rendering would change: in out/ (default), since a git revision, or in the cluster."""
-    from everest_render.comparisons import CompareError, against_live, against_out, against_revision
-    from everest_render.diff import FORMATS
+    from everest_render.commands.baselines import CompareError, against_live, against_out, against_revision
+    from everest_render.commands.diff import FORMATS
     from everest_render.pipeline import read_repository, render_repository
 
     if revision is not None and live:
@@ -262,7 +262,7 @@ def diff(repo: Path, out_dir: Path | None, revision: str | None, live: bool, out
 @main.command()
 def krm() -> None:
     """Run as a KRM function: a ResourceList on stdin, the rendered ResourceList on stdout."""
-    from everest_render.krm import run_function
+    from everest_render.commands.krm import run_function
 
     output, failed = run_function(sys.stdin.read())
     sys.stdout.write(output)
@@ -352,7 +352,7 @@ def argocd_discover() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming each stale schema.")
 def schemas(repo: Path, check: bool) -> None:
     """Generate the providers' strict schemas from the CRDs vendored under crds/<operator>/<version>/."""
-    from everest_render.crd_schema import MissingCrd, expected_schemas
+    from everest_render.authoring.crd_schema import MissingCrd, expected_schemas
 
     stale = []
     try:
@@ -383,7 +383,7 @@ def providers() -> None:
 @format_option
 def providers_list(repo: Path, output_format: str) -> None:
     """List providers, their definitions, topologies and versions (built-in or the repository's)."""
-    from everest_render.explain import providers_json, providers_text
+    from everest_render.commands.explain import providers_json, providers_text
     from everest_render.pipeline import read_repository, resolve_repository
 
     result = resolve_repository(read_repository(repo))
