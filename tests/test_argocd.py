@@ -17,7 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from everest_render.argocd import (
+from everest_render.commands.argocd import (
     ApplicationChoices,
     ChoiceError,
     application_source,
@@ -26,7 +26,7 @@ from everest_render.argocd import (
     read_choices,
     split_selection,
 )
-from everest_render.cli import main
+from everest_render.commands.cli import main
 from tests.conftest import PROJECT_ROOT
 
 # --- the application's choices -----------------------------------------------------------

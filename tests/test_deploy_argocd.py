@@ -13,8 +13,8 @@ import jsonschema
 import pytest
 import yaml
 
-from everest_render.argocd import CHOICES
-from everest_render.crd_schema import strict_schema_from_crd
+from everest_render.authoring.crd_schema import strict_schema_from_crd
+from everest_render.commands.argocd import CHOICES
 from tests.conftest import PROJECT_ROOT
 
 DEPLOY = PROJECT_ROOT / "deploy/argocd"

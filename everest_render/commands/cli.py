@@ -291,7 +291,7 @@ def argocd_generate() -> None:
     """
     import time
 
-    from everest_render.argocd import ChoiceError, application_source, available_cpus, read_choices
+    from everest_render.commands.argocd import ChoiceError, application_source, available_cpus, read_choices
     from everest_render.pipeline import Selection, read_repository, render_repository
 
     started = time.monotonic()
@@ -339,7 +339,7 @@ def argocd_discover() -> None:
     \b
     Exit code: 0 (whether or not anything was found).
     """
-    from everest_render.argocd import discover
+    from everest_render.commands.argocd import discover
 
     found = discover(Path.cwd())
     if found is not None:
