@@ -10,7 +10,7 @@ import gc
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,7 +29,7 @@ def exit_code(*, failed: bool = False, differences: bool = False) -> int:
     return EXIT_OK
 
 
-def _report(diagnostics: list[Diagnostic]) -> None:
+def _report(diagnostics: Sequence[Diagnostic]) -> None:
     for diagnostic in diagnostics:
         click.echo(str(diagnostic), err=True)
 
