@@ -274,6 +274,7 @@ def krm() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming each stale schema.")
 def schemas(repo: Path, check: bool) -> None:
     """Generate the providers' strict schemas from the CRDs vendored under crds/<operator>/<version>/."""
+    from everest_render.cel_rules import CelSyntaxError
     from everest_render.crd_schema import MissingCrd, expected_schemas
 
     stale = []
@@ -287,7 +288,7 @@ def schemas(repo: Path, check: bool) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
             click.echo(f"wrote {relative}", err=True)
-    except MissingCrd as error:
+    except (MissingCrd, CelSyntaxError) as error:
         click.echo(f"error: {error}", err=True)
         _finish(EXIT_INVALID)
     for relative in stale:
