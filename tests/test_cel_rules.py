@@ -434,3 +434,4 @@ def test_providers_list_reports_the_rules_and_those_not_checked():
         "checked": 8,
         "notChecked": [{"at": "spec.serviceAccountName", "rule": "self == oldSelf", "why": "transition rule, compares with the live object: oldSelf"}],
     }
+
