@@ -12,7 +12,7 @@ import cel  # common-expression-language: the reference the evaluator is checked
 import pytest
 import yaml
 
-from everest_render.cel_rules import (
+from everest_render.check.cel_rules import (
     RULES_KEY,
     CelError,
     CelSyntaxError,
