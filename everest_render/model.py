@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from everest_render.load import Document
+from everest_render.load.documents import Document
 
 RENDERER_LABELS = ("app.kubernetes.io/managed-by", "everest.percona.com/cluster")
 MANAGED_BY = "everest-render"

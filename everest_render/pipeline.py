@@ -13,11 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from everest_render.catalog import Catalog, build_catalog
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
-from everest_render.emit import OutputPlan, passthrough_files, plan_from_files
-from everest_render.fanout import render_fleet
-from everest_render.load import (
+from everest_render.emit.output import OutputPlan, passthrough_files, plan_from_files
+from everest_render.load.documents import (
     BUILTIN_PREFIX,
     SourceFile,
     discover_input_files,
@@ -25,9 +23,11 @@ from everest_render.load import (
     read_sources,
 )
 from everest_render.model import ProviderAssets, RenderedObject, ResolvedCluster
-from everest_render.parse import ParsedInputs, parse_documents
-from everest_render.references import index_references
-from everest_render.resolve import resolve_clusters
+from everest_render.parallel import render_fleet
+from everest_render.parse.inputs import ParsedInputs, parse_documents
+from everest_render.resolve.catalog import Catalog, build_catalog
+from everest_render.resolve.cluster import resolve_clusters
+from everest_render.resolve.references import index_references
 
 
 def builtin_root() -> Path:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from everest_render.cli import main
+from everest_render.commands.cli import main
 from tests.conftest import PROJECT_ROOT, mongodb
 
 

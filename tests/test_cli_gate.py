@@ -8,8 +8,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from everest_render.cli import main
-from everest_render.report import annotation, escape_data, escape_property
+from everest_render.commands.cli import main
+from everest_render.commands.report import annotation, escape_data, escape_property
 from tests.conftest import mongodb
 
 # A warning that leaves the cluster valid.

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from everest_render.diff import diff_objects, live_view
+from everest_render.commands.diff import diff_objects, live_view
 from tests.conftest import mongodb
 from tests.test_cli import run
 

@@ -9,7 +9,11 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 IMPURE = {"os", "pathlib", "time", "datetime", "random", "subprocess", "socket", "shutil", "tempfile", "glob"}
-PURE_MODULES = ["resolve", "render", "order", "postprocess", "helpers", "yaml_text", "catalog", "quantity", "cron", "model", "upstream"]
+PURE_MODULES = [
+    "resolve/cluster", "resolve/catalog", "resolve/references", "resolve/cron",
+    "render/templates", "render/postprocess", "render/functions", "render/quantity",
+    "emit/order", "emit/yaml_text", "model", "eras/openeverest_instance",
+]
 
 
 @pytest.mark.parametrize("module", PURE_MODULES)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from everest_render.diff import ObjectKey, object_key
+from everest_render.commands.diff import ObjectKey, object_key
 
 
 class LiveError(Exception):

@@ -13,12 +13,12 @@ import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from everest_render.check import check_objects
+from everest_render.check.crd import check_objects
 from everest_render.diagnostics import Diagnostic
-from everest_render.emit import cluster_files
+from everest_render.emit.output import cluster_files
 from everest_render.model import RenderedObject, ResolvedCluster
-from everest_render.postprocess import postprocess
-from everest_render.render import render_clusters
+from everest_render.render.postprocess import postprocess
+from everest_render.render.templates import render_clusters
 
 # Below this many clusters, forking costs more than it saves (measured: ~40 ms per worker).
 PARALLEL_FROM = 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from everest_render.helpers import TemplateFailure, parse_settings
+from everest_render.render.functions import TemplateFailure, parse_settings
 
 
 def test_parse_settings_reads_both_line_forms():
@@ -63,7 +63,7 @@ def test_parse_settings_refuses_a_name_without_value():
 def test_quantities_parse_exactly():
     from decimal import Decimal
 
-    from everest_render.helpers import quantity
+    from everest_render.render.functions import quantity
 
     assert quantity("4G") == Decimal(4_000_000_000)
     assert quantity("8Gi") == Decimal(8 * 2**30)
@@ -79,6 +79,6 @@ def test_quantities_parse_exactly():
      ({"limits": {"memory": "32Gi"}}, "large"), ({"requests": {"memory": "1G"}}, "small"), ({"cpu": "1"}, "small")],
 )
 def test_size_class_follows_everests_memory_thresholds(memory, expected):
-    from everest_render.helpers import size_class
+    from everest_render.render.functions import size_class
 
     assert size_class(memory) == expected

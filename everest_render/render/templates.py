@@ -17,9 +17,9 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from everest_render.diagnostics import Diagnostic, parse_path
-from everest_render.helpers import FILTERS, GLOBALS, TemplateFailure
-from everest_render.load import compose_stream, node_value
+from everest_render.load.documents import compose_stream, node_value
 from everest_render.model import Provider, RenderedObject, ResolvedCluster, ResolvedComponent
+from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
 
 
 class _ProviderLoader(jinja2.BaseLoader):

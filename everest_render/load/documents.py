@@ -35,7 +35,7 @@ class Positions:
 
     values: dict[ObjectPath, Position] = field(default_factory=dict)
     keys: dict[ObjectPath, Position] = field(default_factory=dict)
-    # Only for a document translated from another kind (upstream.py): the path in the file
+    # Only for a document translated from another kind (eras/): the path in the file
     # that a path of the data came from. A path not listed takes its closest listed ancestor's.
     origins: dict[ObjectPath, ObjectPath] = field(default_factory=dict)
 

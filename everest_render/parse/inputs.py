@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from everest_render import upstream
 from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
-from everest_render.load import BUILTIN_PREFIX, Document
+from everest_render.eras import openeverest_instance as upstream
+from everest_render.load.documents import BUILTIN_PREFIX, Document
 from everest_render.model import (
     BackupStorage,
     CatalogueVersion,

@@ -4,7 +4,7 @@ Two package files, read once per process:
 
 - ``schemas/Instance.json``: exactly what ``strict_schema_from_crd`` makes of the era C CRD
   vendored under ``crds/openeverest/2.0.0-dev.20260514/`` (a test regenerates it and compares;
-  ``python -m everest_render.upstream_schema`` rewrites it);
+  ``python -m everest_render.authoring.instance_schema`` rewrites it);
 - ``schemas/Instance.overlay.yaml``: every hand-written difference, as an RFC 7386 JSON merge
   patch (mappings merge, ``null`` deletes a key, anything else replaces): the era D fields the
   CRD predates, and the fields the translator refuses with its own message rather than a
@@ -18,17 +18,12 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from importlib import resources
 from typing import Any
 
 import yaml
 
-from everest_render.crd_schema import strict_schema_from_crd
 from everest_render.schema_check import Validator, compile_schema
-
-CRD_FILE = "crds/openeverest/2.0.0-dev.20260514/instances.core.openeverest.io.yaml"
-SCHEMA_FILE = "everest_render/schemas/Instance.json"
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -44,11 +39,6 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def schema_text(crd_text: str) -> str:
-    """The text of Instance.json for the CRD text ``crd_text`` (compact, keys sorted)."""
-    crd = yaml.load(crd_text, Loader=yaml.CSafeLoader)
-    return json.dumps(strict_schema_from_crd(crd, "v1alpha1"), sort_keys=True, separators=(",", ":")) + "\n"
-
 
 @functools.cache
 def instance_schema() -> dict[str, Any]:
@@ -63,26 +53,3 @@ def instance_schema() -> dict[str, Any]:
 @functools.cache
 def instance_validator() -> Validator:
     return compile_schema(instance_schema())
-
-
-def main(argv: list[str]) -> int:
-    """Rewrite (or, with --check, compare) Instance.json from the vendored CRD; run from the project root."""
-    with open(CRD_FILE, encoding="utf-8") as crd_file:
-        expected = schema_text(crd_file.read())
-    try:
-        with open(SCHEMA_FILE, encoding="utf-8") as schema_file:
-            current = schema_file.read()
-    except FileNotFoundError:
-        current = ""
-    if current == expected:
-        return 0
-    if "--check" in argv:
-        print(f"stale: {SCHEMA_FILE} (run python -m everest_render.upstream_schema)", file=sys.stderr)
-        return 1
-    with open(SCHEMA_FILE, "w", encoding="utf-8") as schema_file:
-        schema_file.write(expected)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from everest_render.authoring.instance_schema import CRD_FILE, schema_text
+from everest_render.eras.schema import instance_schema, merge_patch
 from everest_render.model import Expose
-from everest_render.upstream_schema import CRD_FILE, instance_schema, merge_patch, schema_text
 from tests.conftest import PROJECT_ROOT, Repo
 
 STORAGES = """
@@ -840,8 +841,8 @@ def test_an_instance_and_a_database_cluster_of_the_same_name_are_duplicates(repo
 
 
 def test_the_translated_document_maps_every_path_to_its_origin():
-    from everest_render.load import SourceFile, parse_yaml
-    from everest_render.upstream import translate_instance
+    from everest_render.eras.openeverest_instance import translate_instance
+    from everest_render.load.documents import SourceFile, parse_yaml
 
     text = instance(PSMDB + "components:\n  engine:\n    storage: {storageClass: fast}\n    service: {serviceType: NodePort}")
     ((document,), _) = parse_yaml(SourceFile("clusters/orders.yaml", text))

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from everest_render.fanout import PARALLEL_FROM
+from everest_render.parallel import PARALLEL_FROM
 from everest_render.pipeline import read_repository, render_repository
 from tests.conftest import PROJECT_ROOT
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from everest_render.diff import FileChange, diff_files, diff_objects, live_view, object_key
-from everest_render.emit import read_output, with_kustomization
+from everest_render.commands.diff import FileChange, diff_files, diff_objects, live_view, object_key
+from everest_render.emit.output import read_output, with_kustomization
 from everest_render.pipeline import RenderResult
 
 
@@ -20,7 +20,7 @@ def against_out(result: RenderResult, out_dir: Path, *, kustomization: bool = Fa
 
 
 def against_revision(result: RenderResult, repo: Path, revision: str, report: Callable[[str], None]) -> list[FileChange]:
-    from everest_render.revisions import RevisionError, render_at_revision
+    from everest_render.commands.git_revision import RevisionError, render_at_revision
 
     try:
         earlier = render_at_revision(repo, revision)
@@ -32,7 +32,7 @@ def against_revision(result: RenderResult, repo: Path, revision: str, report: Ca
 
 
 def against_live(result: RenderResult) -> list[FileChange]:
-    from everest_render.live import LiveError, read_live_objects
+    from everest_render.commands.live_cluster import LiveError, read_live_objects
 
     rendered = {object_key(o.obj): o.obj for o in result.objects}
     try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from everest_render.quantity import parse_quantity
+from everest_render.render.quantity import parse_quantity
 
 
 class TemplateFailure(Exception):

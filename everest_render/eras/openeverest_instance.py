@@ -1,7 +1,7 @@
 """Upstream OpenEverest ``core.openeverest.io/v1alpha1`` ``Instance`` -> the DatabaseCluster it means.
 
-Runs in the parse stage, beside parse.py: an Instance under clusters/ is checked against its
-schema (upstream_schema.py), translated into an ``everest.percona.com/v2alpha1``
+Runs in the parse stage, called by parse/inputs.py: an Instance under clusters/ is checked against its
+schema (eras/schema.py), translated into an ``everest.percona.com/v2alpha1``
 DatabaseCluster document, and then takes the DatabaseCluster path unchanged, so resolve,
 render, check and emit never see an Instance.
 
@@ -30,9 +30,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, ObjectPath, Severity, format_path
-from everest_render.load import Document, Positions
+from everest_render.eras.schema import instance_validator
+from everest_render.load.documents import Document, Positions
 from everest_render.schema_check import schema_problems
-from everest_render.upstream_schema import instance_validator
 
 API_VERSION = "core.openeverest.io/v1alpha1"
 KIND = "Instance"

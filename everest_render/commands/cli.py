@@ -19,7 +19,7 @@ import click
 from click.core import ParameterSource
 
 from everest_render.diagnostics import Diagnostic
-from everest_render.report import (
+from everest_render.commands.report import (
     Tally,
     annotation,
     check_summary,
@@ -77,7 +77,7 @@ class Output:
             click.echo(line, err=True)
 
     def _workspace_path(self, file: str) -> str | None:
-        from everest_render.load import BUILTIN_PREFIX
+        from everest_render.load.documents import BUILTIN_PREFIX
 
         return None if file.startswith(BUILTIN_PREFIX) else _relative_to_workspace(self.repo / file)
 
@@ -291,7 +291,7 @@ def render(
     annotations: str,
 ) -> None:
     """Render every DatabaseCluster of the repository into out/."""
-    from everest_render.emit import OutputError, differences, with_kustomization, write_output
+    from everest_render.emit.output import OutputError, differences, with_kustomization, write_output
     from everest_render.pipeline import Selection, read_repository, render_repository
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
@@ -380,7 +380,7 @@ def validate(repo: Path, output_format: str, jobs: int, quiet: bool, annotations
 @annotations_option
 def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> None:
     """Show how a cluster resolves: provider, topology, versions, images and every default."""
-    from everest_render.explain import explain_json, explain_text, find_cluster
+    from everest_render.commands.explain import explain_json, explain_text, find_cluster
     from everest_render.pipeline import read_repository, resolve_repository
 
     if cluster.count("/") != 1:
@@ -443,8 +443,8 @@ def diff(
     annotations: str,
 ) -> None:
     """Show what rendering would change: in out/ (default), since a git revision, or in the cluster."""
-    from everest_render.comparisons import CompareError, against_live, against_out, against_revision
-    from everest_render.diff import FORMATS
+    from everest_render.commands.baselines import CompareError, against_live, against_out, against_revision
+    from everest_render.commands.diff import FORMATS
     from everest_render.pipeline import read_repository, render_repository
 
     _exclusive(ctx, "revision", "live", "--against compares with a git revision, --live with the cluster")
@@ -482,7 +482,7 @@ def diff(
 )
 def krm() -> None:
     """Run as a KRM function: a ResourceList on stdin, the rendered ResourceList on stdout."""
-    from everest_render.krm import run_function
+    from everest_render.commands.krm import run_function
 
     output, failed = run_function(sys.stdin.read())
     sys.stdout.write(output)
@@ -504,7 +504,7 @@ def krm() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming each stale schema.")
 def schemas(repo: Path, check: bool) -> None:
     """Generate the providers' strict schemas from the CRDs vendored under crds/<operator>/<version>/."""
-    from everest_render.crd_schema import MissingCrd, expected_schemas
+    from everest_render.authoring.crd_schema import MissingCrd, expected_schemas
 
     stale = []
     try:
@@ -542,7 +542,7 @@ def providers() -> None:
 @annotations_option
 def providers_list(repo: Path, output_format: str, annotations: str) -> None:
     """List providers, their definitions, topologies and versions (built-in or the repository's)."""
-    from everest_render.explain import providers_json, providers_text
+    from everest_render.commands.explain import providers_json, providers_text
     from everest_render.pipeline import read_repository, resolve_repository
 
     output = Output(repo, as_json=output_format == "json", annotations=_annotations(annotations))

@@ -7,8 +7,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from everest_render.catalog import unique_by
-from everest_render.cron import cron_problem
 from everest_render.diagnostics import Diagnostic, candidates
 from everest_render.model import (
     BackupStorage,
@@ -22,6 +20,8 @@ from everest_render.model import (
     ResolvedPitr,
     ResolvedSchedule,
 )
+from everest_render.resolve.catalog import unique_by
+from everest_render.resolve.cron import cron_problem
 
 Path = tuple[str | int, ...]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from everest_render.emit.order import object_sort_key
+from everest_render.emit.yaml_text import dump_document
 from everest_render.model import ObjectRef, PassthroughObject, RenderedObject
-from everest_render.order import object_sort_key
-from everest_render.yaml_text import dump_document
 
 INDEX_FILE = ".everest-render-index"
 INDEX_HEADER = "# Files under this folder written by everest-render; `render` prunes only these.\n"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from everest_render.model import ResolvedCluster
-from everest_render.render import ProviderRenderer
+from everest_render.render.templates import ProviderRenderer
 
 if TYPE_CHECKING:
-    from everest_render.catalog import Catalog
     from everest_render.pipeline import ResolveResult
+    from everest_render.resolve.catalog import Catalog
 
 
 def find_cluster(result: ResolveResult, wanted: str) -> ResolvedCluster | None:

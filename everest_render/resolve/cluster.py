@@ -13,7 +13,6 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from everest_render.catalog import Catalog, unique_by
 from everest_render.diagnostics import Diagnostic, Severity, candidates
 from everest_render.model import (
     MANAGED_BY,
@@ -28,7 +27,8 @@ from everest_render.model import (
     ResolvedVersion,
     Topology,
 )
-from everest_render.references import References, resolve_backup, resolve_monitoring
+from everest_render.resolve.catalog import Catalog, unique_by
+from everest_render.resolve.references import References, resolve_backup, resolve_monitoring
 from everest_render.schema_check import compile_schema, schema_problems
 
 

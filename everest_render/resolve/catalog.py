@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from everest_render.diagnostics import Diagnostic, candidates
-from everest_render.load import Document
+from everest_render.load.documents import Document
 from everest_render.model import Definition, Provider
 
 _Named = TypeVar("_Named", Definition, Provider)
