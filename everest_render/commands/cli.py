@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 import click
 from click.core import ParameterSource
 
-from everest_render.diagnostics import Diagnostic
 from everest_render.commands.report import (
     Tally,
     annotation,
@@ -28,6 +27,7 @@ from everest_render.commands.report import (
     render_summary,
     validate_summary,
 )
+from everest_render.diagnostics import Diagnostic
 
 EXIT_OK, EXIT_DIFFERENCES, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
 
