@@ -1,25 +1,18 @@
-"""Stage 1, load: repository files -> YAML documents that remember where each value was written.
+"""Stage 1, load: source texts -> YAML documents that remember where each value was written.
 
-Only this stage and `emit` touch the file system. Positions live beside the data (in
-`Positions`), never inside it, so later stages see plain dicts and lists.
+Positions live beside the data (in `Positions`), never inside it, so later stages see plain
+dicts and lists. Reading the files is `load.files`; this module touches no file.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from everest_render.diagnostics import Diagnostic, ObjectPath
 
-INPUT_FOLDERS = ("definitions", "providers", "clusters")
-YAML_SUFFIXES = (".yaml", ".yml")
-IGNORE_FILE = ".everestignore"
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
 BUILTIN_PREFIX = "<built-in>/"  # how diagnostics name files shipped inside the package
 
 
@@ -232,73 +225,6 @@ def _construct(node: yaml.Node, path: ObjectPath, positions: Positions, file: st
     if isinstance(node, yaml.SequenceNode):
         return [_construct(item, (*path, i), positions, file, diagnostics) for i, item in enumerate(node.value)]
     return _scalar(node)
-
-
-# --- discovery -------------------------------------------------------------------------
-
-
-def discover_input_files(root: Path, out_dir: Path | None) -> list[Path]:
-    """The YAML files of ``definitions/``, ``providers/*/provider.yaml`` and ``clusters/``, sorted.
-
-    Hidden folders and files, the output folder and what ``.everestignore`` names are skipped.
-    """
-    ignore = _ignore_spec(root)
-    skip = out_dir.resolve() if out_dir is not None else None
-    found: list[Path] = []
-    for folder in INPUT_FOLDERS:
-        base = root / folder
-        if not base.is_dir():
-            continue
-        for path in _walk(base, skip):
-            relative = path.relative_to(root).as_posix()
-            if folder == "providers" and not _is_provider_file(relative):
-                continue
-            if ignore is not None and ignore.match_file(relative):
-                continue
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
-
-
-def _is_provider_file(relative: str) -> bool:
-    parts = relative.split("/")
-    return len(parts) == 3 and parts[2] in ("provider.yaml", "provider.yml")
-
-
-def _walk(base: Path, skip: Path | None) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(base):
-        current = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (skip is None or (current / d).resolve() != skip))
-        for name in sorted(filenames):
-            # kustomization.yaml files belong to the GitOps tool around us, not to the renderer.
-            if not name.startswith(".") and name.endswith(YAML_SUFFIXES) and name not in KUSTOMIZATION_FILES:
-                yield current / name
-
-
-def _ignore_spec(root: Path) -> Any:
-    ignore_file = root / IGNORE_FILE
-    if not ignore_file.is_file():
-        return None
-    import pathspec  # only repositories that have an ignore file pay for it
-
-    return pathspec.GitIgnoreSpec.from_lines(ignore_file.read_text(encoding="utf-8").splitlines())
-
-
-def read_sources(root: Path, paths: list[Path], prefix: str = "") -> tuple[list[SourceFile], list[Diagnostic]]:
-    """Read files as UTF-8 text, named relative to ``root`` (with ``prefix`` for built-ins)."""
-    sources: list[SourceFile] = []
-    problems: list[Diagnostic] = []
-    inside = root.resolve()
-    for path in paths:
-        name = prefix + path.relative_to(root).as_posix()
-        if not path.resolve().is_relative_to(inside):
-            # Like kustomize's root-only loading: a link must not pull in files from elsewhere.
-            problems.append(Diagnostic(name, 1, 1, "a symbolic link that leads outside the repository is not read"))
-            continue
-        try:
-            sources.append(SourceFile(name, path.read_bytes().decode("utf-8")))
-        except UnicodeDecodeError as error:
-            problems.append(Diagnostic(name, 1, 1, f"not UTF-8 text (byte {error.start})"))
-    return sources, problems
 
 
 def load_documents(sources: list[SourceFile]) -> tuple[list[Document], list[Diagnostic]]:

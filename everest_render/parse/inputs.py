@@ -45,16 +45,44 @@ INPUT_KINDS = ("DatabaseClusterDefinition", "Provider", "DatabaseCluster")
 FOLDER_KINDS = {"definitions": "DatabaseClusterDefinition", "providers": "Provider"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParsedInputs:
+    """One root's documents, sorted into kinds and parsed."""
+
+    definitions: tuple[Definition, ...]
+    providers: tuple[Provider, ...]
+    clusters: tuple[DatabaseCluster, ...]
+    backup_storages: tuple[BackupStorage, ...]
+    monitoring_configs: tuple[MonitoringConfig, ...]
+    broken: frozenset[str]  # names of definitions/providers that failed to parse
+    passthrough: tuple[PassthroughObject, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass
+class _Collected:
+    """What parsing has found so far; frozen into ParsedInputs once every document is read."""
+
     definitions: list[Definition] = field(default_factory=list)
     providers: list[Provider] = field(default_factory=list)
     clusters: list[DatabaseCluster] = field(default_factory=list)
     backup_storages: list[BackupStorage] = field(default_factory=list)
     monitoring_configs: list[MonitoringConfig] = field(default_factory=list)
-    broken: set[str] = field(default_factory=set)  # names of definitions/providers that failed to parse
+    broken: set[str] = field(default_factory=set)
     passthrough: list[PassthroughObject] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def freeze(self) -> ParsedInputs:
+        return ParsedInputs(
+            tuple(self.definitions),
+            tuple(self.providers),
+            tuple(self.clusters),
+            tuple(self.backup_storages),
+            tuple(self.monitoring_configs),
+            frozenset(self.broken),
+            tuple(self.passthrough),
+            tuple(self.diagnostics),
+        )
 
 
 @functools.cache
@@ -109,13 +137,13 @@ def parse_documents(
     builtin: bool = False,
 ) -> ParsedInputs:
     """Sort documents into kinds and parse each; ``assets`` holds provider folders by path."""
-    parsed = ParsedInputs()
+    collected = _Collected()
     for document in documents:
-        _parse_document(document, assets, builtin, parsed)
-    return parsed
+        _parse_document(document, assets, builtin, collected)
+    return collected.freeze()
 
 
-def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], builtin: bool, out: ParsedInputs) -> None:
+def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], builtin: bool, out: _Collected) -> None:
     data = document.data
     folder = document.source.path.removeprefix(BUILTIN_PREFIX).split("/", 1)[0]
     if not isinstance(data, dict) or not isinstance(data.get("apiVersion"), str) or not isinstance(data.get("kind"), str):
@@ -162,13 +190,13 @@ def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], bu
     _parse_passthrough(document, out)
 
 
-def _mark_broken(document: Document, out: ParsedInputs) -> None:
+def _mark_broken(document: Document, out: _Collected) -> None:
     metadata = document.data.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
         out.broken.add(metadata["name"])
 
 
-def _add(out: ParsedInputs, result: tuple[Definition | Provider | None, list[Diagnostic]], document: Document) -> None:
+def _add(out: _Collected, result: tuple[Definition | Provider | None, list[Diagnostic]], document: Document) -> None:
     item, problems = result
     out.diagnostics.extend(problems)
     if item is None:
@@ -300,7 +328,7 @@ def _parse_monitoring_config(document: Document) -> MonitoringConfig:
     )
 
 
-def _parse_passthrough(document: Document, out: ParsedInputs) -> None:
+def _parse_passthrough(document: Document, out: _Collected) -> None:
     data = document.data
     encrypted = "sops" in data
     if data["kind"] == "Secret" and data.get("apiVersion") == "v1" and not encrypted and ("data" in data or "stringData" in data):
