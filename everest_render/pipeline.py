@@ -44,10 +44,16 @@ class Selection:
     """Which clusters to render: ``NAMESPACE`` (all of it, with its pass-through objects) or
     ``NAMESPACE/NAME`` entries, e.g. one Argo CD application's share of a monorepo."""
 
-    entries: tuple[str, ...]
+    entries: tuple[str, ...] = ()
+    # Repository-relative folders: only what is written in files under them (an Argo CD
+    # application whose path is one namespace folder of a monorepo). Both must hold when given.
+    folders: tuple[str, ...] = ()
 
-    def selects(self, namespace: str, name: str | None) -> bool:
-        return any(entry == namespace or (name is not None and entry == f"{namespace}/{name}") for entry in self.entries)
+    def selects(self, namespace: str, name: str | None, file: str) -> bool:
+        qualified = f"{namespace}/{name}" if name is not None else None
+        by_entry = not self.entries or any(entry in (namespace, qualified) for entry in self.entries)
+        by_folder = not self.folders or any(file.startswith(folder + "/") for folder in self.folders)
+        return by_entry and by_folder
 
 
 @dataclass(frozen=True)
@@ -112,8 +118,8 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
     resolved = resolve_repository(files)
     if resolved.failed:
         return RenderResult(resolved, (), OutputPlan({}), resolved.diagnostics)
-    clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name)]
-    passthrough = [p for p in resolved.inputs.passthrough if only is None or only.selects(p.namespace, None)]
+    clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name, c.cluster.document.source.path)]
+    passthrough = [p for p in resolved.inputs.passthrough if only is None or only.selects(p.namespace, None, p.document.source.path)]
     slices = map_slices(render_slice, clusters, jobs)
     objects = tuple(o for part in slices for o in part.objects)
     plan = plan_from_files({**{path: text for part in slices for path, text in part.files.items()}, **passthrough_files(passthrough)})

@@ -269,6 +269,84 @@ def krm() -> None:
     _finish(EXIT_DIFFERENCES if failed else EXIT_OK)
 
 
+@main.group()
+def argocd() -> None:
+    """Argo CD's config management plugin (deploy/argocd/plugin.yaml runs these)."""
+
+
+@argocd.command("generate")
+def argocd_generate() -> None:
+    """Print the application's objects: exactly what render --stdout prints for its selection.
+
+    Run by the CMP server in the application's directory. The repository root is that
+    directory minus ARGOCD_APP_SOURCE_PATH; an application below the root renders only the
+    clusters written in files under its directory. Choices (plugin env ARGOCD_ENV_<NAME>,
+    parameters PARAM_<NAME> or ARGOCD_APP_PARAMETERS, all the same): only (namespaces or
+    namespace/name, separated by spaces, commas or newlines), allow-empty (true to accept a
+    render with no object, which prunes every database of the application).
+
+    \b
+    Exit codes: 0 rendered, 2 the application's choices are contradictory or malformed,
+    3 invalid input or an empty render (nothing is printed on stdout).
+    """
+    import time
+
+    from everest_render.commands.argocd import ChoiceError, application_source, available_cpus, read_choices
+    from everest_render.pipeline import Selection, read_repository, render_repository
+
+    started = time.monotonic()
+    try:
+        choices = read_choices(os.environ)
+        source = application_source(Path.cwd(), os.environ.get("ARGOCD_APP_SOURCE_PATH"))
+    except ChoiceError as error:
+        click.echo(f"error: {error}", err=True)
+        _finish(EXIT_USAGE)
+    selection = Selection(choices.only, (source.folder,) if source.folder else ())
+    result = render_repository(read_repository(source.root), selection, available_cpus())
+    _report(result.diagnostics)
+    if result.failed:
+        _finish(EXIT_INVALID)
+    application = os.environ.get("ARGOCD_APP_NAME", "the application")
+    known = {c.ref.namespace for c in result.resolved.clusters} | {str(c.ref) for c in result.resolved.clusters}
+    known |= {p.namespace for p in result.resolved.inputs.passthrough}
+    unmatched = [entry for entry in choices.only if entry not in known]
+    if unmatched:
+        # A mistyped entry would silently drop (and so prune) what the application meant.
+        click.echo(f"error: {application}: only={' '.join(unmatched)} names no cluster or namespace of the repository", err=True)
+        _finish(EXIT_INVALID)
+    stream = result.plan.stream()
+    if not stream and not choices.allow_empty:
+        asked = f" only={' '.join(choices.only)}" if choices.only else ""
+        folder = f" under {source.folder}/" if source.folder else ""
+        click.echo(
+            f"error: {application} selects nothing{folder}{asked}: refusing an empty render (it would prune every database);"
+            " set allow-empty=true if that is meant",
+            err=True,
+        )
+        _finish(EXIT_INVALID)
+    sys.stdout.buffer.write(stream)
+    sys.stdout.flush()
+    seconds = time.monotonic() - started
+    click.echo(f"everest-render: {application}: {len(result.objects)} objects, {len(stream)} bytes in {seconds:.2f} s", err=True)
+    _finish(EXIT_OK)
+
+
+@argocd.command("discover")
+def argocd_discover() -> None:
+    """Print the first file that holds a DatabaseCluster or an Instance under the current
+    directory (the CMP server uses this plugin when something is printed); print nothing otherwise.
+
+    \b
+    Exit code: 0 (whether or not anything was found).
+    """
+    from everest_render.commands.argocd import discover
+
+    found = discover(Path.cwd())
+    if found is not None:
+        click.echo(found)
+    _finish(EXIT_OK)
+
+
 @main.command()
 @repo_option
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming each stale schema.")
