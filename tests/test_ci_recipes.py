@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from everest_render.load.documents import IGNORE_FILE, INPUT_FOLDERS
+from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS
 from tests.conftest import PROJECT_ROOT, mongodb
 
 BIN = Path(sys.executable).parent
