@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,14 +47,16 @@ class OutputPlan:
         return b"".join(parts)
 
 
-def cluster_files(objects: Iterable[RenderedObject]) -> dict[str, bytes]:
-    """``<namespace>/<cluster>.yaml`` for each cluster: its objects in the canonical order."""
+def cluster_files(objects: Iterable[RenderedObject], kind_orders: Mapping[ObjectRef, Sequence[str]]) -> dict[str, bytes]:
+    """``<namespace>/<cluster>.yaml`` for each cluster: its objects in the canonical order
+    (``kind_orders``: each cluster's provider's ``kindOrder``)."""
     by_cluster: dict[ObjectRef, list[Mapping[str, Any]]] = defaultdict(list)
     for rendered in objects:
         by_cluster[rendered.cluster].append(rendered.obj)
     files: dict[str, bytes] = {}
     for ref in sorted(by_cluster):
-        ordered = sorted(by_cluster[ref], key=lambda o: object_sort_key(ref.namespace, ref.name, o))
+        kind_order = kind_orders.get(ref, ())
+        ordered = sorted(by_cluster[ref], key=lambda o: object_sort_key(ref.namespace, ref.name, o, kind_order))
         files[f"{ref.namespace}/{ref.name}.yaml"] = "".join(dump_document(o) for o in ordered).encode()
     return files
 
