@@ -377,7 +377,7 @@ def test_a_rule_outside_the_supported_subset_is_refused_when_prepared(rule):
 def test_schemas_fails_on_a_crd_rule_it_cannot_check(tmp_path):
     from click.testing import CliRunner
 
-    from everest_render.cli import main
+    from everest_render.commands.cli import main
 
     shutil.copytree(CNPG / "providers", tmp_path / "providers")
     shutil.copytree(CNPG / "crds", tmp_path / "crds")
@@ -418,7 +418,7 @@ def test_a_rendered_object_that_breaks_a_rule_is_a_located_error(repo):
 def test_providers_list_reports_the_rules_and_those_not_checked():
     from click.testing import CliRunner
 
-    from everest_render.cli import main
+    from everest_render.commands.cli import main
 
     result = CliRunner().invoke(main, ["providers", "list", "--repo", str(CNPG)])
     assert result.exit_code == 0
