@@ -96,6 +96,16 @@ class ProviderAssets:
 
 
 @dataclass(frozen=True)
+class InstanceAliases:
+    """How an OpenEverest ``core.openeverest.io`` Instance may name a provider, its topologies
+    and its topology parameters (``spec.instanceAliases``; read by eras/openeverest_instance.py)."""
+
+    names: tuple[str, ...] = ()
+    topologies: Mapping[str, str] = field(default_factory=dict)
+    topology_parameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # per topology
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     definition: str
@@ -107,6 +117,8 @@ class Provider:
     max_name_length: int
     max_backup_storages: int | None
     secrets: tuple[Mapping[str, Any], ...]  # the Secrets a cluster needs (docs, explain)
+    kind_order: tuple[str, ...]  # its own kinds' place in the output, after the API kinds
+    instance_aliases: InstanceAliases
     folder: str  # relative to its root, for messages
     assets: ProviderAssets
     document: Document

@@ -22,7 +22,7 @@ from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostic
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
 from everest_render.load.documents import load_documents
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
-from everest_render.model import RenderedObject, ResolvedCluster
+from everest_render.model import Provider, RenderedObject, ResolvedCluster
 from everest_render.parallel import map_slices
 from everest_render.parse.inputs import ParsedInputs, parse_documents
 from everest_render.render.postprocess import postprocess
@@ -91,8 +91,8 @@ class RenderResult:
 
 def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     """load -> parse -> resolve, for the built-ins and the repository."""
-    builtin_loaded, builtin = _load_and_parse(files.builtin)
-    own_loaded, own = _load_and_parse(files.own)
+    builtin_loaded, builtin = _load_and_parse(files.builtin, ())
+    own_loaded, own = _load_and_parse(files.own, builtin.providers)
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken
     )
@@ -135,11 +135,13 @@ def render_slice(clusters: Sequence[ResolvedCluster]) -> RenderedSlice:
     rendered, render_problems = render_clusters(clusters)
     objects, post_problems = postprocess(rendered, by_ref)
     check_problems = check_objects(objects, by_ref)
-    return RenderedSlice(tuple(objects), cluster_files(objects), (*render_problems, *post_problems, *check_problems))
+    files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
+    return RenderedSlice(tuple(objects), files, (*render_problems, *post_problems, *check_problems))
 
 
-def _load_and_parse(source_set: SourceSet) -> tuple[list[Diagnostic], ParsedInputs]:
-    """load -> parse for one root: the files it could not read or load come first."""
+def _load_and_parse(source_set: SourceSet, providers: Sequence[Provider]) -> tuple[list[Diagnostic], ParsedInputs]:
+    """load -> parse for one root (``providers``: those of the roots parsed before); the files
+    it could not read or load come first."""
     documents, load_problems = load_documents(source_set.sources)
-    parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin)
+    parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers)
     return [*source_set.unreadable, *load_problems], parsed

@@ -846,7 +846,7 @@ def test_the_translated_document_maps_every_path_to_its_origin():
 
     text = instance(PSMDB + "components:\n  engine:\n    storage: {storageClass: fast}\n    service: {serviceType: NodePort}")
     ((document,), _) = parse_yaml(SourceFile("clusters/orders.yaml", text))
-    translated, problems = translate_instance(document)
+    translated, problems = translate_instance(document, ())
     assert problems == [] and translated is not None
     positions = translated.positions
     assert translated.data["spec"]["instances"]["engine"] == {"storage": {"class": "fast"}, "expose": {"type": "NodePort"}}

@@ -26,43 +26,47 @@ Pure: no files, clock or environment; the schema is package data, loaded once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, ObjectPath, Severity, format_path
 from everest_render.eras.schema import instance_validator
 from everest_render.load.documents import Document, Positions
+from everest_render.model import Provider
 from everest_render.schema_check import schema_problems
 
 API_VERSION = "core.openeverest.io/v1alpha1"
 KIND = "Instance"
 CLUSTER_API_VERSION = "everest.percona.com/v2alpha1"
 
-# Provider names used by earlier upstream eras and charts (reference notes §11, rule 2), mapped
-# to the built-in providers' names. Any other name passes through unchanged: it may name a
-# repository's own provider (which therefore cannot be called by one of these alias names).
-PROVIDER_ALIASES: Mapping[str, str] = {
-    "psmdb-operator": "percona-server-mongodb",
-    "percona-server-mongodb-operator": "percona-server-mongodb",
-    "psmdb": "percona-server-mongodb",
-    "provider-percona-postgresql": "percona-postgresql",
-}
 
-# Upstream topology names -> the built-in definitions' (reference notes §11, rule 5), per
-# provider (after the alias above). A topology not listed keeps its name: `sharded` is the
-# same on both sides, and a repository's own provider names its own topologies.
-TOPOLOGY_ALIASES: Mapping[str, Mapping[str, str]] = {
-    "percona-server-mongodb": {"replicaSet": "standard", "replicaset": "standard"},
-    "percona-xtradb-cluster": {"cluster": "standard"},
-    "percona-postgresql": {"cluster": "standard"},
-}
+@dataclass(frozen=True)
+class ProviderNames:
+    """The names an Instance may use, as the providers declare them (``spec.instanceAliases``):
+    provider aliases (earlier upstream eras and charts), and per provider its topology and
+    topology parameter names. A name not listed passes through unchanged: it may name a
+    repository's own provider, topology or parameter."""
 
-# Upstream topology parameter names -> the definitions' configSchema names, per provider and
-# topology (after the aliases above). The PSMDB provider reads `numShards`; the definition
-# calls it `shards`.
-TOPOLOGY_CONFIG_ALIASES: Mapping[tuple[str, str], Mapping[str, str]] = {
-    ("percona-server-mongodb", "sharded"): {"numShards": "shards"},
-}
+    providers: Mapping[str, str]
+    topologies: Mapping[str, Mapping[str, str]]
+    parameters: Mapping[tuple[str, str], Mapping[str, str]]
+
+    @classmethod
+    def declared_by(cls, providers: Sequence[Provider]) -> ProviderNames:
+        """Later providers' declarations win: a repository's provider over a built-in one."""
+        names: dict[str, str] = {}
+        topologies: dict[str, Mapping[str, str]] = {}
+        parameters: dict[tuple[str, str], Mapping[str, str]] = {}
+        for provider in providers:
+            aliases = provider.instance_aliases
+            names.update(dict.fromkeys(aliases.names, provider.name))
+            if aliases.topologies:
+                topologies[provider.name] = aliases.topologies
+            for topology, renamed in aliases.topology_parameters.items():
+                parameters[(provider.name, topology)] = renamed
+        return cls(names, topologies, parameters)
+
 
 # Component parameters that have an equivalent: the engine configuration text on any
 # component, and the MonitoringConfig on the monitoring component (era C writes it in
@@ -74,7 +78,7 @@ BACKUP_AGENT = "backupAgent"
 _SERVICE_FIELDS = (("serviceType", "type"), ("annotations", "annotations"))
 
 
-def translate_instance(document: Document) -> tuple[Document | None, list[Diagnostic]]:
+def translate_instance(document: Document, providers: Sequence[Provider]) -> tuple[Document | None, list[Diagnostic]]:
     """The DatabaseCluster document ``document`` (an Instance) means, and every problem found.
 
     None when the Instance's shape is wrong or it names no provider. A refused field is an
@@ -84,7 +88,7 @@ def translate_instance(document: Document) -> tuple[Document | None, list[Diagno
     problems = _shape_problems(document)
     if problems:
         return None, problems
-    return _Translation(document).run()
+    return _Translation(document, ProviderNames.declared_by(providers)).run()
 
 
 def _shape_problems(document: Document) -> list[Diagnostic]:
@@ -100,8 +104,9 @@ def _shape_problems(document: Document) -> list[Diagnostic]:
 class _Translation:
     """The working state of translating one Instance: problems and the origin of each new path."""
 
-    def __init__(self, document: Document) -> None:
+    def __init__(self, document: Document, names: ProviderNames) -> None:
         self.doc = document
+        self.names = names
         self.problems: list[Diagnostic] = []
         # translated path -> Instance path, for every path whose name or place changed
         self.origins: dict[ObjectPath, ObjectPath] = {("spec", "instances"): ("spec", "components")}
@@ -150,7 +155,7 @@ class _Translation:
             self.problems.append(self.doc.missing(("spec",), "missing required field 'providerRef' (or, era C, 'provider')"))
             return None
         self.origins[("spec", "provider")] = origin
-        return str(PROVIDER_ALIASES.get(name, name))
+        return str(self.names.providers.get(name, name))
 
     def _refuse_instance_fields(self, spec: Mapping[str, Any]) -> None:
         if "version" in spec:
@@ -182,7 +187,7 @@ class _Translation:
             return None
         topology: dict[str, Any] = {}
         if "type" in written:
-            topology["type"] = TOPOLOGY_ALIASES.get(provider, {}).get(written["type"], written["type"])
+            topology["type"] = self.names.topologies.get(provider, {}).get(written["type"], written["type"])
         if "config" in written and "parameters" in written:
             self.refuse(("spec", "topology", "config"), "write topology.parameters (or, era C, topology.config), not both")
         field = "parameters" if "parameters" in written else "config" if "config" in written else None
@@ -190,7 +195,7 @@ class _Translation:
             return topology
         origin = ("spec", "topology", field)
         self.origins[("spec", "topology", "config")] = origin
-        aliases = TOPOLOGY_CONFIG_ALIASES.get((provider, topology.get("type", "")), {})
+        aliases = self.names.parameters.get((provider, topology.get("type", "")), {})
         config: dict[str, Any] = {}
         for key, value in written[field].items():
             name = aliases.get(key, key)

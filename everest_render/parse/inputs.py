@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
-from everest_render.eras import openeverest_instance as upstream
+from everest_render.eras import FOREIGN_APIS, Translator
 from everest_render.load.documents import BUILTIN_PREFIX, Document
 from everest_render.model import (
     BackupStorage,
@@ -27,6 +27,7 @@ from everest_render.model import (
     DatabaseCluster,
     Definition,
     DefinitionComponent,
+    InstanceAliases,
     MonitoringConfig,
     ObjectRef,
     ObjectSchema,
@@ -65,7 +66,7 @@ class _Collected:
 
     definitions: list[Definition] = field(default_factory=list)
     providers: list[Provider] = field(default_factory=list)
-    clusters: list[DatabaseCluster] = field(default_factory=list)
+    clusters: list[tuple[int, DatabaseCluster]] = field(default_factory=list)  # by document position
     backup_storages: list[BackupStorage] = field(default_factory=list)
     monitoring_configs: list[MonitoringConfig] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)
@@ -76,7 +77,7 @@ class _Collected:
         return ParsedInputs(
             tuple(self.definitions),
             tuple(self.providers),
-            tuple(self.clusters),
+            tuple(cluster for _, cluster in sorted(self.clusters, key=lambda entry: entry[0])),
             tuple(self.backup_storages),
             tuple(self.monitoring_configs),
             frozenset(self.broken),
@@ -135,15 +136,35 @@ def parse_documents(
     assets: Mapping[str, ProviderAssets],
     *,
     builtin: bool = False,
+    providers: Sequence[Provider] = (),
 ) -> ParsedInputs:
-    """Sort documents into kinds and parse each; ``assets`` holds provider folders by path."""
+    """Sort documents into kinds and parse each; ``assets`` holds provider folders by path.
+
+    A document of a foreign input API (``eras.FOREIGN_APIS``) is translated once every
+    provider is known, ``providers`` (parsed before: the built-ins) and this set's own, since
+    providers declare the names that API may call them by; it keeps its place among the clusters.
+    """
     collected = _Collected()
-    for document in documents:
-        _parse_document(document, assets, builtin, collected)
+    foreign: list[tuple[int, Document, Translator]] = []
+    for position, document in enumerate(documents):
+        _parse_document(position, document, assets, builtin, collected, foreign)
+    known = (*providers, *collected.providers)
+    for position, document, translate in foreign:
+        translated, problems = translate(document, known)
+        collected.diagnostics.extend(problems)
+        if translated is not None:
+            _parse_document(position, translated, assets, builtin, collected, [])
     return collected.freeze()
 
 
-def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], builtin: bool, out: _Collected) -> None:
+def _parse_document(
+    position: int,
+    document: Document,
+    assets: Mapping[str, ProviderAssets],
+    builtin: bool,
+    out: _Collected,
+    foreign: list[tuple[int, Document, Translator]],
+) -> None:
     data = document.data
     folder = document.source.path.removeprefix(BUILTIN_PREFIX).split("/", 1)[0]
     if not isinstance(data, dict) or not isinstance(data.get("apiVersion"), str) or not isinstance(data.get("kind"), str):
@@ -154,13 +175,11 @@ def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], bu
     if expected is not None and kind != expected:
         out.diagnostics.append(document.at(("kind",), f"{folder}/ holds {expected} objects, not {kind}"))
         return
-    if (api_version, kind) == (upstream.API_VERSION, upstream.KIND):
-        # An upstream Instance becomes the DatabaseCluster it means, then takes that path.
-        translated, problems = upstream.translate_instance(document)
-        out.diagnostics.extend(problems)
-        if translated is None:
-            return
-        document, api_version, kind = translated, upstream.CLUSTER_API_VERSION, "DatabaseCluster"
+    translate = FOREIGN_APIS.get((api_version, kind))
+    if translate is not None:
+        # Becomes the DatabaseCluster it means (after every provider is parsed), then takes that path.
+        foreign.append((position, document, translate))
+        return
     if kind in INPUT_KINDS and api_version.startswith(EVEREST_GROUP):
         problems, unknown = check_against_schema(document, kind)
         out.diagnostics.extend(problems)
@@ -176,7 +195,7 @@ def _parse_document(document: Document, assets: Mapping[str, ProviderAssets], bu
         elif kind == "Provider":
             _add(out, _parse_provider(document, assets, builtin), document)
         else:
-            out.clusters.append(_parse_cluster(document))
+            out.clusters.append((position, _parse_cluster(document)))
         return
     if kind in ("BackupStorage", "MonitoringConfig") and api_version.startswith(EVEREST_GROUP):
         problems, _ = check_against_schema(document, kind)
@@ -286,12 +305,22 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
             max_name_length=spec.get("maxNameLength", 63),
             max_backup_storages=spec.get("maxBackupStorages"),
             secrets=tuple(spec.get("secrets", [])),
+            kind_order=tuple(spec.get("kindOrder", [])),
+            instance_aliases=_instance_aliases(spec.get("instanceAliases", {})),
             folder=folder,
             assets=files,
             document=document,
             builtin=builtin,
         ),
         [],
+    )
+
+
+def _instance_aliases(written: Mapping[str, Any]) -> InstanceAliases:
+    return InstanceAliases(
+        tuple(written.get("names", [])),
+        dict(written.get("topologies", {})),
+        {topology: dict(names) for topology, names in written.get("topologyParameters", {}).items()},
     )
 
 
