@@ -200,6 +200,7 @@ def test_the_hooks_follow_the_render_options_they_are_given(git_repo):
         done = tool(*hook, *options, cwd=git_repo.root, env=git_repo.env)
         assert (done.returncode, done.stderr) == (
             1,
+            "everest-render: 1 cluster checked; 2 files up to date\n"  # render --check's summary line
             "everest-render: not added to git: sub/out/.everest-render-index sub/out/shop/orders.yaml (`git add` them and commit again)\n",
         )
     git_repo.git("add", "sub/out")

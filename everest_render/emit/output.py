@@ -145,7 +145,16 @@ class OutputError(Exception):
     """out/ cannot be written as planned (e.g. a symbolic link leads out of it)."""
 
 
-def write_output(plan: OutputPlan, out_dir: Path) -> None:
+@dataclass(frozen=True)
+class WriteCounts:
+    """What a write did to the plan's files (the index is not counted), for the summary line."""
+
+    written: int
+    unchanged: int
+    removed: int
+
+
+def write_output(plan: OutputPlan, out_dir: Path) -> WriteCounts:
     """Bring out/ to exactly ``plan``: changed files replaced atomically, owned leftovers pruned.
 
     Every target is checked before anything is written: a symbolic link under out/ that leads
@@ -154,17 +163,21 @@ def write_output(plan: OutputPlan, out_dir: Path) -> None:
     if escaping:
         raise OutputError(f"refusing to write outside {out_dir}: {', '.join(sorted(escaping))} (a symbolic link?)")
     previous = owned_files(out_dir)
+    unchanged = removed = 0
     for path, content in plan.files.items():
         target = out_dir / path
         if target.is_file() and target.read_bytes() == content:
+            unchanged += 1
             continue
         _write_atomically(target, content)
     for path in sorted(previous - plan.files.keys()):
         target = out_dir / path
         if target.is_file():
             target.unlink()
+            removed += 1
             _remove_empty_parents(target.parent, out_dir)
     _write_atomically(out_dir / INDEX_FILE, _index_text(plan).encode())
+    return WriteCounts(len(plan.files) - unchanged, unchanged, removed)
 
 
 def _index_text(plan: OutputPlan) -> str:
