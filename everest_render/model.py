@@ -93,6 +93,7 @@ class ProviderAssets:
 
     templates: Mapping[str, str]  # every *.j2 file, by path relative to the folder
     schemas: Mapping[str, str]  # every *.json file, by path relative to the folder
+    unreadable: frozenset[str] = frozenset()  # files that could not be read (load reported why)
 
 
 @dataclass(frozen=True)

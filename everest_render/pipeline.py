@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from everest_render.check.crd import check_objects
+from everest_render.check.provider_assets import provider_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
 from everest_render.load.documents import load_documents
@@ -96,6 +97,7 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken
     )
+    asset_problems = provider_problems(own.providers)
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
     clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references)
     nothing_to_render = not own.clusters and not own_loaded and not own.diagnostics and not files.own.unreadable
@@ -105,6 +107,7 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
         *own_loaded,
         *own.diagnostics,
         *catalog_problems,
+        *asset_problems,
         *reference_problems,
         *cluster_problems,
         *([Diagnostic("clusters", 1, 1, EMPTY_RENDER)] if nothing_to_render else []),

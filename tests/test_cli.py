@@ -72,7 +72,7 @@ def test_a_file_that_is_not_utf8_is_an_error_not_a_traceback(fleet_repo):
     (fleet_repo.root / "clusters/shop/bad.yaml").write_bytes(b"kind: \xff\n")
     result = run("render", "--repo", str(fleet_repo.root))
     assert result.exit_code == 3
-    assert result.stderr == "clusters/shop/bad.yaml:1:1: not UTF-8 text (byte 6)\neverest-render: 1 error in 1 file; nothing written\n"
+    assert result.stderr == "clusters/shop/bad.yaml:1:7: not UTF-8 text (invalid byte 0xff at offset 6)\neverest-render: 1 error in 1 file; nothing written\n"
 
 
 def test_check_exits_0_when_out_is_current_and_1_when_stale(fleet_repo):

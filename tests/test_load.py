@@ -35,7 +35,7 @@ def test_dates_stay_strings():
 
 def test_merge_keys_are_refused():
     _, problems = parse_yaml(SourceFile("f.yaml", "a: &x {b: 1}\nc:\n  <<: *x\n"))
-    assert [str(p) for p in problems] == ["f.yaml:3:3: mapping keys must be plain scalars (at c)"]
+    assert [str(p) for p in problems] == ["f.yaml:3:3: mapping keys must be plain strings (no merge keys, no collections) (at c)"]
 
 
 def test_discovery_skips_hidden_folders_out_and_ignored_files(tmp_path):

@@ -54,7 +54,7 @@ def test_a_sops_file_in_the_stream_starts_its_own_document(repo):
 def test_an_object_without_a_namespace_cannot_be_placed(repo):
     repo.write("clusters/shop/orders.yaml", mongodb())
     repo.write("clusters/shop/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
-    assert repo.errors() == ["clusters/shop/cm.yaml:3:11: an object passed through to out/ needs metadata.namespace (at metadata)"]
+    assert repo.errors() == ["clusters/shop/cm.yaml:3:1: an object passed through to out/ needs metadata.namespace (ConfigMap is namespaced; cluster-scoped kinds are listed in docs/api.md) (at metadata)"]
 
 
 def test_kustomization_files_are_not_inputs(repo):

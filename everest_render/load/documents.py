@@ -6,6 +6,9 @@ dicts and lists. Reading the files is `load.files`; this module touches no file.
 
 from __future__ import annotations
 
+import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +74,9 @@ class Document:
     index: int
     data: Any
     positions: Positions
+    # Some value could not be loaded (reported by load): later stages skip the document
+    # rather than report what its placeholder lacks.
+    refused: bool = False
 
     def at(self, path: ObjectPath, message: str, *, key: bool = False) -> Diagnostic:
         """A diagnostic located at ``path`` in this document."""
@@ -111,21 +117,110 @@ _SCALARS = yaml.constructor.SafeConstructor()
 _PLAIN_TAGS: dict[str, str] = {}
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _DECIMAL = frozenset("0123456789")
+_FLOAT, _MAP, _SEQ = (f"tag:yaml.org,2002:{t}" for t in ("float", "map", "seq"))
+# Plain `<<` and `=` resolve to these YAML 1.1 tags; as values they mean the text itself.
+_AS_TEXT = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+_TYPE_NAMES = {_INT: "an integer", _BOOL: "a boolean", _NULL: "null", _FLOAT: "a number"}
+# Kubernetes integers are int64; a longer literal is refused before Python converts it.
+MAX_INTEGER = 2**63 - 1
+# C0 controls but tab, newline and carriage return; DEL; lone surrogates (only an escape
+# such as "\ud800" makes one, and no UTF-8 file or JSON API can hold it).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+class _Resolver(yaml.resolver.Resolver):
+    """What a plain scalar means without a tag (the loader's rules, without timestamps)."""
+
+
+_Resolver.yaml_implicit_resolvers = {}  # set below, with the loader's
+_RESOLVER: _Resolver
+
+
+def _implicit_tag(value: str) -> str:
+    tag = _PLAIN_TAGS.get(value)
+    if tag is None:
+        tag = _PLAIN_TAGS[value] = _RESOLVER.resolve(yaml.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    return tag
+
+
+class Refused(Exception):
+    """A value YAML can write but the model cannot hold; the message says which and why."""
+
+
+def _short(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def character_problem(text: str) -> str | None:
+    """Why ``text`` cannot appear in a manifest (a control character, a lone surrogate), or None."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    if ord(found.group()) >= 0xD800:
+        return "invalid Unicode (a lone surrogate)"
+    return f"control character U+{ord(found.group()):04X} is not allowed"
+
+
+def text_problems(text: str, name: str) -> list[Diagnostic]:
+    """A raw control character in a file's text, located (YAML, templates, ignore files)."""
+    found = _CONTROL.search(text)
+    if found is None:
+        return []
+    before = text[: found.start()]
+    line, column = before.count("\n") + 1, found.start() - (before.rfind("\n") + 1) + 1
+    return [Diagnostic(name, line, column, f"control character U+{ord(found.group()):04X} is not allowed in text")]
 
 
 def _scalar(node: yaml.Node) -> Any:
     """A scalar's value. The common tags are built here directly (PyYAML's generic
-    constructor is the hot spot of every load); anything unusual goes to PyYAML."""
+    constructor is the hot spot of every load); anything unusual goes to PyYAML, after the
+    checks that keep out what the model cannot hold (raises Refused)."""
     tag, value = node.tag, node.value
+    plain = getattr(node, "style", "") == ""
     if tag == _STR:
+        if not plain and _CONTROL.search(value):
+            raise Refused(character_problem(value) or "")
         return value
-    if tag == _INT and value and set(value) <= _DECIMAL and (value == "0" or value[0] != "0"):
+    if tag == _INT and plain and value and set(value) <= _DECIMAL and (value == "0" or value[0] != "0") and len(value) < 19:
         return int(value)
-    if tag == _BOOL and value in _BOOLS:
+    if tag == _BOOL and plain and value in _BOOLS:
         return _BOOLS[value]
-    if tag == _NULL:
+    if tag == _NULL and plain:
         return None
-    return _SCALARS.construct_object(node)
+    implicit = _implicit_tag(value) if plain else _STR
+    if tag != implicit:
+        raise Refused(f"explicit tag {_short(tag)} is not supported: write the value without a tag (quoted, for a string)")
+    if tag in _AS_TEXT:
+        return value
+    if tag == _INT:
+        if len(value.replace("_", "")) > 25:
+            raise Refused(f"integer {value[:20]}... does not fit in 64 bits")
+        number = _SCALARS.construct_object(node)
+        if not -MAX_INTEGER - 1 <= number <= MAX_INTEGER:
+            raise Refused(f"integer {value} does not fit in 64 bits")
+        return number
+    result = _SCALARS.construct_object(node)
+    if isinstance(result, float) and not math.isfinite(result):
+        raise Refused(f"{value} is not a finite number")
+    return result
+
+
+def _key(node: yaml.Node) -> str:
+    """A mapping key: a string, written plainly or quoted (raises Refused)."""
+    if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:merge":
+        raise Refused("mapping keys must be plain strings (no merge keys, no collections)")
+    key = _scalar(node)
+    if not isinstance(key, str):
+        written = node.value
+        what = _TYPE_NAMES.get(node.tag, type(key).__name__)
+        raise Refused(f"mapping key {written!r} is read as {what}, not a string; quote it")
+    return key
+
+
+def _check_collection(node: yaml.Node) -> None:
+    expected = _MAP if isinstance(node, yaml.MappingNode) else _SEQ
+    if node.tag != expected:
+        raise Refused(f"explicit tag {_short(node.tag)} is not supported on a {'mapping' if expected == _MAP else 'list'}")
 
 
 def compose_stream(text: str) -> list[yaml.Node]:
@@ -142,19 +237,35 @@ def compose_stream(text: str) -> list[yaml.Node]:
         loader.dispose()
 
 
-def node_value(node: yaml.Node) -> Any:
-    """Plain Python data from a node tree, without positions (for trusted, generated YAML)."""
+def node_value(node: yaml.Node, budget: list[int] | None = None) -> Any:
+    """Plain Python data from a node tree, without positions (for generated YAML: template
+    output). The same checks as for input (raises Refused), and at most MAX_VALUES values,
+    so aliases cannot expand without bound."""
+    budget = budget if budget is not None else [MAX_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise Refused(f"more than {MAX_VALUES} values (aliases expanding?)")
     if isinstance(node, yaml.MappingNode):
-        return {_scalar(k) if isinstance(k, yaml.ScalarNode) else node_value(k): node_value(v) for k, v in node.value}
+        _check_collection(node)
+        result: dict[str, Any] = {}
+        for k, v in node.value:
+            key = _key(k)
+            if key in result:
+                raise Refused(f"duplicate key {key!r}")
+            result[key] = node_value(v, budget)
+        return result
     if isinstance(node, yaml.SequenceNode):
-        return [node_value(item) for item in node.value]
+        _check_collection(node)
+        return [node_value(item, budget) for item in node.value]
     return _scalar(node)
 
 
 def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
     """Every non-empty document of ``source``; a parse error ends that file, not the run."""
     documents: list[Document] = []
-    diagnostics: list[Diagnostic] = []
+    diagnostics: list[Diagnostic] = text_problems(source.text, source.path)
+    if diagnostics:
+        return documents, diagnostics
     loader = _InputLoader(source.text)
     try:
         index = 0
@@ -162,6 +273,7 @@ def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
             node = loader.get_node()
             if node is not None and not _is_empty(node):
                 positions = Positions()
+                before = len(diagnostics)
                 try:
                     data = _construct(node, (), positions, source.path, diagnostics)
                 except (_TooLarge, RecursionError) as error:
@@ -170,7 +282,7 @@ def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
                     message = too_large if isinstance(error, _TooLarge) else "document nested too deeply"
                     diagnostics.append(Diagnostic(source.path, where.line, where.column, message))
                 else:
-                    documents.append(Document(source, index, data, positions))
+                    documents.append(Document(source, index, data, positions, refused=len(diagnostics) > before))
             index += 1
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -204,27 +316,42 @@ def _construct(node: yaml.Node, path: ObjectPath, positions: Positions, file: st
     positions.values[path] = _mark(node)
     if len(positions.values) > MAX_VALUES:
         raise _TooLarge
+    try:
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            _check_collection(node)
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+    except Refused as refused:
+        pos = _mark(node)
+        diagnostics.append(Diagnostic(file, pos.line, pos.column, str(refused), path))
+        return None
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
-        first_seen: dict[Any, Position] = {}
+        first_seen: dict[str, Position] = {}
+        normalised: dict[str, str] = {}
         for key_node, value_node in node.value:
-            plain = isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge"
-            key = _scalar(key_node) if plain else None
-            if not isinstance(key, str | int | bool | float):
-                pos = _mark(key_node)
-                diagnostics.append(Diagnostic(file, pos.line, pos.column, "mapping keys must be plain scalars", path))
+            pos = _mark(key_node)
+            try:
+                key = _key(key_node)
+            except Refused as refused:
+                diagnostics.append(Diagnostic(file, pos.line, pos.column, str(refused), path))
                 continue
-            child = (*path, str(key))
-            if key in first_seen:
-                pos, first = _mark(key_node), first_seen[key]
-                diagnostics.append(Diagnostic(file, pos.line, pos.column, f"duplicate key {key!r} (first at line {first.line})", child))
+            child = (*path, key)
+            same = key if key.isascii() else normalised.get(unicodedata.normalize("NFC", key), key)
+            if same in first_seen:
+                first = first_seen[same]
+                if same == key:
+                    message = f"duplicate key {key!r} (first at line {first.line})"
+                else:  # escaped: the two spellings look the same on screen
+                    message = f"duplicate key {key!a}: the same as {same!a} once Unicode-normalised (first at line {first.line})"
+                diagnostics.append(Diagnostic(file, pos.line, pos.column, message, child))
                 continue
-            first_seen[key] = positions.keys[child] = _mark(key_node)
+            if not key.isascii():
+                normalised[unicodedata.normalize("NFC", key)] = key
+            first_seen[key] = positions.keys[child] = pos
             result[key] = _construct(value_node, child, positions, file, diagnostics)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(item, (*path, i), positions, file, diagnostics) for i, item in enumerate(node.value)]
-    return _scalar(node)
+    return [_construct(item, (*path, i), positions, file, diagnostics) for i, item in enumerate(node.value)]
 
 
 def load_documents(sources: list[SourceFile]) -> tuple[list[Document], list[Diagnostic]]:
@@ -235,3 +362,7 @@ def load_documents(sources: list[SourceFile]) -> tuple[list[Document], list[Diag
         documents.extend(docs)
         diagnostics.extend(problems)
     return documents, diagnostics
+
+
+_Resolver.yaml_implicit_resolvers = _InputLoader.yaml_implicit_resolvers
+_RESOLVER = _Resolver()

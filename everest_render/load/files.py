@@ -3,18 +3,26 @@
 A repository is its ``definitions/``, ``providers/*/provider.yaml`` and ``clusters/`` YAML
 files, read as text, plus each provider folder's assets (templates and schemas), read here so
 rendering never opens a file. The built-ins are the same folders shipped in the package.
+
+Nothing under an input folder is skipped because it cannot be read: skipping a file prunes
+the databases it holds. A folder that cannot be listed, a link that dangles, loops or leads
+out of the repository, a FIFO, device or socket with a YAML name, a file larger than
+`MAX_FILE_BYTES` or one that is not UTF-8 is an error naming it. Files are opened without
+blocking and read up to the limit, so no input can hang a render or exhaust its memory.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic
-from everest_render.load.documents import BUILTIN_PREFIX, SourceFile
+from everest_render.load.documents import BUILTIN_PREFIX, SourceFile, text_problems
 from everest_render.model import ProviderAssets
 
 INPUT_FOLDERS = ("definitions", "providers", "clusters")
@@ -22,6 +30,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 IGNORE_FILE = ".everestignore"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
 ASSET_SUFFIXES = (".j2", ".json")  # what a provider folder holds besides provider.yaml
+# A cluster file holds a few kilobytes, the largest vendored schema about one megabyte: a file
+# beyond this is a mistake (or an attack), refused before it is read whole (docs/api.md).
+MAX_FILE_BYTES = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -63,24 +74,48 @@ def read_builtins() -> SourceSet:
 
 
 def read_source_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, folders: tuple[str, ...] | None = None) -> SourceSet:
-    paths = discover_input_files(root, out_dir)
+    problems: list[Diagnostic] = []
+    paths = _discover(root, out_dir, prefix, problems)
     if folders is not None:
         paths = [p for p in paths if p.relative_to(root).parts[0] in folders]
-    assets = {
-        prefix + path.relative_to(root).parent.as_posix(): read_provider_assets(path.parent)
-        for path in paths
-        if path.relative_to(root).parts[0] == "providers"
-    }
+    assets = {}
+    for path in paths:
+        if path.relative_to(root).parts[0] == "providers":
+            folder = path.relative_to(root).parent.as_posix()
+            assets[prefix + folder] = read_provider_assets(path.parent, root, prefix, problems)
     sources, unreadable = read_sources(root, paths, prefix)
-    return SourceSet(sources, assets, builtin, unreadable)
+    return SourceSet(sources, assets, builtin, [*problems, *unreadable])
 
 
-def read_provider_assets(folder: Path) -> ProviderAssets:
-    """A provider folder's templates and schemas, by path inside it (no link leads out of it)."""
+def read_provider_assets(
+    folder: Path, root: Path | None = None, prefix: str = "", problems: list[Diagnostic] | None = None
+) -> ProviderAssets:
+    """A provider folder's templates and schemas, by path inside it (no link leads out of it);
+    one that cannot be read, or is not clean UTF-8 text, is a problem naming it."""
+    root = root if root is not None else folder
+    problems = problems if problems is not None else []
     inside = folder.resolve()
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in ASSET_SUFFIXES and p.resolve().is_relative_to(inside))
-    read = {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8") for p in files}
-    return ProviderAssets({k: v for k, v in read.items() if k.endswith(".j2")}, {k: v for k, v in read.items() if k.endswith(".json")})
+    read: dict[str, str] = {}
+    unreadable: set[str] = set()
+    for path in sorted(folder.rglob("*")):
+        if path.suffix not in ASSET_SUFFIXES or path.name.startswith(".") or "cases" in path.relative_to(folder).parts[:-1]:
+            continue
+        name = prefix + path.relative_to(root).as_posix()
+        if not path.resolve().is_relative_to(inside):
+            problems.append(Diagnostic(name, 1, 1, "a symbolic link that leads outside the provider folder is not read"))
+            unreadable.add(path.relative_to(folder).as_posix())
+            continue
+        if path.is_dir():
+            continue
+        text, problem = read_text(path, name)
+        if problem is not None:
+            problems.append(problem)
+            unreadable.add(path.relative_to(folder).as_posix())
+        elif text is not None:
+            read[path.relative_to(folder).as_posix()] = text
+    return ProviderAssets(
+        {k: v for k, v in read.items() if k.endswith(".j2")}, {k: v for k, v in read.items() if k.endswith(".json")}, frozenset(unreadable)
+    )
 
 
 # --- discovery -------------------------------------------------------------------------
@@ -89,20 +124,24 @@ def read_provider_assets(folder: Path) -> ProviderAssets:
 def discover_input_files(root: Path, out_dir: Path | None) -> list[Path]:
     """The YAML files of ``definitions/``, ``providers/*/provider.yaml`` and ``clusters/``, sorted.
 
-    Hidden folders and files, the output folder and what ``.everestignore`` names are skipped.
-    """
-    ignore = _ignore_spec(root)
+    Hidden folders and files, the output folder and what ``.everestignore`` names are skipped."""
+    return _discover(root, out_dir, "", [])
+
+
+def _discover(root: Path, out_dir: Path | None, prefix: str, problems: list[Diagnostic]) -> list[Path]:
+    ignore = _ignore_spec(root, prefix, problems)
     skip = out_dir.resolve() if out_dir is not None else None
     found: list[Path] = []
+    inside = root.resolve()
     for folder in INPUT_FOLDERS:
         base = root / folder
         if not base.is_dir():
+            if base.is_symlink() or (base.exists() and not base.is_dir()):
+                problems.append(_problem(prefix, root, base, "is not a folder (a dangling link, or a file)"))
             continue
-        for path in _walk(base, skip):
+        for path in _walk(base, skip, root, inside, prefix, problems, ignore):
             relative = path.relative_to(root).as_posix()
             if folder == "providers" and not _is_provider_file(relative):
-                continue
-            if ignore is not None and ignore.match_file(relative):
                 continue
             found.append(path)
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
@@ -113,23 +152,160 @@ def _is_provider_file(relative: str) -> bool:
     return len(parts) == 3 and parts[2] in ("provider.yaml", "provider.yml")
 
 
-def _walk(base: Path, skip: Path | None) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(base):
-        current = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (skip is None or (current / d).resolve() != skip))
-        for name in sorted(filenames):
-            # kustomization.yaml files belong to the GitOps tool around us, not to the renderer.
-            if not name.startswith(".") and name.endswith(YAML_SUFFIXES) and name not in KUSTOMIZATION_FILES:
-                yield current / name
+def _problem(prefix: str, root: Path, path: Path, what: str) -> Diagnostic:
+    name = prefix + path.relative_to(root).as_posix()
+    return Diagnostic(name, 1, 1, f"cannot be read: {what}; refusing to skip it (it would prune what it holds)")
 
 
-def _ignore_spec(root: Path) -> Any:
+def _walk(base: Path, skip: Path | None, root: Path, inside: Path, prefix: str, problems: list[Diagnostic], ignore: Any) -> Iterator[Path]:
+    """Every input-named file under ``base``: folders (and links to folders inside the
+    repository) are followed, each real folder once, and whatever cannot be read is reported."""
+    seen: set[Path] = set()
+    pending = [base]
+    while pending:
+        folder = pending.pop()
+        real = folder.resolve()
+        if real in seen:
+            continue  # a second link to a folder already read: its files are not read twice
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as error:
+            problems.append(_problem(prefix, root, folder, _reason(error)))
+            continue
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            relative = path.relative_to(root).as_posix()
+            if entry.name.startswith(".") or (ignore is not None and ignore.match_file(relative + ("/" if _is_dir(entry) else ""))):
+                continue
+            kind = _kind(path, inside)
+            if kind == "link outside" and Path(entry.path).is_dir():
+                named_as_input = True  # a folder: it may hold inputs, so it is never skipped
+            elif kind == "folder":
+                if skip is None or path.resolve() != skip:
+                    subfolders.append(path)
+                continue
+            else:
+                named_as_input = entry.name.endswith(YAML_SUFFIXES) and entry.name not in KUSTOMIZATION_FILES
+            if kind == "file":
+                # kustomization.yaml files belong to the GitOps tool around us, not to the renderer.
+                if named_as_input:
+                    yield path
+            elif named_as_input or kind in ("dangling link", "looping link", "link outside"):
+                if kind == "link outside" and not named_as_input:
+                    continue
+                problems.append(_problem(prefix, root, path, _KIND_MESSAGES.get(kind, kind)))
+        pending.extend(reversed(subfolders))
+
+
+_KIND_MESSAGES = {
+    "dangling link": "a symbolic link to nothing",
+    "looping link": "a symbolic link that loops",
+    "link outside": "a symbolic link that leads outside the repository",
+}
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _kind(path: Path, inside: Path) -> str:
+    """What ``path`` is once links are followed: folder, file, or why it cannot be read."""
+    try:
+        target = path.resolve(strict=True)
+    except RuntimeError:
+        return "looping link"
+    except OSError as error:
+        return "looping link" if error.errno == errno.ELOOP else "dangling link" if path.is_symlink() else _reason(error)
+    if not target.is_relative_to(inside):
+        return "link outside"
+    try:
+        mode = target.stat().st_mode
+    except OSError as error:
+        return _reason(error)
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISREG(mode):
+        return "file"
+    return _NON_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+
+
+_NON_REGULAR = {
+    stat.S_IFIFO: "a FIFO (named pipe), not a regular file",
+    stat.S_IFCHR: "a character device, not a regular file",
+    stat.S_IFBLK: "a block device, not a regular file",
+    stat.S_IFSOCK: "a socket, not a regular file",
+}
+
+
+def _reason(error: OSError) -> str:
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return (error.strerror or str(error)).lower()
+
+
+def _ignore_spec(root: Path, prefix: str, problems: list[Diagnostic]) -> Any:
     ignore_file = root / IGNORE_FILE
-    if not ignore_file.is_file():
+    if not ignore_file.exists() and not ignore_file.is_symlink():
+        return None
+    text, problem = read_text(ignore_file, prefix + IGNORE_FILE)
+    if problem is not None:
+        problems.append(problem)
         return None
     import pathspec  # only repositories that have an ignore file pay for it
 
-    return pathspec.GitIgnoreSpec.from_lines(ignore_file.read_text(encoding="utf-8").splitlines())
+    return pathspec.GitIgnoreSpec.from_lines((text or "").splitlines())
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def read_bounded(path: Path) -> bytes:
+    """A regular file's bytes, at most MAX_FILE_BYTES. Opened without blocking (a FIFO swapped
+    in after discovery cannot hang us) and checked to be a regular file after opening.
+    Raises OSError with a message for people."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, _NON_REGULAR.get(stat.S_IFMT(mode), "not a regular file"))
+        chunks = []
+        size = 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(descriptor, min(1 << 20, MAX_FILE_BYTES + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB, the limit for an input file")
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+def read_text(path: Path, name: str) -> tuple[str | None, Diagnostic | None]:
+    """The file as UTF-8 text, or the located problem that stops it being read."""
+    try:
+        data = read_bounded(path)
+    except OSError as error:
+        reason = error.strerror if error.errno in (errno.EINVAL, errno.EFBIG) and error.strerror else _reason(error)
+        return None, Diagnostic(name, 1, 1, f"cannot be read: {reason}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = data[: error.start]
+        line = before.count(b"\n") + 1
+        column = len(before) - (before.rfind(b"\n") + 1) + 1
+        return None, Diagnostic(name, line, column, f"not UTF-8 text (invalid byte 0x{data[error.start]:02x} at offset {error.start})")
+    problems = text_problems(text, name)
+    if problems:
+        return None, problems[0]
+    return text, None
 
 
 def read_sources(root: Path, paths: list[Path], prefix: str = "") -> tuple[list[SourceFile], list[Diagnostic]]:
@@ -143,8 +319,9 @@ def read_sources(root: Path, paths: list[Path], prefix: str = "") -> tuple[list[
             # Like kustomize's root-only loading: a link must not pull in files from elsewhere.
             problems.append(Diagnostic(name, 1, 1, "a symbolic link that leads outside the repository is not read"))
             continue
-        try:
-            sources.append(SourceFile(name, path.read_bytes().decode("utf-8")))
-        except UnicodeDecodeError as error:
-            problems.append(Diagnostic(name, 1, 1, f"not UTF-8 text (byte {error.start})"))
+        text, problem = read_text(path, name)
+        if problem is not None:
+            problems.append(problem)
+        elif text is not None:
+            sources.append(SourceFile(name, text))
     return sources, problems

@@ -42,6 +42,44 @@ from everest_render.schema_check import Validator, compile_schema, schema_proble
 EVEREST_GROUP = "everest.percona.com/"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 INPUT_KINDS = ("DatabaseClusterDefinition", "Provider", "DatabaseCluster")
+REFERENCED_KINDS = ("BackupStorage", "MonitoringConfig")
+INPUT_API_VERSION = EVEREST_GROUP + "v2alpha1"
+REFERENCED_API_VERSION = EVEREST_GROUP + "v1alpha1"
+# Every (apiVersion, kind) the renderer reads as input; a near miss of one is an error, never
+# a pass-through object (passing `DatabaseCLuster` through would drop, and so prune, a database).
+INPUT_APIS = (
+    *((INPUT_API_VERSION, kind) for kind in INPUT_KINDS),
+    *((REFERENCED_API_VERSION, kind) for kind in REFERENCED_KINDS),
+    *FOREIGN_APIS,
+)
+NEAR = 0.85  # difflib ratio: one or two letters off, a case slip, a missing version suffix
+# Kinds without a namespace (docs/api.md): a pass-through object of these needs none, and goes
+# to out/_cluster/. Every other kind must name its namespace.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "StorageClass",
+        "PriorityClass",
+        "PersistentVolume",
+        "IngressClass",
+        "RuntimeClass",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "APIService",
+        "CSIDriver",
+        "VolumeSnapshotClass",
+        "ClusterSecretStore",
+        "ClusterExternalSecret",
+        "ClusterIssuer",
+        "ClusterPolicy",
+    }
+)
+CLUSTER_SCOPED_FOLDER = "_cluster"  # "_" cannot start a namespace: no collision
 # Where each kind may be written, by top-level folder.
 FOLDER_KINDS = {"definitions": "DatabaseClusterDefinition", "providers": "Provider"}
 
@@ -167,6 +205,9 @@ def _parse_document(
 ) -> None:
     data = document.data
     folder = document.source.path.removeprefix(BUILTIN_PREFIX).split("/", 1)[0]
+    if document.refused:
+        _mark_broken(document, out)  # load reported why; what the placeholder lacks is noise
+        return
     if not isinstance(data, dict) or not isinstance(data.get("apiVersion"), str) or not isinstance(data.get("kind"), str):
         out.diagnostics.append(document.at((), "a document must be a mapping with apiVersion and kind"))
         return
@@ -175,12 +216,19 @@ def _parse_document(
     if expected is not None and kind != expected:
         out.diagnostics.append(document.at(("kind",), f"{folder}/ holds {expected} objects, not {kind}"))
         return
+    suggestion = near_miss(api_version, kind)
+    if suggestion is not None:
+        where = ("kind",) if suggestion[0] == api_version else ("apiVersion",)
+        message = f"{api_version} {kind} is not an input kind; did you mean {suggestion[0]} {suggestion[1]}?"
+        out.diagnostics.append(document.at(where, message))
+        _mark_broken(document, out)
+        return
     translate = FOREIGN_APIS.get((api_version, kind))
     if translate is not None:
         # Becomes the DatabaseCluster it means (after every provider is parsed), then takes that path.
         foreign.append((position, document, translate))
         return
-    if kind in INPUT_KINDS and api_version.startswith(EVEREST_GROUP):
+    if kind in INPUT_KINDS and api_version == INPUT_API_VERSION:
         problems, unknown = check_against_schema(document, kind)
         out.diagnostics.extend(problems)
         if problems and kind == "DatabaseCluster" and len(unknown) == len(problems):
@@ -197,7 +245,7 @@ def _parse_document(
         else:
             out.clusters.append((position, _parse_cluster(document)))
         return
-    if kind in ("BackupStorage", "MonitoringConfig") and api_version.startswith(EVEREST_GROUP):
+    if kind in REFERENCED_KINDS and api_version == REFERENCED_API_VERSION:
         problems, _ = check_against_schema(document, kind)
         if problems:
             out.diagnostics.extend(problems)
@@ -209,8 +257,35 @@ def _parse_document(
     _parse_passthrough(document, out)
 
 
+def near_miss(api_version: str, kind: str) -> tuple[str, str] | None:
+    """The input (apiVersion, kind) that ``api_version``/``kind`` nearly spells, when it is
+    not one: a kind off by a letter or a case, or an input kind in a group or version off by
+    one (``everest.percona.com/v2alpha``, ``Everest.Percona.com/v2alpha1``)."""
+    import difflib
+
+    if (api_version, kind) in INPUT_APIS:
+        return None
+    group = api_version.rsplit("/", 1)[0].lower() if "/" in api_version else ""
+
+    def near(a: str, b: str) -> bool:
+        return a == b or difflib.SequenceMatcher(None, a, b).ratio() >= NEAR
+
+    best: tuple[float, tuple[str, str]] | None = None
+    for known_version, known_kind in INPUT_APIS:
+        known_group = known_version.rsplit("/", 1)[0]
+        same_group = near(group, known_group)
+        kind_ratio = 1.0 if kind == known_kind else difflib.SequenceMatcher(None, kind.lower(), known_kind.lower()).ratio()
+        # A foreign group's own kind of the same name (crossplane's Provider) is not a near miss;
+        # a kind one letter off an input kind is, in any group (no other API spells it so).
+        if (same_group and kind_ratio >= NEAR) or (kind != known_kind and kind_ratio >= NEAR and known_kind != "Provider"):
+            score = kind_ratio + (1.0 if same_group else 0.0)
+            if best is None or score > best[0]:
+                best = (score, (known_version, known_kind))
+    return best[1] if best else None
+
+
 def _mark_broken(document: Document, out: _Collected) -> None:
-    metadata = document.data.get("metadata")
+    metadata = document.data.get("metadata") if isinstance(document.data, dict) else None
     if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
         out.broken.add(metadata["name"])
 
@@ -282,15 +357,16 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
     folder = document.source.path.rsplit("/", 1)[0]
     files = assets.get(folder, ProviderAssets({}, {}))
     problems: list[Diagnostic] = []
+    unreadable = bool(files.unreadable & {*spec["templates"], *(entry["schema"] for entry in spec["objects"])})
     for index, template in enumerate(spec["templates"]):
-        if template not in files.templates:
+        if template not in files.templates and template not in files.unreadable:
             problems.append(document.at(("spec", "templates", index), f"no template {template!r} in {folder}/"))
     objects = []
     for index, entry in enumerate(spec["objects"]):
-        if entry["schema"] not in files.schemas:
+        if entry["schema"] not in files.schemas and entry["schema"] not in files.unreadable:
             problems.append(document.at(("spec", "objects", index, "schema"), f"no schema {entry['schema']!r} in {folder}/"))
         objects.append(ObjectSchema(entry["apiVersion"], entry["kind"], entry["schema"]))
-    if problems:
+    if problems or unreadable:
         return None, problems
     operator = spec["operator"]
     return (
@@ -369,15 +445,34 @@ def _parse_passthrough(document: Document, out: _Collected) -> None:
         )
         return
     metadata = data.get("metadata")
-    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
-    if data["kind"] == "Namespace" and isinstance(metadata, dict):
-        namespace = metadata.get("name")
+    if not isinstance(metadata, dict):
+        out.diagnostics.append(document.at((), "an object passed through to out/ needs metadata with a name"))
+        return
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name:
+        out.diagnostics.append(document.missing(("metadata",), "an object passed through to out/ needs metadata.name"))
+        return
+    kind = data["kind"]
+    if kind in CLUSTER_SCOPED_KINDS:
+        if "namespace" in metadata:
+            out.diagnostics.append(document.at(("metadata", "namespace"), f"{kind} is cluster-scoped: it has no namespace", key=True))
+            return
+        if kind != "Namespace":
+            out.passthrough.append(PassthroughObject(CLUSTER_SCOPED_FOLDER, document, encrypted))
+            return
+    namespace: Any = name if kind == "Namespace" else metadata.get("namespace")
     if not isinstance(namespace, str) or not namespace:
-        out.diagnostics.append(document.at(("metadata",), "an object passed through to out/ needs metadata.namespace"))
+        out.diagnostics.append(
+            document.missing(
+                ("metadata",),
+                f"an object passed through to out/ needs metadata.namespace"
+                f" ({kind} is namespaced; cluster-scoped kinds are listed in docs/api.md)",
+            )
+        )
         return
     if not _DNS_LABEL.fullmatch(namespace):
         # The namespace names a folder of out/: it must be a plain label, never a path.
-        where = ("metadata", "name") if data["kind"] == "Namespace" else ("metadata", "namespace")
+        where = ("metadata", "name") if kind == "Namespace" else ("metadata", "namespace")
         out.diagnostics.append(document.at(where, f"{namespace!r} is not a valid namespace (RFC 1123 label)"))
         return
     out.passthrough.append(PassthroughObject(namespace, document, encrypted))

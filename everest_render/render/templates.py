@@ -17,7 +17,7 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from everest_render.diagnostics import Diagnostic, parse_path
-from everest_render.load.documents import compose_stream, node_value
+from everest_render.load.documents import Refused, compose_stream, node_value, text_problems
 from everest_render.model import Provider, RenderedObject, ResolvedCluster
 from everest_render.render.context import template_context
 from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
@@ -39,21 +39,27 @@ class _ProviderLoader(jinja2.BaseLoader):
         return sorted(self.templates)
 
 
+def sandbox(provider: Provider) -> jinja2.Environment:
+    """The environment a provider's templates run in (the only one: render, checks, explain)."""
+    env = ImmutableSandboxedEnvironment(
+        loader=_ProviderLoader(provider),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    env.globals.update(GLOBALS)
+    return env
+
+
 class ProviderRenderer:
     """One provider's compiled templates; build once per run, render many clusters."""
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
-        env = ImmutableSandboxedEnvironment(
-            loader=_ProviderLoader(provider),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        env.filters.update(FILTERS)
-        env.globals.update(GLOBALS)
+        env = sandbox(provider)
         self.env = env
         self.kinds = {(o.api_version, o.kind) for o in provider.objects}
         self.templates: dict[str, jinja2.Template] = {}
@@ -89,15 +95,20 @@ class ProviderRenderer:
         context = template_context(resolved)
         needed: list[dict[str, Any]] = []
         for entry in self.provider.secrets:
-            if "when" in entry and not self.env.compile_expression(entry["when"])(**context):
-                continue
-            items = self.env.compile_expression(entry["forEach"])(**context) if "forEach" in entry else None
-            items = [None] if items is None else list(items)
-            for item in items:
-                scope = {**context, "item": item}
+            try:
+                if "when" in entry and not self.env.compile_expression(entry["when"])(**context):
+                    continue
+                items = self.env.compile_expression(entry["forEach"])(**context) if "forEach" in entry else None
+                items = [None] if items is None else list(items)
+                names = [str(self.env.compile_expression(entry["name"])(**{**context, "item": item})) for item in items]
+            except Exception as error:
+                # A syntax error is reported when the provider loads; what fails only for this
+                # cluster is shown in place of the name rather than ending the command.
+                names = [f"(cannot evaluate spec.secrets name {entry['name']!r}: {type(error).__name__}: {error})"]
+            for name in names:
                 needed.append(
                     {
-                        "name": str(self.env.compile_expression(entry["name"])(**scope)),
+                        "name": name,
                         "keys": list(entry["keys"]),
                         "createdBy": entry["createdBy"],
                         "description": entry.get("description", ""),
@@ -107,8 +118,20 @@ class ProviderRenderer:
 
     def _parse_output(self, resolved: ResolvedCluster, name: str, text: str) -> tuple[list[RenderedObject], list[Diagnostic]]:
         where = f"{self.provider.folder}/{name}"
+        characters = text_problems(text, where)
+        if characters:
+            bad = characters[0]
+            message = f"rendering {resolved.ref} gave output with a {bad.message} (output line {bad.line})"
+            return [], [self._at_cluster(resolved, where, message)]
         try:
-            documents = [node_value(node) for node in compose_stream(text)]
+            documents = []
+            for node in compose_stream(text):
+                try:
+                    documents.append(node_value(node))
+                except Refused as refused:
+                    line = node.start_mark.line + 1
+                    message = f"rendering {resolved.ref} gave output the model cannot hold: {refused} (output document at line {line})"
+                    return [], [self._at_cluster(resolved, where, message)]
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark
             line = mark.line + 1 if mark else 1
@@ -126,6 +149,11 @@ class ProviderRenderer:
                 continue
             objects.append(RenderedObject(document, resolved.ref, where))
         return objects, problems
+
+    def _at_cluster(self, resolved: ResolvedCluster, where: str, message: str) -> Diagnostic:
+        """A problem of a template's output: at the template, naming the cluster's file:line."""
+        cluster = resolved.cluster.document.at((), "")
+        return Diagnostic(where, 1, 1, f"{message}; cluster at {cluster.file}:{cluster.line}")
 
     def _refusal(self, resolved: ResolvedCluster, name: str, refusal: TemplateFailure) -> Diagnostic:
         frames = self._frames(refusal)
