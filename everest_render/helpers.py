@@ -3,6 +3,7 @@
 Filters: ``{{ x | tojson }}`` (a YAML-safe scalar or flow value), ``| quantity`` (a number),
 ``| size_class`` (small/medium/large by memory, everest's thresholds),
 ``| resources(shorthand)`` (a ResourceRequirements from the cluster's resources),
+``| merge_resources(low)`` (everest's MergeResources),
 ``| parse_settings`` (``name = value`` / ``name value`` lines as a mapping). Globals: ``required(value, message)``, ``fail(message)``.
 Nothing here reads the clock, the environment or files (see docs/providers.md).
 """
@@ -97,6 +98,25 @@ def resources(value: Mapping[str, Any] | None, shorthand: str = "limits") -> dic
     return {t: dict(amounts) for t in ("requests", "limits") if t in targets}
 
 
+def merge_resources(high: Mapping[str, Any] | None, low: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Two ResourceRequirements merged value by value, as everest's ``common.MergeResources``:
+    each of requests/limits x cpu/memory is ``high``'s when set and not zero, else ``low``'s.
+    Other resource names (``ephemeral-storage``, ...) are kept from ``high``, where everest
+    would drop them. Empty sections are left out."""
+    merged: dict[str, Any] = {}
+    for section in ("requests", "limits"):
+        mine, theirs = dict((high or {}).get(section) or {}), (low or {}).get(section) or {}
+        values = {k: v for k, v in mine.items() if k not in ("cpu", "memory")}
+        for name in ("cpu", "memory"):
+            for source in (mine, theirs):
+                if source.get(name) is not None and parse_quantity(source[name]) != 0:
+                    values[name] = source[name]
+                    break
+        if values:
+            merged[section] = dict(sorted(values.items()))
+    return merged
+
+
 def version_prefix(version: str, parts: int = 2) -> str:
     """The leading numeric parts of a version: ``"8.0.44-35.1"`` -> ``"8.0"``, ``"17.7-2"`` (1) -> ``"17"``."""
     numbers = version.split("-", 1)[0].split(".")
@@ -172,6 +192,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "quantity": quantity,
     "size_class": size_class,
     "resources": resources,
+    "merge_resources": merge_resources,
     "version_prefix": version_prefix,
     "parse_settings": parse_settings,
 }

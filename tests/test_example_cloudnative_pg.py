@@ -275,16 +275,17 @@ def test_expose_on_the_engine_is_refused(cnpg):
 def test_a_pool_mode_pgbouncer_runs_but_a_pooler_does_not_is_refused(cnpg):
     cnpg.write("clusters/c.yaml", cluster("engine: {}\nproxy: {config: 'pool_mode = statement'}\n"))
     assert cnpg.errors() == [
-        "clusters/c.yaml:5:3: provider cloudnative-pg: proxy config sets pool_mode = statement; a CloudNativePG Pooler runs session"
-        " or transaction (providers/cloudnative-pg/pooler.yaml.j2:11) (at spec)"
+        # fail() without at= points at the field the template read last
+        "clusters/c.yaml:8:21: provider cloudnative-pg: proxy config sets pool_mode = statement; a CloudNativePG Pooler runs session"
+        " or transaction (providers/cloudnative-pg/pooler.yaml.j2:11) (at spec.instances.proxy.config)"
     ]
 
 
 def test_a_parameter_the_operator_sets_itself_is_refused(cnpg):
     cnpg.write("clusters/c.yaml", cluster("engine: {config: 'port = 5433'}\n"))
     assert cnpg.errors() == [
-        "clusters/c.yaml:5:3: provider cloudnative-pg: engine config sets port, which CloudNativePG sets itself"
-        " (its admission webhook refuses it) (providers/cloudnative-pg/cluster.yaml.j2:17) (at spec)"
+        "clusters/c.yaml:7:22: provider cloudnative-pg: engine config sets port, which CloudNativePG sets itself"
+        " (its admission webhook refuses it) (providers/cloudnative-pg/cluster.yaml.j2:17) (at spec.instances.engine.config)"
     ]
 
 
@@ -299,8 +300,8 @@ def test_a_config_line_without_a_value_is_refused_with_its_line_number(cnpg):
 def test_a_name_that_does_not_start_with_a_letter_is_refused(cnpg):
     cnpg.write("clusters/c.yaml", cluster(name="9db"))
     assert cnpg.errors() == [
-        "clusters/c.yaml:5:3: provider cloudnative-pg: CloudNativePG needs a cluster name that starts with a letter; 9db starts with 9"
-        " (providers/cloudnative-pg/_checks.j2:7) (at spec)"
+        "clusters/c.yaml:3:18: provider cloudnative-pg: CloudNativePG needs a cluster name that starts with a letter; 9db starts with 9"
+        " (providers/cloudnative-pg/_checks.j2:7) (at metadata.name)"
     ]
 
 
@@ -331,8 +332,8 @@ def test_proxy_storage_is_refused(cnpg):
 def test_the_same_affinity_field_twice_is_refused(cnpg):
     cnpg.write("clusters/c.yaml", cluster("engine:\n  affinity: {podAntiAffinity: {}, additionalPodAntiAffinity: {}}\n"))
     assert cnpg.errors() == [
-        "clusters/c.yaml:5:3: provider cloudnative-pg: engine affinity sets both podAntiAffinity and additionalPodAntiAffinity,"
-        " which are the same CloudNativePG field; keep one (providers/cloudnative-pg/cluster.yaml.j2:30) (at spec)"
+        "clusters/c.yaml:8:17: provider cloudnative-pg: engine affinity sets both podAntiAffinity and additionalPodAntiAffinity,"
+        " which are the same CloudNativePG field; keep one (providers/cloudnative-pg/cluster.yaml.j2:30) (at spec.instances.engine.affinity)"
     ]
 
 

@@ -427,7 +427,7 @@ def test_two_enabled_schedules_on_one_storage_are_refused(repo):
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1"))
     (error,) = repo.errors()
     assert error.startswith(
-        "clusters/c.yaml:5:3: provider percona-postgresql: backup storage s1 has 2 enabled schedules (daily, weekly);"
+        "clusters/c.yaml:11:5: provider percona-postgresql: backup storage s1 has 2 enabled schedules (daily, weekly);"
         " a pgBackRest repository runs one full-backup schedule: disable all but one or give each its own BackupStorage ("
     )
 
@@ -457,7 +457,7 @@ def test_an_s3_storage_without_region_is_refused(repo):
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + storage)
     (error,) = repo.errors()
     assert error.startswith(
-        "clusters/c.yaml:5:3: provider percona-postgresql: BackupStorage s1 has no region; a pgBackRest S3 repository needs one ("
+        "clusters/c.yaml:11:5: provider percona-postgresql: BackupStorage s1 has no region; a pgBackRest S3 repository needs one ("
     )
 
 

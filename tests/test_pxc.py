@@ -585,6 +585,21 @@ def test_pmm_full_resources_merge_the_requests_and_keep_the_limits(repo):
     assert spec["pmm"]["resources"] == {"requests": {"memory": "99604Ki", "cpu": 1}, "limits": {"memory": "1G"}}
 
 
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        ("{limits: {cpu: 500m}}", {"requests": {"memory": "99604Ki", "cpu": "95m"}, "limits": {"cpu": "500m"}}),
+        ("{requests: {memory: 200M}}", {"requests": {"memory": "200M", "cpu": "95m"}}),
+        ("{requests: {cpu: '0'}, limits: {}}", {"requests": {"memory": "99604Ki", "cpu": "95m"}}),
+    ],
+)
+def test_pmm_full_form_with_only_limits_or_only_requests_merges_each_value(repo, resources, expected):
+    """everest's getPMMResources (new cluster) = MergeResources(spec.monitoring.resources, preset):
+    each of requests/limits x cpu/memory separately, a zero value counting as unset."""
+    spec = render(repo, with_memory("2G") + f"  monitoring: {{monitoringConfig: pmm3, resources: {resources}}}\n")
+    assert spec["pmm"]["resources"] == expected
+
+
 def test_pmm_image_comes_from_the_monitoring_config_unless_the_cluster_pins_one(repo):
     assert render(repo, BASIC + "  monitoring: {monitoringConfig: pmm2}\n")["pmm"]["image"] == "percona/pmm-client:2.44.1-1"
     pinned = "components: {versions: {pmm: {version: 3.5.0}}}\n" + BASIC + "  monitoring: {monitoringConfig: pmm2}\n"
