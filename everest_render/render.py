@@ -49,6 +49,12 @@ class ProviderRenderer:
         self.kinds = {(o.api_version, o.kind) for o in provider.objects}
         self.templates: dict[str, jinja2.Template] = {}
         self.problems: list[Diagnostic] = []
+        self.checks: list[tuple[int, Callable[..., Any], jinja2.Template]] = []
+        for index, check in enumerate(provider.checks):
+            try:
+                self.checks.append((index, env.compile_expression(check["require"]), env.from_string(check["message"])))
+            except jinja2.TemplateSyntaxError as error:
+                self.problems.append(provider.document.at(("spec", "checks", index), f"check syntax error: {error.message}"))
         for name in provider.templates:
             try:
                 self.templates[name] = env.get_template(name)
@@ -59,8 +65,10 @@ class ProviderRenderer:
 
     def render(self, resolved: ResolvedCluster) -> tuple[list[RenderedObject], list[Diagnostic]]:
         context = template_context(resolved)
+        problems = self._broken_rules(resolved, context)
+        if problems:
+            return [], problems  # the templates may assume what the rules guarantee
         objects: list[RenderedObject] = []
-        problems: list[Diagnostic] = []
         for name, template in self.templates.items():
             try:
                 text = template.render(context)
@@ -74,6 +82,23 @@ class ProviderRenderer:
             objects.extend(found)
             problems.extend(parse_problems)
         return objects, problems
+
+    def _broken_rules(self, resolved: ResolvedCluster, context: Mapping[str, Any]) -> list[Diagnostic]:
+        """The provider's checks this cluster breaks, each at the cluster field it names."""
+        broken = []
+        where = self.provider.document.source.path
+        for index, require, message in self.checks:
+            check = self.provider.checks[index]
+            try:
+                holds = bool(require(**context))
+                text = "" if holds else message.render(context)
+            except Exception as error:  # a broken check is the provider's error; say which
+                holds, text = False, f"check spec.checks[{index}] failed: {type(error).__name__}: {error}"
+            if not holds:
+                line = self.provider.document.at(("spec", "checks", index), "").line
+                problem = f"provider {self.provider.name}: {text} ({where}:{line})"
+                broken.append(resolved.cluster.document.at(parse_path(check["at"]), problem))
+        return broken
 
     def _environment(self, kind: type[ImmutableSandboxedEnvironment], options: dict[str, Any]) -> jinja2.Environment:
         env = kind(
@@ -154,10 +179,12 @@ class ProviderRenderer:
         path = self._field_read_last(name, context)
         if self.provider.builtin:
             where = f"{file}:{line}{chain}"
-            return document.at(path, f"provider {self.provider.name} failed on this field: {message} (in {where}; if the cluster is valid, report it)")
+            text = f"provider {self.provider.name} failed on this field: {message} (in {where}; if the cluster is valid, report it)"
+            return document.at(path, text)
         at = document.at(path, "")
         field = f" (at {format_path(at.path)})" if at.path else ""
-        return Diagnostic(file, line, 1, f"while rendering {resolved.ref}: {message}{chain}; cluster {at.file}:{at.line}:{at.column}{field}")
+        cluster = f"cluster {at.file}:{at.line}:{at.column}{field}"
+        return Diagnostic(file, line, 1, f"while rendering {resolved.ref}: {message}{chain}; {cluster}")
 
     def _field_read_last(self, name: str, context: Mapping[str, Any]) -> tuple[str | int, ...]:
         return cluster_field(last_read(self._environment, name, context))
@@ -231,6 +258,9 @@ def _backup_context(resolved: ResolvedCluster) -> dict[str, Any]:
                 "bucket": s.bucket,
                 "region": s.region,
                 "endpointURL": s.endpoint_url,
+                "endpointScheme": s.endpoint_parts[0],
+                "endpointHost": s.endpoint_parts[1],
+                "endpointPath": s.endpoint_parts[2],
                 "verifyTLS": s.verify_tls,
                 "forcePathStyle": s.force_path_style,
                 "credentialsSecretName": s.credentials_secret_name,

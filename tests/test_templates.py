@@ -209,3 +209,25 @@ def test_an_error_inside_a_built_in_template_names_the_cluster_field_that_led_to
     assert error.startswith("clusters/shop/orders.yaml:12:18: provider percona-server-mongodb failed on this field: ValueError: boom"
                             " (in <built-in>/providers/percona-server-mongodb/_macros.j2:")
     assert error.endswith("; if the cluster is valid, report it) (at spec.instances.monitoring.resources)")
+
+
+def test_provider_checks_refuse_every_broken_rule_at_its_field_before_any_template(repo):
+    write_toy_provider(repo, "{{ fail('templates must not run') }}")
+    provider = repo.root / "providers/toy/provider.yaml"
+    provider.write_text(provider.read_text() + """  checks:
+    - {require: "components.engine.replicas > 1", message: "more than one, got {{ components.engine.replicas }}", at: spec.instances.engine.replicas}
+    - {require: "cluster.paused", message: "paused only", at: spec.paused}
+""")
+    repo.write("clusters/db.yaml", CLUSTER.replace("engine: {config: 'x = 1'}", "engine: {replicas: 1}"))
+    assert repo.errors() == [  # sorted by position, both at once
+        "clusters/db.yaml:4:7: provider toy: paused only (providers/toy/provider.yaml:11) (at spec.paused)",
+        "clusters/db.yaml:4:54: provider toy: more than one, got 1 (providers/toy/provider.yaml:10) (at spec.instances.engine.replicas)",
+    ]
+
+
+def test_replicas_from_must_name_another_component(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    definition = repo.root / "definitions/toy.yaml"
+    definition.write_text(definition.read_text().replace("components: {engine: {type: db}}", "components: {engine: {type: db, replicasFrom: proxy}}"))
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert any("replicasFrom must name another component; known: (none)" in e for e in repo.errors())
