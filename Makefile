@@ -63,7 +63,7 @@ bench: $(STAMP)  ## render a 1,000-cluster fleet and compare with a PyYAML C par
 
 schemas: $(STAMP)  ## regenerate the providers' and the Instance input's strict schemas from the vendored CRDs
 	$(BIN)/everest-render schemas
-	$(BIN)/python -m everest_render.upstream_schema
+	$(BIN)/python -m everest_render.authoring.instance_schema
 
 clean:
 	rm -rf $(VENV) .venv-latest .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from everest_render.load import Document
+from everest_render.load.documents import Document
 
 RENDERER_LABELS = ("app.kubernetes.io/managed-by", "everest.percona.com/cluster")
 MANAGED_BY = "everest-render"
@@ -97,6 +97,16 @@ class ProviderAssets:
 
 
 @dataclass(frozen=True)
+class InstanceAliases:
+    """How an OpenEverest ``core.openeverest.io`` Instance may name a provider, its topologies
+    and its topology parameters (``spec.instanceAliases``; read by eras/openeverest_instance.py)."""
+
+    names: tuple[str, ...] = ()
+    topologies: Mapping[str, str] = field(default_factory=dict)
+    topology_parameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # per topology
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     definition: str
@@ -109,6 +119,8 @@ class Provider:
     max_backup_storages: int | None
     secrets: tuple[Mapping[str, Any], ...]  # the Secrets a cluster needs (docs, explain)
     checks: tuple[Mapping[str, str], ...]  # operator rules checked before rendering ({require, message, at})
+    kind_order: tuple[str, ...]  # its own kinds' place in the output, after the API kinds
+    instance_aliases: InstanceAliases
     folder: str  # relative to its root, for messages
     assets: ProviderAssets
     document: Document

@@ -1,93 +1,42 @@
-"""The facade: one function per use, each the list of stages top to bottom.
+"""The compiler, one function per use; each function's body is the list of stages.
 
-    files = read_repository(Path("."))
-    result = render_repository(files)
+    files = read_repository(Path("."))      # read: the only stage that reads files
+    result = render_repository(files)       # load, parse, resolve, render, check, emit (pure)
     if not result.failed:
         write_output(result.plan, Path("out"))
 
-`read_repository` is the only part that reads files; everything after it is pure.
+Every command goes through these functions: ``render``, ``validate`` and ``diff`` (and the
+git revision it compares with) through `render_repository`, ``explain`` and ``providers``
+through `resolve_repository`, the KRM function through `render_repository` over its
+ResourceList. Each stage returns new frozen values and its diagnostics; nothing is spliced.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from everest_render.catalog import Catalog, build_catalog
+from everest_render.check.crd import check_objects
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
-from everest_render.emit import OutputPlan, passthrough_files, plan_from_files
-from everest_render.fanout import render_fleet
-from everest_render.load import (
-    BUILTIN_PREFIX,
-    SourceFile,
-    discover_input_files,
-    load_documents,
-    read_sources,
-)
-from everest_render.model import ProviderAssets, RenderedObject, ResolvedCluster
-from everest_render.parse import ParsedInputs, parse_documents
-from everest_render.references import index_references
-from everest_render.resolve import resolve_clusters
+from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
+from everest_render.load.documents import load_documents
+from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
+from everest_render.model import Provider, RenderedObject, ResolvedCluster
+from everest_render.parallel import map_slices
+from everest_render.parse.inputs import ParsedInputs, parse_documents
+from everest_render.render.postprocess import postprocess
+from everest_render.render.templates import render_clusters
+from everest_render.resolve.catalog import Catalog, build_catalog
+from everest_render.resolve.cluster import resolve_clusters
+from everest_render.resolve.references import index_references
 
-
-def builtin_root() -> Path:
-    """Where the built-in definitions/ and providers/ are: package data in a wheel, else the
-    top level of the source checkout (one copy, not two)."""
-    packaged = Path(__file__).parent / "_builtin"
-    return packaged if packaged.is_dir() else Path(__file__).parent.parent
-
-
-@dataclass(frozen=True)
-class SourceSet:
-    sources: list[SourceFile]
-    assets: dict[str, ProviderAssets]
-    builtin: bool
-    unreadable: list[Diagnostic] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RepositoryFiles:
-    builtin: SourceSet
-    own: SourceSet
+EMPTY_RENDER = "no DatabaseCluster found: refusing an empty render (it would prune every database)"
 
 
 def read_repository(root: Path, out_dir: Path | None = None) -> RepositoryFiles:
     """Read the built-ins and the repository at ``root`` (the one stage that touches disk)."""
-    base = builtin_root()
-    out_dir = out_dir if out_dir is not None else root / "out"
-    if root.resolve() == base.resolve():
-        own = _read_set(root, out_dir, "", builtin=True)
-        return RepositoryFiles(SourceSet([], {}, True), own)
-    return RepositoryFiles(read_builtins(), _read_set(root, out_dir, "", builtin=False))
-
-
-def read_builtins() -> SourceSet:
-    """The built-in definitions and providers."""
-    return _read_set(builtin_root(), None, BUILTIN_PREFIX, builtin=True, folders=("definitions", "providers"))
-
-
-def _read_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, folders: tuple[str, ...] | None = None) -> SourceSet:
-    paths = discover_input_files(root, out_dir)
-    if folders is not None:
-        paths = [p for p in paths if p.relative_to(root).parts[0] in folders]
-    assets: dict[str, ProviderAssets] = {}
-    for path in paths:
-        relative = path.relative_to(root)
-        if relative.parts[0] == "providers":
-            folder = path.parent
-            inside = folder.resolve()
-            files = sorted(
-                p for p in folder.rglob("*") if p.is_file() and p.suffix in (".j2", ".json") and p.resolve().is_relative_to(inside)
-            )
-            read = {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8") for p in files}
-            assets[prefix + relative.parent.as_posix()] = ProviderAssets(
-                {k: v for k, v in read.items() if k.endswith(".j2")}, {k: v for k, v in read.items() if k.endswith(".json")}
-            )
-    sources, unreadable = read_sources(root, paths, prefix)
-    return SourceSet(sources, assets, builtin, unreadable)
-
-
-# --- pure from here on -----------------------------------------------------------------
+    return read_repository_files(root, out_dir)
 
 
 @dataclass(frozen=True)
@@ -95,55 +44,72 @@ class Selection:
     """Which clusters to render: ``NAMESPACE`` (all of it, with its pass-through objects) or
     ``NAMESPACE/NAME`` entries, e.g. one Argo CD application's share of a monorepo."""
 
-    entries: tuple[str, ...]
+    entries: tuple[str, ...] = ()
+    # Repository-relative folders: only what is written in files under them (an Argo CD
+    # application whose path is one namespace folder of a monorepo). Both must hold when given.
+    folders: tuple[str, ...] = ()
 
-    def selects(self, namespace: str, name: str | None) -> bool:
-        return any(entry == namespace or (name is not None and entry == f"{namespace}/{name}") for entry in self.entries)
+    def selects(self, namespace: str, name: str | None, file: str) -> bool:
+        qualified = f"{namespace}/{name}" if name is not None else None
+        by_entry = not self.entries or any(entry in (namespace, qualified) for entry in self.entries)
+        by_folder = not self.folders or any(file.startswith(folder + "/") for folder in self.folders)
+        return by_entry and by_folder
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResolveResult:
     catalog: Catalog | None
-    clusters: list[ResolvedCluster]
+    clusters: tuple[ResolvedCluster, ...]
     inputs: ParsedInputs
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+    diagnostics: tuple[Diagnostic, ...]
 
     @property
     def failed(self) -> bool:
         return has_errors(self.diagnostics)
 
 
-@dataclass
+@dataclass(frozen=True)
+class RenderedSlice:
+    """Some clusters rendered, checked and emitted: the unit `parallel.map_slices` fans out."""
+
+    objects: tuple[RenderedObject, ...]
+    files: dict[str, bytes]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass(frozen=True)
 class RenderResult:
     resolved: ResolveResult
-    objects: list[RenderedObject]
+    objects: tuple[RenderedObject, ...]
     plan: OutputPlan
-    diagnostics: list[Diagnostic]
+    diagnostics: tuple[Diagnostic, ...]
 
     @property
     def failed(self) -> bool:
         return has_errors(self.diagnostics)
-
-
-def _parse_set(source_set: SourceSet) -> ParsedInputs:
-    documents, problems = load_documents(source_set.sources)
-    parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin)
-    parsed.diagnostics[:0] = [*source_set.unreadable, *problems]
-    return parsed
 
 
 def resolve_repository(files: RepositoryFiles) -> ResolveResult:
-    builtin, own = _parse_set(files.builtin), _parse_set(files.own)
+    """load -> parse -> resolve, for the built-ins and the repository."""
+    builtin_loaded, builtin = _load_and_parse(files.builtin, ())
+    own_loaded, own = _load_and_parse(files.own, builtin.providers)
     catalog, catalog_problems = build_catalog(
-        builtin.definitions, builtin.providers, own.definitions, own.providers, frozenset(builtin.broken | own.broken)
+        builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken
     )
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
-    clusters, problems = resolve_clusters(own.clusters, catalog, references)
-    problems[:0] = reference_problems
-    if not own.clusters and not own.diagnostics and not files.own.unreadable:
-        problems.append(Diagnostic("clusters", 1, 1, "no DatabaseCluster found: refusing an empty render (it would prune every database)"))
-    diagnostics = [*builtin.diagnostics, *own.diagnostics, *catalog_problems, *problems]
-    return ResolveResult(catalog, clusters, own, sorted_diagnostics(diagnostics))
+    clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references)
+    nothing_to_render = not own.clusters and not own_loaded and not own.diagnostics and not files.own.unreadable
+    diagnostics = [
+        *builtin_loaded,
+        *builtin.diagnostics,
+        *own_loaded,
+        *own.diagnostics,
+        *catalog_problems,
+        *reference_problems,
+        *cluster_problems,
+        *([Diagnostic("clusters", 1, 1, EMPTY_RENDER)] if nothing_to_render else []),
+    ]
+    return ResolveResult(catalog, tuple(clusters), own, tuple(sorted_diagnostics(diagnostics)))
 
 
 def render_repository(files: RepositoryFiles, only: Selection | None = None, jobs: int = 1) -> RenderResult:
@@ -151,12 +117,31 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
     validated), on up to ``jobs`` processes (the result does not depend on it)."""
     resolved = resolve_repository(files)
     if resolved.failed:
-        return RenderResult(resolved, [], OutputPlan({}), resolved.diagnostics)
-    clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name)]
-    passthrough = [p for p in resolved.inputs.passthrough if only is None or only.selects(p.namespace, None)]
-    fleet = render_fleet(clusters, jobs)
-    plan = plan_from_files({**fleet.files, **passthrough_files(passthrough)})
-    diagnostics = sorted_diagnostics([*resolved.diagnostics, *fleet.problems])
+        return RenderResult(resolved, (), OutputPlan({}), resolved.diagnostics)
+    clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name, c.cluster.document.source.path)]
+    passthrough = [p for p in resolved.inputs.passthrough if only is None or only.selects(p.namespace, None, p.document.source.path)]
+    slices = map_slices(render_slice, clusters, jobs)
+    objects = tuple(o for part in slices for o in part.objects)
+    plan = plan_from_files({**{path: text for part in slices for path, text in part.files.items()}, **passthrough_files(passthrough)})
+    diagnostics = tuple(sorted_diagnostics([*resolved.diagnostics, *(d for part in slices for d in part.diagnostics)]))
     if has_errors(diagnostics):
-        return RenderResult(resolved, [], OutputPlan({}), diagnostics)
-    return RenderResult(resolved, fleet.objects, plan, diagnostics)
+        return RenderResult(resolved, (), OutputPlan({}), diagnostics)
+    return RenderResult(resolved, objects, plan, diagnostics)
+
+
+def render_slice(clusters: Sequence[ResolvedCluster]) -> RenderedSlice:
+    """render -> post-process -> check -> emit, for some resolved clusters."""
+    by_ref = {cluster.ref: cluster for cluster in clusters}
+    rendered, render_problems = render_clusters(clusters)
+    objects, post_problems = postprocess(rendered, by_ref)
+    check_problems = check_objects(objects, by_ref)
+    files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
+    return RenderedSlice(tuple(objects), files, (*render_problems, *post_problems, *check_problems))
+
+
+def _load_and_parse(source_set: SourceSet, providers: Sequence[Provider]) -> tuple[list[Diagnostic], ParsedInputs]:
+    """load -> parse for one root (``providers``: those of the roots parsed before); the files
+    it could not read or load come first."""
+    documents, load_problems = load_documents(source_set.sources)
+    parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers)
+    return [*source_set.unreadable, *load_problems], parsed

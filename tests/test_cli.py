@@ -12,7 +12,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from everest_render.cli import main
+from everest_render.commands.cli import main
 from tests.conftest import PROJECT_ROOT, mongodb
 
 
@@ -54,14 +54,16 @@ def test_invalid_input_exits_3_prints_nothing_on_stdout_and_writes_nothing(fleet
     before = (fleet_repo.root / "out/shop/orders.yaml").read_bytes()
     fleet_repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: -1}\n"))
     fleet_repo.write("clusters/shop/more.yaml", mongodb(name="more", body="  instances: {}\n"))
-    for args in ([], ["--stdout"]):
+    problems = [
+        "clusters/shop/more.yaml:8:3: component 'engine' is required by topology standard; list it under spec.instances (at spec.instances)",
+        "clusters/shop/orders.yaml:9:24: -1 is less than the minimum of 0 (at spec.instances.engine.replicas)",
+    ]
+    # The summary closes a write; a stream has none (the stream is the result).
+    for args, summary in (([], ["everest-render: 2 errors in 2 files; nothing written"]), (["--stdout"], [])):
         result = run("render", "--repo", str(fleet_repo.root), *args)
         assert result.exit_code == 3
         assert result.stdout == ""
-        assert result.stderr.splitlines() == [
-            "clusters/shop/more.yaml:8:3: component 'engine' is required by topology standard; list it under spec.instances (at spec.instances)",
-            "clusters/shop/orders.yaml:9:24: -1 is less than the minimum of 0 (at spec.instances.engine.replicas)",
-        ]
+        assert result.stderr.splitlines() == problems + summary
     assert (fleet_repo.root / "out/shop/orders.yaml").read_bytes() == before
     assert not (fleet_repo.root / "out/shop/more.yaml").exists()
 
@@ -70,7 +72,7 @@ def test_a_file_that_is_not_utf8_is_an_error_not_a_traceback(fleet_repo):
     (fleet_repo.root / "clusters/shop/bad.yaml").write_bytes(b"kind: \xff\n")
     result = run("render", "--repo", str(fleet_repo.root))
     assert result.exit_code == 3
-    assert result.stderr == "clusters/shop/bad.yaml:1:1: not UTF-8 text (byte 6)\n"
+    assert result.stderr == "clusters/shop/bad.yaml:1:1: not UTF-8 text (byte 6)\neverest-render: 1 error in 1 file; nothing written\n"
 
 
 def test_check_exits_0_when_out_is_current_and_1_when_stale(fleet_repo):
@@ -79,7 +81,10 @@ def test_check_exits_0_when_out_is_current_and_1_when_stale(fleet_repo):
     fleet_repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
     result = run("render", "--repo", str(fleet_repo.root), "--check")
     assert result.exit_code == 1
-    assert result.stderr == f"stale: {(fleet_repo.root / 'out/shop/orders.yaml').as_posix()}\n"
+    assert result.stderr == (
+        f"stale: {(fleet_repo.root / 'out/shop/orders.yaml').as_posix()}\n"
+        "everest-render: 1 cluster checked; 1 file stale, 0 missing, 0 extra: run everest-render render\n"
+    )
     assert result.stdout == ""
 
 
@@ -87,7 +92,8 @@ def test_check_writes_nothing(fleet_repo):
     result = run("render", "--repo", str(fleet_repo.root), "--check")
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [f"missing: {(fleet_repo.root / 'out/shop/orders.yaml').as_posix()}",
-                                          f"missing: {(fleet_repo.root / 'out/.everest-render-index').as_posix()}"]
+                                          f"missing: {(fleet_repo.root / 'out/.everest-render-index').as_posix()}",
+                                          "everest-render: 1 cluster checked; 0 files stale, 2 missing, 0 extra: run everest-render render"]
     assert not (fleet_repo.root / "out").exists()
 
 
@@ -267,6 +273,9 @@ def test_a_symbolic_link_under_out_cannot_lead_the_write_elsewhere(fleet_repo, t
     (fleet_repo.root / "out/shop").symlink_to(elsewhere)
     result = run("render", "--repo", str(fleet_repo.root))
     assert result.exit_code == 3
-    assert result.stderr == f"error: refusing to write outside {fleet_repo.root / 'out'}: shop/orders.yaml (a symbolic link?)\n"
+    assert result.stderr == (
+        f"error: refusing to write outside {fleet_repo.root / 'out'}: shop/orders.yaml (a symbolic link?)\n"
+        "everest-render: 1 error; nothing written\n"
+    )
     assert list(elsewhere.iterdir()) == []
     assert not (fleet_repo.root / "out/.everest-render-index").exists()

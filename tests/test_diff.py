@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from everest_render.diff import diff_objects, live_view
+from everest_render.commands.diff import diff_objects, live_view
 from tests.conftest import mongodb
 from tests.test_cli import run
 
@@ -72,6 +72,26 @@ def test_an_unknown_revision_is_an_error(repo):
     result = run("diff", "--repo", str(repo.root), "--against", "nope")
     assert result.exit_code == 3
     assert result.stderr.startswith("error: ")
+
+
+def test_a_revision_beyond_a_shallow_clone_names_the_fetch_depth_to_set(repo, tmp_path):
+    # What a CI checkout looks like by default: one commit of history, no base branch.
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "-C", str(repo.root), "init", "-q"], check=True)
+    for message in ("one", "two"):
+        repo.write("clusters/shop/orders.yaml", mongodb(body=f"  instances:\n    engine: {{}}\n# {message}\n"))
+        subprocess.run([*git, "-C", str(repo.root), "add", "."], check=True)
+        subprocess.run([*git, "-C", str(repo.root), "commit", "-qm", message], check=True)
+    clone = tmp_path / "clone"
+    subprocess.run([*git, "clone", "-q", "--depth", "1", f"file://{repo.root}", str(clone)], check=True)
+    for revision in ("HEAD~1", "origin/other"):
+        result = run("diff", "--repo", str(clone), "--against", revision)
+        assert (result.exit_code, result.stdout) == (3, "")
+        assert result.stderr.startswith(f"error: cannot read {revision}: this clone is shallow")
+        assert "`fetch-depth: 0`" in result.stderr
+    # The full history has no such hint: the revision really is unknown there.
+    assert "shallow" not in run("diff", "--repo", str(repo.root), "--against", "nope").stderr
 
 
 def test_live_without_a_cluster_fails_cleanly(rendered_repo, tmp_path):

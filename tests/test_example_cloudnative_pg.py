@@ -18,10 +18,10 @@ import jsonschema
 import pytest
 import yaml
 
-from everest_render import emit
-from everest_render.crd_schema import expected_schemas
+from everest_render.authoring.crd_schema import expected_schemas
+from everest_render.emit import output as emit
 from everest_render.pipeline import read_repository, render_repository, resolve_repository
-from everest_render.render import ProviderRenderer
+from everest_render.render.templates import ProviderRenderer
 from tests.conftest import PROJECT_ROOT
 
 EXAMPLE = PROJECT_ROOT / "examples" / "cloudnative-pg"
@@ -70,7 +70,7 @@ def test_the_schemas_check_passes_on_the_committed_schemas():
     # `make -C examples/cloudnative-pg check-schemas`, in-process.
     from click.testing import CliRunner
 
-    from everest_render.cli import main
+    from everest_render.commands.cli import main
 
     assert CliRunner().invoke(main, ["schemas", "--repo", str(EXAMPLE), "--check"]).exit_code == 0
 

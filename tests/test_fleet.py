@@ -9,9 +9,9 @@ import pytest
 import yaml
 from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
-from everest_render.emit import differences
+from everest_render.emit.output import differences
+from everest_render.emit.yaml_text import dump_documents
 from everest_render.pipeline import read_repository, render_repository
-from everest_render.yaml_text import dump_documents
 from tests.conftest import PROJECT_ROOT
 
 

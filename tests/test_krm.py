@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from everest_render.krm import run_function
+from everest_render.commands.krm import run_function
 from tests.conftest import PROJECT_ROOT, mongodb
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from everest_render.load import SourceFile, discover_input_files, parse_yaml
+from everest_render.load.documents import SourceFile, parse_yaml
+from everest_render.load.files import discover_input_files
 
 
 def test_positions_of_values_and_keys_are_one_based():
@@ -83,7 +84,7 @@ def test_a_document_nested_too_deeply_is_refused_without_a_traceback(depth):
 
 
 def test_a_document_nested_too_deeply_is_exit_3_without_a_traceback(tmp_path):
-    from everest_render.cli import main as cli_main
+    from everest_render.commands.cli import main as cli_main
 
     (tmp_path / "clusters").mkdir()
     (tmp_path / "clusters/deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
@@ -95,7 +96,7 @@ def test_a_document_nested_too_deeply_is_exit_3_without_a_traceback(tmp_path):
 
 
 def test_a_link_out_of_the_repository_is_not_read(tmp_path):
-    from everest_render.load import read_sources
+    from everest_render.load.files import read_sources
 
     secret = tmp_path / "elsewhere.yaml"
     secret.write_text("password: hunter2\n")

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from everest_render.render import ProviderRenderer
+from everest_render.render.templates import ProviderRenderer
 
 
 def postgres(body: str = "", name: str = "ledger", namespace: str = "finance", instances: str = "engine: {}\nproxy: {}\n") -> str:

@@ -9,7 +9,11 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 IMPURE = {"os", "pathlib", "time", "datetime", "random", "subprocess", "socket", "shutil", "tempfile", "glob"}
-PURE_MODULES = ["resolve", "render", "order", "postprocess", "helpers", "yaml_text", "catalog", "quantity", "cron", "model", "upstream"]
+PURE_MODULES = [
+    "resolve/cluster", "resolve/catalog", "resolve/references", "resolve/cron",
+    "render/templates", "render/postprocess", "render/functions", "render/quantity",
+    "emit/order", "emit/yaml_text", "model", "eras/openeverest_instance",
+]
 
 
 @pytest.mark.parametrize("module", PURE_MODULES)
@@ -33,3 +37,18 @@ def test_templates_cannot_reach_the_environment(repo):
                "spec: {provider: toy, instances: {engine: {}}}\n")
     (error,) = repo.errors()
     assert error.startswith("providers/toy/configmap.yaml.j2:1:1: while rendering ns/db: SecurityError")
+
+
+def test_the_render_path_loads_no_authoring_tool_and_no_command():
+    # authoring/ (schema generators) and commands/ sit beside the pipeline, never under it.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from everest_render.pipeline import read_repository, render_repository\n"
+        f"assert not render_repository(read_repository(__import__('pathlib').Path({str(PROJECT_ROOT)!r}))).failed\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('everest_render.authoring', 'everest_render.commands'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"

@@ -14,7 +14,7 @@ import textwrap
 
 import pytest
 
-from everest_render.render import ProviderRenderer
+from everest_render.render.templates import ProviderRenderer
 from tests.conftest import PROJECT_ROOT
 
 STORAGES = """

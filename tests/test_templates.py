@@ -190,7 +190,7 @@ def test_expose_may_name_candidates_and_the_first_listed_component_is_exposed(re
 def test_an_error_inside_a_built_in_template_names_the_cluster_field_that_led_to_it(repo, monkeypatch):
     """A failure of a built-in provider is reported at the user's cluster file and field (the
     last one the template read), not only at a template the user cannot edit."""
-    from everest_render import helpers
+    from everest_render.render import functions as helpers
 
     def broken(*args, **kwargs):
         raise ValueError("boom")

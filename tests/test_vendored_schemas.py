@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from everest_render.crd_schema import expected_schemas, strict_schema_from_crd
+from everest_render.authoring.crd_schema import expected_schemas, strict_schema_from_crd
 from tests.conftest import PROJECT_ROOT
 
 SCHEMAS = list(expected_schemas(PROJECT_ROOT))
@@ -18,7 +18,7 @@ def test_committed_schema_is_generated_from_the_vendored_crd(target, text):
 def test_the_schemas_command_checks_and_writes(tmp_path):
     from click.testing import CliRunner
 
-    from everest_render.cli import main
+    from everest_render.commands.cli import main
 
     provider = PROJECT_ROOT / "providers/percona-server-mongodb"
     (tmp_path / "providers/psmdb/schemas").mkdir(parents=True)
@@ -38,7 +38,7 @@ def test_the_schemas_command_checks_and_writes(tmp_path):
 def test_a_provider_without_its_crd_is_an_error(tmp_path):
     from click.testing import CliRunner
 
-    from everest_render.cli import main
+    from everest_render.commands.cli import main
 
     (tmp_path / "providers/psmdb").mkdir(parents=True)
     (tmp_path / "providers/psmdb/provider.yaml").write_text((PROJECT_ROOT / "providers/percona-server-mongodb/provider.yaml").read_text())

@@ -1,0 +1,1 @@
+"""Development-time tools (schema generators); never imported on the render path."""

@@ -1,0 +1,1 @@
+"""Stage 5, check: rendered objects against the CRD schemas the provider targets."""

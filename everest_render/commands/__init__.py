@@ -1,0 +1,1 @@
+"""The command-line layer over the pipeline: commands, views, diff and its baselines, the KRM adapter."""

@@ -1,0 +1,688 @@
+"""The command line: options in, one pipeline call, diagnostics and data out.
+
+Data goes to stdout, diagnostics to stderr. Exit codes (API.md section 4) are decided in
+`exit_code` only: 0 success, 1 differences found, 2 usage error, 3 invalid input.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from click.core import ParameterSource
+
+from everest_render.commands.report import (
+    Tally,
+    annotation,
+    check_summary,
+    diagnostic_annotation,
+    failure_summary,
+    render_summary,
+    validate_summary,
+)
+from everest_render.diagnostics import Diagnostic
+
+EXIT_OK, EXIT_DIFFERENCES, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+
+
+def exit_code(*, failed: bool = False, differences: bool = False) -> int:
+    if failed:
+        return EXIT_INVALID
+    if differences:
+        return EXIT_DIFFERENCES
+    return EXIT_OK
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a run's problems go. Text mode: one line each on stderr. JSON mode (``--format
+    json``): into the JSON report on stdout, nothing on stderr. Annotations (GitHub Actions):
+    also one workflow command each on stderr, in either mode. The summary line is text mode's."""
+
+    repo: Path
+    as_json: bool = False
+    annotations: bool = False
+    quiet: bool = False
+
+    def diagnostics(self, diagnostics: Iterable[Diagnostic], *, in_report: bool | None = None) -> None:
+        """``in_report``: whether the JSON report holds them (default: in JSON mode)."""
+        for diagnostic in diagnostics:
+            if not (self.as_json if in_report is None else in_report):
+                click.echo(str(diagnostic), err=True)
+            if self.annotations:
+                click.echo(diagnostic_annotation(diagnostic, self._workspace_path(diagnostic.file)), err=True)
+
+    def error(self, message: str, file: Path | None = None) -> None:
+        """A problem that is not at a position in an input file (``error: ...``)."""
+        if not self.as_json:
+            click.echo(f"error: {message}", err=True)
+        if self.annotations:
+            click.echo(annotation(True, message, None if file is None else _relative_to_workspace(file)), err=True)
+
+    def change(self, line: str, file: Path) -> None:
+        """One of --check's lines (``stale: out/...``); on GitHub, an error on that file."""
+        click.echo(line, err=True)
+        if self.annotations:
+            click.echo(annotation(True, f"{line} (run everest-render render)", _relative_to_workspace(file)), err=True)
+
+    def summary(self, line: str) -> None:
+        if not (self.quiet or self.as_json):
+            click.echo(line, err=True)
+
+    def _workspace_path(self, file: str) -> str | None:
+        from everest_render.load.documents import BUILTIN_PREFIX
+
+        return None if file.startswith(BUILTIN_PREFIX) else _relative_to_workspace(self.repo / file)
+
+
+def _relative_to_workspace(path: Path) -> str:
+    """GitHub resolves an annotation's file against the checkout (GITHUB_WORKSPACE)."""
+    workspace = os.environ.get("GITHUB_WORKSPACE") or os.getcwd()
+    return Path(os.path.relpath(path.absolute(), Path(workspace).absolute())).as_posix()
+
+
+def _failure_json(diagnostics: Iterable[Diagnostic], clusters: Iterable[str] = (), errors: Iterable[str] = ()) -> None:
+    """The report every ``--format json`` command prints when it fails: validate's shape."""
+    _print_json(
+        {
+            "valid": False,
+            "clusters": sorted(clusters),
+            "diagnostics": [*(_diagnostic_json(d) for d in diagnostics), *(_unlocated_json(e) for e in errors)],
+        }
+    )
+
+
+def _report(diagnostics: Sequence[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        click.echo(str(diagnostic), err=True)
+
+
+def _finish(code: int) -> NoReturn:
+    sys.exit(code)
+
+
+def _option_text(ctx: click.Context, name: str) -> str:
+    """How the user gave option ``name``: ``--check``, or ``--stdout (from EVEREST_RENDER_STDOUT)``."""
+    param = next(p for p in ctx.command.params if p.name == name)
+    flag = max(param.opts, key=len)
+    if ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT:
+        names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or [])
+        variable = next((n for n in names if n in os.environ), names[0])
+        return f"{flag} (from {variable})"
+    return flag
+
+
+def _exclusive(ctx: click.Context, first: str, second: str, why: str) -> None:
+    if ctx.params.get(first) and ctx.params.get(second):
+        raise click.UsageError(f"{_option_text(ctx, first)} and {_option_text(ctx, second)} exclude each other: {why}", ctx)
+
+
+def _existing_repo(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    # click's message names the option and its variable: "Invalid value for '--repo' (env var: ...)";
+    # click.Path already refuses a file.
+    if not value.is_dir():
+        raise click.BadParameter(f"{value} does not exist", ctx, param)
+    return value
+
+
+# --- options ----------------------------------------------------------------------------
+# docs/api.md, "Options and variables", states the rules these follow: contradicting options
+# are a usage error naming both (and the variable either came from); a shared variable whose
+# value a command cannot take is ignored by that command.
+
+repo_option = click.option(
+    "--repo",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    envvar="EVEREST_RENDER_REPO",
+    show_envvar=True,
+    callback=_existing_repo,
+    help="The GitOps repository to read (must exist).",
+)
+
+
+def out_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--out",
+        "out_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="EVEREST_RENDER_OUT",
+        show_envvar=True,
+        help=help_text,
+    )
+
+
+jobs_option = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=lambda: os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    envvar="EVEREST_RENDER_JOBS",
+    show_envvar=True,
+    help="Processes to render a large fleet on (the output does not depend on it).",
+)
+kustomization_option = click.option(
+    "--kustomization",
+    is_flag=True,
+    envvar="EVEREST_RENDER_KUSTOMIZATION",
+    show_envvar=True,
+    help="Also write out/kustomization.yaml listing every rendered file.",
+)
+quiet_option = click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    envvar="EVEREST_RENDER_QUIET",
+    show_envvar=True,
+    help="Print no summary line at the end (problems are still printed).",
+)
+annotations_option = click.option(
+    "--annotations",
+    type=click.Choice(["auto", "github", "none"]),
+    default="auto",
+    show_default=True,
+    envvar="EVEREST_RENDER_ANNOTATIONS",
+    show_envvar=True,
+    help="Also print each problem as a GitHub Actions annotation on stderr (auto: when GITHUB_ACTIONS=true).",
+)
+
+SHARED_FORMAT_VARIABLE = "EVEREST_RENDER_FORMAT"
+
+
+def format_option(command: str, choices: tuple[str, ...] = ("text", "json")) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--format, read from EVEREST_RENDER_<COMMAND>_FORMAT (strict), else from the shared
+    EVEREST_RENDER_FORMAT when its value is one of ``choices`` (``markdown`` is diff's alone:
+    it must not break validate), else text."""
+
+    def fallback(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+        if value is not None:
+            return value
+        shared = os.environ.get(SHARED_FORMAT_VARIABLE, "")
+        return shared if shared in choices else "text"
+
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(choices),
+        default=None,
+        show_default="text",
+        envvar=f"EVEREST_RENDER_{command.upper()}_FORMAT",
+        show_envvar=True,
+        callback=fallback,
+        help=f"Output format. Also read from {SHARED_FORMAT_VARIABLE} when it names one of these.",
+    )
+
+
+def _annotations(mode: str) -> bool:
+    return mode == "github" or (mode == "auto" and os.environ.get("GITHUB_ACTIONS") == "true")
+
+
+def _epilog(examples: list[str], codes: list[str]) -> str:
+    """Examples and exit codes at the end of --help (``\b``: click keeps the lines as they are)."""
+    return "\b\nExamples:\n" + "".join(f"  {e}\n" for e in examples) + "\n\b\nExit codes:\n" + "\n".join(f"  {c}" for c in codes)
+
+
+USAGE_CODE = "2  usage error (unknown option, contradicting options, no such --repo)"
+INVALID_CODE = "3  invalid input or render error: nothing written, nothing on stdout"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="everest-render")
+def main() -> None:
+    """Render OpenEverest DatabaseClusters into native operator manifests."""
+    # A command is a short batch over acyclic data: the cyclic collector would only re-walk the
+    # growing object graph (about 10% of a 1,000-cluster render). Memory is freed at exit.
+    gc.disable()
+
+
+@main.command(
+    epilog=_epilog(
+        [
+            "everest-render render                      # write out/",
+            "everest-render render --check              # CI gate: exit 1 when out/ is stale",
+            "everest-render render --stdout --only shop # one stream, namespace shop only",
+        ],
+        ["0  rendered (with --check: out/ is up to date)", "1  --check: out/ differs from the render", USAGE_CODE, INVALID_CODE],
+    )
+)
+@repo_option
+@out_option("Output folder (default: <repo>/out).")
+@click.option(
+    "--stdout",
+    "to_stdout",
+    is_flag=True,
+    envvar="EVEREST_RENDER_STDOUT",
+    show_envvar=True,
+    help="Print one YAML stream instead of writing out/.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    envvar="EVEREST_RENDER_CHECK",
+    show_envvar=True,
+    help="Write nothing; exit 1 when out/ differs from what would be written.",
+)
+@kustomization_option
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="NAMESPACE[/NAME]",
+    envvar="EVEREST_RENDER_ONLY",
+    show_envvar=True,
+    help="With --stdout: print only these namespaces or clusters (repeatable; the whole repository is still validated).",
+)
+@jobs_option
+@quiet_option
+@annotations_option
+@click.pass_context
+def render(
+    ctx: click.Context,
+    repo: Path,
+    out_dir: Path | None,
+    to_stdout: bool,
+    check: bool,
+    kustomization: bool,
+    only: tuple[str, ...],
+    jobs: int,
+    quiet: bool,
+    annotations: str,
+) -> None:
+    """Render every DatabaseCluster of the repository into out/."""
+    from everest_render.emit.output import OutputError, differences, with_kustomization, write_output
+    from everest_render.pipeline import Selection, read_repository, render_repository
+
+    _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
+    if only and not to_stdout:
+        raise click.UsageError(f"{_option_text(ctx, 'only')} selects what --stdout prints; out/ always holds every cluster", ctx)
+    # The stream is the result of --stdout: no summary beside it (Argo CD reads stderr too).
+    output = Output(repo, annotations=_annotations(annotations), quiet=quiet or to_stdout)
+    out_dir = out_dir if out_dir is not None else repo / "out"
+    result = render_repository(read_repository(repo, out_dir), Selection(only) if only else None, jobs)
+    output.diagnostics(result.diagnostics)
+    tally = Tally.of(result.diagnostics)
+    if result.failed:
+        output.summary(failure_summary(tally))
+        _finish(exit_code(failed=True))
+    plan = with_kustomization(result.plan) if kustomization else result.plan
+    if only and not result.plan.files:
+        # An empty stream would make Argo CD prune the application's databases.
+        output.error(f"--only {' '.join(only)} selects no cluster or namespace of {repo}")
+        _finish(EXIT_INVALID)
+    if to_stdout:
+        sys.stdout.buffer.write(plan.stream())
+        sys.stdout.flush()
+        _finish(EXIT_OK)
+    clusters = len(result.resolved.clusters)
+    if check:
+        changes = differences(plan, out_dir)
+        for change in changes:
+            status, path = change.split(": ", 1)
+            output.change(f"{status}: {(out_dir / path).as_posix()}", out_dir / path)
+        output.summary(check_summary(clusters, tally, len(plan.files) + 1, changes))  # + the index
+        _finish(exit_code(differences=bool(changes)))
+    try:
+        counts = write_output(plan, out_dir)
+    except OutputError as error:
+        output.error(str(error))
+        output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
+        _finish(EXIT_INVALID)
+    output.summary(render_summary(clusters, tally, counts.written, counts.unchanged, counts.removed))
+    _finish(EXIT_OK)
+
+
+@main.command(
+    epilog=_epilog(
+        ["everest-render validate", "everest-render validate --format json | jq .diagnostics"],
+        ["0  valid (warnings do not count)", USAGE_CODE, INVALID_CODE],
+    )
+)
+@repo_option
+@format_option("validate")
+@jobs_option
+@quiet_option
+@annotations_option
+def validate(repo: Path, output_format: str, jobs: int, quiet: bool, annotations: str) -> None:
+    """Load, validate and render everything in memory; write nothing."""
+    from everest_render.pipeline import read_repository, render_repository
+
+    output = Output(repo, as_json=output_format == "json", annotations=_annotations(annotations), quiet=quiet)
+    result = render_repository(read_repository(repo), jobs=jobs)
+    output.diagnostics(result.diagnostics)
+    if output.as_json:
+        _print_json(
+            {
+                "valid": not result.failed,
+                "clusters": sorted(str(c.ref) for c in result.resolved.clusters),
+                "diagnostics": [_diagnostic_json(d) for d in result.diagnostics],
+            }
+        )
+    tally = Tally.of(result.diagnostics)
+    output.summary(failure_summary(tally) if result.failed else validate_summary(len(result.resolved.clusters), tally))
+    _finish(exit_code(failed=result.failed))
+
+
+@main.command(
+    epilog=_epilog(
+        ["everest-render explain shop/orders", "everest-render explain orders        # when only one namespace has it"],
+        [
+            "0  explained (errors elsewhere in the repository are a warning)",
+            USAGE_CODE + "; an ambiguous NAME",
+            INVALID_CODE + "; no such cluster",
+        ],
+    )
+)
+@click.argument("cluster", metavar="[NAMESPACE/]NAME")
+@repo_option
+@format_option("explain")
+@annotations_option
+def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> None:
+    """Show how a cluster resolves: provider, topology, versions, images and every default."""
+    from everest_render.commands.explain import explain_json, explain_text, find_cluster
+    from everest_render.pipeline import read_repository, resolve_repository
+
+    if cluster.count("/") != 1:
+        raise click.BadParameter("expected NAMESPACE/NAME", param_hint="CLUSTER")
+    output = Output(repo, as_json=output_format == "json", annotations=_annotations(annotations))
+    result = resolve_repository(read_repository(repo))
+    found = find_cluster(result, cluster)
+    output.diagnostics(result.diagnostics)
+    if found is None:
+        missing = [] if result.failed else [f"no DatabaseCluster {cluster} in {repo}"]
+        for message in missing:
+            output.error(message)
+        if output.as_json:
+            _failure_json(result.diagnostics, (str(c.ref) for c in result.clusters), missing)
+        _finish(EXIT_INVALID)
+    if output.as_json:
+        _print_json(explain_json(found, result.catalog))
+    else:
+        click.echo(explain_text(found, result.catalog), nl=False)
+    _finish(exit_code(failed=result.failed))
+
+
+@main.command(
+    epilog=_epilog(
+        [
+            "everest-render diff                          # against out/",
+            "everest-render diff --against origin/main --format markdown",
+            "everest-render diff --live --format json",
+        ],
+        ["0  no differences", "1  something would change", USAGE_CODE, INVALID_CODE + "; the other side cannot be read"],
+    )
+)
+@repo_option
+@out_option("Output folder to compare with (default: <repo>/out).")
+@click.option(
+    "--against",
+    "revision",
+    metavar="GIT_REF",
+    envvar="EVEREST_RENDER_AGAINST",
+    show_envvar=True,
+    help="Compare with the render of the repository at this git revision.",
+)
+@click.option(
+    "--live", is_flag=True, envvar="EVEREST_RENDER_LIVE", show_envvar=True, help="Compare with the objects in the cluster (kubeconfig)."
+)
+@kustomization_option
+@format_option("diff", ("text", "markdown", "json"))
+@jobs_option
+@annotations_option
+@click.pass_context
+def diff(
+    ctx: click.Context,
+    repo: Path,
+    out_dir: Path | None,
+    revision: str | None,
+    live: bool,
+    output_format: str,
+    kustomization: bool,
+    jobs: int,
+    annotations: str,
+) -> None:
+    """Show what rendering would change: in out/ (default), since a git revision, or in the cluster."""
+    from everest_render.commands.baselines import CompareError, against_live, against_out, against_revision
+    from everest_render.commands.diff import FORMATS
+    from everest_render.pipeline import read_repository, render_repository
+
+    _exclusive(ctx, "revision", "live", "--against compares with a git revision, --live with the cluster")
+    output = Output(repo, as_json=output_format == "json", annotations=_annotations(annotations))
+    out_dir = out_dir if out_dir is not None else repo / "out"
+    result = render_repository(read_repository(repo, out_dir), jobs=jobs)
+    clusters = [str(c.ref) for c in result.resolved.clusters]
+    # The JSON report of a success is the list of changes: warnings stay on stderr.
+    output.diagnostics(result.diagnostics, in_report=output.as_json and result.failed)
+    if result.failed:
+        if output.as_json:
+            _failure_json(result.diagnostics, clusters)
+        _finish(EXIT_INVALID)
+    try:
+        if live:
+            changes = against_live(result)
+        elif revision is not None:
+            changes = against_revision(result, repo, revision, report=lambda line: click.echo(line, err=True))
+        else:
+            changes = against_out(result, out_dir, kustomization=kustomization)
+    except CompareError as error:
+        output.error(str(error))
+        if output.as_json:
+            _failure_json(result.diagnostics, clusters, [str(error)])
+        _finish(EXIT_INVALID)
+    click.echo(FORMATS[output_format](changes), nl=False)
+    _finish(exit_code(differences=bool(changes)))
+
+
+@main.command(
+    epilog=_epilog(
+        ["kustomize build --enable-alpha-plugins --enable-exec .   # with everest-render krm as an exec transformer"],
+        ["0  rendered", "1  problems: they are the ResourceList's results, and it has no items"],
+    )
+)
+def krm() -> None:
+    """Run as a KRM function: a ResourceList on stdin, the rendered ResourceList on stdout."""
+    from everest_render.commands.krm import run_function
+
+    output, failed = run_function(sys.stdin.read())
+    sys.stdout.write(output)
+    _finish(EXIT_DIFFERENCES if failed else EXIT_OK)
+
+
+@main.group()
+def argocd() -> None:
+    """Argo CD's config management plugin (deploy/argocd/plugin.yaml runs these)."""
+
+
+@argocd.command("generate")
+def argocd_generate() -> None:
+    """Print the application's objects: exactly what render --stdout prints for its selection.
+
+    Run by the CMP server in the application's directory. The repository root is that
+    directory minus ARGOCD_APP_SOURCE_PATH; an application below the root renders only the
+    clusters written in files under its directory. Choices (plugin env ARGOCD_ENV_<NAME>,
+    parameters PARAM_<NAME> or ARGOCD_APP_PARAMETERS, all the same): only (namespaces or
+    namespace/name, separated by spaces, commas or newlines), allow-empty (true to accept a
+    render with no object, which prunes every database of the application).
+
+    \b
+    Exit codes: 0 rendered, 2 the application's choices are contradictory or malformed,
+    3 invalid input or an empty render (nothing is printed on stdout).
+    """
+    import time
+
+    from everest_render.commands.argocd import ChoiceError, application_source, available_cpus, read_choices
+    from everest_render.pipeline import Selection, read_repository, render_repository
+
+    started = time.monotonic()
+    try:
+        choices = read_choices(os.environ)
+        source = application_source(Path.cwd(), os.environ.get("ARGOCD_APP_SOURCE_PATH"))
+    except ChoiceError as error:
+        click.echo(f"error: {error}", err=True)
+        _finish(EXIT_USAGE)
+    selection = Selection(choices.only, (source.folder,) if source.folder else ())
+    result = render_repository(read_repository(source.root), selection, available_cpus())
+    _report(result.diagnostics)
+    if result.failed:
+        _finish(EXIT_INVALID)
+    application = os.environ.get("ARGOCD_APP_NAME", "the application")
+    known = {c.ref.namespace for c in result.resolved.clusters} | {str(c.ref) for c in result.resolved.clusters}
+    known |= {p.namespace for p in result.resolved.inputs.passthrough}
+    unmatched = [entry for entry in choices.only if entry not in known]
+    if unmatched:
+        # A mistyped entry would silently drop (and so prune) what the application meant.
+        click.echo(f"error: {application}: only={' '.join(unmatched)} names no cluster or namespace of the repository", err=True)
+        _finish(EXIT_INVALID)
+    stream = result.plan.stream()
+    if not stream and not choices.allow_empty:
+        asked = f" only={' '.join(choices.only)}" if choices.only else ""
+        folder = f" under {source.folder}/" if source.folder else ""
+        click.echo(
+            f"error: {application} selects nothing{folder}{asked}: refusing an empty render (it would prune every database);"
+            " set allow-empty=true if that is meant",
+            err=True,
+        )
+        _finish(EXIT_INVALID)
+    sys.stdout.buffer.write(stream)
+    sys.stdout.flush()
+    seconds = time.monotonic() - started
+    click.echo(f"everest-render: {application}: {len(result.objects)} objects, {len(stream)} bytes in {seconds:.2f} s", err=True)
+    _finish(EXIT_OK)
+
+
+@argocd.command("discover")
+def argocd_discover() -> None:
+    """Print the first file that holds a DatabaseCluster or an Instance under the current
+    directory (the CMP server uses this plugin when something is printed); print nothing otherwise.
+
+    \b
+    Exit code: 0 (whether or not anything was found).
+    """
+    from everest_render.commands.argocd import discover
+
+    found = discover(Path.cwd())
+    if found is not None:
+        click.echo(found)
+    _finish(EXIT_OK)
+
+
+@main.command(
+    epilog=_epilog(
+        ["everest-render schemas           # regenerate providers/*/schemas/", "everest-render schemas --check   # CI: are they current?"],
+        [
+            "0  written (with --check: current)",
+            "1  --check: a schema is stale",
+            USAGE_CODE,
+            "3  a provider names a CRD that is not vendored",
+        ],
+    )
+)
+@repo_option
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 naming each stale schema.")
+def schemas(repo: Path, check: bool) -> None:
+    """Generate the providers' strict schemas from the CRDs vendored under crds/<operator>/<version>/."""
+    from everest_render.authoring.crd_schema import MissingCrd, expected_schemas
+
+    stale = []
+    try:
+        for target, text in expected_schemas(repo):
+            relative = target.relative_to(repo).as_posix()
+            if check:
+                if not target.is_file() or target.read_text(encoding="utf-8") != text:
+                    stale.append(relative)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            click.echo(f"wrote {relative}", err=True)
+    except MissingCrd as error:
+        click.echo(f"error: {error}", err=True)
+        _finish(EXIT_INVALID)
+    for relative in stale:
+        click.echo(f"stale: {relative} (run everest-render schemas)", err=True)
+    _finish(exit_code(differences=bool(stale)))
+
+
+@main.group()
+def providers() -> None:
+    """Providers and definitions in effect."""
+
+
+@providers.command(
+    "list",
+    epilog=_epilog(
+        ["everest-render providers list", "everest-render providers list --format json"],
+        ["0  listed", USAGE_CODE, "3  a definition or provider is invalid"],
+    ),
+)
+@repo_option
+@format_option("providers_list")
+@annotations_option
+def providers_list(repo: Path, output_format: str, annotations: str) -> None:
+    """List providers, their definitions, topologies and versions (built-in or the repository's)."""
+    from everest_render.commands.explain import providers_json, providers_text
+    from everest_render.pipeline import read_repository, resolve_repository
+
+    output = Output(repo, as_json=output_format == "json", annotations=_annotations(annotations))
+    result = resolve_repository(read_repository(repo))
+    # An empty clusters/ folder is fine for listing providers.
+    problems = [d for d in result.diagnostics if d.file != "clusters"]
+    failed = result.catalog is None or any(d.is_error for d in problems)
+    # A JSON listing cannot hold diagnostics: they are in the failure report, or on stderr.
+    output.diagnostics(problems, in_report=output.as_json and failed)
+    if output.as_json and failed:
+        _failure_json(problems, (str(c.ref) for c in result.clusters))
+    elif result.catalog is not None:
+        if output.as_json:
+            _print_json(providers_json(result.catalog))
+        else:
+            click.echo(providers_text(result.catalog), nl=False)
+    _finish(exit_code(failed=failed))
+
+
+@main.command(
+    epilog=_epilog(
+        [
+            'eval "$(everest-render completion bash)"     # in ~/.bashrc',
+            'eval "$(everest-render completion zsh)"      # in ~/.zshrc',
+            "everest-render completion fish > ~/.config/fish/completions/everest-render.fish",
+        ],
+        ["0  the script is on stdout", "2  usage error (a shell other than bash, zsh, fish)"],
+    )
+)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for bash, zsh or fish (click's shell completion)."""
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # click ships all three
+    click.echo(completer(main, {}, "everest-render", "_EVEREST_RENDER_COMPLETE").source())
+    _finish(EXIT_OK)
+
+
+def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:
+    from everest_render.diagnostics import format_path
+
+    return {
+        "file": diagnostic.file,
+        "line": diagnostic.line,
+        "column": diagnostic.column,
+        "severity": diagnostic.severity.value,
+        "message": diagnostic.message,
+        "path": format_path(diagnostic.path),
+    }
+
+
+def _unlocated_json(message: str) -> dict[str, Any]:
+    """A problem that is not in an input file: the same fields, without a position."""
+    return {"file": None, "line": None, "column": None, "severity": "error", "message": message, "path": ""}
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))

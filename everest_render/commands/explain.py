@@ -1,0 +1,168 @@
+"""What `explain` and `providers list` print: views of resolved data, text or JSON."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from everest_render.model import ResolvedCluster
+from everest_render.render.templates import ProviderRenderer
+
+if TYPE_CHECKING:
+    from everest_render.pipeline import ResolveResult
+    from everest_render.resolve.catalog import Catalog
+
+
+def find_cluster(result: ResolveResult, wanted: str) -> ResolvedCluster | None:
+    return next((c for c in result.clusters if str(c.ref) == wanted), None)
+
+
+def _origin(provider_or_definition: Any) -> str:
+    return "built-in" if provider_or_definition.builtin else provider_or_definition.document.source.path
+
+
+def explain_json(cluster: ResolvedCluster, catalog: Catalog | None) -> dict[str, Any]:
+    replaced = catalog.replaced if catalog else ()
+    provider, definition = cluster.provider, cluster.definition
+    return {
+        "cluster": str(cluster.ref),
+        "source": cluster.cluster.document.source.path,
+        "provider": {
+            "name": provider.name,
+            "source": _origin(provider),
+            "replacesBuiltin": f"Provider/{provider.name}" in replaced,
+            "operator": {"name": provider.operator_name, "version": provider.operator_version},
+        },
+        "definition": {
+            "name": definition.name,
+            "source": _origin(definition),
+            "replacesBuiltin": f"DatabaseClusterDefinition/{definition.name}" in replaced,
+        },
+        "topology": {"type": cluster.topology, "config": dict(cluster.topology_config)},
+        "crVersion": cluster.cr_version,
+        "secretsName": cluster.secrets_name,
+        "paused": cluster.paused,
+        "allowUnsafeConfiguration": cluster.allow_unsafe_configuration,
+        "labels": dict(cluster.labels),
+        "versions": {t: {"version": v.version, "image": v.image} for t, v in cluster.versions.items()},
+        "components": {
+            name: {
+                "type": c.type,
+                "version": c.version,
+                "image": c.image,
+                "replicas": c.replicas,
+                "resources": c.resources,
+                "storage": c.storage,
+                "config": c.config,
+                "expose": None
+                if c.expose is None
+                else {"type": c.expose.type, "sourceRanges": list(c.expose.source_ranges), "annotations": dict(c.expose.annotations)},
+            }
+            for name, c in cluster.components.items()
+        },
+        "backup": _backup_json(cluster),
+        "monitoring": None
+        if cluster.monitoring is None
+        else {
+            "monitoringConfig": str(cluster.monitoring.config.ref),
+            "serverHost": cluster.monitoring.config.server_host,
+            "image": cluster.monitoring.image,
+        },
+        "secrets": ProviderRenderer(cluster.provider).required_secrets(cluster),
+        "defaults": [{"path": d.path, "value": d.value, "origin": d.origin} for d in cluster.defaults],
+    }
+
+
+def _backup_json(cluster: ResolvedCluster) -> dict[str, Any]:
+    backup = cluster.backup
+    return {
+        "pathPrefix": backup.path_prefix,
+        "storages": {name: {"type": s.type, "bucket": s.bucket, "source": s.document.source.path} for name, s in backup.storages.items()},
+        "schedules": [
+            {"name": s.name, "schedule": s.schedule, "retentionCopies": s.retention_copies, "backupStorage": s.storage}
+            for s in backup.schedules
+        ],
+        "pitr": None
+        if backup.pitr is None
+        else {"enabled": backup.pitr.enabled, "backupStorage": backup.pitr.storage, "uploadIntervalSec": backup.pitr.upload_interval_sec},
+    }
+
+
+def explain_text(cluster: ResolvedCluster, catalog: Catalog | None) -> str:
+    data = explain_json(cluster, catalog)
+    provider, definition = data["provider"], data["definition"]
+    lines = [
+        f"cluster:    {data['cluster']}  ({data['source']})",
+        f"provider:   {provider['name']} ({provider['source']}{', replaces the built-in' if provider['replacesBuiltin'] else ''})"
+        f" -> {provider['operator']['name']} {provider['operator']['version']}",
+        f"definition: {definition['name']} ({definition['source']}{', replaces the built-in' if definition['replacesBuiltin'] else ''})",
+        f"topology:   {data['topology']['type']}" + (f" {data['topology']['config']}" if data["topology"]["config"] else ""),
+        f"crVersion:  {data['crVersion']}",
+        f"secrets:    {data['secretsName']} (not rendered: the operator creates it, or you supply it)",
+        "components:",
+    ]
+    for name, c in data["components"].items():
+        lines.append(f"  {name}: {c['type']} {c['version']}  image {c['image']}")
+        for key in ("replicas", "resources", "storage", "expose"):
+            if c[key] not in (None, {}):
+                lines.append(f"    {key}: {c[key]}")
+        if c["config"] is not None:
+            lines.append(f"    config: {c['config']!r}")
+    backup = data["backup"]
+    if backup["schedules"] or backup["pitr"]:
+        lines.append(f"backup:     path prefix {backup['pathPrefix']}")
+        for s in backup["schedules"]:
+            keep = "no retention limit" if s["retentionCopies"] is None else f"keep {s['retentionCopies']}"
+            lines.append(f"  schedule {s['name']}: {s['schedule']} -> {s['backupStorage']} ({keep})")
+        if backup["pitr"]:
+            lines.append(f"  pitr: {backup['pitr']}")
+    if data["monitoring"]:
+        m = data["monitoring"]
+        lines.append(f"monitoring: {m['monitoringConfig']} -> {m['serverHost']} (image {m['image']})")
+    lines.append("secrets this cluster needs (never rendered):")
+    for secret in data["secrets"]:
+        lines.append(f"  {secret['name']}: keys {', '.join(secret['keys'])}; created by {secret['createdBy']}")
+    lines.append("versions:")
+    lines.extend(f"  {t}: {v['version']}  ({v['image']})" for t, v in data["versions"].items())
+    lines.append("defaults applied:")
+    lines.extend(f"  {d['path']} = {d['value']!r}  <- {d['origin']}" for d in data["defaults"])
+    return "\n".join(lines) + "\n"
+
+
+def providers_json(catalog: Catalog) -> list[dict[str, Any]]:
+    listing = []
+    for name in sorted(catalog.providers):
+        provider = catalog.providers[name]
+        definition = catalog.definitions[provider.definition]
+        listing.append(
+            {
+                "name": name,
+                "source": _origin(provider),
+                "replacesBuiltin": f"Provider/{name}" in catalog.replaced,
+                "operator": {"name": provider.operator_name, "version": provider.operator_version},
+                "definition": definition.name,
+                "topologies": {
+                    t.name: {"default": t.default, "components": {c.name: {"optional": c.optional} for c in t.components.values()}}
+                    for t in definition.topologies.values()
+                },
+                "componentTypes": {
+                    ct.name: [{"version": v.version, "image": v.image, "default": v.default} for v in ct.versions]
+                    for ct in definition.component_types.values()
+                },
+            }
+        )
+    return listing
+
+
+def providers_text(catalog: Catalog) -> str:
+    lines = []
+    for entry in providers_json(catalog):
+        note = ", replaces the built-in" if entry["replacesBuiltin"] else ""
+        operator = f"{entry['operator']['name']} {entry['operator']['version']}"
+        lines.append(f"{entry['name']} ({entry['source']}{note}): {operator}, definition {entry['definition']}")
+        for topology, info in entry["topologies"].items():
+            parts = [c + (" (optional)" if o["optional"] else "") for c, o in info["components"].items()]
+            lines.append(f"  topology {topology}{' (default)' if info['default'] else ''}: {', '.join(parts)}")
+        for type_name, versions in entry["componentTypes"].items():
+            shown = ", ".join(v["version"] + (" (default)" if v["default"] else "") for v in versions)
+            lines.append(f"  {type_name}: {shown}")
+    return "\n".join(lines) + "\n"

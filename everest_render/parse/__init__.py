@@ -1,0 +1,1 @@
+"""Stage 2, parse: documents -> typed, frozen model objects; shape errors are collected here."""

@@ -1,0 +1,389 @@
+"""Stage 2, parse: documents -> typed model objects; shape errors are collected here.
+
+Each input kind is checked against its JSON Schema (everest_render/schemas/), then turned
+into a frozen model. Anything that is not an everest kind and sits under clusters/ is kept
+as a pass-through object.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
+from everest_render.eras import FOREIGN_APIS, Translator
+from everest_render.load.documents import BUILTIN_PREFIX, Document
+from everest_render.model import (
+    BackupStorage,
+    CatalogueVersion,
+    ComponentType,
+    DatabaseCluster,
+    Definition,
+    DefinitionComponent,
+    InstanceAliases,
+    MonitoringConfig,
+    ObjectRef,
+    ObjectSchema,
+    PassthroughObject,
+    Provider,
+    ProviderAssets,
+    Topology,
+    TopologyComponent,
+)
+from everest_render.schema_check import Validator, compile_schema, schema_problems
+
+EVEREST_GROUP = "everest.percona.com/"
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+INPUT_KINDS = ("DatabaseClusterDefinition", "Provider", "DatabaseCluster")
+# Where each kind may be written, by top-level folder.
+FOLDER_KINDS = {"definitions": "DatabaseClusterDefinition", "providers": "Provider"}
+
+
+@dataclass(frozen=True)
+class ParsedInputs:
+    """One root's documents, sorted into kinds and parsed."""
+
+    definitions: tuple[Definition, ...]
+    providers: tuple[Provider, ...]
+    clusters: tuple[DatabaseCluster, ...]
+    backup_storages: tuple[BackupStorage, ...]
+    monitoring_configs: tuple[MonitoringConfig, ...]
+    broken: frozenset[str]  # names of definitions/providers that failed to parse
+    passthrough: tuple[PassthroughObject, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass
+class _Collected:
+    """What parsing has found so far; frozen into ParsedInputs once every document is read."""
+
+    definitions: list[Definition] = field(default_factory=list)
+    providers: list[Provider] = field(default_factory=list)
+    clusters: list[tuple[int, DatabaseCluster]] = field(default_factory=list)  # by document position
+    backup_storages: list[BackupStorage] = field(default_factory=list)
+    monitoring_configs: list[MonitoringConfig] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)
+    passthrough: list[PassthroughObject] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def freeze(self) -> ParsedInputs:
+        return ParsedInputs(
+            tuple(self.definitions),
+            tuple(self.providers),
+            tuple(cluster for _, cluster in sorted(self.clusters, key=lambda entry: entry[0])),
+            tuple(self.backup_storages),
+            tuple(self.monitoring_configs),
+            frozenset(self.broken),
+            tuple(self.passthrough),
+            tuple(self.diagnostics),
+        )
+
+
+@functools.cache
+def input_validator(kind: str) -> Validator:
+    """The compiled schema of one input kind (common definitions inlined)."""
+    folder = resources.files("everest_render") / "schemas"
+    common = yaml.load((folder / "common.yaml").read_text(), Loader=yaml.CSafeLoader)
+    schema = yaml.load((folder / f"{kind}.yaml").read_text(), Loader=yaml.CSafeLoader)
+    return compile_schema(_inline_common(schema, common["$defs"]))
+
+
+def _inline_common(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    def rewrite(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (v.replace("common.yaml#", "#") if k == "$ref" else rewrite(v)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        return node
+
+    return {**rewrite(schema), "$defs": rewrite(defs)}
+
+
+def check_against_schema(document: Document, kind: str) -> tuple[list[Diagnostic], list[ObjectPath]]:
+    """Every schema problem of ``document``, and the paths of its unknown fields."""
+    problems = []
+    unknown: list[ObjectPath] = []
+    for problem in schema_problems(input_validator(kind), document.data):
+        if problem.missing:
+            problems.append(document.missing(problem.path, problem.message))
+        else:
+            problems.append(document.at(problem.path, problem.message, key=problem.at_key))
+            if problem.at_key:
+                unknown.append(problem.path)
+    return problems, unknown
+
+
+def _without(data: Any, paths: list[ObjectPath]) -> Any:
+    """A copy of ``data`` with the fields at ``paths`` removed."""
+    result = copy.deepcopy(data)
+    for path in paths:
+        parent = result
+        for part in path[:-1]:
+            parent = parent[part]
+        parent.pop(path[-1], None)
+    return result
+
+
+def parse_documents(
+    documents: list[Document],
+    assets: Mapping[str, ProviderAssets],
+    *,
+    builtin: bool = False,
+    providers: Sequence[Provider] = (),
+) -> ParsedInputs:
+    """Sort documents into kinds and parse each; ``assets`` holds provider folders by path.
+
+    A document of a foreign input API (``eras.FOREIGN_APIS``) is translated once every
+    provider is known, ``providers`` (parsed before: the built-ins) and this set's own, since
+    providers declare the names that API may call them by; it keeps its place among the clusters.
+    """
+    collected = _Collected()
+    foreign: list[tuple[int, Document, Translator]] = []
+    for position, document in enumerate(documents):
+        _parse_document(position, document, assets, builtin, collected, foreign)
+    known = (*providers, *collected.providers)
+    for position, document, translate in foreign:
+        translated, problems = translate(document, known)
+        collected.diagnostics.extend(problems)
+        if translated is not None:
+            _parse_document(position, translated, assets, builtin, collected, [])
+    return collected.freeze()
+
+
+def _parse_document(
+    position: int,
+    document: Document,
+    assets: Mapping[str, ProviderAssets],
+    builtin: bool,
+    out: _Collected,
+    foreign: list[tuple[int, Document, Translator]],
+) -> None:
+    data = document.data
+    folder = document.source.path.removeprefix(BUILTIN_PREFIX).split("/", 1)[0]
+    if not isinstance(data, dict) or not isinstance(data.get("apiVersion"), str) or not isinstance(data.get("kind"), str):
+        out.diagnostics.append(document.at((), "a document must be a mapping with apiVersion and kind"))
+        return
+    api_version, kind = data["apiVersion"], data["kind"]
+    expected = FOLDER_KINDS.get(folder)
+    if expected is not None and kind != expected:
+        out.diagnostics.append(document.at(("kind",), f"{folder}/ holds {expected} objects, not {kind}"))
+        return
+    translate = FOREIGN_APIS.get((api_version, kind))
+    if translate is not None:
+        # Becomes the DatabaseCluster it means (after every provider is parsed), then takes that path.
+        foreign.append((position, document, translate))
+        return
+    if kind in INPUT_KINDS and api_version.startswith(EVEREST_GROUP):
+        problems, unknown = check_against_schema(document, kind)
+        out.diagnostics.extend(problems)
+        if problems and kind == "DatabaseCluster" and len(unknown) == len(problems):
+            # Only unknown fields: resolve the rest too, so the run reports every problem at once.
+            # The run fails on the errors above; nothing is written.
+            document = Document(document.source, document.index, _without(document.data, unknown), document.positions)
+        elif problems:
+            _mark_broken(document, out)
+            return
+        if kind == "DatabaseClusterDefinition":
+            _add(out, _parse_definition(document, builtin), document)
+        elif kind == "Provider":
+            _add(out, _parse_provider(document, assets, builtin), document)
+        else:
+            out.clusters.append((position, _parse_cluster(document)))
+        return
+    if kind in ("BackupStorage", "MonitoringConfig") and api_version.startswith(EVEREST_GROUP):
+        problems, _ = check_against_schema(document, kind)
+        if problems:
+            out.diagnostics.extend(problems)
+        elif kind == "BackupStorage":
+            out.backup_storages.append(_parse_backup_storage(document))
+        else:
+            out.monitoring_configs.append(_parse_monitoring_config(document))
+        return
+    _parse_passthrough(document, out)
+
+
+def _mark_broken(document: Document, out: _Collected) -> None:
+    metadata = document.data.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+        out.broken.add(metadata["name"])
+
+
+def _add(out: _Collected, result: tuple[Definition | Provider | None, list[Diagnostic]], document: Document) -> None:
+    item, problems = result
+    out.diagnostics.extend(problems)
+    if item is None:
+        _mark_broken(document, out)
+    if isinstance(item, Definition):
+        out.definitions.append(item)
+    elif isinstance(item, Provider):
+        out.providers.append(item)
+
+
+def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | None, list[Diagnostic]]:
+    spec = document.data["spec"]
+    problems: list[Diagnostic] = []
+    types: dict[str, ComponentType] = {}
+    for type_name, entry in spec["componentTypes"].items():
+        versions = tuple(CatalogueVersion(v["version"], v["image"], bool(v.get("default"))) for v in entry["versions"])
+        path = ("spec", "componentTypes", type_name)
+        defaults = [v.version for v in versions if v.default]
+        if len(defaults) != 1:
+            problems.append(document.at((*path, "versions"), f"component type {type_name!r} must mark exactly one version default: true"))
+        seen: set[str] = set()
+        for index, version in enumerate(versions):
+            if version.version in seen:
+                problems.append(document.at((*path, "versions", index, "version"), f"version {version.version} is listed twice"))
+            seen.add(version.version)
+        types[type_name] = ComponentType(type_name, versions)
+    components: dict[str, DefinitionComponent] = {}
+    for name, entry in spec["components"].items():
+        allowed = tuple(entry.get("allowedTypes", [entry["type"]]))
+        for index, type_name in enumerate((entry["type"], *allowed)):
+            if type_name not in types:
+                where = ("spec", "components", name, "type") if index == 0 else ("spec", "components", name, "allowedTypes", index - 1)
+                problems.append(document.at(where, f"unknown component type {type_name!r}; known: {candidates(types)}"))
+        if entry["type"] not in allowed:
+            problems.append(
+                document.at(("spec", "components", name, "allowedTypes"), f"allowedTypes must include the default type {entry['type']!r}")
+            )
+        source = entry.get("replicasFrom")
+        if source is not None and (source == name or source not in spec["components"]):
+            known = candidates(c for c in spec["components"] if c != name)
+            where = ("spec", "components", name, "replicasFrom")
+            problems.append(document.at(where, f"replicasFrom must name another component; known: {known}"))
+        components[name] = DefinitionComponent(name, entry["type"], allowed, source)
+    topologies: dict[str, Topology] = {}
+    for topo_name, entry in spec["topologies"].items():
+        members: dict[str, TopologyComponent] = {}
+        for name, member in entry["components"].items():
+            member = member or {}
+            if name not in components:
+                problems.append(
+                    document.at(
+                        ("spec", "topologies", topo_name, "components", name),
+                        f"unknown component {name!r}; known: {candidates(components)}",
+                        key=True,
+                    )
+                )
+            members[name] = TopologyComponent(name, bool(member.get("optional")), member.get("defaults") or {})
+        topologies[topo_name] = Topology(topo_name, bool(entry.get("default")), members, entry.get("configSchema"))
+    if sum(t.default for t in topologies.values()) > 1:
+        problems.append(document.at(("spec", "topologies"), "at most one topology may be marked default: true"))
+    if problems:
+        return None, problems
+    name = document.data["metadata"]["name"]
+    return Definition(name, types, components, topologies, document, builtin), []
+
+
+def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], builtin: bool) -> tuple[Provider | None, list[Diagnostic]]:
+    spec = document.data["spec"]
+    folder = document.source.path.rsplit("/", 1)[0]
+    files = assets.get(folder, ProviderAssets({}, {}))
+    problems: list[Diagnostic] = []
+    for index, template in enumerate(spec["templates"]):
+        if template not in files.templates:
+            problems.append(document.at(("spec", "templates", index), f"no template {template!r} in {folder}/"))
+    objects = []
+    for index, entry in enumerate(spec["objects"]):
+        if entry["schema"] not in files.schemas:
+            problems.append(document.at(("spec", "objects", index, "schema"), f"no schema {entry['schema']!r} in {folder}/"))
+        objects.append(ObjectSchema(entry["apiVersion"], entry["kind"], entry["schema"]))
+    if problems:
+        return None, problems
+    operator = spec["operator"]
+    return (
+        Provider(
+            name=document.data["metadata"]["name"],
+            definition=spec["databaseClusterDefinition"],
+            operator_name=operator["name"],
+            operator_version=operator["version"],
+            templates=tuple(spec["templates"]),
+            objects=tuple(objects),
+            expose={t: (c,) if isinstance(c, str) else tuple(c) for t, c in spec.get("expose", {}).items()},
+            max_name_length=spec.get("maxNameLength", 63),
+            max_backup_storages=spec.get("maxBackupStorages"),
+            secrets=tuple(spec.get("secrets", [])),
+            checks=tuple(spec.get("checks", [])),
+            kind_order=tuple(spec.get("kindOrder", [])),
+            instance_aliases=_instance_aliases(spec.get("instanceAliases", {})),
+            folder=folder,
+            assets=files,
+            document=document,
+            builtin=builtin,
+        ),
+        [],
+    )
+
+
+def _instance_aliases(written: Mapping[str, Any]) -> InstanceAliases:
+    return InstanceAliases(
+        tuple(written.get("names", [])),
+        dict(written.get("topologies", {})),
+        {topology: dict(names) for topology, names in written.get("topologyParameters", {}).items()},
+    )
+
+
+def _parse_cluster(document: Document) -> DatabaseCluster:
+    metadata = document.data["metadata"]
+    ref = ObjectRef(metadata["namespace"], metadata["name"])
+    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document)
+
+
+def _parse_backup_storage(document: Document) -> BackupStorage:
+    metadata, spec = document.data["metadata"], document.data["spec"]
+    return BackupStorage(
+        ref=ObjectRef(metadata["namespace"], metadata["name"]),
+        type=spec["type"],
+        bucket=spec["bucket"],
+        region=spec.get("region"),
+        endpoint_url=spec.get("endpointURL"),
+        verify_tls=spec.get("verifyTLS", True),
+        force_path_style=spec.get("forcePathStyle", False),
+        credentials_secret_name=spec["credentialsSecretName"],
+        document=document,
+    )
+
+
+def _parse_monitoring_config(document: Document) -> MonitoringConfig:
+    metadata, spec = document.data["metadata"], document.data["spec"]
+    return MonitoringConfig(
+        ref=ObjectRef(metadata["namespace"], metadata["name"]),
+        url=spec["pmm"]["url"],
+        image=spec["pmm"].get("image"),
+        credentials_secret_name=spec["credentialsSecretName"],
+        verify_tls=spec.get("verifyTLS", True),
+        document=document,
+    )
+
+
+def _parse_passthrough(document: Document, out: _Collected) -> None:
+    data = document.data
+    encrypted = "sops" in data
+    if data["kind"] == "Secret" and data.get("apiVersion") == "v1" and not encrypted and ("data" in data or "stringData" in data):
+        key = "data" if "data" in data else "stringData"
+        out.diagnostics.append(
+            document.at(
+                (key,), "a Secret with data must not be committed in clear; use SOPS, a SealedSecret or an ExternalSecret", key=True
+            )
+        )
+        return
+    metadata = data.get("metadata")
+    namespace = metadata.get("namespace") if isinstance(metadata, dict) else None
+    if data["kind"] == "Namespace" and isinstance(metadata, dict):
+        namespace = metadata.get("name")
+    if not isinstance(namespace, str) or not namespace:
+        out.diagnostics.append(document.at(("metadata",), "an object passed through to out/ needs metadata.namespace"))
+        return
+    if not _DNS_LABEL.fullmatch(namespace):
+        # The namespace names a folder of out/: it must be a plain label, never a path.
+        where = ("metadata", "name") if data["kind"] == "Namespace" else ("metadata", "namespace")
+        out.diagnostics.append(document.at(where, f"{namespace!r} is not a valid namespace (RFC 1123 label)"))
+        return
+    out.passthrough.append(PassthroughObject(namespace, document, encrypted))

@@ -1,0 +1,1 @@
+"""Stage 4, render: ResolvedCluster -> native objects, by the provider's templates (data, no Python per engine)."""

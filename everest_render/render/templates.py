@@ -1,0 +1,312 @@
+"""Stage 4, render: ResolvedCluster -> native objects, by the provider's templates.
+
+Templates are Jinja text rendered in an immutable sandbox with undefined variables as
+errors, then parsed back as YAML. The template sees only the context built here (see
+docs/providers.md); it cannot read files, the clock or the environment. Errors name the
+template file and line.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import jinja2
+import yaml
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from everest_render.diagnostics import Diagnostic, format_path, parse_path
+from everest_render.load.documents import compose_stream, node_value
+from everest_render.model import Provider, RenderedObject, ResolvedCluster, ResolvedComponent
+from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
+from everest_render.render.tracing import cluster_field, last_read
+
+
+class _ProviderLoader(jinja2.BaseLoader):
+    """Serves the provider folder's templates from memory, named by their repository path."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.templates = provider.assets.templates
+        self.folder = provider.folder
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        if template not in self.templates:
+            raise jinja2.TemplateNotFound(template)
+        return self.templates[template], f"{self.folder}/{template}", lambda: True
+
+    def list_templates(self) -> list[str]:
+        return sorted(self.templates)
+
+
+class ProviderRenderer:
+    """One provider's compiled templates; build once per run, render many clusters."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        env = self._environment(ImmutableSandboxedEnvironment, {})
+        self.env = env
+        self.kinds = {(o.api_version, o.kind) for o in provider.objects}
+        self.templates: dict[str, jinja2.Template] = {}
+        self.problems: list[Diagnostic] = []
+        self.checks: list[tuple[int, Callable[..., Any], jinja2.Template]] = []
+        for index, check in enumerate(provider.checks):
+            try:
+                self.checks.append((index, env.compile_expression(check["require"]), env.from_string(check["message"])))
+            except jinja2.TemplateSyntaxError as error:
+                self.problems.append(provider.document.at(("spec", "checks", index), f"check syntax error: {error.message}"))
+        for name in provider.templates:
+            try:
+                self.templates[name] = env.get_template(name)
+            except jinja2.TemplateSyntaxError as error:
+                self.problems.append(
+                    Diagnostic(f"{provider.folder}/{name}", error.lineno or 1, 1, f"template syntax error: {error.message}")
+                )
+
+    def render(self, resolved: ResolvedCluster) -> tuple[list[RenderedObject], list[Diagnostic]]:
+        context = template_context(resolved)
+        problems = self._broken_rules(resolved, context)
+        if problems:
+            return [], problems  # the templates may assume what the rules guarantee
+        objects: list[RenderedObject] = []
+        for name, template in self.templates.items():
+            try:
+                text = template.render(context)
+            except TemplateFailure as refusal:
+                problems.append(self._refusal(resolved, name, context, refusal))
+                continue
+            except Exception as error:
+                problems.append(self._template_error(resolved, name, context, error))
+                continue
+            found, parse_problems = self._parse_output(resolved, name, text)
+            objects.extend(found)
+            problems.extend(parse_problems)
+        return objects, problems
+
+    def _broken_rules(self, resolved: ResolvedCluster, context: Mapping[str, Any]) -> list[Diagnostic]:
+        """The provider's checks this cluster breaks, each at the cluster field it names."""
+        broken = []
+        where = self.provider.document.source.path
+        for index, require, message in self.checks:
+            check = self.provider.checks[index]
+            try:
+                holds = bool(require(**context))
+                text = "" if holds else message.render(context)
+            except Exception as error:  # a broken check is the provider's error; say which
+                holds, text = False, f"check spec.checks[{index}] failed: {type(error).__name__}: {error}"
+            if not holds:
+                line = self.provider.document.at(("spec", "checks", index), "").line
+                problem = f"provider {self.provider.name}: {text} ({where}:{line})"
+                broken.append(resolved.cluster.document.at(parse_path(check["at"]), problem))
+        return broken
+
+    def _environment(self, kind: type[ImmutableSandboxedEnvironment], options: dict[str, Any]) -> jinja2.Environment:
+        env = kind(
+            loader=_ProviderLoader(self.provider),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            **options,
+        )
+        env.filters.update(FILTERS)
+        env.globals.update(GLOBALS)
+        return env
+
+    def required_secrets(self, resolved: ResolvedCluster) -> list[dict[str, Any]]:
+        """The Secrets this cluster needs (spec.secrets of the provider), evaluated for it."""
+        context = template_context(resolved)
+        needed: list[dict[str, Any]] = []
+        for entry in self.provider.secrets:
+            if "when" in entry and not self.env.compile_expression(entry["when"])(**context):
+                continue
+            items = self.env.compile_expression(entry["forEach"])(**context) if "forEach" in entry else None
+            items = [None] if items is None else list(items)
+            for item in items:
+                scope = {**context, "item": item}
+                needed.append(
+                    {
+                        "name": str(self.env.compile_expression(entry["name"])(**scope)),
+                        "keys": list(entry["keys"]),
+                        "createdBy": entry["createdBy"],
+                        "description": entry.get("description", ""),
+                    }
+                )
+        return sorted(needed, key=lambda s: s["name"])
+
+    def _parse_output(self, resolved: ResolvedCluster, name: str, text: str) -> tuple[list[RenderedObject], list[Diagnostic]]:
+        where = f"{self.provider.folder}/{name}"
+        try:
+            documents = [node_value(node) for node in compose_stream(text)]
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark
+            line = mark.line + 1 if mark else 1
+            quoted = text.splitlines()[line - 1] if mark and line <= len(text.splitlines()) else ""
+            message = f"rendering {resolved.ref} gave invalid YAML at output line {line} ({error.problem}): {quoted.strip()!r}"
+            return [], [Diagnostic(where, 1, 1, message)]
+        objects, problems = [], []
+        for document in documents:
+            identity = (document.get("apiVersion"), document.get("kind")) if isinstance(document, dict) else None
+            if identity not in self.kinds:
+                known = ", ".join(f"{a} {k}" for a, k in sorted(self.kinds))
+                problems.append(
+                    Diagnostic(where, 1, 1, f"rendering {resolved.ref} produced {identity!r}, which spec.objects does not list ({known})")
+                )
+                continue
+            objects.append(RenderedObject(document, resolved.ref, where))
+        return objects, problems
+
+    def _refusal(self, resolved: ResolvedCluster, name: str, context: Mapping[str, Any], refusal: TemplateFailure) -> Diagnostic:
+        frames = self._frames(refusal)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else f"{self.provider.folder}/{name}"
+        path = parse_path(refusal.at) if refusal.at else self._field_read_last(name, context)
+        return resolved.cluster.document.at(path, f"provider {self.provider.name}: {refusal} ({where})")
+
+    def _template_error(self, resolved: ResolvedCluster, name: str, context: Mapping[str, Any], error: Exception) -> Diagnostic:
+        """A template that raised: at the cluster field it was reading, for a built-in provider
+        (its user cannot edit the template); at the template line for the repository's own,
+        naming the cluster field too. Either way both places are in the message."""
+        frames = self._frames(error)
+        if frames:
+            innermost = frames[-1]
+            file, line = innermost.filename, innermost.lineno or 1
+            chain = "".join(f", included from {f.filename}:{f.lineno}" for f in reversed(frames[:-1]))
+        else:
+            file, line, chain = f"{self.provider.folder}/{name}", 1, ""
+        message = f"{type(error).__name__}: {error}" if not isinstance(error, jinja2.UndefinedError) else str(error)
+        document = resolved.cluster.document
+        path = self._field_read_last(name, context)
+        if self.provider.builtin:
+            where = f"{file}:{line}{chain}"
+            text = f"provider {self.provider.name} failed on this field: {message} (in {where}; if the cluster is valid, report it)"
+            return document.at(path, text)
+        at = document.at(path, "")
+        field = f" (at {format_path(at.path)})" if at.path else ""
+        cluster = f"cluster {at.file}:{at.line}:{at.column}{field}"
+        return Diagnostic(file, line, 1, f"while rendering {resolved.ref}: {message}{chain}; {cluster}")
+
+    def _field_read_last(self, name: str, context: Mapping[str, Any]) -> tuple[str | int, ...]:
+        return cluster_field(last_read(self._environment, name, context))
+
+    def _frames(self, error: BaseException) -> list[traceback.FrameSummary]:
+        """The traceback frames in this provider's templates (Jinja maps them to template lines)."""
+        return [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(self.provider.folder + "/")]
+
+
+def render_clusters(
+    clusters: Iterable[ResolvedCluster],
+) -> tuple[list[RenderedObject], list[Diagnostic]]:
+    """Render every cluster with its provider, compiling each provider's templates once."""
+    renderers: dict[int, ProviderRenderer] = {}
+    objects: list[RenderedObject] = []
+    problems: list[Diagnostic] = []
+    for resolved in clusters:
+        key = id(resolved.provider)
+        if key not in renderers:
+            renderers[key] = ProviderRenderer(resolved.provider)
+            problems.extend(renderers[key].problems)
+        found, found_problems = renderers[key].render(resolved)
+        objects.extend(found)
+        problems.extend(found_problems)
+    return objects, problems
+
+
+# --- the template context ------------------------------------------------------------------
+
+
+def template_context(resolved: ResolvedCluster) -> dict[str, Any]:
+    """Everything a template may read, as plain values (documented in docs/providers.md)."""
+    cluster = resolved.cluster
+    return {
+        "cluster": {
+            "name": cluster.ref.name,
+            "namespace": cluster.ref.namespace,
+            "labels": dict(cluster.labels),
+            "secretsName": resolved.secrets_name,
+            "paused": resolved.paused,
+            "allowUnsafeConfiguration": resolved.allow_unsafe_configuration,
+            "crVersion": resolved.cr_version,
+        },
+        "topology": {"type": resolved.topology, "config": dict(resolved.topology_config)},
+        "components": {name: _component_context(c) for name, c in resolved.components.items()},
+        "versions": {t: {"version": v.version, "image": v.image} for t, v in resolved.versions.items()},
+        "catalogue": {
+            t: [{"version": v.version, "image": v.image, "default": v.default} for v in ct.versions]
+            for t, ct in resolved.definition.component_types.items()
+        },
+        "pinned": sorted(resolved.cluster.spec.get("components", {}).get("versions", {})),
+        "defaulted": sorted({d.path for d in resolved.defaults}),
+        "backup": _backup_context(resolved),
+        "monitoring": _monitoring_context(resolved),
+        "provider": {
+            "name": resolved.provider.name,
+            "operator": {"name": resolved.provider.operator_name, "version": resolved.provider.operator_version},
+        },
+    }
+
+
+def _backup_context(resolved: ResolvedCluster) -> dict[str, Any]:
+    backup = resolved.backup
+    pitr = backup.pitr
+    return {
+        "pathPrefix": backup.path_prefix,
+        "storages": {
+            name: {
+                "name": name,
+                "type": s.type,
+                "bucket": s.bucket,
+                "region": s.region,
+                "endpointURL": s.endpoint_url,
+                "endpointScheme": s.endpoint_parts[0],
+                "endpointHost": s.endpoint_parts[1],
+                "endpointPath": s.endpoint_parts[2],
+                "verifyTLS": s.verify_tls,
+                "forcePathStyle": s.force_path_style,
+                "credentialsSecretName": s.credentials_secret_name,
+            }
+            for name, s in backup.storages.items()
+        },
+        "schedules": [
+            {"name": s.name, "schedule": s.schedule, "retentionCopies": s.retention_copies, "backupStorage": s.storage}
+            for s in backup.schedules
+        ],
+        "pitr": None
+        if pitr is None
+        else {"enabled": pitr.enabled, "backupStorage": pitr.storage, "uploadIntervalSec": pitr.upload_interval_sec},
+    }
+
+
+def _monitoring_context(resolved: ResolvedCluster) -> dict[str, Any] | None:
+    monitoring = resolved.monitoring
+    if monitoring is None:
+        return None
+    config = monitoring.config
+    return {
+        "configName": config.ref.name,
+        "url": config.url,
+        "serverHost": config.server_host,
+        "image": monitoring.image,
+        "credentialsSecretName": config.credentials_secret_name,
+        "verifyTLS": config.verify_tls,
+    }
+
+
+def _component_context(component: ResolvedComponent) -> dict[str, Any]:
+    storage: Mapping[str, Any] = component.storage or {}
+    expose = component.expose
+    return {
+        **component.settings,
+        "name": component.name,
+        "type": component.type,
+        "version": component.version,
+        "image": component.image,
+        "replicas": component.replicas,
+        "resources": dict(component.resources) if component.resources else None,
+        "storage": {"size": storage.get("size"), "class": storage.get("class")},
+        "config": component.config,
+        "affinity": dict(component.affinity) if component.affinity else None,
+        "expose": None
+        if expose is None
+        else {"type": expose.type, "sourceRanges": list(expose.source_ranges), "annotations": dict(expose.annotations)},
+    }

@@ -1,0 +1,92 @@
+"""The definitions and providers in effect for a repository: built-ins, added to or replaced by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from everest_render.diagnostics import Diagnostic, candidates
+from everest_render.load.documents import Document
+from everest_render.model import Definition, Provider
+
+_Named = TypeVar("_Named", Definition, Provider)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    definitions: dict[str, Definition]
+    providers: dict[str, Provider]
+    replaced: tuple[str, ...] = field(default=())  # names of built-ins the repository replaces
+    broken: frozenset[str] = frozenset()  # names that failed to parse: already reported
+
+
+def build_catalog(
+    builtin_definitions: Sequence[Definition],
+    builtin_providers: Sequence[Provider],
+    definitions: Sequence[Definition],
+    providers: Sequence[Provider],
+    broken: frozenset[str] = frozenset(),
+) -> tuple[Catalog, list[Diagnostic]]:
+    problems: list[Diagnostic] = []
+    merged_definitions, replaced = _merge(builtin_definitions, definitions, "DatabaseClusterDefinition", problems)
+    merged_providers, replaced_providers = _merge(builtin_providers, providers, "Provider", problems)
+    for provider in merged_providers.values():
+        if provider.definition not in broken:
+            problems.extend(_check_provider(provider, merged_definitions))
+    names = tuple(sorted(replaced | replaced_providers))
+    return Catalog(merged_definitions, merged_providers, names, broken), problems
+
+
+class _Located(Protocol):
+    @property
+    def document(self) -> Document: ...
+
+
+_Item = TypeVar("_Item", bound=_Located)
+_Key = TypeVar("_Key", bound=Hashable)
+
+
+def unique_by(items: Iterable[_Item], key: Callable[[_Item], _Key], kind: str, problems: list[Diagnostic]) -> dict[_Key, _Item]:
+    """Items by key; a second item with the same key is an error at it that names the first."""
+    seen: dict[_Key, _Item] = {}
+    for item in items:
+        name = key(item)
+        if name in seen:
+            first = seen[name].document
+            where = f"{first.source.path}:{first.positions.value(()).line}"
+            problems.append(item.document.at(("metadata", "name"), f"duplicate {kind} {name} (first at {where})"))
+            continue
+        seen[name] = item
+    return seen
+
+
+def _merge(builtins: Sequence[_Named], own: Sequence[_Named], kind: str, problems: list[Diagnostic]) -> tuple[dict[str, _Named], set[str]]:
+    merged: dict[str, _Named] = {}
+    for group in (builtins, own):
+        merged.update(unique_by(group, lambda item: item.name, kind, problems))
+    replaced = {item.name for item in own} & {item.name for item in builtins}
+    return merged, {f"{kind}/{name}" for name in replaced}
+
+
+def _check_provider(provider: Provider, definitions: dict[str, Definition]) -> list[Diagnostic]:
+    document = provider.document
+    definition = definitions.get(provider.definition)
+    if definition is None:
+        return [
+            document.at(
+                ("spec", "databaseClusterDefinition"),
+                f"unknown DatabaseClusterDefinition {provider.definition!r}; known: {candidates(definitions)}",
+            )
+        ]
+    problems = []
+    for topology, components in provider.expose.items():
+        where = ("spec", "expose", topology)
+        if topology not in definition.topologies:
+            problems.append(document.at(where, f"unknown topology {topology!r}; known: {candidates(definition.topologies)}", key=True))
+            continue
+        for component in components:
+            if component not in definition.topologies[topology].components:
+                known = candidates(definition.topologies[topology].components)
+                problems.append(document.at(where, f"topology {topology!r} has no component {component!r}; known: {known}"))
+    return problems

@@ -1,0 +1,860 @@
+"""Upstream OpenEverest Instances (core.openeverest.io/v1alpha1) as input: one behaviour per test.
+
+An Instance is translated into the DatabaseCluster it means; the strongest check is that it
+renders exactly the objects of that DatabaseCluster. Errors are asserted as whole lines.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from everest_render.authoring.instance_schema import CRD_FILE, schema_text
+from everest_render.eras.schema import instance_schema, merge_patch
+from everest_render.model import Expose
+from tests.conftest import PROJECT_ROOT, Repo
+
+STORAGES = """
+    apiVersion: everest.percona.com/v1alpha1
+    kind: BackupStorage
+    metadata: {name: s3-main, namespace: shop}
+    spec: {type: s3, bucket: backups, region: eu-west-1, endpointURL: "https://s3.example.com", credentialsSecretName: s3-main-credentials}
+    ---
+    apiVersion: everest.percona.com/v1alpha1
+    kind: BackupStorage
+    metadata: {name: s3-copy, namespace: shop}
+    spec: {type: s3, bucket: copies, region: eu-west-1, endpointURL: "https://s3.example.com", credentialsSecretName: s3-copy-credentials}
+    ---
+    apiVersion: everest.percona.com/v1alpha1
+    kind: MonitoringConfig
+    metadata: {name: pmm, namespace: shop}
+    spec: {type: pmm, credentialsSecretName: pmm-token, pmm: {url: "https://pmm.example.com"}}
+"""
+
+
+def instance(spec: str, *, name: str = "orders", namespace: str = "shop", metadata: str = "") -> str:
+    """An Instance; ``spec`` is the body of ``spec`` (written unindented)."""
+    head = f"apiVersion: core.openeverest.io/v1alpha1\nkind: Instance\nmetadata:\n  name: {name}\n  namespace: {namespace}\n{metadata}spec:\n"
+    return head + textwrap.indent(textwrap.dedent(spec).strip("\n"), "  ") + "\n"
+
+
+def cluster(spec: str, *, name: str = "orders", namespace: str = "shop", metadata: str = "") -> str:
+    """The DatabaseCluster with the same metadata; ``spec`` as for ``instance``."""
+    return instance(spec, name=name, namespace=namespace, metadata=metadata).replace(
+        "core.openeverest.io/v1alpha1\nkind: Instance", "everest.percona.com/v2alpha1\nkind: DatabaseCluster", 1
+    )
+
+
+def rendered(root: Path, text: str) -> list[dict]:
+    """The objects a repository holding ``text`` and STORAGES renders (it must render cleanly)."""
+    repo = Repo(root)
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write("clusters/shop/orders.yaml", text)
+    return repo.objects()
+
+
+def assert_renders_as(tmp_path: Path, instance_text: str, cluster_text: str) -> None:
+    objects = rendered(tmp_path / "instance", instance_text)
+    assert objects and objects == rendered(tmp_path / "cluster", cluster_text)
+
+
+# --- the schema ------------------------------------------------------------------------------
+
+
+def test_instance_json_is_what_the_vendored_crd_generates():
+    text = (PROJECT_ROOT / CRD_FILE).read_text(encoding="utf-8")
+    assert (PROJECT_ROOT / "everest_render/schemas/Instance.json").read_text() == schema_text(text), "stale: run `make schemas`"
+
+
+def test_merge_patch_merges_mappings_deletes_nulls_and_replaces_the_rest():
+    target = {"a": {"b": 1, "c": 2}, "required": ["x", "y"], "keep": True}
+    patch = {"a": {"b": None, "d": 3}, "required": ["x"], "new": {"e": None, "f": 4}}
+    assert merge_patch(target, patch) == {"a": {"c": 2, "d": 3}, "required": ["x"], "keep": True, "new": {"f": 4}}
+    assert target == {"a": {"b": 1, "c": 2}, "required": ["x", "y"], "keep": True}
+
+
+def test_the_overlay_adds_era_d_and_keeps_every_object_closed():
+    spec = instance_schema()["properties"]["spec"]
+    component = spec["properties"]["components"]["additionalProperties"]
+    assert {"providerRef", "parameters", "provider", "global"} <= spec["properties"].keys()
+    assert {"service", "parameters", "affinity", "config", "customSpec"} <= component["properties"].keys()
+    assert component["properties"]["service"]["additionalProperties"] is False
+    assert "finalizers" not in instance_schema()["properties"]["metadata"]["properties"]
+    assert spec["properties"]["backup"]["required"] == ["enabled"]
+
+
+# --- whole instances: the same objects as the DatabaseCluster they mean ------------------------
+
+
+def test_an_era_d_instance_renders_as_its_database_cluster(tmp_path):
+    upstream = instance(
+        """
+        providerRef: {name: provider-percona-postgresql}
+        topology: {type: cluster}
+        components:
+          engine:
+            type: postgresql
+            version: "17.9-2"
+            replicas: 3
+            resources:
+              requests: {cpu: "1", memory: 2Gi}
+              limits: {cpu: "2", memory: 4Gi}
+            storage: {size: 50Gi, storageClass: fast}
+            affinity:
+              podAntiAffinity:
+                preferredDuringSchedulingIgnoredDuringExecution:
+                  - weight: 1
+                    podAffinityTerm: {topologyKey: kubernetes.io/hostname}
+            parameters:
+              configuration: |
+                max_connections = 300
+          proxy:
+            replicas: 2
+            service:
+              serviceType: LoadBalancer
+              annotations: {service.beta.kubernetes.io/aws-load-balancer-internal: "true"}
+              loadBalancerService: {sourceRanges: [10.0.0.0/8]}
+          backupAgent: {}
+        backup:
+          enabled: true
+          storages:
+            - storageRef: {name: s3-main}
+              schedules:
+                - {name: daily, enabled: true, cron: "0 3 * * *", retentionCopies: 7}
+              pitr: {enabled: true}
+        deletionPolicy: Cascade
+        """,
+        metadata="  labels: {team: stock}\n  annotations: {owner: stock-team}\n",
+    )
+    equivalent = cluster(
+        """
+        provider: percona-postgresql
+        topology: {type: standard}
+        components:
+          versions:
+            postgresql: {version: "17.9-2"}
+        instances:
+          engine:
+            type: postgresql
+            replicas: 3
+            resources:
+              requests: {cpu: "1", memory: 2Gi}
+              limits: {cpu: "2", memory: 4Gi}
+            storage: {size: 50Gi, class: fast}
+            affinity:
+              podAntiAffinity:
+                preferredDuringSchedulingIgnoredDuringExecution:
+                  - weight: 1
+                    podAffinityTerm: {topologyKey: kubernetes.io/hostname}
+            config: |
+              max_connections = 300
+          proxy:
+            replicas: 2
+            expose:
+              type: LoadBalancer
+              annotations: {service.beta.kubernetes.io/aws-load-balancer-internal: "true"}
+              sourceRanges: [10.0.0.0/8]
+          backupAgent: {}
+        backup:
+          schedules:
+            - {name: daily, enabled: true, schedule: "0 3 * * *", retentionCopies: 7, backupStorage: s3-main}
+          pitr: {enabled: true, backupStorage: s3-main}
+        """,
+        metadata="  labels: {team: stock}\n  annotations: {owner: stock-team}\n",
+    )
+    assert_renders_as(tmp_path, upstream, equivalent)
+
+
+def test_an_era_c_instance_renders_as_its_database_cluster(tmp_path):
+    upstream = instance(
+        """
+        provider: psmdb-operator
+        topology: {type: replicaSet, config: {}}
+        global: {}
+        components:
+          engine:
+            name: engine
+            type: mongod
+            version: 8.0.17-6
+            replicas: 3
+            resources: {limits: {cpu: "1", memory: 4G}}
+            storage: {size: 30Gi}
+            customSpec: {}
+          backupAgent: {type: backup, version: 2.11.0}
+          monitoring:
+            customSpec: {monitoringConfigName: pmm}
+        backup:
+          enabled: true
+          storages:
+            - name: s3-main
+              storageRef: {name: s3-main}
+              schedules:
+                - {name: nightly, enabled: true, cron: "0 1 * * *"}
+                - {name: weekly, enabled: false, cron: "0 2 * * 0", retentionCopies: 4}
+        """
+    )
+    equivalent = cluster(
+        """
+        provider: percona-server-mongodb
+        topology: {type: standard, config: {}}
+        components:
+          versions:
+            mongod: {version: 8.0.17-6}
+            backup: {version: 2.11.0}
+        instances:
+          engine:
+            type: mongod
+            replicas: 3
+            resources: {limits: {cpu: "1", memory: 4G}}
+            storage: {size: 30Gi}
+          backupAgent: {type: backup}
+          monitoring: {monitoringConfig: pmm}
+        backup:
+          schedules:
+            - {name: nightly, enabled: true, schedule: "0 1 * * *", backupStorage: s3-main}
+            - {name: weekly, enabled: false, schedule: "0 2 * * 0", retentionCopies: 4, backupStorage: s3-main}
+        """
+    )
+    assert_renders_as(tmp_path, upstream, equivalent)
+
+
+def test_a_component_type_passes_through_to_pick_one_of_the_allowed_types(tmp_path):
+    upstream = instance(
+        """
+        provider: percona-xtradb-cluster
+        topology: {type: cluster}
+        components:
+          engine: {replicas: 3}
+          proxy: {type: proxysql, version: 2.7.3-1.2, replicas: 2}
+        """
+    )
+    equivalent = cluster(
+        """
+        provider: percona-xtradb-cluster
+        components:
+          versions:
+            proxysql: {version: 2.7.3-1.2}
+        instances:
+          engine: {replicas: 3}
+          proxy: {type: proxysql, replicas: 2}
+        """
+    )
+    assert_renders_as(tmp_path, upstream, equivalent)
+
+
+# --- aliases ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "written,provider",
+    [
+        ("psmdb-operator", "percona-server-mongodb"),
+        ("percona-server-mongodb-operator", "percona-server-mongodb"),
+        ("psmdb", "percona-server-mongodb"),
+        ("percona-server-mongodb", "percona-server-mongodb"),
+        ("provider-percona-postgresql", "percona-postgresql"),
+        ("percona-postgresql", "percona-postgresql"),
+        ("percona-xtradb-cluster", "percona-xtradb-cluster"),
+    ],
+)
+def test_provider_names_of_every_era_name_the_built_in_provider(repo, written, provider):
+    components = "{engine: {}}" if provider == "percona-server-mongodb" else "{engine: {}, proxy: {}}"
+    repo.write("clusters/shop/orders.yaml", instance(f"providerRef: {{name: {written}}}\ncomponents: {components}"))
+    (resolved,) = repo.resolved()
+    assert resolved.provider.name == provider
+
+
+def test_the_era_c_provider_field_is_aliased_too(repo):
+    repo.write("clusters/shop/orders.yaml", instance("provider: psmdb\ncomponents: {engine: {}}"))
+    (resolved,) = repo.resolved()
+    assert resolved.provider.name == "percona-server-mongodb"
+
+
+def test_any_other_provider_name_passes_through_and_is_checked_where_it_was_written(repo):
+    repo.write("clusters/shop/orders.yaml", instance("providerRef: {name: valkey}\ncomponents: {engine: {}}"))
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:7:23: unknown provider 'valkey'; known: percona-postgresql, percona-server-mongodb, percona-xtradb-cluster"
+        " (at spec.providerRef.name)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "provider,written,topology,components",
+    [
+        ("percona-server-mongodb", "replicaSet", "standard", "{engine: {}}"),
+        ("percona-server-mongodb", "replicaset", "standard", "{engine: {}}"),
+        ("percona-server-mongodb", "sharded", "sharded", "{engine: {}, configServer: {}, proxy: {}}"),
+        ("percona-xtradb-cluster", "cluster", "standard", "{engine: {}, proxy: {}}"),
+        ("percona-postgresql", "cluster", "standard", "{engine: {}, proxy: {}}"),
+    ],
+)
+def test_upstream_topology_names_are_the_definitions(repo, provider, written, topology, components):
+    repo.write("clusters/shop/orders.yaml", instance(f"providerRef: {{name: {provider}}}\ntopology: {{type: {written}}}\ncomponents: {components}"))
+    (resolved,) = repo.resolved()
+    assert resolved.topology == topology
+
+
+def test_a_topology_name_without_an_alias_is_checked_where_it_was_written(repo):
+    repo.write("clusters/shop/orders.yaml", instance("providerRef: {name: percona-postgresql}\ntopology: {type: replicaSet}\ncomponents: {}"))
+    assert repo.errors() == ["clusters/shop/orders.yaml:8:20: unknown topology 'replicaSet'; known: standard (at spec.topology.type)"]
+
+
+def test_topology_parameters_are_the_topology_config_and_num_shards_is_shards(repo):
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("providerRef: {name: percona-server-mongodb}\ntopology: {type: sharded, parameters: {numShards: 3}}\n"
+                 "components: {engine: {}, configServer: {}, proxy: {}}"),
+    )
+    (resolved,) = repo.resolved()
+    assert resolved.topology_config == {"shards": 3}
+
+
+def test_era_c_topology_config_is_the_topology_config(repo):
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("provider: percona-server-mongodb\ntopology: {type: sharded, config: {shards: 5}}\ncomponents: {engine: {}, configServer: {}, proxy: {}}"),
+    )
+    (resolved,) = repo.resolved()
+    assert resolved.topology_config == {"shards": 5}
+
+
+def test_a_topology_config_error_points_at_the_parameter_as_written(repo):
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("providerRef: {name: percona-server-mongodb}\ntopology: {type: sharded, parameters: {numShards: 0}}\n"
+                 "components: {engine: {}, configServer: {}, proxy: {}}"),
+    )
+    assert repo.errors() == ["clusters/shop/orders.yaml:8:53: 0 is less than the minimum of 1 (at spec.topology.parameters.numShards)"]
+
+
+# --- components ------------------------------------------------------------------------------
+
+
+def test_parameters_configuration_is_the_engine_configuration_text(repo):
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("providerRef: {name: percona-server-mongodb}\ncomponents:\n  engine:\n    parameters:\n      configuration: |\n        net:\n          maxIncomingConnections: 500\n"),
+    )
+    (resolved,) = repo.resolved()
+    assert resolved.components["engine"].config == "net:\n  maxIncomingConnections: 500\n"
+
+
+def test_a_service_is_the_components_expose(repo):
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("providerRef: {name: percona-server-mongodb}\ncomponents:\n  engine:\n    service: {serviceType: NodePort}\n"),
+    )
+    (resolved,) = repo.resolved()
+    assert resolved.components["engine"].expose == Expose("NodePort", (), {})
+
+
+def test_a_service_whose_type_is_omitted_is_cluster_ip(repo):
+    repo.write("clusters/shop/orders.yaml", instance("providerRef: {name: percona-server-mongodb}\ncomponents:\n  engine:\n    service: {}\n"))
+    (resolved,) = repo.resolved()
+    assert resolved.components["engine"].expose == Expose("ClusterIP", (), {})
+
+
+def test_service_settings_that_only_apply_to_load_balancers_warn_where_they_were_written(repo):
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("providerRef: {name: percona-server-mongodb}\ncomponents:\n  engine:\n    service:\n"
+                 "      serviceType: ClusterIP\n      loadBalancerService: {sourceRanges: [10.0.0.0/8]}\n"),
+    )
+    assert repo.warnings() == [
+        "clusters/shop/orders.yaml:12:45: warning: sourceRanges only apply to type LoadBalancer; ignored for ClusterIP"
+        " (at spec.components.engine.service.loadBalancerService.sourceRanges)"
+    ]
+
+
+def test_a_service_on_a_component_that_cannot_be_exposed_is_an_error_at_the_service(repo):
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("providerRef: {name: percona-postgresql}\ncomponents:\n  engine:\n    service: {serviceType: LoadBalancer}\n  proxy: {}\n"),
+    )
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:10:7: expose is not allowed on 'engine': only 'proxy' can be exposed in this topology"
+        " (at spec.components.engine.service)"
+    ]
+
+
+def test_the_monitoring_component_reports_to_parameters_monitoring_config_name(repo):
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("providerRef: {name: percona-server-mongodb}\ncomponents:\n  engine: {}\n  monitoring:\n    parameters: {monitoringConfigName: pmm}\n"),
+    )
+    (resolved,) = repo.resolved()
+    assert resolved.monitoring.config.ref.name == "pmm"
+
+
+# --- backups ---------------------------------------------------------------------------------
+
+
+def test_schedules_of_every_storage_become_the_clusters_schedules(tmp_path):
+    upstream = instance(
+        """
+        providerRef: {name: percona-xtradb-cluster}
+        components: {engine: {}, proxy: {}, backupAgent: {}}
+        backup:
+          enabled: true
+          storages:
+            - storageRef: {name: s3-main}
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *", retentionCopies: 7}]
+            - storageRef: {name: s3-copy}
+              schedules: [{name: weekly, enabled: true, cron: "0 4 * * 0"}]
+              pitr: {enabled: true}
+        """
+    )
+    equivalent = cluster(
+        """
+        provider: percona-xtradb-cluster
+        instances: {engine: {}, proxy: {}, backupAgent: {}}
+        backup:
+          schedules:
+            - {name: daily, schedule: "0 3 * * *", retentionCopies: 7, backupStorage: s3-main}
+            - {name: weekly, schedule: "0 4 * * 0", backupStorage: s3-copy}
+          pitr: {enabled: true, backupStorage: s3-copy}
+        """
+    )
+    assert_renders_as(tmp_path, upstream, equivalent)
+
+
+def test_backups_that_are_not_enabled_are_checked_but_not_rendered(tmp_path):
+    upstream = instance(
+        """
+        providerRef: {name: percona-server-mongodb}
+        components: {engine: {}}
+        backup:
+          enabled: false
+          storages:
+            - storageRef: {name: s3-main}
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *"}]
+              pitr: {enabled: true}
+        """
+    )
+    equivalent = cluster(
+        """
+        provider: percona-server-mongodb
+        instances: {engine: {}}
+        backup:
+          schedules: [{name: daily, enabled: false, schedule: "0 3 * * *", backupStorage: s3-main}]
+        """
+    )
+    assert_renders_as(tmp_path, upstream, equivalent)
+
+
+def test_a_storage_reference_is_checked_where_it_was_written(repo):
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("""
+            providerRef: {name: percona-server-mongodb}
+            components: {engine: {}, backupAgent: {}}
+            backup:
+              enabled: true
+              storages:
+                - storageRef: {name: nowhere}
+                  schedules: [{name: daily, enabled: true, cron: "0 3 * * *"}]
+            """),
+    )
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:12:28: no BackupStorage 'nowhere' in namespace shop (under clusters/); known: (none)"
+        " (at spec.backup.storages[0].storageRef.name)"
+    ]
+
+
+def test_a_cron_error_points_at_the_schedules_cron(repo):
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("""
+            providerRef: {name: percona-server-mongodb}
+            components: {engine: {}, backupAgent: {}}
+            backup:
+              enabled: true
+              storages:
+                - storageRef: {name: s3-main}
+                  schedules:
+                    - {name: daily, enabled: true, cron: "0 3 * *"}
+            """),
+    )
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:14:48: invalid cron expression '0 3 * *': expected 5 fields (minute hour day month weekday), got 4"
+        " (at spec.backup.storages[0].schedules[0].cron)"
+    ]
+
+
+def test_schedule_names_are_unique_across_storages(repo):
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("""
+            providerRef: {name: percona-xtradb-cluster}
+            components: {engine: {}, proxy: {}, backupAgent: {}}
+            backup:
+              enabled: true
+              storages:
+                - storageRef: {name: s3-main}
+                  schedules: [{name: daily, enabled: true, cron: "0 3 * * *"}]
+                - storageRef: {name: s3-copy}
+                  schedules: [{name: daily, enabled: true, cron: "0 4 * * *"}]
+            """),
+    )
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:15:28: duplicate schedule name 'daily' (first at schedules[0]) (at spec.backup.storages[1].schedules[0].name)"
+    ]
+
+
+def test_backups_need_the_backup_agent_listed_in_components(repo):
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("""
+            providerRef: {name: percona-server-mongodb}
+            components: {engine: {}}
+            backup:
+              enabled: true
+              storages:
+                - storageRef: {name: s3-main}
+                  pitr: {enabled: true}
+            """),
+    )
+    assert repo.errors() == [
+        "clusters/shop/orders.yaml:9:3: backup schedules and PITR need the backupAgent component: list it under spec.components"
+        " (backupAgent: {}) (at spec.backup)"
+    ]
+
+
+def test_a_storage_without_schedules_or_pitr_warns_that_it_is_ignored(repo):
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write(
+        "clusters/shop/orders.yaml",
+        instance("""
+            providerRef: {name: percona-server-mongodb}
+            components: {engine: {}, backupAgent: {}}
+            backup:
+              enabled: true
+              storages:
+                - storageRef: {name: s3-main}
+                  pitr: {enabled: false}
+            """),
+    )
+    assert repo.warnings() == [
+        "clusters/shop/orders.yaml:12:9: warning: storage 's3-main' has no schedules and no enabled PITR: nothing is rendered for it; ignored"
+        " (at spec.backup.storages[0])"
+    ]
+
+
+def test_an_era_c_storage_name_alone_names_the_backup_storage(repo):
+    spec = """
+        components: {engine: {}, backupAgent: {}}
+        backup:
+          enabled: true
+          storages:
+            - name: s3-gone
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *"}]
+        """
+    assert errors_of(repo, PSMDB + textwrap.dedent(spec).lstrip("\n")) == [
+        "clusters/shop/orders.yaml:12:15: no BackupStorage 's3-gone' in namespace shop (under clusters/); known: s3-copy, s3-main"
+        " (at spec.backup.storages[0].name)"
+    ]
+
+
+# --- refusals: each an error at the field, as a whole line -------------------------------------
+
+
+def errors_of(repo, spec: str) -> list[str]:
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write("clusters/shop/orders.yaml", instance(spec))
+    return repo.errors()
+
+
+PSMDB = "providerRef: {name: percona-server-mongodb}\n"
+
+
+def test_a_version_bundle_is_refused(repo):
+    assert errors_of(repo, PSMDB + "version: 8.0.12\ncomponents: {engine: {}}") == [
+        "clusters/shop/orders.yaml:8:3: version bundles are not supported: pin each component's version"
+        " (components.<name>.type and .version) instead (at spec.version)"
+    ]
+
+
+def test_an_image_override_is_refused(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine: {image: 'percona/percona-server-mongodb:8.0.17-6'}") == [
+        "clusters/shop/orders.yaml:9:14: image overrides are not supported: the image is the catalogue's for the component's version"
+        " (at spec.components.engine.image)"
+    ]
+
+
+def test_an_era_c_config_reference_is_refused_with_how_to_inline_it(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine:\n    config: {configMapRef: {name: mongod-conf}, key: mongod.conf}") == [
+        "clusters/shop/orders.yaml:10:7: config refers to a Secret or ConfigMap, which the renderer cannot read (it reads only files in git):"
+        " inline the text as parameters.configuration (at spec.components.engine.config)"
+    ]
+
+
+def test_custom_spec_is_refused_key_by_key(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine:\n    customSpec: {tls: true}") == [
+        "clusters/shop/orders.yaml:10:20: customSpec.tls has no equivalent: a component takes only parameters.configuration"
+        " (at spec.components.engine.customSpec.tls)"
+    ]
+
+
+def test_a_component_parameter_other_than_configuration_is_refused(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine: {}\n  monitoring:\n    parameters: {monitoringConfigName: pmm, scrapeInterval: 30}") == [
+        "clusters/shop/orders.yaml:11:47: parameters.scrapeInterval has no equivalent: a component takes only parameters.configuration"
+        " and parameters.monitoringConfigName (at spec.components.monitoring.parameters.scrapeInterval)"
+    ]
+
+
+def test_a_monitoring_config_given_twice_is_refused(repo):
+    spec = PSMDB + "components:\n  engine: {}\n  monitoring:\n    customSpec: {monitoringConfigName: pmm}\n    parameters: {monitoringConfigName: pmm}"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:12:20: monitoringConfigName is already given in customSpec; write it once"
+        " (at spec.components.monitoring.parameters.monitoringConfigName)"
+    ]
+
+
+def test_resource_claims_are_refused(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine:\n    resources: {claims: [{name: gpu}], limits: {cpu: '1'}}") == [
+        "clusters/shop/orders.yaml:10:19: resource claims (dynamic resource allocation) are not supported; remove claims"
+        " (at spec.components.engine.resources.claims)"
+    ]
+
+
+@pytest.mark.parametrize("field", ["global", "parameters"])
+def test_instance_wide_parameters_are_refused(repo, field):
+    assert errors_of(repo, PSMDB + f"{field}: {{tls: true}}\ncomponents: {{engine: {{}}}}") == [
+        f"clusters/shop/orders.yaml:8:3: spec.{field} (instance-wide provider parameters) has no equivalent; remove it (at spec.{field})"
+    ]
+
+
+def test_empty_parameter_bags_ask_for_nothing_and_are_accepted(repo):
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "global: {}\nparameters: {}\ncomponents:\n  engine: {customSpec: {}, parameters: {}}"))
+    assert repo.errors() == []
+
+
+def test_a_data_source_is_refused(repo):
+    assert errors_of(repo, PSMDB + "dataSource: {type: Backup, backup: {backupRef: {name: b1}}}\ncomponents: {engine: {}}") == [
+        "clusters/shop/orders.yaml:8:3: dataSource is not supported: a rendered cluster is not seeded from a backup; restore it separately"
+        " (at spec.dataSource)"
+    ]
+
+
+def test_deletion_policy_orphan_is_refused(repo):
+    assert errors_of(repo, PSMDB + "deletionPolicy: Orphan\ncomponents: {engine: {}}") == [
+        "clusters/shop/orders.yaml:8:19: deletionPolicy Orphan cannot be honoured: removing a cluster from git removes its objects (Cascade)"
+        " (at spec.deletionPolicy)"
+    ]
+
+
+def test_maintenance_is_refused(repo):
+    assert errors_of(repo, PSMDB + "maintenance: {autoApproveUpTo: RollingRestart}\ncomponents: {engine: {}}") == [
+        "clusters/shop/orders.yaml:8:3: maintenance is not supported: operator upgrades follow the provider's version in git,"
+        " not approvals in the cluster (at spec.maintenance)"
+    ]
+
+
+def test_a_backup_class_is_refused(repo):
+    spec = PSMDB + "components: {engine: {}}\nbackup: {enabled: true, classRef: {name: percona-backup-mongodb}}"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:9:27: backup.classRef has no equivalent: the provider's own backup agent takes the backups"
+        " (list backupAgent under spec.components); remove classRef (at spec.backup.classRef)"
+    ]
+
+
+def test_backup_class_options_are_refused(repo):
+    spec = """
+        components: {engine: {}, backupAgent: {}}
+        backup:
+          enabled: true
+          storages:
+            - storageRef: {name: s3-main}
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *", parameters: {compression: zstd}}]
+              pitr: {enabled: true, config: {oplogSpanMin: 10}}
+        """
+    assert errors_of(repo, PSMDB + textwrap.dedent(spec).lstrip("\n")) == [
+        "clusters/shop/orders.yaml:13:69: schedule parameters (the backup class's options) has no equivalent; remove it"
+        " (at spec.backup.storages[0].schedules[0].parameters)",
+        "clusters/shop/orders.yaml:14:31: PITR config (the backup class's options) has no equivalent; remove it"
+        " (at spec.backup.storages[0].pitr.config)",
+    ]
+
+
+def test_pitr_on_two_storages_is_refused(repo):
+    spec = """
+        providerRef: {name: percona-xtradb-cluster}
+        components: {engine: {}, proxy: {}, backupAgent: {}}
+        backup:
+          enabled: true
+          storages:
+            - {storageRef: {name: s3-main}, pitr: {enabled: true}}
+            - {storageRef: {name: s3-copy}, pitr: {enabled: true}}
+        """
+    assert errors_of(repo, textwrap.dedent(spec)) == [
+        "clusters/shop/orders.yaml:13:55: PITR writes to one storage only; it is already enabled at spec.backup.storages[0].pitr"
+        " (at spec.backup.storages[1].pitr.enabled)"
+    ]
+
+
+def test_a_storage_name_that_differs_from_its_backup_storage_is_refused(repo):
+    spec = """
+        components: {engine: {}, backupAgent: {}}
+        backup:
+          enabled: true
+          storages:
+            - name: primary
+              storageRef: {name: s3-main}
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *"}]
+        """
+    assert errors_of(repo, PSMDB + textwrap.dedent(spec).lstrip("\n")) == [
+        "clusters/shop/orders.yaml:12:15: name 'primary' differs from storageRef.name 's3-main': a rendered cluster names each storage"
+        " after its BackupStorage; remove name (at spec.backup.storages[0].name)"
+    ]
+
+
+def test_a_storage_that_names_no_backup_storage_is_an_error(repo):
+    spec = PSMDB + "components: {engine: {}, backupAgent: {}}\nbackup:\n  enabled: true\n  storages: [{schedules: []}]"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:11:16: a backup storage needs storageRef.name: the BackupStorage it writes to (at spec.backup.storages[0])"
+    ]
+
+
+def test_main_is_refused_when_there_are_several_storages(repo):
+    spec = """
+        providerRef: {name: percona-xtradb-cluster}
+        components: {engine: {}, proxy: {}, backupAgent: {}}
+        backup:
+          enabled: true
+          storages:
+            - {storageRef: {name: s3-main}, main: true, schedules: [{name: a, enabled: true, cron: "0 3 * * *"}]}
+            - {storageRef: {name: s3-copy}, schedules: [{name: b, enabled: true, cron: "0 4 * * *"}]}
+        """
+    assert errors_of(repo, textwrap.dedent(spec)) == [
+        "clusters/shop/orders.yaml:12:39: main cannot be honoured with several storages: the provider decides which one is the default"
+        " (at spec.backup.storages[0].main)"
+    ]
+
+
+def test_a_version_without_its_type_is_refused(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine: {version: 8.0.17-6}") == [
+        "clusters/shop/orders.yaml:9:14: a pinned version needs the component's type beside it (components.<name>.type):"
+        " versions are pinned per type (at spec.components.engine.version)"
+    ]
+
+
+def test_components_of_one_type_must_pin_one_version(repo):
+    spec = """
+        topology: {type: sharded}
+        components:
+          engine: {type: mongod, version: 8.0.17-6}
+          configServer: {type: mongod, version: 8.0.19-7}
+          proxy: {type: mongod, version: 8.0.17-6}
+        """
+    assert errors_of(repo, PSMDB + textwrap.dedent(spec).lstrip("\n")) == [
+        "clusters/shop/orders.yaml:11:43: components 'engine' and 'configServer' both run mongod, which runs one version:"
+        " 8.0.17-6 (components.engine.version) or 8.0.19-7 (at spec.components.configServer.version)"
+    ]
+
+
+def test_a_component_name_that_differs_from_its_key_is_refused(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine: {name: mongod}") == [
+        "clusters/shop/orders.yaml:9:20: name 'mongod' differs from the component's key 'engine'; remove it (at spec.components.engine.name)"
+    ]
+
+
+def test_provider_and_provider_ref_together_are_refused(repo):
+    assert errors_of(repo, PSMDB + "provider: percona-server-mongodb\ncomponents: {engine: {}}") == [
+        "clusters/shop/orders.yaml:8:3: write spec.providerRef (or, era C, spec.provider), not both (at spec.provider)"
+    ]
+
+
+def test_topology_config_and_parameters_together_are_refused(repo):
+    spec = PSMDB + "topology: {type: sharded, config: {shards: 2}, parameters: {numShards: 2}}\ncomponents: {engine: {}, configServer: {}, proxy: {}}"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:8:29: write topology.parameters (or, era C, topology.config), not both (at spec.topology.config)"
+    ]
+
+
+def test_num_shards_and_shards_together_are_refused(repo):
+    spec = PSMDB + "topology: {type: sharded, parameters: {numShards: 2, shards: 2}}\ncomponents: {engine: {}, configServer: {}, proxy: {}}"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:8:56: 'shards' is another name of 'shards', which is already set; write one of them"
+        " (at spec.topology.parameters.shards)"
+    ]
+
+
+def test_an_instance_without_a_provider_is_an_error(repo):
+    assert errors_of(repo, "components: {engine: {}}") == [
+        "clusters/shop/orders.yaml:6:1: missing required field 'providerRef' (or, era C, 'provider') (at spec)"
+    ]
+
+
+# --- shape -----------------------------------------------------------------------------------
+
+
+def test_an_unknown_field_is_an_error_at_its_key(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine: {replica: 3}") == [
+        "clusters/shop/orders.yaml:9:14: unknown field 'replica' (at spec.components.engine.replica)"
+    ]
+
+
+def test_an_unknown_era_d_service_field_is_an_error_at_its_key(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine:\n    service: {type: LoadBalancer}") == [
+        "clusters/shop/orders.yaml:10:17: unknown field 'type' (at spec.components.engine.service.type)"
+    ]
+
+
+def test_finalizers_are_not_input(repo):
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "components: {engine: {}}", metadata="  finalizers: [x]\n"))
+    assert repo.errors() == ["clusters/shop/orders.yaml:6:3: unknown field 'finalizers' (at metadata.finalizers)"]
+
+
+# --- positions: later stages point at the Instance's own lines ---------------------------------
+
+
+def test_an_unknown_version_found_in_resolve_points_at_the_components_version(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine:\n    type: mongod\n    version: '9.9'") == [
+        "clusters/shop/orders.yaml:11:16: unknown mongod version 9.9; known: 6.0.27-21, 7.0.28-15, 8.0.17-6, 8.0.19-7"
+        " (at spec.components.engine.version)"
+    ]
+
+
+def test_a_database_cluster_shape_error_points_at_the_instance_field(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine: {replicas: -1, storage: {size: 10Gi, storageClass: ''}}") == [
+        "clusters/shop/orders.yaml:9:24: -1 is less than the minimum of 0 (at spec.components.engine.replicas)",
+        "clusters/shop/orders.yaml:9:64: \"\" is shorter than 1 character (at spec.components.engine.storage.storageClass)",
+    ]
+
+
+def test_a_missing_required_component_points_at_the_components(repo):
+    assert errors_of(repo, "providerRef: {name: percona-xtradb-cluster}\ncomponents:\n  engine: {}") == [
+        "clusters/shop/orders.yaml:8:3: component 'proxy' is required by topology standard; list it under spec.instances (at spec.components)"
+    ]
+
+
+def test_an_instance_and_a_database_cluster_of_the_same_name_are_duplicates(repo):
+    repo.write("clusters/a.yaml", cluster("provider: percona-server-mongodb\ninstances: {engine: {}}"))
+    repo.write("clusters/b.yaml", instance(PSMDB + "components: {engine: {}}"))
+    assert repo.errors() == ["clusters/b.yaml:4:9: duplicate DatabaseCluster shop/orders (first at clusters/a.yaml:1) (at metadata.name)"]
+
+
+def test_the_translated_document_maps_every_path_to_its_origin():
+    from everest_render.eras.openeverest_instance import translate_instance
+    from everest_render.load.documents import SourceFile, parse_yaml
+
+    text = instance(PSMDB + "components:\n  engine:\n    storage: {storageClass: fast}\n    service: {serviceType: NodePort}")
+    ((document,), _) = parse_yaml(SourceFile("clusters/orders.yaml", text))
+    translated, problems = translate_instance(document, ())
+    assert problems == [] and translated is not None
+    positions = translated.positions
+    assert translated.data["spec"]["instances"]["engine"] == {"storage": {"class": "fast"}, "expose": {"type": "NodePort"}}
+    assert positions.written(("spec", "instances", "engine", "storage", "class")) == ("spec", "components", "engine", "storage", "storageClass")
+    assert positions.written(("spec", "instances", "engine", "expose", "type")) == ("spec", "components", "engine", "service", "serviceType")
+    assert positions.written(("spec", "provider")) == ("spec", "providerRef", "name")
+    assert positions.values[("spec", "instances", "engine", "storage", "class")] == document.positions.values[
+        ("spec", "components", "engine", "storage", "storageClass")
+    ]
+    assert positions.keys[("spec", "instances", "engine", "expose")] == document.positions.keys[("spec", "components", "engine", "service")]
+
