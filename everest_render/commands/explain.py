@@ -1,4 +1,7 @@
-"""What `explain` and `providers list` print: views of resolved data, text or JSON."""
+"""What `explain` and `providers list` print: views of resolved data, text or JSON.
+
+`explain` shows a cluster as its templates see it, so the parts the two share (topology,
+versions, expose, schedules, PITR) come from the one template-context serializer."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from everest_render.check.cel_rules import inventory
 from everest_render.model import ResolvedCluster
+from everest_render.render.context import expose_context, pitr_context, schedules_context, topology_context, versions_context
 from everest_render.render.templates import ProviderRenderer
 
 if TYPE_CHECKING:
@@ -39,13 +43,13 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None) -> dict[str,
             "source": _origin(definition),
             "replacesBuiltin": f"DatabaseClusterDefinition/{definition.name}" in replaced,
         },
-        "topology": {"type": cluster.topology, "config": dict(cluster.topology_config)},
+        "topology": topology_context(cluster),
         "crVersion": cluster.cr_version,
         "secretsName": cluster.secrets_name,
         "paused": cluster.paused,
         "allowUnsafeConfiguration": cluster.allow_unsafe_configuration,
         "labels": dict(cluster.labels),
-        "versions": {t: {"version": v.version, "image": v.image} for t, v in cluster.versions.items()},
+        "versions": versions_context(cluster),
         "components": {
             name: {
                 "type": c.type,
@@ -55,9 +59,7 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None) -> dict[str,
                 "resources": c.resources,
                 "storage": c.storage,
                 "config": c.config,
-                "expose": None
-                if c.expose is None
-                else {"type": c.expose.type, "sourceRanges": list(c.expose.source_ranges), "annotations": dict(c.expose.annotations)},
+                "expose": expose_context(c.expose),
             }
             for name, c in cluster.components.items()
         },
@@ -79,13 +81,8 @@ def _backup_json(cluster: ResolvedCluster) -> dict[str, Any]:
     return {
         "pathPrefix": backup.path_prefix,
         "storages": {name: {"type": s.type, "bucket": s.bucket, "source": s.document.source.path} for name, s in backup.storages.items()},
-        "schedules": [
-            {"name": s.name, "schedule": s.schedule, "retentionCopies": s.retention_copies, "backupStorage": s.storage}
-            for s in backup.schedules
-        ],
-        "pitr": None
-        if backup.pitr is None
-        else {"enabled": backup.pitr.enabled, "backupStorage": backup.pitr.storage, "uploadIntervalSec": backup.pitr.upload_interval_sec},
+        "schedules": schedules_context(backup),
+        "pitr": pitr_context(backup),
     }
 
 
