@@ -340,7 +340,7 @@ def test_a_misspelt_affinity_key_is_caught_by_the_strict_schema(cnpg):
     cnpg.write("clusters/c.yaml", cluster("engine:\n  affinity: {podAffinityy: {}}\n"))
     assert cnpg.errors() == [
         "clusters/c.yaml:5:3: rendered Cluster ns/db does not match the operator's schema at spec.affinity.podAffinityy:"
-        " unknown field 'podAffinityy' (template providers/cloudnative-pg/cluster.yaml.j2)"
+        " unknown field 'podAffinityy'; did you mean \"nodeAffinity\"? (template providers/cloudnative-pg/cluster.yaml.j2)"
     ]
 
 
