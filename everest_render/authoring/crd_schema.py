@@ -11,7 +11,9 @@ provider's schemas from the CRDs vendored under ``crds/<operator>/<version>/``; 
 
     schema = strict_schema_from_crd(crd_document, "v1")
 
-CEL rules (``x-kubernetes-validations``) are not translated: JSON Schema cannot express them.
+CEL rules (``x-kubernetes-validations``) cannot be expressed in JSON Schema: they are stored
+beside it, under ``cel_rules.RULES_KEY`` at the schema's root, with the location each is
+declared at (everest_render/check/cel_rules.py checks them).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from everest_render.check.cel_rules import RULES_KEY, rules_from_schema
 
 # Keys of the OpenAPI subset that JSON Schema understands the same way.
 _KEPT_KEYS = frozenset(
@@ -86,6 +90,9 @@ def strict_schema_from_crd(crd: dict[str, Any], version: str) -> dict[str, Any]:
     properties["metadata"] = _METADATA_SCHEMA
     schema["required"] = sorted({*schema.get("required", []), "apiVersion", "kind", "metadata", "spec"})
     schema["additionalProperties"] = False
+    rules = rules_from_schema(root)
+    if rules:
+        schema[RULES_KEY] = rules
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 

@@ -10,22 +10,31 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
+from everest_render.check.cel_rules import RULES_KEY, RuleSet
 from everest_render.diagnostics import Diagnostic, format_path
 from everest_render.model import ObjectRef, Provider, RenderedObject, ResolvedCluster
 from everest_render.schema_check import Validator, compile_schema, schema_problems
 
 
 class SchemaBook:
-    """Compiled validators by provider and kind, built on first use within one run."""
+    """Compiled validators and CEL rule sets by provider and kind, built on first use within one run."""
 
     def __init__(self) -> None:
-        self._validators: dict[tuple[int, str, str], Validator] = {}
+        self._validators: dict[tuple[int, str, str], tuple[Validator, RuleSet]] = {}
 
     def validator(self, provider: Provider, api_version: str, kind: str) -> Validator:
+        return self._compiled(provider, api_version, kind)[0]
+
+    def rules(self, provider: Provider, api_version: str, kind: str) -> RuleSet:
+        return self._compiled(provider, api_version, kind)[1]
+
+    def _compiled(self, provider: Provider, api_version: str, kind: str) -> tuple[Validator, RuleSet]:
         key = (id(provider), api_version, kind)
         if key not in self._validators:
             entry = next(o for o in provider.objects if (o.api_version, o.kind) == (api_version, kind))
-            self._validators[key] = compile_schema(json.loads(provider.assets.schemas[entry.schema_file]))
+            schema = json.loads(provider.assets.schemas[entry.schema_file])
+            rules = RuleSet(schema.pop(RULES_KEY, []))
+            self._validators[key] = (compile_schema(schema), rules)
         return self._validators[key]
 
 
@@ -43,6 +52,13 @@ def check_objects(
             message = (
                 f"rendered {obj['kind']} {rendered.cluster} does not match the operator's schema "
                 f"at {format_path(problem.path) or '(root)'}: {problem.message} (template {rendered.template})"
+            )
+            problems.append(Diagnostic(anchor.file, anchor.line, anchor.column, message))
+        for violation in book.rules(cluster.provider, obj["apiVersion"], obj["kind"]).problems(obj):
+            anchor = cluster.cluster.document.at(("spec",), "")
+            message = (
+                f"rendered {obj['kind']} {rendered.cluster} breaks a rule of the operator's CRD "
+                f"at {format_path(violation.path) or '(root)'}: {violation.message} (template {rendered.template})"
             )
             problems.append(Diagnostic(anchor.file, anchor.line, anchor.column, message))
     return problems

@@ -526,7 +526,11 @@ def argocd() -> None:
     "generate",
     epilog=_epilog(
         ["cd apps/shop && ARGOCD_APP_SOURCE_PATH=apps/shop ARGOCD_ENV_ONLY=shop everest-render argocd generate"],
-        ["0  rendered", "2  the application's choices are contradictory or malformed", "3  invalid input or an empty render (nothing on stdout)"],
+        [
+            "0  rendered",
+            "2  the application's choices are contradictory or malformed",
+            "3  invalid input or an empty render (nothing on stdout)",
+        ],
     ),
 )
 def argocd_generate() -> None:
@@ -612,6 +616,7 @@ def argocd_discover() -> None:
 def schemas(repo: Path, check: bool) -> None:
     """Generate the providers' strict schemas from the CRDs vendored under crds/<operator>/<version>/."""
     from everest_render.authoring.crd_schema import MissingCrd, expected_schemas
+    from everest_render.check.cel_rules import CelSyntaxError
 
     stale = []
     try:
@@ -624,7 +629,7 @@ def schemas(repo: Path, check: bool) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
             click.echo(f"wrote {relative}", err=True)
-    except MissingCrd as error:
+    except (MissingCrd, CelSyntaxError) as error:
         click.echo(f"error: {error}", err=True)
         _finish(EXIT_INVALID)
     for relative in stale:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from everest_render.check.cel_rules import inventory
 from everest_render.diagnostics import closest
 from everest_render.model import ResolvedCluster
 from everest_render.render.templates import ProviderRenderer
@@ -201,6 +203,7 @@ def providers_json(catalog: Catalog) -> list[dict[str, Any]]:
                     ct.name: [{"version": v.version, "image": v.image, "default": v.default} for v in ct.versions]
                     for ct in definition.component_types.values()
                 },
+                "celRules": {o.kind: inventory(json.loads(provider.assets.schemas[o.schema_file])) for o in provider.objects},
             }
         )
     return listing
@@ -218,4 +221,8 @@ def providers_text(catalog: Catalog) -> str:
         for type_name, versions in entry["componentTypes"].items():
             shown = ", ".join(v["version"] + (" (default)" if v["default"] else "") for v in versions)
             lines.append(f"  {type_name}: {shown}")
+        for kind, rules in entry["celRules"].items():
+            skipped = rules["notChecked"]
+            lines.append(f"  {kind} CEL rules: {rules['checked']} checked" + (f", {len(skipped)} not checked:" if skipped else ""))
+            lines.extend(f"    {r['at']}: {r['rule']} ({r['why']})" for r in skipped)
     return "\n".join(lines) + "\n"
