@@ -264,6 +264,7 @@ class ResolvedCluster:
     topology_config: Mapping[str, Any]
     components: Mapping[str, ResolvedComponent]
     versions: Mapping[str, ResolvedVersion]
+    pinned: tuple[str, ...]  # the component types whose version spec.components.versions pins, sorted
     secrets_name: str
     paused: bool
     allow_unsafe_configuration: bool

@@ -167,11 +167,17 @@ def out_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., A
     )
 
 
+def _default_jobs() -> int:
+    from everest_render.parallel import available_cpus  # imported only when --jobs is not given
+
+    return available_cpus()
+
+
 jobs_option = click.option(
     "--jobs",
     type=click.IntRange(min=1),
-    default=lambda: os.cpu_count() or 1,
-    show_default="the number of CPUs",
+    default=_default_jobs,
+    show_default="the CPUs this process may use (a container's CPU limit, not the node's count)",
     envvar="EVEREST_RENDER_JOBS",
     show_envvar=True,
     help="Processes to render a large fleet on (the output does not depend on it).",
@@ -545,7 +551,8 @@ def argocd_generate() -> None:
     """
     import time
 
-    from everest_render.commands.argocd import ChoiceError, application_source, available_cpus, read_choices
+    from everest_render.commands.argocd import ChoiceError, application_source, read_choices
+    from everest_render.parallel import available_cpus
     from everest_render.pipeline import Selection, read_repository, render_repository
 
     started = time.monotonic()

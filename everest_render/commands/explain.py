@@ -1,7 +1,11 @@
-"""What `explain` and `providers list` print: views of resolved data, text or JSON."""
+"""What `explain` and `providers list` print: views of resolved data, text or JSON.
+
+`explain` shows a cluster as its templates see it, so the parts the two share (topology,
+versions, expose, schedules, PITR) come from the one template-context serializer."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import textwrap
 from dataclasses import dataclass
@@ -12,6 +16,7 @@ import yaml
 from everest_render.check.cel_rules import inventory
 from everest_render.diagnostics import closest
 from everest_render.model import ResolvedCluster
+from everest_render.render.context import expose_context, pitr_context, schedules_context, topology_context, versions_context
 from everest_render.render.templates import ProviderRenderer
 
 if TYPE_CHECKING:
@@ -73,13 +78,13 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None) -> dict[str,
             "source": _origin(definition),
             "replacesBuiltin": f"DatabaseClusterDefinition/{definition.name}" in replaced,
         },
-        "topology": {"type": cluster.topology, "config": dict(cluster.topology_config)},
+        "topology": topology_context(cluster),
         "crVersion": cluster.cr_version,
         "secretsName": cluster.secrets_name,
         "paused": cluster.paused,
         "allowUnsafeConfiguration": cluster.allow_unsafe_configuration,
         "labels": dict(cluster.labels),
-        "versions": {t: {"version": v.version, "image": v.image} for t, v in cluster.versions.items()},
+        "versions": versions_context(cluster),
         "components": {
             name: {
                 "type": c.type,
@@ -89,9 +94,7 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None) -> dict[str,
                 "resources": c.resources,
                 "storage": c.storage,
                 "config": c.config,
-                "expose": None
-                if c.expose is None
-                else {"type": c.expose.type, "sourceRanges": list(c.expose.source_ranges), "annotations": dict(c.expose.annotations)},
+                "expose": expose_context(c.expose),
             }
             for name, c in cluster.components.items()
         },
@@ -113,14 +116,12 @@ def _backup_json(cluster: ResolvedCluster) -> dict[str, Any]:
     return {
         "pathPrefix": backup.path_prefix,
         "storages": {name: {"type": s.type, "bucket": s.bucket, "source": s.document.source.path} for name, s in backup.storages.items()},
+        # The templates' serializer for both: disabled schedules are listed, marked, not rendered.
         "schedules": [
-            {"name": s.name, "enabled": enabled, "schedule": s.schedule, "retentionCopies": s.retention_copies, "backupStorage": s.storage}
-            for enabled, group in ((True, backup.schedules), (False, backup.disabled_schedules))
-            for s in group
+            *({**s, "enabled": True} for s in schedules_context(backup)),
+            *({**s, "enabled": False} for s in schedules_context(dataclasses.replace(backup, schedules=backup.disabled_schedules))),
         ],
-        "pitr": None
-        if backup.pitr is None
-        else {"enabled": backup.pitr.enabled, "backupStorage": backup.pitr.storage, "uploadIntervalSec": backup.pitr.upload_interval_sec},
+        "pitr": pitr_context(backup),
     }
 
 

@@ -1,15 +1,15 @@
 """Stage 4, render: ResolvedCluster -> native objects, by the provider's templates.
 
 Templates are Jinja text rendered in an immutable sandbox with undefined variables as
-errors, then parsed back as YAML. The template sees only the context built here (see
-docs/providers.md); it cannot read files, the clock or the environment. Errors name the
-template file and line.
+errors, then parsed back as YAML. The template sees only the documented context
+(render/context.py, docs/providers.md); it cannot read files, the clock or the environment.
+Errors name the template file and line.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import jinja2
@@ -18,7 +18,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from everest_render.diagnostics import Diagnostic, parse_path
 from everest_render.load.documents import compose_stream, node_value
-from everest_render.model import Provider, RenderedObject, ResolvedCluster, ResolvedComponent
+from everest_render.model import Provider, RenderedObject, ResolvedCluster
+from everest_render.render.context import template_context
 from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
 
 
@@ -164,100 +165,3 @@ def render_clusters(
         objects.extend(found)
         problems.extend(found_problems)
     return objects, problems
-
-
-# --- the template context ------------------------------------------------------------------
-
-
-def template_context(resolved: ResolvedCluster) -> dict[str, Any]:
-    """Everything a template may read, as plain values (documented in docs/providers.md)."""
-    cluster = resolved.cluster
-    return {
-        "cluster": {
-            "name": cluster.ref.name,
-            "namespace": cluster.ref.namespace,
-            "labels": dict(cluster.labels),
-            "secretsName": resolved.secrets_name,
-            "paused": resolved.paused,
-            "allowUnsafeConfiguration": resolved.allow_unsafe_configuration,
-            "crVersion": resolved.cr_version,
-        },
-        "topology": {"type": resolved.topology, "config": dict(resolved.topology_config)},
-        "components": {name: _component_context(c) for name, c in resolved.components.items()},
-        "versions": {t: {"version": v.version, "image": v.image} for t, v in resolved.versions.items()},
-        "catalogue": {
-            t: [{"version": v.version, "image": v.image, "default": v.default} for v in ct.versions]
-            for t, ct in resolved.definition.component_types.items()
-        },
-        "pinned": sorted(resolved.cluster.spec.get("components", {}).get("versions", {})),
-        "defaulted": sorted({d.path for d in resolved.defaults}),
-        "backup": _backup_context(resolved),
-        "monitoring": _monitoring_context(resolved),
-        "provider": {
-            "name": resolved.provider.name,
-            "operator": {"name": resolved.provider.operator_name, "version": resolved.provider.operator_version},
-        },
-    }
-
-
-def _backup_context(resolved: ResolvedCluster) -> dict[str, Any]:
-    backup = resolved.backup
-    pitr = backup.pitr
-    return {
-        "pathPrefix": backup.path_prefix,
-        "storages": {
-            name: {
-                "name": name,
-                "type": s.type,
-                "bucket": s.bucket,
-                "region": s.region,
-                "endpointURL": s.endpoint_url,
-                "verifyTLS": s.verify_tls,
-                "forcePathStyle": s.force_path_style,
-                "credentialsSecretName": s.credentials_secret_name,
-            }
-            for name, s in backup.storages.items()
-        },
-        "schedules": [
-            {"name": s.name, "schedule": s.schedule, "retentionCopies": s.retention_copies, "backupStorage": s.storage}
-            for s in backup.schedules
-        ],
-        "pitr": None
-        if pitr is None
-        else {"enabled": pitr.enabled, "backupStorage": pitr.storage, "uploadIntervalSec": pitr.upload_interval_sec},
-    }
-
-
-def _monitoring_context(resolved: ResolvedCluster) -> dict[str, Any] | None:
-    monitoring = resolved.monitoring
-    if monitoring is None:
-        return None
-    config = monitoring.config
-    return {
-        "configName": config.ref.name,
-        "url": config.url,
-        "serverHost": config.server_host,
-        "image": monitoring.image,
-        "credentialsSecretName": config.credentials_secret_name,
-        "verifyTLS": config.verify_tls,
-    }
-
-
-def _component_context(component: ResolvedComponent) -> dict[str, Any]:
-    storage: Mapping[str, Any] = component.storage or {}
-    expose = component.expose
-    return {
-        **component.settings,
-        "name": component.name,
-        "type": component.type,
-        "version": component.version,
-        "image": component.image,
-        "replicas": component.replicas,
-        "resources": dict(component.resources) if component.resources else None,
-        "storage": {"size": storage.get("size"), "class": storage.get("class")},
-        "config": component.config,
-        "affinity": dict(component.affinity) if component.affinity else None,
-        "expose": None
-        if expose is None
-        else {"type": expose.type, "sourceRanges": list(expose.source_ranges), "annotations": dict(expose.annotations)},
-    }

@@ -132,6 +132,7 @@ class _Resolution:
             topology_config=config,
             components=components,
             versions=versions,
+            pinned=tuple(sorted(self.spec.get("components", {}).get("versions", {}))),
             secrets_name=secrets_name,
             paused=self._flag("paused"),
             allow_unsafe_configuration=self._flag("allowUnsafeConfiguration"),
