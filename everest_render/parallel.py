@@ -9,8 +9,11 @@ runs on each slice.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 Item = TypeVar("Item")
@@ -41,3 +44,33 @@ def map_slices(function: Callable[[Sequence[Item]], Result], items: Sequence[Ite
     finally:
         _WORK.clear()
     return results
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: the cgroup's CPU quota (a container's limit) and the
+    scheduler's affinity, not the node's CPU count, which a container does not own."""
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        allowed = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(Path("/sys/fs/cgroup"))
+    return max(1, min(allowed, quota) if quota is not None else allowed)
+
+
+def cgroup_cpu_quota(cgroup_root: Path) -> int | None:
+    """The CPU limit of cgroup v2 (`cpu.max`) or v1 (`cpu.cfs_quota_us`/`cpu.cfs_period_us`),
+    rounded up to whole CPUs; None when unlimited or unreadable."""
+    try:
+        fields = (cgroup_root / "cpu.max").read_text().split()
+        if len(fields) == 2 and fields[0] != "max":
+            return math.ceil(int(fields[0]) / int(fields[1]))
+        if fields:
+            return None
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    try:
+        quota = int((cgroup_root / "cpu/cpu.cfs_quota_us").read_text())
+        period = int((cgroup_root / "cpu/cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return math.ceil(quota / period) if quota > 0 and period > 0 else None

@@ -21,12 +21,12 @@ from everest_render.commands.argocd import (
     ApplicationChoices,
     ChoiceError,
     application_source,
-    cgroup_cpu_quota,
     discover,
     read_choices,
     split_selection,
 )
 from everest_render.commands.cli import main
+from everest_render.parallel import cgroup_cpu_quota
 from tests.conftest import PROJECT_ROOT
 
 # --- the application's choices -----------------------------------------------------------

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
+
+import pytest
 
 from tests.conftest import PROJECT_ROOT
 
@@ -26,3 +30,58 @@ def test_the_wheel_carries_every_builtin_definition_provider_and_schema(tmp_path
     assert expected and expected <= names
     assert "everest_render/schemas/DatabaseCluster.yaml" in names
     assert {"everest_render/schemas/Instance.json", "everest_render/schemas/Instance.overlay.yaml"} <= names
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory) -> Path:
+    """The sdist and wheel as a release builds them (python -m build, with the locked backend)."""
+    dist = tmp_path_factory.mktemp("dist")
+    done = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", str(dist), str(PROJECT_ROOT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return dist
+
+
+def test_the_release_files_pass_twine_check(release):
+    files = sorted(str(p) for p in release.iterdir())
+    assert sorted(Path(f).suffix for f in files) == [".gz", ".whl"]
+    done = subprocess.run([sys.executable, "-m", "twine", "check", "--strict", *files], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_wheel_holds_no_test_suite_and_no_caches(release):
+    (wheel,) = release.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
+    assert not [n for n in names if n.split("/")[0] in (".venv", "out", "clusters", "benchmarks", "examples")]
+
+
+def test_the_wheel_renders_outside_the_checkout_in_a_clean_venv_installed_from_the_lock(release, tmp_path):
+    (wheel,) = release.glob("*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin/python"
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check", "--quiet", "install", "--no-deps"]
+    subprocess.run([*pip, "--require-hashes", "-r", str(PROJECT_ROOT / "requirements.lock")], check=True, capture_output=True)
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True)
+    repo = tmp_path / "repo"
+    shutil.copytree(PROJECT_ROOT / "clusters", repo / "clusters")
+    done = subprocess.run(
+        [str(venv / "bin/everest-render"), "render", "--stdout"], cwd=repo, capture_output=True, check=False, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == _render_here()
+
+
+def _render_here() -> bytes:
+    from click.testing import CliRunner
+
+    from everest_render.commands.cli import main
+
+    result = CliRunner().invoke(main, ["render", "--stdout", "--repo", str(PROJECT_ROOT)])
+    assert result.exit_code == 0
+    return result.stdout_bytes

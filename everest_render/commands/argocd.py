@@ -7,14 +7,12 @@ repository, with the application's choices in three forms that mean the same thi
 - parameters, `spec.source.plugin.parameters`, as `PARAM_<NAME>` (an array also as
   `PARAM_<NAME>_<i>`), and all of them as JSON in `ARGOCD_APP_PARAMETERS`.
 
-Everything here is pure except `available_cpus`, which reads the container's CPU limit.
+Everything here is pure but `discover`, which reads the application's directory.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -131,36 +129,6 @@ def application_source(cwd: Path, source_path: str | None) -> ApplicationSource:
     if tuple(cwd.parts[-len(parts) :]) != tuple(parts):
         raise ChoiceError(f"the working directory {cwd} does not end with the application's path {source_path!r}")
     return ApplicationSource(cwd.parents[len(parts) - 1], "/".join(parts))
-
-
-def available_cpus() -> int:
-    """CPUs this process may use: the cgroup's CPU quota (a container's limit) and the
-    scheduler's affinity, not the node's CPU count, which a container does not own."""
-    try:
-        allowed = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        allowed = os.cpu_count() or 1
-    quota = cgroup_cpu_quota(Path("/sys/fs/cgroup"))
-    return max(1, min(allowed, quota) if quota is not None else allowed)
-
-
-def cgroup_cpu_quota(cgroup_root: Path) -> int | None:
-    """The CPU limit of cgroup v2 (`cpu.max`) or v1 (`cpu.cfs_quota_us`/`cpu.cfs_period_us`),
-    rounded up to whole CPUs; None when unlimited or unreadable."""
-    try:
-        fields = (cgroup_root / "cpu.max").read_text().split()
-        if len(fields) == 2 and fields[0] != "max":
-            return math.ceil(int(fields[0]) / int(fields[1]))
-        if fields:
-            return None
-    except (OSError, ValueError, ZeroDivisionError):
-        pass
-    try:
-        quota = int((cgroup_root / "cpu/cpu.cfs_quota_us").read_text())
-        period = int((cgroup_root / "cpu/cpu.cfs_period_us").read_text())
-    except (OSError, ValueError):
-        return None
-    return math.ceil(quota / period) if quota > 0 and period > 0 else None
 
 
 # Discovery: a directory is this plugin's when it holds a DatabaseCluster or an Instance, not
