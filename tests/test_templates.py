@@ -195,7 +195,7 @@ def test_an_error_inside_a_built_in_template_names_the_cluster_field_that_led_to
     def broken(*args, **kwargs):
         raise ValueError("boom")
 
-    monkeypatch.setitem(helpers.FILTERS, "merge_resources", broken)
+    monkeypatch.setitem(helpers.FILTERS, "pmm_resources", broken)
     repo.write("clusters/shop/orders.yaml", mongodb(body=(
         "  instances:\n    engine: {}\n    monitoring:\n      monitoringConfig: pmm\n      resources: {memory: 1G}\n"
     )))
