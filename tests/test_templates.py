@@ -185,3 +185,19 @@ def test_expose_may_name_candidates_and_the_first_listed_component_is_exposed(re
     assert repo.only_object()["data"] == {"exposed": "engine"}
     repo.write("clusters/db.yaml", CLUSTER.replace("{engine: {config: 'x = 1'}}", "{engine: {}, proxy: {}}"))
     assert repo.only_object()["data"] == {"exposed": "proxy"}
+
+
+def test_a_provider_folder_may_hold_its_definition(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    (repo.root / "definitions/toy.yaml").rename(repo.root / "providers/toy/definition.yaml")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert [o["kind"] for o in repo.objects()] == ["ConfigMap"]
+
+
+def test_a_provider_folders_definition_file_holds_only_a_definition(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    (repo.root / "providers/toy/definition.yaml").write_text((repo.root / "providers/toy/provider.yaml").read_text())
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "providers/toy/definition.yaml:2:7: a provider folder's definition file holds a DatabaseClusterDefinition, not Provider (at kind)"
+    ]
