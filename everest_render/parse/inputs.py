@@ -193,7 +193,8 @@ def _parse_document(
     expected = FOLDER_KINDS.get(folder)
     if folder == "providers" and document.source.path.rsplit("/", 1)[-1] in DEFINITION_FILES:
         if kind != "DatabaseClusterDefinition":
-            out.diagnostics.append(document.at(("kind",), f"a provider folder's definition file holds a DatabaseClusterDefinition, not {kind}"))
+            message = f"a provider folder's definition file holds a DatabaseClusterDefinition, not {kind}"
+            out.diagnostics.append(document.at(("kind",), message))
             return
     elif expected is not None and kind != expected:
         out.diagnostics.append(document.at(("kind",), f"{folder}/ holds {expected} objects, not {kind}"))
