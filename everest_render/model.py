@@ -23,6 +23,29 @@ class ObjectRef:
         return f"{self.namespace}/{self.name}"
 
 
+# --- repository settings ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    """The repository's ``everest-render.yaml`` (kind RepositorySettings), schema-validated.
+
+    Optional: without the file every section takes its default. One field per top-level
+    section of ``spec``, named as the section in snake_case (``parse/settings.py`` fills each
+    from its section, as written unless a parser is registered there for it). ``document`` is
+    None without the file, and locates every value of it otherwise.
+    """
+
+    document: Document | None = None
+
+    @property
+    def file(self) -> str | None:
+        return self.document.source.path if self.document is not None else None
+
+
+DEFAULT_SETTINGS = RepositorySettings()
+
+
 # --- catalogue: definitions and providers ------------------------------------------------
 
 
@@ -51,6 +74,7 @@ class DefinitionComponent:
     name: str
     type: str
     allowed_types: tuple[str, ...]
+    replicas_from: str | None = None  # without replicas, take this component's
 
 
 @dataclass(frozen=True)
@@ -118,6 +142,7 @@ class Provider:
     max_name_length: int
     max_backup_storages: int | None
     secrets: tuple[Mapping[str, Any], ...]  # the Secrets a cluster needs (docs, explain)
+    checks: tuple[Mapping[str, str], ...]  # operator rules checked before rendering ({require, message, at})
     kind_order: tuple[str, ...]  # its own kinds' place in the output, after the API kinds
     instance_aliases: InstanceAliases
     folder: str  # relative to its root, for messages
@@ -135,6 +160,9 @@ class DatabaseCluster:
     labels: Mapping[str, str]
     spec: Mapping[str, Any]  # schema-validated input, read by resolve
     document: Document
+    # Values the schema refused, already reported and left out of ``spec`` so that resolve still
+    # reports the cluster's other problems; resolve stays quiet at and around these paths.
+    refused: tuple[tuple[str | int, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +178,17 @@ class BackupStorage:
     force_path_style: bool
     credentials_secret_name: str
     document: Document
+
+    @property
+    def endpoint_parts(self) -> tuple[str | None, str | None, str]:
+        """``endpointURL`` as (scheme or None, host[:port], path): a scheme is optional."""
+        from urllib.parse import urlsplit
+
+        if not self.endpoint_url:
+            return None, None, ""
+        written = self.endpoint_url if "://" in self.endpoint_url else "//" + self.endpoint_url
+        parts = urlsplit(written)
+        return parts.scheme or None, parts.netloc, parts.path
 
 
 @dataclass(frozen=True)
@@ -234,9 +273,10 @@ class ResolvedBackup:
     """Backups as the templates see them: enabled schedules only, and the storages they use."""
 
     path_prefix: str
-    storages: Mapping[str, BackupStorage]  # by name, sorted
+    storages: Mapping[str, BackupStorage]  # in order of first use: enabled schedules, then PITR
     schedules: tuple[ResolvedSchedule, ...]
     pitr: ResolvedPitr | None
+    disabled_schedules: tuple[ResolvedSchedule, ...] = ()  # checked, never rendered; explain shows them
 
 
 @dataclass(frozen=True)
@@ -270,6 +310,7 @@ class ResolvedCluster:
     backup: ResolvedBackup
     monitoring: ResolvedMonitoring | None
     defaults: tuple[AppliedDefault, ...]
+    settings: RepositorySettings = DEFAULT_SETTINGS  # the repository's, for resolve and render
 
     @property
     def ref(self) -> ObjectRef:

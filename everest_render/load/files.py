@@ -28,8 +28,14 @@ from everest_render.model import ProviderAssets
 INPUT_FOLDERS = ("definitions", "providers", "clusters")
 YAML_SUFFIXES = (".yaml", ".yml")
 IGNORE_FILE = ".everestignore"
+# The repository settings file, at the root. It changes what is rendered, so it is an input:
+# read whatever .everestignore says. The .yml spelling is read only to be refused by name.
+SETTINGS_FILE = "everest-render.yaml"
+SETTINGS_FILE_MISSPELT = "everest-render.yml"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
-ASSET_SUFFIXES = (".j2", ".json")  # what a provider folder holds besides provider.yaml
+ASSET_SUFFIXES = (".j2", ".json")  # what a provider folder holds besides its YAML inputs
+PROVIDER_FILES = ("provider.yaml", "provider.yml")
+DEFINITION_FILES = ("definition.yaml", "definition.yml")  # a provider folder may hold its definition
 # A cluster file holds a few kilobytes, the largest vendored schema about one megabyte: a file
 # beyond this is a mistake (or an attack), refused before it is read whole (docs/api.md).
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -49,6 +55,8 @@ class SourceSet:
 class RepositoryFiles:
     builtin: SourceSet
     own: SourceSet
+    settings: SourceFile | None = None  # the repository's everest-render.yaml, when it has one
+    settings_unreadable: tuple[Diagnostic, ...] = ()
 
 
 def builtin_root() -> Path:
@@ -63,9 +71,19 @@ def read_repository_files(root: Path, out_dir: Path | None = None) -> Repository
     """The built-ins and the repository at ``root`` (the built-ins once, when ``root`` is the checkout)."""
     base = builtin_root()
     out_dir = out_dir if out_dir is not None else root / "out"
+    settings, unreadable = read_settings_file(root)
     if root.resolve() == base.resolve():
-        return RepositoryFiles(SourceSet([], {}, True), read_source_set(root, out_dir, "", builtin=True))
-    return RepositoryFiles(read_builtins(), read_source_set(root, out_dir, "", builtin=False))
+        return RepositoryFiles(SourceSet([], {}, True), read_source_set(root, out_dir, "", builtin=True), settings, unreadable)
+    return RepositoryFiles(read_builtins(), read_source_set(root, out_dir, "", builtin=False), settings, unreadable)
+
+
+def read_settings_file(root: Path) -> tuple[SourceFile | None, tuple[Diagnostic, ...]]:
+    """The repository settings file at ``root``, if there is one (under either spelling)."""
+    for name in (SETTINGS_FILE, SETTINGS_FILE_MISSPELT):
+        if (root / name).exists() or (root / name).is_symlink():  # a FIFO or a dangling link is refused by name
+            sources, problems = read_sources(root, [root / name])
+            return (sources[0] if sources else None), tuple(problems)
+    return None, ()
 
 
 def read_builtins() -> SourceSet:
@@ -80,7 +98,7 @@ def read_source_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: b
         paths = [p for p in paths if p.relative_to(root).parts[0] in folders]
     assets = {}
     for path in paths:
-        if path.relative_to(root).parts[0] == "providers":
+        if path.relative_to(root).parts[0] == "providers" and path.name in PROVIDER_FILES:
             folder = path.relative_to(root).parent.as_posix()
             assets[prefix + folder] = read_provider_assets(path.parent, root, prefix, problems)
     sources, unreadable = read_sources(root, paths, prefix)
@@ -122,7 +140,8 @@ def read_provider_assets(
 
 
 def discover_input_files(root: Path, out_dir: Path | None) -> list[Path]:
-    """The YAML files of ``definitions/``, ``providers/*/provider.yaml`` and ``clusters/``, sorted.
+    """The YAML files of ``definitions/``, ``providers/*/provider.yaml`` (and ``definition.yaml``)
+    and ``clusters/``, sorted.
 
     Hidden folders and files, the output folder and what ``.everestignore`` names are skipped."""
     return _discover(root, out_dir, "", [])
@@ -149,7 +168,7 @@ def _discover(root: Path, out_dir: Path | None, prefix: str, problems: list[Diag
 
 def _is_provider_file(relative: str) -> bool:
     parts = relative.split("/")
-    return len(parts) == 3 and parts[2] in ("provider.yaml", "provider.yml")
+    return len(parts) == 3 and parts[2] in (*PROVIDER_FILES, *DEFINITION_FILES)
 
 
 def _problem(prefix: str, root: Path, path: Path, what: str) -> Diagnostic:
