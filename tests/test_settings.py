@@ -97,7 +97,7 @@ def test_only_the_root_holds_it(repo):
     # object without a namespace, as any other unknown kind there.
     repo.write("clusters/shop/orders.yaml", mongodb())
     repo.write("clusters/everest-render.yaml", HEADER)
-    assert repo.errors() == ["clusters/everest-render.yaml:1:1: an object passed through to out/ needs metadata.namespace (at metadata)"]
+    assert repo.errors() == ["clusters/everest-render.yaml:1:1: an object passed through to out/ needs metadata with a name"]
 
 
 def test_errors_in_it_write_nothing(repo, tmp_path):
