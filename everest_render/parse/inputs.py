@@ -267,7 +267,12 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
             problems.append(
                 document.at(("spec", "components", name, "allowedTypes"), f"allowedTypes must include the default type {entry['type']!r}")
             )
-        components[name] = DefinitionComponent(name, entry["type"], allowed)
+        source = entry.get("replicasFrom")
+        if source is not None and (source == name or source not in spec["components"]):
+            known = candidates(c for c in spec["components"] if c != name)
+            where = ("spec", "components", name, "replicasFrom")
+            problems.append(document.at(where, f"replicasFrom must name another component; known: {known}"))
+        components[name] = DefinitionComponent(name, entry["type"], allowed, source)
     topologies: dict[str, Topology] = {}
     for topo_name, entry in spec["topologies"].items():
         members: dict[str, TopologyComponent] = {}
@@ -319,6 +324,7 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
             max_name_length=spec.get("maxNameLength", 63),
             max_backup_storages=spec.get("maxBackupStorages"),
             secrets=tuple(spec.get("secrets", [])),
+            checks=tuple(spec.get("checks", [])),
             kind_order=tuple(spec.get("kindOrder", [])),
             instance_aliases=_instance_aliases(spec.get("instanceAliases", {})),
             folder=folder,
