@@ -106,6 +106,26 @@ class InstanceAliases:
 
 
 @dataclass(frozen=True)
+class ChangeMeaning:
+    """What a change of one field of a provider's object means for the database
+    (``spec.gitops.changes``); ``diff`` lists the destructive ones first. ``path`` is dotted,
+    ``[]`` standing for every item of a list (items compared in order)."""
+
+    kind: str
+    path: str
+    meaning: str  # a key of commands/destructive.py's CHANGE_RULES
+    what: str  # the field in the user's words, e.g. "engine storage size"
+
+
+@dataclass(frozen=True)
+class ProviderGitops:
+    """What the GitOps guardrails need to know of a provider's objects (``spec.gitops``)."""
+
+    volume_finalizers: tuple[str, ...] = ()  # finalizers whose operator deletes the volumes
+    changes: tuple[ChangeMeaning, ...] = ()
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     definition: str
@@ -119,6 +139,7 @@ class Provider:
     secrets: tuple[Mapping[str, Any], ...]  # the Secrets a cluster needs (docs, explain)
     kind_order: tuple[str, ...]  # its own kinds' place in the output, after the API kinds
     instance_aliases: InstanceAliases
+    gitops: ProviderGitops
     folder: str  # relative to its root, for messages
     assets: ProviderAssets
     document: Document
@@ -134,6 +155,7 @@ class DatabaseCluster:
     labels: Mapping[str, str]
     spec: Mapping[str, Any]  # schema-validated input, read by resolve
     document: Document
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -252,6 +274,21 @@ class ResolvedVersion:
 
 
 @dataclass(frozen=True)
+class GitopsControls:
+    """What a cluster's objects carry for Argo CD and Flux, and where each choice came from
+    (resolve/gitops.py decides it; explain shows it)."""
+
+    annotations: Mapping[str, str]  # copied onto every rendered object, protection merged in
+    deletion_protection: str  # none | confirm | strict
+    keep_volumes: bool  # drop the provider's volume-deleting finalizers
+    origins: Mapping[str, str]  # deletionProtection / keepVolumes -> where it was set
+    substitution_opt_in: bool  # kustomize.toolkit.fluxcd.io/substitute written by the user
+
+
+NO_CONTROLS = GitopsControls({}, "none", False, {"deletionProtection": "default", "keepVolumes": "default"}, False)
+
+
+@dataclass(frozen=True)
 class ResolvedCluster:
     cluster: DatabaseCluster
     provider: Provider
@@ -269,6 +306,7 @@ class ResolvedCluster:
     backup: ResolvedBackup
     monitoring: ResolvedMonitoring | None
     defaults: tuple[AppliedDefault, ...]
+    gitops: GitopsControls = field(default_factory=lambda: NO_CONTROLS)
 
     @property
     def ref(self) -> ObjectRef:

@@ -23,6 +23,7 @@ from everest_render.load.documents import BUILTIN_PREFIX, Document
 from everest_render.model import (
     BackupStorage,
     CatalogueVersion,
+    ChangeMeaning,
     ComponentType,
     DatabaseCluster,
     Definition,
@@ -34,6 +35,7 @@ from everest_render.model import (
     PassthroughObject,
     Provider,
     ProviderAssets,
+    ProviderGitops,
     Topology,
     TopologyComponent,
 )
@@ -307,6 +309,7 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
             secrets=tuple(spec.get("secrets", [])),
             kind_order=tuple(spec.get("kindOrder", [])),
             instance_aliases=_instance_aliases(spec.get("instanceAliases", {})),
+            gitops=_provider_gitops(spec.get("gitops", {})),
             folder=folder,
             assets=files,
             document=document,
@@ -324,10 +327,19 @@ def _instance_aliases(written: Mapping[str, Any]) -> InstanceAliases:
     )
 
 
+def _provider_gitops(written: Mapping[str, Any]) -> ProviderGitops:
+    changes = tuple(
+        ChangeMeaning(kind, entry["path"], entry["meaning"], entry["what"])
+        for kind, entries in written.get("changes", {}).items()
+        for entry in entries
+    )
+    return ProviderGitops(tuple(written.get("volumeFinalizers", [])), changes)
+
+
 def _parse_cluster(document: Document) -> DatabaseCluster:
     metadata = document.data["metadata"]
     ref = ObjectRef(metadata["namespace"], metadata["name"])
-    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document)
+    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document, dict(metadata.get("annotations", {})))
 
 
 def _parse_backup_storage(document: Document) -> BackupStorage:

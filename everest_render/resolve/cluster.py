@@ -28,6 +28,7 @@ from everest_render.model import (
     Topology,
 )
 from everest_render.resolve.catalog import Catalog, unique_by
+from everest_render.resolve.gitops import GitopsDefaults, resolve_controls
 from everest_render.resolve.references import References, resolve_backup, resolve_monitoring
 from everest_render.schema_check import compile_schema, schema_problems
 
@@ -43,14 +44,18 @@ INSTANCE_FIELDS = ("replicas", "resources", "storage", "config", "affinity")
 
 
 def resolve_clusters(
-    clusters: Iterable[DatabaseCluster], catalog: Catalog, references: References | None = None
+    clusters: Iterable[DatabaseCluster],
+    catalog: Catalog,
+    references: References | None = None,
+    gitops: GitopsDefaults | None = None,
 ) -> tuple[list[ResolvedCluster], list[Diagnostic]]:
-    """Resolve every cluster; a duplicate (same namespace/name) points at the second and names the first."""
+    """Resolve every cluster; a duplicate (same namespace/name) points at the second and names the first.
+    ``gitops``: the repository's GitOps defaults (settings file)."""
     references = references or References({}, {})
     resolved: list[ResolvedCluster] = []
     problems: list[Diagnostic] = []
     for cluster in unique_by(clusters, lambda c: c.ref, "DatabaseCluster", problems).values():
-        result, found = resolve_cluster(cluster, catalog, references)
+        result, found = resolve_cluster(cluster, catalog, references, gitops)
         problems.extend(found)
         if result is not None:
             resolved.append(result)
@@ -58,16 +63,17 @@ def resolve_clusters(
 
 
 def resolve_cluster(
-    cluster: DatabaseCluster, catalog: Catalog, references: References | None = None
+    cluster: DatabaseCluster, catalog: Catalog, references: References | None = None, gitops: GitopsDefaults | None = None
 ) -> tuple[ResolvedCluster | None, list[Diagnostic]]:
-    return _Resolution(cluster, catalog, references or References({}, {})).run()
+    return _Resolution(cluster, catalog, references or References({}, {}), gitops).run()
 
 
 class _Resolution:
     """The working state of resolving one cluster: problems and defaults accumulate here."""
 
-    def __init__(self, cluster: DatabaseCluster, catalog: Catalog, references: References) -> None:
+    def __init__(self, cluster: DatabaseCluster, catalog: Catalog, references: References, gitops: GitopsDefaults | None = None) -> None:
         self.cluster = cluster
+        self.gitops = gitops
         self.catalog = catalog
         self.references = references
         self.spec = cluster.spec
@@ -101,6 +107,8 @@ class _Resolution:
         definition = self.catalog.definitions[provider.definition]
         self._check_name(provider)
         labels = self._labels()
+        controls, control_problems = resolve_controls(self.cluster, self.gitops)
+        self.problems.extend(control_problems)
         topology = self._topology(definition)
         if topology is None:
             return None, self.problems
@@ -134,6 +142,7 @@ class _Resolution:
             backup=backup,
             monitoring=monitoring,
             defaults=tuple(self.defaults),
+            gitops=controls,
         )
         return resolved, self.problems
 
