@@ -796,7 +796,7 @@ def test_an_instance_without_a_provider_is_an_error(repo):
 
 def test_an_unknown_field_is_an_error_at_its_key(repo):
     assert errors_of(repo, PSMDB + "components:\n  engine: {replica: 3}") == [
-        "clusters/shop/orders.yaml:9:14: unknown field 'replica' (at spec.components.engine.replica)"
+        "clusters/shop/orders.yaml:9:14: unknown field 'replica'; did you mean \"replicas\"? (at spec.components.engine.replica)"
     ]
 
 
@@ -822,14 +822,14 @@ def test_an_unknown_version_found_in_resolve_points_at_the_components_version(re
 
 
 def test_a_database_cluster_shape_error_points_at_the_instance_field(repo):
-    assert errors_of(repo, PSMDB + "components:\n  engine: {replicas: 0, storage: {size: 10Gi, storageClass: ''}}") == [
-        "clusters/shop/orders.yaml:9:24: 0 is less than the minimum of 1 (at spec.components.engine.replicas)",
-        "clusters/shop/orders.yaml:9:63: \"\" is shorter than 1 character (at spec.components.engine.storage.storageClass)",
+    assert errors_of(repo, PSMDB + "components:\n  engine: {replicas: -1, storage: {size: 10Gi, storageClass: ''}}") == [
+        "clusters/shop/orders.yaml:9:24: -1 is less than the minimum of 0 (at spec.components.engine.replicas)",
+        "clusters/shop/orders.yaml:9:64: \"\" is shorter than 1 character (at spec.components.engine.storage.storageClass)",
     ]
 
 
 def test_a_missing_required_component_points_at_the_components(repo):
-    assert errors_of(repo, "providerRef: {name: percona-postgresql}\ncomponents:\n  engine: {}") == [
+    assert errors_of(repo, "providerRef: {name: percona-xtradb-cluster}\ncomponents:\n  engine: {}") == [
         "clusters/shop/orders.yaml:8:3: component 'proxy' is required by topology standard; list it under spec.instances (at spec.components)"
     ]
 
@@ -858,3 +858,52 @@ def test_the_translated_document_maps_every_path_to_its_origin():
     ]
     assert positions.keys[("spec", "instances", "engine", "expose")] == document.positions.keys[("spec", "components", "engine", "service")]
 
+
+
+def test_every_translated_path_comes_from_a_field_the_instance_writes():
+    # Origins are recorded by the one write primitive, so none can name a field that is not there.
+    from everest_render.eras.openeverest_instance import translate_instance
+    from everest_render.load.documents import SourceFile, parse_yaml
+    from everest_render.load.files import RepositoryFiles, SourceSet, read_builtins
+    from everest_render.pipeline import resolve_repository
+
+    builtins = resolve_repository(RepositoryFiles(read_builtins(), SourceSet([], {}, False))).catalog
+    text = instance(
+        """
+        providerRef: {name: psmdb}
+        topology: {type: sharded, parameters: {numShards: 3}}
+        components:
+          engine: {type: mongod, version: 8.0.19-7, replicas: 3, storage: {size: 5Gi, storageClass: fast},
+                   resources: {requests: {cpu: "1"}}, parameters: {configuration: "a: b"}}
+          proxy: {type: mongos, service: {serviceType: LoadBalancer, loadBalancerService: {sourceRanges: [10.0.0.0/8]}}}
+          monitoring: {customSpec: {monitoringConfigName: pmm}}
+          backupAgent: {}
+        backup:
+          enabled: true
+          storages:
+            - storageRef: {name: s3-main}
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *", retentionCopies: 7}]
+              pitr: {enabled: true}
+        """
+    )
+    ((document,), _) = parse_yaml(SourceFile("clusters/orders.yaml", text))
+    translated, problems = translate_instance(document, list(builtins.providers.values()))
+    assert problems == [] and translated is not None
+
+    def paths(node, path=()):
+        yield path
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in children:
+            yield from paths(value, (*path, key))
+
+    def written(data, path):
+        for part in path:
+            if (isinstance(data, dict) and part in data) or (isinstance(data, list) and isinstance(part, int) and part < len(data)):
+                data = data[part]
+            else:
+                return False
+        return True
+
+    spec_paths = [p for p in paths(translated.data["spec"], ("spec",))]
+    assert len(spec_paths) > 40
+    assert [p for p in spec_paths if not written(document.data, translated.positions.written(p))] == []

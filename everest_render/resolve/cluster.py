@@ -7,6 +7,7 @@ only map a ResolvedCluster onto the operator's fields.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import json
@@ -56,10 +57,16 @@ def resolve_clusters(
     problems: list[Diagnostic] = []
     for cluster in unique_by(clusters, lambda c: c.ref, "DatabaseCluster", problems).values():
         result, found = resolve_cluster(cluster, catalog, references, gitops)
-        problems.extend(found)
+        problems.extend(d for d in found if not _beside_refused(d.path, cluster.refused))
         if result is not None:
             resolved.append(result)
     return resolved, problems
+
+
+def _beside_refused(path: tuple[str | int, ...], refused: tuple[tuple[str | int, ...], ...]) -> bool:
+    """Whether ``path`` is at, inside or around a value the schema refused: what resolve says
+    there follows from the value being left out (a required component "missing"), not news."""
+    return any(path[: len(r)] == r or r[: len(path)] == path for r in refused)
 
 
 def resolve_cluster(
@@ -102,7 +109,8 @@ class _Resolution:
         if provider is None or provider.definition not in self.catalog.definitions:
             if provider is not None:
                 return None, self.problems  # reported on the provider: unknown or broken definition
-            self.error(("spec", "provider"), f"unknown provider {self.spec['provider']!r}; known: {candidates(self.catalog.providers)}")
+            wanted = self.spec["provider"]
+            self.error(("spec", "provider"), f"unknown provider {wanted!r}; known: {candidates(self.catalog.providers, wanted)}")
             return None, self.problems
         definition = self.catalog.definitions[provider.definition]
         self._check_name(provider)
@@ -171,7 +179,8 @@ class _Resolution:
         if requested is not None:
             topology = definition.topologies.get(requested)
             if topology is None:
-                self.error(("spec", "topology", "type"), f"unknown topology {requested!r}; known: {candidates(definition.topologies)}")
+                known = candidates(definition.topologies, requested)
+                self.error(("spec", "topology", "type"), f"unknown topology {requested!r}; known: {known}")
             return topology
         marked = [t for t in definition.topologies.values() if t.default]
         if len(definition.topologies) == 1 or marked:
@@ -212,16 +221,15 @@ class _Resolution:
         base = ("spec", "components", "versions")
         for type_name in pinned:
             if type_name not in definition.component_types:
-                self.error(
-                    (*base, type_name), f"unknown component type {type_name!r}; known: {candidates(definition.component_types)}", key=True
-                )
+                known = candidates(definition.component_types, type_name)
+                self.error((*base, type_name), f"unknown component type {type_name!r}; known: {known}", key=True)
         versions: dict[str, ResolvedVersion] = {}
         for type_name, component_type in definition.component_types.items():
             if type_name in pinned:
                 wanted = pinned[type_name]["version"]
                 entry = component_type.find(wanted)
                 if entry is None:
-                    known = candidates(v.version for v in component_type.versions)
+                    known = candidates((v.version for v in component_type.versions), str(wanted))
                     self.error((*base, type_name, "version"), f"unknown {type_name} version {wanted}; known: {known}")
                     continue
             else:
@@ -241,9 +249,8 @@ class _Resolution:
         base = ("spec", "instances")
         for name in instances:
             if name not in topology.components:
-                self.error(
-                    (*base, name), f"topology {topology.name} has no component {name!r}; known: {candidates(topology.components)}", key=True
-                )
+                known = candidates(topology.components, name)
+                self.error((*base, name), f"topology {topology.name} has no component {name!r}; known: {known}", key=True)
         for name, member in topology.components.items():
             if not member.optional and name not in instances:
                 at = base if "instances" in self.spec else ("spec",)
@@ -261,7 +268,23 @@ class _Resolution:
             origin = f"definition {definition.name} topology {topology.name}"
             component = self._component(name, written, member.defaults, origin, definition, versions, exposed)
             if component is not None:
+                if component.replicas == 0 and not member.optional:
+                    message = f"component {name!r} is required by topology {topology.name}: it needs at least 1 replica"
+                    self.error((*base, name, "replicas"), message)
                 resolved[name] = component
+        return self._replicas_from(definition, resolved)
+
+    def _replicas_from(self, definition: Definition, resolved: dict[str, ResolvedComponent]) -> dict[str, ResolvedComponent]:
+        """Components with no replicas take those of the component their definition names
+        (everest: a proxy without replicas gets the engine's count, applyHAProxyCfg & co.)."""
+        for name, component in resolved.items():
+            source = definition.components[name].replicas_from
+            if component.replicas is not None or source is None or source not in resolved:
+                continue
+            count = resolved[source].replicas
+            if count is not None:
+                origin = f"definition {definition.name}: replicasFrom {source} (spec.instances.{source}.replicas)"
+                resolved[name] = dataclasses.replace(component, replicas=self.default(f"spec.instances.{name}.replicas", count, origin))
         return resolved
 
     def _component(
@@ -278,7 +301,8 @@ class _Resolution:
         kind = definition.components[name]
         type_name = written.get("type", kind.type)
         if type_name not in kind.allowed_types:
-            self.error((*path, "type"), f"component {name!r} cannot run {type_name!r}; allowed: {candidates(kind.allowed_types)}")
+            allowed = candidates(kind.allowed_types, type_name)
+            self.error((*path, "type"), f"component {name!r} cannot run {type_name!r}; allowed: {allowed}")
             return None
         values: dict[str, Any] = {}
         for field in INSTANCE_FIELDS:
@@ -310,6 +334,8 @@ class _Resolution:
     def _merged_field(self, name: str, field: str, written: Mapping[str, Any], defaults: Mapping[str, Any], origin: str) -> Any:
         """The written value, else the topology default; storage merges size and class separately."""
         mine, theirs = written.get(field), defaults.get(field)
+        if field == "config" and mine == "":
+            mine = None  # everest treats an empty config as none given (its appliers test config == "")
         label = f"spec.instances.{name}.{field}"
         if field == "storage" and (mine is not None or theirs is not None):
             merged = dict(mine or {})
