@@ -251,7 +251,7 @@ def test_the_clusters_config_replaces_the_preset(repo):
 
 def test_engines_older_than_8_0_31_get_no_preset(repo):
     # The 1.19.0 catalogue has no such version; a repository's own definition adds one.
-    builtin = (PROJECT_ROOT / "definitions" / "percona-xtradb-cluster.yaml").read_text()
+    builtin = (PROJECT_ROOT / "providers" / "percona-xtradb-cluster" / "definition.yaml").read_text()
     old = '        - {version: 8.0.30-22.1, image: "percona/percona-xtradb-cluster:8.0.30-22.1"}\n'
     anchor = '        - {version: 8.0.44-35.1, image: "percona/percona-xtradb-cluster:8.0.44-35.1"}\n'
     repo.write("definitions/percona-xtradb-cluster.yaml", builtin.replace(anchor, anchor + old))
@@ -437,7 +437,7 @@ def test_the_backup_image_matches_the_engines_major_minor(repo, engine, backup):
 
 
 def test_a_pinned_backup_version_of_the_engines_series_wins(repo):
-    builtin = (PROJECT_ROOT / "definitions" / "percona-xtradb-cluster.yaml").read_text()
+    builtin = (PROJECT_ROOT / "providers" / "percona-xtradb-cluster" / "definition.yaml").read_text()
     anchor = '        - {version: 8.0.35-34.1, image: "percona/percona-xtrabackup:8.0.35-34.1"}\n'
     extra = '        - {version: 8.0.32-26.1, image: "percona/percona-xtrabackup:8.0.32-26.1"}\n'
     repo.write("definitions/percona-xtradb-cluster.yaml", builtin.replace(anchor, anchor + extra))

@@ -187,6 +187,22 @@ def test_expose_may_name_candidates_and_the_first_listed_component_is_exposed(re
     assert repo.only_object()["data"] == {"exposed": "proxy"}
 
 
+def test_a_provider_folder_may_hold_its_definition(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    (repo.root / "definitions/toy.yaml").rename(repo.root / "providers/toy/definition.yaml")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert [o["kind"] for o in repo.objects()] == ["ConfigMap"]
+
+
+def test_a_provider_folders_definition_file_holds_only_a_definition(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    (repo.root / "providers/toy/definition.yaml").write_text((repo.root / "providers/toy/provider.yaml").read_text())
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "providers/toy/definition.yaml:2:7: a provider folder's definition file holds a DatabaseClusterDefinition, not Provider (at kind)"
+    ]
+
+
 def test_an_error_inside_a_built_in_template_names_the_cluster_field_that_led_to_it(repo, monkeypatch):
     """A failure of a built-in provider is reported at the user's cluster file and field (the
     last one the template read), not only at a template the user cannot edit."""

@@ -20,6 +20,7 @@ import yaml
 from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
 from everest_render.eras import FOREIGN_APIS, Translator
 from everest_render.load.documents import BUILTIN_PREFIX, Document
+from everest_render.load.files import DEFINITION_FILES
 from everest_render.model import (
     BackupStorage,
     CatalogueVersion,
@@ -44,7 +45,8 @@ from everest_render.schema_check import Validator, compile_schema, schema_proble
 EVEREST_GROUP = "everest.percona.com/"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 INPUT_KINDS = ("DatabaseClusterDefinition", "Provider", "DatabaseCluster")
-# Where each kind may be written, by top-level folder.
+# Where each kind may be written, by top-level folder (a provider folder's definition file
+# holds its DatabaseClusterDefinition).
 FOLDER_KINDS = {"definitions": "DatabaseClusterDefinition", "providers": "Provider"}
 
 
@@ -191,7 +193,12 @@ def _parse_document(
         return
     api_version, kind = data["apiVersion"], data["kind"]
     expected = FOLDER_KINDS.get(folder)
-    if expected is not None and kind != expected:
+    if folder == "providers" and document.source.path.rsplit("/", 1)[-1] in DEFINITION_FILES:
+        if kind != "DatabaseClusterDefinition":
+            message = f"a provider folder's definition file holds a DatabaseClusterDefinition, not {kind}"
+            out.diagnostics.append(document.at(("kind",), message))
+            return
+    elif expected is not None and kind != expected:
         out.diagnostics.append(document.at(("kind",), f"{folder}/ holds {expected} objects, not {kind}"))
         return
     translate = FOREIGN_APIS.get((api_version, kind))
