@@ -16,6 +16,7 @@ from typing import Any
 
 from everest_render.diagnostics import Diagnostic, Severity, candidates
 from everest_render.model import (
+    DEFAULT_SETTINGS,
     MANAGED_BY,
     RENDERER_LABELS,
     AppliedDefault,
@@ -23,13 +24,14 @@ from everest_render.model import (
     Definition,
     Expose,
     Provider,
+    RepositorySettings,
     ResolvedCluster,
     ResolvedComponent,
     ResolvedVersion,
     Topology,
 )
 from everest_render.resolve.catalog import Catalog, unique_by
-from everest_render.resolve.gitops import GitopsDefaults, resolve_controls
+from everest_render.resolve.gitops import resolve_controls
 from everest_render.resolve.references import References, resolve_backup, resolve_monitoring
 from everest_render.schema_check import compile_schema, schema_problems
 
@@ -48,15 +50,14 @@ def resolve_clusters(
     clusters: Iterable[DatabaseCluster],
     catalog: Catalog,
     references: References | None = None,
-    gitops: GitopsDefaults | None = None,
+    settings: RepositorySettings = DEFAULT_SETTINGS,
 ) -> tuple[list[ResolvedCluster], list[Diagnostic]]:
-    """Resolve every cluster; a duplicate (same namespace/name) points at the second and names the first.
-    ``gitops``: the repository's GitOps defaults (settings file)."""
+    """Resolve every cluster; a duplicate (same namespace/name) points at the second and names the first."""
     references = references or References({}, {})
     resolved: list[ResolvedCluster] = []
     problems: list[Diagnostic] = []
     for cluster in unique_by(clusters, lambda c: c.ref, "DatabaseCluster", problems).values():
-        result, found = resolve_cluster(cluster, catalog, references, gitops)
+        result, found = resolve_cluster(cluster, catalog, references, settings)
         problems.extend(d for d in found if not _beside_refused(d.path, cluster.refused))
         if result is not None:
             resolved.append(result)
@@ -70,17 +71,17 @@ def _beside_refused(path: tuple[str | int, ...], refused: tuple[tuple[str | int,
 
 
 def resolve_cluster(
-    cluster: DatabaseCluster, catalog: Catalog, references: References | None = None, gitops: GitopsDefaults | None = None
+    cluster: DatabaseCluster, catalog: Catalog, references: References | None = None, settings: RepositorySettings = DEFAULT_SETTINGS
 ) -> tuple[ResolvedCluster | None, list[Diagnostic]]:
-    return _Resolution(cluster, catalog, references or References({}, {}), gitops).run()
+    return _Resolution(cluster, catalog, references or References({}, {}), settings).run()
 
 
 class _Resolution:
     """The working state of resolving one cluster: problems and defaults accumulate here."""
 
-    def __init__(self, cluster: DatabaseCluster, catalog: Catalog, references: References, gitops: GitopsDefaults | None = None) -> None:
+    def __init__(self, cluster: DatabaseCluster, catalog: Catalog, references: References, settings: RepositorySettings) -> None:
         self.cluster = cluster
-        self.gitops = gitops
+        self.settings = settings
         self.catalog = catalog
         self.references = references
         self.spec = cluster.spec
@@ -115,7 +116,7 @@ class _Resolution:
         definition = self.catalog.definitions[provider.definition]
         self._check_name(provider)
         labels = self._labels()
-        controls, control_problems = resolve_controls(self.cluster, self.gitops)
+        controls, control_problems = resolve_controls(self.cluster, self.settings.gitops)
         self.problems.extend(control_problems)
         topology = self._topology(definition)
         if topology is None:
@@ -150,6 +151,7 @@ class _Resolution:
             backup=backup,
             monitoring=monitoring,
             defaults=tuple(self.defaults),
+            settings=self.settings,
             gitops=controls,
         )
         return resolved, self.problems

@@ -12,11 +12,10 @@ writes it), and the renderer's own ``everest-render/`` keys, which are settings 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, ObjectPath, Severity, candidates
-from everest_render.model import DatabaseCluster, GitopsControls
+from everest_render.model import DatabaseCluster, GitopsControls, GitopsDefaults
 
 # Written by Argo CD or Flux on the objects they apply; set in git, they would make the tool
 # adopt (or refuse) objects it does not own.
@@ -58,17 +57,6 @@ PROTECTION_LEVELS: Mapping[str, tuple[tuple[str, ...], str | None]] = {
     "strict": (("Prune=false", "Delete=false"), FLUX_DISABLED),
 }
 BOOLEANS = {"true": True, "false": False}
-
-
-@dataclass(frozen=True)
-class GitopsDefaults:
-    """The settings file's ``gitops`` section: defaults for every cluster, then per namespace."""
-
-    annotations: Mapping[str, str] = field(default_factory=dict)
-    deletion_protection: str | None = None
-    keep_volumes: bool | None = None
-    namespaces: Mapping[str, GitopsDefaults] = field(default_factory=dict)
-    source: str = ""  # the settings file, for explain
 
 
 def resolve_controls(
