@@ -269,3 +269,83 @@ def test_keep_volumes_drops_the_finalizer_that_deletes_them(repo, provider, inst
     (obj,) = repo.objects()
     assert obj["metadata"]["finalizers"] == kept
     assert annotations(obj) == {}
+
+
+# --- repository and namespace defaults (everest-render.yaml, spec.gitops) -----------------------
+
+SETTINGS = """\
+apiVersion: everest-render/v1alpha1
+kind: RepositorySettings
+spec:
+  gitops:
+    deletionProtection: confirm
+    annotations:
+      argocd.argoproj.io/sync-wave: "2"
+      argocd.argoproj.io/compare-options: IgnoreExtraneous
+    namespaces:
+      dev:
+        deletionProtection: none
+        keepVolumes: false
+        annotations:
+          argocd.argoproj.io/sync-wave: "9"
+"""
+
+
+def test_the_repository_defaults_apply_to_every_cluster_and_a_namespace_overrides_them(repo):
+    repo.write("everest-render.yaml", SETTINGS)
+    repo.write("clusters/shop/orders.yaml", cluster("percona-postgresql"))
+    repo.write("clusters/dev/orders.yaml", cluster("percona-postgresql").replace("namespace: shop", "namespace: dev"))
+    shop, dev = sorted(repo.objects(), key=lambda o: o["metadata"]["namespace"], reverse=True)
+    assert annotations(shop) == {
+        "argocd.argoproj.io/compare-options": "IgnoreExtraneous",
+        "argocd.argoproj.io/sync-options": "Prune=confirm,Delete=confirm",
+        "argocd.argoproj.io/sync-wave": "2",
+        "kustomize.toolkit.fluxcd.io/prune": "disabled",
+    }
+    assert annotations(dev) == {"argocd.argoproj.io/compare-options": "IgnoreExtraneous", "argocd.argoproj.io/sync-wave": "9"}
+
+
+def test_a_cluster_overrides_the_defaults_key_by_key(repo):
+    repo.write("everest-render.yaml", SETTINGS)
+    repo.write("clusters/shop/orders.yaml", protected("strict", '  argocd.argoproj.io/sync-wave: "0"\n'))
+    (obj,) = repo.objects()
+    assert annotations(obj)["argocd.argoproj.io/sync-wave"] == "0"
+    assert annotations(obj)["argocd.argoproj.io/sync-options"] == "Prune=false,Delete=false"
+    (resolved,) = repo.resolved()
+    assert resolved.gitops.origins == {"deletionProtection": "clusters/shop/orders.yaml, metadata.annotations", "keepVolumes": "default"}
+
+
+def test_explain_shows_the_protection_and_where_it_was_set(repo):
+    from everest_render.commands.explain import explain_json, explain_text
+
+    repo.write("everest-render.yaml", SETTINGS.replace("    namespaces:", "    keepVolumes: true\n    namespaces:"))
+    repo.write("clusters/shop/orders.yaml", cluster("percona-postgresql"))
+    (resolved,) = repo.resolved()
+    data = explain_json(resolved, None)["gitops"]
+    assert data["deletionProtection"] == {"level": "confirm", "origin": "everest-render.yaml (gitops)"}
+    assert data["keepVolumes"] == {"enabled": True, "origin": "everest-render.yaml (gitops)", "finalizersDropped": ["percona.com/delete-pvc"]}
+    text = explain_text(resolved, None)
+    assert "deletion protection: confirm (everest-render.yaml (gitops)): Argo CD prunes or deletes it only when confirmed" in text
+    assert "keep volumes: finalizers percona.com/delete-pvc dropped (everest-render.yaml (gitops))" in text
+
+
+def test_a_tracking_or_setting_annotation_is_no_default(repo):
+    repo.write("clusters/shop/orders.yaml", cluster("percona-postgresql"))
+    repo.write(
+        "everest-render.yaml",
+        "apiVersion: everest-render/v1alpha1\nkind: RepositorySettings\nspec:\n  gitops:\n    annotations:\n"
+        "      argocd.argoproj.io/tracking-id: x\n      everest-render/keep-volumes: 'true'\n",
+    )
+    assert repo.errors() == [
+        "everest-render.yaml:6:7: annotation 'argocd.argoproj.io/tracking-id' is tracking metadata (Argo CD's annotation tracking):"
+        " the GitOps tool sets it (at spec.gitops.annotations.argocd.argoproj.io/tracking-id)",
+        "everest-render.yaml:7:7: annotation 'everest-render/keep-volumes' cannot be a default (deletionProtection and keepVolumes"
+        " are keys of this section) (at spec.gitops.annotations.everest-render/keep-volumes)",
+    ]
+
+
+def test_an_unknown_protection_in_the_settings_is_refused_by_the_schema(repo):
+    repo.write("clusters/shop/orders.yaml", cluster("percona-postgresql"))
+    repo.write("everest-render.yaml", "apiVersion: everest-render/v1alpha1\nkind: RepositorySettings\nspec:\n  gitops: {deletionProtection: yes}\n")
+    (error,) = repo.errors()
+    assert error.startswith("everest-render.yaml:4:32: ") and error.endswith("(at spec.gitops.deletionProtection)")

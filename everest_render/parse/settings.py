@@ -40,9 +40,11 @@ def _gitops_section(document: Document, written: Any) -> tuple[GitopsDefaults, l
         for key in annotations:
             where = (*path, "annotations", key)
             if key in TRACKING_ANNOTATIONS:
-                problems.append(document.at(where, f"annotation {key!r} is tracking metadata ({TRACKING_ANNOTATIONS[key]}): the GitOps tool sets it", key=True))
+                why = f"is tracking metadata ({TRACKING_ANNOTATIONS[key]}): the GitOps tool sets it"
+                problems.append(document.at(where, f"annotation {key!r} {why}", key=True))
             elif key in DROPPED_ANNOTATIONS or key.startswith(SETTINGS_PREFIX):
-                problems.append(document.at(where, f"annotation {key!r} cannot be a default (deletionProtection and keepVolumes are keys of this section)", key=True))
+                why = "cannot be a default (deletionProtection and keepVolumes are keys of this section)"
+                problems.append(document.at(where, f"annotation {key!r} {why}", key=True))
         return GitopsDefaults(
             annotations,
             section.get("deletionProtection"),
