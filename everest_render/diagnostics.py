@@ -8,6 +8,7 @@ prints them all at once (sorted), in the format API.md fixes:
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 from collections.abc import Iterable
@@ -71,7 +72,27 @@ def sorted_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
     return sorted(set(diagnostics), key=lambda d: (d.file, d.line, d.column, d.message, str(d)))
 
 
-def candidates(known: Iterable[str]) -> str:
-    """The one wording for 'here is what you could have written' (sorted, comma separated)."""
+def candidates(known: Iterable[str], near: str | None = None) -> str:
+    """The one wording for 'here is what you could have written' (sorted, comma separated),
+    with a suggestion when ``near``, what was written, is close to one of them."""
     names = sorted(set(known))
-    return ", ".join(names) if names else "(none)"
+    listed = ", ".join(names) if names else "(none)"
+    return listed + (did_you_mean(near, names) if near is not None else "")
+
+
+def did_you_mean(wanted: str, known: Iterable[str], *, quote: bool = True) -> str:
+    """``; did you mean "replicas"?`` when a known name is close to ``wanted``, else "".
+
+    difflib's ratio, as Python's own "Did you mean" and click use: a typo or a missing letter
+    is close, an unrelated name is not. ``quote=False`` for names that read as paths
+    (``did you mean shop/orders?``)."""
+    near = closest(wanted, known)
+    if near is None:
+        return ""
+    return f'; did you mean "{near}"?' if quote else f"; did you mean {near}?"
+
+
+def closest(wanted: str, known: Iterable[str]) -> str | None:
+    """The known name nearest to ``wanted`` if it is near enough (and not ``wanted`` itself)."""
+    close = difflib.get_close_matches(wanted, sorted(set(known)), n=1, cutoff=0.6)
+    return close[0] if close and close[0] != wanted else None

@@ -134,6 +134,9 @@ class DatabaseCluster:
     labels: Mapping[str, str]
     spec: Mapping[str, Any]  # schema-validated input, read by resolve
     document: Document
+    # Values the schema refused, already reported and left out of ``spec`` so that resolve still
+    # reports the cluster's other problems; resolve stays quiet at and around these paths.
+    refused: tuple[tuple[str | int, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,7 @@ class ResolvedBackup:
     storages: Mapping[str, BackupStorage]  # by name, sorted
     schedules: tuple[ResolvedSchedule, ...]
     pitr: ResolvedPitr | None
+    disabled_schedules: tuple[ResolvedSchedule, ...] = ()  # checked, never rendered; explain shows them
 
 
 @dataclass(frozen=True)

@@ -7,18 +7,35 @@ Validators are compiled once per schema and reused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import jsonschema_rs
 
-from everest_render.diagnostics import ObjectPath
+from everest_render.diagnostics import ObjectPath, did_you_mean
 
-Validator = Any  # jsonschema_rs validators have no common public base class
+
+@dataclass(frozen=True)
+class Validator:
+    """A compiled schema, and the schema itself: an unknown field's message names the field
+    it may have meant, from the properties where the error points (``schema_path``)."""
+
+    compiled: Any  # jsonschema_rs validators have no common public base class
+    schema: dict[str, Any]
+
+    def known_fields(self, schema_path: Sequence[str | int]) -> list[str]:
+        node: Any = self.schema
+        for part in schema_path[:-1]:  # the last part is "additionalProperties"
+            if not isinstance(node, (dict, list)):
+                return []
+            node = node[int(part)] if isinstance(node, list) else node.get(part)
+        properties = node.get("properties") if isinstance(node, dict) else None
+        return list(properties) if isinstance(properties, dict) else []
 
 
 def compile_schema(schema: dict[str, Any]) -> Validator:
-    return jsonschema_rs.validator_for(schema)
+    return Validator(jsonschema_rs.validator_for(schema), schema)
 
 
 class SchemaProblem:
@@ -35,14 +52,15 @@ class SchemaProblem:
 
 def schema_problems(validator: Validator, instance: Any) -> Iterator[SchemaProblem]:
     """Every violation of ``instance``, worded for people and located by object path."""
-    if validator.is_valid(instance):
+    if validator.compiled.is_valid(instance):
         return
-    for error in validator.iter_errors(instance):
+    for error in validator.compiled.iter_errors(instance):
         path: ObjectPath = tuple(error.instance_path)
         if type(error.kind).__name__ == "AdditionalProperties":
             # jsonschema-rs names all unknown fields of a mapping in one error: one line each.
+            known = validator.known_fields(error.schema_path)
             for field in error.kind.unexpected:
-                yield SchemaProblem((*path, field), f"unknown field {field!r}", at_key=True)
+                yield SchemaProblem((*path, field), f"unknown field {field!r}{did_you_mean(field, known)}", at_key=True)
         else:
             yield _describe(error, path)
 

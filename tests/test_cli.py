@@ -111,7 +111,8 @@ def test_render_prunes_files_it_wrote_but_never_files_it_did_not(fleet_repo):
 
 def test_usage_error_exits_2():
     assert run("render", "--no-such-option").exit_code == 2
-    assert run("explain", "not-a-ref").exit_code == 2
+    assert run("explain", "a/b/c").exit_code == 2
+    assert run("explain", "shop/").exit_code == 2
 
 
 def test_options_read_environment_variables(fleet_repo):

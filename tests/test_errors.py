@@ -7,7 +7,7 @@ from tests.conftest import mongodb
 
 def test_unknown_field_points_at_the_key(repo):
     repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicaz: 3}\n"))
-    assert repo.errors() == ["clusters/shop/orders.yaml:9:14: unknown field 'replicaz' (at spec.instances.engine.replicaz)"]
+    assert repo.errors() == ["clusters/shop/orders.yaml:9:14: unknown field 'replicaz'; did you mean \"replicas\"? (at spec.instances.engine.replicaz)"]
 
 
 def test_missing_required_field_points_at_the_mapping_that_lacks_it(repo):
@@ -189,6 +189,6 @@ def test_an_unknown_field_does_not_hide_the_other_problems_of_the_cluster(repo):
     repo.write("clusters/shop/orders.yaml", mongodb(body=body))
     assert repo.errors() == [
         "clusters/shop/orders.yaml:10:25: unknown mongod version 9.9; known: 6.0.27-21, 7.0.28-15, 8.0.17-6, 8.0.19-7 (at spec.components.versions.mongod.version)",
-        "clusters/shop/orders.yaml:12:14: unknown field 'replicaz' (at spec.instances.engine.replicaz)",
+        "clusters/shop/orders.yaml:12:14: unknown field 'replicaz'; did you mean \"replicas\"? (at spec.instances.engine.replicaz)",
         "clusters/shop/orders.yaml:13:5: topology standard has no component 'proxy'; known: backupAgent, engine, monitoring (at spec.instances.proxy)",
     ]

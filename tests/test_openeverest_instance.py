@@ -796,7 +796,7 @@ def test_an_instance_without_a_provider_is_an_error(repo):
 
 def test_an_unknown_field_is_an_error_at_its_key(repo):
     assert errors_of(repo, PSMDB + "components:\n  engine: {replica: 3}") == [
-        "clusters/shop/orders.yaml:9:14: unknown field 'replica' (at spec.components.engine.replica)"
+        "clusters/shop/orders.yaml:9:14: unknown field 'replica'; did you mean \"replicas\"? (at spec.components.engine.replica)"
     ]
 
 

@@ -27,7 +27,7 @@ from everest_render.commands.report import (
     render_summary,
     validate_summary,
 )
-from everest_render.diagnostics import Diagnostic
+from everest_render.diagnostics import Diagnostic, has_errors
 
 EXIT_OK, EXIT_DIFFERENCES, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
 
@@ -65,6 +65,13 @@ class Output:
             click.echo(f"error: {message}", err=True)
         if self.annotations:
             click.echo(annotation(True, message, None if file is None else _relative_to_workspace(file)), err=True)
+
+    def warning(self, message: str) -> None:
+        """A warning that is not at a position in an input file (``warning: ...``)."""
+        if not self.as_json:
+            click.echo(f"warning: {message}", err=True)
+        if self.annotations:
+            click.echo(annotation(False, message), err=True)
 
     def change(self, line: str, file: Path) -> None:
         """One of --check's lines (``stale: out/...``); on GitHub, an error on that file."""
@@ -390,28 +397,44 @@ def validate(repo: Path, output_format: str, jobs: int, quiet: bool, annotations
 @format_option("explain")
 @annotations_option
 def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> None:
-    """Show how a cluster resolves: provider, topology, versions, images and every default."""
-    from everest_render.commands.explain import explain_json, explain_text, find_cluster
+    """Show how a cluster resolves: provider, topology, versions, images and every default.
+
+    NAME alone is enough when one namespace has a cluster of that name."""
+    from everest_render.commands.explain import explain_json, explain_text, find_cluster, look_up
     from everest_render.pipeline import read_repository, resolve_repository
 
-    if cluster.count("/") != 1:
-        raise click.BadParameter("expected NAMESPACE/NAME", param_hint="CLUSTER")
+    if cluster.count("/") > 1 or not all(cluster.split("/")):
+        raise click.BadParameter("expected NAMESPACE/NAME or NAME", param_hint="[NAMESPACE/]NAME")
     output = Output(repo, as_json=output_format == "json", annotations=_annotations(annotations))
     result = resolve_repository(read_repository(repo))
-    found = find_cluster(result, cluster)
-    output.diagnostics(result.diagnostics)
-    if found is None:
-        missing = [] if result.failed else [f"no DatabaseCluster {cluster} in {repo}"]
+    lookup = look_up(result, cluster)
+    if lookup.ambiguous:
+        raise click.UsageError(f"{cluster} is in several namespaces: {', '.join(lookup.ambiguous)}; name one as NAMESPACE/NAME")
+    found = None if lookup.ref is None else find_cluster(result, lookup.ref)
+    source = None if found is None else found.cluster.document.source.path
+    # The cluster's own file decides; the rest of the repository does not stop an explanation.
+    own = [d for d in result.diagnostics if d.file == source]
+    if found is None or has_errors(own):
+        missing = [] if lookup.ref is not None or result.failed else [f"no DatabaseCluster {cluster} in {repo}{lookup.suggestion}"]
+        output.diagnostics(result.diagnostics)
         for message in missing:
             output.error(message)
         if output.as_json:
             _failure_json(result.diagnostics, (str(c.ref) for c in result.clusters), missing)
         _finish(EXIT_INVALID)
+    output.diagnostics(own)
+    elsewhere = Tally.of(d for d in result.diagnostics if d.file != source)
+    note = f"the rest of the repository has {elsewhere.verdict('')} (everest-render validate lists them)" if elsewhere.errors else None
     if output.as_json:
-        _print_json(explain_json(found, result.catalog))
+        data = explain_json(found, result.catalog)
+        data["diagnostics"] = [_diagnostic_json(d) for d in own]
+        data["elsewhere"] = {"errors": elsewhere.errors, "files": elsewhere.error_files, "warnings": elsewhere.warnings}
+        _print_json(data)
     else:
         click.echo(explain_text(found, result.catalog), nl=False)
-    _finish(exit_code(failed=result.failed))
+    if note is not None:
+        output.warning(note)
+    _finish(EXIT_OK)
 
 
 @main.command(
@@ -505,7 +528,17 @@ def argocd() -> None:
     """Argo CD's config management plugin (deploy/argocd/plugin.yaml runs these)."""
 
 
-@argocd.command("generate")
+@argocd.command(
+    "generate",
+    epilog=_epilog(
+        ["cd apps/shop && ARGOCD_APP_SOURCE_PATH=apps/shop ARGOCD_ENV_ONLY=shop everest-render argocd generate"],
+        [
+            "0  rendered",
+            "2  the application's choices are contradictory or malformed",
+            "3  invalid input or an empty render (nothing on stdout)",
+        ],
+    ),
+)
 def argocd_generate() -> None:
     """Print the application's objects: exactly what render --stdout prints for its selection.
 
@@ -515,10 +548,6 @@ def argocd_generate() -> None:
     parameters PARAM_<NAME> or ARGOCD_APP_PARAMETERS, all the same): only (namespaces or
     namespace/name, separated by spaces, commas or newlines), allow-empty (true to accept a
     render with no object, which prunes every database of the application).
-
-    \b
-    Exit codes: 0 rendered, 2 the application's choices are contradictory or malformed,
-    3 invalid input or an empty render (nothing is printed on stdout).
     """
     import time
 
@@ -563,14 +592,13 @@ def argocd_generate() -> None:
     _finish(EXIT_OK)
 
 
-@argocd.command("discover")
+@argocd.command(
+    "discover",
+    epilog=_epilog(["cd apps/shop && everest-render argocd discover"], ["0  whether or not anything was found"]),
+)
 def argocd_discover() -> None:
     """Print the first file that holds a DatabaseCluster or an Instance under the current
-    directory (the CMP server uses this plugin when something is printed); print nothing otherwise.
-
-    \b
-    Exit code: 0 (whether or not anything was found).
-    """
+    directory (the CMP server uses this plugin when something is printed); print nothing otherwise."""
     from everest_render.commands.argocd import discover
 
     found = discover(Path.cwd())

@@ -5,10 +5,16 @@ versions, expose, schedules, PITR) come from the one template-context serializer
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import textwrap
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from everest_render.check.cel_rules import inventory
+from everest_render.diagnostics import closest
 from everest_render.model import ResolvedCluster
 from everest_render.render.context import expose_context, pitr_context, schedules_context, topology_context, versions_context
 from everest_render.render.templates import ProviderRenderer
@@ -20,6 +26,35 @@ if TYPE_CHECKING:
 
 def find_cluster(result: ResolveResult, wanted: str) -> ResolvedCluster | None:
     return next((c for c in result.clusters if str(c.ref) == wanted), None)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What ``explain [NAMESPACE/]NAME`` names among the repository's clusters."""
+
+    ref: str | None  # NAMESPACE/NAME, when exactly one cluster matches
+    ambiguous: tuple[str, ...]  # a bare NAME that several namespaces have
+    suggestion: str  # ``; did you mean shop/orders?`` when nothing matches but something is near
+
+
+def look_up(result: ResolveResult, wanted: str) -> Lookup:
+    """Clusters that were read count, valid or not: a broken one is named, not "unknown"."""
+    refs = sorted({str(c.ref) for c in result.inputs.clusters})
+    if "/" in wanted:
+        if wanted in refs:
+            return Lookup(wanted, (), "")
+        # Within a namespace that exists, a near name; else a near namespace/name (the shared
+        # namespace part alone would make every cluster of it look near).
+        namespace, name = wanted.split("/", 1)
+        names = [ref.split("/", 1)[1] for ref in refs if ref.startswith(namespace + "/")]
+        near = closest(name, names) if names else closest(wanted, refs)
+        return Lookup(None, (), "" if near is None else f"; did you mean {namespace + '/' + near if names else near}?")
+    matches = tuple(ref for ref in refs if ref.split("/", 1)[1] == wanted)
+    if len(matches) == 1:
+        return Lookup(matches[0], (), "")
+    near = closest(wanted, (ref.split("/", 1)[1] for ref in refs))
+    spelled = [ref for ref in refs if ref.split("/", 1)[1] == near]
+    return Lookup(None, matches if len(matches) > 1 else (), f"; did you mean {' or '.join(spelled)}?" if spelled else "")
 
 
 def _origin(provider_or_definition: Any) -> str:
@@ -81,7 +116,11 @@ def _backup_json(cluster: ResolvedCluster) -> dict[str, Any]:
     return {
         "pathPrefix": backup.path_prefix,
         "storages": {name: {"type": s.type, "bucket": s.bucket, "source": s.document.source.path} for name, s in backup.storages.items()},
-        "schedules": schedules_context(backup),
+        # The templates' serializer for both: disabled schedules are listed, marked, not rendered.
+        "schedules": [
+            *({**s, "enabled": True} for s in schedules_context(backup)),
+            *({**s, "enabled": False} for s in schedules_context(dataclasses.replace(backup, schedules=backup.disabled_schedules))),
+        ],
         "pitr": pitr_context(backup),
     }
 
@@ -94,7 +133,7 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None) -> str:
         f"provider:   {provider['name']} ({provider['source']}{', replaces the built-in' if provider['replacesBuiltin'] else ''})"
         f" -> {provider['operator']['name']} {provider['operator']['version']}",
         f"definition: {definition['name']} ({definition['source']}{', replaces the built-in' if definition['replacesBuiltin'] else ''})",
-        f"topology:   {data['topology']['type']}" + (f" {data['topology']['config']}" if data["topology"]["config"] else ""),
+        f"topology:   {data['topology']['type']}" + (f" {yaml_value(data['topology']['config'])}" if data["topology"]["config"] else ""),
         f"crVersion:  {data['crVersion']}",
         f"secrets:    {data['secretsName']} (not rendered: the operator creates it, or you supply it)",
         "components:",
@@ -103,17 +142,20 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None) -> str:
         lines.append(f"  {name}: {c['type']} {c['version']}  image {c['image']}")
         for key in ("replicas", "resources", "storage", "expose"):
             if c[key] not in (None, {}):
-                lines.append(f"    {key}: {c[key]}")
+                lines.append(f"    {key}: {yaml_value(c[key])}")
         if c["config"] is not None:
-            lines.append(f"    config: {c['config']!r}")
+            lines.extend(_config_lines(c["config"]))
     backup = data["backup"]
     if backup["schedules"] or backup["pitr"]:
         lines.append(f"backup:     path prefix {backup['pathPrefix']}")
         for s in backup["schedules"]:
             keep = "no retention limit" if s["retentionCopies"] is None else f"keep {s['retentionCopies']}"
-            lines.append(f"  schedule {s['name']}: {s['schedule']} -> {s['backupStorage']} ({keep})")
+            state = "" if s["enabled"] else ", disabled: checked, not rendered"
+            lines.append(f"  schedule {s['name']}: {s['schedule']} -> {s['backupStorage']} ({keep}{state})")
         if backup["pitr"]:
-            lines.append(f"  pitr: {backup['pitr']}")
+            pitr = backup["pitr"]
+            every = "" if pitr["uploadIntervalSec"] is None else f", upload every {pitr['uploadIntervalSec']} s"
+            lines.append(f"  pitr: {'enabled' if pitr['enabled'] else 'disabled'} -> {yaml_value(pitr['backupStorage'])}{every}")
     if data["monitoring"]:
         m = data["monitoring"]
         lines.append(f"monitoring: {m['monitoringConfig']} -> {m['serverHost']} (image {m['image']})")
@@ -123,8 +165,23 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None) -> str:
     lines.append("versions:")
     lines.extend(f"  {t}: {v['version']}  ({v['image']})" for t, v in data["versions"].items())
     lines.append("defaults applied:")
-    lines.extend(f"  {d['path']} = {d['value']!r}  <- {d['origin']}" for d in data["defaults"])
+    lines.extend(f"  {d['path']} = {yaml_value(d['value'])}  <- {d['origin']}" for d in data["defaults"])
     return "\n".join(lines) + "\n"
+
+
+def yaml_value(value: Any) -> str:
+    """One value as YAML writes it on one line: ``{cpu: '1'}``, ``true``, ``null``, ``"a\\nb"``
+    (what the user writes in the cluster file, not Python's repr)."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000, allow_unicode=True, sort_keys=False)
+    return text.removesuffix("\n").removesuffix("\n...").strip()
+
+
+def _config_lines(config: Any) -> list[str]:
+    """A component's configuration: text (the engine's own file format) as a literal block."""
+    if isinstance(config, str) and "\n" in config.strip("\n"):
+        body = textwrap.dedent(config.strip("\n"))
+        return ["    config: |", *(f"      {line}".rstrip() for line in body.splitlines())]
+    return [f"    config: {yaml_value(config)}"]
 
 
 def providers_json(catalog: Catalog) -> list[dict[str, Any]]:

@@ -106,18 +106,35 @@ def _inline_common(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, An
     return {**rewrite(schema), "$defs": rewrite(defs)}
 
 
-def check_against_schema(document: Document, kind: str) -> tuple[list[Diagnostic], list[ObjectPath]]:
-    """Every schema problem of ``document``, and the paths of its unknown fields."""
+def check_against_schema(document: Document, kind: str) -> tuple[list[Diagnostic], list[ObjectPath], list[ObjectPath] | None]:
+    """Every schema problem of ``document``, the paths of its unknown fields, and the paths of
+    the values it refuses (None when a required field is missing: nothing to leave out)."""
     problems = []
     unknown: list[ObjectPath] = []
+    refused: list[ObjectPath] | None = []
     for problem in schema_problems(input_validator(kind), document.data):
         if problem.missing:
             problems.append(document.missing(problem.path, problem.message))
+            refused = None
         else:
             problems.append(document.at(problem.path, problem.message, key=problem.at_key))
             if problem.at_key:
                 unknown.append(problem.path)
-    return problems, unknown
+            elif refused is not None:
+                refused.append(problem.path)
+    return problems, unknown, refused
+
+
+def _salvaged(document: Document, unknown: list[ObjectPath], refused: list[ObjectPath] | None) -> Document | None:
+    """The cluster without its unknown fields and refused values, if what is left is valid:
+    resolving it reports the cluster's other problems too (an unknown provider beside a wrong
+    type). The run fails on the schema errors already reported; nothing is written."""
+    if refused is None:
+        return None
+    # A refused value inside another refused value goes with it.
+    outer = [p for p in {*unknown, *refused} if not any(p[: len(q)] == q and p != q for q in {*unknown, *refused})]
+    salvaged = Document(document.source, document.index, _without(document.data, outer), document.positions)
+    return salvaged if not check_against_schema(salvaged, "DatabaseCluster")[0] else None
 
 
 def _without(data: Any, paths: list[ObjectPath]) -> Any:
@@ -181,13 +198,10 @@ def _parse_document(
         foreign.append((position, document, translate))
         return
     if kind in INPUT_KINDS and api_version.startswith(EVEREST_GROUP):
-        problems, unknown = check_against_schema(document, kind)
+        problems, unknown, refused = check_against_schema(document, kind)
         out.diagnostics.extend(problems)
-        if problems and kind == "DatabaseCluster" and len(unknown) == len(problems):
-            # Only unknown fields: resolve the rest too, so the run reports every problem at once.
-            # The run fails on the errors above; nothing is written.
-            document = Document(document.source, document.index, _without(document.data, unknown), document.positions)
-        elif problems:
+        salvaged = _salvaged(document, unknown, refused) if problems and kind == "DatabaseCluster" else None
+        if problems and salvaged is None:
             _mark_broken(document, out)
             return
         if kind == "DatabaseClusterDefinition":
@@ -195,10 +209,10 @@ def _parse_document(
         elif kind == "Provider":
             _add(out, _parse_provider(document, assets, builtin), document)
         else:
-            out.clusters.append((position, _parse_cluster(document)))
+            out.clusters.append((position, _parse_cluster(salvaged or document, tuple(refused or ()))))
         return
     if kind in ("BackupStorage", "MonitoringConfig") and api_version.startswith(EVEREST_GROUP):
-        problems, _ = check_against_schema(document, kind)
+        problems = check_against_schema(document, kind)[0]
         if problems:
             out.diagnostics.extend(problems)
         elif kind == "BackupStorage":
@@ -248,7 +262,7 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
         for index, type_name in enumerate((entry["type"], *allowed)):
             if type_name not in types:
                 where = ("spec", "components", name, "type") if index == 0 else ("spec", "components", name, "allowedTypes", index - 1)
-                problems.append(document.at(where, f"unknown component type {type_name!r}; known: {candidates(types)}"))
+                problems.append(document.at(where, f"unknown component type {type_name!r}; known: {candidates(types, type_name)}"))
         if entry["type"] not in allowed:
             problems.append(
                 document.at(("spec", "components", name, "allowedTypes"), f"allowedTypes must include the default type {entry['type']!r}")
@@ -263,7 +277,7 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
                 problems.append(
                     document.at(
                         ("spec", "topologies", topo_name, "components", name),
-                        f"unknown component {name!r}; known: {candidates(components)}",
+                        f"unknown component {name!r}; known: {candidates(components, name)}",
                         key=True,
                     )
                 )
@@ -324,10 +338,10 @@ def _instance_aliases(written: Mapping[str, Any]) -> InstanceAliases:
     )
 
 
-def _parse_cluster(document: Document) -> DatabaseCluster:
+def _parse_cluster(document: Document, refused: tuple[ObjectPath, ...] = ()) -> DatabaseCluster:
     metadata = document.data["metadata"]
     ref = ObjectRef(metadata["namespace"], metadata["name"])
-    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document)
+    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document, refused)
 
 
 def _parse_backup_storage(document: Document) -> BackupStorage:

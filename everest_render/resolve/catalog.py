@@ -76,17 +76,18 @@ def _check_provider(provider: Provider, definitions: dict[str, Definition]) -> l
         return [
             document.at(
                 ("spec", "databaseClusterDefinition"),
-                f"unknown DatabaseClusterDefinition {provider.definition!r}; known: {candidates(definitions)}",
+                f"unknown DatabaseClusterDefinition {provider.definition!r}; known: {candidates(definitions, provider.definition)}",
             )
         ]
     problems = []
     for topology, components in provider.expose.items():
         where = ("spec", "expose", topology)
         if topology not in definition.topologies:
-            problems.append(document.at(where, f"unknown topology {topology!r}; known: {candidates(definition.topologies)}", key=True))
+            known = candidates(definition.topologies, topology)
+            problems.append(document.at(where, f"unknown topology {topology!r}; known: {known}", key=True))
             continue
         for component in components:
             if component not in definition.topologies[topology].components:
-                known = candidates(definition.topologies[topology].components)
+                known = candidates(definition.topologies[topology].components, component)
                 problems.append(document.at(where, f"topology {topology!r} has no component {component!r}; known: {known}"))
     return problems

@@ -51,10 +51,16 @@ def resolve_clusters(
     problems: list[Diagnostic] = []
     for cluster in unique_by(clusters, lambda c: c.ref, "DatabaseCluster", problems).values():
         result, found = resolve_cluster(cluster, catalog, references)
-        problems.extend(found)
+        problems.extend(d for d in found if not _beside_refused(d.path, cluster.refused))
         if result is not None:
             resolved.append(result)
     return resolved, problems
+
+
+def _beside_refused(path: tuple[str | int, ...], refused: tuple[tuple[str | int, ...], ...]) -> bool:
+    """Whether ``path`` is at, inside or around a value the schema refused: what resolve says
+    there follows from the value being left out (a required component "missing"), not news."""
+    return any(path[: len(r)] == r or r[: len(path)] == path for r in refused)
 
 
 def resolve_cluster(
@@ -96,7 +102,8 @@ class _Resolution:
         if provider is None or provider.definition not in self.catalog.definitions:
             if provider is not None:
                 return None, self.problems  # reported on the provider: unknown or broken definition
-            self.error(("spec", "provider"), f"unknown provider {self.spec['provider']!r}; known: {candidates(self.catalog.providers)}")
+            wanted = self.spec["provider"]
+            self.error(("spec", "provider"), f"unknown provider {wanted!r}; known: {candidates(self.catalog.providers, wanted)}")
             return None, self.problems
         definition = self.catalog.definitions[provider.definition]
         self._check_name(provider)
@@ -162,7 +169,8 @@ class _Resolution:
         if requested is not None:
             topology = definition.topologies.get(requested)
             if topology is None:
-                self.error(("spec", "topology", "type"), f"unknown topology {requested!r}; known: {candidates(definition.topologies)}")
+                known = candidates(definition.topologies, requested)
+                self.error(("spec", "topology", "type"), f"unknown topology {requested!r}; known: {known}")
             return topology
         marked = [t for t in definition.topologies.values() if t.default]
         if len(definition.topologies) == 1 or marked:
@@ -203,16 +211,15 @@ class _Resolution:
         base = ("spec", "components", "versions")
         for type_name in pinned:
             if type_name not in definition.component_types:
-                self.error(
-                    (*base, type_name), f"unknown component type {type_name!r}; known: {candidates(definition.component_types)}", key=True
-                )
+                known = candidates(definition.component_types, type_name)
+                self.error((*base, type_name), f"unknown component type {type_name!r}; known: {known}", key=True)
         versions: dict[str, ResolvedVersion] = {}
         for type_name, component_type in definition.component_types.items():
             if type_name in pinned:
                 wanted = pinned[type_name]["version"]
                 entry = component_type.find(wanted)
                 if entry is None:
-                    known = candidates(v.version for v in component_type.versions)
+                    known = candidates((v.version for v in component_type.versions), str(wanted))
                     self.error((*base, type_name, "version"), f"unknown {type_name} version {wanted}; known: {known}")
                     continue
             else:
@@ -232,9 +239,8 @@ class _Resolution:
         base = ("spec", "instances")
         for name in instances:
             if name not in topology.components:
-                self.error(
-                    (*base, name), f"topology {topology.name} has no component {name!r}; known: {candidates(topology.components)}", key=True
-                )
+                known = candidates(topology.components, name)
+                self.error((*base, name), f"topology {topology.name} has no component {name!r}; known: {known}", key=True)
         for name, member in topology.components.items():
             if not member.optional and name not in instances:
                 at = base if "instances" in self.spec else ("spec",)
@@ -269,7 +275,8 @@ class _Resolution:
         kind = definition.components[name]
         type_name = written.get("type", kind.type)
         if type_name not in kind.allowed_types:
-            self.error((*path, "type"), f"component {name!r} cannot run {type_name!r}; allowed: {candidates(kind.allowed_types)}")
+            allowed = candidates(kind.allowed_types, type_name)
+            self.error((*path, "type"), f"component {name!r} cannot run {type_name!r}; allowed: {allowed}")
             return None
         values: dict[str, Any] = {}
         for field in INSTANCE_FIELDS:

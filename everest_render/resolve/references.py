@@ -67,7 +67,7 @@ def _reference(
     if other is not None:
         report.error(path, f"{ref} is a {other}, not a {kind}")
     else:
-        known = candidates(r.name for r in index if r.namespace == ref.namespace)
+        known = candidates((r.name for r in index if r.namespace == ref.namespace), name)
         report.error(path, f"no {kind} {name!r} in namespace {ref.namespace} (under clusters/); known: {known}")
     return None
 
@@ -91,6 +91,7 @@ def resolve_backup(
             used_at[name] = path
 
     schedules: list[ResolvedSchedule] = []
+    disabled: list[ResolvedSchedule] = []
     seen_names: dict[str, int] = {}
     for index, entry in enumerate(written.get("schedules", [])):
         path = (*base, "schedules", index)
@@ -102,8 +103,10 @@ def resolve_backup(
             report.error((*path, "schedule"), problem)
         enabled = entry.get("enabled", True)
         use((*path, "backupStorage"), entry["backupStorage"], enabled)
-        if enabled:  # disabled schedules are checked, not rendered
-            schedules.append(ResolvedSchedule(entry["name"], entry["schedule"], entry.get("retentionCopies"), entry["backupStorage"]))
+        # Disabled schedules are checked, not rendered.
+        (schedules if enabled else disabled).append(
+            ResolvedSchedule(entry["name"], entry["schedule"], entry.get("retentionCopies"), entry["backupStorage"])
+        )
     pitr = None
     if "pitr" in written:
         entry = written["pitr"]
@@ -123,7 +126,7 @@ def resolve_backup(
                 f"provider {provider.name} allows {limit} backup storage(s) per cluster;"
                 f" this makes {len(storages)}: {candidates(storages)}",
             )
-    return ResolvedBackup(prefix, dict(sorted(storages.items())), tuple(schedules), pitr)
+    return ResolvedBackup(prefix, dict(sorted(storages.items())), tuple(schedules), pitr, tuple(disabled))
 
 
 def resolve_monitoring(
