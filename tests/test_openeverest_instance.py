@@ -858,3 +858,52 @@ def test_the_translated_document_maps_every_path_to_its_origin():
     ]
     assert positions.keys[("spec", "instances", "engine", "expose")] == document.positions.keys[("spec", "components", "engine", "service")]
 
+
+
+def test_every_translated_path_comes_from_a_field_the_instance_writes():
+    # Origins are recorded by the one write primitive, so none can name a field that is not there.
+    from everest_render.eras.openeverest_instance import translate_instance
+    from everest_render.load.documents import SourceFile, parse_yaml
+    from everest_render.load.files import RepositoryFiles, SourceSet, read_builtins
+    from everest_render.pipeline import resolve_repository
+
+    builtins = resolve_repository(RepositoryFiles(read_builtins(), SourceSet([], {}, False))).catalog
+    text = instance(
+        """
+        providerRef: {name: psmdb}
+        topology: {type: sharded, parameters: {numShards: 3}}
+        components:
+          engine: {type: mongod, version: 8.0.19-7, replicas: 3, storage: {size: 5Gi, storageClass: fast},
+                   resources: {requests: {cpu: "1"}}, parameters: {configuration: "a: b"}}
+          proxy: {type: mongos, service: {serviceType: LoadBalancer, loadBalancerService: {sourceRanges: [10.0.0.0/8]}}}
+          monitoring: {customSpec: {monitoringConfigName: pmm}}
+          backupAgent: {}
+        backup:
+          enabled: true
+          storages:
+            - storageRef: {name: s3-main}
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *", retentionCopies: 7}]
+              pitr: {enabled: true}
+        """
+    )
+    ((document,), _) = parse_yaml(SourceFile("clusters/orders.yaml", text))
+    translated, problems = translate_instance(document, list(builtins.providers.values()))
+    assert problems == [] and translated is not None
+
+    def paths(node, path=()):
+        yield path
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in children:
+            yield from paths(value, (*path, key))
+
+    def written(data, path):
+        for part in path:
+            if (isinstance(data, dict) and part in data) or (isinstance(data, list) and isinstance(part, int) and part < len(data)):
+                data = data[part]
+            else:
+                return False
+        return True
+
+    spec_paths = [p for p in paths(translated.data["spec"], ("spec",))]
+    assert len(spec_paths) > 40
+    assert [p for p in spec_paths if not written(document.data, translated.positions.written(p))] == []

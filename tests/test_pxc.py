@@ -585,6 +585,13 @@ def test_pmm_full_resources_merge_the_requests_and_keep_the_limits(repo):
     assert spec["pmm"]["resources"] == {"requests": {"memory": "99604Ki", "cpu": 1}, "limits": {"memory": "1G"}}
 
 
+def test_pmm_full_resources_without_limits_merge_the_requests(repo):
+    # Once a template error ('dict object' has no attribute 'limits'); now the shared pmm_resources helper.
+    monitoring = "  monitoring: {monitoringConfig: pmm3, resources: {requests: {cpu: 1}}}\n"
+    spec = render(repo, with_memory("2G") + monitoring)
+    assert spec["pmm"]["resources"] == {"requests": {"memory": "99604Ki", "cpu": 1}}
+
+
 def test_pmm_image_comes_from_the_monitoring_config_unless_the_cluster_pins_one(repo):
     assert render(repo, BASIC + "  monitoring: {monitoringConfig: pmm2}\n")["pmm"]["image"] == "percona/pmm-client:2.44.1-1"
     pinned = "components: {versions: {pmm: {version: 3.5.0}}}\n" + BASIC + "  monitoring: {monitoringConfig: pmm2}\n"

@@ -10,10 +10,14 @@ Both upstream API eras are read (reference notes §1, §3): era C (``spec.provid
 (``spec.providerRef.name``, ``topology.parameters``, ``components.<n>.parameters``,
 ``components.<n>.service``, ``spec.parameters``).
 
-Positions are mapped through: the translated document's ``positions`` give every translated
-path the line and column of the field it came from, and ``positions.origins`` names that
-field, so an error raised here or in any later stage points at the Instance's own line and
-names the Instance's own path.
+The translation is data: `COMPONENT_MOVES` and `SCHEDULE_MOVES` say where each field goes,
+the `*_REFUSALS` tables what has no equivalent; hooks do the rest (the provider and topology
+names, versions per component type, the parameter bags, backups flattened per storage).
+Everything lands in the translated document through one `put(target, value, source)`, which
+records the source as the target's origin: the translated document's ``positions`` give every
+path the line and column of the field it came from and ``positions.origins`` names that field,
+derived from the moves themselves, so an error raised here or in any later stage points at the
+Instance's own line and names the Instance's own path.
 
 Versions: upstream pins a version per component, the DatabaseCluster per component *type*.
 Which type a component runs is the definition's business, and the translation does not read
@@ -26,7 +30,7 @@ Pure: no files, clock or environment; the schema is package data, loaded once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,14 +72,101 @@ class ProviderNames:
         return cls(names, topologies, parameters)
 
 
+# --- the translation as data ------------------------------------------------------------------
+
+# Component fields with an equivalent: (Instance field, DatabaseCluster instance field), relative to
+# spec.components.<name> and spec.instances.<name>. A mapping listed alone moves as an empty
+# mapping (present even when none of its fields is written); its fields follow by their own rows.
+COMPONENT_MOVES: tuple[tuple[ObjectPath, ObjectPath], ...] = (
+    (("type",), ("type",)),
+    (("replicas",), ("replicas",)),
+    (("affinity",), ("affinity",)),
+    (("resources",), ("resources",)),  # without claims (refused below)
+    (("storage",), ("storage",)),
+    (("storage", "size"), ("storage", "size")),
+    (("storage", "storageClass"), ("storage", "class")),
+    (("service",), ("expose",)),
+    (("service", "serviceType"), ("expose", "type")),
+    (("service", "annotations"), ("expose", "annotations")),
+    (("service", "loadBalancerService", "sourceRanges"), ("expose", "sourceRanges")),
+)
+CONTAINERS = frozenset({("storage",), ("service",)})
+
+# A schedule of a backup storage -> one of the cluster's schedules (enabled is computed).
+SCHEDULE_MOVES: tuple[tuple[str, str], ...] = (("name", "name"), ("cron", "schedule"), ("retentionCopies", "retentionCopies"))
+
+
+def _present(value: Any) -> bool:
+    return True
+
+
+def _truthy(value: Any) -> bool:
+    return bool(value)
+
+
+# (field, message, refused when its value..., error at the key rather than the value)
+Refusal = tuple[ObjectPath, str, Callable[[Any], bool], bool]
+
+INSTANCE_REFUSALS: tuple[Refusal, ...] = (
+    (
+        ("version",),
+        "version bundles are not supported: pin each component's version (components.<name>.type and .version) instead",
+        _present,
+        True,
+    ),
+    (("global",), "spec.global (instance-wide provider parameters) has no equivalent; remove it", _truthy, True),
+    (("parameters",), "spec.parameters (instance-wide provider parameters) has no equivalent; remove it", _truthy, True),
+    (("dataSource",), "dataSource is not supported: a rendered cluster is not seeded from a backup; restore it separately", _present, True),
+    (
+        ("deletionPolicy",),
+        "deletionPolicy Orphan cannot be honoured: removing a cluster from git removes its objects (Cascade)",
+        lambda value: value == "Orphan",
+        False,
+    ),
+    (
+        ("maintenance",),
+        "maintenance is not supported: operator upgrades follow the provider's version in git, not approvals in the cluster",
+        _present,
+        True,
+    ),
+)
+COMPONENT_REFUSALS: tuple[Refusal, ...] = (
+    (("image",), "image overrides are not supported: the image is the catalogue's for the component's version", _present, True),
+    (
+        ("config",),
+        "config refers to a Secret or ConfigMap, which the renderer cannot read (it reads only files in git):"
+        " inline the text as parameters.configuration",
+        _present,
+        True,
+    ),
+    (("resources", "claims"), "resource claims (dynamic resource allocation) are not supported; remove claims", _present, True),
+)
+BACKUP_REFUSALS: tuple[Refusal, ...] = (
+    (
+        ("classRef",),
+        "backup.classRef has no equivalent: the provider's own backup agent takes the backups"
+        " (list backupAgent under spec.components); remove classRef",
+        _present,
+        True,
+    ),
+)
+
+
+def _settings_refusals(what: str) -> tuple[Refusal, ...]:
+    message = "{what} {bag} (the backup class's options) has no equivalent; remove it"
+    return tuple(((bag,), message.format(what=what, bag=bag), _truthy, True) for bag in ("config", "parameters"))
+
+
+SCHEDULE_REFUSALS = _settings_refusals("schedule")
+PITR_REFUSALS = _settings_refusals("PITR")
+
 # Component parameters that have an equivalent: the engine configuration text on any
 # component, and the MonitoringConfig on the monitoring component (era C writes it in
 # customSpec, era D in parameters). Every other parameter is refused.
 CONFIGURATION = "configuration"
 MONITORING = ("monitoring", "monitoringConfigName")
 BACKUP_AGENT = "backupAgent"
-
-_SERVICE_FIELDS = (("serviceType", "type"), ("annotations", "annotations"))
+SPEC_ORDER = ("provider", "topology", "components", "instances", "backup")
 
 
 def translate_instance(document: Document, providers: Sequence[Provider]) -> tuple[Document | None, list[Diagnostic]]:
@@ -101,18 +192,53 @@ def _shape_problems(document: Document) -> list[Diagnostic]:
     return problems
 
 
+def _get(data: Any, path: ObjectPath) -> tuple[bool, Any]:
+    """Whether ``path`` is written in ``data``, and its value."""
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return False, None
+        data = data[part]
+    return True, data
+
+
+# A schedule, the entry it came from and the field naming its storage; PITR's storage, its
+# entry and the field naming the storage.
+_Schedule = tuple[dict[str, Any], ObjectPath, ObjectPath]
+_Pitr = tuple[str, ObjectPath, ObjectPath]
+
+
 class _Translation:
-    """The working state of translating one Instance: problems and the origin of each new path."""
+    """The working state of translating one Instance: the output, its origins, the problems."""
 
     def __init__(self, document: Document, names: ProviderNames) -> None:
         self.doc = document
         self.names = names
         self.problems: list[Diagnostic] = []
-        # translated path -> Instance path, for every path whose name or place changed
-        self.origins: dict[ObjectPath, ObjectPath] = {("spec", "instances"): ("spec", "components")}
+        self.out: dict[str, Any] = {}
+        # translated path -> Instance path, recorded by put for every path it writes
+        self.origins: dict[ObjectPath, ObjectPath] = {}
+
+    def put(self, target: ObjectPath, value: Any, source: ObjectPath) -> Any:
+        """Write ``value`` at ``target`` (parents are mappings made on the way, or a list it
+        appends to) and record that it came from ``source``."""
+        parent: Any = self.out
+        for part in target[:-1]:
+            parent = parent.setdefault(part, {}) if isinstance(parent, dict) else parent[part]
+        if isinstance(parent, list):
+            parent.append(value)
+        else:
+            parent[target[-1]] = value
+        self.origins[target] = source
+        return value
 
     def refuse(self, path: ObjectPath, message: str, *, key: bool = True) -> None:
         self.problems.append(self.doc.at(path, message, key=key))
+
+    def refuse_by(self, table: Sequence[Refusal], base: ObjectPath, written: Any) -> None:
+        for path, message, when, key in table:
+            found, value = _get(written, path)
+            if found and when(value):
+                self.refuse((*base, *path), message, key=key)
 
     def warn(self, path: ObjectPath, message: str) -> None:
         d = self.doc.at(path, message, key=True)
@@ -124,24 +250,19 @@ class _Translation:
         provider = self._provider(spec)
         if provider is None:
             return None, self.problems
-        self._refuse_instance_fields(spec)
-        cluster: dict[str, Any] = {"provider": provider}
-        topology = self._topology(spec, provider)
-        if topology is not None:
-            cluster["topology"] = topology
-        instances, versions = self._components(spec.get("components", {}))
-        if versions:
-            cluster["components"] = {"versions": versions}
+        self.refuse_by(INSTANCE_REFUSALS, ("spec",), spec)
+        self._topology(spec, provider)
         if "components" in spec:
-            cluster["instances"] = instances
-        backup = self._backup(spec, instances)
-        if backup:
-            cluster["backup"] = backup
+            self.put(("spec", "instances"), {}, ("spec", "components"))
+            self._components(spec["components"])
+        self._backup(spec)
+        written = self.out["spec"]
+        cluster = {key: written[key] for key in SPEC_ORDER if key in written}
         translated = {"apiVersion": CLUSTER_API_VERSION, "kind": "DatabaseCluster", "metadata": data["metadata"], "spec": cluster}
         document = Document(self.doc.source, self.doc.index, translated, self._positions(translated))
         return document, self.problems
 
-    # --- spec ------------------------------------------------------------------------------
+    # --- hooks: what is not a plain move -------------------------------------------------------
 
     def _provider(self, spec: Mapping[str, Any]) -> str | None:
         if "providerRef" in spec:
@@ -154,100 +275,54 @@ class _Translation:
         else:
             self.problems.append(self.doc.missing(("spec",), "missing required field 'providerRef' (or, era C, 'provider')"))
             return None
-        self.origins[("spec", "provider")] = origin
-        return str(self.names.providers.get(name, name))
+        return str(self.put(("spec", "provider"), self.names.providers.get(name, name), origin))
 
-    def _refuse_instance_fields(self, spec: Mapping[str, Any]) -> None:
-        if "version" in spec:
-            self.refuse(
-                ("spec", "version"),
-                "version bundles are not supported: pin each component's version (components.<name>.type and .version) instead",
-            )
-        for field in ("global", "parameters"):
-            if spec.get(field):
-                self.refuse(("spec", field), f"spec.{field} (instance-wide provider parameters) has no equivalent; remove it")
-        if "dataSource" in spec:
-            message = "dataSource is not supported: a rendered cluster is not seeded from a backup; restore it separately"
-            self.refuse(("spec", "dataSource"), message)
-        if spec.get("deletionPolicy") == "Orphan":
-            self.refuse(
-                ("spec", "deletionPolicy"),
-                "deletionPolicy Orphan cannot be honoured: removing a cluster from git removes its objects (Cascade)",
-                key=False,
-            )
-        if "maintenance" in spec:
-            self.refuse(
-                ("spec", "maintenance"),
-                "maintenance is not supported: operator upgrades follow the provider's version in git, not approvals in the cluster",
-            )
-
-    def _topology(self, spec: Mapping[str, Any], provider: str) -> dict[str, Any] | None:
+    def _topology(self, spec: Mapping[str, Any], provider: str) -> None:
         written = spec.get("topology")
         if written is None:
-            return None
-        topology: dict[str, Any] = {}
+            return
+        base = ("spec", "topology")
+        self.put(base, {}, base)
         if "type" in written:
-            topology["type"] = self.names.topologies.get(provider, {}).get(written["type"], written["type"])
+            self.put((*base, "type"), self.names.topologies.get(provider, {}).get(written["type"], written["type"]), (*base, "type"))
         if "config" in written and "parameters" in written:
-            self.refuse(("spec", "topology", "config"), "write topology.parameters (or, era C, topology.config), not both")
+            self.refuse((*base, "config"), "write topology.parameters (or, era C, topology.config), not both")
         field = "parameters" if "parameters" in written else "config" if "config" in written else None
         if field is None:
-            return topology
-        origin = ("spec", "topology", field)
-        self.origins[("spec", "topology", "config")] = origin
-        aliases = self.names.parameters.get((provider, topology.get("type", "")), {})
-        config: dict[str, Any] = {}
+            return
+        origin = (*base, field)
+        config = self.put((*base, "config"), {}, origin)
+        aliases = self.names.parameters.get((provider, self.out["spec"]["topology"].get("type", "")), {})
         for key, value in written[field].items():
             name = aliases.get(key, key)
             if name in config:
                 self.refuse((*origin, key), f"{key!r} is another name of {name!r}, which is already set; write one of them")
                 continue
-            config[name] = value
-            if name != key:
-                self.origins[("spec", "topology", "config", name)] = (*origin, key)
-        topology["config"] = config
-        return topology
+            self.put((*base, "config", name), value, (*origin, key))
 
-    # --- components ------------------------------------------------------------------------
-
-    def _components(self, components: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        instances: dict[str, Any] = {}
-        versions: dict[str, Any] = {}
+    def _components(self, components: Mapping[str, Any]) -> None:
         pinned_by: dict[str, str] = {}  # component type -> the component that pinned its version
         for name, written in components.items():
             base = ("spec", "components", name)
             target = ("spec", "instances", name)
             if "name" in written and written["name"] != name:
                 self.refuse((*base, "name"), f"name {written['name']!r} differs from the component's key {name!r}; remove it", key=False)
-            if "image" in written:
-                self.refuse((*base, "image"), "image overrides are not supported: the image is the catalogue's for the component's version")
-            if "config" in written:
-                self.refuse(
-                    (*base, "config"),
-                    "config refers to a Secret or ConfigMap, which the renderer cannot read (it reads only files in git):"
-                    " inline the text as parameters.configuration",
-                )
-            instance: dict[str, Any] = {}
-            if "type" in written:
-                instance["type"] = written["type"]
+            self.refuse_by(COMPONENT_REFUSALS, base, written)
+            self.put(target, {}, base)
+            for source, destination in COMPONENT_MOVES:
+                found, value = _get(written, source)
+                if not found:
+                    continue
+                if source in CONTAINERS:
+                    value = {}
+                elif source == ("resources",):
+                    value = {k: v for k, v in value.items() if k != "claims"}
+                self.put((*target, *destination), value, (*base, *source))
             if "version" in written:
-                self._version(name, written, versions, pinned_by)
-            for field in ("replicas", "affinity"):
-                if field in written:
-                    instance[field] = written[field]
-            if "resources" in written:
-                instance["resources"] = self._resources(base, written["resources"])
-            if "storage" in written:
-                instance["storage"] = self._storage(base, target, written["storage"])
-            if "service" in written:
-                instance["expose"] = self._service(base, target, written["service"])
-            self._parameters(name, base, target, written, instance)
-            instances[name] = instance
-        if versions:
-            self.origins[("spec", "components", "versions")] = ("spec", "components")
-        return instances, versions
+                self._version(name, written, pinned_by)
+            self._parameters(name, base, target, written)
 
-    def _version(self, name: str, written: Mapping[str, Any], versions: dict[str, Any], pinned_by: dict[str, str]) -> None:
+    def _version(self, name: str, written: Mapping[str, Any], pinned_by: dict[str, str]) -> None:
         base = ("spec", "components", name)
         if "type" not in written:
             self.refuse(
@@ -258,127 +333,96 @@ class _Translation:
         type_name, version = written["type"], written["version"]
         if type_name in pinned_by:
             first = pinned_by[type_name]
-            if versions[type_name]["version"] != version:
+            pinned = self.out["spec"]["components"]["versions"][type_name]["version"]
+            if pinned != version:
                 self.refuse(
                     (*base, "version"),
                     f"components {first!r} and {name!r} both run {type_name}, which runs one version:"
-                    f" {versions[type_name]['version']} (components.{first}.version) or {version}",
+                    f" {pinned} (components.{first}.version) or {version}",
                     key=False,
                 )
             return
         pinned_by[type_name] = name
-        versions[type_name] = {"version": version}
-        self.origins[("spec", "components", "versions", type_name)] = (*base, "type")
-        self.origins[("spec", "components", "versions", type_name, "version")] = (*base, "version")
+        versions = ("spec", "components", "versions")
+        if versions not in self.origins:
+            self.put(versions, {}, ("spec", "components"))
+        self.put((*versions, type_name), {}, (*base, "type"))
+        self.put((*versions, type_name, "version"), version, (*base, "version"))
 
-    def _resources(self, base: ObjectPath, written: Mapping[str, Any]) -> dict[str, Any]:
-        if "claims" in written:
-            self.refuse((*base, "resources", "claims"), "resource claims (dynamic resource allocation) are not supported; remove claims")
-        return {k: v for k, v in written.items() if k != "claims"}
-
-    def _storage(self, base: ObjectPath, target: ObjectPath, written: Mapping[str, Any]) -> dict[str, Any]:
-        storage: dict[str, Any] = {}
-        if "size" in written:
-            storage["size"] = written["size"]
-        if "storageClass" in written:
-            storage["class"] = written["storageClass"]
-            self.origins[(*target, "storage", "class")] = (*base, "storage", "storageClass")
-        return storage
-
-    def _service(self, base: ObjectPath, target: ObjectPath, written: Mapping[str, Any]) -> dict[str, Any]:
-        self.origins[(*target, "expose")] = (*base, "service")
-        expose: dict[str, Any] = {}
-        for field, name in _SERVICE_FIELDS:
-            if field in written:
-                expose[name] = written[field]
-                self.origins[(*target, "expose", name)] = (*base, "service", field)
-        ranges = written.get("loadBalancerService", {}).get("sourceRanges")
-        if ranges is not None:
-            expose["sourceRanges"] = ranges
-            self.origins[(*target, "expose", "sourceRanges")] = (*base, "service", "loadBalancerService", "sourceRanges")
-        return expose
-
-    def _parameters(self, name: str, base: ObjectPath, target: ObjectPath, written: Mapping[str, Any], instance: dict[str, Any]) -> None:
+    def _parameters(self, name: str, base: ObjectPath, target: ObjectPath, written: Mapping[str, Any]) -> None:
         """Era D ``parameters`` and era C ``customSpec``: the few keys with an equivalent, the rest refused."""
+        instance = self.out["spec"]["instances"][name]
         for bag in ("customSpec", "parameters"):
             for key, value in written.get(bag, {}).items():
                 path = (*base, bag, key)
                 if bag == "parameters" and key == CONFIGURATION:
-                    instance["config"] = value
-                    self.origins[(*target, "config")] = path
+                    self.put((*target, "config"), value, path)
                 elif (name, key) == MONITORING and "monitoringConfig" not in instance:
-                    instance["monitoringConfig"] = value
-                    self.origins[(*target, "monitoringConfig")] = path
+                    self.put((*target, "monitoringConfig"), value, path)
                 elif (name, key) == MONITORING:
                     self.refuse(path, f"{key} is already given in customSpec; write it once")
                 else:
                     only = "parameters.configuration" + (f" and {bag}.{MONITORING[1]}" if name == MONITORING[0] else "")
                     self.refuse(path, f"{bag}.{key} has no equivalent: a component takes only {only}")
 
-    # --- backup ----------------------------------------------------------------------------
-
-    def _backup(self, spec: Mapping[str, Any], instances: Mapping[str, Any]) -> dict[str, Any]:
+    def _backup(self, spec: Mapping[str, Any]) -> None:
         """Per-storage schedules and PITR -> the cluster's schedules (flattened) and its one PITR."""
         written = spec.get("backup")
         if written is None:
-            return {}
+            return
         base = ("spec", "backup")
-        if "classRef" in written:
-            self.refuse(
-                (*base, "classRef"),
-                "backup.classRef has no equivalent: the provider's own backup agent takes the backups"
-                " (list backupAgent under spec.components); remove classRef",
-            )
+        self.refuse_by(BACKUP_REFUSALS, base, written)
         enabled = written["enabled"]
         storages = written.get("storages", [])
-        schedules: list[dict[str, Any]] = []
-        pitr: dict[str, Any] | None = None
-        pitr_at: ObjectPath = ()
+        schedules: list[_Schedule] = []
+        pitr: _Pitr | None = None
         for index, storage in enumerate(storages):
             at = (*base, "storages", index)
             found = self._storage_name(at, storage)
             if found is None:
                 continue
-            name, origin = found
+            name, name_at = found
             if storage.get("main") and len(storages) > 1:
                 self.refuse((*at, "main"), "main cannot be honoured with several storages: the provider decides which one is the default")
             for number, entry in enumerate(storage.get("schedules", [])):
-                self._refuse_settings((*at, "schedules", number), entry, "schedule")
-                target = (*base, "schedules", len(schedules))
-                schedule = {"name": entry["name"], "enabled": entry["enabled"] and enabled, "schedule": entry["cron"]}
-                schedule["backupStorage"] = name
-                if "retentionCopies" in entry:
-                    schedule["retentionCopies"] = entry["retentionCopies"]
-                schedules.append(schedule)
-                self.origins[target] = (*at, "schedules", number)
-                self.origins[(*target, "schedule")] = (*at, "schedules", number, "cron")
-                self.origins[(*target, "backupStorage")] = origin
+                self.refuse_by(SCHEDULE_REFUSALS, (*at, "schedules", number), entry)
+                schedule = {target: entry[source] for source, target in SCHEDULE_MOVES if source in entry}
+                schedule.update(enabled=entry["enabled"] and enabled, backupStorage=name)
+                schedules.append((schedule, (*at, "schedules", number), name_at))
             written_pitr = storage.get("pitr")
             if written_pitr is not None:
-                self._refuse_settings((*at, "pitr"), written_pitr, "PITR")
+                self.refuse_by(PITR_REFUSALS, (*at, "pitr"), written_pitr)
             if written_pitr is not None and written_pitr["enabled"] and enabled:
                 if pitr is not None:
-                    first = format_path(pitr_at)
+                    first = format_path(pitr[1])
                     self.refuse((*at, "pitr", "enabled"), f"PITR writes to one storage only; it is already enabled at {first}", key=False)
                     continue
-                pitr, pitr_at = {"enabled": True, "backupStorage": name}, (*at, "pitr")
-                self.origins[(*base, "pitr")] = pitr_at
-                self.origins[(*base, "pitr", "backupStorage")] = origin
+                pitr = (name, (*at, "pitr"), name_at)
             elif enabled and not storage.get("schedules"):
                 self.warn(at, f"storage {name!r} has no schedules and no enabled PITR: nothing is rendered for it; ignored")
-        self.origins[(*base, "schedules")] = (*base, "storages")
-        if BACKUP_AGENT not in instances and (pitr is not None or any(s["enabled"] for s in schedules)):
+        components = spec.get("components", {})
+        if BACKUP_AGENT not in components and (pitr is not None or any(s["enabled"] for s, _, _ in schedules)):
             self.refuse(
                 base, f"backup schedules and PITR need the {BACKUP_AGENT} component: list it under spec.components ({BACKUP_AGENT}: {{}})"
             )
             # Still checked (cron, storages), not enabled: the error above is the one to read.
-            schedules, pitr = [{**s, "enabled": False} for s in schedules], None
-        backup: dict[str, Any] = {}
+            schedules, pitr = [({**s, "enabled": False}, at, name_at) for s, at, name_at in schedules], None
+        self._put_backup(base, schedules, pitr)
+
+    def _put_backup(self, base: ObjectPath, schedules: list[_Schedule], pitr: _Pitr | None) -> None:
+        fields = {target: source for source, target in SCHEDULE_MOVES}
         if schedules:
-            backup["schedules"] = schedules
+            self.put((*base, "schedules"), [], (*base, "storages"))
+        for number, (schedule, at, name_at) in enumerate(schedules):
+            target = (*base, "schedules", number)
+            self.put(target, {}, at)
+            for key, value in schedule.items():
+                self.put((*target, key), value, name_at if key == "backupStorage" else (*at, fields.get(key, key)))
         if pitr is not None:
-            backup["pitr"] = pitr
-        return backup
+            name, at, name_at = pitr
+            self.put((*base, "pitr"), {}, at)
+            self.put((*base, "pitr", "enabled"), True, (*at, "enabled"))
+            self.put((*base, "pitr", "backupStorage"), name, name_at)
 
     def _storage_name(self, at: ObjectPath, storage: Mapping[str, Any]) -> tuple[str, ObjectPath] | None:
         """The BackupStorage a storage entry writes to, and the field that names it."""
@@ -397,11 +441,6 @@ class _Translation:
             return logical, (*at, "name")
         self.problems.append(self.doc.missing(at, "a backup storage needs storageRef.name: the BackupStorage it writes to"))
         return None
-
-    def _refuse_settings(self, at: ObjectPath, entry: Mapping[str, Any], what: str) -> None:
-        for bag in ("config", "parameters"):
-            if entry.get(bag):
-                self.refuse((*at, bag), f"{what} {bag} (the backup class's options) has no equivalent; remove it")
 
     # --- positions -------------------------------------------------------------------------
 

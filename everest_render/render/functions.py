@@ -3,6 +3,7 @@
 Filters: ``{{ x | tojson }}`` (a YAML-safe scalar or flow value), ``| quantity`` (a number),
 ``| size_class`` (small/medium/large by memory, everest's thresholds),
 ``| resources(shorthand)`` (a ResourceRequirements from the cluster's resources),
+``| pmm_resources(engine_resources)`` (the PMM client's, everest's preset by size class),
 ``| parse_settings`` (``name = value`` / ``name value`` lines as a mapping). Globals: ``required(value, message)``, ``fail(message)``.
 Nothing here reads the clock, the environment or files (see docs/providers.md).
 """
@@ -97,6 +98,22 @@ def resources(value: Mapping[str, Any] | None, shorthand: str = "limits") -> dic
     return {t: dict(amounts) for t in ("requests", "limits") if t in targets}
 
 
+# everest-operator's PMM client requests by the engine's size class (requests only).
+PMM_REQUESTS = {
+    "small": {"cpu": "95m", "memory": "99604Ki"},
+    "medium": {"cpu": "228m", "memory": "199168Ki"},
+    "large": {"cpu": "228m", "memory": "796907Ki"},
+}
+
+
+def pmm_resources(own: Mapping[str, Any] | None, engine_resources: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The PMM client's ResourceRequirements: everest's requests preset for the engine's size
+    class, with the monitoring component's own resources (shorthand = requests) merged over it
+    field by field; its limits, if written, as written."""
+    mine = resources(own, "requests")
+    return dict(mine, requests=dict(PMM_REQUESTS[size_class(engine_resources)], **mine.get("requests", {})))
+
+
 def version_prefix(version: str, parts: int = 2) -> str:
     """The leading numeric parts of a version: ``"8.0.44-35.1"`` -> ``"8.0"``, ``"17.7-2"`` (1) -> ``"17"``."""
     numbers = version.split("-", 1)[0].split(".")
@@ -172,6 +189,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "quantity": quantity,
     "size_class": size_class,
     "resources": resources,
+    "pmm_resources": pmm_resources,
     "version_prefix": version_prefix,
     "parse_settings": parse_settings,
 }
