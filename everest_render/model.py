@@ -51,6 +51,7 @@ class DefinitionComponent:
     name: str
     type: str
     allowed_types: tuple[str, ...]
+    replicas_from: str | None = None  # without replicas, take this component's
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class Provider:
     max_name_length: int
     max_backup_storages: int | None
     secrets: tuple[Mapping[str, Any], ...]  # the Secrets a cluster needs (docs, explain)
+    checks: tuple[Mapping[str, str], ...]  # operator rules checked before rendering ({require, message, at})
     kind_order: tuple[str, ...]  # its own kinds' place in the output, after the API kinds
     instance_aliases: InstanceAliases
     folder: str  # relative to its root, for messages
@@ -152,6 +154,17 @@ class BackupStorage:
     force_path_style: bool
     credentials_secret_name: str
     document: Document
+
+    @property
+    def endpoint_parts(self) -> tuple[str | None, str | None, str]:
+        """``endpointURL`` as (scheme or None, host[:port], path): a scheme is optional."""
+        from urllib.parse import urlsplit
+
+        if not self.endpoint_url:
+            return None, None, ""
+        written = self.endpoint_url if "://" in self.endpoint_url else "//" + self.endpoint_url
+        parts = urlsplit(written)
+        return parts.scheme or None, parts.netloc, parts.path
 
 
 @dataclass(frozen=True)
@@ -236,7 +249,7 @@ class ResolvedBackup:
     """Backups as the templates see them: enabled schedules only, and the storages they use."""
 
     path_prefix: str
-    storages: Mapping[str, BackupStorage]  # by name, sorted
+    storages: Mapping[str, BackupStorage]  # in order of first use: enabled schedules, then PITR
     schedules: tuple[ResolvedSchedule, ...]
     pitr: ResolvedPitr | None
     disabled_schedules: tuple[ResolvedSchedule, ...] = ()  # checked, never rendered; explain shows them

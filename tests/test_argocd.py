@@ -151,7 +151,8 @@ def _read_only_package(destination: Path) -> Path:
     """The package and its built-ins in a folder nobody can write to (an image's site-packages)."""
     shutil.copytree(PROJECT_ROOT / "everest_render", destination / "everest_render", ignore=shutil.ignore_patterns("__pycache__"))
     for folder in ("definitions", "providers"):
-        shutil.copytree(PROJECT_ROOT / folder, destination / folder)
+        if (PROJECT_ROOT / folder).is_dir():  # the built-in definitions live in their provider folders
+            shutil.copytree(PROJECT_ROOT / folder, destination / folder)
     for path in [destination, *destination.rglob("*")]:
         path.chmod(0o555 if path.is_dir() else 0o444)
     return destination

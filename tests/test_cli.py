@@ -52,11 +52,11 @@ def test_render_stdout_is_byte_identical_to_the_written_files(fleet_repo):
 def test_invalid_input_exits_3_prints_nothing_on_stdout_and_writes_nothing(fleet_repo):
     run("render", "--repo", str(fleet_repo.root))
     before = (fleet_repo.root / "out/shop/orders.yaml").read_bytes()
-    fleet_repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 0}\n"))
+    fleet_repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: -1}\n"))
     fleet_repo.write("clusters/shop/more.yaml", mongodb(name="more", body="  instances: {}\n"))
     problems = [
         "clusters/shop/more.yaml:8:3: component 'engine' is required by topology standard; list it under spec.instances (at spec.instances)",
-        "clusters/shop/orders.yaml:9:24: 0 is less than the minimum of 1 (at spec.instances.engine.replicas)",
+        "clusters/shop/orders.yaml:9:24: -1 is less than the minimum of 0 (at spec.instances.engine.replicas)",
     ]
     # The summary closes a write; a stream has none (the stream is the result).
     for args, summary in (([], ["everest-render: 2 errors in 2 files; nothing written"]), (["--stdout"], [])):

@@ -152,7 +152,7 @@ def test_explain_shows_disabled_schedules_as_such(explained):
 
 def test_explain_works_beside_broken_clusters_and_counts_their_errors(explained):
     explained.write("clusters/dev/broken.yaml", mongodb(name="broken", namespace="dev", body="  instances: {}\n"))
-    explained.write("clusters/dev/worse.yaml", mongodb(name="worse", namespace="dev", body="  instances:\n    engine: {replicas: 0}\n"))
+    explained.write("clusters/dev/worse.yaml", mongodb(name="worse", namespace="dev", body="  instances:\n    engine: {replicas: -1}\n"))
     result = run("explain", "shop/orders", "--repo", str(explained.root))
     assert result.exit_code == 0
     assert result.stdout.startswith("cluster:    shop/orders  (clusters/shop/orders.yaml)\n")
@@ -161,7 +161,7 @@ def test_explain_works_beside_broken_clusters_and_counts_their_errors(explained)
     assert (data["diagnostics"], data["elsewhere"]) == ([], {"errors": 2, "files": 2, "warnings": 0})
     broken = run("explain", "dev/worse", "--repo", str(explained.root))
     assert (broken.exit_code, broken.stdout) == (3, "")
-    assert "clusters/dev/worse.yaml:9:24: 0 is less than the minimum of 1 (at spec.instances.engine.replicas)" in broken.stderr
+    assert "clusters/dev/worse.yaml:9:24: -1 is less than the minimum of 0 (at spec.instances.engine.replicas)" in broken.stderr
 
 
 def test_explain_by_name_alone_when_it_is_unique(explained):

@@ -18,8 +18,8 @@ WARNING = (
     "clusters/shop/orders.yaml:10:47: warning: sourceRanges only apply to type LoadBalancer; ignored for ClusterIP"
     " (at spec.instances.engine.expose.sourceRanges)"
 )
-BROKEN = "  instances:\n    engine: {replicas: 0}\n"
-ERROR = "clusters/shop/orders.yaml:9:24: 0 is less than the minimum of 1 (at spec.instances.engine.replicas)"
+BROKEN = "  instances:\n    engine: {replicas: -1}\n"
+ERROR = "clusters/shop/orders.yaml:9:24: -1 is less than the minimum of 0 (at spec.instances.engine.replicas)"
 # Variables a CI job may have set for some other command; every test starts without them.
 CLEAN = {
     name: None
@@ -176,7 +176,7 @@ def test_check_ends_with_the_verdict_on_out(fleet):
 
 def test_validate_ends_with_the_verdict(fleet):
     assert run("validate", "--repo", str(fleet.root)).stderr == "everest-render: 1 cluster valid; nothing written\n"
-    fleet.write("clusters/shop/more.yaml", mongodb(name="more", body=BROKEN.replace("0}", "0, storage: {size: 1Gi, class: 1}}")))
+    fleet.write("clusters/shop/more.yaml", mongodb(name="more", body=BROKEN.replace("-1}", "-1, storage: {size: 1Gi, class: 1}}")))
     fleet.write("clusters/shop/orders.yaml", mongodb(body=WARNED))
     result = run("validate", "--repo", str(fleet.root))
     assert result.exit_code == 3
@@ -223,7 +223,7 @@ def test_on_github_actions_every_problem_is_also_an_annotation(fleet):
         f"::warning file={where}/more.yaml,line=10,col=47,title=everest-render::sourceRanges only apply to type LoadBalancer;"
         " ignored for ClusterIP (at spec.instances.engine.expose.sourceRanges)",
         ERROR,
-        f"::error file={where}/orders.yaml,line=9,col=24,title=everest-render::0 is less than the minimum of 1 (at spec.instances.engine.replicas)",
+        f"::error file={where}/orders.yaml,line=9,col=24,title=everest-render::-1 is less than the minimum of 0 (at spec.instances.engine.replicas)",
         "everest-render: 1 error in 1 file, 1 warning; nothing written",
     ]
 
@@ -233,7 +233,7 @@ def test_annotations_are_relative_to_the_working_directory_outside_github(fleet,
     monkeypatch.chdir(fleet.root)
     for args, env in ((["--annotations", "github"], {}), ([], {"EVEREST_RENDER_ANNOTATIONS": "github"})):
         lines = run("validate", *args, env=env).stderr.splitlines()
-        assert lines[1] == "::error file=clusters/shop/orders.yaml,line=9,col=24,title=everest-render::0 is less than the minimum of 1 (at spec.instances.engine.replicas)"
+        assert lines[1] == "::error file=clusters/shop/orders.yaml,line=9,col=24,title=everest-render::-1 is less than the minimum of 0 (at spec.instances.engine.replicas)"
 
 
 def test_annotations_can_be_turned_off_on_github_and_are_off_elsewhere(fleet):
@@ -274,7 +274,7 @@ def test_an_unlocated_error_is_an_annotation_without_a_file(fleet, tmp_path):
 
 ERROR_JSON = {
     "file": "clusters/shop/orders.yaml", "line": 9, "column": 24, "severity": "error",
-    "message": "0 is less than the minimum of 1", "path": "spec.instances.engine.replicas",
+    "message": "-1 is less than the minimum of 0", "path": "spec.instances.engine.replicas",
 }
 
 

@@ -153,10 +153,10 @@ def test_invalid_quantity_says_what_a_quantity_looks_like(repo):
 
 def test_a_file_that_does_not_parse_does_not_hide_problems_in_other_files(repo):
     repo.write("clusters/a.yaml", "a: [1, 2\n")
-    repo.write("clusters/b.yaml", mongodb(body="  instances:\n    engine: {replicas: 0}\n"))
+    repo.write("clusters/b.yaml", mongodb(body="  instances:\n    engine: {replicas: -1}\n"))
     assert repo.errors() == [
         "clusters/a.yaml:2:1: invalid YAML: did not find expected ',' or ']'",
-        "clusters/b.yaml:9:24: 0 is less than the minimum of 1 (at spec.instances.engine.replicas)",
+        "clusters/b.yaml:9:24: -1 is less than the minimum of 0 (at spec.instances.engine.replicas)",
     ]
 
 

@@ -79,7 +79,7 @@ def test_fleet_covers_every_engine_and_topology(fleet):
     seen = {(c.provider.name, c.topology) for c in fleet.resolved.clusters}
     providers = {p.parent.name for p in (PROJECT_ROOT / "providers").glob("*/provider.yaml")}
     definitions = {
-        p.stem: yaml.safe_load(p.read_text()) for p in (PROJECT_ROOT / "definitions").glob("*.yaml")
+        p.parent.name: yaml.safe_load(p.read_text()) for p in (PROJECT_ROOT / "providers").glob("*/definition.yaml")
     }
     expected = set()
     for name in providers:

@@ -38,12 +38,12 @@ def test_orchestrator_annotations_do_not_reach_the_output():
 
 def test_problems_become_results_and_no_items():
     text = yaml.safe_dump({"apiVersion": "config.kubernetes.io/v1", "kind": "ResourceList",
-                           "items": [yaml.safe_load(mongodb(body="  instances:\n    engine: {replicas: 0}\n"))]})
+                           "items": [yaml.safe_load(mongodb(body="  instances:\n    engine: {replicas: -1}\n"))]})
     output, failed = run_function(text)
     assert failed
     data = yaml.safe_load(output)
     assert data["items"] == []
-    assert data["results"] == [{"severity": "error", "message": "0 is less than the minimum of 1",
+    assert data["results"] == [{"severity": "error", "message": "-1 is less than the minimum of 0",
                                 "file": {"path": "items[0]"}, "field": {"path": "spec.instances.engine.replicas"}}]
 
 

@@ -822,14 +822,14 @@ def test_an_unknown_version_found_in_resolve_points_at_the_components_version(re
 
 
 def test_a_database_cluster_shape_error_points_at_the_instance_field(repo):
-    assert errors_of(repo, PSMDB + "components:\n  engine: {replicas: 0, storage: {size: 10Gi, storageClass: ''}}") == [
-        "clusters/shop/orders.yaml:9:24: 0 is less than the minimum of 1 (at spec.components.engine.replicas)",
-        "clusters/shop/orders.yaml:9:63: \"\" is shorter than 1 character (at spec.components.engine.storage.storageClass)",
+    assert errors_of(repo, PSMDB + "components:\n  engine: {replicas: -1, storage: {size: 10Gi, storageClass: ''}}") == [
+        "clusters/shop/orders.yaml:9:24: -1 is less than the minimum of 0 (at spec.components.engine.replicas)",
+        "clusters/shop/orders.yaml:9:64: \"\" is shorter than 1 character (at spec.components.engine.storage.storageClass)",
     ]
 
 
 def test_a_missing_required_component_points_at_the_components(repo):
-    assert errors_of(repo, "providerRef: {name: percona-postgresql}\ncomponents:\n  engine: {}") == [
+    assert errors_of(repo, "providerRef: {name: percona-xtradb-cluster}\ncomponents:\n  engine: {}") == [
         "clusters/shop/orders.yaml:8:3: component 'proxy' is required by topology standard; list it under spec.instances (at spec.components)"
     ]
 

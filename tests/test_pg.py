@@ -270,11 +270,42 @@ def test_pgbouncer_affinity_passes_through(repo):
     assert pgbouncer(repo)["affinity"] == {"nodeAffinity": {}}
 
 
-def test_the_proxy_is_required(repo):
+def test_without_the_proxy_component_no_pgbouncer_is_written(repo):
+    """The PG operator runs PgBouncer only when spec.proxy.pgBouncer is set, from crVersion
+    2.9.0 (PerconaPGCluster.Default, PGProxySpec.IsSet); the upstream v2 provider allows it."""
     repo.write("clusters/c.yaml", postgres(instances="engine: {}\n"))
+    assert "proxy" not in spec_of(repo)
+
+
+def test_without_the_proxy_component_an_older_cr_version_gets_zero_pgbouncer_replicas(repo):
+    """Before crVersion 2.9.0 the operator fills a missing spec.proxy with a default PgBouncer;
+    replicas 0 (the CRD's minimum) is the only way to run none."""
+    repo.write("clusters/c.yaml", postgres("crVersion: 2.8.2\n", instances="engine: {}\n"))
+    assert pgbouncer(repo) == {
+        "replicas": 0,
+        "image": "percona/percona-pgbouncer:1.25.1-1",
+        "exposeSuperusers": True,
+        "resources": {"limits": {"cpu": "200m", "memory": "128Mi"}},
+    }
+
+
+def test_zero_pgbouncer_replicas_are_written_as_the_crd_allows(repo):
+    repo.write("clusters/c.yaml", postgres(instances="engine: {}\nproxy: {replicas: 0}\n"))
+    assert pgbouncer(repo)["replicas"] == 0
+
+
+def test_a_required_component_cannot_have_zero_replicas(repo):
+    repo.write("clusters/c.yaml", postgres(instances="engine: {replicas: 0}\n"))
     assert repo.errors() == [
-        "clusters/c.yaml:6:3: component 'proxy' is required by topology standard; list it under spec.instances (at spec.instances)"
+        "clusters/c.yaml:7:24: component 'engine' is required by topology standard: it needs at least 1 replica"
+        " (at spec.instances.engine.replicas)"
     ]
+
+
+def test_pgbouncer_without_replicas_gets_the_engines_count(repo):
+    """everest's PG Proxy(): proxy.replicas defaults to engine.replicas."""
+    repo.write("clusters/c.yaml", postgres(instances="engine: {replicas: 1}\nproxy: {}\n"))
+    assert pgbouncer(repo)["replicas"] == 1
 
 
 @pytest.mark.parametrize(
@@ -320,12 +351,11 @@ def test_a_schedule_gives_one_s3_repository_with_its_full_schedule(repo):
             "global": {
                 "repo1-path": "/finance/ledger",
                 "repo1-retention-full": "7",
-                "repo1-storage-verify-tls": "y",
             },
             "repos": [
                 {
                     "name": "repo1",
-                    "s3": {"bucket": "main-bucket", "endpoint": "https://s3.example.com", "region": "eu-west-1"},
+                    "s3": {"bucket": "main-bucket", "endpoint": "s3.example.com", "region": "eu-west-1"},
                     "schedules": {"full": "0 1 * * *"},
                 }
             ],
@@ -333,7 +363,9 @@ def test_a_schedule_gives_one_s3_repository_with_its_full_schedule(repo):
     }
 
 
-def test_repositories_are_numbered_by_storage_name_not_schedule_order(repo):
+def test_repositories_are_numbered_in_schedule_order_then_pitr(repo):
+    """everest's addNewSchedules (pg_repos_reconciler.go) gives a new cluster's repositories
+    repo1.. in the order of its enabled schedules; the PITR storage comes last."""
     body = schedules(
         "{name: a, schedule: '0 1 * * *', backupStorage: zeta}",
         "{name: b, schedule: '0 2 * * *', backupStorage: alpha}",
@@ -342,11 +374,22 @@ def test_repositories_are_numbered_by_storage_name_not_schedule_order(repo):
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("zeta") + azure("alpha") + s3("mid"))
     repos = backups(repo)["pgbackrest"]["repos"]
     assert [(r["name"], r.get("s3", r.get("azure"))) for r in repos] == [
-        ("repo1", {"container": "alpha-container"}),
-        ("repo2", {"bucket": "mid-bucket", "endpoint": "https://s3.example.com", "region": "eu-west-1"}),
-        ("repo3", {"bucket": "zeta-bucket", "endpoint": "https://s3.example.com", "region": "eu-west-1"}),
+        ("repo1", {"bucket": "zeta-bucket", "endpoint": "s3.example.com", "region": "eu-west-1"}),
+        ("repo2", {"container": "alpha-container"}),
+        ("repo3", {"bucket": "mid-bucket", "endpoint": "s3.example.com", "region": "eu-west-1"}),
     ]
-    assert [r["schedules"]["full"] for r in repos] == ["0 2 * * *", "0 3 * * *", "0 1 * * *"]
+    assert [r["schedules"]["full"] for r in repos] == ["0 1 * * *", "0 2 * * *", "0 3 * * *"]
+
+
+def test_an_appended_schedule_renumbers_nothing_and_pitr_comes_after_the_schedules(repo):
+    body = schedules(
+        "{name: a, schedule: '0 1 * * *', backupStorage: zeta}",
+        "{name: paused, schedule: '0 2 * * *', backupStorage: beta, enabled: false}",
+        "{name: b, schedule: '0 3 * * *', backupStorage: alpha}",
+    ) + "  pitr: {enabled: true, backupStorage: wal}\n"
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("zeta") + s3("beta") + s3("alpha") + s3("wal"))
+    repos = backups(repo)["pgbackrest"]["repos"]
+    assert [(r["name"], r["s3"]["bucket"]) for r in repos] == [("repo1", "zeta-bucket"), ("repo2", "alpha-bucket"), ("repo3", "wal-bucket")]
 
 
 def test_a_fifth_storage_is_refused_at_the_schedule_that_brings_it_in(repo):
@@ -366,11 +409,35 @@ def test_four_storages_fill_repo1_to_repo4(repo):
     assert [r["name"] for r in backups(repo)["pgbackrest"]["repos"]] == ["repo1", "repo2", "repo3", "repo4"]
 
 
-def test_verify_tls_false_gives_n_and_the_default_gives_y(repo):
+def test_verify_tls_is_written_only_as_n_when_verification_is_off(repo):
+    """everest's addRepoToPGGlobal writes repoN-storage-verify-tls only when verifyTLS is false."""
     body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: lab}", "{name: b, schedule: '0 2 * * *', backupStorage: prod}")
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("lab", verifyTLS=False) + s3("prod"))
     options = backups(repo)["pgbackrest"]["global"]
-    assert (options["repo1-storage-verify-tls"], options["repo2-storage-verify-tls"]) == ("n", "y")
+    assert options["repo1-storage-verify-tls"] == "n"
+    assert "repo2-storage-verify-tls" not in options
+
+
+@pytest.mark.parametrize("endpoint", ["s3.amazonaws.com", "https://s3.amazonaws.com", "https://s3.amazonaws.com/"])
+def test_the_repository_endpoint_is_the_host_with_or_without_a_scheme(repo, endpoint):
+    """BackupStorage.endpointURL is taken with or without a scheme, as everest's CRD; pgBackRest's
+    repo-s3-endpoint is a host."""
+    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}")
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1", endpointURL=endpoint))
+    assert backups(repo)["pgbackrest"]["repos"][0]["s3"]["endpoint"] == "s3.amazonaws.com"
+
+
+def test_a_port_is_kept_in_the_repository_endpoint(repo):
+    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}")
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1", endpointURL="'https://minio.lab:9000'"))
+    assert backups(repo)["pgbackrest"]["repos"][0]["s3"]["endpoint"] == "minio.lab:9000"
+
+
+def test_an_http_endpoint_is_refused_as_pgbackrest_speaks_https_only(repo):
+    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}")
+    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1", endpointURL="'http://minio.lab'"))
+    (error,) = repo.errors()
+    assert "BackupStorage s1 has an http:// endpointURL; pgBackRest reaches S3 over HTTPS only" in error
 
 
 def test_uri_style_path_only_for_s3_storages_that_force_path_style(repo):
@@ -382,8 +449,8 @@ def test_uri_style_path_only_for_s3_storages_that_force_path_style(repo):
     storages = s3("minio", forcePathStyle=True) + s3("aws", forcePathStyle=False) + azure("blob", forcePathStyle=True)
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + storages)
     options = backups(repo)["pgbackrest"]["global"]
-    assert sorted(k for k in options if k.endswith("-s3-uri-style")) == ["repo3-s3-uri-style"]  # aws, blob, minio
-    assert options["repo3-s3-uri-style"] == "path"
+    assert sorted(k for k in options if k.endswith("-s3-uri-style")) == ["repo1-s3-uri-style"]  # minio, aws, blob
+    assert options["repo1-s3-uri-style"] == "path"
 
 
 def test_retention_is_the_schedules_copies_and_unlimited_when_unset_or_zero(repo):
@@ -427,7 +494,7 @@ def test_two_enabled_schedules_on_one_storage_are_refused(repo):
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1"))
     (error,) = repo.errors()
     assert error.startswith(
-        "clusters/c.yaml:5:3: provider percona-postgresql: backup storage s1 has 2 enabled schedules (daily, weekly);"
+        "clusters/c.yaml:11:5: provider percona-postgresql: backup storage s1 has 2 enabled schedules (daily, weekly);"
         " a pgBackRest repository runs one full-backup schedule: disable all but one or give each its own BackupStorage ("
     )
 
@@ -436,9 +503,9 @@ def test_pitr_storage_without_schedule_gets_a_repository_for_wal_only(repo):
     body = "backup:\n  pitr: {enabled: true, backupStorage: wal, uploadIntervalSec: 60}\n"
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("wal"))
     pgbackrest = backups(repo)["pgbackrest"]
-    s3_repo = {"bucket": "wal-bucket", "endpoint": "https://s3.example.com", "region": "eu-west-1"}
+    s3_repo = {"bucket": "wal-bucket", "endpoint": "s3.example.com", "region": "eu-west-1"}
     assert pgbackrest["repos"] == [{"name": "repo1", "s3": s3_repo}]
-    assert pgbackrest["global"] == {"repo1-path": "/finance/ledger", "repo1-storage-verify-tls": "y"}
+    assert pgbackrest["global"] == {"repo1-path": "/finance/ledger"}
 
 
 def test_pitr_on_a_scheduled_storage_adds_nothing(repo):
@@ -457,7 +524,7 @@ def test_an_s3_storage_without_region_is_refused(repo):
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + storage)
     (error,) = repo.errors()
     assert error.startswith(
-        "clusters/c.yaml:5:3: provider percona-postgresql: BackupStorage s1 has no region; a pgBackRest S3 repository needs one ("
+        "clusters/c.yaml:11:5: provider percona-postgresql: BackupStorage s1 has no region; a pgBackRest S3 repository needs one ("
     )
 
 

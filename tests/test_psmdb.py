@@ -62,6 +62,62 @@ def test_the_users_configuration_replaces_the_default(repo):
     assert replset["configuration"] == "net: {port: 27017}"
 
 
+def test_an_empty_config_is_everests_default_profile(repo):
+    """everest's configureReplSetSpec: an empty engine.config gets psmdbDefaultConfigurationTemplate."""
+    (replset,) = spec_of(repo, "  instances:\n    engine: {config: ''}\n")["replsets"]
+    assert replset["configuration"] == "\n      operationProfiling:\n        mode: slowOp\n"
+
+
+def _errors(repo, body: str) -> list[str]:
+    import re
+
+    repo.write("clusters/shop/orders.yaml", mongodb(body=body))
+    return [re.sub(r"provider\.yaml:\d+\)", "provider.yaml:N)", e) for e in repo.errors()]
+
+
+SIZE_RULE = ("provider percona-server-mongodb: the PSMDB operator needs an odd number of at least 3 replicas per replica set (or exactly 1);"
+             " got {n}: change spec.instances.engine.replicas or set spec.allowUnsafeConfiguration"
+             " (<built-in>/providers/percona-server-mongodb/provider.yaml:N) (at spec.instances.engine.replicas)")
+
+
+def test_an_even_replica_set_is_refused_as_the_operator_refuses_it(repo):
+    """ReplsetSpec.checkSafeDefaults (PSMDB operator 1.22.0): without unsafeFlags.replsetSize a
+    replica set needs an odd size of at least 3; everest sets the flag for 1 replica only."""
+    assert _errors(repo, "  instances:\n    engine: {replicas: 2}\n") == ["clusters/shop/orders.yaml:9:24: " + SIZE_RULE.format(n=2)]
+    assert _errors(repo, "  instances:\n    engine: {replicas: 4}\n") == ["clusters/shop/orders.yaml:9:24: " + SIZE_RULE.format(n=4)]
+
+
+def test_an_even_replica_set_renders_with_allow_unsafe_configuration(repo):
+    spec = spec_of(repo, "  allowUnsafeConfiguration: true\n  instances:\n    engine: {replicas: 2}\n")
+    assert spec["replsets"][0]["size"] == 2 and spec["unsafeFlags"]["replsetSize"] is True
+
+
+def test_config_servers_follow_the_replica_set_rule_keyed_on_the_engines_count(repo):
+    """The config servers are a replica set to the operator too; everest's replsetSize flag
+    follows engine.replicas, so 1 engine replica permits any config-server size."""
+    body = SHARDED.replace("    configServer: {}\n", "    configServer: {replicas: 2}\n")
+    (error,) = _errors(repo, body)
+    assert error == (
+        "clusters/shop/orders.yaml:11:30: provider percona-server-mongodb: the PSMDB operator needs an odd number of at least 3"
+        " config servers when the engine has 3 replicas (its unsafe replsetSize flag follows the engine's count); got 2:"
+        " change spec.instances.configServer.replicas or set spec.allowUnsafeConfiguration"
+        " (<built-in>/providers/percona-server-mongodb/provider.yaml:N) (at spec.instances.configServer.replicas)"
+    )
+    single = body.replace("    engine: {}\n", "    engine: {replicas: 1}\n")
+    assert spec_of(repo, single)["sharding"]["configsvrReplSet"]["size"] == 2
+
+
+def test_every_broken_size_rule_is_reported_at_once(repo):
+    body = SHARDED.replace("    engine: {}\n", "    engine: {replicas: 4}\n").replace("    configServer: {}\n", "    configServer: {replicas: 2}\n")
+    assert [e.split(": provider")[0] for e in _errors(repo, body)] == ["clusters/shop/orders.yaml:10:24", "clusters/shop/orders.yaml:11:30"]
+
+
+def test_mongos_without_replicas_gets_the_engines_count(repo):
+    """everest's PSMDB Proxy(): mongos size defaults to engine.replicas."""
+    body = SHARDED.replace("    engine: {}\n", "    engine: {replicas: 5}\n")
+    assert spec_of(repo, body)["sharding"]["mongos"]["size"] == 5
+
+
 def test_a_single_node_sets_the_size_unsafe_flags_only(repo):
     spec = spec_of(repo, "  instances:\n    engine: {replicas: 1}\n")
     assert spec["unsafeFlags"] == {"tls": False, "replsetSize": True, "mongosSize": True, "terminationGracePeriod": False,

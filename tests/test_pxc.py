@@ -87,13 +87,13 @@ def refusals(repo, spec: str) -> list[str]:
     """Error lines, with the template line of a refusal (it moves as the template is edited) as N."""
     repo.write("clusters/shop/orders.yaml", pxc(spec))
     repo.write("clusters/shop/references.yaml", STORAGES)
-    return [re.sub(r"\.j2:\d+\)", ".j2:N)", e) for e in repo.errors()]
+    return [re.sub(r"\.(j2|yaml):\d+\)", r".\1:N)", e) for e in repo.errors()]
 
 
-def refusal(message: str, where: str = "7:3", path: str = "spec") -> str:
+def refusal(message: str, where: str = "7:3", path: str = "spec", source: str = "perconaxtradbcluster.yaml.j2") -> str:
     return (
         f"clusters/shop/orders.yaml:{where}: provider percona-xtradb-cluster: {message}"
-        f" (<built-in>/providers/percona-xtradb-cluster/perconaxtradbcluster.yaml.j2:N) (at {path})"
+        f" (<built-in>/providers/percona-xtradb-cluster/{source}:N) (at {path})"
     )
 
 
@@ -189,7 +189,8 @@ def test_allow_unsafe_configuration_turns_on_every_flag_and_keeps_the_deprecated
 def test_an_even_engine_size_is_refused_unless_unsafe_is_allowed(repo):
     assert refusals(repo, "instances:\n  engine: {replicas: 4}\n  proxy: {}\n") == [
         refusal("the PXC operator needs an odd number of 3 to 5 engine replicas (or exactly 1); got 4:"
-                " change spec.instances.engine.replicas or set spec.allowUnsafeConfiguration", "9:24", "spec.instances.engine.replicas")
+                " change spec.instances.engine.replicas or set spec.allowUnsafeConfiguration", "9:24", "spec.instances.engine.replicas",
+                "provider.yaml")
     ]
     assert render(repo, "allowUnsafeConfiguration: true\ninstances:\n  engine: {replicas: 4}\n  proxy: {}\n")["pxc"]["size"] == 4
 
@@ -197,8 +198,16 @@ def test_an_even_engine_size_is_refused_unless_unsafe_is_allowed(repo):
 def test_a_single_proxy_in_front_of_three_engines_is_refused(repo):
     assert refusals(repo, "instances:\n  engine: {}\n  proxy: {type: proxysql, replicas: 1}\n") == [
         refusal("the PXC operator needs at least 2 proxysql replicas unless the engine has 1; got 1:"
-                " change spec.instances.proxy.replicas or set spec.allowUnsafeConfiguration", "10:39", "spec.instances.proxy.replicas")
+                " change spec.instances.proxy.replicas or set spec.allowUnsafeConfiguration", "10:39", "spec.instances.proxy.replicas",
+                "provider.yaml")
     ]
+
+
+def test_a_proxy_without_replicas_gets_the_engines_count(repo):
+    """everest's applyHAProxyCfg: proxy.replicas defaults to engine.replicas (a one-node cluster
+    gets one HAProxy, not three)."""
+    assert render(repo, "instances:\n  engine: {replicas: 1}\n  proxy: {}\n")["haproxy"]["size"] == 1
+    assert render(repo, "instances:\n  engine: {replicas: 5}\n  proxy: {type: proxysql}\n")["proxysql"]["size"] == 5
 
 
 def test_cluster_names_longer_than_the_operator_allows_are_refused(repo):
@@ -242,7 +251,7 @@ def test_the_clusters_config_replaces_the_preset(repo):
 
 def test_engines_older_than_8_0_31_get_no_preset(repo):
     # The 1.19.0 catalogue has no such version; a repository's own definition adds one.
-    builtin = (PROJECT_ROOT / "definitions" / "percona-xtradb-cluster.yaml").read_text()
+    builtin = (PROJECT_ROOT / "providers" / "percona-xtradb-cluster" / "definition.yaml").read_text()
     old = '        - {version: 8.0.30-22.1, image: "percona/percona-xtradb-cluster:8.0.30-22.1"}\n'
     anchor = '        - {version: 8.0.44-35.1, image: "percona/percona-xtradb-cluster:8.0.44-35.1"}\n'
     repo.write("definitions/percona-xtradb-cluster.yaml", builtin.replace(anchor, anchor + old))
@@ -314,7 +323,9 @@ def test_an_unknown_proxy_type_names_the_allowed_ones(repo):
     [
         ("2G", {"memory": "195Mi", "cpu": "190m"}, {"memory": "204Mi", "cpu": "200m"}),
         ("8G", {"memory": "778Mi", "cpu": "532m"}, {"memory": "820Mi", "cpu": "560m"}),
-        ("32G", {"memory": "2.84Gi", "cpu": "818m"}, {"memory": "3Gi", "cpu": "861m"}),
+        # everest's MustParse("2.84Gi") marshals as 3049426780160m (apimachinery CanonicalizeBytes:
+        # a BinarySI value that is not whole bytes is written DecimalSI)
+        ("32G", {"memory": "3049426780160m", "cpu": "818m"}, {"memory": "3Gi", "cpu": "861m"}),
     ],
 )
 def test_haproxy_without_resources_gets_the_engines_size_class_preset(repo, memory, requests, limits):
@@ -426,7 +437,7 @@ def test_the_backup_image_matches_the_engines_major_minor(repo, engine, backup):
 
 
 def test_a_pinned_backup_version_of_the_engines_series_wins(repo):
-    builtin = (PROJECT_ROOT / "definitions" / "percona-xtradb-cluster.yaml").read_text()
+    builtin = (PROJECT_ROOT / "providers" / "percona-xtradb-cluster" / "definition.yaml").read_text()
     anchor = '        - {version: 8.0.35-34.1, image: "percona/percona-xtrabackup:8.0.35-34.1"}\n'
     extra = '        - {version: 8.0.32-26.1, image: "percona/percona-xtrabackup:8.0.32-26.1"}\n'
     repo.write("definitions/percona-xtradb-cluster.yaml", builtin.replace(anchor, anchor + extra))
@@ -583,6 +594,21 @@ def test_pmm_full_resources_merge_the_requests_and_keep_the_limits(repo):
     monitoring = "  monitoring: {monitoringConfig: pmm3, resources: {requests: {cpu: 1}, limits: {memory: 1G}}}\n"
     spec = render(repo, with_memory("2G") + monitoring)
     assert spec["pmm"]["resources"] == {"requests": {"memory": "99604Ki", "cpu": 1}, "limits": {"memory": "1G"}}
+
+
+@pytest.mark.parametrize(
+    ("resources", "expected"),
+    [
+        ("{limits: {cpu: 500m}}", {"requests": {"memory": "99604Ki", "cpu": "95m"}, "limits": {"cpu": "500m"}}),
+        ("{requests: {memory: 200M}}", {"requests": {"memory": "200M", "cpu": "95m"}}),
+        ("{requests: {cpu: '0'}, limits: {}}", {"requests": {"memory": "99604Ki", "cpu": "95m"}}),
+    ],
+)
+def test_pmm_full_form_with_only_limits_or_only_requests_merges_each_value(repo, resources, expected):
+    """everest's getPMMResources (new cluster) = MergeResources(spec.monitoring.resources, preset):
+    each of requests/limits x cpu/memory separately, a zero value counting as unset."""
+    spec = render(repo, with_memory("2G") + f"  monitoring: {{monitoringConfig: pmm3, resources: {resources}}}\n")
+    assert spec["pmm"]["resources"] == expected
 
 
 def test_pmm_full_resources_without_limits_merge_the_requests(repo):

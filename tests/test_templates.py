@@ -83,14 +83,14 @@ def test_a_provider_written_as_data_renders_without_python(repo):
 def test_an_undefined_variable_is_an_error_at_the_template_line(repo):
     write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: {{ cluster.nope | tojson }}}\n")
     repo.write("clusters/db.yaml", CLUSTER)
-    assert repo.errors() == ["providers/toy/configmap.yaml.j2:4:1: while rendering ns/db: 'dict object' has no attribute 'nope'"]
+    assert repo.errors() == ["providers/toy/configmap.yaml.j2:4:1: while rendering ns/db: 'dict object' has no attribute 'nope'; cluster clusters/db.yaml:4:7 (at spec)"]
 
 
 def test_an_error_in_a_partial_names_the_partial_and_where_it_was_included(repo):
     write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\n{% include '_partial.j2' %}\n", partial="metadata:\n  name: {{ nope }}\n")
     repo.write("clusters/db.yaml", CLUSTER)
     assert repo.errors() == [
-        "providers/toy/_partial.j2:2:1: while rendering ns/db: 'nope' is undefined, included from providers/toy/configmap.yaml.j2:3"
+        "providers/toy/_partial.j2:2:1: while rendering ns/db: 'nope' is undefined, included from providers/toy/configmap.yaml.j2:3; cluster clusters/db.yaml:4:7 (at spec)"
     ]
 
 
@@ -185,3 +185,65 @@ def test_expose_may_name_candidates_and_the_first_listed_component_is_exposed(re
     assert repo.only_object()["data"] == {"exposed": "engine"}
     repo.write("clusters/db.yaml", CLUSTER.replace("{engine: {config: 'x = 1'}}", "{engine: {}, proxy: {}}"))
     assert repo.only_object()["data"] == {"exposed": "proxy"}
+
+
+def test_a_provider_folder_may_hold_its_definition(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    (repo.root / "definitions/toy.yaml").rename(repo.root / "providers/toy/definition.yaml")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert [o["kind"] for o in repo.objects()] == ["ConfigMap"]
+
+
+def test_a_provider_folders_definition_file_holds_only_a_definition(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    (repo.root / "providers/toy/definition.yaml").write_text((repo.root / "providers/toy/provider.yaml").read_text())
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "providers/toy/definition.yaml:2:7: a provider folder's definition file holds a DatabaseClusterDefinition, not Provider (at kind)"
+    ]
+
+
+def test_an_error_inside_a_built_in_template_names_the_cluster_field_that_led_to_it(repo, monkeypatch):
+    """A failure of a built-in provider is reported at the user's cluster file and field (the
+    last one the template read), not only at a template the user cannot edit."""
+    from everest_render.render import functions as helpers
+
+    def broken(*args, **kwargs):
+        raise ValueError("boom")
+
+    monkeypatch.setitem(helpers.FILTERS, "pmm_resources", broken)
+    repo.write("clusters/shop/orders.yaml", mongodb(body=(
+        "  instances:\n    engine: {}\n    monitoring:\n      monitoringConfig: pmm\n      resources: {memory: 1G}\n"
+    )))
+    repo.write("clusters/shop/pmm.yaml", """
+        apiVersion: everest.percona.com/v1alpha1
+        kind: MonitoringConfig
+        metadata: {name: pmm, namespace: shop}
+        spec: {type: pmm, credentialsSecretName: pmm, pmm: {url: "https://pmm.example.com"}}
+        """)
+    (error,) = repo.errors()
+    assert error.startswith("clusters/shop/orders.yaml:12:18: provider percona-server-mongodb failed on this field: ValueError: boom"
+                            " (in <built-in>/providers/percona-server-mongodb/_macros.j2:")
+    assert error.endswith("; if the cluster is valid, report it) (at spec.instances.monitoring.resources)")
+
+
+def test_provider_checks_refuse_every_broken_rule_at_its_field_before_any_template(repo):
+    write_toy_provider(repo, "{{ fail('templates must not run') }}")
+    provider = repo.root / "providers/toy/provider.yaml"
+    provider.write_text(provider.read_text() + """  checks:
+    - {require: "components.engine.replicas > 1", message: "more than one, got {{ components.engine.replicas }}", at: spec.instances.engine.replicas}
+    - {require: "cluster.paused", message: "paused only", at: spec.paused}
+""")
+    repo.write("clusters/db.yaml", CLUSTER.replace("engine: {config: 'x = 1'}", "engine: {replicas: 1}"))
+    assert repo.errors() == [  # sorted by position, both at once
+        "clusters/db.yaml:4:7: provider toy: paused only (providers/toy/provider.yaml:11) (at spec.paused)",
+        "clusters/db.yaml:4:54: provider toy: more than one, got 1 (providers/toy/provider.yaml:10) (at spec.instances.engine.replicas)",
+    ]
+
+
+def test_replicas_from_must_name_another_component(repo):
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    definition = repo.root / "definitions/toy.yaml"
+    definition.write_text(definition.read_text().replace("components: {engine: {type: db}}", "components: {engine: {type: db, replicasFrom: proxy}}"))
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert any("replicasFrom must name another component; known: (none)" in e for e in repo.errors())

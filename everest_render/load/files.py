@@ -21,7 +21,9 @@ INPUT_FOLDERS = ("definitions", "providers", "clusters")
 YAML_SUFFIXES = (".yaml", ".yml")
 IGNORE_FILE = ".everestignore"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
-ASSET_SUFFIXES = (".j2", ".json")  # what a provider folder holds besides provider.yaml
+ASSET_SUFFIXES = (".j2", ".json")  # what a provider folder holds besides its YAML inputs
+PROVIDER_FILES = ("provider.yaml", "provider.yml")
+DEFINITION_FILES = ("definition.yaml", "definition.yml")  # a provider folder may hold its definition
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def read_source_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: b
     assets = {
         prefix + path.relative_to(root).parent.as_posix(): read_provider_assets(path.parent)
         for path in paths
-        if path.relative_to(root).parts[0] == "providers"
+        if path.relative_to(root).parts[0] == "providers" and path.name in PROVIDER_FILES
     }
     sources, unreadable = read_sources(root, paths, prefix)
     return SourceSet(sources, assets, builtin, unreadable)
@@ -87,7 +89,8 @@ def read_provider_assets(folder: Path) -> ProviderAssets:
 
 
 def discover_input_files(root: Path, out_dir: Path | None) -> list[Path]:
-    """The YAML files of ``definitions/``, ``providers/*/provider.yaml`` and ``clusters/``, sorted.
+    """The YAML files of ``definitions/``, ``providers/*/provider.yaml`` (and ``definition.yaml``)
+    and ``clusters/``, sorted.
 
     Hidden folders and files, the output folder and what ``.everestignore`` names are skipped.
     """
@@ -110,7 +113,7 @@ def discover_input_files(root: Path, out_dir: Path | None) -> list[Path]:
 
 def _is_provider_file(relative: str) -> bool:
     parts = relative.split("/")
-    return len(parts) == 3 and parts[2] in ("provider.yaml", "provider.yml")
+    return len(parts) == 3 and parts[2] in (*PROVIDER_FILES, *DEFINITION_FILES)
 
 
 def _walk(base: Path, skip: Path | None) -> Iterator[Path]:

@@ -20,6 +20,7 @@ import yaml
 from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
 from everest_render.eras import FOREIGN_APIS, Translator
 from everest_render.load.documents import BUILTIN_PREFIX, Document
+from everest_render.load.files import DEFINITION_FILES
 from everest_render.model import (
     BackupStorage,
     CatalogueVersion,
@@ -42,7 +43,8 @@ from everest_render.schema_check import Validator, compile_schema, schema_proble
 EVEREST_GROUP = "everest.percona.com/"
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 INPUT_KINDS = ("DatabaseClusterDefinition", "Provider", "DatabaseCluster")
-# Where each kind may be written, by top-level folder.
+# Where each kind may be written, by top-level folder (a provider folder's definition file
+# holds its DatabaseClusterDefinition).
 FOLDER_KINDS = {"definitions": "DatabaseClusterDefinition", "providers": "Provider"}
 
 
@@ -189,7 +191,12 @@ def _parse_document(
         return
     api_version, kind = data["apiVersion"], data["kind"]
     expected = FOLDER_KINDS.get(folder)
-    if expected is not None and kind != expected:
+    if folder == "providers" and document.source.path.rsplit("/", 1)[-1] in DEFINITION_FILES:
+        if kind != "DatabaseClusterDefinition":
+            message = f"a provider folder's definition file holds a DatabaseClusterDefinition, not {kind}"
+            out.diagnostics.append(document.at(("kind",), message))
+            return
+    elif expected is not None and kind != expected:
         out.diagnostics.append(document.at(("kind",), f"{folder}/ holds {expected} objects, not {kind}"))
         return
     translate = FOREIGN_APIS.get((api_version, kind))
@@ -267,7 +274,12 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
             problems.append(
                 document.at(("spec", "components", name, "allowedTypes"), f"allowedTypes must include the default type {entry['type']!r}")
             )
-        components[name] = DefinitionComponent(name, entry["type"], allowed)
+        source = entry.get("replicasFrom")
+        if source is not None and (source == name or source not in spec["components"]):
+            known = candidates(c for c in spec["components"] if c != name)
+            where = ("spec", "components", name, "replicasFrom")
+            problems.append(document.at(where, f"replicasFrom must name another component; known: {known}"))
+        components[name] = DefinitionComponent(name, entry["type"], allowed, source)
     topologies: dict[str, Topology] = {}
     for topo_name, entry in spec["topologies"].items():
         members: dict[str, TopologyComponent] = {}
@@ -319,6 +331,7 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
             max_name_length=spec.get("maxNameLength", 63),
             max_backup_storages=spec.get("maxBackupStorages"),
             secrets=tuple(spec.get("secrets", [])),
+            checks=tuple(spec.get("checks", [])),
             kind_order=tuple(spec.get("kindOrder", [])),
             instance_aliases=_instance_aliases(spec.get("instanceAliases", {})),
             folder=folder,

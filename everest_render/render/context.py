@@ -69,6 +69,9 @@ class BackupStorageContext(TypedDict):
     bucket: str
     region: str | None
     endpointURL: str | None
+    endpointScheme: str | None  # http or https, none when endpointURL has no scheme
+    endpointHost: str | None  # host[:port] of endpointURL
+    endpointPath: str
     verifyTLS: bool
     forcePathStyle: bool
     credentialsSecretName: str
@@ -208,6 +211,9 @@ def backup_storage_context(name: str, storage: BackupStorage) -> BackupStorageCo
         "bucket": storage.bucket,
         "region": storage.region,
         "endpointURL": storage.endpoint_url,
+        "endpointScheme": storage.endpoint_parts[0],
+        "endpointHost": storage.endpoint_parts[1],
+        "endpointPath": storage.endpoint_parts[2],
         "verifyTLS": storage.verify_tls,
         "forcePathStyle": storage.force_path_style,
         "credentialsSecretName": storage.credentials_secret_name,

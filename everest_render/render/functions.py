@@ -3,6 +3,7 @@
 Filters: ``{{ x | tojson }}`` (a YAML-safe scalar or flow value), ``| quantity`` (a number),
 ``| size_class`` (small/medium/large by memory, everest's thresholds),
 ``| resources(shorthand)`` (a ResourceRequirements from the cluster's resources),
+``| merge_resources(low)`` (everest's MergeResources),
 ``| pmm_resources(engine_resources)`` (the PMM client's, everest's preset by size class),
 ``| parse_settings`` (``name = value`` / ``name value`` lines as a mapping). Globals: ``required(value, message)``, ``fail(message)``.
 Nothing here reads the clock, the environment or files (see docs/providers.md).
@@ -98,6 +99,25 @@ def resources(value: Mapping[str, Any] | None, shorthand: str = "limits") -> dic
     return {t: dict(amounts) for t in ("requests", "limits") if t in targets}
 
 
+def merge_resources(high: Mapping[str, Any] | None, low: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Two ResourceRequirements merged value by value, as everest's ``common.MergeResources``:
+    each of requests/limits x cpu/memory is ``high``'s when set and not zero, else ``low``'s.
+    Other resource names (``ephemeral-storage``, ...) are kept from ``high``, where everest
+    would drop them. Empty sections are left out."""
+    merged: dict[str, Any] = {}
+    for section in ("requests", "limits"):
+        mine, theirs = dict((high or {}).get(section) or {}), (low or {}).get(section) or {}
+        values = {k: v for k, v in mine.items() if k not in ("cpu", "memory")}
+        for name in ("cpu", "memory"):
+            for source in (mine, theirs):
+                if source.get(name) is not None and parse_quantity(source[name]) != 0:
+                    values[name] = source[name]
+                    break
+        if values:
+            merged[section] = dict(sorted(values.items()))
+    return merged
+
+
 # everest-operator's PMM client requests by the engine's size class (requests only).
 PMM_REQUESTS = {
     "small": {"cpu": "95m", "memory": "99604Ki"},
@@ -107,11 +127,11 @@ PMM_REQUESTS = {
 
 
 def pmm_resources(own: Mapping[str, Any] | None, engine_resources: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The PMM client's ResourceRequirements: everest's requests preset for the engine's size
-    class, with the monitoring component's own resources (shorthand = requests) merged over it
-    field by field; its limits, if written, as written."""
-    mine = resources(own, "requests")
-    return dict(mine, requests=dict(PMM_REQUESTS[size_class(engine_resources)], **mine.get("requests", {})))
+    """The PMM client's ResourceRequirements, as everest's getPMMResources for a new cluster:
+    the monitoring component's own resources (shorthand = requests) merged with
+    ``merge_resources`` over the requests preset for the engine's size class, each of the four
+    values on its own (full form with only limits, or only requests, included)."""
+    return merge_resources(resources(own, "requests"), {"requests": PMM_REQUESTS[size_class(engine_resources)]})
 
 
 def version_prefix(version: str, parts: int = 2) -> str:
@@ -189,6 +209,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "quantity": quantity,
     "size_class": size_class,
     "resources": resources,
+    "merge_resources": merge_resources,
     "pmm_resources": pmm_resources,
     "version_prefix": version_prefix,
     "parse_settings": parse_settings,

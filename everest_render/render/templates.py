@@ -9,18 +9,19 @@ Errors name the template file and line.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jinja2
 import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from everest_render.diagnostics import Diagnostic, parse_path
+from everest_render.diagnostics import Diagnostic, format_path, parse_path
 from everest_render.load.documents import compose_stream, node_value
 from everest_render.model import Provider, RenderedObject, ResolvedCluster
 from everest_render.render.context import template_context
 from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
+from everest_render.render.tracing import cluster_field, last_read
 
 
 class _ProviderLoader(jinja2.BaseLoader):
@@ -44,20 +45,17 @@ class ProviderRenderer:
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
-        env = ImmutableSandboxedEnvironment(
-            loader=_ProviderLoader(provider),
-            undefined=jinja2.StrictUndefined,
-            autoescape=False,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
-        env.filters.update(FILTERS)
-        env.globals.update(GLOBALS)
+        env = self._environment(ImmutableSandboxedEnvironment, {})
         self.env = env
         self.kinds = {(o.api_version, o.kind) for o in provider.objects}
         self.templates: dict[str, jinja2.Template] = {}
         self.problems: list[Diagnostic] = []
+        self.checks: list[tuple[int, Callable[..., Any], jinja2.Template]] = []
+        for index, check in enumerate(provider.checks):
+            try:
+                self.checks.append((index, env.compile_expression(check["require"]), env.from_string(check["message"])))
+            except jinja2.TemplateSyntaxError as error:
+                self.problems.append(provider.document.at(("spec", "checks", index), f"check syntax error: {error.message}"))
         for name in provider.templates:
             try:
                 self.templates[name] = env.get_template(name)
@@ -68,21 +66,54 @@ class ProviderRenderer:
 
     def render(self, resolved: ResolvedCluster) -> tuple[list[RenderedObject], list[Diagnostic]]:
         context = template_context(resolved)
+        problems = self._broken_rules(resolved, context)
+        if problems:
+            return [], problems  # the templates may assume what the rules guarantee
         objects: list[RenderedObject] = []
-        problems: list[Diagnostic] = []
         for name, template in self.templates.items():
             try:
                 text = template.render(context)
             except TemplateFailure as refusal:
-                problems.append(self._refusal(resolved, name, refusal))
+                problems.append(self._refusal(resolved, name, context, refusal))
                 continue
             except Exception as error:
-                problems.append(self._template_error(resolved, name, error))
+                problems.append(self._template_error(resolved, name, context, error))
                 continue
             found, parse_problems = self._parse_output(resolved, name, text)
             objects.extend(found)
             problems.extend(parse_problems)
         return objects, problems
+
+    def _broken_rules(self, resolved: ResolvedCluster, context: Mapping[str, Any]) -> list[Diagnostic]:
+        """The provider's checks this cluster breaks, each at the cluster field it names."""
+        broken = []
+        where = self.provider.document.source.path
+        for index, require, message in self.checks:
+            check = self.provider.checks[index]
+            try:
+                holds = bool(require(**context))
+                text = "" if holds else message.render(context)
+            except Exception as error:  # a broken check is the provider's error; say which
+                holds, text = False, f"check spec.checks[{index}] failed: {type(error).__name__}: {error}"
+            if not holds:
+                line = self.provider.document.at(("spec", "checks", index), "").line
+                problem = f"provider {self.provider.name}: {text} ({where}:{line})"
+                broken.append(resolved.cluster.document.at(parse_path(check["at"]), problem))
+        return broken
+
+    def _environment(self, kind: type[ImmutableSandboxedEnvironment], options: dict[str, Any]) -> jinja2.Environment:
+        env = kind(
+            loader=_ProviderLoader(self.provider),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            **options,
+        )
+        env.filters.update(FILTERS)
+        env.globals.update(GLOBALS)
+        return env
 
     def required_secrets(self, resolved: ResolvedCluster) -> list[dict[str, Any]]:
         """The Secrets this cluster needs (spec.secrets of the provider), evaluated for it."""
@@ -127,13 +158,16 @@ class ProviderRenderer:
             objects.append(RenderedObject(document, resolved.ref, where))
         return objects, problems
 
-    def _refusal(self, resolved: ResolvedCluster, name: str, refusal: TemplateFailure) -> Diagnostic:
+    def _refusal(self, resolved: ResolvedCluster, name: str, context: Mapping[str, Any], refusal: TemplateFailure) -> Diagnostic:
         frames = self._frames(refusal)
         where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else f"{self.provider.folder}/{name}"
-        path = parse_path(refusal.at) if refusal.at else ("spec",)
+        path = parse_path(refusal.at) if refusal.at else self._field_read_last(name, context)
         return resolved.cluster.document.at(path, f"provider {self.provider.name}: {refusal} ({where})")
 
-    def _template_error(self, resolved: ResolvedCluster, name: str, error: Exception) -> Diagnostic:
+    def _template_error(self, resolved: ResolvedCluster, name: str, context: Mapping[str, Any], error: Exception) -> Diagnostic:
+        """A template that raised: at the cluster field it was reading, for a built-in provider
+        (its user cannot edit the template); at the template line for the repository's own,
+        naming the cluster field too. Either way both places are in the message."""
         frames = self._frames(error)
         if frames:
             innermost = frames[-1]
@@ -142,7 +176,19 @@ class ProviderRenderer:
         else:
             file, line, chain = f"{self.provider.folder}/{name}", 1, ""
         message = f"{type(error).__name__}: {error}" if not isinstance(error, jinja2.UndefinedError) else str(error)
-        return Diagnostic(file, line, 1, f"while rendering {resolved.ref}: {message}{chain}")
+        document = resolved.cluster.document
+        path = self._field_read_last(name, context)
+        if self.provider.builtin:
+            where = f"{file}:{line}{chain}"
+            text = f"provider {self.provider.name} failed on this field: {message} (in {where}; if the cluster is valid, report it)"
+            return document.at(path, text)
+        at = document.at(path, "")
+        field = f" (at {format_path(at.path)})" if at.path else ""
+        cluster = f"cluster {at.file}:{at.line}:{at.column}{field}"
+        return Diagnostic(file, line, 1, f"while rendering {resolved.ref}: {message}{chain}; {cluster}")
+
+    def _field_read_last(self, name: str, context: Mapping[str, Any]) -> tuple[str | int, ...]:
+        return cluster_field(last_read(self._environment, name, context))
 
     def _frames(self, error: BaseException) -> list[traceback.FrameSummary]:
         """The traceback frames in this provider's templates (Jinja maps them to template lines)."""

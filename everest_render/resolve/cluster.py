@@ -7,6 +7,7 @@ only map a ResolvedCluster onto the operator's fields.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 import json
@@ -258,7 +259,23 @@ class _Resolution:
             origin = f"definition {definition.name} topology {topology.name}"
             component = self._component(name, written, member.defaults, origin, definition, versions, exposed)
             if component is not None:
+                if component.replicas == 0 and not member.optional:
+                    message = f"component {name!r} is required by topology {topology.name}: it needs at least 1 replica"
+                    self.error((*base, name, "replicas"), message)
                 resolved[name] = component
+        return self._replicas_from(definition, resolved)
+
+    def _replicas_from(self, definition: Definition, resolved: dict[str, ResolvedComponent]) -> dict[str, ResolvedComponent]:
+        """Components with no replicas take those of the component their definition names
+        (everest: a proxy without replicas gets the engine's count, applyHAProxyCfg & co.)."""
+        for name, component in resolved.items():
+            source = definition.components[name].replicas_from
+            if component.replicas is not None or source is None or source not in resolved:
+                continue
+            count = resolved[source].replicas
+            if count is not None:
+                origin = f"definition {definition.name}: replicasFrom {source} (spec.instances.{source}.replicas)"
+                resolved[name] = dataclasses.replace(component, replicas=self.default(f"spec.instances.{name}.replicas", count, origin))
         return resolved
 
     def _component(
@@ -308,6 +325,8 @@ class _Resolution:
     def _merged_field(self, name: str, field: str, written: Mapping[str, Any], defaults: Mapping[str, Any], origin: str) -> Any:
         """The written value, else the topology default; storage merges size and class separately."""
         mine, theirs = written.get(field), defaults.get(field)
+        if field == "config" and mine == "":
+            mine = None  # everest treats an empty config as none given (its appliers test config == "")
         label = f"spec.instances.{name}.{field}"
         if field == "storage" and (mine is not None or theirs is not None):
             merged = dict(mine or {})

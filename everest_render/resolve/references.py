@@ -126,7 +126,9 @@ def resolve_backup(
                 f"provider {provider.name} allows {limit} backup storage(s) per cluster;"
                 f" this makes {len(storages)}: {candidates(storages)}",
             )
-    return ResolvedBackup(prefix, dict(sorted(storages.items())), tuple(schedules), pitr, tuple(disabled))
+    # In order of first use, enabled schedules then PITR: everest's addNewSchedules numbers a
+    # new cluster's PostgreSQL repositories in this order.
+    return ResolvedBackup(prefix, storages, tuple(schedules), pitr, tuple(disabled))
 
 
 def resolve_monitoring(
