@@ -53,7 +53,7 @@ def parse_request(name: str, kind: str, crd_text: str | None, operator: str | No
         raise ScaffoldError(f"provider name {name!r} is not an RFC 1123 label (lower case letters, digits and '-', starting with a letter)")
     match = KIND.match(kind)
     if match is None:
-        raise ScaffoldError(f"--kind {kind!r} is not GROUP/VERSION/KIND (e.g. postgresql.cnpg.io/v1/Cluster)")
+        raise ScaffoldError(f"--kind {kind!r} is not GROUP/VERSION/KIND (e.g. hyperspike.io/v1/Valkey)")
     crd = None
     crd_file_name = None
     vendored = None

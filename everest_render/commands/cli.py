@@ -692,7 +692,7 @@ def provider() -> None:
     epilog=_epilog(
         [
             "everest-render provider new valkey --kind hyperspike.io/v1/Valkey --crd valkeys.yaml",
-            "everest-render provider new pg --kind postgresql.cnpg.io/v1/Cluster --operator cloudnative-pg --operator-version 1.30.0",
+            "everest-render provider new redis --kind example.io/v1/Redis --operator redis-operator --operator-version 2.1.0",
         ],
         [
             "0  written",
@@ -747,7 +747,7 @@ def provider_new(name: str, kind: str, crd_file: Path | None, operator: str | No
     epilog=_epilog(
         [
             "everest-render provider test             # every provider's cases in the repository",
-            "everest-render provider test cloudnative-pg",
+            "everest-render provider test valkey",
         ],
         ["0  every case holds", "1  a case does not hold (what differs is printed)", USAGE_CODE + " (also: no such provider, or no cases)"],
     ),
