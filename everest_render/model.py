@@ -23,6 +23,29 @@ class ObjectRef:
         return f"{self.namespace}/{self.name}"
 
 
+# --- repository settings ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RepositorySettings:
+    """The repository's ``everest-render.yaml`` (kind RepositorySettings), schema-validated.
+
+    Optional: without the file every section takes its default. One field per top-level
+    section of ``spec``, named as the section in snake_case (``parse/settings.py`` fills each
+    from its section, as written unless a parser is registered there for it). ``document`` is
+    None without the file, and locates every value of it otherwise.
+    """
+
+    document: Document | None = None
+
+    @property
+    def file(self) -> str | None:
+        return self.document.source.path if self.document is not None else None
+
+
+DEFAULT_SETTINGS = RepositorySettings()
+
+
 # --- catalogue: definitions and providers ------------------------------------------------
 
 
@@ -286,6 +309,7 @@ class ResolvedCluster:
     backup: ResolvedBackup
     monitoring: ResolvedMonitoring | None
     defaults: tuple[AppliedDefault, ...]
+    settings: RepositorySettings = DEFAULT_SETTINGS  # the repository's, for resolve and render
 
     @property
     def ref(self) -> ObjectRef:

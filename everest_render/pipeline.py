@@ -22,9 +22,10 @@ from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostic
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
 from everest_render.load.documents import load_documents
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
-from everest_render.model import Provider, RenderedObject, ResolvedCluster
+from everest_render.model import Provider, RenderedObject, RepositorySettings, ResolvedCluster
 from everest_render.parallel import map_slices
 from everest_render.parse.inputs import ParsedInputs, parse_documents
+from everest_render.parse.settings import parse_settings
 from everest_render.render.postprocess import postprocess
 from everest_render.render.templates import render_clusters
 from everest_render.resolve.catalog import Catalog, build_catalog
@@ -62,6 +63,7 @@ class ResolveResult:
     clusters: tuple[ResolvedCluster, ...]
     inputs: ParsedInputs
     diagnostics: tuple[Diagnostic, ...]
+    settings: RepositorySettings
 
     @property
     def failed(self) -> bool:
@@ -90,16 +92,19 @@ class RenderResult:
 
 
 def resolve_repository(files: RepositoryFiles) -> ResolveResult:
-    """load -> parse -> resolve, for the built-ins and the repository."""
+    """load -> parse -> resolve, for the built-ins and the repository (and its settings file)."""
+    settings, settings_problems = parse_settings(files.settings)
     builtin_loaded, builtin = _load_and_parse(files.builtin, ())
     own_loaded, own = _load_and_parse(files.own, builtin.providers)
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken
     )
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
-    clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references)
+    clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references, settings)
     nothing_to_render = not own.clusters and not own_loaded and not own.diagnostics and not files.own.unreadable
     diagnostics = [
+        *files.settings_unreadable,
+        *settings_problems,
         *builtin_loaded,
         *builtin.diagnostics,
         *own_loaded,
@@ -109,7 +114,7 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
         *cluster_problems,
         *([Diagnostic("clusters", 1, 1, EMPTY_RENDER)] if nothing_to_render else []),
     ]
-    return ResolveResult(catalog, tuple(clusters), own, tuple(sorted_diagnostics(diagnostics)))
+    return ResolveResult(catalog, tuple(clusters), own, tuple(sorted_diagnostics(diagnostics)), settings)
 
 
 def render_repository(files: RepositoryFiles, only: Selection | None = None, jobs: int = 1) -> RenderResult:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS
+from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT
 from tests.conftest import PROJECT_ROOT, mongodb
 
 BIN = Path(sys.executable).parent
@@ -96,9 +96,9 @@ def test_the_hooks_run_once_per_commit_on_every_input_of_the_repository():
     for hook in hooks:
         assert hook["pass_filenames"] is False
         files = re.compile(hook["files"])
-        for path in [*(f"{folder}/shop/x.yaml" for folder in (*INPUT_FOLDERS, "crds", "out")), IGNORE_FILE]:
+        for path in [*(f"{folder}/shop/x.yaml" for folder in (*INPUT_FOLDERS, "crds", "out")), IGNORE_FILE, SETTINGS_FILE, SETTINGS_FILE_MISSPELT]:
             assert files.search(path), f"{hook['id']} does not run when {path} changes"
-        for path in ("README.md", "docs/clusters/x.yaml", "examples/ci/gitlab-ci.yml", "layout/out/x.yaml"):
+        for path in ("README.md", "docs/clusters/x.yaml", "examples/ci/gitlab-ci.yml", "layout/out/x.yaml", "docs/everest-render.yaml"):
             assert not files.search(path), f"{hook['id']} runs when {path} changes"
 
 

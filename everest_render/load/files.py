@@ -20,6 +20,10 @@ from everest_render.model import ProviderAssets
 INPUT_FOLDERS = ("definitions", "providers", "clusters")
 YAML_SUFFIXES = (".yaml", ".yml")
 IGNORE_FILE = ".everestignore"
+# The repository settings file, at the root. It changes what is rendered, so it is an input:
+# read whatever .everestignore says. The .yml spelling is read only to be refused by name.
+SETTINGS_FILE = "everest-render.yaml"
+SETTINGS_FILE_MISSPELT = "everest-render.yml"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml")
 ASSET_SUFFIXES = (".j2", ".json")  # what a provider folder holds besides its YAML inputs
 PROVIDER_FILES = ("provider.yaml", "provider.yml")
@@ -40,6 +44,8 @@ class SourceSet:
 class RepositoryFiles:
     builtin: SourceSet
     own: SourceSet
+    settings: SourceFile | None = None  # the repository's everest-render.yaml, when it has one
+    settings_unreadable: tuple[Diagnostic, ...] = ()
 
 
 def builtin_root() -> Path:
@@ -54,9 +60,19 @@ def read_repository_files(root: Path, out_dir: Path | None = None) -> Repository
     """The built-ins and the repository at ``root`` (the built-ins once, when ``root`` is the checkout)."""
     base = builtin_root()
     out_dir = out_dir if out_dir is not None else root / "out"
+    settings, unreadable = read_settings_file(root)
     if root.resolve() == base.resolve():
-        return RepositoryFiles(SourceSet([], {}, True), read_source_set(root, out_dir, "", builtin=True))
-    return RepositoryFiles(read_builtins(), read_source_set(root, out_dir, "", builtin=False))
+        return RepositoryFiles(SourceSet([], {}, True), read_source_set(root, out_dir, "", builtin=True), settings, unreadable)
+    return RepositoryFiles(read_builtins(), read_source_set(root, out_dir, "", builtin=False), settings, unreadable)
+
+
+def read_settings_file(root: Path) -> tuple[SourceFile | None, tuple[Diagnostic, ...]]:
+    """The repository settings file at ``root``, if there is one (under either spelling)."""
+    for name in (SETTINGS_FILE, SETTINGS_FILE_MISSPELT):
+        if (root / name).is_file():
+            sources, problems = read_sources(root, [root / name])
+            return (sources[0] if sources else None), tuple(problems)
+    return None, ()
 
 
 def read_builtins() -> SourceSet:

@@ -16,6 +16,7 @@ from typing import Any
 
 from everest_render.diagnostics import Diagnostic, Severity, candidates
 from everest_render.model import (
+    DEFAULT_SETTINGS,
     MANAGED_BY,
     RENDERER_LABELS,
     AppliedDefault,
@@ -23,6 +24,7 @@ from everest_render.model import (
     Definition,
     Expose,
     Provider,
+    RepositorySettings,
     ResolvedCluster,
     ResolvedComponent,
     ResolvedVersion,
@@ -44,14 +46,17 @@ INSTANCE_FIELDS = ("replicas", "resources", "storage", "config", "affinity")
 
 
 def resolve_clusters(
-    clusters: Iterable[DatabaseCluster], catalog: Catalog, references: References | None = None
+    clusters: Iterable[DatabaseCluster],
+    catalog: Catalog,
+    references: References | None = None,
+    settings: RepositorySettings = DEFAULT_SETTINGS,
 ) -> tuple[list[ResolvedCluster], list[Diagnostic]]:
     """Resolve every cluster; a duplicate (same namespace/name) points at the second and names the first."""
     references = references or References({}, {})
     resolved: list[ResolvedCluster] = []
     problems: list[Diagnostic] = []
     for cluster in unique_by(clusters, lambda c: c.ref, "DatabaseCluster", problems).values():
-        result, found = resolve_cluster(cluster, catalog, references)
+        result, found = resolve_cluster(cluster, catalog, references, settings)
         problems.extend(d for d in found if not _beside_refused(d.path, cluster.refused))
         if result is not None:
             resolved.append(result)
@@ -65,16 +70,17 @@ def _beside_refused(path: tuple[str | int, ...], refused: tuple[tuple[str | int,
 
 
 def resolve_cluster(
-    cluster: DatabaseCluster, catalog: Catalog, references: References | None = None
+    cluster: DatabaseCluster, catalog: Catalog, references: References | None = None, settings: RepositorySettings = DEFAULT_SETTINGS
 ) -> tuple[ResolvedCluster | None, list[Diagnostic]]:
-    return _Resolution(cluster, catalog, references or References({}, {})).run()
+    return _Resolution(cluster, catalog, references or References({}, {}), settings).run()
 
 
 class _Resolution:
     """The working state of resolving one cluster: problems and defaults accumulate here."""
 
-    def __init__(self, cluster: DatabaseCluster, catalog: Catalog, references: References) -> None:
+    def __init__(self, cluster: DatabaseCluster, catalog: Catalog, references: References, settings: RepositorySettings) -> None:
         self.cluster = cluster
+        self.settings = settings
         self.catalog = catalog
         self.references = references
         self.spec = cluster.spec
@@ -142,6 +148,7 @@ class _Resolution:
             backup=backup,
             monitoring=monitoring,
             defaults=tuple(self.defaults),
+            settings=self.settings,
         )
         return resolved, self.problems
 

@@ -1,0 +1,68 @@
+"""Stage 2, parse: the repository settings file (``everest-render.yaml``) -> RepositorySettings.
+
+The file is optional; it is one document of kind RepositorySettings, checked against
+schemas/RepositorySettings.yaml like every input (unknown keys refused with a suggestion).
+Each top-level section of ``spec`` becomes the RepositorySettings field of the same name in
+snake_case: a section is taken as written (already validated) unless ``SECTION_PARSERS``
+names a function that turns it into a typed value and checks what a schema cannot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from typing import Any
+
+from everest_render.diagnostics import Diagnostic
+from everest_render.load.documents import Document, load_documents
+from everest_render.load.files import SETTINGS_FILE
+from everest_render.model import DEFAULT_SETTINGS, RepositorySettings
+from everest_render.parse.inputs import check_against_schema
+
+API_VERSION = "everest-render/v1alpha1"
+KIND = "RepositorySettings"
+
+# section name -> (document, section as written) -> (field value, problems). A section not
+# listed is kept as written.
+SectionParser = Callable[[Document, Any], tuple[Any, list[Diagnostic]]]
+SECTION_PARSERS: dict[str, SectionParser] = {}
+
+
+def parse_settings(source: Any) -> tuple[RepositorySettings, list[Diagnostic]]:
+    """The settings of the file read by the read stage (a SourceFile, or None without one).
+
+    Any problem gives the defaults beside the diagnostics: the run fails on them anyway, and
+    the rest of the repository is still checked against the defaults."""
+    if source is None:
+        return DEFAULT_SETTINGS, []
+    documents, problems = load_documents([source])
+    if problems:
+        return DEFAULT_SETTINGS, list(problems)
+    if source.path != SETTINGS_FILE:
+        return DEFAULT_SETTINGS, [Diagnostic(source.path, 1, 1, f"the repository settings file is named {SETTINGS_FILE}; rename this file")]
+    if not documents:
+        return DEFAULT_SETTINGS, []  # an empty file: every default
+    first, *others = documents
+    if others:
+        return DEFAULT_SETTINGS, [others[0].at((), f"{SETTINGS_FILE} holds one document (RepositorySettings), not several")]
+    if not isinstance(first.data, dict):
+        return DEFAULT_SETTINGS, [first.at((), f"{SETTINGS_FILE} holds a mapping: apiVersion: {API_VERSION}, kind: {KIND}, spec")]
+    schema_problems = check_against_schema(first, KIND)[0]
+    if schema_problems:
+        return DEFAULT_SETTINGS, schema_problems
+    fields: dict[str, Any] = {}
+    found: list[Diagnostic] = []
+    for section, written in (first.data.get("spec") or {}).items():
+        parser = SECTION_PARSERS.get(section)
+        value, section_problems = parser(first, written) if parser is not None else (written, [])
+        fields[_field_name(section)] = value
+        found.extend(section_problems)
+    if found:
+        return DEFAULT_SETTINGS, found
+    return dataclasses.replace(DEFAULT_SETTINGS, document=first, **fields), []
+
+
+def _field_name(section: str) -> str:
+    """``gitOps`` -> ``git_ops``: the model field a section fills."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", section).lower()
