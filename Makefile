@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 # Resolve for every Python and platform the package supports, not only this machine's.
 LOCK_FLAGS := --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: render test pytest lint typecheck test-latest lock bench schemas clean
+.PHONY: render test pytest lint typecheck test-latest lock bench schemas clean fuzz
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	rm -rf $(VENV)
@@ -31,6 +31,11 @@ test: $(STAMP)  ## the whole suite, as CI runs it: tests, lint, types
 	$(BIN)/mypy || failed="$$failed mypy"; \
 	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi; \
 	echo "make test: pytest, ruff and mypy passed"
+
+# The fuzz suite for longer, random (make test runs a few fixed examples): FUZZ_EXAMPLES per target.
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)  ## mutate valid repositories for a while; any traceback or exit other than 0/3 fails
+	EVEREST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from everest_render.check.core import duplicate_problems, rendered_problems
 from everest_render.check.crd import check_objects
 from everest_render.check.provider_assets import provider_problems
+from everest_render.check.secrets import redact, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
 from everest_render.load.documents import load_documents
@@ -65,6 +67,8 @@ class ResolveResult:
     inputs: ParsedInputs
     diagnostics: tuple[Diagnostic, ...]
     settings: RepositorySettings
+    # What may be secret in the repository's documents: masked in every message (check/secrets.py).
+    sensitive: frozenset[str] = frozenset()
 
     @property
     def failed(self) -> bool:
@@ -95,8 +99,8 @@ class RenderResult:
 def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     """load -> parse -> resolve, for the built-ins and the repository (and its settings file)."""
     settings, settings_problems = parse_settings(files.settings)
-    builtin_loaded, builtin = _load_and_parse(files.builtin, ())
-    own_loaded, own = _load_and_parse(files.own, builtin.providers)
+    builtin_loaded, builtin, _ = _load_and_parse(files.builtin, ())
+    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers)
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken
     )
@@ -117,7 +121,9 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
         *cluster_problems,
         *([Diagnostic("clusters", 1, 1, EMPTY_RENDER)] if nothing_to_render else []),
     ]
-    return ResolveResult(catalog, tuple(clusters), own, tuple(sorted_diagnostics(diagnostics)), settings)
+    # No message may echo what may be secret, whichever stage wrote it.
+    masked = redact(sorted_diagnostics(diagnostics), sensitive)
+    return ResolveResult(catalog, tuple(clusters), own, tuple(masked), settings, sensitive)
 
 
 def render_repository(files: RepositoryFiles, only: Selection | None = None, jobs: int = 1) -> RenderResult:
@@ -130,8 +136,12 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
     passthrough = [p for p in resolved.inputs.passthrough if only is None or only.selects(p.namespace, None, p.document.source.path)]
     slices = map_slices(render_slice, clusters, jobs)
     objects = tuple(o for part in slices for o in part.objects)
+    by_ref = {cluster.ref: cluster for cluster in clusters}
+    duplicated = duplicate_problems(objects, by_ref, resolved.inputs.passthrough)
     plan = plan_from_files({**{path: text for part in slices for path, text in part.files.items()}, **passthrough_files(passthrough)})
-    diagnostics = tuple(sorted_diagnostics([*resolved.diagnostics, *(d for part in slices for d in part.diagnostics)]))
+    found = [*(d for part in slices for d in part.diagnostics), *duplicated]
+    diagnostics = (*resolved.diagnostics, *sorted_diagnostics(redact(found, resolved.sensitive)))
+    diagnostics = tuple(sorted_diagnostics(diagnostics))
     if has_errors(diagnostics):
         return RenderResult(resolved, (), OutputPlan({}), diagnostics)
     return RenderResult(resolved, objects, plan, diagnostics)
@@ -142,14 +152,15 @@ def render_slice(clusters: Sequence[ResolvedCluster]) -> RenderedSlice:
     by_ref = {cluster.ref: cluster for cluster in clusters}
     rendered, render_problems = render_clusters(clusters)
     objects, post_problems = postprocess(rendered, by_ref)
-    check_problems = check_objects(objects, by_ref)
+    check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
     return RenderedSlice(tuple(objects), files, (*render_problems, *post_problems, *check_problems))
 
 
-def _load_and_parse(source_set: SourceSet, providers: Sequence[Provider]) -> tuple[list[Diagnostic], ParsedInputs]:
+def _load_and_parse(source_set: SourceSet, providers: Sequence[Provider]) -> tuple[list[Diagnostic], ParsedInputs, frozenset[str]]:
     """load -> parse for one root (``providers``: those of the roots parsed before); the files
-    it could not read or load come first."""
+    it could not read or load come first; and what its documents hold that may be secret."""
     documents, load_problems = load_documents(source_set.sources)
     parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers)
-    return [*source_set.unreadable, *load_problems], parsed
+    problems = [*source_set.unreadable, *load_problems, *url_credential_problems(documents)]
+    return problems, parsed, sensitive_values(documents)

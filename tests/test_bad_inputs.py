@@ -8,7 +8,8 @@ and out/ exactly as it was before (a previous render's files and index stay). A 
     command: [validate]               # optional, default [render]; --repo and -q are added
     files: {clusters/a.yaml: "..."}   # text files of the repository
     bytes: {clusters/b.yaml: "6b3a20ff0a"}   # files given as hex, for what text cannot hold
-    links: {clusters/l.yaml: nowhere.yaml}   # symbolic links (path: target)
+    links: {clusters/l.yaml: nowhere.yaml}   # symbolic links (path: target; for out, a folder
+                                             # beside the repository is made for it)
     fifos: [clusters/pipe.yaml]       # named pipes
     unreadable: [clusters/secret]     # files or folders the process may not read
     errors: ["clusters/a.yaml:1:1: ..."]
@@ -54,6 +55,8 @@ def _build(case: dict, root: Path) -> None:
     for name, link_target in (case.get("links") or {}).items():
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
+        if name == "out":  # out/ as a link to a folder beside the repository, holding a previous render
+            (target.parent / link_target).mkdir(parents=True, exist_ok=True)
         target.symlink_to(link_target)
     for name in case.get("fifos") or []:
         target = root / name
@@ -117,6 +120,8 @@ def test_bad_input_fails_closed(path: Path, tmp_path: Path, monkeypatch: pytest.
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
-    assert result.stderr.splitlines() == case["errors"]
+    # Messages about folders name them as given: the scratch location is written <repo>, <tmp>.
+    stderr = result.stderr.replace(str(root.resolve()), "<repo>").replace(str(root), "<repo>").replace(str(root.parent.resolve()), "<tmp>")
+    assert stderr.splitlines() == case["errors"]
     assert result.exit_code == 3
     assert _snapshot(root / "out") == before

@@ -16,6 +16,7 @@ data:
     AWS_ACCESS_KEY_ID: ENC[AES256_GCM,data:abc=,iv:xyz=,tag:t=,type:str]
 sops:
     mac: ENC[AES256_GCM,data:m=,iv:i=,tag:t=,type:str]
+    lastmodified: "2025-01-01T00:00:00Z"
     version: 3.9.0"""
 
 

@@ -342,6 +342,13 @@ def render(
             output.change(f"{status}: {(out_dir / path).as_posix()}", out_dir / path)
         output.summary(check_summary(clusters, tally, len(plan.files) + 1, changes))  # + the index
         _finish(exit_code(differences=bool(changes)))
+    named = ctx.get_parameter_source("out_dir") not in (None, ParameterSource.DEFAULT)
+    if not named and not out_dir.resolve().is_relative_to(repo.resolve()):
+        # A link planted as out/ would have the render write wherever it leads.
+        where = f"{out_dir} resolves to {out_dir.resolve()}, outside the repository"
+        output.error(f"{where}; writing nothing (name it with --out to write there)")
+        output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
+        _finish(EXIT_INVALID)
     try:
         counts = write_output(plan, out_dir)
     except OutputError as error:

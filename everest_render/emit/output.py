@@ -2,15 +2,20 @@
 
 out/ is owned by the renderer: an index file beside the manifests (not YAML, so Argo CD
 and Flux do not read it) lists what it wrote, and pruning removes only those files. All
-content is built in memory first; files are written through temporary names and renamed
-into place, and nothing is written when any error exists.
+content is built in memory first and nothing is written when any error exists; the write
+itself is journalled and locked (see "the file system side" below).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import re
+import shutil
+import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,13 +102,28 @@ def with_kustomization(plan: OutputPlan) -> OutputPlan:
 
 
 # --- the file system side ---------------------------------------------------------------
+# A write is journalled, so that a render killed at any moment (SIGKILL included) leaves out/
+# either as it was or recoverable to exactly the new plan:
+#   1. every changed file and the new index are staged under out/.everest-render-staging/;
+#   2. the journal (what goes where, what is removed) is written and renamed into place: the
+#      commit point;
+#   3. staged files are renamed over their targets, removed files unlinked, the index put in
+#      place, then the staging folder and the journal are removed.
+# The next render finishes a committed write (step 3 is idempotent) or discards an uncommitted
+# one (out/ was not touched yet) before it does anything else; `render --check` reports either
+# as a difference. A lock on out/ keeps two renders from writing it at once.
+
+JOURNAL_FILE = ".everest-render-journal"
+STAGING_FOLDER = ".everest-render-staging"
+LOCK_WAIT_SECONDS = 10.0  # a second render waits this long for the first, then refuses
+_LEGACY_TEMPORARY = re.compile(r"^\..+\.tmp-\d+$")  # what writers before the journal left behind
 
 
 def owned_files(out_dir: Path) -> set[str]:
     index = out_dir / INDEX_FILE
     if not index.is_file():
         return set()
-    lines = index.read_text(encoding="utf-8").splitlines()
+    lines = index.read_text(encoding="utf-8", errors="replace").splitlines()
     return {line for line in lines if line and not line.startswith("#") and _inside(out_dir, line)}
 
 
@@ -123,9 +143,17 @@ def read_output(plan: OutputPlan, out_dir: Path) -> dict[str, bytes]:
     return current
 
 
+def leftovers(out_dir: Path) -> list[str]:
+    """What an interrupted write left in out/: its journal, its staging folder, old temporaries."""
+    found = [name for name in (JOURNAL_FILE, STAGING_FOLDER) if (out_dir / name).exists()]
+    if out_dir.is_dir():
+        found += sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob(".*.tmp-*") if _LEGACY_TEMPORARY.match(p.name))
+    return found
+
+
 def differences(plan: OutputPlan, out_dir: Path) -> list[str]:
     """What `render` would change in out/: one line per file, sorted (for --check)."""
-    changes: list[str] = []
+    changes: list[str] = [f"interrupted: {name}" for name in leftovers(out_dir)]
     for path, content in plan.files.items():
         target = out_dir / path
         if not target.is_file():
@@ -142,7 +170,8 @@ def differences(plan: OutputPlan, out_dir: Path) -> list[str]:
 
 
 class OutputError(Exception):
-    """out/ cannot be written as planned (e.g. a symbolic link leads out of it)."""
+    """out/ cannot be written as planned (a link leading out of it, a full disk, no permission,
+    another render holding it); out/ is left as it was, or journalled for the next render."""
 
 
 @dataclass(frozen=True)
@@ -155,29 +184,126 @@ class WriteCounts:
 
 
 def write_output(plan: OutputPlan, out_dir: Path) -> WriteCounts:
-    """Bring out/ to exactly ``plan``: changed files replaced atomically, owned leftovers pruned.
+    """Bring out/ to exactly ``plan``: changed files replaced, owned leftovers pruned, journalled.
 
     Every target is checked before anything is written: a symbolic link under out/ that leads
     outside it stops the whole write."""
     escaping = [path for path in [*plan.files, INDEX_FILE] if not _inside(out_dir, path)]
     if escaping:
         raise OutputError(f"refusing to write outside {out_dir}: {', '.join(sorted(escaping))} (a symbolic link?)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create {out_dir}: {error.strerror or error}") from None
+    with _locked(out_dir):
+        try:
+            recover(out_dir)
+        except OSError as error:
+            raise OutputError(f"cannot finish the interrupted write of {out_dir}: {error.strerror or error}") from None
+        return _write(plan, out_dir)
+
+
+def recover(out_dir: Path) -> None:
+    """Finish a committed write an interrupted render left, or discard an uncommitted one."""
+    journal = out_dir / JOURNAL_FILE
+    if journal.is_file():
+        try:
+            entries = json.loads(journal.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            entries = None  # cannot happen with the rename below; treated as never committed
+        if isinstance(entries, dict):
+            _apply(out_dir, entries)
+        journal.unlink(missing_ok=True)
+    staging = out_dir / STAGING_FOLDER
+    if staging.exists():
+        shutil.rmtree(staging, ignore_errors=True)
+    for name in leftovers(out_dir):
+        target = out_dir / name
+        if target.is_file():
+            target.unlink(missing_ok=True)
+
+
+def _write(plan: OutputPlan, out_dir: Path) -> WriteCounts:
     previous = owned_files(out_dir)
-    unchanged = removed = 0
+    changed = {}
+    unchanged = 0
     for path, content in plan.files.items():
         target = out_dir / path
         if target.is_file() and target.read_bytes() == content:
             unchanged += 1
-            continue
-        _write_atomically(target, content)
-    for path in sorted(previous - plan.files.keys()):
+        else:
+            changed[path] = content
+    removed = [path for path in sorted(previous - plan.files.keys()) if (out_dir / path).is_file()]
+    index = _index_text(plan).encode()
+    if not changed and not removed and _read(out_dir / INDEX_FILE) == index.decode():
+        return WriteCounts(0, unchanged, 0)
+    staging = out_dir / STAGING_FOLDER
+    try:
+        staging.mkdir()
+        replace = []
+        for number, (path, content) in enumerate(changed.items()):
+            _write_synced(staging / str(number), content)
+            replace.append([str(number), path])
+        _write_synced(staging / "index", index)
+        _write_synced(staging / "journal", json.dumps({"replace": replace, "remove": removed}).encode())
+        _fsync_folder(staging)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"cannot write {out_dir}: {error.strerror or error}; out/ is as it was") from None
+    try:
+        os.replace(staging / "journal", out_dir / JOURNAL_FILE)  # the commit point
+        _fsync_folder(out_dir)
+        _apply(out_dir, {"replace": replace, "remove": removed})
+        (out_dir / JOURNAL_FILE).unlink()
+    except OSError as error:
+        raise OutputError(f"writing {out_dir} was interrupted: {error.strerror or error}; the next render finishes it") from None
+    return WriteCounts(len(changed), unchanged, len(removed))
+
+
+def _apply(out_dir: Path, entries: dict[str, Any]) -> None:
+    """Step 3 of a write; safe to repeat (a killed render's successor runs it again)."""
+    staging = out_dir / STAGING_FOLDER
+    for number, path in entries.get("replace", []):
+        staged = staging / number
+        if staged.is_file() and _inside(out_dir, path):
+            target = out_dir / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, target)
+    for path in entries.get("remove", []):
         target = out_dir / path
-        if target.is_file():
+        if _inside(out_dir, path) and target.is_file():
             target.unlink()
-            removed += 1
             _remove_empty_parents(target.parent, out_dir)
-    _write_atomically(out_dir / INDEX_FILE, _index_text(plan).encode())
-    return WriteCounts(len(plan.files) - unchanged, unchanged, removed)
+    if (staging / "index").is_file():
+        os.replace(staging / "index", out_dir / INDEX_FILE)
+    _fsync_folder(out_dir)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _locked(out_dir: Path) -> Iterator[None]:
+    """An exclusive lock on out/ (flock on the folder itself: no lock file to leave behind)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    descriptor = os.open(out_dir, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OutputError(
+                        f"{out_dir} is being written by another everest-render run; waited {LOCK_WAIT_SECONDS:.0f} s, writing nothing"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _index_text(plan: OutputPlan) -> str:
@@ -185,14 +311,27 @@ def _index_text(plan: OutputPlan) -> str:
 
 
 def _read(path: Path) -> str | None:
-    return path.read_text(encoding="utf-8") if path.is_file() else None
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
-def _write_atomically(target: Path, content: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    temporary.write_bytes(content)
-    os.replace(temporary, target)
+def _write_synced(target: Path, content: bytes) -> None:
+    # Not fsynced one by one: a killed process loses nothing the kernel has (the journal is
+    # about kills, not power loss), and a thousand fsyncs would dominate a fleet's render.
+    with open(target, "wb") as file:
+        file.write(content)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the renames are still atomic
+    finally:
+        os.close(descriptor)
 
 
 def _remove_empty_parents(folder: Path, out_dir: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from everest_render.check.core import object_problems
 from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
 from everest_render.eras import FOREIGN_APIS, Translator
 from everest_render.load.documents import BUILTIN_PREFIX, Document
@@ -473,9 +474,44 @@ def _parse_monitoring_config(document: Document) -> MonitoringConfig:
     )
 
 
+# What SOPS writes: a MAC over the whole file, and each encrypted value, in this form.
+_SOPS_VALUE = re.compile(r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,tag:[A-Za-z0-9+/=]+,type:[a-z]+\]")
+
+
+def _sops_problems(document: Document) -> list[Diagnostic]:
+    """A ``sops:`` marker is trusted (the file is copied byte for byte) only when it is one: a
+    MAC, a version and a date, as SOPS writes them, and, in a Secret, every value encrypted."""
+    data = document.data
+    sops = data["sops"]
+    if not isinstance(sops, dict) or not isinstance(sops.get("mac"), str) or not _SOPS_VALUE.fullmatch(sops["mac"]):
+        return [document.at(("sops",), "a sops: marker without a valid MAC is not a SOPS-encrypted file (encrypt it with sops)")]
+    missing = [field for field in ("lastmodified", "version") if field not in sops]
+    if missing:
+        return [document.missing(("sops",), f"a sops: marker without {', '.join(missing)} is not a SOPS-encrypted file")]
+    problems = []
+    if data.get("kind") == "Secret":
+        for field in ("data", "stringData"):
+            values = data.get(field)
+            for key, value in (values.items() if isinstance(values, dict) else ()):
+                if not isinstance(value, str) or not _SOPS_VALUE.fullmatch(value):
+                    message = "a Secret value in clear in a SOPS file (check encrypted_regex and unencrypted_suffix)"
+                    problems.append(document.at((field, key), message))
+    return problems
+
+
 def _parse_passthrough(document: Document, out: _Collected) -> None:
     data = document.data
     encrypted = "sops" in data
+    if encrypted:
+        problems = _sops_problems(document)
+        if problems:
+            out.diagnostics.extend(problems)
+            return
+    if isinstance(data.get("items"), list) and str(data["kind"]).endswith("List"):
+        # Each object is checked and placed on its own; a list would carry Secrets and
+        # unplaceable objects past every check.
+        out.diagnostics.append(document.at(("kind",), f"a {data['kind']} is not passed through: write each item as its own document"))
+        return
     if data["kind"] == "Secret" and data.get("apiVersion") == "v1" and not encrypted and ("data" in data or "stringData" in data):
         key = "data" if "data" in data else "stringData"
         out.diagnostics.append(
@@ -498,6 +534,10 @@ def _parse_passthrough(document: Document, out: _Collected) -> None:
             out.diagnostics.append(document.at(("metadata", "namespace"), f"{kind} is cluster-scoped: it has no namespace", key=True))
             return
         if kind != "Namespace":
+            core = [document.at(path, message) for path, message in object_problems(data, urls=False, encrypted=encrypted)]
+            if core:
+                out.diagnostics.extend(core)
+                return
             out.passthrough.append(PassthroughObject(CLUSTER_SCOPED_FOLDER, document, encrypted))
             return
     namespace: Any = name if kind == "Namespace" else metadata.get("namespace")
@@ -514,5 +554,10 @@ def _parse_passthrough(document: Document, out: _Collected) -> None:
         # The namespace names a folder of out/: it must be a plain label, never a path.
         where = ("metadata", "name") if kind == "Namespace" else ("metadata", "namespace")
         out.diagnostics.append(document.at(where, f"{namespace!r} is not a valid namespace (RFC 1123 label)"))
+        return
+    found = object_problems(data, urls=False, encrypted=encrypted)
+    core = [document.at(path, message) for path, message in found if path[:2] != ("metadata", "namespace")]
+    if core:
+        out.diagnostics.extend(core)
         return
     out.passthrough.append(PassthroughObject(namespace, document, encrypted))

@@ -14,13 +14,13 @@ from typing import Any
 
 import jinja2
 import yaml
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from everest_render.diagnostics import Diagnostic, format_path, parse_path
 from everest_render.load.documents import Refused, compose_stream, node_value, text_problems
 from everest_render.model import Provider, RenderedObject, ResolvedCluster
 from everest_render.render.context import template_context
 from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
+from everest_render.render.limits import BoundedSandbox, render_bounded
 from everest_render.render.tracing import cluster_field, last_read
 
 
@@ -40,9 +40,7 @@ class _ProviderLoader(jinja2.BaseLoader):
         return sorted(self.templates)
 
 
-def sandbox(
-    provider: Provider, kind: type[ImmutableSandboxedEnvironment] = ImmutableSandboxedEnvironment, options: Mapping[str, Any] | None = None
-) -> jinja2.Environment:
+def sandbox(provider: Provider, kind: type[BoundedSandbox] = BoundedSandbox, options: Mapping[str, Any] | None = None) -> BoundedSandbox:
     """The environment a provider's templates run in (render, the load-time checks, explain)."""
     env = kind(
         loader=_ProviderLoader(provider),
@@ -55,6 +53,7 @@ def sandbox(
     )
     env.filters.update(FILTERS)
     env.globals.update(GLOBALS)
+    env.bound_helpers()
     return env
 
 
@@ -63,8 +62,8 @@ class ProviderRenderer:
 
     def __init__(self, provider: Provider) -> None:
         self.provider = provider
-        env = self._environment(ImmutableSandboxedEnvironment, {})
-        self.env = env
+        env = self._environment(BoundedSandbox, {})
+        self.env: BoundedSandbox = env
         self.kinds = {(o.api_version, o.kind) for o in provider.objects}
         self.templates: dict[str, jinja2.Template] = {}
         self.problems: list[Diagnostic] = []
@@ -90,7 +89,7 @@ class ProviderRenderer:
         objects: list[RenderedObject] = []
         for name, template in self.templates.items():
             try:
-                text = template.render(context)
+                text = render_bounded(template, context, self.env.budget)
             except TemplateFailure as refusal:
                 problems.append(self._refusal(resolved, name, context, refusal))
                 continue
@@ -108,6 +107,7 @@ class ProviderRenderer:
         where = self.provider.document.source.path
         for index, require, message in self.checks:
             check = self.provider.checks[index]
+            self.env.budget.reset()
             try:
                 holds = bool(require(**context))
                 text = "" if holds else message.render(context)
@@ -119,7 +119,7 @@ class ProviderRenderer:
                 broken.append(resolved.cluster.document.at(parse_path(check["at"]), problem))
         return broken
 
-    def _environment(self, kind: type[ImmutableSandboxedEnvironment], options: dict[str, Any]) -> jinja2.Environment:
+    def _environment(self, kind: type[BoundedSandbox], options: dict[str, Any]) -> BoundedSandbox:
         return sandbox(self.provider, kind, options)
 
     def required_secrets(self, resolved: ResolvedCluster) -> list[dict[str, Any]]:
@@ -127,6 +127,7 @@ class ProviderRenderer:
         context = template_context(resolved)
         needed: list[dict[str, Any]] = []
         for entry in self.provider.secrets:
+            self.env.budget.reset()
             try:
                 if "when" in entry and not self.env.compile_expression(entry["when"])(**context):
                     continue
@@ -201,7 +202,7 @@ class ProviderRenderer:
         if frames:
             innermost = frames[-1]
             file, line = innermost.filename, innermost.lineno or 1
-            chain = "".join(f", included from {f.filename}:{f.lineno}" for f in reversed(frames[:-1]))
+            chain = _chain(frames[:-1])
         else:
             file, line, chain = f"{self.provider.folder}/{name}", 1, ""
         message = f"{type(error).__name__}: {error}" if not isinstance(error, jinja2.UndefinedError) else str(error)
@@ -222,6 +223,19 @@ class ProviderRenderer:
     def _frames(self, error: BaseException) -> list[traceback.FrameSummary]:
         """The traceback frames in this provider's templates (Jinja maps them to template lines)."""
         return [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(self.provider.folder + "/")]
+
+
+def _chain(frames: list[traceback.FrameSummary]) -> str:
+    """``, included from a.j2:3, included from b.j2:9``, innermost first; a frame repeated
+    (a macro calling itself) is written once with its count."""
+    parts: list[tuple[str, int]] = []
+    for frame in reversed(frames):
+        where = f"{frame.filename}:{frame.lineno}"
+        if parts and parts[-1][0] == where:
+            parts[-1] = (where, parts[-1][1] + 1)
+        else:
+            parts.append((where, 1))
+    return "".join(f", included from {where}" + (f" ({count} times)" if count > 1 else "") for where, count in parts)
 
 
 def render_clusters(

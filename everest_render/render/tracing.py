@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from everest_render.render.limits import BoundedSandbox
 
 ContextPath = tuple[str | int, ...]
 
@@ -58,7 +59,7 @@ class _Tracer:
         return result if isinstance(result, jinja2.Undefined) else self.wrap(result, self.last)
 
 
-class TracingSandbox(ImmutableSandboxedEnvironment):
+class TracingSandbox(BoundedSandbox):
     """The render sandbox, recording the context path of every attribute and item read."""
 
     def __init__(self, tracer: _Tracer, **options: Any) -> None:
@@ -73,7 +74,7 @@ class TracingSandbox(ImmutableSandboxedEnvironment):
 
 
 def last_read(
-    make_env: Callable[[type[ImmutableSandboxedEnvironment], dict[str, Any]], jinja2.Environment],
+    make_env: Callable[[type[BoundedSandbox], dict[str, Any]], jinja2.Environment],
     template: str,
     context: Mapping[str, Any],
 ) -> ContextPath:

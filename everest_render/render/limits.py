@@ -1,0 +1,197 @@
+"""Bounds on what a provider's template may spend: the same input fails the same way everywhere.
+
+A template runs under a **step budget** (`STEP_BUDGET` steps per template per cluster): every
+call, attribute or item access, filter, ``range`` item and output chunk is one step, so a loop
+that runs too long fails at the same point on every machine. A wall-clock backstop
+(`WALL_CLOCK_SECONDS`) catches what the steps do not count. Macro calls nest at most
+`MAX_DEPTH` deep. No string, list or output grows beyond `MAX_OUTPUT_CHARS`, no integer beyond
+`MAX_INTEGER_BITS` bits: the operators that could (``*``, ``**``, ``+``, ``%``) and every call
+are checked before they allocate. Helpers that are not deterministic (``random``, ``lipsum``)
+are not offered, and output that prints an object's identity (``<function f at 0x7f...>``)
+is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import jinja2
+from jinja2.runtime import Macro
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from jinja2.utils import Namespace
+
+STEP_BUDGET = 2_000_000
+WALL_CLOCK_SECONDS = 20.0
+MAX_DEPTH = 40
+MAX_OUTPUT_CHARS = 4 * 1024 * 1024
+MAX_INTEGER_BITS = 1024
+NONDETERMINISTIC = ("random", "shuffle", "lipsum")
+_IDENTITY = re.compile(r"<[^<>\n]{1,200} (at|object at) 0x[0-9a-fA-F]{4,}>")
+_HUGE_WIDTH = re.compile(r"\d{8,}")  # a format width of 10**7 characters or more
+
+
+class TemplateLimit(Exception):
+    """A template went beyond one of the bounds above."""
+
+
+class Budget:
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.steps = 0
+        self.depth = 0
+        self.started = time.monotonic()
+
+    def step(self, count: int = 1) -> None:
+        self.steps += count
+        if self.steps > STEP_BUDGET:
+            raise TemplateLimit(f"template ran out of its step budget ({STEP_BUDGET:,} steps): a loop or recursion too long")
+        if self.steps & 0x3FF == 0 and time.monotonic() - self.started > WALL_CLOCK_SECONDS:
+            raise TemplateLimit(f"template ran longer than {WALL_CLOCK_SECONDS:.0f} s (the wall-clock backstop)")
+
+
+def check_size(value: Any) -> Any:
+    if isinstance(value, str | list | tuple | dict | bytes) and len(value) > MAX_OUTPUT_CHARS:
+        raise TemplateLimit(f"a value of {len(value):,} items or characters, more than the limit of {MAX_OUTPUT_CHARS:,}")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INTEGER_BITS:
+        raise TemplateLimit(f"an integer of more than {MAX_INTEGER_BITS} bits")
+    return value
+
+
+# What allocates as much as an integer argument says: str methods and filters taking a width.
+WIDTH_TAKERS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "wordwrap", "truncate", "do_center", "do_indent"})
+
+
+def _check_arguments(args: Sequence[Any], kwargs: dict[str, Any], name: str) -> None:
+    widths = name in WIDTH_TAKERS
+    for value in (*args, *kwargs.values()):
+        check_size(value)
+        if widths and isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OUTPUT_CHARS:
+            raise TemplateLimit(f"{name.removeprefix('do_')}({value:,}): widths are limited to {MAX_OUTPUT_CHARS:,}")
+
+
+class _CountedRange(Sequence[int]):
+    """``range`` whose iteration costs a step per item."""
+
+    def __init__(self, items: range, budget: Budget) -> None:
+        self.items, self.budget = items, budget
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.items[index]
+
+    def __iter__(self) -> Iterator[int]:
+        for item in self.items:
+            self.budget.step()
+            yield item
+
+
+class BoundedNamespace(Namespace):
+    """``namespace()``, whose attributes cannot grow beyond the limits."""
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        super().__setitem__(name, check_size(value))
+
+
+class BoundedSandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.budget = Budget()
+        budget = self.budget
+        for name in NONDETERMINISTIC:
+            self.filters.pop(name, None)
+            self.globals.pop(name, None)
+        self.globals["range"] = lambda *a: _CountedRange(safe_range(*a), budget)
+        self.globals["namespace"] = BoundedNamespace
+
+    def bound_helpers(self) -> None:
+        """Wrap every filter and test (after the provider's are added) so each costs a step
+        and none takes or returns a value beyond the limits."""
+        for table in (self.filters, self.tests):
+            for name, function in list(table.items()):
+                if not getattr(function, "_bounded", False):
+                    table[name] = _bounded(function, self.budget)
+
+    def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
+        self.budget.step()
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
+            if right * max(left.bit_length(), 1) > MAX_INTEGER_BITS:
+                raise TemplateLimit(f"{left} ** {right} is larger than {MAX_INTEGER_BITS} bits")
+        if operator == "*" and isinstance(right, int) and isinstance(left, str | list | tuple) and len(left) * right > MAX_OUTPUT_CHARS:
+            raise TemplateLimit(f"repeating {len(left):,} items {right:,} times is beyond the limit of {MAX_OUTPUT_CHARS:,}")
+        if operator == "*" and isinstance(left, int) and isinstance(right, str | list | tuple) and len(right) * left > MAX_OUTPUT_CHARS:
+            raise TemplateLimit(f"repeating {len(right):,} items {left:,} times is beyond the limit of {MAX_OUTPUT_CHARS:,}")
+        if operator == "%" and isinstance(left, str) and _HUGE_WIDTH.search(left):
+            raise TemplateLimit("a format width beyond the limit")
+        return check_size(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        budget = __self.budget
+        budget.step()
+        _check_arguments(args, kwargs, getattr(__obj, "__name__", ""))
+        if getattr(__obj, "__name__", "") == "format" and isinstance(getattr(__obj, "__self__", None), str):
+            if _HUGE_WIDTH.search(__obj.__self__):
+                raise TemplateLimit("a format width beyond the limit")
+        if isinstance(__obj, Macro):
+            budget.depth += 1
+            try:
+                if budget.depth > MAX_DEPTH:
+                    raise TemplateLimit(f"macros nested more than {MAX_DEPTH} deep (a recursion without end?)")
+                return check_size(super().call(__context, __obj, *args, **kwargs))
+            finally:
+                budget.depth -= 1
+        return check_size(super().call(__context, __obj, *args, **kwargs))
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        self.budget.step()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        self.budget.step()
+        return super().getitem(obj, argument)
+
+
+def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]:
+    name = getattr(function, "__name__", "")
+
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        budget.step()
+        _check_arguments([a for a in args if not isinstance(a, jinja2.runtime.Context | jinja2.Environment)], kwargs, name)
+        if function.__name__ in ("do_format", "format") and args and isinstance(args[0], str) and _HUGE_WIDTH.search(args[0]):
+            raise TemplateLimit("a format width beyond the limit")
+        return check_size(function(*args, **kwargs))
+
+    # Jinja passes the context, environment or eval context to filters marked for it.
+    for marker in ("jinja_pass_arg",):
+        if hasattr(function, marker):
+            setattr(bounded, marker, getattr(function, marker))
+    bounded._bounded = True  # type: ignore[attr-defined]
+    bounded.__name__ = getattr(function, "__name__", "filter")
+    return bounded
+
+
+def render_bounded(template: jinja2.Template, context: Mapping[str, Any], budget: Budget) -> str:
+    """The template's output, produced chunk by chunk within the budget and the size limit."""
+    budget.reset()
+    chunks = []
+    size = 0
+    for chunk in template.generate(context):
+        budget.step()
+        size += len(chunk)
+        if size > MAX_OUTPUT_CHARS:
+            raise TemplateLimit(f"template output beyond the limit of {MAX_OUTPUT_CHARS:,} characters")
+        chunks.append(chunk)
+    text = "".join(chunks)
+    identity = _IDENTITY.search(text)
+    if identity is not None:
+        printed = re.sub(r"0x[0-9a-fA-F]+", "0x...", identity.group())[:80]  # the address itself differs on every run
+        raise TemplateLimit(f"template printed an object's identity ({printed}), which differs on every run")
+    return text
