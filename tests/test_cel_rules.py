@@ -24,13 +24,13 @@ from everest_render.check.cel_rules import (
 )
 from tests.conftest import PROJECT_ROOT
 
-CNPG = PROJECT_ROOT / "examples/cloudnative-pg"
 SCHEMAS = {
     "PerconaPGCluster": PROJECT_ROOT / "providers/percona-postgresql/schemas/PerconaPGCluster.json",
     "PerconaServerMongoDB": PROJECT_ROOT / "providers/percona-server-mongodb/schemas/PerconaServerMongoDB.json",
     "PerconaXtraDBCluster": PROJECT_ROOT / "providers/percona-xtradb-cluster/schemas/PerconaXtraDBCluster.json",
-    "Cluster": CNPG / "providers/cloudnative-pg/schemas/Cluster.json",
-    "Pooler": CNPG / "providers/cloudnative-pg/schemas/Pooler.json",
+    "Cluster": PROJECT_ROOT / "providers/cloudnative-pg/schemas/Cluster.json",
+    "Pooler": PROJECT_ROOT / "providers/cloudnative-pg/schemas/Pooler.json",
+    "ScheduledBackup": PROJECT_ROOT / "providers/cloudnative-pg/schemas/ScheduledBackup.json",
     "Instance": PROJECT_ROOT / "everest_render/schemas/Instance.json",
 }
 
@@ -47,7 +47,7 @@ def rule_set(kind: str) -> RuleSet:
 
 
 def vendored_crds() -> list[Path]:
-    return sorted([*(PROJECT_ROOT / "crds").glob("*/*/*.yaml"), *(CNPG / "crds").glob("*/*/*.yaml")])
+    return sorted((PROJECT_ROOT / "crds").glob("*/*/*.yaml"))
 
 
 def test_every_vendored_crd_rule_is_inventoried():
@@ -68,8 +68,9 @@ def test_every_vendored_crd_rule_is_inventoried():
         ("PerconaXtraDBCluster", "v1"): (5, 0),
         ("Cluster", "v1"): (8, 1),
         ("Pooler", "v1"): (3, 2),
+        ("ScheduledBackup", "v1"): (0, 1),
     }
-    assert sum(c + t for c, t in counts.values()) == 43
+    assert sum(c + t for c, t in counts.values()) == 44
 
 
 def test_the_committed_schemas_carry_every_rule_and_the_table_covers_each_checked_one():
@@ -197,9 +198,8 @@ def reference(rule: str, value: Any) -> Any:
 
 def rendered_objects() -> list[dict[str, Any]]:
     objects = []
-    for out in (PROJECT_ROOT / "out", CNPG / "out"):
-        for path in sorted(out.rglob("*.yaml")):
-            objects.extend(d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict) and d.get("kind") in SCHEMAS)
+    for path in sorted((PROJECT_ROOT / "out").rglob("*.yaml")):
+        objects.extend(d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict) and d.get("kind") in SCHEMAS)
     return objects
 
 
@@ -379,8 +379,8 @@ def test_schemas_fails_on_a_crd_rule_it_cannot_check(tmp_path):
 
     from everest_render.commands.cli import main
 
-    shutil.copytree(CNPG / "providers", tmp_path / "providers")
-    shutil.copytree(CNPG / "crds", tmp_path / "crds")
+    shutil.copytree(PROJECT_ROOT / "providers/cloudnative-pg", tmp_path / "providers/cloudnative-pg")
+    shutil.copytree(PROJECT_ROOT / "crds/cloudnative-pg", tmp_path / "crds/cloudnative-pg")
     crd = tmp_path / "crds/cloudnative-pg/1.30.0/poolers.postgresql.cnpg.io.yaml"
     crd.write_text(crd.read_text().replace("rule: self.apiGroup == 'postgresql.cnpg.io'", "rule: self.apiGroup.lowerAscii().reverse() == 'x'"))
     result = CliRunner().invoke(main, ["schemas", "--repo", str(tmp_path), "--check"])
@@ -420,7 +420,7 @@ def test_providers_list_reports_the_rules_and_those_not_checked():
 
     from everest_render.commands.cli import main
 
-    result = CliRunner().invoke(main, ["providers", "list", "--repo", str(CNPG)])
+    result = CliRunner().invoke(main, ["providers", "list", "--repo", str(PROJECT_ROOT)])
     assert result.exit_code == 0
     assert "  PerconaPGCluster CEL rules: 20 checked\n" in result.stdout
     assert (
@@ -428,7 +428,7 @@ def test_providers_list_reports_the_rules_and_those_not_checked():
         "    spec.cluster: self == oldSelf (transition rule, compares with the live object: oldSelf)\n"
         "    spec.serviceAccountName: self == oldSelf (transition rule, compares with the live object: oldSelf)\n"
     ) in result.stdout
-    listing = json.loads(CliRunner().invoke(main, ["providers", "list", "--repo", str(CNPG), "--format", "json"]).stdout)
+    listing = json.loads(CliRunner().invoke(main, ["providers", "list", "--repo", str(PROJECT_ROOT), "--format", "json"]).stdout)
     (cnpg,) = [p for p in listing if p["name"] == "cloudnative-pg"]
     assert cnpg["celRules"]["Cluster"] == {
         "checked": 8,

@@ -77,7 +77,7 @@ def test_a_near_miss_is_answered_with_the_name_it_probably_meant(repo, body, exp
 def test_an_unknown_provider_is_answered_with_the_near_one(repo):
     repo.write("clusters/shop/orders.yaml", mongodb().replace("percona-server-mongodb", "percona-server-mongo"))
     assert repo.errors() == [
-        "clusters/shop/orders.yaml:7:13: unknown provider 'percona-server-mongo'; known: percona-postgresql, percona-server-mongodb,"
+        "clusters/shop/orders.yaml:7:13: unknown provider 'percona-server-mongo'; known: cloudnative-pg, percona-postgresql, percona-server-mongodb,"
         ' percona-xtradb-cluster; did you mean "percona-server-mongodb"? (at spec.provider)'
     ]
     repo.write("clusters/shop/orders.yaml", mongodb().replace("percona-server-mongodb", "cassandra"))
@@ -88,7 +88,7 @@ def test_a_shape_error_does_not_hide_the_clusters_other_problems(repo):
     # Before: the wrong type stopped the cluster there, and the unknown provider went unsaid.
     repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: x}\n").replace("mongodb\n", "mongo\n", 1))
     assert repo.errors() == [
-        "clusters/shop/orders.yaml:7:13: unknown provider 'percona-server-mongo'; known: percona-postgresql, percona-server-mongodb,"
+        "clusters/shop/orders.yaml:7:13: unknown provider 'percona-server-mongo'; known: cloudnative-pg, percona-postgresql, percona-server-mongodb,"
         ' percona-xtradb-cluster; did you mean "percona-server-mongodb"? (at spec.provider)',
         'clusters/shop/orders.yaml:9:24: "x" is not of type "integer" (at spec.instances.engine.replicas)',
     ]

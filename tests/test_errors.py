@@ -61,7 +61,7 @@ def test_an_unquoted_numeric_version_is_refused_not_guessed(repo):
 def test_unknown_provider_lists_the_known_ones(repo):
     repo.write("clusters/shop/orders.yaml", mongodb().replace("percona-server-mongodb", "mongo"))
     assert repo.errors() == [
-        "clusters/shop/orders.yaml:7:13: unknown provider 'mongo'; known: percona-postgresql, percona-server-mongodb, percona-xtradb-cluster"
+        "clusters/shop/orders.yaml:7:13: unknown provider 'mongo'; known: cloudnative-pg, percona-postgresql, percona-server-mongodb, percona-xtradb-cluster"
         " (at spec.provider)"
     ]
 

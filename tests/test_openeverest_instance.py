@@ -275,7 +275,7 @@ def test_the_era_c_provider_field_is_aliased_too(repo):
 def test_any_other_provider_name_passes_through_and_is_checked_where_it_was_written(repo):
     repo.write("clusters/shop/orders.yaml", instance("providerRef: {name: valkey}\ncomponents: {engine: {}}"))
     assert repo.errors() == [
-        "clusters/shop/orders.yaml:7:23: unknown provider 'valkey'; known: percona-postgresql, percona-server-mongodb, percona-xtradb-cluster"
+        "clusters/shop/orders.yaml:7:23: unknown provider 'valkey'; known: cloudnative-pg, percona-postgresql, percona-server-mongodb, percona-xtradb-cluster"
         " (at spec.providerRef.name)"
     ]
 

@@ -16,7 +16,7 @@ def test_provider_case(case, tmp_path):
     assert run_case(case, tmp_path) == []
 
 
-def test_every_example_provider_carries_cases():
+def test_every_provider_written_with_the_kit_carries_cases():
     assert {c.path.parent.parent.name for c in CASES} >= {"cloudnative-pg"}
 
 
