@@ -162,7 +162,7 @@ def test_the_image_must_be_an_image_reference_with_a_tag_or_digest(repo):
         CATALOGUE + "        - {version: a, image: 'Percona/Mongo DB'}\n        - {version: b, image: registry.example.com:5000/percona/mongod}\n",
     )
     assert repo.errors() == [
-        "everest-render.yaml:7:31: 'Percona/Mongo DB' is not an image reference (e.g. percona/percona-server-mongodb:8.0.19-7) (at spec.catalogue.percona-server-mongodb.mongod[0].image)",
+        "everest-render.yaml:7:31: 'Percona/Mongo DB' is not an image reference (e.g. registry.example.com/team/db:1.2.3) (at spec.catalogue.percona-server-mongodb.mongod[0].image)",
         "everest-render.yaml:8:31: 'registry.example.com:5000/percona/mongod' names no tag or digest: pin one, or the image changes under the cluster (at spec.catalogue.percona-server-mongodb.mongod[1].image)",
     ]
 
@@ -213,7 +213,7 @@ def test_unknown_definitions_and_component_types_are_refused_with_suggestions(re
         + "    percona-xtradb-cluster:\n      pxcc: [{version: a, image: 'x:1'}]\n",
     )
     assert repo.errors() == [
-        "everest-render.yaml:5:5: unknown DatabaseClusterDefinition 'percona-server-mongo'; known: percona-postgresql, percona-server-mongodb, percona-xtradb-cluster; did you mean \"percona-server-mongodb\"? (at spec.catalogue.percona-server-mongo)",
+        "everest-render.yaml:5:5: unknown DatabaseClusterDefinition 'percona-server-mongo'; known: cloudnative-pg, percona-postgresql, percona-server-mongodb, percona-xtradb-cluster; did you mean \"percona-server-mongodb\"? (at spec.catalogue.percona-server-mongo)",
         "everest-render.yaml:8:7: definition percona-xtradb-cluster has no component type 'pxcc'; known: backup, haproxy, pmm, proxysql, pxc; did you mean \"pxc\"? (at spec.catalogue.percona-xtradb-cluster.pxcc)",
     ]
 
@@ -255,6 +255,8 @@ def test_every_built_in_catalogue_entry_names_its_source():
     from everest_render.pipeline import _load_and_parse
 
     _, parsed = _load_and_parse(read_builtins(), ())
-    entries = [v for d in parsed.definitions for t in d.component_types.values() for v in t.versions]
+    percona = [d for d in parsed.definitions if d.name.startswith("percona-")]
+    assert len(percona) == 3
+    entries = [v for d in percona for t in d.component_types.values() for v in t.versions]
     assert len(entries) > 40
     assert all(v.source for v in entries), [v.version for v in entries if not v.source]

@@ -57,7 +57,7 @@ def _parse_catalogue(document: Document, written: Any) -> tuple[tuple[AddedVersi
                 image, written_version = entry["image"], entry["version"]
                 match = _IMAGE.fullmatch(image)
                 if match is None:
-                    message = f"{image!r} is not an image reference (e.g. percona/percona-server-mongodb:8.0.19-7)"
+                    message = f"{image!r} is not an image reference (e.g. registry.example.com/team/db:1.2.3)"
                     problems.append(document.at((*at, "image"), message))
                 elif not match.group("tag") and not match.group("digest"):
                     message = f"{image!r} names no tag or digest: pin one, or the image changes under the cluster"
