@@ -37,6 +37,17 @@ class AddedVersion:
 
 
 @dataclass(frozen=True)
+class GitopsDefaults:
+    """The settings file's ``gitops`` section: defaults for every cluster, then per namespace."""
+
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    deletion_protection: str | None = None
+    keep_volumes: bool | None = None
+    namespaces: Mapping[str, GitopsDefaults] = field(default_factory=dict)
+    source: str = ""  # the settings file, for explain
+
+
+@dataclass(frozen=True)
 class RepositorySettings:
     """The repository's ``everest-render.yaml`` (kind RepositorySettings), schema-validated.
 
@@ -49,6 +60,7 @@ class RepositorySettings:
     document: Document | None = None
     # spec.catalogue: versions added to definitions in effect, without copying them.
     catalogue: tuple[AddedVersion, ...] = ()
+    gitops: GitopsDefaults | None = None
 
     @property
     def file(self) -> str | None:
@@ -146,6 +158,26 @@ class InstanceAliases:
 
 
 @dataclass(frozen=True)
+class ChangeMeaning:
+    """What a change of one field of a provider's object means for the database
+    (``spec.gitops.changes``); ``diff`` lists the destructive ones first. ``path`` is dotted,
+    ``[]`` standing for every item of a list (items compared in order)."""
+
+    kind: str
+    path: str
+    meaning: str  # a key of commands/destructive.py's CHANGE_RULES
+    what: str  # the field in the user's words, e.g. "engine storage size"
+
+
+@dataclass(frozen=True)
+class ProviderGitops:
+    """What the GitOps guardrails need to know of a provider's objects (``spec.gitops``)."""
+
+    volume_finalizers: tuple[str, ...] = ()  # finalizers whose operator deletes the volumes
+    changes: tuple[ChangeMeaning, ...] = ()
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     definition: str
@@ -160,6 +192,7 @@ class Provider:
     checks: tuple[Mapping[str, str], ...]  # operator rules checked before rendering ({require, message, at})
     kind_order: tuple[str, ...]  # its own kinds' place in the output, after the API kinds
     instance_aliases: InstanceAliases
+    gitops: ProviderGitops
     folder: str  # relative to its root, for messages
     assets: ProviderAssets
     document: Document
@@ -178,6 +211,7 @@ class DatabaseCluster:
     # Values the schema refused, already reported and left out of ``spec`` so that resolve still
     # reports the cluster's other problems; resolve stays quiet at and around these paths.
     refused: tuple[tuple[str | int, ...], ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -308,6 +342,21 @@ class ResolvedVersion:
 
 
 @dataclass(frozen=True)
+class GitopsControls:
+    """What a cluster's objects carry for Argo CD and Flux, and where each choice came from
+    (resolve/gitops.py decides it; explain shows it)."""
+
+    annotations: Mapping[str, str]  # copied onto every rendered object, protection merged in
+    deletion_protection: str  # none | confirm | strict
+    keep_volumes: bool  # drop the provider's volume-deleting finalizers
+    origins: Mapping[str, str]  # deletionProtection / keepVolumes -> where it was set
+    substitution_opt_in: bool  # kustomize.toolkit.fluxcd.io/substitute written by the user
+
+
+NO_CONTROLS = GitopsControls({}, "none", False, {"deletionProtection": "default", "keepVolumes": "default"}, False)
+
+
+@dataclass(frozen=True)
 class ResolvedCluster:
     cluster: DatabaseCluster
     provider: Provider
@@ -326,6 +375,7 @@ class ResolvedCluster:
     monitoring: ResolvedMonitoring | None
     defaults: tuple[AppliedDefault, ...]
     settings: RepositorySettings = DEFAULT_SETTINGS  # the repository's, for resolve and render
+    gitops: GitopsControls = field(default_factory=lambda: NO_CONTROLS)
 
     @property
     def ref(self) -> ObjectRef:

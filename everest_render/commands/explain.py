@@ -103,6 +103,15 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None) -> dict[str,
         "paused": cluster.paused,
         "allowUnsafeConfiguration": cluster.allow_unsafe_configuration,
         "labels": dict(cluster.labels),
+        "gitops": {
+            "annotations": dict(cluster.gitops.annotations),
+            "deletionProtection": {"level": cluster.gitops.deletion_protection, "origin": cluster.gitops.origins["deletionProtection"]},
+            "keepVolumes": {
+                "enabled": cluster.gitops.keep_volumes,
+                "origin": cluster.gitops.origins["keepVolumes"],
+                "finalizersDropped": list(cluster.provider.gitops.volume_finalizers) if cluster.gitops.keep_volumes else [],
+            },
+        },
         "versions": versions_context(cluster),
         "versionSources": {t: _version_source(cluster, t, v.version) for t, v in cluster.versions.items()},
         "components": {
@@ -156,8 +165,16 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None) -> str:
         f"topology:   {data['topology']['type']}" + (f" {yaml_value(data['topology']['config'])}" if data["topology"]["config"] else ""),
         f"crVersion:  {data['crVersion']}",
         f"secrets:    {data['secretsName']} (not rendered: the operator creates it, or you supply it)",
-        "components:",
     ]
+    gitops = data["gitops"]
+    protection, keep = gitops["deletionProtection"], gitops["keepVolumes"]
+    lines.append(f"deletion protection: {protection['level']} ({protection['origin']}){_protection_effect(protection['level'])}")
+    if keep["enabled"]:
+        lines.append(f"keep volumes: finalizers {', '.join(keep['finalizersDropped']) or '(none)'} dropped ({keep['origin']})")
+    if gitops["annotations"]:
+        lines.append("annotations on every object:")
+        lines.extend(f"  {key}: {value}" for key, value in gitops["annotations"].items())
+    lines.append("components:")
     for name, c in data["components"].items():
         lines.append(f"  {name}: {c['type']} {c['version']}  image {c['image']}")
         for key in ("replicas", "resources", "storage", "expose"):
@@ -204,6 +221,14 @@ def _config_lines(config: Any) -> list[str]:
         body = textwrap.dedent(config.strip("\n"))
         return ["    config: |", *(f"      {line}".rstrip() for line in body.splitlines())]
     return [f"    config: {yaml_value(config)}"]
+
+
+def _protection_effect(level: str) -> str:
+    effects = {
+        "confirm": ": Argo CD prunes or deletes it only when confirmed; Flux never prunes it",
+        "strict": ": Argo CD never prunes or deletes it; Flux never prunes it",
+    }
+    return effects.get(level, ": Argo CD and Flux prune it when it leaves git")
 
 
 def providers_json(catalog: Catalog) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from everest_render.load.files import DEFINITION_FILES
 from everest_render.model import (
     BackupStorage,
     CatalogueVersion,
+    ChangeMeaning,
     ComponentType,
     DatabaseCluster,
     Definition,
@@ -35,6 +36,7 @@ from everest_render.model import (
     PassthroughObject,
     Provider,
     ProviderAssets,
+    ProviderGitops,
     Topology,
     TopologyComponent,
 )
@@ -334,6 +336,7 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
             checks=tuple(spec.get("checks", [])),
             kind_order=tuple(spec.get("kindOrder", [])),
             instance_aliases=_instance_aliases(spec.get("instanceAliases", {})),
+            gitops=_provider_gitops(spec.get("gitops", {})),
             folder=folder,
             assets=files,
             document=document,
@@ -351,10 +354,20 @@ def _instance_aliases(written: Mapping[str, Any]) -> InstanceAliases:
     )
 
 
+def _provider_gitops(written: Mapping[str, Any]) -> ProviderGitops:
+    changes = tuple(
+        ChangeMeaning(kind, entry["path"], entry["meaning"], entry["what"])
+        for kind, entries in written.get("changes", {}).items()
+        for entry in entries
+    )
+    return ProviderGitops(tuple(written.get("volumeFinalizers", [])), changes)
+
+
 def _parse_cluster(document: Document, refused: tuple[ObjectPath, ...] = ()) -> DatabaseCluster:
     metadata = document.data["metadata"]
     ref = ObjectRef(metadata["namespace"], metadata["name"])
-    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document, refused)
+    annotations = dict(metadata.get("annotations", {}))
+    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document, refused, annotations)
 
 
 def _parse_backup_storage(document: Document) -> BackupStorage:

@@ -17,7 +17,7 @@ from typing import Any
 from everest_render.diagnostics import Diagnostic
 from everest_render.load.documents import Document, load_documents
 from everest_render.load.files import SETTINGS_FILE
-from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, RepositorySettings
+from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, GitopsDefaults, RepositorySettings
 from everest_render.parse.inputs import check_against_schema
 
 API_VERSION = "everest-render/v1alpha1"
@@ -75,7 +75,35 @@ def _parse_catalogue(document: Document, written: Any) -> tuple[tuple[AddedVersi
     return tuple(added), problems
 
 
-SECTION_PARSERS: dict[str, SectionParser] = {"catalogue": _parse_catalogue}
+def _gitops_section(document: Document, written: Any) -> tuple[GitopsDefaults, list[Diagnostic]]:
+    """``spec.gitops``: GitOps defaults. Annotations that a cluster may not carry (tracking
+    metadata, the renderer's own settings, which have their own keys here) are refused."""
+    from everest_render.resolve.gitops import DROPPED_ANNOTATIONS, SETTINGS_PREFIX, TRACKING_ANNOTATIONS
+
+    problems: list[Diagnostic] = []
+
+    def layer(section: Any, path: tuple[str, ...], namespaces: Any = None) -> GitopsDefaults:
+        annotations = dict(section.get("annotations", {}))
+        for key in annotations:
+            where = (*path, "annotations", key)
+            if key in TRACKING_ANNOTATIONS:
+                why = f"is tracking metadata ({TRACKING_ANNOTATIONS[key]}): the GitOps tool sets it"
+                problems.append(document.at(where, f"annotation {key!r} {why}", key=True))
+            elif key in DROPPED_ANNOTATIONS or key.startswith(SETTINGS_PREFIX):
+                why = "cannot be a default (deletionProtection and keepVolumes are keys of this section)"
+                problems.append(document.at(where, f"annotation {key!r} {why}", key=True))
+        return GitopsDefaults(
+            annotations,
+            section.get("deletionProtection"),
+            section.get("keepVolumes"),
+            {name: layer(inner, (*path, "namespaces", name)) for name, inner in (namespaces or {}).items()},
+            document.source.path,
+        )
+
+    return layer(written, ("spec", "gitops"), written.get("namespaces")), problems
+
+
+SECTION_PARSERS: dict[str, SectionParser] = {"catalogue": _parse_catalogue, "gitops": _gitops_section}
 
 
 def parse_settings(source: Any) -> tuple[RepositorySettings, list[Diagnostic]]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from everest_render.diagnostics import Diagnostic
 from everest_render.model import RenderedObject, ResolvedCluster
+from everest_render.resolve.gitops import FLUX_DISABLED, FLUX_SUBSTITUTE
 
 Step = Callable[[RenderedObject, ResolvedCluster], RenderedObject]
 
@@ -29,7 +30,58 @@ def set_namespace(rendered: RenderedObject, cluster: ResolvedCluster) -> Rendere
     return RenderedObject(obj, rendered.cluster, rendered.template)
 
 
-STEPS: tuple[Step, ...] = (set_namespace, apply_labels)
+def apply_annotations(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
+    """The cluster's GitOps annotations (its own, the repository's defaults, its deletion
+    protection: resolve/gitops.py) go on every object rendered for it."""
+    annotations = cluster.gitops.annotations
+    if not annotations:
+        return rendered
+    metadata = dict(rendered.obj["metadata"])
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **annotations}
+    return RenderedObject({**rendered.obj, "metadata": metadata}, rendered.cluster, rendered.template)
+
+
+def keep_volumes(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
+    """``everest-render/keep-volumes``: without the finalizers on which the operator deletes
+    the volumes (the provider's ``gitops.volumeFinalizers``), a deleted cluster leaves its PVCs."""
+    finalizers = rendered.obj["metadata"].get("finalizers")
+    dropped = cluster.provider.gitops.volume_finalizers
+    if not cluster.gitops.keep_volumes or not finalizers or not dropped:
+        return rendered
+    metadata = dict(rendered.obj["metadata"])
+    kept = [f for f in finalizers if f not in dropped]
+    if kept:
+        metadata["finalizers"] = kept
+    else:
+        del metadata["finalizers"]
+    return RenderedObject({**rendered.obj, "metadata": metadata}, rendered.cluster, rendered.template)
+
+
+def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
+    """Flux's post-build substitution rewrites ``${var}`` (undefined: empty) and ``$$`` (to
+    ``$``) in the text of every object it applies, configuration text included. An object
+    holding either gets Flux's per-object opt-out, unless the cluster wrote
+    ``kustomize.toolkit.fluxcd.io/substitute`` itself (substitution meant). Runs last: the
+    annotations just added are text too."""
+    if cluster.gitops.substitution_opt_in or not flux_would_rewrite(rendered.obj):
+        return rendered
+    metadata = dict(rendered.obj["metadata"])
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), FLUX_SUBSTITUTE: FLUX_DISABLED}
+    return RenderedObject({**rendered.obj, "metadata": metadata}, rendered.cluster, rendered.template)
+
+
+def flux_would_rewrite(value: Any) -> bool:
+    """Whether any key or string in ``value`` holds ``${`` or ``$$`` (what Flux's envsubst reads)."""
+    if isinstance(value, str):
+        return "${" in value or "$$" in value
+    if isinstance(value, Mapping):
+        return any(flux_would_rewrite(k) or flux_would_rewrite(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(flux_would_rewrite(v) for v in value)
+    return False
+
+
+STEPS: tuple[Step, ...] = (set_namespace, apply_labels, apply_annotations, keep_volumes, guard_flux_substitution)
 
 
 def postprocess(objects: list[RenderedObject], clusters: Mapping[Any, ResolvedCluster]) -> tuple[list[RenderedObject], list[Diagnostic]]:

@@ -31,6 +31,7 @@ from everest_render.model import (
     Topology,
 )
 from everest_render.resolve.catalog import Catalog, unique_by
+from everest_render.resolve.gitops import resolve_controls
 from everest_render.resolve.references import References, resolve_backup, resolve_monitoring
 from everest_render.schema_check import compile_schema, schema_problems
 
@@ -115,6 +116,8 @@ class _Resolution:
         definition = self.catalog.definitions[provider.definition]
         self._check_name(provider)
         labels = self._labels()
+        controls, control_problems = resolve_controls(self.cluster, self.settings.gitops)
+        self.problems.extend(control_problems)
         topology = self._topology(definition)
         if topology is None:
             return None, self.problems
@@ -149,6 +152,7 @@ class _Resolution:
             monitoring=monitoring,
             defaults=tuple(self.defaults),
             settings=self.settings,
+            gitops=controls,
         )
         return resolved, self.problems
 
