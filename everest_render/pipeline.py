@@ -102,7 +102,7 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     builtin_loaded, builtin, _ = _load_and_parse(files.builtin, ())
     own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers)
     catalog, catalog_problems = build_catalog(
-        builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken
+        builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken, settings
     )
     asset_problems = provider_problems(own.providers)
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
