@@ -254,7 +254,7 @@ def test_every_built_in_catalogue_entry_names_its_source():
     from everest_render.load.files import read_builtins
     from everest_render.pipeline import _load_and_parse
 
-    _, parsed = _load_and_parse(read_builtins(), ())
+    _, parsed, _ = _load_and_parse(read_builtins(), ())
     percona = [d for d in parsed.definitions if d.name.startswith("percona-")]
     assert len(percona) == 3
     entries = [v for d in percona for t in d.component_types.values() for v in t.versions]
