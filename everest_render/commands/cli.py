@@ -29,12 +29,15 @@ from everest_render.commands.report import (
 )
 from everest_render.diagnostics import Diagnostic, has_errors
 
-EXIT_OK, EXIT_DIFFERENCES, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+EXIT_OK, EXIT_DIFFERENCES, EXIT_USAGE, EXIT_INVALID, EXIT_DESTRUCTIVE = 0, 1, 2, 3, 4
 
 
-def exit_code(*, failed: bool = False, differences: bool = False) -> int:
+def exit_code(*, failed: bool = False, differences: bool = False, blocked: bool = False) -> int:
+    """``blocked``: a destructive change the guardrails stop (commands/guardrails.py)."""
     if failed:
         return EXIT_INVALID
+    if blocked:
+        return EXIT_DESTRUCTIVE
     if differences:
         return EXIT_DIFFERENCES
     return EXIT_OK
@@ -207,6 +210,21 @@ annotations_option = click.option(
     help="Also print each problem as a GitHub Actions annotation on stderr (auto: when GITHUB_ACTIONS=true).",
 )
 
+fail_on_destructive_option = click.option(
+    "--fail-on-destructive",
+    is_flag=True,
+    envvar="EVEREST_RENDER_FAIL_ON_DESTRUCTIVE",
+    show_envvar=True,
+    help="Exit 4 (writing nothing) when the change holds a destructive change (docs/gitops.md).",
+)
+allow_removals_option = click.option(
+    "--allow-removals",
+    is_flag=True,
+    envvar="EVEREST_RENDER_ALLOW_REMOVALS",
+    show_envvar=True,
+    help="Accept removing more than one database at once (otherwise exit 4).",
+)
+
 SHARED_FORMAT_VARIABLE = "EVEREST_RENDER_FORMAT"
 
 
@@ -244,6 +262,7 @@ def _epilog(examples: list[str], codes: list[str]) -> str:
 
 
 USAGE_CODE = "2  usage error (unknown option, contradicting options, no such --repo)"
+DESTRUCTIVE_CODE = "4  stopped by a guardrail: a storage shrink, --fail-on-destructive, or removals without --allow-removals"
 INVALID_CODE = "3  invalid input or render error: nothing written, nothing on stdout"
 
 
@@ -263,7 +282,13 @@ def main() -> None:
             "everest-render render --check              # CI gate: exit 1 when out/ is stale",
             "everest-render render --stdout --only shop # one stream, namespace shop only",
         ],
-        ["0  rendered (with --check: out/ is up to date)", "1  --check: out/ differs from the render", USAGE_CODE, INVALID_CODE],
+        [
+            "0  rendered (with --check: out/ is up to date)",
+            "1  --check: out/ differs from the render",
+            USAGE_CODE,
+            INVALID_CODE,
+            DESTRUCTIVE_CODE,
+        ],
     )
 )
 @repo_option
@@ -292,6 +317,8 @@ def main() -> None:
     show_envvar=True,
     help="With --stdout: print only these namespaces or clusters (repeatable; the whole repository is still validated).",
 )
+@fail_on_destructive_option
+@allow_removals_option
 @jobs_option
 @quiet_option
 @annotations_option
@@ -304,6 +331,8 @@ def render(
     check: bool,
     kustomization: bool,
     only: tuple[str, ...],
+    fail_on_destructive: bool,
+    allow_removals: bool,
     jobs: int,
     quiet: bool,
     annotations: str,
@@ -334,6 +363,11 @@ def render(
         sys.stdout.flush()
         _finish(EXIT_OK)
     clusters = len(result.resolved.clusters)
+    flagged, reasons = _guardrails(output, result, plan, out_dir, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
+    tally = Tally(tally.errors + len(reasons), tally.error_files, tally.warnings + flagged)
+    if reasons:
+        output.summary(failure_summary(tally))
+        _finish(exit_code(blocked=True))
     if check:
         changes = differences(plan, out_dir)
         for change in changes:
@@ -349,6 +383,25 @@ def render(
         _finish(EXIT_INVALID)
     output.summary(render_summary(clusters, tally, counts.written, counts.unchanged, counts.removed))
     _finish(EXIT_OK)
+
+
+def _guardrails(
+    output: Output, result: Any, plan: Any, out_dir: Path, *, fail_on_destructive: bool, allow_removals: bool
+) -> tuple[int, list[str]]:
+    """The destructive changes from out/ to this render, printed as warnings, and why a
+    guardrail stops the run (printed as errors): (how many changes, the reasons)."""
+    from everest_render.commands.baselines import kind_rules
+    from everest_render.commands.diff import destructive_between
+    from everest_render.commands.guardrails import blocking_reasons
+    from everest_render.emit.output import read_output
+
+    destructive = destructive_between(read_output(plan, out_dir), plan.files, kind_rules(result))
+    reasons = blocking_reasons(destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
+    for change in destructive:
+        output.warning(f"destructive change: {change}" + (f" (at {change.path})" if change.path else ""))
+    for reason in reasons:
+        output.error(reason)
+    return len(destructive), reasons
 
 
 @main.command(
@@ -444,7 +497,7 @@ def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> N
             "everest-render diff --against origin/main --format markdown",
             "everest-render diff --live --format json",
         ],
-        ["0  no differences", "1  something would change", USAGE_CODE, INVALID_CODE + "; the other side cannot be read"],
+        ["0  no differences", "1  something would change", USAGE_CODE, INVALID_CODE + "; the other side cannot be read", DESTRUCTIVE_CODE],
     )
 )
 @repo_option
@@ -462,6 +515,17 @@ def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> N
 )
 @kustomization_option
 @format_option("diff", ("text", "markdown", "json"))
+@click.option(
+    "--max-chars",
+    type=click.IntRange(min=200),
+    default=65_536,
+    show_default="65536, GitHub's comment limit",
+    envvar="EVEREST_RENDER_MAX_CHARS",
+    show_envvar=True,
+    help="With --format markdown: the longest text to print; what does not fit ends in '… and N more'.",
+)
+@fail_on_destructive_option
+@allow_removals_option
 @jobs_option
 @annotations_option
 @click.pass_context
@@ -473,12 +537,15 @@ def diff(
     live: bool,
     output_format: str,
     kustomization: bool,
+    max_chars: int,
+    fail_on_destructive: bool,
+    allow_removals: bool,
     jobs: int,
     annotations: str,
 ) -> None:
     """Show what rendering would change: in out/ (default), since a git revision, or in the cluster."""
     from everest_render.commands.baselines import CompareError, against_live, against_out, against_revision
-    from everest_render.commands.diff import FORMATS
+    from everest_render.commands.diff import format_json, format_markdown, format_text
     from everest_render.pipeline import read_repository, render_repository
 
     _exclusive(ctx, "revision", "live", "--against compares with a git revision, --live with the cluster")
@@ -504,8 +571,17 @@ def diff(
         if output.as_json:
             _failure_json(result.diagnostics, clusters, [str(error)])
         _finish(EXIT_INVALID)
-    click.echo(FORMATS[output_format](changes), nl=False)
-    _finish(exit_code(differences=bool(changes)))
+    if output_format == "markdown":
+        click.echo(format_markdown(changes, max_chars), nl=False)
+    else:
+        click.echo((format_json if output_format == "json" else format_text)(changes), nl=False)
+    # The report on stdout already lists the destructive changes: stderr only says what stops.
+    from everest_render.commands.guardrails import blocking_reasons
+
+    reasons = blocking_reasons(changes.destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
+    for reason in reasons:
+        output.error(reason)
+    _finish(exit_code(differences=bool(changes), blocked=bool(reasons)))
 
 
 @main.command(
