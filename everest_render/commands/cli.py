@@ -10,6 +10,7 @@ import gc
 import json
 import os
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -755,6 +756,110 @@ def providers_list(repo: Path, output_format: str, annotations: str) -> None:
         else:
             click.echo(providers_text(result.catalog), nl=False)
     _finish(exit_code(failed=failed))
+
+
+@main.group()
+def provider() -> None:
+    """Write and test a provider: scaffold one, run its case files."""
+
+
+@provider.command(
+    "new",
+    epilog=_epilog(
+        [
+            "everest-render provider new valkey --kind hyperspike.io/v1/Valkey --crd valkeys.yaml",
+            "everest-render provider new redis --kind example.io/v1/Redis --operator redis-operator --operator-version 2.1.0",
+        ],
+        [
+            "0  written",
+            USAGE_CODE + " (also: the folder exists, a bad name or kind, a CRD without the kind)",
+            "3  the scaffold does not render",
+        ],
+    ),
+)
+@click.argument("name")
+@click.option("--kind", "kind", required=True, metavar="GROUP/VERSION/KIND", help="The native kind the provider renders.")
+@click.option(
+    "--crd",
+    "crd_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The kind's CustomResourceDefinition: vendored under crds/, the strict schema and the template's spec come from it.",
+)
+@click.option("--operator", "operator", metavar="NAME", help="The operator's name (default: the provider's name).")
+@click.option(
+    "--operator-version", "operator_version", default="0.0.0", show_default=True, help="The operator release (crds/<operator>/<version>/)."
+)
+@repo_option
+def provider_new(name: str, kind: str, crd_file: Path | None, operator: str | None, operator_version: str, repo: Path) -> None:
+    """Create providers/NAME/: a definition, provider.yaml, a template, schemas, an example cluster and cases that pass."""
+    from everest_render.authoring.scaffold import ScaffoldError, parse_request, scaffold
+
+    try:
+        request = parse_request(name, kind, crd_file.read_text(encoding="utf-8") if crd_file else None, operator, operator_version)
+    except ScaffoldError as error:
+        raise click.UsageError(str(error)) from None
+    if (repo / "providers" / name).exists():
+        raise click.UsageError(f"providers/{name} already exists; choose another name or remove it")
+    try:
+        files = scaffold(request)
+    except ScaffoldError as error:
+        click.echo(f"error: {error}", err=True)
+        _finish(EXIT_INVALID)
+    for relative in files:
+        target = repo / relative
+        if target.exists():
+            raise click.UsageError(f"{relative} already exists")
+    for relative, text in files.items():
+        target = repo / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {relative}", err=True)
+    click.echo(f"next: everest-render provider test {name}  (docs/providers.md walks through the rest)", err=True)
+    _finish(EXIT_OK)
+
+
+@provider.command(
+    "test",
+    epilog=_epilog(
+        [
+            "everest-render provider test             # every provider's cases in the repository",
+            "everest-render provider test valkey",
+        ],
+        ["0  every case holds", "1  a case does not hold (what differs is printed)", USAGE_CODE + " (also: no such provider, or no cases)"],
+    ),
+)
+@click.argument("name", required=False)
+@repo_option
+def provider_test(name: str | None, repo: Path) -> None:
+    """Run the case files of providers/NAME/cases/ (every provider's when NAME is omitted; built-ins' too)."""
+    import tempfile
+
+    from everest_render.load.files import builtin_root
+    from everest_render.testing import provider_cases, run_case
+
+    own = provider_cases(repo)
+    builtin = provider_cases(builtin_root())
+    if name is None:
+        cases = own or builtin
+    else:
+        cases = [c for c in own if c.path.parent.parent.name == name] or [c for c in builtin if c.path.parent.parent.name == name]
+        if not cases:
+            known = sorted({c.path.parent.parent.name for c in [*own, *builtin]})
+            raise click.UsageError(f"no cases for provider {name!r}; providers with cases: {', '.join(known) or 'none'}")
+    failed = 0
+    for case in cases:
+        with tempfile.TemporaryDirectory(prefix="everest-case-") as scratch:
+            differences = run_case(case, Path(scratch))
+        label = f"{case.path.parent.parent.name}/{case.path.name}"
+        if differences:
+            failed += 1
+            click.echo(f"FAIL {label}: {case.name}")
+            for difference in differences:
+                click.echo(textwrap.indent(difference, "  "))
+        else:
+            click.echo(f"ok   {label}")
+    click.echo(f"{len(cases) - failed} of {len(cases)} cases hold", err=True)
+    _finish(exit_code(differences=failed > 0))
 
 
 @main.command(
