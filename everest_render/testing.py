@@ -21,15 +21,16 @@ A provider folder may carry case files, ``providers/<name>/cases/*.yaml``, one c
       ...
 
 `provider_cases(root)` finds them; `run_case(case, scratch)` returns what differs (nothing when
-the case holds). With ``pytest -p everest_render.testing`` (or ``pytest_plugins`` in a conftest),
-pytest collects every ``providers/*/cases/*.yaml`` it is pointed at, one test per file.
+the case holds). The package's pytest plugin (everest_render.pytest_plugin, loaded by pytest once
+the package is installed) collects every ``providers/*/cases/*.yaml`` it is pointed at, one
+test per file, and adds fixtures for a repository's own tests (docs/testing.md).
 """
 
 from __future__ import annotations
 
 import shutil
 import textwrap
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,34 +150,3 @@ def _expected(what: str, expected: list[str], actual: list[str]) -> str:
         return textwrap.indent("\n".join(lines) or "(none)", "  ")
 
     return f"{what}: expected\n{block(expected)}\ngot\n{block(actual)}"
-
-
-# --- the pytest plugin (`pytest -p everest_render.testing`) ----------------------------------
-
-try:
-    import pytest
-except ImportError:  # a user without pytest still gets Repo and run_case
-    pass
-else:
-
-    class CaseFile(pytest.File):
-        def collect(self) -> Iterator[pytest.Item]:
-            yield CaseItem.from_parent(self, name=self.path.stem)
-
-    class CaseItem(pytest.Item):
-        def runtest(self) -> None:
-            import tempfile
-
-            with tempfile.TemporaryDirectory(prefix="everest-case-") as scratch:
-                differences = run_case(read_case(self.path), Path(scratch))
-            if differences:
-                raise AssertionError("\n".join(differences))
-
-        def reportinfo(self) -> tuple[Path, int, str]:
-            return self.path, 0, f"case {self.path.name}"
-
-    def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> CaseFile | None:
-        parts = file_path.parts
-        if file_path.suffix == ".yaml" and len(parts) >= 4 and parts[-2] == "cases" and parts[-4] == "providers":
-            return CaseFile.from_parent(parent, path=file_path)
-        return None

@@ -1,4 +1,8 @@
-"""The example fleet: snapshots that hold exactly out/'s bytes, strict CRD validity, a fresh out/."""
+"""The example fleet: snapshots that hold exactly out/'s bytes, strict CRD validity, a fresh out/.
+
+The snapshot and CRD tests are written with the package's pytest plugin, as a team tests its own
+repository (docs/testing.md): the project's top level is the repository under test.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +11,12 @@ import json
 import jsonschema
 import pytest
 import yaml
-from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
 from everest_render.emit.output import differences
 from everest_render.emit.yaml_text import dump_documents
 from everest_render.pipeline import read_repository, render_repository
+from everest_render.pytest_plugin import cluster_files
 from tests.conftest import PROJECT_ROOT
-
-
-class ManifestSnapshot(SingleFileSnapshotExtension):
-    """One `.yaml` snapshot per cluster, byte-identical to its file in out/."""
-
-    file_extension = "yaml"
 
 
 @pytest.fixture(scope="module")
@@ -29,22 +27,21 @@ def fleet():
 
 
 def _fleet_files() -> list[str]:
-    result = render_repository(read_repository(PROJECT_ROOT))
-    return sorted(result.plan.files)
-
-
-@pytest.fixture
-def manifest_snapshot(snapshot):
-    return snapshot.use_extension(ManifestSnapshot)
+    return sorted(render_repository(read_repository(PROJECT_ROOT)).plan.files)
 
 
 def _ids(path: str) -> str:
     return path.removesuffix(".yaml").replace("/", "-")
 
 
-@pytest.mark.parametrize("path", _fleet_files(), ids=_ids)
-def test_rendered_cluster_matches_its_snapshot(fleet, manifest_snapshot, path):
-    assert fleet.plan.files[path] == manifest_snapshot
+@pytest.mark.parametrize("path", cluster_files(PROJECT_ROOT))
+def test_rendered_cluster_matches_its_snapshot(everest_rendered, everest_snapshot, path):
+    assert everest_rendered.file(path) == everest_snapshot
+
+
+def test_every_rendered_object_is_valid_for_the_vendored_crds(everest_crd_check):
+    # Against the upstream CRDs themselves (strict), not the providers' generated schemas.
+    assert everest_crd_check(PROJECT_ROOT / "crds") == []
 
 
 @pytest.mark.parametrize("path", _fleet_files(), ids=_ids)
