@@ -226,6 +226,8 @@ allow_removals_option = click.option(
     help="Accept removing more than one database at once (otherwise exit 4).",
 )
 
+SOPS_CHOICES = ("refuse", "omit", "keep")  # what a stream does with SOPS files (docs/gitops.md)
+
 SHARED_FORMAT_VARIABLE = "EVEREST_RENDER_FORMAT"
 
 
@@ -318,6 +320,15 @@ def main() -> None:
     show_envvar=True,
     help="With --stdout: print only these namespaces or clusters (repeatable; the whole repository is still validated).",
 )
+@click.option(
+    "--sops",
+    type=click.Choice(SOPS_CHOICES),
+    default="refuse",
+    show_default=True,
+    envvar="EVEREST_RENDER_SOPS",
+    show_envvar=True,
+    help="With --stdout: SOPS files, which nothing on that path decrypts: refuse (exit 3), omit, or keep (a plugin decrypts them).",
+)
 @fail_on_destructive_option
 @allow_removals_option
 @jobs_option
@@ -332,6 +343,7 @@ def render(
     check: bool,
     kustomization: bool,
     only: tuple[str, ...],
+    sops: str,
     fail_on_destructive: bool,
     allow_removals: bool,
     jobs: int,
@@ -339,7 +351,7 @@ def render(
     annotations: str,
 ) -> None:
     """Render every DatabaseCluster of the repository into out/."""
-    from everest_render.emit.output import OutputError, differences, with_kustomization, write_output
+    from everest_render.emit.output import OutputError, differences, with_kustomization, without_sops, write_output
     from everest_render.pipeline import Selection, read_repository, render_repository
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
@@ -355,7 +367,13 @@ def render(
         output.summary(failure_summary(tally))
         _finish(exit_code(failed=True))
     plan = with_kustomization(result.plan) if kustomization else result.plan
-    if only and not result.plan.files:
+    if to_stdout:
+        refused = _sops_refused(plan, sops)
+        if refused:
+            output.error(refused)
+            _finish(EXIT_INVALID)
+        plan = without_sops(plan) if sops == "omit" else plan
+    if only and not plan.files:
         # An empty stream would make Argo CD prune the application's databases.
         output.error(f"--only {' '.join(only)} selects no cluster or namespace of {repo}")
         _finish(EXIT_INVALID)
@@ -384,6 +402,20 @@ def render(
         _finish(EXIT_INVALID)
     output.summary(render_summary(clusters, tally, counts.written, counts.unchanged, counts.removed))
     _finish(EXIT_OK)
+
+
+def _sops_refused(plan: Any, choice: str) -> str | None:
+    """Why a stream may not hold the plan's SOPS files (nothing on the --stdout path, Argo CD's
+    plugin included, decrypts them), or None."""
+    from everest_render.emit.output import is_sops_file
+
+    found = [path for path in plan.files if is_sops_file(path)]
+    if not found or choice != "refuse":
+        return None
+    return (
+        f"the stream would hold {len(found)} SOPS-encrypted file{'s' if len(found) != 1 else ''} ({', '.join(found)}) that nothing"
+        " on this path decrypts: choose --sops omit (leave them out) or --sops keep (a plugin decrypts them)"
+    )
 
 
 def _guardrails(
@@ -480,12 +512,12 @@ def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> N
     elsewhere = Tally.of(d for d in result.diagnostics if d.file != source)
     note = f"the rest of the repository has {elsewhere.verdict('')} (everest-render validate lists them)" if elsewhere.errors else None
     if output.as_json:
-        data = explain_json(found, result.catalog)
+        data = explain_json(found, result.catalog, result.inputs.passthrough)
         data["diagnostics"] = [_diagnostic_json(d) for d in own]
         data["elsewhere"] = {"errors": elsewhere.errors, "files": elsewhere.error_files, "warnings": elsewhere.warnings}
         _print_json(data)
     else:
-        click.echo(explain_text(found, result.catalog), nl=False)
+        click.echo(explain_text(found, result.catalog, result.inputs.passthrough), nl=False)
     if note is not None:
         output.warning(note)
     _finish(EXIT_OK)
@@ -647,12 +679,19 @@ def argocd_generate() -> None:
     application = os.environ.get("ARGOCD_APP_NAME", "the application")
     known = {c.ref.namespace for c in result.resolved.clusters} | {str(c.ref) for c in result.resolved.clusters}
     known |= {p.namespace for p in result.resolved.inputs.passthrough}
+    known |= {f"{p.namespace}/_shared" for p in result.resolved.inputs.passthrough}
     unmatched = [entry for entry in choices.only if entry not in known]
     if unmatched:
         # A mistyped entry would silently drop (and so prune) what the application meant.
         click.echo(f"error: {application}: only={' '.join(unmatched)} names no cluster or namespace of the repository", err=True)
         _finish(EXIT_INVALID)
-    stream = result.plan.stream()
+    refused = _sops_refused(result.plan, choices.sops)
+    if refused:
+        click.echo(f"error: {application}: {refused.replace('--sops ', 'sops=')}", err=True)
+        _finish(EXIT_INVALID)
+    from everest_render.emit.output import without_sops
+
+    stream = (without_sops(result.plan) if choices.sops == "omit" else result.plan).stream()
     if not stream and not choices.allow_empty:
         asked = f" only={' '.join(choices.only)}" if choices.only else ""
         folder = f" under {source.folder}/" if source.folder else ""
