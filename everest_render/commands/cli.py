@@ -797,6 +797,40 @@ def providers_list(repo: Path, output_format: str, annotations: str) -> None:
     _finish(exit_code(failed=failed))
 
 
+@main.command(
+    "editor-schema",
+    epilog=_epilog(
+        [
+            "everest-render editor-schema --out .vscode/everest-render.schema.json",
+            "everest-render editor-schema > everest-render.schema.json",
+        ],
+        ["0  written", USAGE_CODE, "3  a definition or provider is invalid (nothing written)"],
+    ),
+)
+@repo_option
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Write the schema here (default: stdout).")
+def editor_schema(repo: Path, out_file: Path | None) -> None:
+    """Write one JSON Schema of every input kind, specialised to the providers in effect, for YAML editors."""
+    import json
+
+    from everest_render.authoring.editor_schema import editor_schema as build
+    from everest_render.pipeline import read_repository, resolve_repository
+
+    result = resolve_repository(read_repository(repo))
+    problems = [d for d in result.diagnostics if d.file != "clusters" and d.is_error and not d.file.startswith("clusters/")]
+    if result.catalog is None or problems:
+        _report(problems)
+        _finish(EXIT_INVALID)
+    text = json.dumps(build(result.catalog), sort_keys=True, indent=1) + "\n"
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out_file}", err=True)
+    _finish(EXIT_OK)
+
+
 @main.group()
 def provider() -> None:
     """Write and test a provider: scaffold one, run its case files."""
