@@ -27,6 +27,16 @@ class ObjectRef:
 
 
 @dataclass(frozen=True)
+class AddedVersion:
+    """One entry of the settings file's ``spec.catalogue.<definition>.<component type>``."""
+
+    definition: str
+    component_type: str
+    version: CatalogueVersion
+    at: tuple[str | int, ...]  # its path in the settings file, for messages
+
+
+@dataclass(frozen=True)
 class GitopsDefaults:
     """The settings file's ``gitops`` section: defaults for every cluster, then per namespace."""
 
@@ -48,6 +58,8 @@ class RepositorySettings:
     """
 
     document: Document | None = None
+    # spec.catalogue: versions added to definitions in effect, without copying them.
+    catalogue: tuple[AddedVersion, ...] = ()
     gitops: GitopsDefaults | None = None
 
     @property
@@ -66,6 +78,10 @@ class CatalogueVersion:
     version: str
     image: str
     default: bool
+    # Where the entry comes from: for a definition's entry, its `source` (the upstream release
+    # file it was taken from); for one the repository's settings file adds, file:line:col there.
+    source: str | None = None
+    added_by_repository: bool = False
 
 
 @dataclass(frozen=True)

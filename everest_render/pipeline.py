@@ -97,7 +97,7 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     builtin_loaded, builtin = _load_and_parse(files.builtin, ())
     own_loaded, own = _load_and_parse(files.own, builtin.providers)
     catalog, catalog_problems = build_catalog(
-        builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken
+        builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken, settings
     )
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
     clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references, settings)

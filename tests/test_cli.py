@@ -164,7 +164,7 @@ def test_providers_list_names_builtins_and_their_versions(fleet_repo):
     (entry,) = [p for p in json.loads(result.stdout) if p["name"] == "percona-server-mongodb"]
     assert entry["source"] == "built-in"
     assert set(entry["topologies"]) == {"standard", "sharded"}
-    assert {"version": "8.0.19-7", "image": "percona/percona-server-mongodb:8.0.19-7", "default": True} in entry["componentTypes"]["mongod"]
+    assert {"version": "8.0.19-7", "image": "percona/percona-server-mongodb:8.0.19-7", "default": True} in [{k: v[k] for k in ("version", "image", "default")} for v in entry["componentTypes"]["mongod"]]
 
 
 def test_providers_list_says_when_the_repository_replaces_a_builtin(fleet_repo):

@@ -57,7 +57,7 @@ def test_the_one_suggestion_helper_offers_only_a_near_name():
         ),
         (
             "  components: {versions: {mongod: {version: 8.0.19-8}}}\n  instances:\n    engine: {}\n",
-            "clusters/shop/orders.yaml:8:45: unknown mongod version 8.0.19-8; known: 6.0.27-21, 7.0.28-15, 8.0.17-6, 8.0.19-7;"
+            "clusters/shop/orders.yaml:8:45: unknown mongod version 8.0.19-8; known: 6.0.18-15, 6.0.19-16, 6.0.21-18, 6.0.25-20, 6.0.27-21, 7.0.15-9, 7.0.18-11, 7.0.24-13, 7.0.28-15, 7.0.30-16, 8.0.12-4, 8.0.17-6, 8.0.19-7, 8.0.4-1, 8.0.8-3;"
             ' did you mean "8.0.19-7"? (at spec.components.versions.mongod.version)',
         ),
         (

@@ -48,7 +48,7 @@ def test_duplicate_cluster_points_at_the_second_and_names_the_first(repo):
 def test_unknown_version_lists_the_known_ones(repo):
     repo.write("clusters/shop/orders.yaml", mongodb(body="  components:\n    versions:\n      mongod: {version: '9.9'}\n  instances:\n    engine: {}\n"))
     assert repo.errors() == [
-        "clusters/shop/orders.yaml:10:25: unknown mongod version 9.9; known: 6.0.27-21, 7.0.28-15, 8.0.17-6, 8.0.19-7"
+        "clusters/shop/orders.yaml:10:25: unknown mongod version 9.9; known: 6.0.18-15, 6.0.19-16, 6.0.21-18, 6.0.25-20, 6.0.27-21, 7.0.15-9, 7.0.18-11, 7.0.24-13, 7.0.28-15, 7.0.30-16, 8.0.12-4, 8.0.17-6, 8.0.19-7, 8.0.4-1, 8.0.8-3"
         " (at spec.components.versions.mongod.version)"
     ]
 
@@ -188,7 +188,7 @@ def test_an_unknown_field_does_not_hide_the_other_problems_of_the_cluster(repo):
     body = "  components:\n    versions:\n      mongod: {version: '9.9'}\n  instances:\n    engine: {replicaz: 3}\n    proxy: {}\n"
     repo.write("clusters/shop/orders.yaml", mongodb(body=body))
     assert repo.errors() == [
-        "clusters/shop/orders.yaml:10:25: unknown mongod version 9.9; known: 6.0.27-21, 7.0.28-15, 8.0.17-6, 8.0.19-7 (at spec.components.versions.mongod.version)",
+        "clusters/shop/orders.yaml:10:25: unknown mongod version 9.9; known: 6.0.18-15, 6.0.19-16, 6.0.21-18, 6.0.25-20, 6.0.27-21, 7.0.15-9, 7.0.18-11, 7.0.24-13, 7.0.28-15, 7.0.30-16, 8.0.12-4, 8.0.17-6, 8.0.19-7, 8.0.4-1, 8.0.8-3 (at spec.components.versions.mongod.version)",
         "clusters/shop/orders.yaml:12:14: unknown field 'replicaz'; did you mean \"replicas\"? (at spec.instances.engine.replicaz)",
         "clusters/shop/orders.yaml:13:5: topology standard has no component 'proxy'; known: backupAgent, engine, monitoring (at spec.instances.proxy)",
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
@@ -121,3 +122,26 @@ def test_every_template_context_of_the_example_fleet_has_exactly_the_declared_na
     assert len(resolved.clusters) >= 10
     for cluster in resolved.clusters:
         assert undeclared(template_context(cluster), TemplateContext) == [], cluster.ref
+
+
+def test_the_documented_example_context_is_the_real_one():
+    # docs/providers.md shows one cluster's context, abridged: every value it shows is the real value.
+    from everest_render.pipeline import read_repository, resolve_repository
+    from everest_render.render.context import template_context
+
+    text = (PROJECT_ROOT / "docs/providers.md").read_text()
+    section = text[text.index("### The context of one cluster") :]
+    shown = yaml.safe_load(section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml\n") + 8)])
+    (cluster,) = [c for c in resolve_repository(read_repository(PROJECT_ROOT)).clusters if str(c.ref) == "apps/orders"]
+    real = json.loads(json.dumps(template_context(cluster), default=list))
+
+    def contained(part, whole, at="context"):
+        if isinstance(part, dict):
+            assert isinstance(whole, dict), at
+            for key, value in part.items():
+                assert key in whole, f"{at}.{key}"
+                contained(value, whole[key], f"{at}.{key}")
+        else:
+            assert part == whole, at
+
+    contained(shown, real)

@@ -816,7 +816,7 @@ def test_finalizers_are_not_input(repo):
 
 def test_an_unknown_version_found_in_resolve_points_at_the_components_version(repo):
     assert errors_of(repo, PSMDB + "components:\n  engine:\n    type: mongod\n    version: '9.9'") == [
-        "clusters/shop/orders.yaml:11:16: unknown mongod version 9.9; known: 6.0.27-21, 7.0.28-15, 8.0.17-6, 8.0.19-7"
+        "clusters/shop/orders.yaml:11:16: unknown mongod version 9.9; known: 6.0.18-15, 6.0.19-16, 6.0.21-18, 6.0.25-20, 6.0.27-21, 7.0.15-9, 7.0.18-11, 7.0.24-13, 7.0.28-15, 7.0.30-16, 8.0.12-4, 8.0.17-6, 8.0.19-7, 8.0.4-1, 8.0.8-3"
         " (at spec.components.engine.version)"
     ]
 

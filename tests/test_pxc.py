@@ -15,7 +15,6 @@ import textwrap
 import pytest
 
 from everest_render.render.templates import ProviderRenderer
-from tests.conftest import PROJECT_ROOT
 
 STORAGES = """
 apiVersion: everest.percona.com/v1alpha1
@@ -249,12 +248,15 @@ def test_the_clusters_config_replaces_the_preset(repo):
     assert spec["pxc"]["configuration"] == "[mysqld]\nmax_connections = 500\n"
 
 
+ADDED = (
+    "apiVersion: everest-render/v1alpha1\nkind: RepositorySettings\nspec:\n  catalogue:\n"
+    "    percona-xtradb-cluster:\n      {type}: [{{version: {version}, image: {image}}}]\n"
+)
+
+
 def test_engines_older_than_8_0_31_get_no_preset(repo):
-    # The 1.19.0 catalogue has no such version; a repository's own definition adds one.
-    builtin = (PROJECT_ROOT / "providers" / "percona-xtradb-cluster" / "definition.yaml").read_text()
-    old = '        - {version: 8.0.30-22.1, image: "percona/percona-xtradb-cluster:8.0.30-22.1"}\n'
-    anchor = '        - {version: 8.0.44-35.1, image: "percona/percona-xtradb-cluster:8.0.44-35.1"}\n'
-    repo.write("definitions/percona-xtradb-cluster.yaml", builtin.replace(anchor, anchor + old))
+    # The 1.19.0 catalogue has no such version; the repository's settings file adds one.
+    repo.write("everest-render.yaml", ADDED.format(type="pxc", version="8.0.30-22.1", image="percona/percona-xtradb-cluster:8.0.30-22.1"))
     spec = render(repo, "components: {versions: {pxc: {version: 8.0.30-22.1}}}\n" + BASIC)
     assert spec["pxc"]["image"] == "percona/percona-xtradb-cluster:8.0.30-22.1"
     assert "configuration" not in spec["pxc"]
@@ -437,10 +439,7 @@ def test_the_backup_image_matches_the_engines_major_minor(repo, engine, backup):
 
 
 def test_a_pinned_backup_version_of_the_engines_series_wins(repo):
-    builtin = (PROJECT_ROOT / "providers" / "percona-xtradb-cluster" / "definition.yaml").read_text()
-    anchor = '        - {version: 8.0.35-34.1, image: "percona/percona-xtrabackup:8.0.35-34.1"}\n'
-    extra = '        - {version: 8.0.32-26.1, image: "percona/percona-xtrabackup:8.0.32-26.1"}\n'
-    repo.write("definitions/percona-xtradb-cluster.yaml", builtin.replace(anchor, anchor + extra))
+    repo.write("everest-render.yaml", ADDED.format(type="backup", version="8.0.32-26.1", image="percona/percona-xtrabackup:8.0.32-26.1"))
     versions = "components: {versions: {pxc: {version: 8.0.44-35.1}, backup: {version: 8.0.32-26.1}}}\n"
     assert render(repo, versions + WITH_BACKUP)["backup"]["image"] == "percona/percona-xtrabackup:8.0.32-26.1"
 

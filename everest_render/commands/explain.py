@@ -16,7 +16,7 @@ import yaml
 
 from everest_render.check.cel_rules import inventory
 from everest_render.diagnostics import closest
-from everest_render.model import PassthroughObject, ResolvedCluster
+from everest_render.model import CatalogueVersion, PassthroughObject, ResolvedCluster
 from everest_render.render.context import expose_context, pitr_context, schedules_context, topology_context, versions_context
 from everest_render.render.templates import ProviderRenderer
 
@@ -62,6 +62,25 @@ def _origin(provider_or_definition: Any) -> str:
     return "built-in" if provider_or_definition.builtin else provider_or_definition.document.source.path
 
 
+def _version_source(cluster: ResolvedCluster, type_name: str, version: str) -> dict[str, Any]:
+    """Where a resolved version's catalogue entry came from: the definition (and the upstream
+    file its entry names), or the repository's settings file that added it."""
+    entry = cluster.definition.component_types[type_name].find(version)
+    added = entry is not None and entry.added_by_repository
+    return {
+        "definition": _origin(cluster.definition),
+        "source": entry.source if entry is not None else None,
+        "addedByRepository": added,
+    }
+
+
+def _source_note(source: dict[str, Any]) -> str:
+    if source["addedByRepository"]:
+        return f"added by the repository ({source['source']})"
+    where = f"{source['definition']} definition" if source["definition"] == "built-in" else f"definition {source['definition']}"
+    return where + (f", from {source['source']}" if source["source"] else "")
+
+
 def explain_json(cluster: ResolvedCluster, catalog: Catalog | None, passthrough: Sequence[PassthroughObject] = ()) -> dict[str, Any]:
     """``passthrough``: the repository's pass-through objects, to name who supplies each Secret."""
     replaced = catalog.replaced if catalog else ()
@@ -96,6 +115,7 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
             },
         },
         "versions": versions_context(cluster),
+        "versionSources": {t: _version_source(cluster, t, v.version) for t, v in cluster.versions.items()},
         "components": {
             name: {
                 "type": c.type,
@@ -190,7 +210,9 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
         who = f"supplied by {secret['suppliedBy']}" if secret["suppliedBy"] else f"created by {secret['createdBy']}"
         lines.append(f"  {secret['name']}: keys {', '.join(secret['keys'])}; {who}")
     lines.append("versions:")
-    lines.extend(f"  {t}: {v['version']}  ({v['image']})" for t, v in data["versions"].items())
+    lines.extend(
+        f"  {t}: {v['version']}  ({v['image']})  <- {_source_note(data['versionSources'][t])}" for t, v in data["versions"].items()
+    )
     lines.append("defaults applied:")
     lines.extend(f"  {d['path']} = {yaml_value(d['value'])}  <- {d['origin']}" for d in data["defaults"])
     return "\n".join(lines) + "\n"
@@ -236,13 +258,24 @@ def providers_json(catalog: Catalog) -> list[dict[str, Any]]:
                     for t in definition.topologies.values()
                 },
                 "componentTypes": {
-                    ct.name: [{"version": v.version, "image": v.image, "default": v.default} for v in ct.versions]
+                    ct.name: [_catalogue_entry(v) for v in ct.versions]
                     for ct in definition.component_types.values()
                 },
                 "celRules": {o.kind: inventory(json.loads(provider.assets.schemas[o.schema_file])) for o in provider.objects},
             }
         )
     return listing
+
+
+def _catalogue_entry(v: CatalogueVersion) -> dict[str, Any]:
+    return {"version": v.version, "image": v.image, "default": v.default, "source": v.source, "addedByRepository": v.added_by_repository}
+
+
+def _version_note(version: dict[str, Any]) -> str:
+    notes = ["default"] if version["default"] else []
+    if version["addedByRepository"]:
+        notes.append(f"added by the repository, {version['source']}")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def providers_text(catalog: Catalog) -> str:
@@ -255,7 +288,7 @@ def providers_text(catalog: Catalog) -> str:
             parts = [c + (" (optional)" if o["optional"] else "") for c, o in info["components"].items()]
             lines.append(f"  topology {topology}{' (default)' if info['default'] else ''}: {', '.join(parts)}")
         for type_name, versions in entry["componentTypes"].items():
-            shown = ", ".join(v["version"] + (" (default)" if v["default"] else "") for v in versions)
+            shown = ", ".join(v["version"] + _version_note(v) for v in versions)
             lines.append(f"  {type_name}: {shown}")
         for kind, rules in entry["celRules"].items():
             skipped = rules["notChecked"]

@@ -255,7 +255,7 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
     problems: list[Diagnostic] = []
     types: dict[str, ComponentType] = {}
     for type_name, entry in spec["componentTypes"].items():
-        versions = tuple(CatalogueVersion(v["version"], v["image"], bool(v.get("default"))) for v in entry["versions"])
+        versions = tuple(CatalogueVersion(v["version"], v["image"], bool(v.get("default")), v.get("source")) for v in entry["versions"])
         path = ("spec", "componentTypes", type_name)
         defaults = [v.version for v in versions if v.default]
         if len(defaults) != 1:

@@ -17,7 +17,7 @@ from typing import Any
 from everest_render.diagnostics import Diagnostic
 from everest_render.load.documents import Document, load_documents
 from everest_render.load.files import SETTINGS_FILE
-from everest_render.model import DEFAULT_SETTINGS, GitopsDefaults, RepositorySettings
+from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, GitopsDefaults, RepositorySettings
 from everest_render.parse.inputs import check_against_schema
 
 API_VERSION = "everest-render/v1alpha1"
@@ -26,6 +26,53 @@ KIND = "RepositorySettings"
 # section name -> (document, section as written) -> (field value, problems). A section not
 # listed is kept as written.
 SectionParser = Callable[[Document, Any], tuple[Any, list[Diagnostic]]]
+
+
+# A container image reference as Docker's reference grammar reads it: [registry[:port]/]path,
+# lower-case path components, then a tag and/or a digest. A catalogue entry must pin one: an
+# untagged image is "latest", which changes under the cluster.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?P<tag>:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?P<digest>@sha256:[0-9a-f]{64})?"
+)
+
+
+def _parse_catalogue(document: Document, written: Any) -> tuple[tuple[AddedVersion, ...], list[Diagnostic]]:
+    """spec.catalogue: what a schema cannot say about each entry. That the definition and the
+    component type exist, and how an entry meets the definition's own, is checked where the
+    definitions are known (resolve/catalog.py)."""
+    added: list[AddedVersion] = []
+    problems: list[Diagnostic] = []
+    for definition, types in written.items():
+        for type_name, entries in types.items():
+            base = ("spec", "catalogue", definition, type_name)
+            seen: dict[str, int] = {}
+            defaults = [index for index, entry in enumerate(entries) if entry.get("default")]
+            for index in defaults[1:]:
+                message = f"at most one added {type_name} version may be default: true (first at [{defaults[0]}])"
+                problems.append(document.at((*base, index, "default"), message))
+            for index, entry in enumerate(entries):
+                at = (*base, index)
+                image, written_version = entry["image"], entry["version"]
+                match = _IMAGE.fullmatch(image)
+                if match is None:
+                    message = f"{image!r} is not an image reference (e.g. registry.example.com/team/db:1.2.3)"
+                    problems.append(document.at((*at, "image"), message))
+                elif not match.group("tag") and not match.group("digest"):
+                    message = f"{image!r} names no tag or digest: pin one, or the image changes under the cluster"
+                    problems.append(document.at((*at, "image"), message))
+                if written_version in seen:
+                    message = f"version {written_version} is listed twice (first at [{seen[written_version]}])"
+                    problems.append(document.at((*at, "version"), message))
+                    continue
+                seen[entry["version"]] = index
+                pos = document.positions.value(at)
+                version = CatalogueVersion(
+                    entry["version"], entry["image"], bool(entry.get("default")), f"{document.source.path}:{pos.line}:{pos.column}", True
+                )
+                added.append(AddedVersion(definition, type_name, version, at))
+    return tuple(added), problems
 
 
 def _gitops_section(document: Document, written: Any) -> tuple[GitopsDefaults, list[Diagnostic]]:
@@ -56,7 +103,7 @@ def _gitops_section(document: Document, written: Any) -> tuple[GitopsDefaults, l
     return layer(written, ("spec", "gitops"), written.get("namespaces")), problems
 
 
-SECTION_PARSERS: dict[str, SectionParser] = {"gitops": _gitops_section}
+SECTION_PARSERS: dict[str, SectionParser] = {"catalogue": _parse_catalogue, "gitops": _gitops_section}
 
 
 def parse_settings(source: Any) -> tuple[RepositorySettings, list[Diagnostic]]:

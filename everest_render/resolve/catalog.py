@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from everest_render.diagnostics import Diagnostic, candidates
 from everest_render.load.documents import Document
-from everest_render.model import Definition, Provider
+from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, ComponentType, Definition, Provider, RepositorySettings
 
 _Named = TypeVar("_Named", Definition, Provider)
 
@@ -27,9 +28,11 @@ def build_catalog(
     definitions: Sequence[Definition],
     providers: Sequence[Provider],
     broken: frozenset[str] = frozenset(),
+    settings: RepositorySettings = DEFAULT_SETTINGS,
 ) -> tuple[Catalog, list[Diagnostic]]:
     problems: list[Diagnostic] = []
     merged_definitions, replaced = _merge(builtin_definitions, definitions, "DatabaseClusterDefinition", problems)
+    merged_definitions = _add_versions(merged_definitions, settings, broken, problems)
     merged_providers, replaced_providers = _merge(builtin_providers, providers, "Provider", problems)
     for provider in merged_providers.values():
         if provider.definition not in broken:
@@ -67,6 +70,59 @@ def _merge(builtins: Sequence[_Named], own: Sequence[_Named], kind: str, problem
         merged.update(unique_by(group, lambda item: item.name, kind, problems))
     replaced = {item.name for item in own} & {item.name for item in builtins}
     return merged, {f"{kind}/{name}" for name in replaced}
+
+
+def _add_versions(
+    definitions: dict[str, Definition], settings: RepositorySettings, broken: frozenset[str], problems: list[Diagnostic]
+) -> dict[str, Definition]:
+    """The definitions with the versions the settings file's spec.catalogue adds. An entry
+    the definition already lists is accepted only when identical (same image), and then only
+    its ``default`` counts; an added ``default: true`` takes the default from the definition's."""
+    document = settings.document
+    if document is None or not settings.catalogue:
+        return definitions
+    by_type: dict[tuple[str, str], list[AddedVersion]] = {}
+    for added in settings.catalogue:
+        definition = definitions.get(added.definition)
+        if definition is None:
+            if added.definition not in broken:
+                known = candidates(definitions, added.definition)
+                message = f"unknown DatabaseClusterDefinition {added.definition!r}; known: {known}"
+                problems.append(document.at(added.at[:3], message, key=True))
+            continue
+        if added.component_type not in definition.component_types:
+            known = candidates(definition.component_types, added.component_type)
+            message = f"definition {added.definition} has no component type {added.component_type!r}; known: {known}"
+            problems.append(document.at(added.at[:4], message, key=True))
+            continue
+        listed = definition.component_types[added.component_type].find(added.version.version)
+        if listed is not None and listed.image != added.version.image:
+            where = "built-in" if definition.builtin else definition.document.source.path
+            message = f"version {added.version.version} is already in definition {added.definition} ({where}) with image {listed.image}"
+            problems.append(document.at((*added.at, "image"), message))
+            continue
+        by_type.setdefault((added.definition, added.component_type), []).append(added)
+    result = dict(definitions)
+    for (name, type_name), entries in sorted(by_type.items()):
+        definition = result[name]
+        result[name] = dataclasses.replace(
+            definition,
+            component_types={**definition.component_types, type_name: _with_added(definition.component_types[type_name], entries)},
+        )
+    return result
+
+
+def _with_added(component_type: ComponentType, entries: Sequence[AddedVersion]) -> ComponentType:
+    new_default = next((e.version.version for e in entries if e.version.default), None)
+
+    def keep(version: CatalogueVersion) -> CatalogueVersion:
+        if new_default is None:
+            return version
+        return dataclasses.replace(version, default=version.version == new_default)
+
+    kept = [keep(v) for v in component_type.versions]
+    added = [keep(e.version) for e in entries if component_type.find(e.version.version) is None]
+    return ComponentType(component_type.name, (*kept, *added))
 
 
 def _check_provider(provider: Provider, definitions: dict[str, Definition]) -> list[Diagnostic]:

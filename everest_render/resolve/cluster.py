@@ -238,9 +238,10 @@ class _Resolution:
                 entry = component_type.default
                 if entry is None:  # the definition check reports this
                     continue
-                self.default(
-                    f"spec.components.versions.{type_name}.version", entry.version, f"definition {definition.name} catalogue default"
-                )
+                origin = f"definition {definition.name} catalogue default"
+                if entry.added_by_repository:
+                    origin += f", added by the repository ({entry.source})"
+                self.default(f"spec.components.versions.{type_name}.version", entry.version, origin)
             versions[type_name] = ResolvedVersion(type_name, entry.version, entry.image)
         return versions
 
