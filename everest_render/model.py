@@ -166,8 +166,20 @@ class ChangeMeaning:
 
     kind: str
     path: str
-    meaning: str  # a key of commands/destructive.py's CHANGE_RULES
+    meaning: str  # size | count | identity | toggle | presence | version (commands/guardrails.py)
     what: str  # the field in the user's words, e.g. "engine storage size"
+
+
+@dataclass(frozen=True)
+class DerivedField:
+    """A field the templates derive from another (``spec.gitops.derived``), so that ``diff`` can
+    say in one line why it moved: ``memory 8G → 32G: size class medium → large``."""
+
+    kind: str
+    path: str
+    source: str  # the field it follows
+    what: str  # the source in the user's words
+    classes: str | None  # sizeClass: also name the class each value falls in
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,7 @@ class ProviderGitops:
 
     volume_finalizers: tuple[str, ...] = ()  # finalizers whose operator deletes the volumes
     changes: tuple[ChangeMeaning, ...] = ()
+    derived: tuple[DerivedField, ...] = ()
 
 
 @dataclass(frozen=True)

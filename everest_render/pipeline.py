@@ -25,7 +25,7 @@ from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostic
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
 from everest_render.load.documents import load_documents
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
-from everest_render.model import Provider, RenderedObject, RepositorySettings, ResolvedCluster
+from everest_render.model import PassthroughObject, Provider, RenderedObject, RepositorySettings, ResolvedCluster
 from everest_render.parallel import map_slices
 from everest_render.parse.inputs import ParsedInputs, parse_documents
 from everest_render.parse.settings import parse_settings
@@ -133,7 +133,7 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
     if resolved.failed:
         return RenderResult(resolved, (), OutputPlan({}), resolved.diagnostics)
     clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name, c.cluster.document.source.path)]
-    passthrough = [p for p in resolved.inputs.passthrough if only is None or only.selects(p.namespace, None, p.document.source.path)]
+    passthrough = _selected_passthrough(resolved, only)
     slices = map_slices(render_slice, clusters, jobs)
     objects = tuple(o for part in slices for o in part.objects)
     by_ref = {cluster.ref: cluster for cluster in clusters}
@@ -145,6 +145,20 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
     if has_errors(diagnostics):
         return RenderResult(resolved, (), OutputPlan({}), diagnostics)
     return RenderResult(resolved, objects, plan, diagnostics)
+
+
+def _selected_passthrough(resolved: ResolveResult, only: Selection | None) -> list[PassthroughObject]:
+    """The pass-through objects ``only`` selects. A ``NAMESPACE/NAME`` entry takes the objects
+    that cluster owns, ``NAMESPACE/_shared`` the namespace's shared ones (resolve/suppliers.py)."""
+    items = resolved.inputs.passthrough
+    if only is None:
+        return list(items)
+    owner: dict[int, str] = {}
+    if any("/" in entry for entry in only.entries):
+        from everest_render.resolve.suppliers import owners
+
+        owner = owners(resolved.clusters, items)
+    return [p for p in items if only.selects(p.namespace, owner.get(id(p)), p.document.source.path)]
 
 
 def render_slice(clusters: Sequence[ResolvedCluster]) -> RenderedSlice:

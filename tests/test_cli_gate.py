@@ -151,7 +151,12 @@ def test_render_ends_with_what_it_did_to_out(fleet):
     fleet.write("clusters/shop/orders.yaml", mongodb(body=WARNED))
     second = run("render", "--repo", str(fleet.root))
     # The ignored sourceRanges leave the bytes as they were.
-    assert second.stderr.splitlines() == [WARNING, "everest-render: 1 cluster rendered, 1 warning; 0 files written, 1 unchanged, 1 removed"]
+    assert second.stderr.splitlines() == [
+        WARNING,
+        "warning: destructive change: PerconaServerMongoDB shop/more: database removed: its volumes are deleted by finalizer"
+        " percona.com/delete-psmdb-pvc",
+        "everest-render: 1 cluster rendered, 2 warnings; 0 files written, 1 unchanged, 1 removed",
+    ]
     fleet.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
     third = run("render", "--repo", str(fleet.root))
     assert third.stderr == "everest-render: 1 cluster rendered; 1 file written, 0 unchanged, 0 removed\n"

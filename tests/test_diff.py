@@ -34,7 +34,7 @@ def test_a_change_prints_a_unified_diff_and_exits_1(rendered_repo):
 
 def test_json_names_each_changed_field(rendered_repo):
     rendered_repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
-    (change,) = json.loads(run("diff", "--repo", str(rendered_repo.root), "--format", "json").stdout)
+    (change,) = json.loads(run("diff", "--repo", str(rendered_repo.root), "--format", "json").stdout)["files"]
     assert change["file"] == "shop/orders.yaml"
     (obj,) = change["objects"]
     assert obj["kind"] == "PerconaServerMongoDB"
@@ -43,7 +43,7 @@ def test_json_names_each_changed_field(rendered_repo):
 
 def test_a_new_cluster_is_an_added_file(rendered_repo):
     rendered_repo.write("clusters/shop/more.yaml", mongodb(name="more"))
-    (change,) = json.loads(run("diff", "--repo", str(rendered_repo.root), "--format", "json").stdout)
+    (change,) = json.loads(run("diff", "--repo", str(rendered_repo.root), "--format", "json").stdout)["files"]
     assert (change["file"], change["status"], change["objects"][0]["status"]) == ("shop/more.yaml", "added", "added")
 
 
@@ -135,6 +135,10 @@ def test_live_compares_the_fields_the_render_sets_with_the_cluster(rendered_repo
         result = run("diff", "--repo", str(rendered_repo.root), "--live", env={"KUBECONFIG": str(kubeconfig)})
     assert result.exit_code == 1, result.stderr
     assert result.stdout == (
+        # 5 replicas in the cluster, 3 in git: a destructive change, listed first.
+        "destructive changes (1):\n"
+        "  PerconaServerMongoDB shop/orders: engine replicas decreased 5 → 3 (at spec.replsets[0].size)\n"
+        "\n"
         "PerconaServerMongoDB shop/more (psmdb.percona.com/v1): added\n"
         "PerconaServerMongoDB shop/orders (psmdb.percona.com/v1): changed\n"
         "  spec.replsets[0].size: 5 -> 3\n"
@@ -154,4 +158,10 @@ def test_live_with_everything_in_place_reports_no_difference(rendered_repo, tmp_
     kubeconfig = tmp_path / "kubeconfig"
     with fake_kube_api(live, kubeconfig):
         result = run("diff", "--repo", str(rendered_repo.root), "--live", "--format", "json", env={"KUBECONFIG": str(kubeconfig)})
-    assert (result.exit_code, result.stdout) == (0, "[]\n")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {
+        "destructive": [],
+        "counts": {"added": 0, "changed": 0, "removed": 0, "destructive": 0},
+        "explanations": [],
+        "files": [],
+    }

@@ -20,8 +20,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 # The choices an application can make, by parameter name, with their announced defaults.
-ONLY, ALLOW_EMPTY = "only", "allow-empty"
-CHOICES = {ONLY: "", ALLOW_EMPTY: "false"}
+ONLY, ALLOW_EMPTY, SOPS = "only", "allow-empty", "sops"
+CHOICES = {ONLY: "", ALLOW_EMPTY: "false", SOPS: "refuse"}
+SOPS_CHOICES = ("refuse", "omit", "keep")
 _TRUE, _FALSE = frozenset({"true", "yes", "1", "on"}), frozenset({"false", "no", "0", "off", ""})
 
 
@@ -33,6 +34,7 @@ class ChoiceError(ValueError):
 class ApplicationChoices:
     only: tuple[str, ...] = ()  # NAMESPACE or NAMESPACE/NAME entries; empty: every cluster
     allow_empty: bool = False  # an empty stream prunes every database: only when asked for
+    sops: str = "refuse"  # SOPS files in the stream: refuse, omit, or keep (a decrypting plugin)
 
 
 def read_choices(environ: Mapping[str, str]) -> ApplicationChoices:
@@ -47,7 +49,12 @@ def read_choices(environ: Mapping[str, str]) -> ApplicationChoices:
             raise ChoiceError(f"{name}: {seen[1]} says {seen[0]!r} but {where} says {value!r}; set it in one place")
         values.setdefault(name, (value, where))
     only = values.get(ONLY, ("", ""))[0]
-    return ApplicationChoices(only=split_selection(only), allow_empty=_boolean(ALLOW_EMPTY, values.get(ALLOW_EMPTY, ("", ""))[0]))
+    sops = values.get(SOPS, ("refuse", ""))[0].strip().lower() or "refuse"
+    if sops not in SOPS_CHOICES:
+        raise ChoiceError(f"{SOPS}: expected one of {', '.join(SOPS_CHOICES)}, got {sops!r}")
+    return ApplicationChoices(
+        only=split_selection(only), allow_empty=_boolean(ALLOW_EMPTY, values.get(ALLOW_EMPTY, ("", ""))[0]), sops=sops
+    )
 
 
 def split_selection(text: str) -> tuple[str, ...]:
@@ -56,6 +63,8 @@ def split_selection(text: str) -> tuple[str, ...]:
 
 
 def _normalised(name: str, value: str) -> object:
+    if name == SOPS:
+        return value.strip().lower() or "refuse"
     return split_selection(value) if name == ONLY else _boolean(name, value)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from everest_render.commands.diff import FileChange, diff_files, diff_objects, live_view, object_key
+from everest_render.commands.diff import Comparison, FileChange, compare, compare_objects, diff_objects, live_view, object_key
+from everest_render.commands.guardrails import KindRules, rules_by_kind
 from everest_render.emit.output import read_output, with_kustomization
 from everest_render.pipeline import RenderResult
 
@@ -14,12 +15,18 @@ class CompareError(Exception):
     """The other side could not be read."""
 
 
-def against_out(result: RenderResult, out_dir: Path, *, kustomization: bool = False) -> list[FileChange]:
+def kind_rules(result: RenderResult) -> dict[tuple[str, str], KindRules]:
+    """What each rendered kind's fields mean, from the providers in effect."""
+    catalog = result.resolved.catalog
+    return rules_by_kind(catalog.providers.values()) if catalog is not None else {}
+
+
+def against_out(result: RenderResult, out_dir: Path, *, kustomization: bool = False) -> Comparison:
     plan = with_kustomization(result.plan) if kustomization else result.plan
-    return diff_files(read_output(plan, out_dir), plan.files)
+    return compare(read_output(plan, out_dir), plan.files, kind_rules(result))
 
 
-def against_revision(result: RenderResult, repo: Path, revision: str, report: Callable[[str], None]) -> list[FileChange]:
+def against_revision(result: RenderResult, repo: Path, revision: str, report: Callable[[str], None]) -> Comparison:
     from everest_render.commands.git_revision import RevisionError, render_at_revision
 
     try:
@@ -28,10 +35,10 @@ def against_revision(result: RenderResult, repo: Path, revision: str, report: Ca
         raise CompareError(str(error)) from error
     for diagnostic in earlier.diagnostics:
         report(f"at {revision}: {diagnostic}")
-    return diff_files(earlier.plan.files, result.plan.files, before_label=revision)
+    return compare(earlier.plan.files, result.plan.files, kind_rules(result), before_label=revision)
 
 
-def against_live(result: RenderResult) -> list[FileChange]:
+def against_live(result: RenderResult) -> Comparison:
     from everest_render.commands.live_cluster import LiveError, read_live_objects
 
     rendered = {object_key(o.obj): o.obj for o in result.objects}
@@ -41,4 +48,6 @@ def against_live(result: RenderResult) -> list[FileChange]:
         raise CompareError(str(error)) from error
     before = {key: live_view(rendered[key], found[key]) for key in found}
     objects = diff_objects(before, rendered)
-    return [FileChange("(cluster)", "changed", "", tuple(objects))] if objects else []
+    files = [FileChange("(cluster)", "changed", "", tuple(objects))] if objects else []
+    # Only objects that exist on both sides: a live diff never sees a removal.
+    return compare_objects(files, before, {key: rendered[key] for key in before}, kind_rules(result))

@@ -30,12 +30,15 @@ from everest_render.commands.report import (
 )
 from everest_render.diagnostics import Diagnostic, has_errors
 
-EXIT_OK, EXIT_DIFFERENCES, EXIT_USAGE, EXIT_INVALID = 0, 1, 2, 3
+EXIT_OK, EXIT_DIFFERENCES, EXIT_USAGE, EXIT_INVALID, EXIT_DESTRUCTIVE = 0, 1, 2, 3, 4
 
 
-def exit_code(*, failed: bool = False, differences: bool = False) -> int:
+def exit_code(*, failed: bool = False, differences: bool = False, blocked: bool = False) -> int:
+    """``blocked``: a destructive change the guardrails stop (commands/guardrails.py)."""
     if failed:
         return EXIT_INVALID
+    if blocked:
+        return EXIT_DESTRUCTIVE
     if differences:
         return EXIT_DIFFERENCES
     return EXIT_OK
@@ -208,6 +211,23 @@ annotations_option = click.option(
     help="Also print each problem as a GitHub Actions annotation on stderr (auto: when GITHUB_ACTIONS=true).",
 )
 
+fail_on_destructive_option = click.option(
+    "--fail-on-destructive",
+    is_flag=True,
+    envvar="EVEREST_RENDER_FAIL_ON_DESTRUCTIVE",
+    show_envvar=True,
+    help="Exit 4 (writing nothing) when the change holds a destructive change (docs/gitops.md).",
+)
+allow_removals_option = click.option(
+    "--allow-removals",
+    is_flag=True,
+    envvar="EVEREST_RENDER_ALLOW_REMOVALS",
+    show_envvar=True,
+    help="Accept removing more than one database at once (otherwise exit 4).",
+)
+
+SOPS_CHOICES = ("refuse", "omit", "keep")  # what a stream does with SOPS files (docs/gitops.md)
+
 SHARED_FORMAT_VARIABLE = "EVEREST_RENDER_FORMAT"
 
 
@@ -245,6 +265,7 @@ def _epilog(examples: list[str], codes: list[str]) -> str:
 
 
 USAGE_CODE = "2  usage error (unknown option, contradicting options, no such --repo)"
+DESTRUCTIVE_CODE = "4  stopped by a guardrail: a storage shrink, --fail-on-destructive, or removals without --allow-removals"
 INVALID_CODE = "3  invalid input or render error: nothing written, nothing on stdout"
 
 
@@ -264,7 +285,13 @@ def main() -> None:
             "everest-render render --check              # CI gate: exit 1 when out/ is stale",
             "everest-render render --stdout --only shop # one stream, namespace shop only",
         ],
-        ["0  rendered (with --check: out/ is up to date)", "1  --check: out/ differs from the render", USAGE_CODE, INVALID_CODE],
+        [
+            "0  rendered (with --check: out/ is up to date)",
+            "1  --check: out/ differs from the render",
+            USAGE_CODE,
+            INVALID_CODE,
+            DESTRUCTIVE_CODE,
+        ],
     )
 )
 @repo_option
@@ -293,6 +320,17 @@ def main() -> None:
     show_envvar=True,
     help="With --stdout: print only these namespaces or clusters (repeatable; the whole repository is still validated).",
 )
+@click.option(
+    "--sops",
+    type=click.Choice(SOPS_CHOICES),
+    default="refuse",
+    show_default=True,
+    envvar="EVEREST_RENDER_SOPS",
+    show_envvar=True,
+    help="With --stdout: SOPS files, which nothing on that path decrypts: refuse (exit 3), omit, or keep (a plugin decrypts them).",
+)
+@fail_on_destructive_option
+@allow_removals_option
 @jobs_option
 @quiet_option
 @annotations_option
@@ -305,12 +343,15 @@ def render(
     check: bool,
     kustomization: bool,
     only: tuple[str, ...],
+    sops: str,
+    fail_on_destructive: bool,
+    allow_removals: bool,
     jobs: int,
     quiet: bool,
     annotations: str,
 ) -> None:
     """Render every DatabaseCluster of the repository into out/."""
-    from everest_render.emit.output import OutputError, differences, with_kustomization, write_output
+    from everest_render.emit.output import OutputError, differences, with_kustomization, without_sops, write_output
     from everest_render.pipeline import Selection, read_repository, render_repository
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
@@ -326,7 +367,13 @@ def render(
         output.summary(failure_summary(tally))
         _finish(exit_code(failed=True))
     plan = with_kustomization(result.plan) if kustomization else result.plan
-    if only and not result.plan.files:
+    if to_stdout:
+        refused = _sops_refused(plan, sops)
+        if refused:
+            output.error(refused)
+            _finish(EXIT_INVALID)
+        plan = without_sops(plan) if sops == "omit" else plan
+    if only and not plan.files:
         # An empty stream would make Argo CD prune the application's databases.
         output.error(f"--only {' '.join(only)} selects no cluster or namespace of {repo}")
         _finish(EXIT_INVALID)
@@ -335,6 +382,11 @@ def render(
         sys.stdout.flush()
         _finish(EXIT_OK)
     clusters = len(result.resolved.clusters)
+    flagged, reasons = _guardrails(output, result, plan, out_dir, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
+    tally = Tally(tally.errors + len(reasons), tally.error_files, tally.warnings + flagged)
+    if reasons:
+        output.summary(failure_summary(tally))
+        _finish(exit_code(blocked=True))
     if check:
         changes = differences(plan, out_dir)
         for change in changes:
@@ -357,6 +409,39 @@ def render(
         _finish(EXIT_INVALID)
     output.summary(render_summary(clusters, tally, counts.written, counts.unchanged, counts.removed))
     _finish(EXIT_OK)
+
+
+def _sops_refused(plan: Any, choice: str) -> str | None:
+    """Why a stream may not hold the plan's SOPS files (nothing on the --stdout path, Argo CD's
+    plugin included, decrypts them), or None."""
+    from everest_render.emit.output import is_sops_file
+
+    found = [path for path in plan.files if is_sops_file(path)]
+    if not found or choice != "refuse":
+        return None
+    return (
+        f"the stream would hold {len(found)} SOPS-encrypted file{'s' if len(found) != 1 else ''} ({', '.join(found)}) that nothing"
+        " on this path decrypts: choose --sops omit (leave them out) or --sops keep (a plugin decrypts them)"
+    )
+
+
+def _guardrails(
+    output: Output, result: Any, plan: Any, out_dir: Path, *, fail_on_destructive: bool, allow_removals: bool
+) -> tuple[int, list[str]]:
+    """The destructive changes from out/ to this render, printed as warnings, and why a
+    guardrail stops the run (printed as errors): (how many changes, the reasons)."""
+    from everest_render.commands.baselines import kind_rules
+    from everest_render.commands.diff import destructive_between
+    from everest_render.commands.guardrails import blocking_reasons
+    from everest_render.emit.output import read_output
+
+    destructive = destructive_between(read_output(plan, out_dir), plan.files, kind_rules(result))
+    reasons = blocking_reasons(destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
+    for change in destructive:
+        output.warning(f"destructive change: {change}" + (f" (at {change.path})" if change.path else ""))
+    for reason in reasons:
+        output.error(reason)
+    return len(destructive), reasons
 
 
 @main.command(
@@ -434,12 +519,12 @@ def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> N
     elsewhere = Tally.of(d for d in result.diagnostics if d.file != source)
     note = f"the rest of the repository has {elsewhere.verdict('')} (everest-render validate lists them)" if elsewhere.errors else None
     if output.as_json:
-        data = explain_json(found, result.catalog)
+        data = explain_json(found, result.catalog, result.inputs.passthrough)
         data["diagnostics"] = [_diagnostic_json(d) for d in own]
         data["elsewhere"] = {"errors": elsewhere.errors, "files": elsewhere.error_files, "warnings": elsewhere.warnings}
         _print_json(data)
     else:
-        click.echo(explain_text(found, result.catalog), nl=False)
+        click.echo(explain_text(found, result.catalog, result.inputs.passthrough), nl=False)
     if note is not None:
         output.warning(note)
     _finish(EXIT_OK)
@@ -452,7 +537,7 @@ def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> N
             "everest-render diff --against origin/main --format markdown",
             "everest-render diff --live --format json",
         ],
-        ["0  no differences", "1  something would change", USAGE_CODE, INVALID_CODE + "; the other side cannot be read"],
+        ["0  no differences", "1  something would change", USAGE_CODE, INVALID_CODE + "; the other side cannot be read", DESTRUCTIVE_CODE],
     )
 )
 @repo_option
@@ -470,6 +555,17 @@ def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> N
 )
 @kustomization_option
 @format_option("diff", ("text", "markdown", "json"))
+@click.option(
+    "--max-chars",
+    type=click.IntRange(min=200),
+    default=65_536,
+    show_default="65536, GitHub's comment limit",
+    envvar="EVEREST_RENDER_MAX_CHARS",
+    show_envvar=True,
+    help="With --format markdown: the longest text to print; what does not fit ends in '… and N more'.",
+)
+@fail_on_destructive_option
+@allow_removals_option
 @jobs_option
 @annotations_option
 @click.pass_context
@@ -481,12 +577,15 @@ def diff(
     live: bool,
     output_format: str,
     kustomization: bool,
+    max_chars: int,
+    fail_on_destructive: bool,
+    allow_removals: bool,
     jobs: int,
     annotations: str,
 ) -> None:
     """Show what rendering would change: in out/ (default), since a git revision, or in the cluster."""
     from everest_render.commands.baselines import CompareError, against_live, against_out, against_revision
-    from everest_render.commands.diff import FORMATS
+    from everest_render.commands.diff import format_json, format_markdown, format_text
     from everest_render.pipeline import read_repository, render_repository
 
     _exclusive(ctx, "revision", "live", "--against compares with a git revision, --live with the cluster")
@@ -512,8 +611,17 @@ def diff(
         if output.as_json:
             _failure_json(result.diagnostics, clusters, [str(error)])
         _finish(EXIT_INVALID)
-    click.echo(FORMATS[output_format](changes), nl=False)
-    _finish(exit_code(differences=bool(changes)))
+    if output_format == "markdown":
+        click.echo(format_markdown(changes, max_chars), nl=False)
+    else:
+        click.echo((format_json if output_format == "json" else format_text)(changes), nl=False)
+    # The report on stdout already lists the destructive changes: stderr only says what stops.
+    from everest_render.commands.guardrails import blocking_reasons
+
+    reasons = blocking_reasons(changes.destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
+    for reason in reasons:
+        output.error(reason)
+    _finish(exit_code(differences=bool(changes), blocked=bool(reasons)))
 
 
 @main.command(
@@ -578,12 +686,19 @@ def argocd_generate() -> None:
     application = os.environ.get("ARGOCD_APP_NAME", "the application")
     known = {c.ref.namespace for c in result.resolved.clusters} | {str(c.ref) for c in result.resolved.clusters}
     known |= {p.namespace for p in result.resolved.inputs.passthrough}
+    known |= {f"{p.namespace}/_shared" for p in result.resolved.inputs.passthrough}
     unmatched = [entry for entry in choices.only if entry not in known]
     if unmatched:
         # A mistyped entry would silently drop (and so prune) what the application meant.
         click.echo(f"error: {application}: only={' '.join(unmatched)} names no cluster or namespace of the repository", err=True)
         _finish(EXIT_INVALID)
-    stream = result.plan.stream()
+    refused = _sops_refused(result.plan, choices.sops)
+    if refused:
+        click.echo(f"error: {application}: {refused.replace('--sops ', 'sops=')}", err=True)
+        _finish(EXIT_INVALID)
+    from everest_render.emit.output import without_sops
+
+    stream = (without_sops(result.plan) if choices.sops == "omit" else result.plan).stream()
     if not stream and not choices.allow_empty:
         asked = f" only={' '.join(choices.only)}" if choices.only else ""
         folder = f" under {source.folder}/" if source.folder else ""

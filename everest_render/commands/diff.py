@@ -11,11 +11,12 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from everest_render.commands.guardrails import REFUSED_SHRINK, DestructiveChange, KindRules, derived_explanations, destructive_changes
 from everest_render.diagnostics import format_path
 
 ObjectKey = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
@@ -72,6 +73,34 @@ def diff_files(
     return changes
 
 
+def compare(
+    before: Mapping[str, bytes], after: Mapping[str, bytes], rules: Mapping[tuple[str, str], KindRules], *, before_label: str = "out"
+) -> Comparison:
+    """Two ``{path: bytes}`` maps compared: files, destructive changes, derived explanations."""
+    files = diff_files(before, after, before_label=before_label)
+    changed = [c.path for c in files if "/_sops/" not in f"/{c.path}"]
+    old = {k: v for path in changed for k, v in _objects((before.get(path) or b"").decode()).items()}
+    new = {k: v for path in changed for k, v in _objects((after.get(path) or b"").decode()).items()}
+    return compare_objects(files, old, new, rules)
+
+
+def destructive_between(
+    before: Mapping[str, bytes], after: Mapping[str, bytes], rules: Mapping[tuple[str, str], KindRules]
+) -> list[DestructiveChange]:
+    """Only the destructive changes (what `render` checks): no text diffs, and only files that
+    existed before and differ are read, so a render pays for what it changes."""
+    paths = [p for p, old in before.items() if after.get(p) != old and "/_sops/" not in f"/{p}"]
+    old = {k: v for path in paths for k, v in _objects(before[path].decode()).items()}
+    new = {k: v for path in paths for k, v in _objects((after.get(path) or b"").decode()).items()}
+    return destructive_changes(old, new, rules)
+
+
+def compare_objects(
+    files: list[FileChange], before: Mapping[ObjectKey, Any], after: Mapping[ObjectKey, Any], rules: Mapping[tuple[str, str], KindRules]
+) -> Comparison:
+    return Comparison(files, destructive_changes(before, after, rules), derived_explanations(before, after, rules))
+
+
 def _objects(text: str) -> dict[ObjectKey, Any]:
     found = {}
     for doc in yaml.load_all(text, Loader=yaml.CSafeLoader):
@@ -122,12 +151,51 @@ def live_view(rendered: Mapping[str, Any], live: Any) -> Any:
 
 
 # --- output formats --------------------------------------------------------------------
+# Every format puts the destructive changes first, in their own section.
+
+GITHUB_COMMENT_LIMIT = 65_536  # characters in a pull request comment
 
 
-def format_text(changes: list[FileChange]) -> str:
-    """Unified diffs; for changes that have no file text (live objects), one line per field."""
+@dataclass(frozen=True)
+class Comparison:
+    """One diff: the files that differ, the destructive changes among them, and one-line
+    explanations of derived fields that moved with their source (commands/guardrails.py)."""
+
+    files: list[FileChange]
+    destructive: list[DestructiveChange] = field(default_factory=list)
+    explanations: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.files)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Objects added, changed and removed (a SOPS file counts as one object), destructive changes."""
+        counts = {"added": 0, "changed": 0, "removed": 0}
+        for change in self.files:
+            if change.objects:
+                for obj in change.objects:
+                    counts[obj.status] += 1
+            else:
+                counts[change.status] += 1
+        return {**counts, "destructive": len(self.destructive)}
+
+
+def _destructive_line(change: DestructiveChange) -> str:
+    where = f" (at {change.path})" if change.path else ""
+    refused = f" — {REFUSED_SHRINK}" if change.refused else ""
+    return f"{change}{where}{refused}"
+
+
+def format_text(comparison: Comparison) -> str:
+    """Destructive changes, then unified diffs; for changes that have no file text (live
+    objects), one line per field."""
     parts = []
-    for change in changes:
+    if comparison.destructive:
+        parts.append(f"destructive changes ({len(comparison.destructive)}):\n")
+        parts.extend(f"  {_destructive_line(c)}\n" for c in comparison.destructive)
+        parts.append("\n")
+    for change in comparison.files:
         if change.unified:
             parts.append(change.unified if change.unified.endswith("\n") else change.unified + "\n")
             continue
@@ -137,37 +205,87 @@ def format_text(changes: list[FileChange]) -> str:
     return "".join(parts)
 
 
-def format_markdown(changes: list[FileChange]) -> str:
-    if not changes:
+def format_markdown(comparison: Comparison, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
+    """Counts, destructive changes, derived-change explanations, a table and the diffs, within
+    ``max_chars`` (a GitHub comment holds 65,536): what does not fit ends in "… and N more"."""
+    if not comparison.files:
         return "No changes.\n"
-    lines = ["| file | change | objects |", "|---|---|---|"]
-    for change in changes:
-        objects = "<br>".join(f"{o.label}: {o.status}" for o in change.objects) or "—"
-        lines.append(f"| `{change.path}` | {change.status} | {objects} |")
-    for change in changes:
-        lines += ["", f"<details><summary>{change.path}</summary>", "", "```diff", change.unified.rstrip("\n"), "```", "", "</details>"]
-    return "\n".join(lines) + "\n"
+    counts = comparison.counts
+    head = [f"**{counts['added']} added, {counts['changed']} changed, {counts['removed']} removed, {counts['destructive']} destructive**"]
+    if comparison.destructive:
+        head += ["", "### Destructive changes", ""]
+        head += [f"- :warning: {_destructive_line(c)}" for c in comparison.destructive]
+    if comparison.explanations:
+        head += ["", "### Derived changes", ""]
+        head += [f"- {line}" for line in comparison.explanations]
+
+    def build(shown: int) -> str:
+        files = comparison.files[:shown]
+        lines = [*head, "", "| file | change | objects |", "|---|---|---|"]
+        for change in files:
+            objects = "<br>".join(f"{o.label}: {o.status}" for o in change.objects) or "—"
+            lines.append(f"| `{change.path}` | {change.status} | {objects} |")
+        for change in files:
+            lines += ["", f"<details><summary>{change.path}</summary>", "", "```diff", change.unified.rstrip("\n"), "```", "", "</details>"]
+        left = len(comparison.files) - shown
+        if left:
+            lines += ["", f"… and {left} more file{'s' if left != 1 else ''} (run everest-render diff locally for all)"]
+        return "\n".join(lines) + "\n"
+
+    low, high = 0, len(comparison.files)
+    if len(build(high)) <= max_chars:
+        return build(high)
+    while low < high:  # the most files that fit
+        middle = (low + high + 1) // 2
+        if len(build(middle)) <= max_chars:
+            low = middle
+        else:
+            high = middle - 1
+    text = build(low)
+    if len(text) > max_chars:
+        # Not even the summary fits: cut it, keeping the counts line.
+        cut = text[: max(0, max_chars - 40)].rsplit("\n", 1)[0]
+        text = f"{cut}\n… and more (over {max_chars} characters)\n"[:max_chars]
+    return text
 
 
-def format_json(changes: list[FileChange]) -> str:
-    data = [
-        {
-            "file": change.path,
-            "status": change.status,
-            "objects": [
-                {
-                    "apiVersion": o.key[0],
-                    "kind": o.key[1],
-                    "namespace": o.key[2],
-                    "name": o.key[3],
-                    "status": o.status,
-                    "changes": [{"path": f.path, "before": f.before, "after": f.after} for f in o.fields],
-                }
-                for o in change.objects
-            ],
-        }
-        for change in changes
-    ]
+def format_json(comparison: Comparison) -> str:
+    data = {
+        "destructive": [
+            {
+                "apiVersion": c.key[0],
+                "kind": c.key[1],
+                "namespace": c.key[2],
+                "name": c.key[3],
+                "path": c.path,
+                "what": c.what,
+                "message": c.message,
+                "refused": c.refused,
+                "removal": c.removal,
+            }
+            for c in comparison.destructive
+        ],
+        "counts": comparison.counts,
+        "explanations": comparison.explanations,
+        "files": [
+            {
+                "file": change.path,
+                "status": change.status,
+                "objects": [
+                    {
+                        "apiVersion": o.key[0],
+                        "kind": o.key[1],
+                        "namespace": o.key[2],
+                        "name": o.key[3],
+                        "status": o.status,
+                        "changes": [{"path": f.path, "before": f.before, "after": f.after} for f in o.fields],
+                    }
+                    for o in change.objects
+                ],
+            }
+            for change in comparison.files
+        ],
+    }
     return json.dumps(data, indent=2, default=str) + "\n"
 
 

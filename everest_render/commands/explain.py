@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ import yaml
 
 from everest_render.check.cel_rules import inventory
 from everest_render.diagnostics import closest
-from everest_render.model import CatalogueVersion, ResolvedCluster
+from everest_render.model import CatalogueVersion, PassthroughObject, ResolvedCluster
 from everest_render.render.context import expose_context, pitr_context, schedules_context, topology_context, versions_context
 from everest_render.render.templates import ProviderRenderer
 
@@ -80,7 +81,8 @@ def _source_note(source: dict[str, Any]) -> str:
     return where + (f", from {source['source']}" if source["source"] else "")
 
 
-def explain_json(cluster: ResolvedCluster, catalog: Catalog | None) -> dict[str, Any]:
+def explain_json(cluster: ResolvedCluster, catalog: Catalog | None, passthrough: Sequence[PassthroughObject] = ()) -> dict[str, Any]:
+    """``passthrough``: the repository's pass-through objects, to name who supplies each Secret."""
     replaced = catalog.replaced if catalog else ()
     provider, definition = cluster.provider, cluster.definition
     return {
@@ -135,7 +137,7 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None) -> dict[str,
             "serverHost": cluster.monitoring.config.server_host,
             "image": cluster.monitoring.image,
         },
-        "secrets": ProviderRenderer(cluster.provider).required_secrets(cluster),
+        "secrets": _secrets(cluster, passthrough),
         "defaults": [{"path": d.path, "value": d.value, "origin": d.origin} for d in cluster.defaults],
     }
 
@@ -154,8 +156,15 @@ def _backup_json(cluster: ResolvedCluster) -> dict[str, Any]:
     }
 
 
-def explain_text(cluster: ResolvedCluster, catalog: Catalog | None) -> str:
-    data = explain_json(cluster, catalog)
+def _secrets(cluster: ResolvedCluster, passthrough: Sequence[PassthroughObject]) -> list[dict[str, Any]]:
+    from everest_render.resolve.suppliers import suppliers
+
+    supplied = suppliers(cluster, passthrough)
+    return [{**s, "suppliedBy": supplied.get(s["name"])} for s in ProviderRenderer(cluster.provider).required_secrets(cluster)]
+
+
+def explain_text(cluster: ResolvedCluster, catalog: Catalog | None, passthrough: Sequence[PassthroughObject] = ()) -> str:
+    data = explain_json(cluster, catalog, passthrough)
     provider, definition = data["provider"], data["definition"]
     lines = [
         f"cluster:    {data['cluster']}  ({data['source']})",
@@ -198,7 +207,8 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None) -> str:
         lines.append(f"monitoring: {m['monitoringConfig']} -> {m['serverHost']} (image {m['image']})")
     lines.append("secrets this cluster needs (never rendered):")
     for secret in data["secrets"]:
-        lines.append(f"  {secret['name']}: keys {', '.join(secret['keys'])}; created by {secret['createdBy']}")
+        who = f"supplied by {secret['suppliedBy']}" if secret["suppliedBy"] else f"created by {secret['createdBy']}"
+        lines.append(f"  {secret['name']}: keys {', '.join(secret['keys'])}; {who}")
     lines.append("versions:")
     lines.extend(
         f"  {t}: {v['version']}  ({v['image']})  <- {_source_note(data['versionSources'][t])}" for t, v in data["versions"].items()

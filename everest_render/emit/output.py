@@ -52,6 +52,15 @@ class OutputPlan:
         return b"".join(parts)
 
 
+def is_sops_file(path: str) -> bool:
+    return "/_sops/" in f"/{path}"
+
+
+def without_sops(plan: OutputPlan) -> OutputPlan:
+    """The plan minus its SOPS files (``render --stdout --sops omit``)."""
+    return OutputPlan({path: text for path, text in plan.files.items() if not is_sops_file(path)})
+
+
 def cluster_files(objects: Iterable[RenderedObject], kind_orders: Mapping[ObjectRef, Sequence[str]]) -> dict[str, bytes]:
     """``<namespace>/<cluster>.yaml`` for each cluster: its objects in the canonical order
     (``kind_orders``: each cluster's provider's ``kindOrder``)."""

@@ -30,6 +30,7 @@ from everest_render.model import (
     DatabaseCluster,
     Definition,
     DefinitionComponent,
+    DerivedField,
     InstanceAliases,
     MonitoringConfig,
     ObjectRef,
@@ -437,7 +438,12 @@ def _provider_gitops(written: Mapping[str, Any]) -> ProviderGitops:
         for kind, entries in written.get("changes", {}).items()
         for entry in entries
     )
-    return ProviderGitops(tuple(written.get("volumeFinalizers", [])), changes)
+    derived = tuple(
+        DerivedField(kind, entry["path"], entry["from"], entry["what"], entry.get("classes"))
+        for kind, entries in written.get("derived", {}).items()
+        for entry in entries
+    )
+    return ProviderGitops(tuple(written.get("volumeFinalizers", [])), changes, derived)
 
 
 def _parse_cluster(document: Document, refused: tuple[ObjectPath, ...] = ()) -> DatabaseCluster:

@@ -1,0 +1,86 @@
+"""Which pass-through object supplies which Secret, and which selection owns each one.
+
+A cluster's Secrets (its provider's ``spec.secrets``, as `explain` lists them) are never
+rendered; under ``clusters/`` the user may supply them as a SOPS-encrypted Secret, a
+SealedSecret or an ExternalSecret, which are passed through. When applications select clusters
+one by one (``--only NAMESPACE/NAME``), every pass-through object must belong to exactly one of
+them, or deleting one application prunes what another needs. The rule (docs/gitops.md):
+
+- an object that supplies a Secret only one cluster of its namespace needs goes with that
+  cluster (``--only NAMESPACE/NAME``);
+- every other pass-through object, a Namespace, a Secret several clusters share, a ConfigMap,
+  belongs to the namespace's shared selection, ``--only NAMESPACE/_shared`` (``_`` cannot start
+  a cluster name);
+- ``--only NAMESPACE`` (and no ``--only``) holds all of them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from everest_render.model import PassthroughObject, ResolvedCluster
+
+SHARED = "_shared"  # the selection name of a namespace's shared pass-through objects
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def supplied_secret(item: PassthroughObject) -> str | None:
+    """The name of the Secret ``item`` creates, for the kinds that create one."""
+    data = item.document.data
+    kind, api_version = data.get("kind"), str(data.get("apiVersion", ""))
+    name = _mapping(data.get("metadata")).get("name")
+    spec = _mapping(data.get("spec"))
+    if kind == "Secret" and api_version == "v1":
+        found = name
+    elif kind == "SealedSecret" and api_version.startswith("bitnami.com/"):
+        found = _mapping(_mapping(spec.get("template")).get("metadata")).get("name") or name
+    elif kind == "ExternalSecret" and api_version.startswith("external-secrets.io/"):
+        found = _mapping(spec.get("target")).get("name") or name
+    else:
+        return None
+    return found if isinstance(found, str) else None
+
+
+def describe(item: PassthroughObject) -> str:
+    """``ExternalSecret shop/orders-users (clusters/shop/secrets.yaml)``; SOPS files say so."""
+    data = item.document.data
+    metadata = _mapping(data.get("metadata"))
+    kind = ("SOPS-encrypted " if item.encrypted else "") + str(data.get("kind"))
+    return f"{kind} {item.namespace}/{metadata.get('name')} ({item.document.source.path})"
+
+
+def needed_secrets(cluster: ResolvedCluster) -> list[str]:
+    from everest_render.render.templates import ProviderRenderer
+
+    return [secret["name"] for secret in ProviderRenderer(cluster.provider).required_secrets(cluster)]
+
+
+def owners(clusters: Iterable[ResolvedCluster], passthrough: Iterable[PassthroughObject]) -> dict[int, str]:
+    """For each pass-through object (by ``id``), the name of the cluster that owns it, or
+    ``_shared``."""
+    needers: dict[tuple[str, str], set[str]] = defaultdict(set)  # (namespace, secret) -> clusters
+    for cluster in clusters:
+        for secret in needed_secrets(cluster):
+            needers[(cluster.ref.namespace, secret)].add(cluster.ref.name)
+    found: dict[int, str] = {}
+    for item in passthrough:
+        supplied = supplied_secret(item)
+        who = needers.get((item.namespace, supplied), set()) if supplied is not None else set()
+        found[id(item)] = min(who) if len(who) == 1 else SHARED
+    return found
+
+
+def suppliers(cluster: ResolvedCluster, passthrough: Iterable[PassthroughObject]) -> Mapping[str, str]:
+    """Secret name -> the pass-through object of the cluster's namespace that supplies it."""
+    supplied: dict[str, str] = {}
+    for item in passthrough:
+        secret = supplied_secret(item)
+        if item.namespace == cluster.ref.namespace and secret is not None:
+            supplied.setdefault(secret, describe(item))
+    return supplied
+
