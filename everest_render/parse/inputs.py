@@ -486,14 +486,11 @@ _SOPS_VALUE = re.compile(r"ENC\[AES256_GCM,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=
 
 def _sops_problems(document: Document) -> list[Diagnostic]:
     """A ``sops:`` marker is trusted (the file is copied byte for byte) only when it is one: a
-    MAC, a version and a date, as SOPS writes them, and, in a Secret, every value encrypted."""
+    MAC as SOPS writes it and, in a Secret, every value encrypted."""
     data = document.data
     sops = data["sops"]
     if not isinstance(sops, dict) or not isinstance(sops.get("mac"), str) or not _SOPS_VALUE.fullmatch(sops["mac"]):
         return [document.at(("sops",), "a sops: marker without a valid MAC is not a SOPS-encrypted file (encrypt it with sops)")]
-    missing = [field for field in ("lastmodified", "version") if field not in sops]
-    if missing:
-        return [document.missing(("sops",), f"a sops: marker without {', '.join(missing)} is not a SOPS-encrypted file")]
     problems = []
     if data.get("kind") == "Secret":
         for field in ("data", "stringData"):
