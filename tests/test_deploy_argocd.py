@@ -82,8 +82,9 @@ def test_the_component_adds_the_sidecar_beside_the_repo_server(built):
 
 def test_the_component_adds_the_health_checks_to_argocd_cm(built):
     data = _by_kind(built, "ConfigMap")["data"]
-    lua = (DEPLOY / "health/pgv2.percona.com_PerconaPGCluster.lua").read_text()
-    assert data == {"resource.customizations.health.pgv2.percona.com_PerconaPGCluster": lua}
+    # Every Lua file shipped, under the key Argo CD reads it from (group_Kind).
+    expected = {f"resource.customizations.health.{p.stem}": p.read_text() for p in (DEPLOY / "health").glob("*.lua")}
+    assert len(expected) == 2 and data == expected
     assert _by_kind(built, "ConfigMap")["metadata"]["name"] == "argocd-cm"  # no hash suffix
 
 
@@ -120,12 +121,13 @@ def test_a_wrong_field_in_an_example_would_be_caught():
 # --- the health check, in a real Lua runtime ----------------------------------------------
 
 
-def _health(status: dict | None, generation: int = 1) -> dict:
+def _health(status: dict | None, generation: int = 1, script: str = "pgv2.percona.com_PerconaPGCluster", spec: dict | None = None) -> dict:
     lupa = pytest.importorskip("lupa")
     runtime = lupa.LuaRuntime(unpack_returned_tuples=True)
-    script = (DEPLOY / "health/pgv2.percona.com_PerconaPGCluster.lua").read_text()
-    check = runtime.eval(f"function(obj)\n{script}\nend")
-    obj = {"metadata": {"name": "orders", "generation": generation}}
+    check = runtime.eval(f"function(obj)\n{(DEPLOY / 'health' / (script + '.lua')).read_text()}\nend")
+    obj: dict = {"metadata": {"name": "orders", "generation": generation}}
+    if spec is not None:
+        obj["spec"] = spec
     if status is not None:
         obj["status"] = status
     table = runtime.table_from(_lua_tables(runtime, obj))
@@ -184,3 +186,18 @@ def test_the_image_runs_as_999_from_the_lock_with_bytecode_compiled():
     # Every install is from the hashed lock, or the project's own wheel with no dependencies.
     for line in installs:
         assert "--require-hashes --no-deps -r requirements" in line or ("--no-deps" in line and "/wheels" in line), line
+
+
+# CloudNativePG's Pooler reports status.instances (pkg/apis/v1 PoolerStatus).
+@pytest.mark.parametrize(
+    ("spec", "status", "expected"),
+    [
+        ({"instances": 3}, None, "Progressing"),
+        ({"instances": 3}, {"instances": 1}, "Progressing"),
+        ({"instances": 3}, {"instances": 3}, "Healthy"),
+        ({}, {"instances": 1}, "Healthy"),  # spec.instances defaults to 1
+        ({}, {"instances": 0}, "Progressing"),
+    ],
+)
+def test_the_pooler_health_check_counts_pgbouncer_instances(spec, status, expected):
+    assert _health(status, script="postgresql.cnpg.io_Pooler", spec=spec)["status"] == expected

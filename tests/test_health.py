@@ -27,7 +27,7 @@ ARGOCD_BUILT_IN = {
     ("postgresql.cnpg.io", "Cluster"),
 }
 # Kinds with no health state of their own, as docs/argocd.md says (Argo CD shows them present).
-ARGOCD_NO_HEALTH = {("postgresql.cnpg.io", "Pooler"), ("postgresql.cnpg.io", "ScheduledBackup")}
+ARGOCD_NO_HEALTH = {("postgresql.cnpg.io", "ScheduledBackup")}
 
 
 def built_in_kinds() -> list[tuple[str, str]]:
