@@ -40,6 +40,7 @@ SNIPPETS = [
     "on: 1\n", "yes: x\n", "1: x\n", "~: x\n", "<<: *a\n", "&a ", "*a ", "? [a]\n: b\n",
     "9" * 30, "0x" + "F" * 20, ".inf", ".nan", "-1", "0", "1e999", "null", "~", "true", "",
     '"\\0"', '"\\x7f"', '"\\ud800"', '"\\a"', "\x00", "\x7f", "\x1b", "\ufeff", "\u202e", "\U0001f600", "é", "e\u0301",
+    "\x80", "\x9f", "\uffff", "\x85",
     "[", "]", "{", "}", "---\n", "...\n", "- ", ": ", "#", "'", '"', "\t", "\n", "  ", "|\n", ">-\n",
     "${VAR}", "https://user:pass@host", "kind: List\nitems: []\n", "kind: Secret\n", "stringData: {a: b}\n",
     "sops: {}\n", "status: {}\n", "uid: x\n", "metadata: {}\n", "namespace: Bad_Namespace\n", "name: x/../y\n",

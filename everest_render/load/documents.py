@@ -123,9 +123,10 @@ _AS_TEXT = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
 _TYPE_NAMES = {_INT: "an integer", _BOOL: "a boolean", _NULL: "null", _FLOAT: "a number"}
 # Kubernetes integers are int64; a longer literal is refused before Python converts it.
 MAX_INTEGER = 2**63 - 1
-# C0 controls but tab, newline and carriage return; DEL; lone surrogates (only an escape
-# such as "\ud800" makes one, and no UTF-8 file or JSON API can hold it).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# What YAML does not allow as text (its "printable" set): C0 controls but tab, newline and
+# carriage return; DEL; C1 controls but NEL; U+FFFE and U+FFFF; and lone surrogates (only an
+# escape such as "\ud800" makes one, and no UTF-8 file or JSON API can hold it).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 class _Resolver(yaml.resolver.Resolver):
@@ -156,9 +157,14 @@ def character_problem(text: str) -> str | None:
     found = _CONTROL.search(text)
     if found is None:
         return None
-    if ord(found.group()) >= 0xD800:
+    if 0xD800 <= ord(found.group()) <= 0xDFFF:
         return "invalid Unicode (a lone surrogate)"
-    return f"control character U+{ord(found.group()):04X} is not allowed"
+    return f"{_character(found.group())} is not allowed"
+
+
+def _character(char: str) -> str:
+    kind = "control character" if ord(char) <= 0x9F else "non-character"
+    return f"{kind} U+{ord(char):04X}"
 
 
 def text_problems(text: str, name: str) -> list[Diagnostic]:
@@ -168,7 +174,8 @@ def text_problems(text: str, name: str) -> list[Diagnostic]:
         return []
     before = text[: found.start()]
     line, column = before.count("\n") + 1, found.start() - (before.rfind("\n") + 1) + 1
-    return [Diagnostic(name, line, column, f"control character U+{ord(found.group()):04X} is not allowed in text")]
+    what = "a lone surrogate" if 0xD800 <= ord(found.group()) <= 0xDFFF else _character(found.group())
+    return [Diagnostic(name, line, column, f"{what} is not allowed in text")]
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -290,7 +297,8 @@ def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
         problem = error.problem or error.context or "invalid YAML"
         diagnostics.append(Diagnostic(source.path, line, column, f"invalid YAML: {problem}"))
     except yaml.YAMLError as error:
-        diagnostics.append(Diagnostic(source.path, 1, 1, f"invalid YAML: {error}"))
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        diagnostics.append(Diagnostic(source.path, 1, 1, f"invalid YAML: {first}"))
     finally:
         loader.dispose()
     return documents, diagnostics

@@ -154,7 +154,7 @@ class ProviderRenderer:
         characters = text_problems(text, where)
         if characters:
             bad = characters[0]
-            message = f"rendering {resolved.ref} gave output with a {bad.message} (output line {bad.line})"
+            message = f"rendering {resolved.ref} gave output that is not clean text: {bad.message} (output line {bad.line})"
             return [], [self._at_cluster(resolved, where, message)]
         try:
             documents = []
@@ -171,6 +171,9 @@ class ProviderRenderer:
             quoted = text.splitlines()[line - 1] if mark and line <= len(text.splitlines()) else ""
             message = f"rendering {resolved.ref} gave invalid YAML at output line {line} ({error.problem}): {quoted.strip()!r}"
             return [], [Diagnostic(where, 1, 1, message)]
+        except yaml.YAMLError as error:  # libyaml's reader errors carry no mark
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            return [], [self._at_cluster(resolved, where, f"rendering {resolved.ref} gave invalid YAML: {first}")]
         objects, problems = [], []
         for document in documents:
             identity = (document.get("apiVersion"), document.get("kind")) if isinstance(document, dict) else None
