@@ -177,6 +177,9 @@ class ProviderRenderer:
         objects, problems = [], []
         for document in documents:
             identity = (document.get("apiVersion"), document.get("kind")) if isinstance(document, dict) else None
+            # Only strings can name a kind (a mapping here would not even compare: fuzzing found it).
+            if identity is not None and not all(isinstance(part, str) for part in identity):
+                identity = None
             if identity not in self.kinds:
                 known = ", ".join(f"{a} {k}" for a, k in sorted(self.kinds))
                 problems.append(
