@@ -186,6 +186,11 @@ class ProviderRenderer:
                     Diagnostic(where, 1, 1, f"rendering {resolved.ref} produced {identity!r}, which spec.objects does not list ({known})")
                 )
                 continue
+            if not isinstance(document.get("metadata"), dict):
+                # Post-processing adds labels and the namespace there (fuzzing found a string).
+                message = f"rendering {resolved.ref} produced a {identity[1]} without a metadata mapping"
+                problems.append(self._at_cluster(resolved, where, message))
+                continue
             objects.append(RenderedObject(document, resolved.ref, where))
         return objects, problems
 
