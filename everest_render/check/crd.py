@@ -12,23 +12,23 @@ from collections.abc import Iterable, Mapping
 
 from everest_render.check.cel_rules import RULES_KEY, RuleSet
 from everest_render.diagnostics import Diagnostic, format_path
-from everest_render.model import ObjectRef, Provider, RenderedObject, ResolvedCluster
+from everest_render.model import ObjectRef, RenderedObject, ResolvedCluster, TemplateSource
 from everest_render.schema_check import Validator, compile_schema, schema_problems
 
 
 class SchemaBook:
-    """Compiled validators and CEL rule sets by provider and kind, built on first use within one run."""
+    """Compiled validators and CEL rule sets by provider (or extension) and kind, built on first use within one run."""
 
     def __init__(self) -> None:
         self._validators: dict[tuple[int, str, str], tuple[Validator, RuleSet]] = {}
 
-    def validator(self, provider: Provider, api_version: str, kind: str) -> Validator:
+    def validator(self, provider: TemplateSource, api_version: str, kind: str) -> Validator:
         return self._compiled(provider, api_version, kind)[0]
 
-    def rules(self, provider: Provider, api_version: str, kind: str) -> RuleSet:
+    def rules(self, provider: TemplateSource, api_version: str, kind: str) -> RuleSet:
         return self._compiled(provider, api_version, kind)[1]
 
-    def _compiled(self, provider: Provider, api_version: str, kind: str) -> tuple[Validator, RuleSet]:
+    def _compiled(self, provider: TemplateSource, api_version: str, kind: str) -> tuple[Validator, RuleSet]:
         key = (id(provider), api_version, kind)
         if key not in self._validators:
             entry = next(o for o in provider.objects if (o.api_version, o.kind) == (api_version, kind))
@@ -46,19 +46,31 @@ def check_objects(
     for rendered in objects:
         cluster = clusters[rendered.cluster]
         obj = rendered.obj
-        validator = book.validator(cluster.provider, obj["apiVersion"], obj["kind"])
+        source = owner_of(rendered, cluster)
+        validator = book.validator(source, obj["apiVersion"], obj["kind"])
         for problem in schema_problems(validator, obj):
             anchor = cluster.cluster.document.at(("spec",), "")
             message = (
-                f"rendered {obj['kind']} {rendered.cluster} does not match the operator's schema "
+                f"rendered {obj['kind']} {rendered.cluster} does not match {_whose(rendered)} schema "
                 f"at {format_path(problem.path) or '(root)'}: {problem.message} (template {rendered.template})"
             )
             problems.append(Diagnostic(anchor.file, anchor.line, anchor.column, message))
-        for violation in book.rules(cluster.provider, obj["apiVersion"], obj["kind"]).problems(obj):
+        for violation in book.rules(source, obj["apiVersion"], obj["kind"]).problems(obj):
             anchor = cluster.cluster.document.at(("spec",), "")
             message = (
-                f"rendered {obj['kind']} {rendered.cluster} breaks a rule of the operator's CRD "
+                f"rendered {obj['kind']} {rendered.cluster} breaks a rule of {_whose(rendered)} CRD "
                 f"at {format_path(violation.path) or '(root)'}: {violation.message} (template {rendered.template})"
             )
             problems.append(Diagnostic(anchor.file, anchor.line, anchor.column, message))
     return problems
+
+
+def owner_of(rendered: RenderedObject, cluster: ResolvedCluster) -> TemplateSource:
+    """What rendered the object, whose schemas it must match: its extension, else the provider."""
+    if rendered.extension is None:
+        return cluster.provider
+    return next(a.extension for a in cluster.extensions if a.extension.name == rendered.extension)
+
+
+def _whose(rendered: RenderedObject) -> str:
+    return "the operator's" if rendered.extension is None else f"extension {rendered.extension}'s"

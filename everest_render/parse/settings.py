@@ -17,7 +17,7 @@ from typing import Any
 from everest_render.diagnostics import Diagnostic
 from everest_render.load.documents import Document, load_documents
 from everest_render.load.files import SETTINGS_FILE
-from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, GitopsDefaults, RepositorySettings
+from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, ExtensionChoice, GitopsDefaults, RepositorySettings
 from everest_render.parse.inputs import check_against_schema
 
 API_VERSION = "everest-render/v1alpha1"
@@ -103,7 +103,17 @@ def _gitops_section(document: Document, written: Any) -> tuple[GitopsDefaults, l
     return layer(written, ("spec", "gitops"), written.get("namespaces")), problems
 
 
-SECTION_PARSERS: dict[str, SectionParser] = {"catalogue": _parse_catalogue, "gitops": _gitops_section}
+def _extensions_section(document: Document, written: Any) -> tuple[dict[str, ExtensionChoice], list[Diagnostic]]:
+    """``spec.extensions``: each extension named, on unless ``enabled: false``. Whether it exists
+    and whether its settings fit its schema is checked where extensions are known (extend/catalog.py)."""
+    chosen = {}
+    for name, entry in written.items():
+        entry = entry or {}
+        chosen[name] = ExtensionChoice(name, entry.get("enabled", True), dict(entry.get("settings") or {}), ("spec", "extensions", name))
+    return chosen, []
+
+
+SECTION_PARSERS: dict[str, SectionParser] = {"catalogue": _parse_catalogue, "gitops": _gitops_section, "extensions": _extensions_section}
 
 
 def parse_settings(source: Any) -> tuple[RepositorySettings, list[Diagnostic]]:

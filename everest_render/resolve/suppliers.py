@@ -17,10 +17,10 @@ them, or deleting one application prunes what another needs. The rule (docs/gito
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from everest_render.model import PassthroughObject, ResolvedCluster
+from everest_render.model import PassthroughObject, RenderedObject, ResolvedCluster
 
 SHARED = "_shared"  # the selection name of a namespace's shared pass-through objects
 
@@ -84,3 +84,26 @@ def suppliers(cluster: ResolvedCluster, passthrough: Iterable[PassthroughObject]
             supplied.setdefault(secret, describe(item))
     return supplied
 
+
+
+def extension_suppliers(
+    cluster: ResolvedCluster, added: Iterable[RenderedObject], file_of: Callable[[ResolvedCluster, RenderedObject], str]
+) -> Mapping[str, str]:
+    """Secret name -> the ExternalSecret an extension renders for it (the credentials
+    extension): which keys come from the store, and whether the Secret is the ExternalSecret's
+    or the operator's (creationPolicy Merge: it adds keys to the Secret the operator creates)."""
+    supplied: dict[str, str] = {}
+    for rendered in added:
+        data = rendered.obj
+        if data.get("kind") != "ExternalSecret" or not str(data.get("apiVersion", "")).startswith("external-secrets.io/"):
+            continue
+        spec = _mapping(data.get("spec"))
+        target = _mapping(spec.get("target"))
+        name = target.get("name") or _mapping(data.get("metadata")).get("name")
+        keys = [str(_mapping(item).get("secretKey")) for item in spec.get("data") or [] if isinstance(item, Mapping)]
+        owner = "the operator creates the Secret, these keys are merged in" if target.get("creationPolicy") == "Merge" else "from the store"
+        own = _mapping(data.get("metadata")).get("name")
+        where = f"ExternalSecret {cluster.ref.namespace}/{own} (extension {rendered.extension}, {file_of(cluster, rendered)})"
+        if isinstance(name, str):
+            supplied.setdefault(name, f"{where}: {', '.join(keys) or 'every key'} {owner}")
+    return supplied
