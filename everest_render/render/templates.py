@@ -61,7 +61,7 @@ def sandbox(
 
 class TemplateRenderer:
     """What renders a folder's templates for a cluster and reads their output back: a provider's
-    or an extension's (``label`` names it in messages, e.g. ``provider cloudnative-pg``)."""
+    or an extension's (``label`` names it in messages, e.g. ``provider <name>``)."""
 
     def __init__(self, source: TemplateSource, label: str, kinds: set[tuple[str, str]]) -> None:
         self.source = source
