@@ -5,11 +5,10 @@ versions, components, topologies, bundles and the parameter schemas an Instance 
 against. It has no rendering (upstream renders in Go), so it is read as a catalogue: parse
 translates it into an ``everest.percona.com/v2alpha1`` DatabaseClusterDefinition document
 named as the upstream Provider, plus the provider that renders it, which is the provider its
-name resolves to through the providers' ``instanceAliases`` (upstream's
-``provider-percona-postgresql`` -> ``percona-postgresql``). parse/inputs.py then adds that
-provider under the upstream name with this catalogue: beside the built-in when the name is an
-alias, in place of it (API.md's same-name rule) when it is the provider's own name (upstream
-PXC's ``percona-xtradb-cluster``).
+name resolves to through the providers' ``instanceAliases`` (an upstream chart's provider name
+-> the built-in's). parse/inputs.py then adds that provider under the upstream name with this
+catalogue: beside the aliased provider when the name is an alias, in place of it (API.md's
+same-name rule) when it is the provider's own name.
 
 Both API eras are read (reference notes §1, §2.1): era C (``customSpecSchema``,
 ``configSchema``, ``globalConfigSchema``) and era D (``parametersSchema.openAPIV3Schema`` at
