@@ -46,6 +46,7 @@ from everest_render.render.templates import render_clusters
 from everest_render.resolve.catalog import Catalog, build_catalog
 from everest_render.resolve.cluster import resolve_clusters
 from everest_render.resolve.references import index_references
+from everest_render.resolve.suppliers import SHARED, double_supply_problems
 
 EMPTY_RENDER = "no DatabaseCluster found: refusing an empty render (it would prune every database)"
 
@@ -167,7 +168,8 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
     shared, shared_problems = shared_once(o for o in rendered if o.shared)
     shared = [o for o in shared if only is None or _selects_shared(only, by_ref[o.cluster])]
     objects = (*(o for o in rendered if not o.shared), *shared)
-    duplicated = duplicate_problems(objects, by_ref, resolved.inputs.passthrough)
+    passing = resolved.inputs.passthrough
+    duplicated = [*duplicate_problems(objects, by_ref, passing), *double_supply_problems(objects, passing)]
     written = {path: text for part in slices for path, text in part.files.items()}
     plan = plan_from_files({**written, **extension_files(shared), **passthrough_files(passthrough)})
     found = [*(d for part in slices for d in part.diagnostics), *shared_problems, *duplicated]
@@ -193,8 +195,6 @@ def _selected_passthrough(resolved: ResolveResult, only: Selection | None) -> li
 
 
 def _selects_shared(only: Selection, cluster: ResolvedCluster) -> bool:
-    from everest_render.resolve.suppliers import SHARED
-
     return only.selects(cluster.ref.namespace, SHARED, cluster.cluster.document.source.path)
 
 

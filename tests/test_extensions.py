@@ -79,7 +79,7 @@ def test_settings_are_validated_located_and_defaulted(repo):
         "everest-render.yaml:5:42: extension pdb: unknown field 'colour' (at spec.extensions.pdb.settings.colour)",
     ]
     enable(repo, "pbd: {}")
-    assert repo.errors() == ['everest-render.yaml:5:5: unknown extension \'pbd\'; known: pdb; did you mean "pdb"? (at spec.extensions.pbd)']
+    assert repo.errors() == ['everest-render.yaml:5:5: unknown extension \'pbd\'; known: credentials, monitoring, network-policy, pdb; did you mean "pdb"? (at spec.extensions.pbd)']
 
 
 def test_selection_by_namespace_label_and_provider_and_the_opt_out_annotation(repo):
@@ -97,7 +97,7 @@ def test_selection_by_namespace_label_and_provider_and_the_opt_out_annotation(re
     assert added(repo) == ["shop/carts-pdb"]
     repo.write("clusters/shop/orders.yaml", mongodb().replace("metadata:\n", "metadata:\n  annotations: {everest-render/skip-extensions: pbd}\n"))
     assert repo.errors() == [
-        "clusters/shop/orders.yaml:4:49: unknown extension 'pbd' in everest-render/skip-extensions; known: all, pdb; "
+        "clusters/shop/orders.yaml:4:49: unknown extension 'pbd' in everest-render/skip-extensions; known: all, credentials, monitoring, network-policy, pdb; "
         'did you mean "pdb"? (at metadata.annotations.everest-render/skip-extensions)'
     ]
 

@@ -188,8 +188,7 @@ def _extensions_json(cluster: ResolvedCluster, added: Sequence[RenderedObject]) 
             for o in added
             if o.extension == extension.name
         ]
-        source = extension.folder + ("" if not extension.builtin else " (built-in)")
-        applied.append({"name": extension.name, "order": extension.order, "source": source, "objects": objects})
+        applied.append({"name": extension.name, "order": extension.order, "source": extension.folder, "objects": objects})
     skipped = [{"name": name, "why": why} for name, why in cluster.extensions_skipped.items()]
     return {"applied": applied, "skipped": skipped}
 
@@ -200,7 +199,17 @@ def _secrets(
     from everest_render.resolve.suppliers import extension_suppliers, suppliers
 
     supplied = {**extension_suppliers(cluster, added, _added_file), **suppliers(cluster, passthrough)}
-    return [{**s, "suppliedBy": supplied.get(s["name"])} for s in ProviderRenderer(cluster.provider).required_secrets(cluster)]
+    # An extension rendering ExternalSecrets (credentials) that supplies no ExternalSecret for a
+    # Secret the operator generates has left it to the operator: say so, it is the repository's choice.
+    suppliers_on = [e.extension.name for e in cluster.extensions if any(o.kind == "ExternalSecret" for o in e.extension.objects)]
+    return [
+        {
+            **s,
+            "suppliedBy": supplied.get(s["name"]),
+            "leftToOperatorBy": suppliers_on if s["operatorGenerates"] and s["name"] not in supplied else [],
+        }
+        for s in ProviderRenderer(cluster.provider).required_secrets(cluster)
+    ]
 
 
 def explain_text(cluster: ResolvedCluster, catalog: Catalog | None, passthrough: Sequence[PassthroughObject] = ()) -> str:
@@ -249,6 +258,8 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
     lines.append("secrets this cluster needs (never rendered):")
     for secret in data["secrets"]:
         who = f"supplied by {secret['suppliedBy']}" if secret["suppliedBy"] else f"created by {secret['createdBy']}"
+        if secret["leftToOperatorBy"]:
+            who += f" (left to the operator by extension {', '.join(secret['leftToOperatorBy'])})"
         lines.append(f"  {secret['name']}: keys {', '.join(secret['keys'])}; {who}")
     extensions = data["extensions"]
     if extensions["applied"] or extensions["skipped"]:

@@ -31,7 +31,7 @@ class SecretNeeded(TypedDict):
     name: str
     keys: list[str]
     operatorGenerates: list[str]
-    operatorOwned: bool
+    operatorWrites: list[str]
     createdBy: str
     description: str
 
@@ -85,7 +85,7 @@ def extension_context(resolved: ResolvedCluster, applied: AppliedExtension, secr
                 "name": s["name"],
                 "keys": list(s["keys"]),
                 "operatorGenerates": list(s.get("operatorGenerates", [])),
-                "operatorOwned": bool(s.get("operatorOwned", False)),
+                "operatorWrites": list(s.get("operatorWrites", [])),
                 "createdBy": s["createdBy"],
                 "description": s["description"],
             }

@@ -251,7 +251,7 @@ class ProviderRenderer(TemplateRenderer):
                         "keys": list(entry["keys"]),
                         "createdBy": entry["createdBy"],
                         "operatorGenerates": list(entry.get("operatorGenerates", [])),
-                        "operatorOwned": bool(entry.get("operatorOwned", False)),
+                        "operatorWrites": list(entry.get("operatorWrites", [])),
                         "description": entry.get("description", ""),
                     }
                 )
