@@ -863,11 +863,15 @@ def provider() -> None:
     "--crd",
     "crd_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The kind's CustomResourceDefinition: vendored in the provider folder's crds/, the strict schema and the template's spec come from it.",
+    help="The kind's CustomResourceDefinition: vendored in the new folder's crds/, the strict schema and the template's spec come from it.",
 )
 @click.option("--operator", "operator", metavar="NAME", help="The operator's name (default: the provider's name).")
 @click.option(
-    "--operator-version", "operator_version", default="0.0.0", show_default=True, help="The operator release (the provider folder's crds/<version>/)."
+    "--operator-version",
+    "operator_version",
+    default="0.0.0",
+    show_default=True,
+    help="The operator release (the provider folder's crds/<version>/).",
 )
 @repo_option
 def provider_new(name: str, kind: str, crd_file: Path | None, operator: str | None, operator_version: str, repo: Path) -> None:
