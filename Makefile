@@ -35,7 +35,7 @@ test: $(STAMP)  ## the whole suite, as CI runs it: tests, lint, types
 # The fuzz suite for longer, random (make test runs a few fixed examples): FUZZ_EXAMPLES per target.
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)  ## mutate valid repositories for a while; any traceback or exit other than 0/3 fails
-	EVEREST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics
+	EVEREST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py tests/test_cache.py -p no:cacheprovider --hypothesis-show-statistics
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest

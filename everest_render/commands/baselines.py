@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from everest_render.commands.diff import Comparison, FileChange, compare, compare_objects, diff_objects, live_view, object_key
 from everest_render.commands.guardrails import KindRules, rules_by_kind
@@ -26,11 +27,13 @@ def against_out(result: RenderResult, out_dir: Path, *, kustomization: bool = Fa
     return compare(read_output(plan, out_dir), plan.files, kind_rules(result))
 
 
-def against_revision(result: RenderResult, repo: Path, revision: str, report: Callable[[str], None]) -> Comparison:
+def against_revision(
+    result: RenderResult, repo: Path, revision: str, report: Callable[[str], None], jobs: int = 1, cache: Any = None
+) -> Comparison:
     from everest_render.commands.git_revision import RevisionError, render_at_revision
 
     try:
-        earlier = render_at_revision(repo, revision)
+        earlier = render_at_revision(repo, revision, jobs, cache)
     except RevisionError as error:
         raise CompareError(str(error)) from error
     for diagnostic in earlier.diagnostics:

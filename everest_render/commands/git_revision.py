@@ -7,19 +7,32 @@ import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT
 from everest_render.pipeline import RenderResult, read_repository, render_repository
+
+if TYPE_CHECKING:
+    from everest_render.cache.store import Store
+
+# What a render reads at the repository's root: only these are unpacked (not out/, not docs).
+INPUTS = (*INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE)
 
 
 class RevisionError(Exception):
     """The revision could not be read (not a git repository, unknown revision, ...)."""
 
 
-def render_at_revision(repo: Path, revision: str) -> RenderResult:
-    """Render the repository's files as they were at ``revision`` (with today's built-ins)."""
+def render_at_revision(repo: Path, revision: str, jobs: int = 1, cache: Store | None = None) -> RenderResult:
+    """Render the repository's files as they were at ``revision`` (with today's built-ins), on
+    up to ``jobs`` processes, through ``cache``: the clusters that did not change since are
+    found there, rendered by the run that rendered today's side."""
     prefix = _git(repo, "rev-parse", "--show-prefix").decode().strip()
+    tree = f"{revision}:{prefix}" if prefix else f"{revision}:"
     try:
-        archive = _git(repo, "archive", "--format=tar", f"{revision}:{prefix}" if prefix else revision)
+        present = set(_git(repo, "ls-tree", "--name-only", "-z", tree).decode().split("\0"))
+        inputs = [name for name in INPUTS if name in present]
+        archive = _git(repo, "archive", "--format=tar", tree, "--", *inputs) if inputs else b""
     except RevisionError as error:
         if _is_shallow(repo):
             # CI checkouts are shallow by default (actions/checkout fetches one commit, GitLab
@@ -30,10 +43,11 @@ def render_at_revision(repo: Path, revision: str) -> RenderResult:
             ) from error
         raise
     with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(scratch, filter="data")  # "data": no links or paths outside scratch
+        if archive:
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(scratch, filter="data")  # "data": no links or paths outside scratch
         root = Path(scratch)
-        return render_repository(read_repository(root, root / "out"))
+        return render_repository(read_repository(root, root / "out"), jobs=jobs, cache=cache)
 
 
 def _is_shallow(repo: Path) -> bool:
