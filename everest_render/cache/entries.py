@@ -49,7 +49,7 @@ _ERRORS = (pickle.PicklingError, TypeError, AttributeError, RecursionError, Valu
 
 
 class KeyMaker:
-    """Cluster keys for one run (the digests of shared parts are remembered by identity)."""
+    """The keys of one run's clusters (the digest of each shared part is computed once per object)."""
 
     def __init__(self, identity: bytes) -> None:
         self.identity = identity
