@@ -24,7 +24,7 @@ from everest_render.check.provider_assets import provider_problems
 from everest_render.check.secrets import redact, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
-from everest_render.load.documents import load_documents
+from everest_render.load.documents import Document, SourceFile, load_documents, parse_yaml
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
 from everest_render.model import PassthroughObject, Provider, RenderedObject, RepositorySettings, ResolvedCluster
 from everest_render.parallel import map_slices
@@ -100,11 +100,12 @@ class RenderResult:
         return has_errors(self.diagnostics)
 
 
-def resolve_repository(files: RepositoryFiles) -> ResolveResult:
-    """load -> parse -> resolve, for the built-ins and the repository (and its settings file)."""
+def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> ResolveResult:
+    """load -> parse -> resolve, for the built-ins and the repository (and its settings file);
+    files loaded before are taken from ``cache`` (the result does not depend on it)."""
     settings, settings_problems = parse_settings(files.settings)
-    builtin_loaded, builtin, _ = _load_and_parse(files.builtin, ())
-    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers)
+    builtin_loaded, builtin, _ = _load_and_parse(files.builtin, (), cache)
+    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, cache)
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken, settings
     )
@@ -134,7 +135,7 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
     """Render every cluster, or those ``only`` selects (the whole repository is still
     validated), on up to ``jobs`` processes, taking what ``cache`` holds of earlier renders
     (the result depends on neither)."""
-    resolved = resolve_repository(files)
+    resolved = resolve_repository(files, cache)
     if resolved.failed:
         return RenderResult(resolved, (), OutputPlan({}), resolved.diagnostics)
     clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name, c.cluster.document.source.path)]
@@ -230,10 +231,45 @@ def _cached_slices(
     return [found[index] for index in range(len(clusters))], cache.warning
 
 
-def _load_and_parse(source_set: SourceSet, providers: Sequence[Provider]) -> tuple[list[Diagnostic], ParsedInputs, frozenset[str]]:
+def _load_and_parse(
+    source_set: SourceSet, providers: Sequence[Provider], cache: Store | None = None
+) -> tuple[list[Diagnostic], ParsedInputs, frozenset[str]]:
     """load -> parse for one root (``providers``: those of the roots parsed before); the files
     it could not read or load come first; and what its documents hold that may be secret."""
-    documents, load_problems = load_documents(source_set.sources)
+    documents, load_problems, sensitive = _load(source_set.sources, cache)
     parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers)
-    problems = [*source_set.unreadable, *load_problems, *url_credential_problems(documents)]
-    return problems, parsed, sensitive_values(documents)
+    return [*source_set.unreadable, *load_problems], parsed, sensitive
+
+
+def _load(sources: Sequence[SourceFile], cache: Store | None) -> tuple[list[Document], list[Diagnostic], frozenset[str]]:
+    """Every file's documents, its load problems (URL credentials included), and what its
+    documents hold that may be secret; through ``cache``, which keeps only files that hold
+    nothing secret and loaded without a problem (no secret is ever written to it)."""
+    if cache is None or not cache.enabled:
+        every, loaded_problems = load_documents(list(sources))
+        return every, [*loaded_problems, *url_credential_problems(every)], sensitive_values(every)
+    from everest_render.cache.entries import decode_loaded, encode_loaded, source_key
+    from everest_render.cache.store import renderer_identity
+
+    identity = renderer_identity()
+    documents: list[Document] = []
+    problems: list[Diagnostic] = []
+    sensitive: set[str] = set()
+    for source in sources:
+        key = source_key(identity, source)
+        payload = cache.load(key)
+        loaded = decode_loaded(payload, source) if payload is not None else None
+        if loaded is not None:
+            documents.extend(loaded)
+            continue
+        found, found_problems = parse_yaml(source)
+        found_problems += url_credential_problems(found)
+        found_sensitive = sensitive_values(found)
+        documents.extend(found)
+        problems.extend(found_problems)
+        sensitive |= found_sensitive
+        if not found_problems and not found_sensitive:
+            payload = encode_loaded(found)
+            if payload is not None:
+                cache.save(key, payload)
+    return documents, problems, frozenset(sensitive)

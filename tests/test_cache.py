@@ -113,10 +113,12 @@ def test_render_and_check_give_the_same_bytes_with_and_without_the_cache(repo, t
     runner = CliRunner()
     fresh = runner.invoke(cli_main, ["render", "--repo", str(repo.root), "--out", str(tmp_path / "fresh"), "--no-cache"])
     assert fresh.exit_code == 0 and entries(tmp_path / "cache") == []  # --no-cache writes nothing
-    for _ in range(2):  # the first run fills the cache, the second reads every cluster from it
+    filled = []
+    for _ in range(2):  # the first run fills the cache, the second finds everything there
         cached = runner.invoke(cli_main, ["render", "--repo", str(repo.root), "--out", str(tmp_path / "cached")])
         assert cached.exit_code == 0, cached.output
-    assert len(entries(tmp_path / "cache")) == 3
+        filled.append({p: p.stat().st_mtime_ns for p in entries(tmp_path / "cache")})
+    assert len(filled[0]) > 3 and filled[1] == filled[0]  # nothing written again
     assert tree(tmp_path / "fresh") == tree(tmp_path / "cached")
     check = runner.invoke(cli_main, ["render", "--check", "--repo", str(repo.root), "--out", str(tmp_path / "fresh")])
     assert check.exit_code == 0, check.output
@@ -126,10 +128,13 @@ def test_errors_of_unchanged_clusters_are_still_reported(repo, tmp_path, monkeyp
     monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
     write_toy_provider(repo, GOOD_TEMPLATE.replace("| string | tojson", ""))  # an integer where the schema wants a string
     repo.write("clusters/db.yaml", toy_cluster("db"))
-    runs = [CliRunner().invoke(cli_main, ["validate", "--repo", str(repo.root)]) for _ in range(2)]
+    runs, filled = [], []
+    for _ in range(2):
+        runs.append(CliRunner().invoke(cli_main, ["validate", "--repo", str(repo.root)]))
+        filled.append(entries(tmp_path / "cache"))
     assert [r.exit_code for r in runs] == [3, 3]
     assert "does not match the operator's schema" in runs[1].output and runs[0].output == runs[1].output
-    assert len(entries(tmp_path / "cache")) == 1
+    assert filled[0] and filled[1] == filled[0]  # the second run took the cluster from the cache
 
 
 def test_an_unwritable_cache_is_one_warning_and_the_same_render(repo, tmp_path, monkeypatch):
@@ -153,7 +158,7 @@ def test_concurrent_runs_share_one_cache(repo, tmp_path):
     outputs = [run.communicate() for run in runs]
     assert [run.returncode for run in runs] == [0, 0]
     assert {out for out, _ in outputs} == {repo.result().plan.stream()} and all(err == b"" for _, err in outputs)
-    assert len(entries(tmp_path / "cache")) == 4
+    assert not [p for p in (tmp_path / "cache").rglob(".tmp-*")]  # no temporary file left behind
 
 
 # --- the property: any edit sequence, cached == uncached ----------------------------------
@@ -238,3 +243,16 @@ def test_cached_and_uncached_renders_are_identical_after_any_edits(tmp_path_fact
         finally:
             parallel.PARALLEL_FROM = before
     assert shared_cache.warning is None
+
+
+def test_no_value_that_may_be_secret_is_written_to_the_cache(repo, tmp_path):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    repo.write("clusters/db.yaml", toy_cluster("db"))
+    repo.write(
+        "clusters/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: db-secrets, namespace: ns}\nstringData: {password: hunter2-not-cached}\n",
+    )
+    store = Store.open(tmp_path / "cache")
+    cached = render_repository(read_repository(repo.root), cache=store)
+    assert seen(cached) == seen(render_repository(read_repository(repo.root)))
+    assert entries(tmp_path / "cache") and not [p for p in entries(tmp_path / "cache") if b"hunter2" in p.read_bytes()]

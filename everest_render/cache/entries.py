@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import marshal
 import pickle
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, Severity
-from everest_render.load.documents import Document
+from everest_render.load.documents import Document, Position, Positions, SourceFile
 from everest_render.model import (
     BackupStorage,
     Definition,
@@ -38,13 +39,7 @@ from everest_render.model import (
 ENTRY_FORMAT = 1
 # Values many clusters share: hashed once, then named by digest inside each cluster's key.
 _SHARED = (Provider, Definition, RepositorySettings, BackupStorage, MonitoringConfig)
-# How deep the key looks for shared values (ResolvedCluster -> ResolvedBackup -> its storages
-# mapping -> a BackupStorage). A shared value deeper down is serialised whole: slower, as exact.
-_DEPTH = 4
-# Values pickle serialises by content alone. Mappings and lists are looked into only when they
-# hold dataclasses (components, storages): plain YAML data (a spec) is pickled whole.
-_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_SHARED_TYPES = frozenset(_SHARED)
 _ERRORS = (pickle.PicklingError, TypeError, AttributeError, RecursionError, ValueError)
 
 
@@ -58,48 +53,29 @@ class KeyMaker:
     def cluster_key(self, cluster: ResolvedCluster) -> str | None:
         """The key of ``cluster``'s render, or None when some part of it cannot be serialised."""
         try:
-            return hashlib.sha256(self.identity + b"cluster\0" + _pickled(self._named(cluster, _DEPTH))).hexdigest()
+            return hashlib.sha256(self.identity + b"cluster\0" + self.pickled(cluster)).hexdigest()
         except _ERRORS:
             return None
 
-    def _named(self, value: Any, depth: int) -> Any:
-        """``value`` with its shared parts (and documents) replaced by their digests: a
-        dataclass becomes its class name and fields, a mapping or list of dataclasses its
-        items. Plain data is left to pickle, which serialises it whole (exact, and fast)."""
-        if isinstance(value, _SHARED):
-            return ("shared", self._digest(value, lambda: _pickled(self._named_fields(value, _DEPTH))))
-        if isinstance(value, Document):
-            return ("document", self._digest(value, lambda: self._document(value)))
-        if depth == 0 or type(value) in _PLAIN:
-            return value
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return self._named_fields(value, depth)
-        if isinstance(value, Mapping):
-            if any(hasattr(type(v), "__dataclass_fields__") for v in value.values()):
-                return ("mapping", tuple((k, self._named(v, depth - 1)) for k, v in value.items()))
-            return value
-        if isinstance(value, (tuple, list)):
-            if any(hasattr(type(v), "__dataclass_fields__") for v in value):
-                return (type(value).__name__, tuple(self._named(v, depth - 1) for v in value))
-            return value
-        if isinstance(value, (set, frozenset)):
-            return ("set", tuple(sorted(repr(v) for v in value)))  # a set's pickle follows the hash seed
-        return value
+    def pickled(self, value: object) -> bytes:
+        buffer = io.BytesIO()
+        _KeyPickler(buffer, self).dump(value)
+        return buffer.getvalue()
 
-    def _named_fields(self, value: Any, depth: int) -> tuple[Any, ...]:
-        names = _FIELD_NAMES.get(type(value))
-        if names is None:
-            names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
-        return (type(value).__qualname__, *(self._named(getattr(value, name), depth - 1) for name in names))
+    def shared(self, value: object) -> bytes:
+        """A shared part's digest: its class and fields, pickled (shared parts inside by digest)."""
+        return self._digest(value, lambda: self.pickled((type(value).__qualname__, *_field_values(value))))
 
-    def _document(self, document: Document) -> bytes:
-        """A document: its file's name and bytes, its place there, and its data. Its positions
-        follow from the bytes (or, translated from another kind, from the bytes and the
+    def document(self, document: Document) -> bytes:
+        """A document's digest: its file's name and bytes, its place there, and its data. Its
+        positions follow from the bytes (or, translated from another kind, from the bytes and the
         translation, which the renderer's identity covers), so they are not hashed again."""
         source = self._digest(document.source, lambda: f"{document.source.path}\0{document.source.text}".encode())
-        return source + _pickled((document.index, document.refused, document.data, bool(document.positions.origins)))
+        return self._digest(
+            document, lambda: source + self.pickled((document.index, document.refused, document.data, bool(document.positions.origins)))
+        )
 
-    def _digest(self, value: object, serialised: Any) -> bytes:
+    def _digest(self, value: object, serialised: Callable[[], bytes]) -> bytes:
         remembered = self._digests.get(id(value))
         if remembered is not None and remembered[0] is value:
             return remembered[1]
@@ -108,8 +84,35 @@ class KeyMaker:
         return digest
 
 
-def _pickled(value: Any) -> bytes:
-    return pickle.dumps(value, protocol=5)
+def _field_values(value: object) -> tuple[Any, ...]:
+    return tuple(getattr(value, f.name) for f in dataclasses.fields(value))  # type: ignore[arg-type]
+
+
+def _shared(digest: bytes) -> None:
+    """Stands for a shared part in a key's pickle (never called: keys are only hashed)."""
+
+
+def _document(digest: bytes) -> None:
+    """Stands for a document in a key's pickle (never called)."""
+
+
+class _KeyPickler(pickle.Pickler):
+    """Pickles by content, shared parts and documents by digest. pickle consults
+    `reducer_override` only for instances of classes (never for str, int, dict, list...), so
+    the plain data of a cluster is serialised at C speed. No memo: equal values, equal bytes."""
+
+    def __init__(self, buffer: io.BytesIO, keys: KeyMaker) -> None:
+        super().__init__(buffer, protocol=5)
+        self.fast = True
+        self.keys = keys
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in _SHARED_TYPES:
+            return _shared, (self.keys.shared(obj),)
+        if kind is Document:
+            return _document, (self.keys.document(obj),)
+        return NotImplemented
 
 
 # --- entries ---------------------------------------------------------------------------
@@ -145,3 +148,64 @@ def decode_entry(payload: bytes, ref: ObjectRef) -> tuple[tuple[RenderedObject, 
     if not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
         return None
     return rendered, files, found
+
+
+# --- loaded files ------------------------------------------------------------------------
+
+
+def source_key(identity: bytes, source: SourceFile) -> str:
+    """The key of one file's loaded documents: the renderer, the file's name and its bytes."""
+    return hashlib.sha256(identity + b"load\0" + source.path.encode() + b"\0" + source.text.encode()).hexdigest()
+
+
+def encode_loaded(documents: Sequence[Document]) -> bytes | None:
+    """One file's documents as `load.documents.parse_yaml` made them (data and positions), or
+    None when some value is not plain data."""
+    try:
+        return marshal.dumps(
+            (
+                ENTRY_FORMAT,
+                [
+                    (
+                        d.index,
+                        d.data,
+                        {path: (p.line, p.column) for path, p in d.positions.values.items()},
+                        {path: (p.line, p.column) for path, p in d.positions.keys.items()},
+                        d.refused,
+                    )
+                    for d in documents
+                ],
+            )
+        )
+    except ValueError:
+        return None
+
+
+def decode_loaded(payload: bytes, source: SourceFile) -> list[Document] | None:
+    """What `encode_loaded` stored for ``source``, or None if it is not that."""
+    try:
+        version, documents = marshal.loads(payload)
+        if version != ENTRY_FORMAT:
+            return None
+        loaded = [Document(source, index, data, _StoredPositions(at, keys), refused) for index, data, at, keys, refused in documents]
+        return loaded
+    except (ValueError, TypeError, EOFError):
+        return None
+
+
+class _StoredPositions(Positions):
+    """A loaded file's positions as the cache holds them, (line, column) pairs made into
+    `Position` values only when first asked for: most documents are never asked (only a
+    problem, or a translation, needs a position)."""
+
+    def __init__(self, values: dict[Any, tuple[int, int]], keys: dict[Any, tuple[int, int]]) -> None:
+        self._stored = (values, keys)
+        self.origins = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ("values", "keys"):
+            raise AttributeError(name)
+        values, keys = self._stored
+        self.values = {path: Position(*at) for path, at in values.items()}
+        self.keys = {path: Position(*at) for path, at in keys.items()}
+        return getattr(self, name)

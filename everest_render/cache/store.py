@@ -71,7 +71,8 @@ class Store:
         if not self.enabled:
             return None
         try:
-            data = self._path(key).read_bytes()
+            with open(f"{self._folder(key)}/{key[2:]}", "rb") as handle:
+                data = handle.read()
         except OSError:
             return None
         start = len(_HEADER) + _DIGEST_BYTES + 1
@@ -105,8 +106,11 @@ class Store:
                     pass
 
     def _path(self, key: str) -> Path:
-        assert self.root is not None
-        return self.root / LAYOUT / key[:2] / key[2:]
+        return Path(self._folder(key), key[2:])
+
+    def _folder(self, key: str) -> str:
+        # Plain strings: a lookup per cluster and per file, where pathlib's joins would show.
+        return f"{self.root}/{LAYOUT}/{key[:2]}"
 
     def _turn_off(self, error: OSError) -> None:
         self.enabled = False
