@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 # Resolve for every Python and platform the package supports, not only this machine's.
 LOCK_FLAGS := --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: render test pytest lint typecheck test-latest lock bench schemas clean fuzz
+.PHONY: render test pytest lint typecheck test-latest lock bench bench-10k schemas clean fuzz
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	rm -rf $(VENV)
@@ -63,8 +63,12 @@ lock: $(STAMP)  ## re-resolve requirements.lock (runtime) and requirements-dev.l
 	$(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml -o requirements.lock
 	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev pyproject.toml -o requirements-dev.lock
 
-bench: $(STAMP)  ## render a 1,000-cluster fleet and compare with a PyYAML C parse+dump baseline
-	$(BIN)/python benchmarks/bench.py --clusters 1000
+# Ratios measured in the same round (docs: benchmarks/bench.py); niced, for a shared machine.
+bench: $(STAMP)  ## fleets of 100 and 1,000 clusters: full, incremental and diff against the floor and kustomize
+	$(BIN)/python benchmarks/bench.py --clusters 100 1000
+
+bench-10k: $(STAMP)  ## the same at 1,000 and 10,000 clusters (slow: tens of minutes on 2 cores)
+	$(BIN)/python benchmarks/bench.py --clusters 1000 10000 --repeat 2 --no-cold-start
 
 schemas: $(STAMP)  ## regenerate the providers' and the Instance input's strict schemas from the vendored CRDs
 	$(BIN)/everest-render schemas
