@@ -26,7 +26,7 @@ from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostic
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
 from everest_render.load.documents import Document, SourceFile, load_documents, parse_yaml
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
-from everest_render.model import PassthroughObject, Provider, RenderedObject, RepositorySettings, ResolvedCluster
+from everest_render.model import Definition, PassthroughObject, Provider, RenderedObject, RepositorySettings, ResolvedCluster
 from everest_render.parallel import map_slices
 from everest_render.parse.inputs import ParsedInputs, parse_documents
 from everest_render.parse.settings import parse_settings
@@ -104,8 +104,8 @@ def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> Re
     """load -> parse -> resolve, for the built-ins and the repository (and its settings file);
     files loaded before are taken from ``cache`` (the result does not depend on it)."""
     settings, settings_problems = parse_settings(files.settings)
-    builtin_loaded, builtin, _ = _load_and_parse(files.builtin, (), cache)
-    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, cache)
+    builtin_loaded, builtin, _ = _load_and_parse(files.builtin, (), cache=cache)
+    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, builtin.definitions, cache)
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken, settings
     )
@@ -232,12 +232,12 @@ def _cached_slices(
 
 
 def _load_and_parse(
-    source_set: SourceSet, providers: Sequence[Provider], cache: Store | None = None
+    source_set: SourceSet, providers: Sequence[Provider], definitions: Sequence[Definition] = (), cache: Store | None = None
 ) -> tuple[list[Diagnostic], ParsedInputs, frozenset[str]]:
     """load -> parse for one root (``providers``: those of the roots parsed before); the files
     it could not read or load come first; and what its documents hold that may be secret."""
     documents, load_problems, sensitive = _load(source_set.sources, cache)
-    parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers)
+    parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers, definitions=definitions)
     return [*source_set.unreadable, *load_problems], parsed, sensitive
 
 
