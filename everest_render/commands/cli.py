@@ -629,6 +629,13 @@ def diff(
     output = Output(repo, as_json=output_format == "json", annotations=_annotations(annotations))
     out_dir = out_dir if out_dir is not None else repo / "out"
     cache = _open_cache(no_cache)
+    earlier_render = None
+    if revision is not None and not live:
+        from everest_render.commands.git_revision import start_render_at_revision
+
+        # The revision renders on a process of its own meanwhile (its unchanged clusters come
+        # from the cache), so the diff costs about one render, not two.
+        earlier_render = start_render_at_revision(repo, revision, cache)
     result = render_repository(read_repository(repo, out_dir), jobs=jobs, cache=cache)
     _cache_warning(output, cache)
     clusters = [str(c.ref) for c in result.resolved.clusters]
@@ -641,9 +648,8 @@ def diff(
     try:
         if live:
             changes = against_live(result)
-        elif revision is not None:
-            changes = against_revision(result, repo, revision, lambda line: click.echo(line, err=True), jobs, cache)
-            _cache_warning(output, cache)
+        elif revision is not None and earlier_render is not None:
+            changes = against_revision(result, revision, earlier_render, lambda line: click.echo(line, err=True))
         else:
             changes = against_out(result, out_dir, kustomization=kustomization)
     except CompareError as error:
