@@ -210,3 +210,20 @@ def test_the_built_in_extensions_assets_are_sound():
     extensions, problems = parse_extensions(files.extensions)
     assert problems == [] and sorted(e.name for e in extensions) == ["credentials", "monitoring", "network-policy"]
     assert [p for e in extensions for p in asset_problems(e)] == []
+
+
+def test_a_render_through_the_cache_gives_the_same_plan_with_extensions(tmp_path):
+    # Cached slices keep which objects an extension rendered and which are shared; a change
+    # of an extension's settings is a new key (the settings are part of the resolved cluster).
+    from everest_render.cache.store import Store
+
+    shutil.copytree(PROJECT_ROOT / "clusters" / "shop", tmp_path / "repo" / "clusters" / "shop")
+    (tmp_path / "repo" / "everest-render.yaml").write_text(SETTINGS.split("    network-policy")[0])
+    files = read_repository(tmp_path / "repo")
+    expected = render_repository(files).plan
+    store = Store.open(tmp_path / "cache")
+    assert render_repository(files, cache=store).plan == expected  # filling the cache
+    assert render_repository(files, cache=Store.open(tmp_path / "cache")).plan == expected  # from it
+    (tmp_path / "repo" / "everest-render.yaml").write_text(SETTINGS.split("    network-policy")[0].replace("vault", "openbao"))
+    changed = render_repository(read_repository(tmp_path / "repo"), cache=Store.open(tmp_path / "cache")).plan
+    assert b"name: openbao" in changed.files["shop/_extensions.yaml"] and b"name: openbao" in changed.files["shop/orders.yaml"]
