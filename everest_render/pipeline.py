@@ -20,7 +20,7 @@ from pathlib import Path
 from everest_render.check.core import duplicate_problems, rendered_problems
 from everest_render.check.crd import check_objects
 from everest_render.check.provider_assets import provider_problems
-from everest_render.check.secrets import redact, sensitive_values, url_credential_problems
+from everest_render.check.secrets import redact, sensitive_in, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
 from everest_render.load.documents import load_documents
@@ -168,7 +168,9 @@ def render_slice(clusters: Sequence[ResolvedCluster]) -> RenderedSlice:
     objects, post_problems = postprocess(rendered, by_ref)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
-    return RenderedSlice(tuple(objects), files, (*render_problems, *post_problems, *check_problems))
+    # A template may write a credential too: its values are masked like the inputs' are.
+    problems = redact((*render_problems, *post_problems, *check_problems), sensitive_in(o.obj for o in objects))
+    return RenderedSlice(tuple(objects), files, tuple(problems))
 
 
 def _load_and_parse(source_set: SourceSet, providers: Sequence[Provider]) -> tuple[list[Diagnostic], ParsedInputs, frozenset[str]]:
