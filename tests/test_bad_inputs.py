@@ -11,7 +11,7 @@ and out/ exactly as it was before (a previous render's files and index stay). A 
     links: {clusters/l.yaml: nowhere.yaml}   # symbolic links (path: target; for out, a folder
                                              # beside the repository is made for it)
     fifos: [clusters/pipe.yaml]       # named pipes
-    devices: [clusters/dev.yaml]      # character devices (the null device's numbers; needs root,
+    devices: [clusters/dev.yaml]      # character devices (the zero device's numbers, endless if read; needs root,
                                       # which CI containers have; skipped otherwise)
     sockets: [clusters/sock.yaml]     # Unix sockets, listening
     unreadable: [clusters/secret]     # files or folders the process may not read
@@ -72,7 +72,7 @@ def _build(case: dict, root: Path, keep: list[socket.socket]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         if os.geteuid() != 0:
             pytest.skip("making a device needs root")
-        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 5))
     for name in case.get("sockets") or []:
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -286,3 +286,20 @@ def test_a_partial_beyond_the_step_budget_names_its_line_and_where_it_was_includ
         "providers/toy/_partial.j2:3:1: while rendering ns/db: TemplateLimit: template ran out of its step budget (1,000 steps): a loop or "
         "recursion too long, included from providers/toy/configmap.yaml.j2:3; cluster clusters/db.yaml:4:7 (at spec)"
     ]
+
+
+def test_a_bad_secrets_expression_is_refused_when_the_provider_loads_and_explain_does_not_crash(repo):
+    from click.testing import CliRunner
+
+    from everest_render.commands.cli import main as cli_main
+
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    provider = repo.root / "providers/toy/provider.yaml"
+    provider.write_text(provider.read_text() + "  secrets:\n    - {name: \"cluster.name ~\", keys: [password], createdBy: user}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "providers/toy/provider.yaml:10:14: not a valid expression: unexpected 'end of template' (at spec.secrets[0].name)"
+    ]
+    explained = CliRunner().invoke(cli_main, ["explain", "--repo", str(repo.root), "ns/db"])
+    assert explained.exception is None or isinstance(explained.exception, SystemExit), explained.exception
+    assert "Traceback" not in explained.stderr and explained.exit_code in (0, 3)
