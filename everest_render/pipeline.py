@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from everest_render.check.core import duplicate_problems, rendered_problems
 from everest_render.check.crd import SchemaBook, check_objects
 from everest_render.check.provider_assets import provider_problems
-from everest_render.check.secrets import redact, sensitive_values, url_credential_problems
+from everest_render.check.secrets import redact, sensitive_in, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, extension_files, passthrough_files, plan_from_files
 from everest_render.extend.catalog import extensions_in_effect
@@ -223,8 +223,10 @@ def render_slice(
     objects, overwrites = overwrite_problems(objects, by_ref)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
-    problems = (*render_problems, *extension_problems, *post_problems, *overwrites, *check_problems)
-    return RenderedSlice(tuple(objects), files, problems)
+    # A template may write a credential too: its values are masked like the inputs' are.
+    found = (*render_problems, *extension_problems, *post_problems, *overwrites, *check_problems)
+    problems = redact(found, sensitive_in(o.obj for o in objects))
+    return RenderedSlice(tuple(objects), files, tuple(problems))
 
 
 def render_each(clusters: Sequence[ResolvedCluster]) -> list[RenderedSlice]:
