@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 # Resolve for every Python and platform the package supports, not only this machine's.
 LOCK_FLAGS := --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: render test pytest lint typecheck test-latest lock bench schemas clean fuzz
+.PHONY: render test pytest lint typecheck test-latest lock bench prepare schemas clean fuzz
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	rm -rf $(VENV)
@@ -63,7 +63,13 @@ lock: $(STAMP)  ## re-resolve requirements.lock (runtime) and requirements-dev.l
 	$(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml -o requirements.lock
 	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev pyproject.toml -o requirements-dev.lock
 
-bench: $(STAMP)  ## render a 1,000-cluster fleet and compare with a PyYAML C parse+dump baseline
+# What a build prepares (the Dockerfile does the same): the built-in templates compiled into the
+# package (render/prepared.py), and bytecode. Timestamp-checked here: a checkout gets edited.
+prepare: $(STAMP)  ## compile the built-in templates and the bytecode, as an image build does
+	$(BIN)/python -m everest_render.prepare
+	$(BIN)/python -m compileall -q everest_render
+
+bench: prepare  ## render a 1,000-cluster fleet and compare with a PyYAML C parse+dump baseline; the plugin's cold start
 	$(BIN)/python benchmarks/bench.py --clusters 1000
 
 schemas: $(STAMP)  ## regenerate the providers' and the Instance input's strict schemas from the vendored CRDs
