@@ -37,6 +37,16 @@ class AddedVersion:
 
 
 @dataclass(frozen=True)
+class ReleasePin:
+    """One entry of the settings file's ``spec.operatorReleases``: the operator release a
+    provider targets in this repository, instead of its default (the newest it supports)."""
+
+    provider: str
+    version: str
+    at: tuple[str | int, ...]  # its path in the settings file, for messages
+
+
+@dataclass(frozen=True)
 class GitopsDefaults:
     """The settings file's ``gitops`` section: defaults for every cluster, then per namespace."""
 
@@ -61,6 +71,8 @@ class RepositorySettings:
     # spec.catalogue: versions added to definitions in effect, without copying them.
     catalogue: tuple[AddedVersion, ...] = ()
     gitops: GitopsDefaults | None = None
+    # spec.operatorReleases: per provider, the operator release it targets (resolve/releases.py).
+    operator_releases: tuple[ReleasePin, ...] = ()
 
     @property
     def file(self) -> str | None:
@@ -128,6 +140,9 @@ class Definition:
     topologies: Mapping[str, Topology]
     document: Document
     builtin: bool
+    # Per operator release (its crVersion), the component types whose catalogue differs in
+    # that release (``spec.releases``); resolve/releases.py applies the one in effect.
+    releases: Mapping[str, Mapping[str, ComponentType]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,19 @@ class ObjectSchema:
     api_version: str
     kind: str
     schema_file: str
+
+
+@dataclass(frozen=True)
+class OperatorRelease:
+    """One operator release a provider supports (``spec.operator`` and ``spec.operator.releases``):
+    its version (the crVersion it emits), the strict schema of each kind it renders (by kind),
+    the folder its CRDs are vendored in, and whether it is a preview (CRDs from an unreleased
+    branch head: never the default, used only when a repository pins it)."""
+
+    version: str
+    schemas: Mapping[str, str]  # kind -> schema file, relative to the provider folder
+    crds: str  # the folder under crds/<operator>/ holding this release's CRDs
+    preview: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +184,18 @@ class InstanceAliases:
     names: tuple[str, ...] = ()
     topologies: Mapping[str, str] = field(default_factory=dict)
     topology_parameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # per topology
+
+
+@dataclass(frozen=True)
+class InstanceSchemas:
+    """The parameter schemas of an upstream ``core.openeverest.io`` Provider read as this
+    provider's catalogue (eras/openeverest_provider.py): an Instance's parameters are checked
+    against them, in upstream's names, before they are translated."""
+
+    components: Mapping[str, Mapping[str, Any]]  # component name -> its parameters' schema
+    topologies: Mapping[str, Mapping[str, Any]]  # topology (the renderer's name) -> its parameters' schema
+    instance: Mapping[str, Any] | None  # spec.parameters / spec.global
+    source: str  # the upstream Provider's file, named in messages
 
 
 @dataclass(frozen=True)
@@ -211,6 +251,12 @@ class Provider:
     assets: ProviderAssets
     document: Document
     builtin: bool
+    # Every release it supports, its own (spec.operator.version) first; ``operator_version`` and
+    # ``objects`` are those of the release in effect, and ``release_origin`` says why it is.
+    releases: tuple[OperatorRelease, ...] = ()
+    release_origin: str = "its only operator release"
+    # Set when an upstream core.openeverest.io Provider is this provider's catalogue.
+    instance_schemas: InstanceSchemas | None = None
 
 
 # --- clusters --------------------------------------------------------------------------

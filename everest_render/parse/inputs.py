@@ -8,6 +8,7 @@ as a pass-through object.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import re
 from collections.abc import Mapping, Sequence
@@ -18,8 +19,8 @@ from typing import Any
 import yaml
 
 from everest_render.check.core import object_problems
-from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
-from everest_render.eras import FOREIGN_APIS, Translator
+from everest_render.diagnostics import Diagnostic, ObjectPath, candidates, format_path
+from everest_render.eras import FOREIGN_APIS, FOREIGN_DEFINITIONS, DefinitionTranslator, Translator
 from everest_render.load.documents import BUILTIN_PREFIX, Document
 from everest_render.load.files import DEFINITION_FILES
 from everest_render.model import (
@@ -35,6 +36,7 @@ from everest_render.model import (
     MonitoringConfig,
     ObjectRef,
     ObjectSchema,
+    OperatorRelease,
     PassthroughObject,
     Provider,
     ProviderAssets,
@@ -56,6 +58,7 @@ INPUT_APIS = (
     *((INPUT_API_VERSION, kind) for kind in INPUT_KINDS),
     *((REFERENCED_API_VERSION, kind) for kind in REFERENCED_KINDS),
     *FOREIGN_APIS,
+    *FOREIGN_DEFINITIONS,
 )
 NEAR = 0.85  # difflib ratio: one or two letters off, a case slip, a missing version suffix
 # Kinds without a namespace (docs/api.md): a pass-through object of these needs none, and goes
@@ -198,6 +201,7 @@ def parse_documents(
     *,
     builtin: bool = False,
     providers: Sequence[Provider] = (),
+    definitions: Sequence[Definition] = (),
 ) -> ParsedInputs:
     """Sort documents into kinds and parse each; ``assets`` holds provider folders by path.
 
@@ -207,15 +211,58 @@ def parse_documents(
     """
     collected = _Collected()
     foreign: list[tuple[int, Document, Translator]] = []
+    catalogues: list[tuple[Document, DefinitionTranslator]] = []
     for position, document in enumerate(documents):
-        _parse_document(position, document, assets, builtin, collected, foreign)
+        _parse_document(position, document, assets, builtin, collected, foreign, catalogues)
+    for document, translate_catalogue in catalogues:
+        known_providers, known_definitions = (*providers, *collected.providers), (*definitions, *collected.definitions)
+        _add_foreign_definition(document, translate_catalogue, known_providers, known_definitions, builtin, collected)
     known = (*providers, *collected.providers)
     for position, document, translate in foreign:
         translated, problems = translate(document, known)
         collected.diagnostics.extend(problems)
         if translated is not None:
-            _parse_document(position, translated, assets, builtin, collected, [])
+            _parse_document(position, translated, assets, builtin, collected, [], [])
     return collected.freeze()
+
+
+def _add_foreign_definition(
+    document: Document,
+    translate: DefinitionTranslator,
+    providers: Sequence[Provider],
+    definitions: Sequence[Definition],
+    builtin: bool,
+    out: _Collected,
+) -> None:
+    """A foreign catalogue (an upstream Provider) as the definition it means, and the provider
+    that renders it under its name: the provider its name resolves to, with this catalogue."""
+    meant, problems = translate(document, providers, definitions)
+    out.diagnostics.extend(problems)
+    if meant is None:
+        _mark_broken(document, out)
+        return
+    schema_problems = check_against_schema(meant.document, "DatabaseClusterDefinition")[0]
+    definition, definition_problems = (None, schema_problems) if schema_problems else _parse_definition(meant.document, builtin)
+    out.diagnostics.extend(definition_problems)
+    if definition is None:
+        _mark_broken(document, out)
+        return
+    out.definitions.append(definition)
+    renders_as = meant.renders_as
+    aliases = renders_as.instance_aliases
+    out.providers.append(
+        dataclasses.replace(
+            renders_as,
+            name=definition.name,
+            definition=definition.name,
+            # Its own name first: an Instance naming it gets this catalogue, not the alias's target.
+            instance_aliases=InstanceAliases((definition.name,), aliases.topologies, aliases.topology_parameters),
+            expose={t: c for t, c in renders_as.expose.items() if t in definition.topologies},
+            instance_schemas=meant.schemas,
+            document=document,
+            builtin=builtin,
+        )
+    )
 
 
 def _parse_document(
@@ -225,6 +272,7 @@ def _parse_document(
     builtin: bool,
     out: _Collected,
     foreign: list[tuple[int, Document, Translator]],
+    catalogues: list[tuple[Document, DefinitionTranslator]],
 ) -> None:
     data = document.data
     folder = document.source.path.removeprefix(BUILTIN_PREFIX).split("/", 1)[0]
@@ -236,6 +284,15 @@ def _parse_document(
         return
     api_version, kind = data["apiVersion"], data["kind"]
     expected = FOLDER_KINDS.get(folder)
+    translate_catalogue = FOREIGN_DEFINITIONS.get((api_version, kind))
+    if translate_catalogue is not None:
+        # A catalogue, read where definitions are: definitions/, or a provider folder's files.
+        if folder in FOLDER_KINDS:
+            catalogues.append((document, translate_catalogue))
+        else:
+            message = f"an upstream {api_version} {kind} is a catalogue: put it under definitions/ (docs/api.md)"
+            out.diagnostics.append(document.at(("kind",), message))
+        return
     if folder == "providers" and document.source.path.rsplit("/", 1)[-1] in DEFINITION_FILES:
         if kind != "DatabaseClusterDefinition":
             message = f"a provider folder's definition file holds a DatabaseClusterDefinition, not {kind}"
@@ -329,19 +386,15 @@ def _add(out: _Collected, result: tuple[Definition | Provider | None, list[Diagn
 def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | None, list[Diagnostic]]:
     spec = document.data["spec"]
     problems: list[Diagnostic] = []
-    types: dict[str, ComponentType] = {}
-    for type_name, entry in spec["componentTypes"].items():
-        versions = tuple(CatalogueVersion(v["version"], v["image"], bool(v.get("default")), v.get("source")) for v in entry["versions"])
-        path = ("spec", "componentTypes", type_name)
-        defaults = [v.version for v in versions if v.default]
-        if len(defaults) != 1:
-            problems.append(document.at((*path, "versions"), f"component type {type_name!r} must mark exactly one version default: true"))
-        seen: set[str] = set()
-        for index, version in enumerate(versions):
-            if version.version in seen:
-                problems.append(document.at((*path, "versions", index, "version"), f"version {version.version} is listed twice"))
-            seen.add(version.version)
-        types[type_name] = ComponentType(type_name, versions)
+    types = _component_types(document, spec["componentTypes"], ("spec", "componentTypes"), problems)
+    releases: dict[str, Mapping[str, ComponentType]] = {}
+    for release, entry in spec.get("releases", {}).items():
+        base = ("spec", "releases", release, "componentTypes")
+        for type_name in entry["componentTypes"]:
+            if type_name not in spec["componentTypes"]:
+                message = f"unknown component type {type_name!r}; known: {candidates(spec['componentTypes'], type_name)}"
+                problems.append(document.at((*base, type_name), message, key=True))
+        releases[release] = _component_types(document, entry["componentTypes"], base, problems)
     components: dict[str, DefinitionComponent] = {}
     for name, entry in spec["components"].items():
         allowed = tuple(entry.get("allowedTypes", [entry["type"]]))
@@ -379,7 +432,28 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
     if problems:
         return None, problems
     name = document.data["metadata"]["name"]
-    return Definition(name, types, components, topologies, document, builtin), []
+    return Definition(name, types, components, topologies, document, builtin, releases), []
+
+
+def _component_types(
+    document: Document, written: Mapping[str, Any], base: ObjectPath, problems: list[Diagnostic]
+) -> dict[str, ComponentType]:
+    """A catalogue's component types (``spec.componentTypes``, or one release's): each marks
+    exactly one version default and lists a version once."""
+    types: dict[str, ComponentType] = {}
+    for type_name, entry in written.items():
+        versions = tuple(CatalogueVersion(v["version"], v["image"], bool(v.get("default")), v.get("source")) for v in entry["versions"])
+        path = (*base, type_name)
+        defaults = [v.version for v in versions if v.default]
+        if len(defaults) != 1:
+            problems.append(document.at((*path, "versions"), f"component type {type_name!r} must mark exactly one version default: true"))
+        seen: set[str] = set()
+        for index, version in enumerate(versions):
+            if version.version in seen:
+                problems.append(document.at((*path, "versions", index, "version"), f"version {version.version} is listed twice"))
+            seen.add(version.version)
+        types[type_name] = ComponentType(type_name, versions)
+    return types
 
 
 def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], builtin: bool) -> tuple[Provider | None, list[Diagnostic]]:
@@ -396,9 +470,11 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
         if entry["schema"] not in files.schemas and entry["schema"] not in files.unreadable:
             problems.append(document.at(("spec", "objects", index, "schema"), f"no schema {entry['schema']!r} in {folder}/"))
         objects.append(ObjectSchema(entry["apiVersion"], entry["kind"], entry["schema"]))
+    operator = spec["operator"]
+    releases = _operator_releases(document, operator, objects, files, folder, problems)
+    unreadable = unreadable or bool(files.unreadable & {file for release in releases for file in release.schemas.values()})
     if problems or unreadable:
         return None, problems
-    operator = spec["operator"]
     return (
         Provider(
             name=document.data["metadata"]["name"],
@@ -419,9 +495,47 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
             assets=files,
             document=document,
             builtin=builtin,
+            releases=releases,
         ),
         [],
     )
+
+
+def _operator_releases(
+    document: Document,
+    operator: Mapping[str, Any],
+    objects: Sequence[ObjectSchema],
+    files: ProviderAssets,
+    folder: str,
+    problems: list[Diagnostic],
+) -> tuple[OperatorRelease, ...]:
+    """The provider's own release (``spec.operator``, with ``spec.objects``' schemas) and each
+    of ``spec.operator.releases``, which must name a schema for every kind of ``spec.objects``
+    (each release is checked against its own CRDs) and no other kind."""
+    own = OperatorRelease(operator["version"], {o.kind: o.schema_file for o in objects}, operator.get("crds", operator["version"]))
+    releases = [own]
+    kinds = [o.kind for o in objects]
+    seen: dict[str, ObjectPath] = {own.version: ("spec", "operator", "version")}
+    for index, entry in enumerate(operator.get("releases", [])):
+        at: ObjectPath = ("spec", "operator", "releases", index)
+        if entry["version"] in seen:
+            message = f"operator release {entry['version']} is listed twice (first at {format_path(seen[entry['version']])})"
+            problems.append(document.at((*at, "version"), message))
+            continue
+        seen[entry["version"]] = (*at, "version")
+        for kind, schema in entry["schemas"].items():
+            if kind not in kinds:
+                message = f"{kind} is not a kind of spec.objects; known: {candidates(kinds, kind)}"
+                problems.append(document.at((*at, "schemas", kind), message, key=True))
+            elif schema not in files.schemas and schema not in files.unreadable:
+                problems.append(document.at((*at, "schemas", kind), f"no schema {schema!r} in {folder}/"))
+        missing = [kind for kind in kinds if kind not in entry["schemas"]]
+        if missing:
+            message = f"release {entry['version']} needs the schema of every kind it renders: add {', '.join(missing)}"
+            problems.append(document.missing((*at, "schemas"), message))
+        crds = entry.get("crds", entry["version"])
+        releases.append(OperatorRelease(entry["version"], dict(entry["schemas"]), crds, bool(entry.get("preview"))))
+    return tuple(releases)
 
 
 def _instance_aliases(written: Mapping[str, Any]) -> InstanceAliases:
