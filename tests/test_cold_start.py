@@ -147,3 +147,51 @@ def test_a_narrowed_schema_gives_the_whole_schemas_verdicts_and_messages():
     together = compile_schema(schema_for(schema, variants))
     assert [_errors(together, v) for v in variants] == [_errors(whole, v) for v in variants]
     assert len(json.dumps(schema_for(schema, [good]))) < len(json.dumps(schema)) / 10
+
+
+# --- dataclass methods prepared at build time ----------------------------------------------------
+
+
+def test_prepared_dataclass_code_is_what_compiling_the_same_text_gives(tmp_path, monkeypatch):
+    import dataclasses
+
+    from everest_render import prepared_code
+
+    monkeypatch.setattr(dataclasses, "exec", exec, raising=False)  # undone after the test
+    table = prepared_code.record()
+
+    def define():
+        @dataclasses.dataclass(frozen=True)
+        class Ref:
+            namespace: str
+            name: str = "db"
+
+        return Ref
+
+    recorded = define()
+    assert len(table) == 6  # __init__, __repr__, __eq__, __hash__, __setattr__, __delattr__
+    prepared_code.write(table, tmp_path / "dataclasses.marshal")
+    assert prepared_code.install(tmp_path / "dataclasses.marshal")
+    used = []
+    monkeypatch.setattr(prepared_code.marshal, "loads", lambda data, _loads=prepared_code.marshal.loads: used.append(1) or _loads(data))
+    prepared = define()
+    assert len(used) == 6  # every method came from the file
+    for text, code in prepared_code.load(tmp_path / "dataclasses.marshal").items():
+        assert prepared_code.marshal.loads(code) == compile(text, "<string>", "exec", dont_inherit=True)
+    a, b = prepared("shop"), recorded("shop")
+    assert (repr(a), hash(a), a == prepared("shop"), a.name) == (repr(b), hash(b), True, "db")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.name = "x"  # type: ignore[misc]
+
+
+def test_prepared_dataclass_code_of_another_python_is_not_used(tmp_path):
+    import marshal
+
+    from everest_render import prepared_code
+
+    file = tmp_path / "dataclasses.marshal"
+    prepared_code.write({"def f(): pass": marshal.dumps(compile("", "<string>", "exec"))}, file)
+    assert prepared_code.load(file) is not None
+    file.write_bytes(marshal.dumps({**marshal.loads(file.read_bytes()), "version": "3.11.0 (another build)"}))
+    assert prepared_code.load(file) is None
+    assert not prepared_code.install(tmp_path / "missing.marshal")

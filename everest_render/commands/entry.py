@@ -16,6 +16,9 @@ PLUGIN_COMMANDS = ("generate", "discover")
 
 
 def main() -> None:
+    from everest_render import prepared_code
+
+    prepared_code.install()  # before any class of the package is defined
     arguments = sys.argv[1:]
     if len(arguments) == 2 and arguments[0] == "argocd" and arguments[1] in PLUGIN_COMMANDS:
         # As the CLI's group does: a short batch over acyclic data needs no cyclic collector.
