@@ -38,7 +38,11 @@ def generate() -> int:
         _error(f"error: {error}")
         return EXIT_USAGE
     selection = Selection(choices.only, (source.folder,) if source.folder else ())
-    result = render_repository(read_repository(source.root), selection, available_cpus())
+    cache = open_cache(os.environ.get("EVEREST_RENDER_NO_CACHE", "").lower() in ("1", "true", "yes", "on"))
+    result = render_repository(read_repository(source.root), selection, available_cpus(), cache)
+    if cache is not None and cache.warning:
+        _error(f"warning: {cache.warning}")
+        cache.warning = None
     for diagnostic in result.diagnostics:
         _error(str(diagnostic))
     if result.failed:
@@ -72,6 +76,16 @@ def generate() -> int:
     seconds = time.monotonic() - started
     _error(f"everest-render: {application}: {len(result.objects)} objects, {len(stream)} bytes in {seconds:.2f} s")
     return EXIT_OK
+
+
+def open_cache(no_cache: bool) -> Any:
+    """The render cache (cache/store.py), or None when asked for none; one that cannot be
+    written is off, and says why in its ``warning``."""
+    if no_cache:
+        return None
+    from everest_render.cache.store import Store, default_location
+
+    return Store.open(default_location(os.environ))
 
 
 def discover() -> int:
