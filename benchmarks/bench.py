@@ -46,13 +46,15 @@ def timed(
     command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0,)
 ) -> tuple[float, float]:
     """Seconds and peak resident memory (MB, the largest of the process and its workers)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in ok:
-        raise SystemExit(f"bench: {' '.join(command)} exited {process.returncode}")
+    with tempfile.TemporaryFile() as errors:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode not in ok:
+            errors.seek(0)
+            raise SystemExit(f"bench: {' '.join(command)} exited {process.returncode}: {errors.read().decode()[-2000:]}")
     return seconds, usage.ru_maxrss / 1024
 
 

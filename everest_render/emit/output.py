@@ -148,13 +148,15 @@ def owned_files(out_dir: Path) -> set[str]:
     if not index.is_file():
         return set()
     lines = index.read_text(encoding="utf-8", errors="replace").splitlines()
-    return {line for line in lines if line and not line.startswith("#") and _inside(out_dir, line)}
+    real = out_dir.resolve()
+    return {line for line in lines if line and not line.startswith("#") and _inside(out_dir, line, real)}
 
 
-def _inside(out_dir: Path, relative: str) -> bool:
-    """Whether out/<relative> stays under out/ once links are followed (names never escape it)."""
+def _inside(out_dir: Path, relative: str, real: Path | None = None) -> bool:
+    """Whether out/<relative> stays under out/ once links are followed (names never escape it);
+    ``real``: out/ itself resolved, when the caller checks many names at once."""
     target = (out_dir / relative).resolve()
-    return target.is_relative_to(out_dir.resolve()) and ".." not in Path(relative).parts
+    return target.is_relative_to(real or out_dir.resolve()) and ".." not in Path(relative).parts
 
 
 def read_output(plan: OutputPlan, out_dir: Path) -> dict[str, bytes]:
@@ -212,7 +214,8 @@ def write_output(plan: OutputPlan, out_dir: Path) -> WriteCounts:
 
     Every target is checked before anything is written: a symbolic link under out/ that leads
     outside it stops the whole write."""
-    escaping = [path for path in [*plan.files, INDEX_FILE] if not _inside(out_dir, path)]
+    real = out_dir.resolve()
+    escaping = [path for path in [*plan.files, INDEX_FILE] if not _inside(out_dir, path, real)]
     if escaping:
         raise OutputError(f"refusing to write outside {out_dir}: {', '.join(sorted(escaping))} (a symbolic link?)")
     try:
