@@ -180,8 +180,11 @@ def render_slice(
     objects, post_problems = postprocess(rendered, by_ref)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
-    # A template may write a credential too: its values are masked like the inputs' are.
-    problems = redact((*render_problems, *post_problems, *check_problems), sensitive_in(o.obj for o in objects))
+    problems = [*render_problems, *post_problems, *check_problems]
+    if problems:
+        # A template may write a credential too: its values are masked like the inputs' are
+        # (looked for only when there is a message to mask: it walks every rendered value).
+        problems = redact(problems, sensitive_in(o.obj for o in objects))
     return RenderedSlice(tuple(objects), files, tuple(problems))
 
 
