@@ -223,9 +223,11 @@ def render_slice(
     objects, overwrites = overwrite_problems(objects, by_ref)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
-    # A template may write a credential too: its values are masked like the inputs' are.
-    found = (*render_problems, *extension_problems, *post_problems, *overwrites, *check_problems)
-    problems = redact(found, sensitive_in(o.obj for o in objects))
+    problems: Sequence[Diagnostic] = (*render_problems, *extension_problems, *post_problems, *overwrites, *check_problems)
+    if problems:
+        # A template may write a credential too: its values are masked like the inputs' are
+        # (looked for only when there is a message to mask: it walks every rendered value).
+        problems = redact(problems, sensitive_in(o.obj for o in objects))
     return RenderedSlice(tuple(objects), files, tuple(problems))
 
 
