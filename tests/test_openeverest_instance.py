@@ -133,6 +133,7 @@ def test_an_era_d_instance_renders_as_its_database_cluster(tmp_path):
         provider: percona-postgresql
         topology: {type: standard}
         components:
+          bundle: "18.4-1"            # upstream's default bundle: an Instance without spec.version runs it
           versions:
             postgresql: {version: "17.9-2"}
         instances:
@@ -200,6 +201,7 @@ def test_an_era_c_instance_renders_as_its_database_cluster(tmp_path):
         provider: percona-server-mongodb
         topology: {type: standard, config: {}}
         components:
+          bundle: "8.0.12"
           versions:
             mongod: {version: 8.0.17-6}
             backup: {version: 2.11.0}
@@ -329,6 +331,87 @@ def test_a_topology_config_error_points_at_the_parameter_as_written(repo):
     assert repo.errors() == ["clusters/shop/orders.yaml:8:53: 0 is less than the minimum of 1 (at spec.topology.parameters.numShards)"]
 
 
+# --- version bundles (spec.version) -------------------------------------------------------------
+
+
+def versions_of(resolved) -> dict[str, str]:
+    return {name: c.version for name, c in resolved.components.items()}
+
+
+def test_a_named_bundle_gives_every_component_its_version(repo):
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "version: 7.0.18\ncomponents: {engine: {}, backupAgent: {}}"))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "7.0.18-11", "backupAgent": "2.11.0"}
+    assert (resolved.bundle.name, resolved.bundle.origin) == ("7.0.18", "spec.components.bundle")
+
+
+def test_without_spec_version_an_instance_runs_the_default_bundle_and_explain_pins_it(repo):
+    repo.write("clusters/shop/orders.yaml", instance("providerRef: {name: provider-percona-postgresql}\ncomponents: {engine: {}, proxy: {}}"))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "18.4-1", "proxy": "1.25.2-1"}
+    assert resolved.versions["pgbackrest"].version == "2.58.0-2"  # upstream's pgBackRest default
+    assert (resolved.bundle.name, resolved.bundle.origin) == ("18.4-1", "definition percona-postgresql default bundle")
+    from everest_render.commands.explain import explain_text
+
+    assert "bundle:     18.4-1 (definition percona-postgresql default bundle)\n" in explain_text(resolved, None)
+
+
+def test_a_database_cluster_without_a_bundle_keeps_the_catalogue_defaults(repo):
+    repo.write("clusters/shop/orders.yaml", cluster("provider: percona-postgresql\ninstances: {engine: {}, proxy: {}}"))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "18.3-2", "proxy": "1.25.1-1"} and resolved.bundle is None
+
+
+def test_a_components_own_version_wins_over_the_bundle(repo):
+    spec = PSMDB + "version: 8.0.12\ncomponents:\n  engine: {type: mongod, version: 8.0.19-7}\n  backupAgent: {}"
+    repo.write("clusters/shop/orders.yaml", instance(spec))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "8.0.19-7", "backupAgent": "2.11.0"}
+
+
+def test_a_bundle_version_the_chosen_type_lacks_falls_back_to_its_default(repo):
+    # Upstream PXC: the bundle's proxy version is HAProxy's; a ProxySQL proxy runs ProxySQL's default.
+    spec = "provider: percona-xtradb-cluster\nversion: 8.0.44\ncomponents: {engine: {}, proxy: {type: proxysql}}"
+    repo.write("clusters/shop/orders.yaml", instance(spec))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "8.0.44-35.1", "proxy": "2.7.3-1.2"}
+
+
+def test_an_unknown_bundle_is_refused_at_spec_version_listing_the_known_ones(repo):
+    assert errors_of(repo, PSMDB + "version: 8.0.13\ncomponents: {engine: {}}") == [
+        "clusters/shop/orders.yaml:8:12: unknown version bundle '8.0.13' of definition percona-server-mongodb;"
+        ' known: 6.0.19, 6.0.21, 7.0.18, 8.0.12, 8.0.4, 8.0.8; did you mean "8.0.12"? (at spec.version)'
+    ]
+
+
+def test_a_definitions_bundles_are_checked_against_its_catalogue(repo):
+    repo.write(
+        "definitions/small.yaml",
+        """
+        apiVersion: everest.percona.com/v2alpha1
+        kind: DatabaseClusterDefinition
+        metadata: {name: small}
+        spec:
+          componentTypes:
+            db: {versions: [{version: "1", image: "db:1", default: true}]}
+          components: {engine: {type: db}, replica: {type: db}}
+          topologies: {standard: {components: {engine: {}}}}
+          versions:
+            - {name: a, default: true, components: {engine: "2", cache: "1"}}
+            - {name: a, default: true, components: {engine: "1", replica: "0"}}
+        """,
+    )
+    assert repo.errors() == [
+        "definitions/small.yaml:10:5: at most one bundle may be marked default: true (at spec.versions)",
+        "definitions/small.yaml:10:53: unknown db version 2; known: 1 (at spec.versions[0].components.engine)",
+        "definitions/small.yaml:10:58: unknown component 'cache'; known: engine, replica (at spec.versions[0].components.cache)",
+        "definitions/small.yaml:11:14: bundle a is listed twice (at spec.versions[1].name)",
+        "definitions/small.yaml:11:67: components 'engine' and 'replica' both run db, which runs one version: 1 or 0"
+        " (at spec.versions[1].components.replica)",
+        "definitions/small.yaml:11:67: unknown db version 0; known: 1 (at spec.versions[1].components.replica)",
+    ]
+
+
 # --- components ------------------------------------------------------------------------------
 
 
@@ -437,6 +520,7 @@ def test_backups_that_are_not_enabled_are_checked_but_not_rendered(tmp_path):
     equivalent = cluster(
         """
         provider: percona-server-mongodb
+        components: {bundle: "8.0.12"}
         instances: {engine: {}}
         backup:
           schedules: [{name: daily, enabled: false, schedule: "0 3 * * *", backupStorage: s3-main}]
@@ -573,11 +657,6 @@ def errors_of(repo, spec: str) -> list[str]:
 PSMDB = "providerRef: {name: percona-server-mongodb}\n"
 
 
-def test_a_version_bundle_is_refused(repo):
-    assert errors_of(repo, PSMDB + "version: 8.0.12\ncomponents: {engine: {}}") == [
-        "clusters/shop/orders.yaml:8:3: version bundles are not supported: pin each component's version"
-        " (components.<name>.type and .version) instead (at spec.version)"
-    ]
 
 
 def test_an_image_override_is_refused(repo):

@@ -114,6 +114,7 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
                 "finalizersDropped": list(cluster.provider.gitops.volume_finalizers) if cluster.gitops.keep_volumes else [],
             },
         },
+        "bundle": None if cluster.bundle is None else {"name": cluster.bundle.name, "origin": cluster.bundle.origin},
         "versions": versions_context(cluster),
         "versionSources": {t: _version_source(cluster, t, v.version) for t, v in cluster.versions.items()},
         "components": {
@@ -209,6 +210,8 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
     for secret in data["secrets"]:
         who = f"supplied by {secret['suppliedBy']}" if secret["suppliedBy"] else f"created by {secret['createdBy']}"
         lines.append(f"  {secret['name']}: keys {', '.join(secret['keys'])}; {who}")
+    if data["bundle"]:
+        lines.append(f"bundle:     {data['bundle']['name']} ({data['bundle']['origin']})")
     lines.append("versions:")
     lines.extend(
         f"  {t}: {v['version']}  ({v['image']})  <- {_source_note(data['versionSources'][t])}" for t, v in data["versions"].items()

@@ -108,12 +108,6 @@ def _truthy(value: Any) -> bool:
 Refusal = tuple[ObjectPath, str, Callable[[Any], bool], bool]
 
 INSTANCE_REFUSALS: tuple[Refusal, ...] = (
-    (
-        ("version",),
-        "version bundles are not supported: pin each component's version (components.<name>.type and .version) instead",
-        _present,
-        True,
-    ),
     (("global",), "spec.global (instance-wide provider parameters) has no equivalent; remove it", _truthy, True),
     (("parameters",), "spec.parameters (instance-wide provider parameters) has no equivalent; remove it", _truthy, True),
     (("dataSource",), "dataSource is not supported: a rendered cluster is not seeded from a backup; restore it separately", _present, True),
@@ -255,6 +249,10 @@ class _Translation:
         if "components" in spec:
             self.put(("spec", "instances"), {}, ("spec", "components"))
             self._components(spec["components"])
+        if "version" in spec:
+            # The bundle; without one, resolve applies the definition's default bundle (parse
+            # marks a translated Instance so), as upstream's PrepareForSync does.
+            self.put(("spec", "components", "bundle"), spec["version"], ("spec", "version"))
         self._backup(spec)
         written = self.out["spec"]
         cluster = {key: written[key] for key in SPEC_ORDER if key in written}

@@ -24,6 +24,7 @@ from everest_render.load.documents import BUILTIN_PREFIX, Document
 from everest_render.load.files import DEFINITION_FILES
 from everest_render.model import (
     BackupStorage,
+    Bundle,
     CatalogueVersion,
     ChangeMeaning,
     ComponentType,
@@ -214,7 +215,7 @@ def parse_documents(
         translated, problems = translate(document, known)
         collected.diagnostics.extend(problems)
         if translated is not None:
-            _parse_document(position, translated, assets, builtin, collected, [])
+            _parse_document(position, translated, assets, builtin, collected, [], translated=True)
     return collected.freeze()
 
 
@@ -225,6 +226,8 @@ def _parse_document(
     builtin: bool,
     out: _Collected,
     foreign: list[tuple[int, Document, Translator]],
+    *,
+    translated: bool = False,
 ) -> None:
     data = document.data
     folder = document.source.path.removeprefix(BUILTIN_PREFIX).split("/", 1)[0]
@@ -268,7 +271,7 @@ def _parse_document(
         elif kind == "Provider":
             _add(out, _parse_provider(document, assets, builtin), document)
         else:
-            out.clusters.append((position, _parse_cluster(salvaged or document, tuple(refused or ()))))
+            out.clusters.append((position, _parse_cluster(salvaged or document, tuple(refused or ()), default_bundle=translated)))
         return
     if kind in REFERENCED_KINDS and api_version == REFERENCED_API_VERSION:
         problems = check_against_schema(document, kind)[0]
@@ -376,10 +379,52 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
         topologies[topo_name] = Topology(topo_name, bool(entry.get("default")), members, entry.get("configSchema"))
     if sum(t.default for t in topologies.values()) > 1:
         problems.append(document.at(("spec", "topologies"), "at most one topology may be marked default: true"))
+    bundles = _bundles(document, spec.get("versions", []), types, components, problems)
     if problems:
         return None, problems
     name = document.data["metadata"]["name"]
-    return Definition(name, types, components, topologies, document, builtin), []
+    return Definition(name, types, components, topologies, document, builtin, bundles), []
+
+
+def _bundles(
+    document: Document,
+    written: list[dict[str, Any]],
+    types: Mapping[str, ComponentType],
+    components: Mapping[str, DefinitionComponent],
+    problems: list[Diagnostic],
+) -> tuple[Bundle, ...]:
+    """``spec.versions``, checked as upstream's ValidateProviderSpec checks a Provider: every
+    bundle component exists and its version is in the catalogue of the component's type."""
+    bundles: list[Bundle] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(written):
+        at = ("spec", "versions", index)
+        if entry["name"] in seen:
+            problems.append(document.at((*at, "name"), f"bundle {entry['name']} is listed twice"))
+        seen.add(entry["name"])
+        for component, version in entry["components"].items():
+            where = (*at, "components", component)
+            if component not in components:
+                known = candidates(components, component)
+                problems.append(document.at(where, f"unknown component {component!r}; known: {known}", key=True))
+                continue
+            type_name = components[component].type
+            if type_name in types and types[type_name].find(version) is None:
+                known = candidates((v.version for v in types[type_name].versions), version)
+                problems.append(document.at(where, f"unknown {type_name} version {version}; known: {known}"))
+        by_type: dict[str, tuple[str, str]] = {}
+        for component, version in entry["components"].items():
+            if component not in components:
+                continue
+            type_name = components[component].type
+            first = by_type.setdefault(type_name, (component, version))
+            if first[1] != version:
+                message = f"components {first[0]!r} and {component!r} both run {type_name}, which runs one version: {first[1]} or {version}"
+                problems.append(document.at((*at, "components", component), message))
+        bundles.append(Bundle(entry["name"], bool(entry.get("default")), dict(entry["components"]), entry.get("source")))
+    if sum(b.default for b in bundles) > 1:
+        problems.append(document.at(("spec", "versions"), "at most one bundle may be marked default: true"))
+    return tuple(bundles)
 
 
 def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], builtin: bool) -> tuple[Provider | None, list[Diagnostic]]:
@@ -446,11 +491,11 @@ def _provider_gitops(written: Mapping[str, Any]) -> ProviderGitops:
     return ProviderGitops(tuple(written.get("volumeFinalizers", [])), changes, derived)
 
 
-def _parse_cluster(document: Document, refused: tuple[ObjectPath, ...] = ()) -> DatabaseCluster:
+def _parse_cluster(document: Document, refused: tuple[ObjectPath, ...] = (), *, default_bundle: bool = False) -> DatabaseCluster:
     metadata = document.data["metadata"]
     ref = ObjectRef(metadata["namespace"], metadata["name"])
     annotations = dict(metadata.get("annotations", {}))
-    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document, refused, annotations)
+    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document, refused, annotations, default_bundle)
 
 
 def _parse_backup_storage(document: Document) -> BackupStorage:

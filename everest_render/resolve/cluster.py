@@ -20,11 +20,13 @@ from everest_render.model import (
     MANAGED_BY,
     RENDERER_LABELS,
     AppliedDefault,
+    CatalogueVersion,
     DatabaseCluster,
     Definition,
     Expose,
     Provider,
     RepositorySettings,
+    ResolvedBundle,
     ResolvedCluster,
     ResolvedComponent,
     ResolvedVersion,
@@ -88,6 +90,7 @@ class _Resolution:
         self.doc = cluster.document
         self.problems: list[Diagnostic] = []
         self.defaults: list[AppliedDefault] = []
+        self.bundle: ResolvedBundle | None = None
 
     def missing(self, path: tuple[str | int, ...], message: str) -> None:
         self.problems.append(self.doc.missing(path, message))
@@ -153,6 +156,7 @@ class _Resolution:
             defaults=tuple(self.defaults),
             settings=self.settings,
             gitops=controls,
+            bundle=self.bundle,
         )
         return resolved, self.problems
 
@@ -225,6 +229,7 @@ class _Resolution:
             if type_name not in definition.component_types:
                 known = candidates(definition.component_types, type_name)
                 self.error((*base, type_name), f"unknown component type {type_name!r}; known: {known}", key=True)
+        from_bundle = self._bundle_versions(definition)
         versions: dict[str, ResolvedVersion] = {}
         for type_name, component_type in definition.component_types.items():
             if type_name in pinned:
@@ -234,6 +239,9 @@ class _Resolution:
                     known = candidates((v.version for v in component_type.versions), str(wanted))
                     self.error((*base, type_name, "version"), f"unknown {type_name} version {wanted}; known: {known}")
                     continue
+            elif type_name in from_bundle:
+                entry, origin = from_bundle[type_name]
+                self.default(f"spec.components.versions.{type_name}.version", entry.version, origin)
             else:
                 entry = component_type.default
                 if entry is None:  # the definition check reports this
@@ -244,6 +252,46 @@ class _Resolution:
                 self.default(f"spec.components.versions.{type_name}.version", entry.version, origin)
             versions[type_name] = ResolvedVersion(type_name, entry.version, entry.image)
         return versions
+
+    def _bundle(self, definition: Definition) -> ResolvedBundle | None:
+        """The bundle named by spec.components.bundle, else (an upstream Instance) the
+        definition's default bundle, as upstream's PrepareForSync picks it."""
+        name = self.spec.get("components", {}).get("bundle")
+        if name is not None:
+            if definition.bundle(name) is None:
+                known = candidates((b.name for b in definition.bundles), name)
+                message = f"unknown version bundle {name!r} of definition {definition.name}; known: {known}"
+                self.error(("spec", "components", "bundle"), message)
+                return None
+            return ResolvedBundle(name, "spec.components.bundle")
+        default = definition.default_bundle
+        if not self.cluster.default_bundle or default is None:
+            return None
+        self.default("spec.components.bundle", default.name, f"definition {definition.name} default bundle")
+        return ResolvedBundle(default.name, f"definition {definition.name} default bundle")
+
+    def _bundle_versions(self, definition: Definition) -> dict[str, tuple[CatalogueVersion, str]]:
+        """Per component type, the bundle's version and where it came from. A bundle version
+        the component's type does not list (PXC: a HAProxy version for a proxy that runs
+        ProxySQL) is skipped, so the type's catalogue default applies, as upstream's
+        imageForBundledProxy falls back."""
+        self.bundle = self._bundle(definition)
+        if self.bundle is None:
+            return {}
+        bundle = definition.bundle(self.bundle.name)
+        assert bundle is not None
+        instances = self.spec.get("instances", {})
+        found: dict[str, tuple[CatalogueVersion, str]] = {}
+        for component, version in bundle.components.items():
+            written = instances.get(component) or {}
+            type_name = written.get("type", definition.components[component].type)
+            entry = definition.component_types[type_name].find(version) if type_name in definition.component_types else None
+            if entry is None:
+                continue
+            if type_name in found and found[type_name][0].version != version:
+                continue  # the definition check refuses a bundle that gives one type two versions
+            found[type_name] = (entry, f"bundle {bundle.name} ({component}: {version})")
+        return found
 
     def _components(
         self, definition: Definition, topology: Topology, provider: Provider, versions: Mapping[str, ResolvedVersion]
