@@ -37,6 +37,16 @@ class AddedVersion:
 
 
 @dataclass(frozen=True)
+class ReleasePin:
+    """One entry of the settings file's ``spec.operatorReleases``: the operator release a
+    provider targets in this repository, instead of its default (the newest it supports)."""
+
+    provider: str
+    version: str
+    at: tuple[str | int, ...]  # its path in the settings file, for messages
+
+
+@dataclass(frozen=True)
 class GitopsDefaults:
     """The settings file's ``gitops`` section: defaults for every cluster, then per namespace."""
 
@@ -61,6 +71,8 @@ class RepositorySettings:
     # spec.catalogue: versions added to definitions in effect, without copying them.
     catalogue: tuple[AddedVersion, ...] = ()
     gitops: GitopsDefaults | None = None
+    # spec.operatorReleases: per provider, the operator release it targets (resolve/releases.py).
+    operator_releases: tuple[ReleasePin, ...] = ()
 
     @property
     def file(self) -> str | None:
@@ -139,6 +151,9 @@ class Definition:
     topologies: Mapping[str, Topology]
     document: Document
     builtin: bool
+    # Per operator release (its crVersion), the component types whose catalogue differs in
+    # that release (``spec.releases``); resolve/releases.py applies the one in effect.
+    releases: Mapping[str, Mapping[str, ComponentType]] = field(default_factory=dict)
     bundles: tuple[Bundle, ...] = ()  # spec.versions, in the order written
 
     def bundle(self, name: str) -> Bundle | None:
@@ -156,6 +171,19 @@ class ObjectSchema:
     api_version: str
     kind: str
     schema_file: str
+
+
+@dataclass(frozen=True)
+class OperatorRelease:
+    """One operator release a provider supports (``spec.operator`` and ``spec.operator.releases``):
+    its version (the crVersion it emits), the strict schema of each kind it renders (by kind),
+    the folder its CRDs are vendored in, and whether it is a preview (CRDs from an unreleased
+    branch head: never the default, used only when a repository pins it)."""
+
+    version: str
+    schemas: Mapping[str, str]  # kind -> schema file, relative to the provider folder
+    crds: str  # the folder under crds/<operator>/ holding this release's CRDs
+    preview: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,6 +258,10 @@ class Provider:
     assets: ProviderAssets
     document: Document
     builtin: bool
+    # Every release it supports, its own (spec.operator.version) first; ``operator_version`` and
+    # ``objects`` are those of the release in effect, and ``release_origin`` says why it is.
+    releases: tuple[OperatorRelease, ...] = ()
+    release_origin: str = "its only operator release"
 
 
 # --- clusters --------------------------------------------------------------------------

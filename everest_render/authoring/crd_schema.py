@@ -151,7 +151,13 @@ def expected_schemas(root: Path) -> Iterator[tuple[Path, str]]:
     for provider_file in sorted((root / "providers").glob("*/provider.yaml")):
         spec = yaml.load(provider_file.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)["spec"]
         operator = spec["operator"]
-        for entry in spec["objects"]:
-            crd = find_crd(root, operator["name"], operator["version"], entry["apiVersion"], entry["kind"])
-            schema = strict_schema_from_crd(crd, entry["apiVersion"].split("/")[1])
-            yield provider_file.parent / entry["schema"], json.dumps(schema, sort_keys=True, separators=(",", ":")) + "\n"
+        # The provider's own release, then each other release it supports, from its own CRDs.
+        releases = [
+            (operator.get("crds", operator["version"]), {entry["kind"]: entry["schema"] for entry in spec["objects"]}),
+            *((release.get("crds", release["version"]), release["schemas"]) for release in operator.get("releases", [])),
+        ]
+        for crds, schemas in releases:
+            for entry in spec["objects"]:
+                crd = find_crd(root, operator["name"], crds, entry["apiVersion"], entry["kind"])
+                schema = strict_schema_from_crd(crd, entry["apiVersion"].split("/")[1])
+                yield provider_file.parent / schemas[entry["kind"]], json.dumps(schema, sort_keys=True, separators=(",", ":")) + "\n"

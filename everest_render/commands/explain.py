@@ -92,7 +92,12 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
             "name": provider.name,
             "source": _origin(provider),
             "replacesBuiltin": f"Provider/{provider.name}" in replaced,
-            "operator": {"name": provider.operator_name, "version": provider.operator_version},
+            "operator": {
+                "name": provider.operator_name,
+                "version": provider.operator_version,
+                "release": provider.release_origin,
+                "releases": [r.version for r in provider.releases],
+            },
         },
         "definition": {
             "name": definition.name,
@@ -170,7 +175,8 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
     lines = [
         f"cluster:    {data['cluster']}  ({data['source']})",
         f"provider:   {provider['name']} ({provider['source']}{', replaces the built-in' if provider['replacesBuiltin'] else ''})"
-        f" -> {provider['operator']['name']} {provider['operator']['version']}",
+        f" -> {provider['operator']['name']} {provider['operator']['version']}"
+        + (f" ({provider['operator']['release']})" if len(provider["operator"]["releases"]) > 1 else ""),
         f"definition: {definition['name']} ({definition['source']}{', replaces the built-in' if definition['replacesBuiltin'] else ''})",
         f"topology:   {data['topology']['type']}" + (f" {yaml_value(data['topology']['config'])}" if data["topology"]["config"] else ""),
         f"crVersion:  {data['crVersion']}",
@@ -254,7 +260,12 @@ def providers_json(catalog: Catalog) -> list[dict[str, Any]]:
                 "name": name,
                 "source": _origin(provider),
                 "replacesBuiltin": f"Provider/{name}" in catalog.replaced,
-                "operator": {"name": provider.operator_name, "version": provider.operator_version},
+                "operator": {
+                    "name": provider.operator_name,
+                    "version": provider.operator_version,
+                    "release": provider.release_origin,
+                    "releases": [{"version": r.version, "preview": r.preview} for r in provider.releases],
+                },
                 "definition": definition.name,
                 "topologies": {
                     t.name: {"default": t.default, "components": {c.name: {"optional": c.optional} for c in t.components.values()}}
@@ -287,6 +298,10 @@ def providers_text(catalog: Catalog) -> str:
         note = ", replaces the built-in" if entry["replacesBuiltin"] else ""
         operator = f"{entry['operator']['name']} {entry['operator']['version']}"
         lines.append(f"{entry['name']} ({entry['source']}{note}): {operator}, definition {entry['definition']}")
+        releases = entry["operator"]["releases"]
+        if len(releases) > 1:
+            shown = ", ".join(r["version"] + (" (preview)" if r["preview"] else "") for r in releases)
+            lines.append(f"  operator releases: {shown}; in effect {entry['operator']['version']} ({entry['operator']['release']})")
         for topology, info in entry["topologies"].items():
             parts = [c + (" (optional)" if o["optional"] else "") for c, o in info["components"].items()]
             lines.append(f"  topology {topology}{' (default)' if info['default'] else ''}: {', '.join(parts)}")

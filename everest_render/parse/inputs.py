@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from everest_render.check.core import object_problems
-from everest_render.diagnostics import Diagnostic, ObjectPath, candidates
+from everest_render.diagnostics import Diagnostic, ObjectPath, candidates, format_path
 from everest_render.eras import FOREIGN_APIS, Translator
 from everest_render.load.documents import BUILTIN_PREFIX, Document
 from everest_render.load.files import DEFINITION_FILES
@@ -36,6 +36,7 @@ from everest_render.model import (
     MonitoringConfig,
     ObjectRef,
     ObjectSchema,
+    OperatorRelease,
     PassthroughObject,
     Provider,
     ProviderAssets,
@@ -332,19 +333,15 @@ def _add(out: _Collected, result: tuple[Definition | Provider | None, list[Diagn
 def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | None, list[Diagnostic]]:
     spec = document.data["spec"]
     problems: list[Diagnostic] = []
-    types: dict[str, ComponentType] = {}
-    for type_name, entry in spec["componentTypes"].items():
-        versions = tuple(CatalogueVersion(v["version"], v["image"], bool(v.get("default")), v.get("source")) for v in entry["versions"])
-        path = ("spec", "componentTypes", type_name)
-        defaults = [v.version for v in versions if v.default]
-        if len(defaults) != 1:
-            problems.append(document.at((*path, "versions"), f"component type {type_name!r} must mark exactly one version default: true"))
-        seen: set[str] = set()
-        for index, version in enumerate(versions):
-            if version.version in seen:
-                problems.append(document.at((*path, "versions", index, "version"), f"version {version.version} is listed twice"))
-            seen.add(version.version)
-        types[type_name] = ComponentType(type_name, versions)
+    types = _component_types(document, spec["componentTypes"], ("spec", "componentTypes"), problems)
+    releases: dict[str, Mapping[str, ComponentType]] = {}
+    for release, entry in spec.get("releases", {}).items():
+        base = ("spec", "releases", release, "componentTypes")
+        for type_name in entry["componentTypes"]:
+            if type_name not in spec["componentTypes"]:
+                message = f"unknown component type {type_name!r}; known: {candidates(spec['componentTypes'], type_name)}"
+                problems.append(document.at((*base, type_name), message, key=True))
+        releases[release] = _component_types(document, entry["componentTypes"], base, problems)
     components: dict[str, DefinitionComponent] = {}
     for name, entry in spec["components"].items():
         allowed = tuple(entry.get("allowedTypes", [entry["type"]]))
@@ -383,7 +380,28 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
     if problems:
         return None, problems
     name = document.data["metadata"]["name"]
-    return Definition(name, types, components, topologies, document, builtin, bundles), []
+    return Definition(name, types, components, topologies, document, builtin, releases, bundles), []
+
+
+def _component_types(
+    document: Document, written: Mapping[str, Any], base: ObjectPath, problems: list[Diagnostic]
+) -> dict[str, ComponentType]:
+    """A catalogue's component types (``spec.componentTypes``, or one release's): each marks
+    exactly one version default and lists a version once."""
+    types: dict[str, ComponentType] = {}
+    for type_name, entry in written.items():
+        versions = tuple(CatalogueVersion(v["version"], v["image"], bool(v.get("default")), v.get("source")) for v in entry["versions"])
+        path = (*base, type_name)
+        defaults = [v.version for v in versions if v.default]
+        if len(defaults) != 1:
+            problems.append(document.at((*path, "versions"), f"component type {type_name!r} must mark exactly one version default: true"))
+        seen: set[str] = set()
+        for index, version in enumerate(versions):
+            if version.version in seen:
+                problems.append(document.at((*path, "versions", index, "version"), f"version {version.version} is listed twice"))
+            seen.add(version.version)
+        types[type_name] = ComponentType(type_name, versions)
+    return types
 
 
 def _bundles(
@@ -441,9 +459,11 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
         if entry["schema"] not in files.schemas and entry["schema"] not in files.unreadable:
             problems.append(document.at(("spec", "objects", index, "schema"), f"no schema {entry['schema']!r} in {folder}/"))
         objects.append(ObjectSchema(entry["apiVersion"], entry["kind"], entry["schema"]))
+    operator = spec["operator"]
+    releases = _operator_releases(document, operator, objects, files, folder, problems)
+    unreadable = unreadable or bool(files.unreadable & {file for release in releases for file in release.schemas.values()})
     if problems or unreadable:
         return None, problems
-    operator = spec["operator"]
     return (
         Provider(
             name=document.data["metadata"]["name"],
@@ -464,9 +484,47 @@ def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], bu
             assets=files,
             document=document,
             builtin=builtin,
+            releases=releases,
         ),
         [],
     )
+
+
+def _operator_releases(
+    document: Document,
+    operator: Mapping[str, Any],
+    objects: Sequence[ObjectSchema],
+    files: ProviderAssets,
+    folder: str,
+    problems: list[Diagnostic],
+) -> tuple[OperatorRelease, ...]:
+    """The provider's own release (``spec.operator``, with ``spec.objects``' schemas) and each
+    of ``spec.operator.releases``, which must name a schema for every kind of ``spec.objects``
+    (each release is checked against its own CRDs) and no other kind."""
+    own = OperatorRelease(operator["version"], {o.kind: o.schema_file for o in objects}, operator.get("crds", operator["version"]))
+    releases = [own]
+    kinds = [o.kind for o in objects]
+    seen: dict[str, ObjectPath] = {own.version: ("spec", "operator", "version")}
+    for index, entry in enumerate(operator.get("releases", [])):
+        at: ObjectPath = ("spec", "operator", "releases", index)
+        if entry["version"] in seen:
+            message = f"operator release {entry['version']} is listed twice (first at {format_path(seen[entry['version']])})"
+            problems.append(document.at((*at, "version"), message))
+            continue
+        seen[entry["version"]] = (*at, "version")
+        for kind, schema in entry["schemas"].items():
+            if kind not in kinds:
+                message = f"{kind} is not a kind of spec.objects; known: {candidates(kinds, kind)}"
+                problems.append(document.at((*at, "schemas", kind), message, key=True))
+            elif schema not in files.schemas and schema not in files.unreadable:
+                problems.append(document.at((*at, "schemas", kind), f"no schema {schema!r} in {folder}/"))
+        missing = [kind for kind in kinds if kind not in entry["schemas"]]
+        if missing:
+            message = f"release {entry['version']} needs the schema of every kind it renders: add {', '.join(missing)}"
+            problems.append(document.missing((*at, "schemas"), message))
+        crds = entry.get("crds", entry["version"])
+        releases.append(OperatorRelease(entry["version"], dict(entry["schemas"]), crds, bool(entry.get("preview"))))
+    return tuple(releases)
 
 
 def _instance_aliases(written: Mapping[str, Any]) -> InstanceAliases:

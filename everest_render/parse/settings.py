@@ -17,7 +17,7 @@ from typing import Any
 from everest_render.diagnostics import Diagnostic
 from everest_render.load.documents import Document, load_documents
 from everest_render.load.files import SETTINGS_FILE
-from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, GitopsDefaults, RepositorySettings
+from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, GitopsDefaults, ReleasePin, RepositorySettings
 from everest_render.parse.inputs import check_against_schema
 
 API_VERSION = "everest-render/v1alpha1"
@@ -103,7 +103,18 @@ def _gitops_section(document: Document, written: Any) -> tuple[GitopsDefaults, l
     return layer(written, ("spec", "gitops"), written.get("namespaces")), problems
 
 
-SECTION_PARSERS: dict[str, SectionParser] = {"catalogue": _parse_catalogue, "gitops": _gitops_section}
+def _operator_releases_section(document: Document, written: Any) -> tuple[tuple[ReleasePin, ...], list[Diagnostic]]:
+    """``spec.operatorReleases``: provider -> release. Whether the provider exists and lists
+    that release is checked where the providers are known (resolve/releases.py)."""
+    pins = tuple(ReleasePin(provider, version, ("spec", "operatorReleases", provider)) for provider, version in written.items())
+    return pins, []
+
+
+SECTION_PARSERS: dict[str, SectionParser] = {
+    "catalogue": _parse_catalogue,
+    "gitops": _gitops_section,
+    "operatorReleases": _operator_releases_section,
+}
 
 
 def parse_settings(source: Any) -> tuple[RepositorySettings, list[Diagnostic]]:

@@ -10,6 +10,7 @@ from typing import Protocol, TypeVar
 from everest_render.diagnostics import Diagnostic, candidates
 from everest_render.load.documents import Document
 from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, ComponentType, Definition, Provider, RepositorySettings
+from everest_render.resolve.releases import select_releases
 
 _Named = TypeVar("_Named", Definition, Provider)
 
@@ -32,8 +33,10 @@ def build_catalog(
 ) -> tuple[Catalog, list[Diagnostic]]:
     problems: list[Diagnostic] = []
     merged_definitions, replaced = _merge(builtin_definitions, definitions, "DatabaseClusterDefinition", problems)
-    merged_definitions = _add_versions(merged_definitions, settings, broken, problems)
     merged_providers, replaced_providers = _merge(builtin_providers, providers, "Provider", problems)
+    # The release in effect first: the settings file's added versions add to its catalogue.
+    merged_providers, merged_definitions = select_releases(merged_providers, merged_definitions, settings, broken, problems)
+    merged_definitions = _add_versions(merged_definitions, settings, broken, problems)
     for provider in merged_providers.values():
         if provider.definition not in broken:
             problems.extend(_check_provider(provider, merged_definitions))
