@@ -155,6 +155,9 @@ class Definition:
     # that release (``spec.releases``); resolve/releases.py applies the one in effect.
     releases: Mapping[str, Mapping[str, ComponentType]] = field(default_factory=dict)
     bundles: tuple[Bundle, ...] = ()  # spec.versions, in the order written
+    # Per operator release, its own bundles (``spec.releases.<v>.versions``), which replace
+    # ``bundles`` while it is in effect (resolve/releases.py).
+    release_bundles: Mapping[str, tuple[Bundle, ...]] = field(default_factory=dict)
 
     def bundle(self, name: str) -> Bundle | None:
         return next((b for b in self.bundles if b.name == name), None)

@@ -6,6 +6,7 @@ renders exactly the objects of that DatabaseCluster. Errors are asserted as whol
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -384,6 +385,50 @@ def test_an_unknown_bundle_is_refused_at_spec_version_listing_the_known_ones(rep
     ]
 
 
+PIN_PXC_1_20 = "apiVersion: everest-render/v1alpha1\nkind: RepositorySettings\nspec:\n  operatorReleases:\n    percona-xtradb-cluster: 1.20.0\n"
+
+
+def test_pxc_instances_run_upstreams_bundles_under_the_release_upstream_targets(repo):
+    repo.write("everest-render.yaml", PIN_PXC_1_20)
+    repo.write("clusters/shop/orders.yaml", instance("provider: percona-xtradb-cluster\ncomponents: {engine: {}, proxy: {}}"))
+    (resolved,) = repo.resolved()
+    assert (resolved.cr_version, resolved.bundle.name) == ("1.20.0", "8.4.8")  # upstream's default bundle
+    assert {n: c.image for n, c in resolved.components.items()} == {
+        "engine": "percona/percona-xtradb-cluster:8.4.8-8.1",
+        "proxy": "percona/haproxy:2.8.18-1",
+    }
+    assert repo.only_object()["spec"]["crVersion"] == "1.20.0"  # and it passes the 1.20.0 schema
+
+
+def test_under_pxc_1_19_an_upstream_only_bundle_is_refused_listing_that_releases(repo):
+    assert errors_of(repo, "provider: percona-xtradb-cluster\nversion: 8.4.8\ncomponents: {engine: {}, proxy: {}}") == [
+        "clusters/shop/orders.yaml:8:12: unknown version bundle '8.4.8' of definition percona-xtradb-cluster;"
+        ' known: 8.0.39, 8.0.41, 8.0.42, 8.0.44, 8.4.5, 8.4.7; did you mean "8.4.7"? (at spec.version)'
+    ]
+
+
+def test_a_release_bundle_is_checked_against_that_releases_catalogue(repo):
+    repo.write(
+        "definitions/small.yaml",
+        """
+        apiVersion: everest.percona.com/v2alpha1
+        kind: DatabaseClusterDefinition
+        metadata: {name: small}
+        spec:
+          componentTypes:
+            db: {versions: [{version: "1", image: "db:1", default: true}]}
+          components: {engine: {type: db}}
+          topologies: {standard: {components: {engine: {}}}}
+          releases:
+            "2.0.0":
+              componentTypes:
+                db: {versions: [{version: "2", image: "db:2", default: true}]}
+              versions: [{name: a, components: {engine: "1"}}, {name: b, components: {engine: "2"}}]
+        """,
+    )
+    assert repo.errors() == ["definitions/small.yaml:13:49: unknown db version 1; known: 2 (at spec.releases.2.0.0.versions[0].components.engine)"]
+
+
 def test_a_definitions_bundles_are_checked_against_its_catalogue(repo):
     repo.write(
         "definitions/small.yaml",
@@ -605,28 +650,8 @@ def test_backups_need_the_backup_agent_listed_in_components(repo):
             """),
     )
     assert repo.errors() == [
-        "clusters/shop/orders.yaml:9:3: backup schedules and PITR need the backupAgent component: list it under spec.components"
-        " (backupAgent: {}) (at spec.backup)"
-    ]
-
-
-def test_a_storage_without_schedules_or_pitr_warns_that_it_is_ignored(repo):
-    repo.write("clusters/shop/storages.yaml", STORAGES)
-    repo.write(
-        "clusters/shop/orders.yaml",
-        instance("""
-            providerRef: {name: percona-server-mongodb}
-            components: {engine: {}, backupAgent: {}}
-            backup:
-              enabled: true
-              storages:
-                - storageRef: {name: s3-main}
-                  pitr: {enabled: false}
-            """),
-    )
-    assert repo.warnings() == [
-        "clusters/shop/orders.yaml:12:9: warning: storage 's3-main' has no schedules and no enabled PITR: nothing is rendered for it; ignored"
-        " (at spec.backup.storages[0])"
+        "clusters/shop/orders.yaml:9:3: backups need the backupAgent component: list it under spec.components (backupAgent: {}),"
+        " or name the backup class in backup.classRef (at spec.backup)"
     ]
 
 
@@ -666,10 +691,40 @@ def test_an_image_override_is_refused(repo):
     ]
 
 
-def test_an_era_c_config_reference_is_refused_with_how_to_inline_it(repo):
-    assert errors_of(repo, PSMDB + "components:\n  engine:\n    config: {configMapRef: {name: mongod-conf}, key: mongod.conf}") == [
-        "clusters/shop/orders.yaml:10:7: config refers to a Secret or ConfigMap, which the renderer cannot read (it reads only files in git):"
-        " inline the text as parameters.configuration (at spec.components.engine.config)"
+def test_an_era_c_config_map_reference_is_read_from_git(repo):
+    repo.write("clusters/shop/mongod.yaml", """
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: mongod-conf, namespace: shop}
+        data:
+          mongod.conf: |
+            operationProfiling:
+              mode: all
+        """)
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "components:\n  engine:\n    config: {configMapRef: {name: mongod-conf}, key: mongod.conf}"))
+    (resolved,) = repo.resolved()
+    assert resolved.components["engine"].config == "operationProfiling:\n  mode: all\n"
+
+
+def test_a_config_map_not_in_git_or_a_key_it_lacks_is_an_error_at_the_reference(repo):
+    repo.write("clusters/shop/mongod.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mongod-conf, namespace: shop}\ndata: {a: x, b: y}\n")
+    spec = PSMDB + "topology: {type: sharded}\ncomponents:\n  engine:\n    config: {configMapRef: {name: other}}\n"
+    spec += "  configServer:\n    config: {configMapRef: {name: mongod-conf}, key: c}\n  proxy:\n    config: {configMapRef: {name: mongod-conf}}"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:11:37: no ConfigMap 'other' in namespace shop (under clusters/); known: mongod-conf"
+        " (at spec.components.engine.config.configMapRef.name)",
+        "clusters/shop/orders.yaml:13:56: ConfigMap 'mongod-conf' has no key 'c'; known: a, b (clusters/shop/mongod.yaml)"
+        " (at spec.components.configServer.config.key)",
+        "clusters/shop/orders.yaml:15:7: config.key must name one of its keys; known: a, b (clusters/shop/mongod.yaml)"
+        " (at spec.components.proxy.config)",
+    ]
+
+
+def test_an_era_c_config_secret_reference_is_refused_with_how_to_inline_it(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine:\n    config: {secretRef: {name: mongod-conf}, key: mongod.conf}") == [
+        "clusters/shop/orders.yaml:10:16: config.secretRef refers to a Secret, whose values the renderer never reads: inline the text as"
+        " parameters.configuration, or put it in a ConfigMap under clusters/ and name it in config.configMapRef"
+        " (at spec.components.engine.config.secretRef)"
     ]
 
 
@@ -735,12 +790,44 @@ def test_maintenance_is_refused(repo):
     ]
 
 
-def test_a_backup_class_is_refused(repo):
-    spec = PSMDB + "components: {engine: {}}\nbackup: {enabled: true, classRef: {name: percona-backup-mongodb}}"
-    assert errors_of(repo, spec) == [
-        "clusters/shop/orders.yaml:9:27: backup.classRef has no equivalent: the provider's own backup agent takes the backups"
-        " (list backupAgent under spec.components); remove classRef (at spec.backup.classRef)"
-    ]
+def test_a_backup_class_is_accepted_and_runs_the_providers_backup_agent(repo):
+    # Upstream's kuttl fixture shape: classRef, an on-demand storage, no backupAgent component.
+    spec = """
+        provider: percona-server-mongodb
+        backup:
+          enabled: true
+          classRef: {name: percona-backup-mongodb}
+          storages:
+            - name: s3-main
+              storageRef: {name: s3-main}
+        components:
+          engine: {replicas: 3}
+        """
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write("clusters/shop/orders.yaml", instance(textwrap.dedent(spec)))
+    (resolved,) = repo.resolved()
+    assert "backupAgent" in resolved.components
+    assert list(resolved.backup.storages) == ["s3-main"] and resolved.backup.schedules == ()
+    assert repo.diagnostics() == ()
+
+
+def test_an_on_demand_storage_is_registered_after_the_scheduled_ones(repo):
+    spec = """
+        providerRef: {name: percona-xtradb-cluster}
+        components: {engine: {}, proxy: {}, backupAgent: {}}
+        backup:
+          enabled: true
+          storages:
+            - storageRef: {name: s3-copy}
+            - storageRef: {name: s3-main}
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *"}]
+        """
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write("clusters/shop/orders.yaml", instance(textwrap.dedent(spec)))
+    (resolved,) = repo.resolved()
+    assert list(resolved.backup.storages) == ["s3-main", "s3-copy"]
+    storages = repo.only_object()["spec"]["backup"]["storages"]
+    assert set(storages) == {"s3-main", "s3-copy"}
 
 
 def test_backup_class_options_are_refused(repo):
@@ -867,6 +954,57 @@ def test_num_shards_and_shards_together_are_refused(repo):
 def test_an_instance_without_a_provider_is_an_error(repo):
     assert errors_of(repo, "components: {engine: {}}") == [
         "clusters/shop/orders.yaml:6:1: missing required field 'providerRef' (or, era C, 'provider') (at spec)"
+    ]
+
+
+# --- newest upstream fields --------------------------------------------------------------------
+
+
+def test_user_secret_ref_names_the_users_secret(repo):
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "userSecretRef: {name: orders-users}\ncomponents: {engine: {}}"))
+    (resolved,) = repo.resolved()
+    assert resolved.secrets_name == "orders-users"
+
+
+def test_scheduling_policy_affinity_is_the_components_affinity(repo):
+    affinity = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}]}}
+    spec = PSMDB + "components:\n  engine:\n    schedulingPolicy:\n      affinity: " + json.dumps(affinity)
+    repo.write("clusters/shop/orders.yaml", instance(spec))
+    (resolved,) = repo.resolved()
+    assert resolved.components["engine"].affinity == affinity
+
+
+def test_scheduling_policy_fields_without_an_equivalent_are_refused_with_the_reason(repo):
+    spec = PSMDB + "components:\n  engine:\n    schedulingPolicy:\n      nodeSelector: {disk: ssd}\n      tolerations: [{key: db}]"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:11:9: schedulingPolicy.nodeSelector has no equivalent: a rendered component is placed by affinity only"
+        " (schedulingPolicy.affinity, or affinity); express it as node or pod affinity (at spec.components.engine.schedulingPolicy.nodeSelector)",
+        "clusters/shop/orders.yaml:12:9: schedulingPolicy.tolerations has no equivalent: a rendered component is placed by affinity only"
+        " (schedulingPolicy.affinity, or affinity); express it as node or pod affinity (at spec.components.engine.schedulingPolicy.tolerations)",
+    ]
+
+
+def test_a_monitoring_component_without_a_config_name_is_skipped_with_a_warning(repo):
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "components: {engine: {}, monitoring: {}}"))
+    (resolved,) = repo.resolved()
+    assert "monitoring" not in resolved.components and resolved.monitoring is None
+    assert repo.warnings() == [
+        "clusters/shop/orders.yaml:8:28: warning: monitoring names no MonitoringConfig (monitoringConfigName): skipped,"
+        " as upstream skips it (at spec.components.monitoring)"
+    ]
+
+
+def test_every_problem_at_once_a_shape_error_does_not_stop_the_other_checks(repo):
+    spec = PSMDB + "version: '9.9'\ndeletionPolicy: Orphan\ncomponents:\n  engine: {replica: 3, image: x}"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:8:12: unknown version bundle '9.9' of definition percona-server-mongodb;"
+        " known: 6.0.19, 6.0.21, 7.0.18, 8.0.12, 8.0.4, 8.0.8 (at spec.version)",
+        "clusters/shop/orders.yaml:9:19: deletionPolicy Orphan cannot be honoured: removing a cluster from git removes its objects (Cascade)"
+        " (at spec.deletionPolicy)",
+        "clusters/shop/orders.yaml:11:14: unknown field 'replica'; did you mean \"replicas\"? (at spec.components.engine.replica)",
+        "clusters/shop/orders.yaml:11:26: image overrides are not supported: the image is the catalogue's for the component's version"
+        " (at spec.components.engine.image)",
     ]
 
 

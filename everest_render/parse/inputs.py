@@ -212,8 +212,13 @@ def parse_documents(
     for position, document in enumerate(documents):
         _parse_document(position, document, assets, builtin, collected, foreign)
     known = (*providers, *collected.providers)
+    config_maps = {
+        (p.namespace, p.document.data["metadata"]["name"]): p.document
+        for p in collected.passthrough
+        if not p.encrypted and p.document.data.get("apiVersion") == "v1" and p.document.data.get("kind") == "ConfigMap"
+    }
     for position, document, translate in foreign:
-        translated, problems = translate(document, known)
+        translated, problems = translate(document, known, config_maps)
         collected.diagnostics.extend(problems)
         if translated is not None:
             _parse_document(position, translated, assets, builtin, collected, [], translated=True)
@@ -376,11 +381,17 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
         topologies[topo_name] = Topology(topo_name, bool(entry.get("default")), members, entry.get("configSchema"))
     if sum(t.default for t in topologies.values()) > 1:
         problems.append(document.at(("spec", "topologies"), "at most one topology may be marked default: true"))
-    bundles = _bundles(document, spec.get("versions", []), types, components, problems)
+    bundles = _bundles(document, spec.get("versions", []), ("spec", "versions"), types, components, problems)
+    release_bundles = {
+        release: _bundles(document, entry["versions"], (*at, "versions"), {**types, **releases[release]}, components, problems)
+        for release, entry in spec.get("releases", {}).items()
+        if "versions" in entry
+        for at in [("spec", "releases", release)]
+    }
     if problems:
         return None, problems
     name = document.data["metadata"]["name"]
-    return Definition(name, types, components, topologies, document, builtin, releases, bundles), []
+    return Definition(name, types, components, topologies, document, builtin, releases, bundles, release_bundles), []
 
 
 def _component_types(
@@ -407,6 +418,7 @@ def _component_types(
 def _bundles(
     document: Document,
     written: list[dict[str, Any]],
+    base: ObjectPath,
     types: Mapping[str, ComponentType],
     components: Mapping[str, DefinitionComponent],
     problems: list[Diagnostic],
@@ -416,7 +428,7 @@ def _bundles(
     bundles: list[Bundle] = []
     seen: set[str] = set()
     for index, entry in enumerate(written):
-        at = ("spec", "versions", index)
+        at = (*base, index)
         if entry["name"] in seen:
             problems.append(document.at((*at, "name"), f"bundle {entry['name']} is listed twice"))
         seen.add(entry["name"])
@@ -441,7 +453,7 @@ def _bundles(
                 problems.append(document.at((*at, "components", component), message))
         bundles.append(Bundle(entry["name"], bool(entry.get("default")), dict(entry["components"]), entry.get("source")))
     if sum(b.default for b in bundles) > 1:
-        problems.append(document.at(("spec", "versions"), "at most one bundle may be marked default: true"))
+        problems.append(document.at(base, "at most one bundle may be marked default: true"))
     return tuple(bundles)
 
 
