@@ -23,10 +23,14 @@ $(STAMP): requirements-dev.lock pyproject.toml
 render: $(STAMP)  ## render the example fleet in clusters/ into out/
 	$(BIN)/everest-render render
 
+# The suite runs on every CPU the machine gives this process (pytest-xdist; the cgroup quota
+# counts, as for rendering); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= $$($(BIN)/python -c 'from everest_render.parallel import available_cpus as n; c = n(); print(c if c > 1 else 0)')
+
 # pytest, ruff and mypy all run; the target fails if any failed and says which.
 test: $(STAMP)  ## the whole suite, as CI runs it: tests, lint, types
 	@failed=""; \
-	$(BIN)/python -m pytest || failed="$$failed pytest"; \
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) || failed="$$failed pytest"; \
 	$(BIN)/ruff check everest_render tests benchmarks || failed="$$failed ruff"; \
 	$(BIN)/mypy || failed="$$failed mypy"; \
 	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi; \
@@ -38,7 +42,7 @@ fuzz: $(STAMP)  ## mutate valid repositories for a while; any traceback or exit 
 	EVEREST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check everest_render tests benchmarks

@@ -209,6 +209,18 @@ class InstanceAliases:
 
 
 @dataclass(frozen=True)
+class InstanceSchemas:
+    """The parameter schemas of an upstream ``core.openeverest.io`` Provider read as this
+    provider's catalogue (eras/openeverest_provider.py): an Instance's parameters are checked
+    against them, in upstream's names, before they are translated."""
+
+    components: Mapping[str, Mapping[str, Any]]  # component name -> its parameters' schema
+    topologies: Mapping[str, Mapping[str, Any]]  # topology (the renderer's name) -> its parameters' schema
+    instance: Mapping[str, Any] | None  # spec.parameters / spec.global
+    source: str  # the upstream Provider's file, named in messages
+
+
+@dataclass(frozen=True)
 class ChangeMeaning:
     """What a change of one field of a provider's object means for the database
     (``spec.gitops.changes``); ``diff`` lists the destructive ones first. ``path`` is dotted,
@@ -265,6 +277,8 @@ class Provider:
     # ``objects`` are those of the release in effect, and ``release_origin`` says why it is.
     releases: tuple[OperatorRelease, ...] = ()
     release_origin: str = "its only operator release"
+    # Set when an upstream core.openeverest.io Provider is this provider's catalogue.
+    instance_schemas: InstanceSchemas | None = None
 
 
 # --- clusters --------------------------------------------------------------------------

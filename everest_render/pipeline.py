@@ -25,7 +25,7 @@ from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostic
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
 from everest_render.load.documents import load_documents
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
-from everest_render.model import PassthroughObject, Provider, RenderedObject, RepositorySettings, ResolvedCluster
+from everest_render.model import Definition, PassthroughObject, Provider, RenderedObject, RepositorySettings, ResolvedCluster
 from everest_render.parallel import map_slices
 from everest_render.parse.inputs import ParsedInputs, parse_documents
 from everest_render.parse.settings import parse_settings
@@ -100,7 +100,7 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     """load -> parse -> resolve, for the built-ins and the repository (and its settings file)."""
     settings, settings_problems = parse_settings(files.settings)
     builtin_loaded, builtin, _ = _load_and_parse(files.builtin, ())
-    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers)
+    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, builtin.definitions)
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken, settings
     )
@@ -171,10 +171,12 @@ def render_slice(clusters: Sequence[ResolvedCluster]) -> RenderedSlice:
     return RenderedSlice(tuple(objects), files, (*render_problems, *post_problems, *check_problems))
 
 
-def _load_and_parse(source_set: SourceSet, providers: Sequence[Provider]) -> tuple[list[Diagnostic], ParsedInputs, frozenset[str]]:
+def _load_and_parse(
+    source_set: SourceSet, providers: Sequence[Provider], definitions: Sequence[Definition] = ()
+) -> tuple[list[Diagnostic], ParsedInputs, frozenset[str]]:
     """load -> parse for one root (``providers``: those of the roots parsed before); the files
     it could not read or load come first; and what its documents hold that may be secret."""
     documents, load_problems = load_documents(source_set.sources)
-    parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers)
+    parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers, definitions=definitions)
     problems = [*source_set.unreadable, *load_problems, *url_credential_problems(documents)]
     return problems, parsed, sensitive_values(documents)

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from everest_render.diagnostics import Diagnostic
-from everest_render.eras import openeverest_instance
+from everest_render.eras import openeverest_instance, openeverest_provider
+from everest_render.eras.openeverest_provider import ForeignDefinition
 from everest_render.load.documents import Document
-from everest_render.model import Provider
+from everest_render.model import Definition, Provider
 
 # (the foreign document, every provider known, the ConfigMaps under clusters/ by (namespace, name))
 #   -> (the DatabaseCluster document or None, problems)
@@ -24,4 +25,13 @@ Translator = Callable[
 
 FOREIGN_APIS: Mapping[tuple[str, str], Translator] = {
     (openeverest_instance.API_VERSION, openeverest_instance.KIND): openeverest_instance.translate_instance,
+}
+
+# Foreign catalogues, read where definitions are (definitions/, providers/) and translated
+# before the foreign clusters, which may name them:
+# (the foreign document, every provider known, every definition known) -> (what it means or None, problems)
+DefinitionTranslator = Callable[[Document, Sequence[Provider], Sequence[Definition]], tuple[ForeignDefinition | None, list[Diagnostic]]]
+
+FOREIGN_DEFINITIONS: Mapping[tuple[str, str], DefinitionTranslator] = {
+    (openeverest_provider.API_VERSION, openeverest_provider.KIND): openeverest_provider.translate_provider,
 }

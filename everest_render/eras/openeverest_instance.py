@@ -32,15 +32,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, ObjectPath, Severity, candidates, format_path
 from everest_render.eras.schema import instance_validator
 from everest_render.load.documents import Document, Positions
-from everest_render.model import Provider
-from everest_render.schema_check import schema_problems
+from everest_render.model import InstanceSchemas, Provider
+from everest_render.schema_check import compile_schema, schema_problems
 
 API_VERSION = "core.openeverest.io/v1alpha1"
 KIND = "Instance"
@@ -57,6 +59,8 @@ class ProviderNames:
     providers: Mapping[str, str]
     topologies: Mapping[str, Mapping[str, str]]
     parameters: Mapping[tuple[str, str], Mapping[str, str]]
+    # Per provider, the parameter schemas of the upstream Provider that is its catalogue.
+    schemas: Mapping[str, InstanceSchemas] = field(default_factory=dict)
 
     @classmethod
     def declared_by(cls, providers: Sequence[Provider]) -> ProviderNames:
@@ -64,14 +68,17 @@ class ProviderNames:
         names: dict[str, str] = {}
         topologies: dict[str, Mapping[str, str]] = {}
         parameters: dict[tuple[str, str], Mapping[str, str]] = {}
+        schemas: dict[str, InstanceSchemas] = {}
         for provider in providers:
+            if provider.instance_schemas is not None:
+                schemas[provider.name] = provider.instance_schemas
             aliases = provider.instance_aliases
             names.update(dict.fromkeys(aliases.names, provider.name))
             if aliases.topologies:
                 topologies[provider.name] = aliases.topologies
             for topology, renamed in aliases.topology_parameters.items():
                 parameters[(provider.name, topology)] = renamed
-        return cls(names, topologies, parameters)
+        return cls(names, topologies, parameters, schemas)
 
 
 # --- the translation as data ------------------------------------------------------------------
@@ -182,6 +189,17 @@ def translate_instance(
     return translated, [*problems, *found]
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled_upstream(text: str) -> Any:
+    return compile_schema(json.loads(text))
+
+
+def _upstream_validator(schema: Mapping[str, Any]) -> Any:
+    """An upstream parameter schema, compiled once per distinct schema (eras/openeverest_provider.py
+    checked that it compiles)."""
+    return _compiled_upstream(json.dumps(schema, sort_keys=True))
+
+
 def _shape_checked(document: Document) -> tuple[list[Diagnostic], Document | None]:
     """The shape problems, and the Instance without the values they are at, so that its other
     checks still run (every problem at once). None when the shape leaves nothing to translate:
@@ -249,6 +267,8 @@ class _Translation:
         self.out: dict[str, Any] = {}
         # translated path -> Instance path, recorded by put for every path it writes
         self.origins: dict[ObjectPath, ObjectPath] = {}
+        self.upstream_refused: set[ObjectPath] = set()  # parameters an upstream schema refused
+        self.schemas: InstanceSchemas | None = None
 
     def put(self, target: ObjectPath, value: Any, source: ObjectPath) -> Any:
         """Write ``value`` at ``target`` (parents are mappings made on the way, or a list it
@@ -269,8 +289,22 @@ class _Translation:
     def refuse_by(self, table: Sequence[Refusal], base: ObjectPath, written: Any) -> None:
         for path, message, when, key in table:
             found, value = _get(written, path)
-            if found and when(value):
+            if found and when(value) and (*base, *path) not in self.upstream_refused:
                 self.refuse((*base, *path), message, key=key)
+
+    def check_upstream(self, schema: Mapping[str, Any] | None, at: ObjectPath, written: Any) -> None:
+        """An upstream Provider's parameter schema checks the parameters at ``at`` first, so a
+        wrong one gets upstream's message; what it refuses is not refused again."""
+        if schema is None or not isinstance(written, dict):
+            return
+        for problem in schema_problems(_upstream_validator(schema), written):
+            path = (*at, *problem.path)
+            if problem.missing:
+                self.problems.append(self.doc.missing(path, f"{problem.message} (the upstream Provider's schema)"))
+            else:
+                self.problems.append(self.doc.at(path, f"{problem.message} (the upstream Provider's schema)", key=problem.at_key))
+            # The bag (whose refusal as a whole is then left to upstream's message) and the key.
+            self.upstream_refused.update({at, (*at, *problem.path[:1])})
 
     def warn(self, path: ObjectPath, message: str) -> None:
         d = self.doc.at(path, message, key=True)
@@ -282,6 +316,11 @@ class _Translation:
         provider = self._provider(spec)
         if provider is None:
             return None, self.problems
+        self.schemas = self.names.schemas.get(provider)
+        if self.schemas is not None:
+            for bag in ("global", "parameters"):
+                if bag in spec:
+                    self.check_upstream(self.schemas.instance, ("spec", bag), spec[bag])
         self.refuse_by(INSTANCE_REFUSALS, ("spec",), spec)
         self._topology(spec, provider)
         if "components" in spec:
@@ -329,9 +368,15 @@ class _Translation:
         if field is None:
             return
         origin = (*base, field)
+        if self.schemas is not None:
+            self.check_upstream(self.schemas.topologies.get(self.out["spec"]["topology"].get("type", "")), origin, written[field])
+        # What the upstream schema refused is left out: reported once, in upstream's words.
+        kept = {key: value for key, value in written[field].items() if (*origin, key) not in self.upstream_refused}
+        if not kept and written[field]:
+            return
         config = self.put((*base, "config"), {}, origin)
         aliases = self.names.parameters.get((provider, self.out["spec"]["topology"].get("type", "")), {})
-        for key, value in written[field].items():
+        for key, value in kept.items():
             name = aliases.get(key, key)
             if name in config:
                 self.refuse((*origin, key), f"{key!r} is another name of {name!r}, which is already set; write one of them")
@@ -440,8 +485,12 @@ class _Translation:
         """Era D ``parameters`` and era C ``customSpec``: the few keys with an equivalent, the rest refused."""
         instance = self.out["spec"]["instances"][name]
         for bag in ("customSpec", "parameters"):
+            if self.schemas is not None and bag in written:
+                self.check_upstream(self.schemas.components.get(name), (*base, bag), written[bag])
             for key, value in written.get(bag, {}).items():
                 path = (*base, bag, key)
+                if path in self.upstream_refused:
+                    continue
                 if bag == "parameters" and key == CONFIGURATION:
                     self.put((*target, "config"), value, path)
                 elif (name, key) == MONITORING and "monitoringConfig" not in instance:

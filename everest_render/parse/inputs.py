@@ -8,6 +8,7 @@ as a pass-through object.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import re
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ import yaml
 
 from everest_render.check.core import object_problems
 from everest_render.diagnostics import Diagnostic, ObjectPath, candidates, format_path
-from everest_render.eras import FOREIGN_APIS, Translator
+from everest_render.eras import FOREIGN_APIS, FOREIGN_DEFINITIONS, DefinitionTranslator, Translator
 from everest_render.load.documents import BUILTIN_PREFIX, Document
 from everest_render.load.files import DEFINITION_FILES
 from everest_render.model import (
@@ -58,6 +59,7 @@ INPUT_APIS = (
     *((INPUT_API_VERSION, kind) for kind in INPUT_KINDS),
     *((REFERENCED_API_VERSION, kind) for kind in REFERENCED_KINDS),
     *FOREIGN_APIS,
+    *FOREIGN_DEFINITIONS,
 )
 NEAR = 0.85  # difflib ratio: one or two letters off, a case slip, a missing version suffix
 # Kinds without a namespace (docs/api.md): a pass-through object of these needs none, and goes
@@ -200,6 +202,7 @@ def parse_documents(
     *,
     builtin: bool = False,
     providers: Sequence[Provider] = (),
+    definitions: Sequence[Definition] = (),
 ) -> ParsedInputs:
     """Sort documents into kinds and parse each; ``assets`` holds provider folders by path.
 
@@ -209,8 +212,12 @@ def parse_documents(
     """
     collected = _Collected()
     foreign: list[tuple[int, Document, Translator]] = []
+    catalogues: list[tuple[Document, DefinitionTranslator]] = []
     for position, document in enumerate(documents):
-        _parse_document(position, document, assets, builtin, collected, foreign)
+        _parse_document(position, document, assets, builtin, collected, foreign, catalogues)
+    for document, translate_catalogue in catalogues:
+        known_providers, known_definitions = (*providers, *collected.providers), (*definitions, *collected.definitions)
+        _add_foreign_definition(document, translate_catalogue, known_providers, known_definitions, builtin, collected)
     known = (*providers, *collected.providers)
     config_maps = {
         (p.namespace, p.document.data["metadata"]["name"]): p.document
@@ -221,8 +228,47 @@ def parse_documents(
         translated, problems = translate(document, known, config_maps)
         collected.diagnostics.extend(problems)
         if translated is not None:
-            _parse_document(position, translated, assets, builtin, collected, [], translated=True)
+            _parse_document(position, translated, assets, builtin, collected, [], [], translated=True)
     return collected.freeze()
+
+
+def _add_foreign_definition(
+    document: Document,
+    translate: DefinitionTranslator,
+    providers: Sequence[Provider],
+    definitions: Sequence[Definition],
+    builtin: bool,
+    out: _Collected,
+) -> None:
+    """A foreign catalogue (an upstream Provider) as the definition it means, and the provider
+    that renders it under its name: the provider its name resolves to, with this catalogue."""
+    meant, problems = translate(document, providers, definitions)
+    out.diagnostics.extend(problems)
+    if meant is None:
+        _mark_broken(document, out)
+        return
+    schema_problems = check_against_schema(meant.document, "DatabaseClusterDefinition")[0]
+    definition, definition_problems = (None, schema_problems) if schema_problems else _parse_definition(meant.document, builtin)
+    out.diagnostics.extend(definition_problems)
+    if definition is None:
+        _mark_broken(document, out)
+        return
+    out.definitions.append(definition)
+    renders_as = meant.renders_as
+    aliases = renders_as.instance_aliases
+    out.providers.append(
+        dataclasses.replace(
+            renders_as,
+            name=definition.name,
+            definition=definition.name,
+            # Its own name first: an Instance naming it gets this catalogue, not the alias's target.
+            instance_aliases=InstanceAliases((definition.name,), aliases.topologies, aliases.topology_parameters),
+            expose={t: c for t, c in renders_as.expose.items() if t in definition.topologies},
+            instance_schemas=meant.schemas,
+            document=document,
+            builtin=builtin,
+        )
+    )
 
 
 def _parse_document(
@@ -232,6 +278,7 @@ def _parse_document(
     builtin: bool,
     out: _Collected,
     foreign: list[tuple[int, Document, Translator]],
+    catalogues: list[tuple[Document, DefinitionTranslator]],
     *,
     translated: bool = False,
 ) -> None:
@@ -245,6 +292,15 @@ def _parse_document(
         return
     api_version, kind = data["apiVersion"], data["kind"]
     expected = FOLDER_KINDS.get(folder)
+    translate_catalogue = FOREIGN_DEFINITIONS.get((api_version, kind))
+    if translate_catalogue is not None:
+        # A catalogue, read where definitions are: definitions/, or a provider folder's files.
+        if folder in FOLDER_KINDS:
+            catalogues.append((document, translate_catalogue))
+        else:
+            message = f"an upstream {api_version} {kind} is a catalogue: put it under definitions/ (docs/api.md)"
+            out.diagnostics.append(document.at(("kind",), message))
+        return
     if folder == "providers" and document.source.path.rsplit("/", 1)[-1] in DEFINITION_FILES:
         if kind != "DatabaseClusterDefinition":
             message = f"a provider folder's definition file holds a DatabaseClusterDefinition, not {kind}"
