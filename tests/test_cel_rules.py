@@ -47,7 +47,8 @@ def rule_set(kind: str) -> RuleSet:
 
 
 def vendored_crds() -> list[Path]:
-    return sorted((PROJECT_ROOT / "crds").glob("*/*/*.yaml"))
+    # The engines' CRDs in their provider folders, and the Instance input's in the top-level crds/.
+    return sorted([*PROJECT_ROOT.glob("providers/*/crds/*/*.yaml"), *PROJECT_ROOT.glob("crds/*/*/*.yaml")])
 
 
 def test_every_vendored_crd_rule_is_inventoried():
@@ -380,8 +381,7 @@ def test_schemas_fails_on_a_crd_rule_it_cannot_check(tmp_path):
     from everest_render.commands.cli import main
 
     shutil.copytree(PROJECT_ROOT / "providers/cloudnative-pg", tmp_path / "providers/cloudnative-pg")
-    shutil.copytree(PROJECT_ROOT / "crds/cloudnative-pg", tmp_path / "crds/cloudnative-pg")
-    crd = tmp_path / "crds/cloudnative-pg/1.30.0/poolers.postgresql.cnpg.io.yaml"
+    crd = tmp_path / "providers/cloudnative-pg/crds/1.30.0/poolers.postgresql.cnpg.io.yaml"
     crd.write_text(crd.read_text().replace("rule: self.apiGroup == 'postgresql.cnpg.io'", "rule: self.apiGroup.lowerAscii().reverse() == 'x'"))
     result = CliRunner().invoke(main, ["schemas", "--repo", str(tmp_path), "--check"])
     assert result.exit_code == 3

@@ -18,12 +18,12 @@ from everest_render.pipeline import read_repository, resolve_repository
 from everest_render.render.templates import ProviderRenderer
 from tests.conftest import PROJECT_ROOT
 
-CRDS = PROJECT_ROOT / "crds" / "cloudnative-pg" / "1.30.0"
+CRDS = PROJECT_ROOT / "providers/cloudnative-pg/crds/1.30.0"
 
 
 def test_vendored_crds_match_the_checksums_their_readme_records():
     recorded = dict(
-        (name, digest) for digest, name in re.findall(r"^([0-9a-f]{64})  (\S+\.cnpg\.io\.yaml)$", (PROJECT_ROOT / "crds" / "README.md").read_text(), re.M)
+        (name, digest) for digest, name in re.findall(r"^([0-9a-f]{64})  (\S+\.cnpg\.io\.yaml)$", (CRDS.parent / "README.md").read_text(), re.M)
     )
     actual = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in CRDS.glob("*.yaml")}
     assert actual == recorded

@@ -46,7 +46,7 @@ def _crds_in_effect() -> list[Path]:
     folders = []
     for provider_file in sorted((PROJECT_ROOT / "providers").glob("*/provider.yaml")):
         operator = yaml.safe_load(provider_file.read_text())["spec"]["operator"]
-        folders.append(PROJECT_ROOT / "crds" / operator["name"] / operator.get("crds", operator["version"]))
+        folders.append(provider_file.parent / "crds" / operator.get("crds", operator["version"]))
     return folders
 
 

@@ -29,10 +29,13 @@ def test_every_provider_is_seen_by_the_engine_name_check():
 
 
 def test_the_package_code_names_no_engine():
-    # Adding an engine is a provider folder: no provider, alias or engine kind in core Python.
+    # Adding an engine is a provider folder: no provider, alias or engine kind in core Python,
+    # nor in the input schemas the package ships beside it.
     pattern = re.compile("|".join(rf"(?<![\w.-]){re.escape(word)}(?![\w-])" for word in sorted(engine_words())))
     found = []
-    for path in sorted((PROJECT_ROOT / "everest_render").rglob("*.py")):
+    package = sorted(p for p in (PROJECT_ROOT / "everest_render").rglob("*") if p.suffix in (".py", ".yaml", ".json"))
+    assert len([p for p in package if p.suffix != ".py"]) >= 9  # the input schemas are looked at too
+    for path in package:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if pattern.search(line):
                 found.append(f"{path.relative_to(PROJECT_ROOT)}:{number}: {line.strip()}")

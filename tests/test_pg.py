@@ -1,4 +1,8 @@
-"""The percona-postgresql provider: one behaviour of the PerconaPGCluster mapping per test."""
+"""The percona-postgresql provider: one behaviour of the PerconaPGCluster mapping per test.
+
+A refusal that is one cluster and its error lines is a case file instead
+(providers/percona-postgresql/cases/, run by tests/test_provider_cases.py).
+"""
 
 from __future__ import annotations
 
@@ -171,25 +175,6 @@ def test_track_commit_timestamp_stays_on_when_the_config_turns_it_off(repo):
     assert parameters(repo) == {"track_commit_timestamp": "on"}
 
 
-def test_a_config_line_without_value_is_refused_with_its_line_number(repo):
-    engine = "engine:\n  config: |\n    work_mem = 4MB\n    fsync\nproxy: {}\n"
-    repo.write("clusters/c.yaml", postgres(instances=engine))
-    (error,) = repo.errors()
-    assert error.startswith("clusters/c.yaml:8:15: provider percona-postgresql: config line 2: 'fsync' is not 'name = value' or 'name value' (")
-    assert error.endswith("(at spec.instances.engine.config)")
-
-
-def test_a_parameter_the_operator_owns_is_refused(repo):
-    engine = "engine:\n  config: 'port = 5433'\nproxy: {}\n"
-    repo.write("clusters/c.yaml", postgres(instances=engine))
-    (error,) = repo.errors()
-    assert error.startswith(
-        "clusters/c.yaml:8:15: provider percona-postgresql: engine config sets port, which the PostgreSQL operator manages itself"
-        " (the PerconaPGCluster CRD refuses it) ("
-    )
-    assert error.endswith("(at spec.instances.engine.config)")
-
-
 @pytest.mark.parametrize("name", ["ssl_cert_file", "unix_socket_directories", "recovery_target_time", "archive_command"])
 def test_parameter_families_the_crd_refuses_are_refused(repo, name):
     repo.write("clusters/c.yaml", postgres(instances=f"engine:\n  config: '{name} = x'\nproxy: {{}}\n"))
@@ -247,14 +232,6 @@ def test_pgbouncer_node_port_has_no_ranges(repo):
     ]
 
 
-def test_the_engine_cannot_be_exposed_clients_go_through_pgbouncer(repo):
-    repo.write("clusters/c.yaml", postgres(instances="engine: {expose: {type: LoadBalancer}}\nproxy: {}\n"))
-    assert repo.errors() == [
-        "clusters/c.yaml:7:14: expose is not allowed on 'engine': only 'proxy' can be exposed in this topology"
-        " (at spec.instances.engine.expose)"
-    ]
-
-
 def test_pgbouncer_shorthand_overrides_the_default_limits_field_by_field(repo):
     repo.write("clusters/c.yaml", postgres(instances="engine: {}\nproxy: {replicas: 2, resources: {memory: 1Gi}}\n"))
     assert (pgbouncer(repo)["replicas"], pgbouncer(repo)["resources"]) == (2, {"limits": {"cpu": "200m", "memory": "1Gi"}})
@@ -292,14 +269,6 @@ def test_without_the_proxy_component_an_older_cr_version_gets_zero_pgbouncer_rep
 def test_zero_pgbouncer_replicas_are_written_as_the_crd_allows(repo):
     repo.write("clusters/c.yaml", postgres(instances="engine: {}\nproxy: {replicas: 0}\n"))
     assert pgbouncer(repo)["replicas"] == 0
-
-
-def test_a_required_component_cannot_have_zero_replicas(repo):
-    repo.write("clusters/c.yaml", postgres(instances="engine: {replicas: 0}\n"))
-    assert repo.errors() == [
-        "clusters/c.yaml:7:24: component 'engine' is required by topology standard: it needs at least 1 replica"
-        " (at spec.instances.engine.replicas)"
-    ]
 
 
 def test_pgbouncer_without_replicas_gets_the_engines_count(repo):
@@ -392,16 +361,6 @@ def test_an_appended_schedule_renumbers_nothing_and_pitr_comes_after_the_schedul
     assert [(r["name"], r["s3"]["bucket"]) for r in repos] == [("repo1", "zeta-bucket"), ("repo2", "alpha-bucket"), ("repo3", "wal-bucket")]
 
 
-def test_a_fifth_storage_is_refused_at_the_schedule_that_brings_it_in(repo):
-    names = ["s1", "s2", "s3", "s4", "s5"]
-    body = schedules(*(f"{{name: n{i}, schedule: '0 {i} * * *', backupStorage: {n}}}" for i, n in enumerate(reversed(names))))
-    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + "".join(s3(n) for n in names))
-    assert repo.errors() == [
-        "clusters/c.yaml:16:58: provider percona-postgresql allows 4 backup storage(s) per cluster; this makes 5: s1, s2, s3, s4, s5"
-        " (at spec.backup.schedules[4].backupStorage)"
-    ]
-
-
 def test_four_storages_fill_repo1_to_repo4(repo):
     names = ["s1", "s2", "s3", "s4"]
     body = schedules(*(f"{{name: n{i}, schedule: '0 {i} * * *', backupStorage: {n}}}" for i, n in enumerate(names)))
@@ -431,13 +390,6 @@ def test_a_port_is_kept_in_the_repository_endpoint(repo):
     body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}")
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1", endpointURL="'https://minio.lab:9000'"))
     assert backups(repo)["pgbackrest"]["repos"][0]["s3"]["endpoint"] == "minio.lab:9000"
-
-
-def test_an_http_endpoint_is_refused_as_pgbackrest_speaks_https_only(repo):
-    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}")
-    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1", endpointURL="'http://minio.lab'"))
-    (error,) = repo.errors()
-    assert "BackupStorage s1 has an http:// endpointURL; pgBackRest reaches S3 over HTTPS only" in error
 
 
 def test_uri_style_path_only_for_s3_storages_that_force_path_style(repo):
@@ -486,19 +438,6 @@ def test_only_disabled_schedules_leave_backups_disabled(repo):
     assert backups(repo)["enabled"] is False
 
 
-def test_two_enabled_schedules_on_one_storage_are_refused(repo):
-    body = schedules(
-        "{name: daily, schedule: '0 1 * * *', backupStorage: s1}",
-        "{name: weekly, schedule: '0 2 * * 0', backupStorage: s1}",
-    )
-    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("s1"))
-    (error,) = repo.errors()
-    assert error.startswith(
-        "clusters/c.yaml:11:5: provider percona-postgresql: backup storage s1 has 2 enabled schedules (daily, weekly);"
-        " a pgBackRest repository runs one full-backup schedule: disable all but one or give each its own BackupStorage ("
-    )
-
-
 def test_pitr_storage_without_schedule_gets_a_repository_for_wal_only(repo):
     body = "backup:\n  pitr: {enabled: true, backupStorage: wal, uploadIntervalSec: 60}\n"
     repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("wal"))
@@ -516,23 +455,6 @@ def test_pitr_on_a_scheduled_storage_adds_nothing(repo):
     a, b = (o["spec"]["backups"]["pgbackrest"] for o in repo.objects())
     assert a["repos"] == b["repos"]
     assert a["global"]["repo1-path"] == "/finance/a" and a["global"].keys() == b["global"].keys()
-
-
-def test_an_s3_storage_without_region_is_refused(repo):
-    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: s1}")
-    storage = s3("s1").replace("region: eu-west-1, ", "")
-    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + storage)
-    (error,) = repo.errors()
-    assert error.startswith(
-        "clusters/c.yaml:11:5: provider percona-postgresql: BackupStorage s1 has no region; a pgBackRest S3 repository needs one ("
-    )
-
-
-def test_two_storages_on_the_same_bucket_are_refused(repo):
-    body = schedules("{name: a, schedule: '0 1 * * *', backupStorage: one}", "{name: b, schedule: '0 2 * * *', backupStorage: two}")
-    repo.write("clusters/c.yaml", postgres(body, instances=WITH_AGENT) + s3("one", bucket="shared") + s3("two", bucket="shared"))
-    (error,) = repo.errors()
-    assert "backup storages one and two are the same bucket; their pgBackRest repositories would share the path /finance/ledger" in error
 
 
 def test_a_pinned_pgbackrest_version_picks_its_image(repo):

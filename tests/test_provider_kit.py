@@ -14,8 +14,8 @@ from everest_render.commands.cli import main
 from everest_render.pipeline import read_repository, render_repository
 from tests.conftest import PROJECT_ROOT
 
-CNPG_CRDS = PROJECT_ROOT / "crds/cloudnative-pg/1.30.0"
-PSMDB_CRD = PROJECT_ROOT / "crds/percona-server-mongodb-operator/1.22.0/perconaservermongodbs.psmdb.percona.com.yaml"
+CNPG_CRDS = PROJECT_ROOT / "providers/cloudnative-pg/crds/1.30.0"
+PSMDB_CRD = PROJECT_ROOT / "providers/percona-server-mongodb/crds/1.22.0/perconaservermongodbs.psmdb.percona.com.yaml"
 
 
 def run(*args: str):
@@ -66,7 +66,7 @@ def test_the_scaffold_wires_the_engine_replicas_and_image(tmp_path):
 )
 def test_a_scaffold_from_a_crd_vendors_it_generates_its_schema_and_passes_its_cases(tmp_path, kind, crd):
     new(tmp_path, "engine", "--kind", kind, "--crd", str(crd), "--operator", "op", "--operator-version", "1.2.3")
-    assert (tmp_path / f"crds/op/1.2.3/{crd.name}").read_bytes() == crd.read_bytes()
+    assert (tmp_path / f"providers/engine/crds/1.2.3/{crd.name}").read_bytes() == crd.read_bytes()
     assert run("schemas", "--check", "--repo", str(tmp_path)).exit_code == 0
     tested = run("provider", "test", "--repo", str(tmp_path))
     assert tested.exit_code == 0, tested.output

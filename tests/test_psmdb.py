@@ -1,4 +1,8 @@
-"""The percona-server-mongodb provider: each field of the everest mapping, one behaviour per test."""
+"""The percona-server-mongodb provider: each field of the everest mapping, one behaviour per test.
+
+A refusal that is one cluster and its error lines is a case file instead
+(providers/percona-server-mongodb/cases/, run by tests/test_provider_cases.py).
+"""
 
 from __future__ import annotations
 
@@ -105,11 +109,6 @@ def test_config_servers_follow_the_replica_set_rule_keyed_on_the_engines_count(r
     )
     single = body.replace("    engine: {}\n", "    engine: {replicas: 1}\n")
     assert spec_of(repo, single)["sharding"]["configsvrReplSet"]["size"] == 2
-
-
-def test_every_broken_size_rule_is_reported_at_once(repo):
-    body = SHARDED.replace("    engine: {}\n", "    engine: {replicas: 4}\n").replace("    configServer: {}\n", "    configServer: {replicas: 2}\n")
-    assert [e.split(": provider")[0] for e in _errors(repo, body)] == ["clusters/shop/orders.yaml:10:24", "clusters/shop/orders.yaml:11:30"]
 
 
 def test_mongos_without_replicas_gets_the_engines_count(repo):
@@ -221,18 +220,6 @@ def test_an_azure_storage_takes_the_container_and_prefix(repo):
     assert storages == {"other": {"main": True, "type": "azure", "azure": {"container": "box", "prefix": "orders/0b5c", "credentialsSecret": "az-creds"}}}
 
 
-def test_two_backup_storages_are_refused_at_the_second_reference(repo):
-    repo.write("clusters/shop/storage.yaml", STORAGE)
-    body = ("  instances:\n    engine: {}\n    backupAgent: {}\n  backup:\n    schedules:\n"
-            "      - {name: a, schedule: '@daily', backupStorage: s3-main}\n"
-            "      - {name: b, schedule: '@daily', backupStorage: other}\n")
-    repo.write("clusters/shop/orders.yaml", mongodb(body=body))
-    assert repo.errors() == [
-        "clusters/shop/orders.yaml:14:54: provider percona-server-mongodb allows 1 backup storage(s) per cluster; this makes 2: other, s3-main"
-        " (at spec.backup.schedules[1].backupStorage)"
-    ]
-
-
 def test_monitoring_renders_pmm_with_the_size_class_preset(repo):
     repo.write("clusters/shop/storage.yaml", STORAGE)
     body = "  instances:\n    engine: {resources: {memory: 32G}}\n    monitoring: {monitoringConfig: pmm}\n"
@@ -256,65 +243,7 @@ def test_a_pinned_pmm_version_wins_over_the_monitoring_configs_image(repo):
     assert spec_of(repo, body)["pmm"]["image"] == "percona/pmm-client:2.44.1-1"
 
 
-def test_a_missing_monitoring_config_points_at_the_reference(repo):
-    repo.write("clusters/shop/storage.yaml", STORAGE)
-    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {}\n    monitoring: {monitoringConfig: nope}\n"))
-    assert repo.errors() == [
-        "clusters/shop/orders.yaml:10:36: no MonitoringConfig 'nope' in namespace shop (under clusters/); known: pmm"
-        " (at spec.instances.monitoring.monitoringConfig)"
-    ]
-
-
-def test_a_reference_to_an_object_of_the_wrong_kind_says_so(repo):
-    repo.write("clusters/shop/storage.yaml", STORAGE)
-    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {}\n    monitoring: {monitoringConfig: s3-main}\n"))
-    assert repo.errors() == [
-        "clusters/shop/orders.yaml:10:36: shop/s3-main is a BackupStorage, not a MonitoringConfig (at spec.instances.monitoring.monitoringConfig)"
-    ]
-
-
-def test_references_resolve_only_in_the_clusters_namespace(repo):
-    repo.write("clusters/other/storage.yaml", STORAGE.replace("namespace: shop", "namespace: other"))
-    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {}\n    monitoring: {monitoringConfig: pmm}\n"))
-    assert repo.errors() == [
-        "clusters/shop/orders.yaml:10:36: no MonitoringConfig 'pmm' in namespace shop (under clusters/); known: (none)"
-        " (at spec.instances.monitoring.monitoringConfig)"
-    ]
-
-
-def test_schedules_need_the_backup_agent(repo):
-    repo.write("clusters/shop/storage.yaml", STORAGE)
-    body = "  instances:\n    engine: {}\n  backup:\n    schedules:\n      - {name: a, schedule: '@daily', backupStorage: s3-main}\n"
-    repo.write("clusters/shop/orders.yaml", mongodb(body=body))
-    assert repo.errors() == [
-        "clusters/shop/orders.yaml:10:3: backup schedules and PITR need the backupAgent component: list it under spec.instances (at spec.backup)"
-    ]
-
-
-def test_an_invalid_cron_expression_is_refused(repo):
-    repo.write("clusters/shop/storage.yaml", STORAGE)
-    body = "  instances:\n    engine: {}\n    backupAgent: {}\n  backup:\n    schedules:\n      - {name: a, schedule: '0 25 * * *', backupStorage: s3-main}\n"
-    repo.write("clusters/shop/orders.yaml", mongodb(body=body))
-    assert repo.errors() == [
-        "clusters/shop/orders.yaml:13:29: invalid cron expression '0 25 * * *': hour '25' is outside 0-23 (at spec.backup.schedules[0].schedule)"
-    ]
-
-
-def test_pitr_without_a_storage_is_refused(repo):
-    body = "  instances:\n    engine: {}\n    backupAgent: {}\n  backup:\n    pitr: {enabled: true}\n"
-    repo.write("clusters/shop/orders.yaml", mongodb(body=body))
-    assert repo.errors() == ["clusters/shop/orders.yaml:12:5: PITR needs backupStorage: the storage its logs upload to (at spec.backup.pitr)"]
-
-
 def test_the_storage_and_monitoring_objects_are_not_copied_to_out(repo):
     repo.write("clusters/shop/storage.yaml", STORAGE)
     repo.write("clusters/shop/orders.yaml", mongodb())
     assert [o["kind"] for o in repo.stream()] == ["PerconaServerMongoDB"]
-
-
-def test_monitoring_without_a_monitoring_config_says_what_is_missing(repo):
-    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {}\n    monitoring: {}\n"))
-    assert repo.errors() == [
-        "clusters/shop/orders.yaml:10:5: the monitoring component needs monitoringConfig: the MonitoringConfig to report to"
-        " (at spec.instances.monitoring)"
-    ]

@@ -1,5 +1,8 @@
 """The percona-xtradb-cluster provider: one behaviour per test, against whole objects or error lines.
 
+A refusal that is one cluster and its error lines is a case file instead
+(providers/percona-xtradb-cluster/cases/, run by tests/test_provider_cases.py).
+
 Expected values come from everest-operator's PXC applier as described in
 reference/everest-operator-v1.md (section 2.1 and the golden fixtures of section 4), and the
 byte-exact constants from the lengths and sha256 prefixes recorded there.
@@ -194,27 +197,11 @@ def test_an_even_engine_size_is_refused_unless_unsafe_is_allowed(repo):
     assert render(repo, "allowUnsafeConfiguration: true\ninstances:\n  engine: {replicas: 4}\n  proxy: {}\n")["pxc"]["size"] == 4
 
 
-def test_a_single_proxy_in_front_of_three_engines_is_refused(repo):
-    assert refusals(repo, "instances:\n  engine: {}\n  proxy: {type: proxysql, replicas: 1}\n") == [
-        refusal("the PXC operator needs at least 2 proxysql replicas unless the engine has 1; got 1:"
-                " change spec.instances.proxy.replicas or set spec.allowUnsafeConfiguration", "10:39", "spec.instances.proxy.replicas",
-                "provider.yaml")
-    ]
-
-
 def test_a_proxy_without_replicas_gets_the_engines_count(repo):
     """everest's applyHAProxyCfg: proxy.replicas defaults to engine.replicas (a one-node cluster
     gets one HAProxy, not three)."""
     assert render(repo, "instances:\n  engine: {replicas: 1}\n  proxy: {}\n")["haproxy"]["size"] == 1
     assert render(repo, "instances:\n  engine: {replicas: 5}\n  proxy: {type: proxysql}\n")["proxysql"]["size"] == 5
-
-
-def test_cluster_names_longer_than_the_operator_allows_are_refused(repo):
-    repo.write("clusters/shop/orders.yaml", pxc(name="x" * 23))
-    assert repo.errors() == [
-        "clusters/shop/orders.yaml:4:9: provider percona-xtradb-cluster allows names of at most 22 characters;"
-        f" {'x' * 23!r} has 23 (at metadata.name)"
-    ]
 
 
 # --- engine --------------------------------------------------------------------------------
@@ -313,13 +300,6 @@ def test_proxysql_is_chosen_by_the_proxy_type_and_haproxy_is_switched_off(repo):
     }
 
 
-def test_an_unknown_proxy_type_names_the_allowed_ones(repo):
-    assert refusals(repo, "instances:\n  engine: {}\n  proxy: {type: mysql-router}\n") == [
-        "clusters/shop/orders.yaml:10:19: component 'proxy' cannot run 'mysql-router'; allowed: haproxy, proxysql"
-        " (at spec.instances.proxy.type)"
-    ]
-
-
 @pytest.mark.parametrize(
     ("memory", "requests", "limits"),
     [
@@ -369,12 +349,6 @@ def test_proxysql_config_and_volume_come_from_the_proxy_component(repo):
     assert spec["proxysql"]["volumeSpec"] == {"persistentVolumeClaim": {"storageClassName": "fast", **claim("5Gi")}}
 
 
-def test_haproxy_storage_is_refused(repo):
-    assert refusals(repo, "instances:\n  engine: {}\n  proxy: {storage: {size: 1Gi}}\n") == [
-        refusal("storage applies to proxysql only: HAProxy keeps no data", "10:22", "spec.instances.proxy.storage")
-    ]
-
-
 # --- expose --------------------------------------------------------------------------------
 
 
@@ -408,13 +382,6 @@ def test_proxysql_is_exposed_through_its_single_service(repo):
     assert spec["proxysql"]["expose"] == {"enabled": True, "type": "LoadBalancer", "loadBalancerSourceRanges": ["10.1.2.3/32"]}
 
 
-def test_the_engine_cannot_be_exposed(repo):
-    assert refusals(repo, "instances:\n  engine: {expose: {type: LoadBalancer}}\n  proxy: {}\n") == [
-        "clusters/shop/orders.yaml:9:14: expose is not allowed on 'engine': only 'proxy' can be exposed in this topology"
-        " (at spec.instances.engine.expose)"
-    ]
-
-
 # --- backups -------------------------------------------------------------------------------
 
 
@@ -442,14 +409,6 @@ def test_a_pinned_backup_version_of_the_engines_series_wins(repo):
     repo.write("everest-render.yaml", ADDED.format(type="backup", version="8.0.32-26.1", image="percona/percona-xtrabackup:8.0.32-26.1"))
     versions = "components: {versions: {pxc: {version: 8.0.44-35.1}, backup: {version: 8.0.32-26.1}}}\n"
     assert render(repo, versions + WITH_BACKUP)["backup"]["image"] == "percona/percona-xtrabackup:8.0.32-26.1"
-
-
-def test_a_pinned_backup_version_of_another_series_is_refused(repo):
-    versions = "components: {versions: {pxc: {version: 8.4.7-7.1}, backup: {version: 8.0.35-34.1}}}\n"
-    assert refusals(repo, versions + WITH_BACKUP) == [
-        refusal("backup version 8.0.35-34.1 cannot back up PXC 8.4.7-7.1: pin an xtrabackup 8.4.x or leave it to the provider",
-                "8:72", "spec.components.versions.backup.version")
-    ]
 
 
 def test_storages_put_the_path_prefix_after_the_bucket_or_container(repo):
@@ -535,31 +494,6 @@ def test_pitr_without_an_upload_interval_leaves_the_operators_default(repo):
 def test_disabled_pitr_writes_no_pitr_storage(repo):
     spec = render(repo, BASIC + "  backupAgent: {}\nbackup:\n  pitr: {enabled: false, backupStorage: s3-main}\n")
     assert spec["backup"] == {"image": "percona/percona-xtrabackup:8.4.0-5.1", "pitr": {"enabled": False}}
-
-
-def test_pitr_on_azure_is_refused(repo):
-    assert refusals(repo, BASIC + "  backupAgent: {}\nbackup:\n  pitr: {enabled: true, backupStorage: azure-eu}\n") == [
-        refusal("PITR needs an S3 storage: BackupStorage azure-eu is azure", "13:42", "spec.backup.pitr.backupStorage")
-    ]
-
-
-def test_pitr_whose_storage_name_is_taken_is_refused(repo):
-    spec = WITH_BACKUP + block("""
-        backup:
-          schedules: [{name: d, schedule: "0 1 * * *", backupStorage: s3-main-pitr}]
-          pitr: {enabled: true, backupStorage: s3-main}
-        """)
-    assert refusals(repo, spec) == [
-        refusal("PITR writes to a storage named s3-main-pitr, which is already a BackupStorage of this cluster", "14:42",
-                "spec.backup.pitr.backupStorage")
-    ]
-
-
-def test_backup_agent_resources_are_refused_rather_than_ignored(repo):
-    assert refusals(repo, BASIC + "  backupAgent: {resources: {cpu: '1'}}\n") == [
-        refusal("resources has no PXC field: xtrabackup jobs take their resources per storage, which this provider does not expose",
-                "11:30", "spec.instances.backupAgent.resources")
-    ]
 
 
 # --- monitoring ----------------------------------------------------------------------------

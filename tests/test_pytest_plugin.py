@@ -37,7 +37,7 @@ def user_repo(pytester):
     """A team's repository: one CloudNativePG cluster, the operator's CRDs vendored, the doc's test."""
     (pytester.path / "clusters").mkdir()
     (pytester.path / "clusters/orders.yaml").write_text(CLUSTER)
-    shutil.copytree(PROJECT_ROOT / "crds/cloudnative-pg", pytester.path / "crds/cloudnative-pg")
+    shutil.copytree(PROJECT_ROOT / "providers/cloudnative-pg/crds", pytester.path / "crds/cloudnative-pg")
     (pytester.path / "tests").mkdir()
     (pytester.path / "tests/test_repository.py").write_text(USER_TEST)
     return pytester
@@ -66,14 +66,14 @@ def test_an_object_no_given_crd_validates_fails_the_crd_check(user_repo):
     # Only the Cluster CRD is given: the Pooler's group is covered, its kind is not.
     shutil.rmtree(user_repo.path / "crds")
     (user_repo.path / "crds").mkdir()
-    shutil.copy(PROJECT_ROOT / "crds/cloudnative-pg/1.30.0/clusters.postgresql.cnpg.io.yaml", user_repo.path / "crds")
+    shutil.copy(PROJECT_ROOT / "providers/cloudnative-pg/crds/1.30.0/clusters.postgresql.cnpg.io.yaml", user_repo.path / "crds")
     result = user_repo.runpytest("--snapshot-update", "-k", "crds")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*Pooler apps/orders-pooler-rw: no CRD given for postgresql.cnpg.io/v1 Pooler*"])
 
 
 def test_crd_problems_are_located_and_strict():
-    crds = (PROJECT_ROOT / "crds/cloudnative-pg/1.30.0",)
+    crds = (PROJECT_ROOT / "providers/cloudnative-pg/crds/1.30.0",)
     good = {"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster", "metadata": {"name": "a", "namespace": "ns"},
             "spec": {"instances": 1, "storage": {"size": "1Gi"}}}
     bad = {**good, "spec": {**good["spec"], "instancez": 2}}

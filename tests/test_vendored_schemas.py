@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from everest_render.authoring.crd_schema import expected_schemas, strict_schema_from_crd
@@ -15,7 +17,13 @@ def test_committed_schema_is_generated_from_the_vendored_crd(target, text):
     assert target.read_text() == text, "stale: run `make schemas`"
 
 
-def test_the_schemas_command_checks_and_writes(tmp_path):
+PSMDB_CRD = PROJECT_ROOT / "providers/percona-server-mongodb/crds/1.22.0/perconaservermongodbs.psmdb.percona.com.yaml"
+
+
+# In the provider's own folder (crds/<operator.version>/), or in a repository laid out before
+# provider folders held CRDs, the top-level crds/<operator.name>/<operator.version>/.
+@pytest.mark.parametrize("crd_folder", ["providers/psmdb/crds/1.22.0", "crds/percona-server-mongodb-operator/1.22.0"])
+def test_the_schemas_command_checks_and_writes(tmp_path, crd_folder):
     from click.testing import CliRunner
 
     from everest_render.commands.cli import main
@@ -23,16 +31,36 @@ def test_the_schemas_command_checks_and_writes(tmp_path):
     provider = PROJECT_ROOT / "providers/percona-server-mongodb"
     (tmp_path / "providers/psmdb/schemas").mkdir(parents=True)
     (tmp_path / "providers/psmdb/provider.yaml").write_text((provider / "provider.yaml").read_text())
-    crd_folder = tmp_path / "crds/percona-server-mongodb-operator/1.22.0"
-    crd_folder.mkdir(parents=True)
-    source = PROJECT_ROOT / "crds/percona-server-mongodb-operator/1.22.0/perconaservermongodbs.psmdb.percona.com.yaml"
-    (crd_folder / source.name).write_bytes(source.read_bytes())
+    (tmp_path / crd_folder).mkdir(parents=True)
+    (tmp_path / crd_folder / PSMDB_CRD.name).write_bytes(PSMDB_CRD.read_bytes())
     runner = CliRunner()
     stale = runner.invoke(main, ["schemas", "--repo", str(tmp_path), "--check"])
     assert (stale.exit_code, stale.stderr) == (1, "stale: providers/psmdb/schemas/PerconaServerMongoDB.json (run everest-render schemas)\n")
     assert runner.invoke(main, ["schemas", "--repo", str(tmp_path)]).exit_code == 0
     assert (tmp_path / "providers/psmdb/schemas/PerconaServerMongoDB.json").read_bytes() == (provider / "schemas/PerconaServerMongoDB.json").read_bytes()
     assert runner.invoke(main, ["schemas", "--repo", str(tmp_path), "--check"]).exit_code == 0
+
+
+def test_a_provider_folders_own_crds_are_read_before_the_top_level_ones(tmp_path):
+    from click.testing import CliRunner
+
+    from everest_render.commands.cli import main
+
+    provider = PROJECT_ROOT / "providers/percona-server-mongodb"
+    (tmp_path / "providers/psmdb/schemas").mkdir(parents=True)
+    (tmp_path / "providers/psmdb/provider.yaml").write_text((provider / "provider.yaml").read_text())
+    (tmp_path / "providers/psmdb/schemas/PerconaServerMongoDB.json").write_bytes((provider / "schemas/PerconaServerMongoDB.json").read_bytes())
+    (tmp_path / "providers/psmdb/crds/1.22.0").mkdir(parents=True)
+    (tmp_path / "providers/psmdb/crds/1.22.0" / PSMDB_CRD.name).write_bytes(PSMDB_CRD.read_bytes())
+    # A stale copy at the top level (another field) would make the schema stale if it were read.
+    (tmp_path / "crds/percona-server-mongodb-operator/1.22.0").mkdir(parents=True)
+    (tmp_path / "crds/percona-server-mongodb-operator/1.22.0" / PSMDB_CRD.name).write_text(
+        PSMDB_CRD.read_text().replace("unsafeFlags:", "unsafeFlagz:", 1)
+    )
+    result = CliRunner().invoke(main, ["schemas", "--repo", str(tmp_path), "--check"])
+    assert (result.exit_code, result.stderr) == (0, "")
+    shutil.rmtree(tmp_path / "providers/psmdb/crds")  # ... and the stale copy is read without it
+    assert CliRunner().invoke(main, ["schemas", "--repo", str(tmp_path), "--check"]).exit_code == 1
 
 
 def test_a_provider_without_its_crd_is_an_error(tmp_path):

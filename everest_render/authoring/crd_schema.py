@@ -7,7 +7,8 @@ Descriptions and Kubernetes-only markers are dropped, which shrinks the PSMDB sc
 1.3 MB of YAML to a JSON file that loads in milliseconds.
 
 Usage: ``everest-render schemas [--repo DIR] [--check]`` regenerates (or checks) every
-provider's schemas from the CRDs vendored under ``crds/<operator>/<version>/``; in code::
+provider's schemas from the CRDs vendored in its folder, ``providers/<name>/crds/<version>/``
+(or, in repositories laid out before that, ``crds/<operator>/<version>/``); in code::
 
     schema = strict_schema_from_crd(crd_document, "v1")
 
@@ -134,9 +135,16 @@ class MissingCrd(Exception):
     """No vendored CRD matches a provider's object."""
 
 
-def find_crd(root: Path, operator: str, version: str, api_version: str, kind: str) -> dict[str, Any]:
-    """The CRD of ``api_version``/``kind`` under ``<root>/crds/<operator>/<version>/``."""
-    folder = root / "crds" / operator / version
+def crd_folder(root: Path, provider_folder: Path, operator: str, version: str) -> Path:
+    """Where a provider's CRDs are vendored: in its own folder, ``crds/<version>/``, when that
+    exists (an engine is one folder); else the repository's ``crds/<operator>/<version>/``,
+    which repositories written before provider folders held CRDs still use."""
+    own = provider_folder / "crds" / version
+    return own if own.is_dir() else root / "crds" / operator / version
+
+
+def find_crd(root: Path, folder: Path, api_version: str, kind: str) -> dict[str, Any]:
+    """The CRD of ``api_version``/``kind`` in ``folder`` (named relative to ``root`` when missing)."""
     group = api_version.split("/")[0]
     for path in sorted(folder.glob("*.yaml")):
         crd = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
@@ -147,7 +155,7 @@ def find_crd(root: Path, operator: str, version: str, api_version: str, kind: st
 
 def expected_schemas(root: Path) -> Iterator[tuple[Path, str]]:
     """(schema file, its expected JSON text) for every ``spec.objects`` entry of every
-    ``providers/*/provider.yaml`` under ``root``, generated from ``root/crds/``."""
+    ``providers/*/provider.yaml`` under ``root``, generated from the provider's CRD folder."""
     for provider_file in sorted((root / "providers").glob("*/provider.yaml")):
         spec = yaml.load(provider_file.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)["spec"]
         operator = spec["operator"]
@@ -157,7 +165,8 @@ def expected_schemas(root: Path) -> Iterator[tuple[Path, str]]:
             *((release.get("crds", release["version"]), release["schemas"]) for release in operator.get("releases", [])),
         ]
         for crds, schemas in releases:
+            folder = crd_folder(root, provider_file.parent, operator["name"], crds)
             for entry in spec["objects"]:
-                crd = find_crd(root, operator["name"], crds, entry["apiVersion"], entry["kind"])
+                crd = find_crd(root, folder, entry["apiVersion"], entry["kind"])
                 schema = strict_schema_from_crd(crd, entry["apiVersion"].split("/")[1])
                 yield provider_file.parent / schemas[entry["kind"]], json.dumps(schema, sort_keys=True, separators=(",", ":")) + "\n"

@@ -97,7 +97,7 @@ def scaffold(request: Request) -> dict[str, str]:
         f"{folder}/README.md": _readme(request),
     }
     if request.crd_text is not None and request.crd_file_name is not None:
-        files[f"crds/{request.operator}/{request.operator_version}/{request.crd_file_name}"] = request.crd_text
+        files[f"{folder}/crds/{request.operator_version}/{request.crd_file_name}"] = request.crd_text
     files.update(_cases(files, request, engine_type))
     return files
 
@@ -220,8 +220,8 @@ metadata:
   name: {request.name}
 spec:
   databaseClusterDefinition: {request.name}
-  # The operator release the provider is written for; its CRDs are vendored under
-  # crds/{request.operator}/{request.operator_version}/ and `everest-render schemas` generates schemas/ from them.
+  # The operator release the provider is written for; its CRDs are vendored in this folder under
+  # crds/{request.operator_version}/ and `everest-render schemas` generates schemas/ from them.
   operator:
     name: {request.operator}
     version: {json.dumps(request.operator_version)}
@@ -264,11 +264,11 @@ spec:
 
 def _readme(request: Request) -> str:
     crd_line = (
-        f"- `crds/{request.operator}/{request.operator_version}/{request.crd_file_name}` is the CRD you gave: record where it\n"
+        f"- `crds/{request.operator_version}/{request.crd_file_name}` is the CRD you gave: record where it\n"
         "  comes from (repository, tag, commit) beside it.\n"
         if request.crd is not None
         else f"- No CRD was given, so `schemas/{request.kind}.json` checks only the envelope. Vendor the CRD under\n"
-        f"  `crds/{request.operator}/{request.operator_version}/` and run `everest-render schemas` for a strict schema.\n"
+        f"  `crds/{request.operator_version}/` (in this folder) and run `everest-render schemas` for a strict schema.\n"
     )
     return f"""# The `{request.name}` provider
 

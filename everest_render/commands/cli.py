@@ -744,7 +744,7 @@ def argocd_discover() -> None:
 @repo_option
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 naming each stale schema.")
 def schemas(repo: Path, check: bool) -> None:
-    """Generate the providers' strict schemas from the CRDs vendored under crds/<operator>/<version>/."""
+    """Generate the providers' strict schemas from the CRDs vendored in each provider folder's crds/<version>/."""
     from everest_render.authoring.crd_schema import MissingCrd, expected_schemas
     from everest_render.check.cel_rules import CelSyntaxError
 
@@ -863,11 +863,15 @@ def provider() -> None:
     "--crd",
     "crd_file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The kind's CustomResourceDefinition: vendored under crds/, the strict schema and the template's spec come from it.",
+    help="The kind's CustomResourceDefinition: vendored in the new folder's crds/, the strict schema and the template's spec come from it.",
 )
 @click.option("--operator", "operator", metavar="NAME", help="The operator's name (default: the provider's name).")
 @click.option(
-    "--operator-version", "operator_version", default="0.0.0", show_default=True, help="The operator release (crds/<operator>/<version>/)."
+    "--operator-version",
+    "operator_version",
+    default="0.0.0",
+    show_default=True,
+    help="The operator release (the provider folder's crds/<version>/).",
 )
 @repo_option
 def provider_new(name: str, kind: str, crd_file: Path | None, operator: str | None, operator_version: str, repo: Path) -> None:

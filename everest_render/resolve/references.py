@@ -27,7 +27,7 @@ Path = tuple[str | int, ...]
 
 
 class Reporter(Protocol):
-    """Where resolution records problems and applied defaults (see resolve._Resolution)."""
+    """Where resolution records problems and applied defaults (see resolve.cluster._Findings)."""
 
     def error(self, path: Path, message: str, *, key: bool = False) -> None: ...
     def missing(self, path: Path, message: str) -> None: ...
