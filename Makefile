@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 # Resolve for every Python and platform the package supports, not only this machine's.
 LOCK_FLAGS := --universal --generate-hashes --python-version 3.11 --quiet
 
-.PHONY: render test pytest lint typecheck test-latest lock bench schemas clean fuzz
+.PHONY: render test pytest lint typecheck test-latest lock bench bench-10k schemas clean fuzz
 
 $(STAMP): requirements-dev.lock pyproject.toml
 	rm -rf $(VENV)
@@ -39,7 +39,7 @@ test: $(STAMP)  ## the whole suite, as CI runs it: tests, lint, types
 # The fuzz suite for longer, random (make test runs a few fixed examples): FUZZ_EXAMPLES per target.
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)  ## mutate valid repositories for a while; any traceback or exit other than 0/3 fails
-	EVEREST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py -p no:cacheprovider --hypothesis-show-statistics
+	EVEREST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_fuzz.py tests/test_cache.py -p no:cacheprovider --hypothesis-show-statistics
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
@@ -67,8 +67,12 @@ lock: $(STAMP)  ## re-resolve requirements.lock (runtime) and requirements-dev.l
 	$(BIN)/uv pip compile $(LOCK_FLAGS) pyproject.toml -o requirements.lock
 	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev pyproject.toml -o requirements-dev.lock
 
-bench: $(STAMP)  ## render a 1,000-cluster fleet and compare with a PyYAML C parse+dump baseline
-	$(BIN)/python benchmarks/bench.py --clusters 1000
+# Ratios measured in the same round (docs: benchmarks/bench.py); niced, for a shared machine.
+bench: $(STAMP)  ## fleets of 100 and 1,000 clusters: full, incremental and diff against the floor and kustomize
+	$(BIN)/python benchmarks/bench.py --clusters 100 1000
+
+bench-10k: $(STAMP)  ## the same at 1,000 and 10,000 clusters (slow: tens of minutes on 2 cores)
+	$(BIN)/python benchmarks/bench.py --clusters 1000 10000 --repeat 2 --no-cold-start
 
 schemas: $(STAMP)  ## regenerate the providers' and the Instance input's strict schemas from the vendored CRDs
 	$(BIN)/everest-render schemas

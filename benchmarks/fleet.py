@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 from pathlib import Path
 
@@ -83,6 +84,40 @@ def write_fleet(root: Path, clusters: int, shapes: list[str] | None = None) -> P
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(SHAPES[shape].format(name=f"db-{index:05d}", namespace=namespace, team=index % 7))
     return root
+
+
+# The example repository's clusters/: every engine (the three Percona operators and
+# CloudNativePG), an Instance of the newer API, backups with schedules and PITR on S3 and
+# Azure, monitoring, sharding, and every proxy type (HAProxy, ProxySQL, PgBouncer, mongos).
+EXAMPLE_CLUSTERS = Path(__file__).resolve().parent.parent / "clusters"
+_CLUSTER_KINDS = re.compile(r"^kind: (DatabaseCluster|Instance)$", re.MULTILINE)
+_NAMESPACE = re.compile(r"^(\s*namespace: )([a-z0-9-]+)$", re.MULTILINE)
+
+
+def write_example_fleet(root: Path, clusters: int) -> Path:
+    """At least ``clusters`` clusters: copies of the example repository's clusters/, copy N in
+    namespaces ``<namespace>-N`` (its BackupStorages and MonitoringConfigs with it)."""
+    if root.exists():
+        shutil.rmtree(root)
+    files = sorted(p for p in EXAMPLE_CLUSTERS.rglob("*.yaml") if p.is_file())
+    written = 0
+    copy = 0
+    while written < clusters:
+        for path in files:
+            text = path.read_text()
+            held = len(_CLUSTER_KINDS.findall(text))
+            if held and written >= clusters:
+                continue  # the last copy: only what the clusters already written refer to
+            written += held
+            target = root / "clusters" / f"{path.parent.name}-{copy:04d}" / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(_NAMESPACE.sub(lambda m, c=copy: f"{m.group(1)}{m.group(2)}-{c:04d}", text))  # type: ignore[misc]
+        copy += 1
+    return root
+
+
+def count_clusters(root: Path) -> int:
+    return sum(len(_CLUSTER_KINDS.findall(p.read_text())) for p in (root / "clusters").rglob("*.yaml"))
 
 
 def main() -> None:

@@ -16,24 +16,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from everest_render.check.core import duplicate_problems, rendered_problems
-from everest_render.check.crd import check_objects
+from everest_render.check.crd import SchemaBook, check_objects
 from everest_render.check.provider_assets import provider_problems
 from everest_render.check.secrets import redact, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
-from everest_render.load.documents import load_documents
+from everest_render.load.documents import Document, SourceFile, load_documents, parse_yaml
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
 from everest_render.model import Definition, PassthroughObject, Provider, RenderedObject, RepositorySettings, ResolvedCluster
 from everest_render.parallel import map_slices
 from everest_render.parse.inputs import ParsedInputs, parse_documents
 from everest_render.parse.settings import parse_settings
 from everest_render.render.postprocess import postprocess
-from everest_render.render.templates import render_clusters
+from everest_render.render.templates import ProviderRenderer, render_clusters
 from everest_render.resolve.catalog import Catalog, build_catalog
 from everest_render.resolve.cluster import resolve_clusters
 from everest_render.resolve.references import index_references
+
+if TYPE_CHECKING:
+    from everest_render.cache.store import Store
 
 EMPTY_RENDER = "no DatabaseCluster found: refusing an empty render (it would prune every database)"
 
@@ -96,11 +100,12 @@ class RenderResult:
         return has_errors(self.diagnostics)
 
 
-def resolve_repository(files: RepositoryFiles) -> ResolveResult:
-    """load -> parse -> resolve, for the built-ins and the repository (and its settings file)."""
+def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> ResolveResult:
+    """load -> parse -> resolve, for the built-ins and the repository (and its settings file);
+    files loaded before are taken from ``cache`` (the result does not depend on it)."""
     settings, settings_problems = parse_settings(files.settings)
-    builtin_loaded, builtin, _ = _load_and_parse(files.builtin, ())
-    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, builtin.definitions)
+    builtin_loaded, builtin, _ = _load_and_parse(files.builtin, (), cache=cache)
+    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, builtin.definitions, cache)
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken, settings
     )
@@ -126,15 +131,19 @@ def resolve_repository(files: RepositoryFiles) -> ResolveResult:
     return ResolveResult(catalog, tuple(clusters), own, tuple(masked), settings, sensitive)
 
 
-def render_repository(files: RepositoryFiles, only: Selection | None = None, jobs: int = 1) -> RenderResult:
+def render_repository(files: RepositoryFiles, only: Selection | None = None, jobs: int = 1, cache: Store | None = None) -> RenderResult:
     """Render every cluster, or those ``only`` selects (the whole repository is still
-    validated), on up to ``jobs`` processes (the result does not depend on it)."""
-    resolved = resolve_repository(files)
+    validated), on up to ``jobs`` processes, taking what ``cache`` holds of earlier renders
+    (the result depends on neither)."""
+    resolved = resolve_repository(files, cache)
     if resolved.failed:
         return RenderResult(resolved, (), OutputPlan({}), resolved.diagnostics)
     clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name, c.cluster.document.source.path)]
     passthrough = _selected_passthrough(resolved, only)
-    slices = map_slices(render_slice, clusters, jobs)
+    if cache is not None and cache.enabled:
+        slices = _render_cached(clusters, jobs, cache, resolved.sensitive)
+    else:
+        slices = map_slices(render_slice, clusters, jobs)
     objects = tuple(o for part in slices for o in part.objects)
     by_ref = {cluster.ref: cluster for cluster in clusters}
     duplicated = duplicate_problems(objects, by_ref, resolved.inputs.passthrough)
@@ -161,22 +170,106 @@ def _selected_passthrough(resolved: ResolveResult, only: Selection | None) -> li
     return [p for p in items if only.selects(p.namespace, owner.get(id(p)), p.document.source.path)]
 
 
-def render_slice(clusters: Sequence[ResolvedCluster]) -> RenderedSlice:
-    """render -> post-process -> check -> emit, for some resolved clusters."""
+def render_slice(
+    clusters: Sequence[ResolvedCluster], renderers: dict[int, ProviderRenderer] | None = None, book: SchemaBook | None = None
+) -> RenderedSlice:
+    """render -> post-process -> check -> emit, for some resolved clusters (``renderers`` and
+    ``book``: compiled templates and schemas to reuse, filled on first use)."""
     by_ref = {cluster.ref: cluster for cluster in clusters}
-    rendered, render_problems = render_clusters(clusters)
+    rendered, render_problems = render_clusters(clusters, renderers)
     objects, post_problems = postprocess(rendered, by_ref)
-    check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref)]
+    check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
     return RenderedSlice(tuple(objects), files, (*render_problems, *post_problems, *check_problems))
 
 
+def render_each(clusters: Sequence[ResolvedCluster]) -> list[RenderedSlice]:
+    """`render_slice` of each cluster alone (what the cache keeps), templates compiled once."""
+    renderers: dict[int, ProviderRenderer] = {}
+    book = SchemaBook()
+    return [render_slice([cluster], renderers, book) for cluster in clusters]
+
+
+def _render_cached(clusters: Sequence[ResolvedCluster], jobs: int, cache: Store, sensitive: frozenset[str]) -> list[RenderedSlice]:
+    """Each cluster's slice, through ``cache``, on up to ``jobs`` processes (each keys, looks
+    up, renders and stores its own share of the clusters)."""
+    from functools import partial
+
+    results = map_slices(partial(_cached_slices, cache, sensitive), clusters, jobs)
+    # A worker that could not write turned its copy of the store off: the run says so once.
+    cache.warning = cache.warning or next((warning for _, warning in results if warning), None)
+    return [part for parts, _ in results for part in parts]
+
+
+def _cached_slices(
+    cache: Store, sensitive: frozenset[str], clusters: Sequence[ResolvedCluster]
+) -> tuple[list[RenderedSlice], str | None]:
+    """Each cluster's slice: from ``cache`` when its key is there, else rendered and stored.
+    A slice whose diagnostics would be masked (they hold a value that may be secret) is not
+    stored: no secret is written, and masking stays exactly what a run without cache does."""
+    from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
+    from everest_render.cache.store import renderer_identity
+
+    maker = KeyMaker(renderer_identity())
+    found: dict[int, RenderedSlice] = {}
+    missing: list[tuple[int, str | None]] = []
+    for index, cluster in enumerate(clusters):
+        key = maker.cluster_key(cluster)
+        payload = cache.load(key) if key is not None else None
+        entry = decode_entry(payload, cluster.ref) if payload is not None else None
+        if entry is not None:
+            found[index] = RenderedSlice(*entry)
+        else:
+            missing.append((index, key))
+    rendered = render_each([clusters[index] for index, _ in missing])
+    for (index, key), part in zip(missing, rendered, strict=True):
+        found[index] = part
+        if key is not None and redact(part.diagnostics, sensitive) == list(part.diagnostics):
+            payload = encode_entry(part.objects, part.files, part.diagnostics)
+            if payload is not None:
+                cache.save(key, payload)
+    return [found[index] for index in range(len(clusters))], cache.warning
+
+
 def _load_and_parse(
-    source_set: SourceSet, providers: Sequence[Provider], definitions: Sequence[Definition] = ()
+    source_set: SourceSet, providers: Sequence[Provider], definitions: Sequence[Definition] = (), cache: Store | None = None
 ) -> tuple[list[Diagnostic], ParsedInputs, frozenset[str]]:
     """load -> parse for one root (``providers``: those of the roots parsed before); the files
     it could not read or load come first; and what its documents hold that may be secret."""
-    documents, load_problems = load_documents(source_set.sources)
+    documents, load_problems, sensitive = _load(source_set.sources, cache)
     parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers, definitions=definitions)
-    problems = [*source_set.unreadable, *load_problems, *url_credential_problems(documents)]
-    return problems, parsed, sensitive_values(documents)
+    return [*source_set.unreadable, *load_problems], parsed, sensitive
+
+
+def _load(sources: Sequence[SourceFile], cache: Store | None) -> tuple[list[Document], list[Diagnostic], frozenset[str]]:
+    """Every file's documents, its load problems (URL credentials included), and what its
+    documents hold that may be secret; through ``cache``, which keeps only files that hold
+    nothing secret and loaded without a problem (no secret is ever written to it)."""
+    if cache is None or not cache.enabled:
+        every, loaded_problems = load_documents(list(sources))
+        return every, [*loaded_problems, *url_credential_problems(every)], sensitive_values(every)
+    from everest_render.cache.entries import decode_loaded, encode_loaded, source_key
+    from everest_render.cache.store import renderer_identity
+
+    identity = renderer_identity()
+    documents: list[Document] = []
+    problems: list[Diagnostic] = []
+    sensitive: set[str] = set()
+    for source in sources:
+        key = source_key(identity, source)
+        payload = cache.load(key)
+        loaded = decode_loaded(payload, source) if payload is not None else None
+        if loaded is not None:
+            documents.extend(loaded)
+            continue
+        found, found_problems = parse_yaml(source)
+        found_problems += url_credential_problems(found)
+        found_sensitive = sensitive_values(found)
+        documents.extend(found)
+        problems.extend(found_problems)
+        sensitive |= found_sensitive
+        if not found_problems and not found_sensitive:
+            payload = encode_loaded(found)
+            if payload is not None:
+                cache.save(key, payload)
+    return documents, problems, frozenset(sensitive)

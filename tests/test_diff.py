@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from everest_render.commands.diff import diff_objects, live_view
+from everest_render.testing import Repo
 from tests.conftest import mongodb
 from tests.test_cli import run
 
@@ -62,6 +63,25 @@ def test_against_a_git_revision_renders_that_revision(repo):
     subprocess.run([*git, "commit", "-qm", "one"], check=True)
     repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
     result = run("diff", "--repo", str(repo.root), "--against", "HEAD")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("--- a/HEAD/shop/orders.yaml\n+++ b/out/shop/orders.yaml\n")
+
+
+def test_against_a_revision_of_a_repository_in_a_subfolder_of_the_git_repository(repo):
+    # Only the revision's inputs are unpacked, found from the top level (git filters by the
+    # working directory below it); a change outside the inputs (docs, out/) changes nothing.
+    sub = Repo(repo.root / "gitops")
+    sub.write("clusters/shop/orders.yaml", mongodb())
+    sub.write("docs/notes.md", "one\n")
+    git = ["git", "-C", str(repo.root), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    sub.write("docs/notes.md", "two\n")
+    unchanged = run("diff", "--repo", str(sub.root), "--against", "HEAD")
+    assert (unchanged.exit_code, unchanged.stdout) == (0, "")
+    sub.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    result = run("diff", "--repo", str(sub.root), "--against", "HEAD")
     assert result.exit_code == 1
     assert result.stdout.startswith("--- a/HEAD/shop/orders.yaml\n+++ b/out/shop/orders.yaml\n")
 

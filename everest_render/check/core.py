@@ -13,9 +13,11 @@ provider's schema allows. Run on rendered objects and on pass-through objects al
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, ObjectPath, format_path
@@ -168,18 +170,22 @@ def rendered_problems(objects: Iterable[RenderedObject], clusters: Mapping[Objec
 def duplicate_problems(
     objects: Iterable[RenderedObject], clusters: Mapping[ObjectRef, ResolvedCluster], passthrough: Iterable[PassthroughObject]
 ) -> list[Diagnostic]:
-    """Each object whose identity an earlier one has (pass-through objects first, in file order)."""
-    entries: list[tuple[tuple[str, str, str, str], tuple[Diagnostic, str]]] = []
+    """Each object whose identity an earlier one has (pass-through objects first, in file order).
+    Positions are looked up only for identities that repeat: a fleet has thousands of objects
+    and, usually, no duplicate."""
+    entries: list[tuple[tuple[str, str, str, str], Callable[[], tuple[Diagnostic, str]]]] = []
     for item in passthrough:
         if isinstance(item.document.data, Mapping):
-            where = item.document.at(("metadata", "name"), "")
-            entries.append((identity(item.document.data), (where, f"{where.file}:{where.line}")))
+            entries.append((identity(item.document.data), functools.partial(_passthrough_at, item)))
     for rendered in objects:
-        where = clusters[rendered.cluster].cluster.document.at(("metadata",), "")
-        entries.append((identity(rendered.obj), (where, f"{where.file}:{where.line}, template {rendered.template}")))
+        entries.append((identity(rendered.obj), functools.partial(_rendered_at, rendered, clusters[rendered.cluster])))
+    repeated = {key for key, count in collections.Counter(key for key, _ in entries).items() if count > 1}
     problems = []
     seen: dict[tuple[str, str, str, str], str] = {}
-    for key, (where, label) in entries:
+    for key, located in entries:
+        if key not in repeated:
+            continue
+        where, label = located()
         if key in seen:
             group, kind, namespace, name = key
             what = f"{kind}{' (' + group + ')' if group else ''} {namespace + '/' if namespace else ''}{name}"
@@ -188,6 +194,16 @@ def duplicate_problems(
         else:
             seen[key] = label
     return problems
+
+
+def _passthrough_at(item: PassthroughObject) -> tuple[Diagnostic, str]:
+    where = item.document.at(("metadata", "name"), "")
+    return where, f"{where.file}:{where.line}"
+
+
+def _rendered_at(rendered: RenderedObject, cluster: ResolvedCluster) -> tuple[Diagnostic, str]:
+    where = cluster.cluster.document.at(("metadata",), "")
+    return where, f"{where.file}:{where.line}, template {rendered.template}"
 
 
 def _describe(obj: Mapping[str, Any]) -> str:

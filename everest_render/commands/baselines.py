@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from everest_render.commands.diff import Comparison, FileChange, compare, compare_objects, diff_objects, live_view, object_key
 from everest_render.commands.guardrails import KindRules, rules_by_kind
 from everest_render.emit.output import read_output, with_kustomization
 from everest_render.pipeline import RenderResult
+
+if TYPE_CHECKING:
+    from everest_render.commands.git_revision import EarlierRender
 
 
 class CompareError(Exception):
@@ -26,16 +30,20 @@ def against_out(result: RenderResult, out_dir: Path, *, kustomization: bool = Fa
     return compare(read_output(plan, out_dir), plan.files, kind_rules(result))
 
 
-def against_revision(result: RenderResult, repo: Path, revision: str, report: Callable[[str], None]) -> Comparison:
-    from everest_render.commands.git_revision import RevisionError, render_at_revision
+def against_revision(
+    result: RenderResult, revision: str, earlier_render: Callable[[], EarlierRender], report: Callable[[str], None]
+) -> Comparison:
+    """Today's render against the revision's (``earlier_render``: from
+    git_revision.start_render_at_revision, started before today's side was rendered)."""
+    from everest_render.commands.git_revision import RevisionError
 
     try:
-        earlier = render_at_revision(repo, revision)
+        earlier = earlier_render()
     except RevisionError as error:
         raise CompareError(str(error)) from error
     for diagnostic in earlier.diagnostics:
         report(f"at {revision}: {diagnostic}")
-    return compare(earlier.plan.files, result.plan.files, kind_rules(result), before_label=revision)
+    return compare(earlier.files, result.plan.files, kind_rules(result), before_label=revision)
 
 
 def against_live(result: RenderResult) -> Comparison:

@@ -186,6 +186,34 @@ jobs_option = click.option(
     show_envvar=True,
     help="Processes to render a large fleet on (the output does not depend on it).",
 )
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    envvar="EVEREST_RENDER_NO_CACHE",
+    show_envvar=True,
+    help="Render every cluster afresh, neither reading nor writing the cache (EVEREST_RENDER_CACHE names its folder).",
+)
+
+
+def _open_cache(no_cache: bool) -> Any:
+    """The render cache (cache/store.py), or None with --no-cache; one that cannot be written
+    is off, and says why in its ``warning`` (printed once by `_cache_warning`)."""
+    if no_cache:
+        return None
+    from everest_render.cache.store import Store, default_location
+
+    return Store.open(default_location(os.environ))
+
+
+def _cache_warning(output: Output | None, cache: Any) -> None:
+    if cache is not None and cache.warning:
+        if output is None:
+            click.echo(f"warning: {cache.warning}", err=True)
+        else:
+            output.warning(cache.warning)
+        cache.warning = None
+
+
 kustomization_option = click.option(
     "--kustomization",
     is_flag=True,
@@ -332,6 +360,7 @@ def main() -> None:
 @fail_on_destructive_option
 @allow_removals_option
 @jobs_option
+@no_cache_option
 @quiet_option
 @annotations_option
 @click.pass_context
@@ -347,6 +376,7 @@ def render(
     fail_on_destructive: bool,
     allow_removals: bool,
     jobs: int,
+    no_cache: bool,
     quiet: bool,
     annotations: str,
 ) -> None:
@@ -360,7 +390,9 @@ def render(
     # The stream is the result of --stdout: no summary beside it (Argo CD reads stderr too).
     output = Output(repo, annotations=_annotations(annotations), quiet=quiet or to_stdout)
     out_dir = out_dir if out_dir is not None else repo / "out"
-    result = render_repository(read_repository(repo, out_dir), Selection(only) if only else None, jobs)
+    cache = _open_cache(no_cache)
+    result = render_repository(read_repository(repo, out_dir), Selection(only) if only else None, jobs, cache)
+    _cache_warning(output, cache)
     output.diagnostics(result.diagnostics)
     tally = Tally.of(result.diagnostics)
     if result.failed:
@@ -453,14 +485,17 @@ def _guardrails(
 @repo_option
 @format_option("validate")
 @jobs_option
+@no_cache_option
 @quiet_option
 @annotations_option
-def validate(repo: Path, output_format: str, jobs: int, quiet: bool, annotations: str) -> None:
+def validate(repo: Path, output_format: str, jobs: int, no_cache: bool, quiet: bool, annotations: str) -> None:
     """Load, validate and render everything in memory; write nothing."""
     from everest_render.pipeline import read_repository, render_repository
 
     output = Output(repo, as_json=output_format == "json", annotations=_annotations(annotations), quiet=quiet)
-    result = render_repository(read_repository(repo), jobs=jobs)
+    cache = _open_cache(no_cache)
+    result = render_repository(read_repository(repo), jobs=jobs, cache=cache)
+    _cache_warning(output, cache)
     output.diagnostics(result.diagnostics)
     if output.as_json:
         _print_json(
@@ -567,6 +602,7 @@ def explain(cluster: str, repo: Path, output_format: str, annotations: str) -> N
 @fail_on_destructive_option
 @allow_removals_option
 @jobs_option
+@no_cache_option
 @annotations_option
 @click.pass_context
 def diff(
@@ -581,6 +617,7 @@ def diff(
     fail_on_destructive: bool,
     allow_removals: bool,
     jobs: int,
+    no_cache: bool,
     annotations: str,
 ) -> None:
     """Show what rendering would change: in out/ (default), since a git revision, or in the cluster."""
@@ -591,7 +628,16 @@ def diff(
     _exclusive(ctx, "revision", "live", "--against compares with a git revision, --live with the cluster")
     output = Output(repo, as_json=output_format == "json", annotations=_annotations(annotations))
     out_dir = out_dir if out_dir is not None else repo / "out"
-    result = render_repository(read_repository(repo, out_dir), jobs=jobs)
+    cache = _open_cache(no_cache)
+    earlier_render = None
+    if revision is not None and not live:
+        from everest_render.commands.git_revision import start_render_at_revision
+
+        # The revision renders on a process of its own meanwhile (its unchanged clusters come
+        # from the cache), so the diff costs about one render, not two.
+        earlier_render = start_render_at_revision(repo, revision, cache)
+    result = render_repository(read_repository(repo, out_dir), jobs=jobs, cache=cache)
+    _cache_warning(output, cache)
     clusters = [str(c.ref) for c in result.resolved.clusters]
     # The JSON report of a success is the list of changes: warnings stay on stderr.
     output.diagnostics(result.diagnostics, in_report=output.as_json and result.failed)
@@ -602,8 +648,8 @@ def diff(
     try:
         if live:
             changes = against_live(result)
-        elif revision is not None:
-            changes = against_revision(result, repo, revision, report=lambda line: click.echo(line, err=True))
+        elif revision is not None and earlier_render is not None:
+            changes = against_revision(result, revision, earlier_render, lambda line: click.echo(line, err=True))
         else:
             changes = against_out(result, out_dir, kustomization=kustomization)
     except CompareError as error:
@@ -679,7 +725,9 @@ def argocd_generate() -> None:
         click.echo(f"error: {error}", err=True)
         _finish(EXIT_USAGE)
     selection = Selection(choices.only, (source.folder,) if source.folder else ())
-    result = render_repository(read_repository(source.root), selection, available_cpus())
+    cache = _open_cache(os.environ.get("EVEREST_RENDER_NO_CACHE", "").lower() in ("1", "true", "yes", "on"))
+    result = render_repository(read_repository(source.root), selection, available_cpus(), cache)
+    _cache_warning(None, cache)
     _report(result.diagnostics)
     if result.failed:
         _finish(EXIT_INVALID)

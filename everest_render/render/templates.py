@@ -250,16 +250,21 @@ def _chain(frames: list[traceback.FrameSummary]) -> str:
 
 
 def render_clusters(
-    clusters: Iterable[ResolvedCluster],
+    clusters: Iterable[ResolvedCluster], renderers: dict[int, ProviderRenderer] | None = None
 ) -> tuple[list[RenderedObject], list[Diagnostic]]:
-    """Render every cluster with its provider, compiling each provider's templates once."""
-    renderers: dict[int, ProviderRenderer] = {}
+    """Render every cluster with its provider, compiling each provider's templates once
+    (``renderers``: providers compiled by an earlier call, reused and added to). A provider's
+    own problems are reported by every call that uses it."""
+    renderers = renderers if renderers is not None else {}
+    reported: set[int] = set()
     objects: list[RenderedObject] = []
     problems: list[Diagnostic] = []
     for resolved in clusters:
         key = id(resolved.provider)
         if key not in renderers:
             renderers[key] = ProviderRenderer(resolved.provider)
+        if key not in reported:
+            reported.add(key)
             problems.extend(renderers[key].problems)
         found, found_problems = renderers[key].render(resolved)
         objects.extend(found)

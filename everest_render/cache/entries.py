@@ -1,0 +1,211 @@
+"""Cache keys and entries, pure: no file is read here (cache/store.py reads and writes).
+
+A cluster's key is the SHA-256 of the renderer's identity and of the resolved cluster itself,
+serialised whole: the cluster's document (its file's bytes and its place in the file), the
+provider (its provider.yaml and every template and schema of its folder), the definition,
+the BackupStorages and MonitoringConfig it uses, the repository settings (catalogue
+additions, GitOps defaults and whatever sections the settings file gains). Rendering is a
+pure function of exactly that value (pipeline.render_slice), so equal keys mean equal
+renders; nothing is left out by a list someone has to keep up to date. Shared parts (a
+provider, a settings file) are hashed once per run and named by their digest.
+
+An entry is the cluster's objects, files and diagnostics in `marshal` format (plain data only:
+anything else is not cached). A payload that does not decode to that shape is a miss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import marshal
+import pickle
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from everest_render.diagnostics import Diagnostic, Severity
+from everest_render.load.documents import Document, Position, Positions, SourceFile
+from everest_render.model import (
+    BackupStorage,
+    Definition,
+    MonitoringConfig,
+    ObjectRef,
+    Provider,
+    RenderedObject,
+    RepositorySettings,
+    ResolvedCluster,
+)
+
+ENTRY_FORMAT = 1
+# Values many clusters share: hashed once, then named by digest inside each cluster's key.
+_SHARED = (Provider, Definition, RepositorySettings, BackupStorage, MonitoringConfig)
+_SHARED_TYPES = frozenset(_SHARED)
+_ERRORS = (pickle.PicklingError, TypeError, AttributeError, RecursionError, ValueError)
+
+
+class KeyMaker:
+    """The keys of one run's clusters (the digest of each shared part is computed once per object)."""
+
+    def __init__(self, identity: bytes) -> None:
+        self.identity = identity
+        self._digests: dict[int, tuple[object, bytes]] = {}
+
+    def cluster_key(self, cluster: ResolvedCluster) -> str | None:
+        """The key of ``cluster``'s render, or None when some part of it cannot be serialised."""
+        try:
+            return hashlib.sha256(self.identity + b"cluster\0" + self.pickled(cluster)).hexdigest()
+        except _ERRORS:
+            return None
+
+    def pickled(self, value: object) -> bytes:
+        buffer = io.BytesIO()
+        _KeyPickler(buffer, self).dump(value)
+        return buffer.getvalue()
+
+    def shared(self, value: object) -> bytes:
+        """A shared part's digest: its class and fields, pickled (shared parts inside by digest)."""
+        return self._digest(value, lambda: self.pickled((type(value).__qualname__, *_field_values(value))))
+
+    def document(self, document: Document) -> bytes:
+        """A document's digest: its file's name and bytes, its place there, and its data. Its
+        positions follow from the bytes (or, translated from another kind, from the bytes and the
+        translation, which the renderer's identity covers), so they are not hashed again."""
+        source = self._digest(document.source, lambda: f"{document.source.path}\0{document.source.text}".encode())
+        return self._digest(
+            document, lambda: source + self.pickled((document.index, document.refused, document.data, bool(document.positions.origins)))
+        )
+
+    def _digest(self, value: object, serialised: Callable[[], bytes]) -> bytes:
+        remembered = self._digests.get(id(value))
+        if remembered is not None and remembered[0] is value:
+            return remembered[1]
+        digest = hashlib.sha256(serialised()).digest()
+        self._digests[id(value)] = (value, digest)
+        return digest
+
+
+def _field_values(value: object) -> tuple[Any, ...]:
+    return tuple(getattr(value, f.name) for f in dataclasses.fields(value))  # type: ignore[arg-type]
+
+
+def _shared(digest: bytes) -> None:
+    """Stands for a shared part in a key's pickle (never called: keys are only hashed)."""
+
+
+def _document(digest: bytes) -> None:
+    """Stands for a document in a key's pickle (never called)."""
+
+
+class _KeyPickler(pickle.Pickler):
+    """Pickles by content, shared parts and documents by digest. pickle consults
+    `reducer_override` only for instances of classes (never for str, int, dict, list...), so
+    the plain data of a cluster is serialised at C speed. No memo: equal values, equal bytes."""
+
+    def __init__(self, buffer: io.BytesIO, keys: KeyMaker) -> None:
+        super().__init__(buffer, protocol=5)
+        self.fast = True
+        self.keys = keys
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if kind in _SHARED_TYPES:
+            return _shared, (self.keys.shared(obj),)
+        if kind is Document:
+            return _document, (self.keys.document(obj),)
+        return NotImplemented
+
+
+# --- entries ---------------------------------------------------------------------------
+
+
+def encode_entry(objects: Sequence[RenderedObject], files: Mapping[str, bytes], diagnostics: Sequence[Diagnostic]) -> bytes | None:
+    """One cluster's render as bytes, or None when it holds something not plain data."""
+    try:
+        return marshal.dumps(
+            (
+                ENTRY_FORMAT,
+                [(o.obj, o.template) for o in objects],
+                dict(files),
+                [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in diagnostics],
+            )
+        )
+    except ValueError:
+        return None
+
+
+def decode_entry(payload: bytes, ref: ObjectRef) -> tuple[tuple[RenderedObject, ...], dict[str, bytes], tuple[Diagnostic, ...]] | None:
+    """The render ``encode_entry`` stored for the cluster ``ref``, or None if it is not one."""
+    try:
+        version, objects, files, diagnostics = marshal.loads(payload)
+        if version != ENTRY_FORMAT or not isinstance(files, dict):
+            return None
+        rendered = tuple(RenderedObject(obj, ref, template) for obj, template in objects)
+        found = tuple(Diagnostic(f, line, col, text, tuple(at), Severity(level)) for f, line, col, text, at, level in diagnostics)
+    except (ValueError, TypeError, EOFError):
+        return None
+    if not all(isinstance(o.obj, dict) and isinstance(o.template, str) for o in rendered):
+        return None
+    if not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
+        return None
+    return rendered, files, found
+
+
+# --- loaded files ------------------------------------------------------------------------
+
+
+def source_key(identity: bytes, source: SourceFile) -> str:
+    """The key of one file's loaded documents: the renderer, the file's name and its bytes."""
+    return hashlib.sha256(identity + b"load\0" + source.path.encode() + b"\0" + source.text.encode()).hexdigest()
+
+
+def encode_loaded(documents: Sequence[Document]) -> bytes | None:
+    """One file's documents as `load.documents.parse_yaml` made them (data and positions), or
+    None when some value is not plain data."""
+    try:
+        return marshal.dumps(
+            (
+                ENTRY_FORMAT,
+                [
+                    (
+                        d.index,
+                        d.data,
+                        {path: (p.line, p.column) for path, p in d.positions.values.items()},
+                        {path: (p.line, p.column) for path, p in d.positions.keys.items()},
+                        d.refused,
+                    )
+                    for d in documents
+                ],
+            )
+        )
+    except ValueError:
+        return None
+
+
+def decode_loaded(payload: bytes, source: SourceFile) -> list[Document] | None:
+    """What `encode_loaded` stored for ``source``, or None if it is not that."""
+    try:
+        version, documents = marshal.loads(payload)
+        if version != ENTRY_FORMAT:
+            return None
+        loaded = [Document(source, index, data, _StoredPositions(at, keys), refused) for index, data, at, keys, refused in documents]
+        return loaded
+    except (ValueError, TypeError, EOFError):
+        return None
+
+
+class _StoredPositions(Positions):
+    """A loaded file's positions as the cache holds them, (line, column) pairs made into
+    `Position` values only when first asked for: most documents are never asked (only a
+    problem, or a translation, needs a position)."""
+
+    def __init__(self, values: dict[Any, tuple[int, int]], keys: dict[Any, tuple[int, int]]) -> None:
+        self._stored = (values, keys)
+        self.origins = {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ("values", "keys"):
+            raise AttributeError(name)
+        values, keys = self._stored
+        self.values = {path: Position(*at) for path, at in values.items()}
+        self.keys = {path: Position(*at) for path, at in keys.items()}
+        return getattr(self, name)

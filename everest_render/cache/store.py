@@ -1,0 +1,139 @@
+"""The cache folder: entries by key, written atomically, verified when read.
+
+Where it is (docs/api.md, "Cache"): ``EVEREST_RENDER_CACHE`` when set, else
+``$XDG_CACHE_HOME/everest-render``, else ``~/.cache/everest-render``. Never under out/: the
+output folder holds exactly the render. Each entry is one file, ``v1/<2 hex>/<62 hex>``,
+holding a header, the SHA-256 of its key and payload, and the payload. An entry whose digest
+does not match (a torn write, a disk error, an edit) is a miss, never an error. Writes go to
+a temporary file renamed into place, so concurrent runs see an entry whole or not at all; two
+runs writing one key write the same bytes. Deleting the folder at any time is safe.
+
+A folder that cannot be created or written (a read-only container, a full disk) turns the
+cache off for the run with one warning; the render goes on exactly as without it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+CACHE_VARIABLE = "EVEREST_RENDER_CACHE"
+LAYOUT = "v1"  # bumped when the entry format changes; old folders are ignored, never read
+_HEADER = b"everest-render cache entry\n"
+_DIGEST_BYTES = 64  # hex SHA-256
+
+
+def default_location(environ: Mapping[str, str]) -> Path | None:
+    """``EVEREST_RENDER_CACHE``, else the XDG cache folder; None when there is no home to
+    put it in (then the run has no cache)."""
+    explicit = environ.get(CACHE_VARIABLE)
+    if explicit:
+        return Path(explicit)
+    xdg = environ.get("XDG_CACHE_HOME")
+    if xdg and Path(xdg).is_absolute():  # the XDG spec: a relative value is ignored
+        return Path(xdg) / "everest-render"
+    try:
+        return Path.home() / ".cache" / "everest-render"
+    except (RuntimeError, KeyError):
+        return None
+
+
+class Store:
+    """Entries by key under ``root``; ``warning`` says why the cache is off, if it turned off."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self.warning: str | None = None
+        self.enabled = root is not None
+        if root is None:
+            self.warning = "no cache folder (no home folder and no EVEREST_RENDER_CACHE): rendering without the cache"
+
+    @classmethod
+    def open(cls, root: Path | None) -> Store:
+        """A store at ``root``, off (with a warning) when ``root`` cannot be written."""
+        store = cls(root)
+        if root is not None:
+            try:
+                (root / LAYOUT).mkdir(parents=True, exist_ok=True)
+                if not os.access(root / LAYOUT, os.W_OK | os.X_OK):
+                    raise PermissionError(13, "permission denied")
+            except OSError as error:
+                store._turn_off(error)
+        return store
+
+    def load(self, key: str) -> bytes | None:
+        """The payload stored under ``key``, or None (absent, unreadable or corrupt)."""
+        if not self.enabled:
+            return None
+        try:
+            with open(f"{self._folder(key)}/{key[2:]}", "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        start = len(_HEADER) + _DIGEST_BYTES + 1
+        if not data.startswith(_HEADER) or len(data) < start:
+            return None
+        payload = data[start:]
+        if data[len(_HEADER) : start - 1] != _digest(key, payload):
+            return None
+        return payload
+
+    def save(self, key: str, payload: bytes) -> None:
+        """Store ``payload`` under ``key``: renamed into place whole, or not at all."""
+        if not self.enabled:
+            return
+        target = self._path(key)
+        temporary: str | None = None
+        try:
+            target.parent.mkdir(exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(_HEADER + _digest(key, payload) + b"\n" + payload)
+            os.replace(temporary, target)
+            temporary = None
+        except OSError as error:
+            self._turn_off(error)
+        finally:
+            if temporary is not None:
+                try:
+                    os.unlink(temporary)
+                except OSError:
+                    pass
+
+    def _path(self, key: str) -> Path:
+        return Path(self._folder(key), key[2:])
+
+    def _folder(self, key: str) -> str:
+        # Plain strings: a lookup per cluster and per file, where pathlib's joins would show.
+        return f"{self.root}/{LAYOUT}/{key[:2]}"
+
+    def _turn_off(self, error: OSError) -> None:
+        self.enabled = False
+        reason = (error.strerror or str(error)).lower()
+        self.warning = f"cannot use the cache folder {self.root} ({reason}): rendering without the cache"
+
+
+def _digest(key: str, payload: bytes) -> bytes:
+    return hashlib.sha256(key.encode() + b"\0" + payload).hexdigest().encode()
+
+
+@functools.cache
+def renderer_identity() -> bytes:
+    """What makes this renderer this renderer: its version, the Python running it, and the
+    bytes of every file of the package (code, schemas, vendored data). An entry written by any
+    other renderer, a development checkout edited in between included, is never found."""
+    from everest_render import __version__
+
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{sys.implementation.cache_tag}\0".encode())
+    for path in sorted(package.rglob("*")):
+        if "__pycache__" in path.parts or not path.is_file() or path.suffix in (".pyc", ".pyo"):
+            continue
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.digest()

@@ -1,0 +1,258 @@
+"""The render cache: content-addressed, verified, safe to lose, and invisible in what is written or reported.
+
+The property test edits a small repository at random (clusters, the provider's template, the
+definition, the settings file, duplicates, line shifts, errors in every stage) and compares a
+cached and an uncached render after every edit. EVEREST_FUZZ_EXAMPLES (make fuzz) runs it longer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from everest_render import parallel
+from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
+from everest_render.cache.store import LAYOUT, Store, default_location
+from everest_render.commands.cli import main as cli_main
+from everest_render.pipeline import RenderResult, read_repository, render_repository
+from everest_render.testing import Repo
+from tests.test_templates import CONFIGMAP_SCHEMA, GOOD_TEMPLATE, write_toy_provider
+
+LONG = "EVEREST_FUZZ_EXAMPLES" in os.environ
+SETTINGS_HEADER = "apiVersion: everest-render/v1alpha1\nkind: RepositorySettings\n"
+
+
+def toy_cluster(name: str, replicas: object = 1, namespace: str = "ns") -> str:
+    return (
+        "apiVersion: everest.percona.com/v2alpha1\nkind: DatabaseCluster\n"
+        f"metadata: {{name: {name}, namespace: {namespace}}}\n"
+        f"spec: {{provider: toy, instances: {{engine: {{replicas: {replicas}, config: 'x = 1'}}}}}}\n"
+    )
+
+
+def seen(result: RenderResult) -> tuple[object, ...]:
+    """Everything a command can print or write of a render."""
+    objects = [(json.dumps(o.obj, sort_keys=False), str(o.cluster), o.template) for o in result.objects]
+    return result.plan.files, [str(d) for d in result.diagnostics], objects, result.failed
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def entries(root: Path) -> list[Path]:
+    return sorted(p for p in (root / LAYOUT).rglob("*") if p.is_file())
+
+
+# --- the store ---------------------------------------------------------------------------
+
+
+def test_an_entry_comes_back_and_a_corrupt_one_is_a_miss(tmp_path):
+    store = Store.open(tmp_path / "cache")
+    key = "ab" * 32
+    store.save(key, b"payload")
+    assert store.load(key) == b"payload"
+    (entry,) = entries(tmp_path / "cache")
+    entry.write_bytes(entry.read_bytes()[:-1] + b"X")  # one byte flipped on disk
+    assert store.load(key) is None
+    entry.write_bytes(b"")  # a torn file
+    assert store.load(key) is None
+    assert store.load("cd" * 32) is None and store.warning is None
+
+
+def test_an_unwritable_location_turns_the_cache_off_with_a_warning(tmp_path):
+    (tmp_path / "file").write_text("")
+    store = Store.open(tmp_path / "file" / "cache")  # under a file: cannot be created (even as root)
+    assert not store.enabled and "cannot use the cache folder" in (store.warning or "")
+    store.save("ab" * 32, b"x")
+    assert store.load("ab" * 32) is None
+
+
+def test_the_location_is_the_variable_else_the_xdg_cache_folder(tmp_path):
+    assert default_location({"EVEREST_RENDER_CACHE": str(tmp_path)}) == tmp_path
+    assert default_location({"XDG_CACHE_HOME": "/x/cache"}) == Path("/x/cache/everest-render")
+    assert default_location({"XDG_CACHE_HOME": "relative"}) == Path.home() / ".cache" / "everest-render"
+
+
+def test_another_renderer_never_finds_an_entry(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    repo.write("clusters/db.yaml", toy_cluster("db"))
+    (cluster,) = repo.resolved()
+    assert KeyMaker(b"one").cluster_key(cluster) != KeyMaker(b"two").cluster_key(cluster)
+    assert KeyMaker(b"one").cluster_key(cluster) == KeyMaker(b"one").cluster_key(cluster)
+
+
+def test_an_entry_that_is_not_a_render_is_a_miss(repo):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    repo.write("clusters/db.yaml", toy_cluster("db"))
+    result = repo.result()
+    payload = encode_entry(result.objects, result.plan.files, result.diagnostics)
+    assert payload is not None
+    (ref,) = {o.cluster for o in result.objects}
+    assert decode_entry(payload, ref) == (result.objects, dict(result.plan.files), result.diagnostics)
+    assert decode_entry(b"not marshal", ref) is None
+    assert decode_entry(__import__("marshal").dumps((1, [], {"a": "text, not bytes"}, [])), ref) is None
+
+
+# --- through the command line ------------------------------------------------------------
+
+
+def test_render_and_check_give_the_same_bytes_with_and_without_the_cache(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    for index in range(3):
+        repo.write(f"clusters/db{index}.yaml", toy_cluster(f"db{index}"))
+    runner = CliRunner()
+    fresh = runner.invoke(cli_main, ["render", "--repo", str(repo.root), "--out", str(tmp_path / "fresh"), "--no-cache"])
+    assert fresh.exit_code == 0 and entries(tmp_path / "cache") == []  # --no-cache writes nothing
+    filled = []
+    for _ in range(2):  # the first run fills the cache, the second finds everything there
+        cached = runner.invoke(cli_main, ["render", "--repo", str(repo.root), "--out", str(tmp_path / "cached")])
+        assert cached.exit_code == 0, cached.output
+        filled.append({p: p.stat().st_mtime_ns for p in entries(tmp_path / "cache")})
+    assert len(filled[0]) > 3 and filled[1] == filled[0]  # nothing written again
+    assert tree(tmp_path / "fresh") == tree(tmp_path / "cached")
+    check = runner.invoke(cli_main, ["render", "--check", "--repo", str(repo.root), "--out", str(tmp_path / "fresh")])
+    assert check.exit_code == 0, check.output
+
+
+def test_errors_of_unchanged_clusters_are_still_reported(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
+    write_toy_provider(repo, GOOD_TEMPLATE.replace("| string | tojson", ""))  # an integer where the schema wants a string
+    repo.write("clusters/db.yaml", toy_cluster("db"))
+    runs, filled = [], []
+    for _ in range(2):
+        runs.append(CliRunner().invoke(cli_main, ["validate", "--repo", str(repo.root)]))
+        filled.append(entries(tmp_path / "cache"))
+    assert [r.exit_code for r in runs] == [3, 3]
+    assert "does not match the operator's schema" in runs[1].output and runs[0].output == runs[1].output
+    assert filled[0] and filled[1] == filled[0]  # the second run took the cluster from the cache
+
+
+def test_an_unwritable_cache_is_one_warning_and_the_same_render(repo, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "file" / "cache"))
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    repo.write("clusters/db.yaml", toy_cluster("db"))
+    done = CliRunner().invoke(cli_main, ["render", "--stdout", "--repo", str(repo.root)])
+    assert done.exit_code == 0
+    assert done.stderr.count("warning: cannot use the cache folder") == 1
+    assert done.stdout.encode() == repo.result().plan.stream()
+
+
+def test_concurrent_runs_share_one_cache(repo, tmp_path):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    for index in range(4):
+        repo.write(f"clusters/db{index}.yaml", toy_cluster(f"db{index}"))
+    env = {**os.environ, "EVEREST_RENDER_CACHE": str(tmp_path / "cache")}
+    command = [sys.executable, "-m", "everest_render", "render", "--stdout", "--repo", str(repo.root)]
+    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outputs = [run.communicate() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert {out for out, _ in outputs} == {repo.result().plan.stream()} and all(err == b"" for _, err in outputs)
+    assert not [p for p in (tmp_path / "cache").rglob(".tmp-*")]  # no temporary file left behind
+
+
+# --- the property: any edit sequence, cached == uncached ----------------------------------
+
+TEMPLATES = [
+    GOOD_TEMPLATE,
+    GOOD_TEMPLATE + "  team: {{ 'a' | tojson }}\n",
+    GOOD_TEMPLATE.replace("| string | tojson", ""),  # refused by the CRD schema check
+    GOOD_TEMPLATE.replace("components.engine.image", "components.engine.imag"),  # a template error
+]
+SETTINGS = [
+    None,
+    SETTINGS_HEADER + "spec:\n  gitops:\n    annotations: {argocd.argoproj.io/sync-wave: '2'}\n",
+    SETTINGS_HEADER + "spec:\n  gitops:\n    deletionProtection: confirm\n",
+    SETTINGS_HEADER + "spec:\n  colour: blue\n",  # refused
+]
+NAMES = ["db0", "db1", "db2", "db3"]
+EDITS = st.one_of(
+    st.tuples(st.just("cluster"), st.sampled_from(NAMES), st.sampled_from([1, 2, 3, 0, "'two'"])),
+    st.tuples(st.just("remove"), st.sampled_from(NAMES), st.none()),
+    st.tuples(st.just("shift"), st.sampled_from(NAMES), st.integers(1, 3)),  # comment lines: every position moves
+    st.tuples(st.just("duplicate"), st.sampled_from(NAMES), st.none()),
+    st.tuples(st.just("template"), st.none(), st.sampled_from(range(len(TEMPLATES)))),
+    st.tuples(st.just("settings"), st.none(), st.sampled_from(range(len(SETTINGS)))),
+    st.tuples(st.just("image"), st.none(), st.sampled_from(["db:1.0", "db:1.1"])),
+    st.tuples(st.just("schema"), st.none(), st.booleans()),
+)
+
+
+def apply(repo: Repo, edit: tuple[str, str | None, object]) -> None:
+    what, name, value = edit
+    path = repo.root / "clusters" / f"{name}.yaml"
+    if what == "cluster":
+        repo.write(f"clusters/{name}.yaml", toy_cluster(str(name), value))
+    elif what == "remove" and path.exists():
+        path.unlink()
+    elif what == "shift" and path.exists():
+        path.write_text("# moved\n" * int(str(value)) + path.read_text())
+    elif what == "duplicate":
+        repo.write(f"clusters/copy-of-{name}.yaml", toy_cluster(str(name)))
+    elif what == "template":
+        repo.write("providers/toy/configmap.yaml.j2", TEMPLATES[int(str(value))])
+    elif what == "settings":
+        text = SETTINGS[int(str(value))]
+        target = repo.root / "everest-render.yaml"
+        target.unlink(missing_ok=True) if text is None else target.write_text(text)
+    elif what == "image":
+        definition = repo.root / "definitions" / "toy.yaml"
+        definition.write_text(definition.read_text().replace("db:1.0", str(value)).replace("db:1.1", str(value)))
+    elif what == "schema":
+        schema = {**CONFIGMAP_SCHEMA, "properties": {**CONFIGMAP_SCHEMA["properties"], "data": {"type": "object"}}}
+        (repo.root / "providers/toy/configmap.json").write_text(json.dumps(schema if value else CONFIGMAP_SCHEMA))
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    # One cache for every example, as a long-lived one on a developer's machine.
+    return Store.open(tmp_path_factory.mktemp("cache"))
+
+
+@settings(
+    max_examples=int(os.environ.get("EVEREST_FUZZ_EXAMPLES", "4")),
+    deadline=None,
+    derandomize=not LONG,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(EDITS, min_size=1, max_size=4))
+def test_cached_and_uncached_renders_are_identical_after_any_edits(tmp_path_factory, shared_cache, edits):
+    repo = Repo(tmp_path_factory.mktemp("repo"))
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    for name in NAMES[:3]:
+        repo.write(f"clusters/{name}.yaml", toy_cluster(name))
+    for edit in edits:
+        apply(repo, edit)
+        files = read_repository(repo.root)
+        uncached = seen(render_repository(files))
+        assert seen(render_repository(files, cache=shared_cache)) == uncached, edit
+        parallel.PARALLEL_FROM, before = 1, parallel.PARALLEL_FROM  # two processes, even for a few clusters
+        try:
+            assert seen(render_repository(read_repository(repo.root), cache=shared_cache, jobs=2)) == uncached, edit
+        finally:
+            parallel.PARALLEL_FROM = before
+    assert shared_cache.warning is None
+
+
+def test_no_value_that_may_be_secret_is_written_to_the_cache(repo, tmp_path):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    repo.write("clusters/db.yaml", toy_cluster("db"))
+    repo.write(
+        "clusters/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: db-secrets, namespace: ns}\nstringData: {password: hunter2-not-cached}\n",
+    )
+    store = Store.open(tmp_path / "cache")
+    cached = render_repository(read_repository(repo.root), cache=store)
+    assert seen(cached) == seen(render_repository(read_repository(repo.root)))
+    assert entries(tmp_path / "cache") and not [p for p in entries(tmp_path / "cache") if b"hunter2" in p.read_bytes()]
