@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from everest_render.check.core import duplicate_problems, rendered_problems
 from everest_render.check.crd import SchemaBook, check_objects
 from everest_render.check.provider_assets import provider_problems
-from everest_render.check.secrets import redact, sensitive_values, url_credential_problems
+from everest_render.check.secrets import redact, sensitive_in, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
 from everest_render.load.documents import Document, SourceFile, load_documents, parse_yaml
@@ -180,7 +180,9 @@ def render_slice(
     objects, post_problems = postprocess(rendered, by_ref)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
-    return RenderedSlice(tuple(objects), files, (*render_problems, *post_problems, *check_problems))
+    # A template may write a credential too: its values are masked like the inputs' are.
+    problems = redact((*render_problems, *post_problems, *check_problems), sensitive_in(o.obj for o in objects))
+    return RenderedSlice(tuple(objects), files, tuple(problems))
 
 
 def render_each(clusters: Sequence[ResolvedCluster]) -> list[RenderedSlice]:

@@ -11,6 +11,9 @@ and out/ exactly as it was before (a previous render's files and index stay). A 
     links: {clusters/l.yaml: nowhere.yaml}   # symbolic links (path: target; for out, a folder
                                              # beside the repository is made for it)
     fifos: [clusters/pipe.yaml]       # named pipes
+    devices: [clusters/dev.yaml]      # character devices (the zero device's numbers, endless if read; needs root,
+                                      # which CI containers have; skipped otherwise)
+    sockets: [clusters/sock.yaml]     # Unix sockets, listening
     unreadable: [clusters/secret]     # files or folders the process may not read
     errors: ["clusters/a.yaml:1:1: ..."]
 """
@@ -18,6 +21,8 @@ and out/ exactly as it was before (a previous render's files and index stay). A 
 from __future__ import annotations
 
 import os
+import socket
+import stat
 from pathlib import Path
 
 import pytest
@@ -27,7 +32,7 @@ from click.testing import CliRunner
 from everest_render.commands.cli import main as cli_main
 
 CASES = Path(__file__).parent / "bad_inputs"
-CASE_FIELDS = {"case", "command", "files", "bytes", "links", "fifos", "unreadable", "errors"}
+CASE_FIELDS = {"case", "command", "files", "bytes", "links", "fifos", "devices", "sockets", "unreadable", "errors"}
 # What a previous, good render left in out/: the case must leave it exactly so.
 PREVIOUS_OUT = {
     ".everest-render-index": b"# Files under this folder written by everest-render; `render` prunes only these.\nshop/orders.yaml\n",
@@ -43,7 +48,7 @@ def _snapshot(folder: Path) -> dict[str, bytes | str]:
     return found
 
 
-def _build(case: dict, root: Path) -> None:
+def _build(case: dict, root: Path, keep: list[socket.socket]) -> None:
     for name, text in (case.get("files") or {}).items():
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +67,25 @@ def _build(case: dict, root: Path) -> None:
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
         os.mkfifo(target)
+    for name in case.get("devices") or []:
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            pytest.skip("making a device needs root")
+        os.mknod(target, 0o666 | stat.S_IFCHR, os.makedev(1, 5))
+    for name in case.get("sockets") or []:
+        target = root / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        keep.append(server)
+        # Bound by a relative name: a socket's path is limited to about 100 bytes.
+        here = os.getcwd()
+        os.chdir(target.parent)
+        try:
+            server.bind(target.name)
+        finally:
+            os.chdir(here)
+        server.listen(1)
     for name, content in PREVIOUS_OUT.items():
         target = root / "out" / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -102,12 +126,14 @@ def test_the_corpus_holds_at_least_80_cases():
 
 
 @pytest.mark.parametrize("path", case_files(), ids=lambda p: p.stem)
-def test_bad_input_fails_closed(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_bad_input_fails_closed(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
     case = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert isinstance(case, dict) and not set(case) - CASE_FIELDS and case.get("errors"), f"{path.name}: malformed case"
     root = tmp_path / "repo"
     root.mkdir()
-    _build(case, root)
+    sockets: list[socket.socket] = []
+    request.addfinalizer(lambda: [s.close() for s in sockets])
+    _build(case, root, sockets)
     before = _snapshot(root / "out")
     _deny(monkeypatch, [root / name for name in case.get("unreadable") or []])
     command = [*(case.get("command") or ["render"]), "--repo", str(root)]

@@ -81,3 +81,18 @@ def test_a_namespace_that_is_a_path_cannot_escape_out(repo):
     repo.write("clusters/shop/orders.yaml", mongodb())
     repo.write("clusters/shop/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x, namespace: ../../etc}\n")
     assert repo.errors() == ["clusters/shop/cm.yaml:3:32: '../../etc' is not a valid namespace (RFC 1123 label) (at metadata.namespace)"]
+
+
+def test_a_cluster_scoped_object_needs_no_namespace(repo):
+    """The exemption of the namespace rule: a ClusterSecretStore has none, and is placed in _cluster/."""
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/store.yaml", """
+        apiVersion: external-secrets.io/v1
+        kind: ClusterSecretStore
+        metadata: {name: vault}
+        spec: {provider: {vault: {server: "https://vault.example.com"}}}
+        """)
+    result = repo.result()
+    assert not result.failed, result.diagnostics
+    assert sorted(result.plan.files) == ["_cluster/_passthrough.yaml", "shop/orders.yaml"]
+    assert [d["kind"] for d in yaml.safe_load_all(result.plan.files["_cluster/_passthrough.yaml"])] == ["ClusterSecretStore"]

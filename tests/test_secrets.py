@@ -44,7 +44,7 @@ def test_the_json_report_masks_credentials(tmp_path):
 def test_annotations_mask_credentials(tmp_path):
     result = CliRunner().invoke(cli_main, ["render", "--repo", str(_repo(tmp_path)), "--annotations", "github"])
     assert result.exit_code == 3
-    assert "::error" in result.stderr
+    assert "::error" in result.stderr and "***" in result.stderr  # reported, masked (not dropped)
     assert SECRET not in result.stdout + result.stderr and "AKIAEXAMPLE" not in result.stderr
 
 

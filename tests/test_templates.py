@@ -111,7 +111,7 @@ def test_output_that_is_not_yaml_quotes_the_rendered_line(repo):
     repo.write("clusters/db.yaml", CLUSTER)
     (error,) = repo.errors()
     assert error.startswith("providers/toy/configmap.yaml.j2:1:1: rendering ns/db gave invalid YAML at output line 3")
-    assert error.endswith("'metadata: {name: [x}'")
+    assert error.endswith("'metadata: {name: [x}'; cluster at clusters/db.yaml:1")
 
 
 def test_a_kind_the_provider_does_not_list_is_refused(repo):
@@ -247,3 +247,59 @@ def test_replicas_from_must_name_another_component(repo):
     definition.write_text(definition.read_text().replace("components: {engine: {type: db}}", "components: {engine: {type: db, replicasFrom: proxy}}"))
     repo.write("clusters/db.yaml", CLUSTER)
     assert any("replicasFrom must name another component; known: (none)" in e for e in repo.errors())
+
+
+def test_a_template_beyond_the_wall_clock_backstop_is_stopped_at_its_line(repo, monkeypatch):
+    """The step budget stops loops the same way everywhere; what it does not count (a slow
+    filter) is stopped by the clock. A zero backstop makes any loop of 1,024 steps hit it."""
+    from everest_render.render import limits
+
+    monkeypatch.setattr(limits, "WALL_CLOCK_SECONDS", 0.0)
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\n{% for i in range(5000) %}\n{% endfor %}metadata: {name: x}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "providers/toy/configmap.yaml.j2:3:1: while rendering ns/db: TemplateLimit: template ran longer than 0 s (the wall-clock backstop); cluster clusters/db.yaml:4:7 (at spec)"
+    ]
+
+
+def test_the_step_budget_is_the_documented_one():
+    """docs/api.md promises the numbers users can rely on; a change to a limit changes it too."""
+    from everest_render.render import limits
+    from tests.conftest import PROJECT_ROOT
+
+    api = (PROJECT_ROOT / "docs/api.md").read_text()
+    assert f"step budget of **{limits.STEP_BUDGET:,} steps**" in api
+    assert f"wall-clock backstop of **{limits.WALL_CLOCK_SECONDS:.0f} s**" in api
+    assert f"macros nested at most **{limits.MAX_DEPTH}** deep" in api
+    assert f"({limits.MAX_OUTPUT_CHARS:,} characters" in api
+
+
+def test_a_partial_beyond_the_step_budget_names_its_line_and_where_it_was_included(repo, monkeypatch):
+    """(The corpus runs the real budget once; here a small one keeps the test cheap.)"""
+    from everest_render.render import limits
+
+    monkeypatch.setattr(limits, "STEP_BUDGET", 1000)
+    partial = "{# loops #}\n{% for i in range(100) %}\n{% for j in range(100) %}{% endfor %}{% endfor %}\n"
+    write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\n{% include '_partial.j2' %}\nmetadata: {name: x}\n", partial=partial)
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "providers/toy/_partial.j2:3:1: while rendering ns/db: TemplateLimit: template ran out of its step budget (1,000 steps): a loop or "
+        "recursion too long, included from providers/toy/configmap.yaml.j2:3; cluster clusters/db.yaml:4:7 (at spec)"
+    ]
+
+
+def test_a_bad_secrets_expression_is_refused_when_the_provider_loads_and_explain_does_not_crash(repo):
+    from click.testing import CliRunner
+
+    from everest_render.commands.cli import main as cli_main
+
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    provider = repo.root / "providers/toy/provider.yaml"
+    provider.write_text(provider.read_text() + "  secrets:\n    - {name: \"cluster.name ~\", keys: [password], createdBy: user}\n")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == [
+        "providers/toy/provider.yaml:10:14: not a valid expression: unexpected 'end of template' (at spec.secrets[0].name)"
+    ]
+    explained = CliRunner().invoke(cli_main, ["explain", "--repo", str(repo.root), "ns/db"])
+    assert explained.exception is None or isinstance(explained.exception, SystemExit), explained.exception
+    assert "Traceback" not in explained.stderr and explained.exit_code in (0, 3)

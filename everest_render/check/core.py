@@ -6,7 +6,8 @@ provider's schema allows. Run on rendered objects and on pass-through objects al
   ``ownerReferences``, ``managedFields``, ...): applied from git they conflict or lie;
 - labels and annotations valid as the API server validates them, and no tracking metadata of
   Argo CD or Flux (the tool that applies an object owns it);
-- no Secret with ``data``/``stringData``, and no URL carrying credentials (``user:pass@``);
+- no Secret with ``data``/``stringData``, no list (``kind: List``, whose items would pass
+  unchecked), and no URL carrying credentials (``user:pass@``);
 - no two objects with one identity (group, kind, namespace, name): the second would
   silently replace the first when applied.
 """
@@ -75,7 +76,12 @@ def object_problems(obj: Mapping[str, Any], *, urls: bool = True, encrypted: boo
         problems.append((("metadata", field), f"metadata.{field} must not be written: {SERVER_FIELDS[field]}"))
     for field in ("labels", "annotations"):
         problems.extend(_metadata_map_problems(metadata.get(field), field))
-    if obj.get("kind") == "Secret" and str(obj.get("apiVersion")) == "v1" and not encrypted:
+    kind = obj.get("kind")
+    if isinstance(kind, str) and (kind == "List" or (kind.endswith("List") and isinstance(obj.get("items"), list))):
+        # kubectl and the GitOps tools apply each item of a list: its items (a Secret with
+        # data among them) would pass every check here unseen.
+        problems.append((("kind",), f"a {kind} is never written: write each item as its own object"))
+    if kind == "Secret" and str(obj.get("apiVersion")) == "v1" and not encrypted:
         for field in ("data", "stringData"):
             if obj.get(field):
                 problems.append(((field,), "a Secret with data is never written (use SOPS, a SealedSecret or an ExternalSecret)"))

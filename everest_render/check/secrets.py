@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from everest_render.check.core import URL_CREDENTIALS, scalars, strings
 from everest_render.diagnostics import Diagnostic, ObjectPath
@@ -31,10 +32,14 @@ def is_sensitive_key(key: str) -> bool:
 
 
 def sensitive_values(documents: Iterable[Document]) -> frozenset[str]:
+    return sensitive_in(document.data for document in documents)
+
+
+def sensitive_in(objects: Iterable[Any]) -> frozenset[str]:
+    """What the objects (input documents, or a template's output) hold that may be secret."""
     found: set[str] = set()
-    for document in documents:
-        data = document.data
-        if not isinstance(data, dict) or data.get("kind") in ("Provider", "DatabaseClusterDefinition"):
+    for data in objects:
+        if not isinstance(data, Mapping) or data.get("kind") in ("Provider", "DatabaseClusterDefinition"):
             continue  # a catalogue names secrets and keys; it holds none
         secret = data.get("kind") == "Secret"
         for path, value in scalars(data):
@@ -47,6 +52,16 @@ def sensitive_values(documents: Iterable[Document]) -> frozenset[str]:
                 found.add(match.group(2))
                 found.update(part for part in match.group(2).split(":") if part)
     return frozenset(v for v in found if v)
+
+
+def masked_line(line: str, *, in_secret: bool) -> str:
+    """A line of template output fit to quote in a message: a value after a credential-like
+    key, or any value when the output holds a Secret, is masked (the line did not parse, so
+    no object says which values are secret)."""
+    if not in_secret and not _SENSITIVE_KEY.search(line):
+        return line
+    key, colon, _ = line.partition(":")
+    return f"{key}: {MASK}" if colon else MASK
 
 
 def _under_sensitive_key(path: ObjectPath) -> bool:

@@ -17,23 +17,15 @@ from typing import Any
 
 import yaml
 
+from everest_render.yaml_readings import is_ambiguous
+
 _FIRST_KEYS = ("apiVersion", "kind", "metadata", "spec")
 _PLAIN = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./:@%+=~$^(),* -]*")
-# Strings a YAML 1.1 or 1.2 reader would not read back as a string.
-_AMBIGUOUS = re.compile(
-    r"""(?ix)
-    y|yes|n|no|true|false|on|off|null|~
-    |[-+]?[0-9][0-9_]*(\.[0-9_]*)?([e][-+]?[0-9]+)?     # 1, 1_000, 3.10, 1e3
-    |[-+]?0[xob][0-9a-f_]+                             # 0x1f, 0o17, 0b101
-    |[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?      # 1:20 (YAML 1.1 sexagesimal)
-    |[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?         # timestamps
-    """
-)
 _SAFE_MULTILINE = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\r]*")
 
 
 def _is_plain(text: str) -> bool:
-    return _PLAIN.fullmatch(text) is not None and not text.endswith((" ", ":")) and ": " not in text and _AMBIGUOUS.fullmatch(text) is None
+    return _PLAIN.fullmatch(text) is not None and not text.endswith((" ", ":")) and ": " not in text and not is_ambiguous(text)
 
 
 def _quoted(text: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from everest_render.diagnostics import Diagnostic, ObjectPath
+from everest_render.yaml_readings import other_reading
 
 BUILTIN_PREFIX = "<built-in>/"  # how diagnostics name files shipped inside the package
 
@@ -221,6 +222,12 @@ def _key(node: yaml.Node) -> str:
         written = node.value
         what = _TYPE_NAMES.get(node.tag, type(key).__name__)
         raise Refused(f"mapping key {written!r} is read as {what}, not a string; quote it")
+    other = other_reading(key) if getattr(node, "style", "") == "" else None
+    if other is not None:
+        # PyYAML reads it as a string, another reader would not: two keys may be two in one
+        # reader and one in the other (`y` and "true"), so a plain spelling is not guessed.
+        readers = "other YAML readers (YAML 1.2, or Kubernetes' YAML 1.1)"
+        raise Refused(f"mapping key {key!r} is read as {other} by {readers}, not a string; quote it")
     return key
 
 

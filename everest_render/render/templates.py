@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 import yaml
 
+from everest_render.check.secrets import masked_line
 from everest_render.diagnostics import Diagnostic, format_path, parse_path
 from everest_render.load.documents import Refused, compose_stream, node_value, text_problems
 from everest_render.model import Provider, RenderedObject, ResolvedCluster
@@ -169,8 +170,9 @@ class ProviderRenderer:
             mark = error.problem_mark
             line = mark.line + 1 if mark else 1
             quoted = text.splitlines()[line - 1] if mark and line <= len(text.splitlines()) else ""
-            message = f"rendering {resolved.ref} gave invalid YAML at output line {line} ({error.problem}): {quoted.strip()!r}"
-            return [], [Diagnostic(where, 1, 1, message)]
+            quoted = masked_line(quoted.strip(), in_secret="Secret" in text)
+            message = f"rendering {resolved.ref} gave invalid YAML at output line {line} ({error.problem}): {quoted!r}"
+            return [], [self._at_cluster(resolved, where, message)]
         except yaml.YAMLError as error:  # libyaml's reader errors carry no mark
             first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             return [], [self._at_cluster(resolved, where, f"rendering {resolved.ref} gave invalid YAML: {first}")]
