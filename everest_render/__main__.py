@@ -1,3 +1,3 @@
-from everest_render.commands.cli import main
+from everest_render.commands.entry import main
 
 main()

@@ -10,7 +10,6 @@ runs on each slice.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,7 +33,11 @@ def _run_slice(index: int) -> Any:
 
 def map_slices(function: Callable[[Sequence[Item]], Result], items: Sequence[Item], jobs: int = 1) -> list[Result]:
     """``function`` over contiguous slices of ``items``, on up to ``jobs`` processes, in slice order."""
-    if jobs <= 1 or len(items) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs <= 1 or len(items) < PARALLEL_FROM:
+        return [function(items)]
+    import multiprocessing  # only a large fleet forks: a one-cluster run (the Argo CD plugin) does not pay its import
+
+    if "fork" not in multiprocessing.get_all_start_methods():
         return [function(items)]
     size = -(-len(items) // jobs)
     _WORK[:] = [(function, items[start : start + size]) for start in range(0, len(items), size)]

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from everest_render.check.core import duplicate_problems, rendered_problems
-from everest_render.check.crd import SchemaBook, check_objects
+from everest_render.check.crd import NARROW_UP_TO, SchemaBook, check_objects
 from everest_render.check.provider_assets import provider_problems
 from everest_render.check.secrets import redact, sensitive_in, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
@@ -188,7 +188,10 @@ def render_slice(
 def render_each(clusters: Sequence[ResolvedCluster]) -> list[RenderedSlice]:
     """`render_slice` of each cluster alone (what the cache keeps), templates compiled once."""
     renderers: dict[int, ProviderRenderer] = {}
-    book = SchemaBook()
+    # A few clusters: each is checked against the schemas narrowed to its own objects (a
+    # one-cluster Argo CD refresh compiles a few KB, not PSMDB's 400); many: the whole
+    # schemas, compiled once for all of them (check/crd.py).
+    book = SchemaBook() if len(clusters) > NARROW_UP_TO else None
     return [render_slice([cluster], renderers, book) for cluster in clusters]
 
 

@@ -38,6 +38,66 @@ def compile_schema(schema: dict[str, Any]) -> Validator:
     return Validator(jsonschema_rs.validator_for(schema), schema)
 
 
+# The keywords `schema_for` knows how to narrow; a schema node holding any other keyword that
+# applies subschemas is kept whole (still correct, only not smaller).
+_NARROWED = frozenset({"properties", "additionalProperties", "items", "anyOf", "allOf", "oneOf", "not"})
+_APPLICATORS = frozenset(
+    {
+        "patternProperties",
+        "dependentSchemas",
+        "prefixItems",
+        "contains",
+        "if",
+        "then",
+        "else",
+        "$ref",
+        "$defs",
+        "definitions",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "propertyNames",
+        "dependencies",
+        "additionalItems",
+    }
+)
+
+
+def schema_for(schema: Any, instances: Sequence[Any]) -> Any:
+    """``schema`` narrowed to what validating ``instances`` can reach: the same verdicts and
+    the same errors for each of them, from a schema compiled in a fraction of the time.
+
+    A property none of the instances has is never looked at, so its subschema becomes ``{}``;
+    its name stays (an unknown field is still told from a known one, and ``known_fields``
+    still offers it). A CRD's schema describes every field the operator has (PSMDB: 400 KB);
+    one cluster's object sets a few dozen, and compiling the whole is most of checking it."""
+    if not isinstance(schema, dict) or _APPLICATORS.intersection(schema):
+        return schema
+    narrowed = {key: value for key, value in schema.items() if key not in _NARROWED}
+    mappings = [instance for instance in instances if isinstance(instance, dict)]
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        narrowed["properties"] = {
+            name: schema_for(sub, [m[name] for m in mappings if name in m]) if any(name in m for m in mappings) else {}
+            for name, sub in properties.items()
+        }
+    elif "properties" in schema:
+        narrowed["properties"] = properties
+    if "additionalProperties" in schema:
+        known = properties if isinstance(properties, dict) else {}
+        rest = [value for m in mappings for name, value in m.items() if name not in known]
+        narrowed["additionalProperties"] = schema_for(schema["additionalProperties"], rest)
+    if "items" in schema:
+        elements = [element for instance in instances if isinstance(instance, list) for element in instance]
+        narrowed["items"] = schema_for(schema["items"], elements)
+    for keyword in ("anyOf", "allOf", "oneOf"):
+        if keyword in schema:
+            branches = schema[keyword]
+            narrowed[keyword] = [schema_for(branch, instances) for branch in branches] if isinstance(branches, list) else branches
+    if "not" in schema:
+        narrowed["not"] = schema_for(schema["not"], instances)
+    return narrowed
+
+
 class SchemaProblem:
     """One violation: the path it concerns, whether to point at the key, and a message."""
 

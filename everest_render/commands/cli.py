@@ -198,11 +198,9 @@ no_cache_option = click.option(
 def _open_cache(no_cache: bool) -> Any:
     """The render cache (cache/store.py), or None with --no-cache; one that cannot be written
     is off, and says why in its ``warning`` (printed once by `_cache_warning`)."""
-    if no_cache:
-        return None
-    from everest_render.cache.store import Store, default_location
+    from everest_render.commands.plugin import open_cache
 
-    return Store.open(default_location(os.environ))
+    return open_cache(no_cache)
 
 
 def _cache_warning(output: Output | None, cache: Any) -> None:
@@ -444,17 +442,9 @@ def render(
 
 
 def _sops_refused(plan: Any, choice: str) -> str | None:
-    """Why a stream may not hold the plan's SOPS files (nothing on the --stdout path, Argo CD's
-    plugin included, decrypts them), or None."""
-    from everest_render.emit.output import is_sops_file
+    from everest_render.commands.plugin import sops_refused
 
-    found = [path for path in plan.files if is_sops_file(path)]
-    if not found or choice != "refuse":
-        return None
-    return (
-        f"the stream would hold {len(found)} SOPS-encrypted file{'s' if len(found) != 1 else ''} ({', '.join(found)}) that nothing"
-        " on this path decrypts: choose --sops omit (leave them out) or --sops keep (a plugin decrypts them)"
-    )
+    return sops_refused(plan, choice)
 
 
 def _guardrails(
@@ -711,56 +701,9 @@ def argocd_generate() -> None:
     namespace/name, separated by spaces, commas or newlines), allow-empty (true to accept a
     render with no object, which prunes every database of the application).
     """
-    import time
+    from everest_render.commands.plugin import generate
 
-    from everest_render.commands.argocd import ChoiceError, application_source, read_choices
-    from everest_render.parallel import available_cpus
-    from everest_render.pipeline import Selection, read_repository, render_repository
-
-    started = time.monotonic()
-    try:
-        choices = read_choices(os.environ)
-        source = application_source(Path.cwd(), os.environ.get("ARGOCD_APP_SOURCE_PATH"))
-    except ChoiceError as error:
-        click.echo(f"error: {error}", err=True)
-        _finish(EXIT_USAGE)
-    selection = Selection(choices.only, (source.folder,) if source.folder else ())
-    cache = _open_cache(os.environ.get("EVEREST_RENDER_NO_CACHE", "").lower() in ("1", "true", "yes", "on"))
-    result = render_repository(read_repository(source.root), selection, available_cpus(), cache)
-    _cache_warning(None, cache)
-    _report(result.diagnostics)
-    if result.failed:
-        _finish(EXIT_INVALID)
-    application = os.environ.get("ARGOCD_APP_NAME", "the application")
-    known = {c.ref.namespace for c in result.resolved.clusters} | {str(c.ref) for c in result.resolved.clusters}
-    known |= {p.namespace for p in result.resolved.inputs.passthrough}
-    known |= {f"{p.namespace}/_shared" for p in result.resolved.inputs.passthrough}
-    unmatched = [entry for entry in choices.only if entry not in known]
-    if unmatched:
-        # A mistyped entry would silently drop (and so prune) what the application meant.
-        click.echo(f"error: {application}: only={' '.join(unmatched)} names no cluster or namespace of the repository", err=True)
-        _finish(EXIT_INVALID)
-    refused = _sops_refused(result.plan, choices.sops)
-    if refused:
-        click.echo(f"error: {application}: {refused.replace('--sops ', 'sops=')}", err=True)
-        _finish(EXIT_INVALID)
-    from everest_render.emit.output import without_sops
-
-    stream = (without_sops(result.plan) if choices.sops == "omit" else result.plan).stream()
-    if not stream and not choices.allow_empty:
-        asked = f" only={' '.join(choices.only)}" if choices.only else ""
-        folder = f" under {source.folder}/" if source.folder else ""
-        click.echo(
-            f"error: {application} selects nothing{folder}{asked}: refusing an empty render (it would prune every database);"
-            " set allow-empty=true if that is meant",
-            err=True,
-        )
-        _finish(EXIT_INVALID)
-    sys.stdout.buffer.write(stream)
-    sys.stdout.flush()
-    seconds = time.monotonic() - started
-    click.echo(f"everest-render: {application}: {len(result.objects)} objects, {len(stream)} bytes in {seconds:.2f} s", err=True)
-    _finish(EXIT_OK)
+    _finish(generate())
 
 
 @argocd.command(
@@ -770,12 +713,9 @@ def argocd_generate() -> None:
 def argocd_discover() -> None:
     """Print the first file that holds a DatabaseCluster or an Instance under the current
     directory (the CMP server uses this plugin when something is printed); print nothing otherwise."""
-    from everest_render.commands.argocd import discover
+    from everest_render.commands.plugin import discover
 
-    found = discover(Path.cwd())
-    if found is not None:
-        click.echo(found)
-    _finish(EXIT_OK)
+    _finish(discover())
 
 
 @main.command(

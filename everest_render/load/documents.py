@@ -128,6 +128,9 @@ MAX_INTEGER = 2**63 - 1
 # carriage return; DEL; C1 controls but NEL; U+FFFE and U+FFFF; and lone surrogates (only an
 # escape such as "\ud800" makes one, and no UTF-8 file or JSON API can hold it).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+# What _CONTROL allows of ASCII: most files are ASCII, and deleting these bytes in C is ten
+# times faster than the regex's scan (a megabyte of built-in schemas is read in every run).
+_CLEAN_ASCII = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x7F)])
 
 
 class _Resolver(yaml.resolver.Resolver):
@@ -170,6 +173,8 @@ def _character(char: str) -> str:
 
 def text_problems(text: str, name: str) -> list[Diagnostic]:
     """A raw control character in a file's text, located (YAML, templates, ignore files)."""
+    if text.isascii() and not text.encode("ascii").translate(None, _CLEAN_ASCII):
+        return []
     found = _CONTROL.search(text)
     if found is None:
         return []

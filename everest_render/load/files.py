@@ -92,10 +92,12 @@ def read_builtins() -> SourceSet:
 
 
 def read_source_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, folders: tuple[str, ...] | None = None) -> SourceSet:
+    """``folders``: only these input folders (the built-ins have no clusters/: in a checkout,
+    whose root is also the built-ins' root, the example fleet is not theirs to walk)."""
     problems: list[Diagnostic] = []
-    paths = _discover(root, out_dir, prefix, problems)
-    if folders is not None:
-        paths = [p for p in paths if p.relative_to(root).parts[0] in folders]
+    # The package's provider folders hold cases and vendored CRDs beside what a render reads,
+    # which is all at their top level: the built-ins' walk does not go below it.
+    paths = _discover(root, out_dir, prefix, problems, folders or INPUT_FOLDERS, provider_depth=1 if builtin and prefix else None)
     assets = {}
     for path in paths:
         if path.relative_to(root).parts[0] == "providers" and path.name in PROVIDER_FILES:
@@ -147,18 +149,26 @@ def discover_input_files(root: Path, out_dir: Path | None) -> list[Path]:
     return _discover(root, out_dir, "", [])
 
 
-def _discover(root: Path, out_dir: Path | None, prefix: str, problems: list[Diagnostic]) -> list[Path]:
+def _discover(
+    root: Path,
+    out_dir: Path | None,
+    prefix: str,
+    problems: list[Diagnostic],
+    folders: tuple[str, ...] = INPUT_FOLDERS,
+    provider_depth: int | None = None,
+) -> list[Path]:
     ignore = _ignore_spec(root, prefix, problems)
     skip = out_dir.resolve() if out_dir is not None else None
     found: list[Path] = []
     inside = root.resolve()
-    for folder in INPUT_FOLDERS:
+    for folder in folders:
         base = root / folder
         if not base.is_dir():
             if base.is_symlink() or (base.exists() and not base.is_dir()):
                 problems.append(_problem(prefix, root, base, "is not a folder (a dangling link, or a file)"))
             continue
-        for path in _walk(base, skip, root, inside, prefix, problems, ignore):
+        depth = provider_depth if folder == "providers" else None
+        for path in _walk(base, skip, root, inside, prefix, problems, ignore, depth):
             relative = path.relative_to(root).as_posix()
             if folder == "providers" and not _is_provider_file(relative):
                 continue
@@ -176,13 +186,23 @@ def _problem(prefix: str, root: Path, path: Path, what: str) -> Diagnostic:
     return Diagnostic(name, 1, 1, f"cannot be read: {what}; refusing to skip it (it would prune what it holds)")
 
 
-def _walk(base: Path, skip: Path | None, root: Path, inside: Path, prefix: str, problems: list[Diagnostic], ignore: Any) -> Iterator[Path]:
+def _walk(
+    base: Path,
+    skip: Path | None,
+    root: Path,
+    inside: Path,
+    prefix: str,
+    problems: list[Diagnostic],
+    ignore: Any,
+    max_depth: int | None = None,
+) -> Iterator[Path]:
     """Every input-named file under ``base``: folders (and links to folders inside the
-    repository) are followed, each real folder once, and whatever cannot be read is reported."""
+    repository) are followed, each real folder once, and whatever cannot be read is reported.
+    ``max_depth``: how many folders below ``base`` to enter (None: all)."""
     seen: set[Path] = set()
-    pending = [base]
+    pending = [(base, 0)]
     while pending:
-        folder = pending.pop()
+        folder, depth = pending.pop()
         real = folder.resolve()
         if real in seen:
             continue  # a second link to a folder already read: its files are not read twice
@@ -202,8 +222,8 @@ def _walk(base: Path, skip: Path | None, root: Path, inside: Path, prefix: str, 
             if kind == "link outside" and Path(entry.path).is_dir():
                 named_as_input = True  # a folder: it may hold inputs, so it is never skipped
             elif kind == "folder":
-                if skip is None or path.resolve() != skip:
-                    subfolders.append(path)
+                if (skip is None or path.resolve() != skip) and (max_depth is None or depth < max_depth):
+                    subfolders.append((path, depth + 1))
                 continue
             else:
                 named_as_input = entry.name.endswith(YAML_SUFFIXES) and entry.name not in KUSTOMIZATION_FILES

@@ -55,6 +55,10 @@ def sandbox(provider: Provider, kind: type[BoundedSandbox] = BoundedSandbox, opt
     env.filters.update(FILTERS)
     env.globals.update(GLOBALS)
     env.bound_helpers()
+    if provider.builtin and kind is BoundedSandbox and not options:
+        from everest_render.render.prepared import prepared_for  # compiled at build time (render/prepared.py)
+
+        env.bytecode_cache = prepared_for(env)
     return env
 
 

@@ -1,0 +1,197 @@
+"""Issue 12's start-up work: what the plugin path imports, the templates prepared at build time,
+and the CRD schemas narrowed to the objects checked. Each shortcut must give what the long way gives."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from everest_render.render import prepared
+from everest_render.schema_check import compile_schema, schema_for, schema_problems
+from tests.conftest import PROJECT_ROOT, mongodb
+
+# Imported by the commands that need them, never by a render (pyproject.toml says why each is there).
+NOT_ON_THE_RENDER_PATH = ("click", "deepdiff", "kr8s", "jsonschema")
+
+
+def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library(tmp_path):
+    (tmp_path / "clusters").mkdir()
+    (tmp_path / "clusters/orders.yaml").write_text(mongodb())
+    script = (
+        "import sys\n"
+        "sys.argv = ['everest-render', 'argocd', 'generate']\n"
+        "from everest_render.commands.entry import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    code = done.code\n"
+        f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {set(NOT_ON_THE_RENDER_PATH)!r})\n"
+        "print(code, loaded, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("---\napiVersion: psmdb.percona.com/v1\n")
+    assert done.stderr.splitlines()[-1] == "0 []"
+
+
+# --- templates prepared at build time ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def builtin_providers():
+    from everest_render.load.files import read_builtins
+    from everest_render.pipeline import _load_and_parse
+
+    _, parsed, _ = _load_and_parse(read_builtins(), ())
+    return {provider.name: provider for provider in parsed.providers}
+
+
+def _psmdb_environment(builtin_providers):
+    from everest_render.render.limits import BoundedSandbox
+    from everest_render.render.templates import sandbox
+
+    env = sandbox(builtin_providers["percona-server-mongodb"], BoundedSandbox, {"cache_size": 0})
+    env.bytecode_cache = None
+    return env
+
+
+def test_prepared_templates_are_used_and_give_what_compiling_gives(tmp_path, builtin_providers, monkeypatch):
+    provider = builtin_providers["percona-server-mongodb"]
+    names = sorted(provider.assets.templates)
+    file = tmp_path / "templates.marshal"
+    assert prepared.prepare([(_psmdb_environment(builtin_providers), names)], file) == len(names)
+    env = _psmdb_environment(builtin_providers)
+    cache = prepared.prepared_for(env, file)
+    assert cache is not None
+    monkeypatch.setattr(env, "compile", lambda *args, **kwargs: pytest.fail(f"compiled {args[1]} although it was prepared"))
+    env.bytecode_cache = cache
+    fresh = _psmdb_environment(builtin_providers)
+    for name in names:
+        loaded, reference = env.get_template(name), fresh.get_template(name)
+        assert loaded.filename == reference.filename  # errors name the template, not the cache
+        assert loaded.root_render_func.__code__.co_code == reference.root_render_func.__code__.co_code
+
+
+def test_prepared_templates_are_ignored_when_anything_differs(tmp_path, builtin_providers):
+    provider = builtin_providers["percona-server-mongodb"]
+    name = next(n for n in provider.templates)
+    file = tmp_path / "templates.marshal"
+    prepared.prepare([(_psmdb_environment(builtin_providers), [name])], file)
+    # Another lexer setting: another fingerprint, so the file is not used at all.
+    other = _psmdb_environment(builtin_providers)
+    other.trim_blocks = False
+    assert prepared.prepared_for(other, file) is None
+    # An edited template: its checksum differs, Jinja compiles it as if there were no file.
+    env = _psmdb_environment(builtin_providers)
+    env.bytecode_cache = prepared.prepared_for(env, file)
+    edited = env.loader.templates  # type: ignore[union-attr]
+    env.loader.templates = {**edited, name: "edited: {{ 1 + 1 }}\n"}  # type: ignore[union-attr]
+    assert env.get_template(name).render() == "edited: 2\n"
+    # A file for another Python (or no file, or garbage): never used.
+    content = {**_read(file), "python": b"\x00\x00\r\n"}
+    file.write_bytes(__import__("marshal").dumps(content))
+    prepared._loaded.clear()
+    assert prepared.prepared_for(_psmdb_environment(builtin_providers), file) is None
+    file.write_bytes(b"not marshal data")
+    prepared._loaded.clear()
+    assert prepared.prepared_for(_psmdb_environment(builtin_providers), file) is None
+    assert prepared.prepared_for(_psmdb_environment(builtin_providers), tmp_path / "missing") is None
+
+
+def _read(file: Path) -> dict:
+    return __import__("marshal").loads(file.read_bytes())
+
+
+# --- CRD schemas narrowed to the objects checked -----------------------------------------------
+
+
+def _errors(validator, instance):
+    return [(p.path, p.message, p.at_key, p.missing) for p in schema_problems(validator, instance)]
+
+
+def test_a_narrowed_schema_gives_the_whole_schemas_verdicts_and_messages():
+    schema = json.loads((PROJECT_ROOT / "providers/percona-server-mongodb/schemas/PerconaServerMongoDB.json").read_text())
+    schema.pop("x-everest-render-cel-rules", None)
+    good = {
+        "apiVersion": "psmdb.percona.com/v1",
+        "kind": "PerconaServerMongoDB",
+        "metadata": {"name": "orders", "namespace": "shop", "labels": {"team": "a"}},
+        "spec": {
+            "crVersion": "1.20.0",
+            "image": "percona/percona-server-mongodb:7.0",
+            "replsets": [{"name": "rs0", "size": 3, "resources": {"limits": {"cpu": "1", "memory": "4G"}}, "expose": {"enabled": True}}],
+        },
+    }
+    variants = [good]
+    for change in (
+        lambda o: o["spec"].update(imagee="x"),  # an unknown field: one line, with the field it may mean
+        lambda o: o["spec"]["replsets"][0].update(size="three"),  # a wrong type inside an array item
+        lambda o: o["spec"]["replsets"][0].pop("name"),  # a missing required field
+        lambda o: o["spec"]["replsets"][0]["resources"]["limits"].update(cpu="lots"),  # a quantity (anyOf)
+        lambda o: o["metadata"].update(name="Not A Name"),  # a pattern
+        lambda o: o["spec"]["replsets"].append({"name": "rs1", "size": 1, "affinity": {"antiAffinityTopologyKey": 3}}),
+        lambda o: o["spec"].update(replsets={"not": "a list"}),
+    ):
+        variant = copy.deepcopy(good)
+        change(variant)
+        variants.append(variant)
+    whole = compile_schema(schema)
+    for variant in variants:
+        narrowed = compile_schema(schema_for(schema, [variant]))
+        assert _errors(narrowed, variant) == _errors(whole, variant), variant
+    # One schema narrowed for several objects serves each of them.
+    together = compile_schema(schema_for(schema, variants))
+    assert [_errors(together, v) for v in variants] == [_errors(whole, v) for v in variants]
+    assert len(json.dumps(schema_for(schema, [good]))) < len(json.dumps(schema)) / 10
+
+
+# --- dataclass methods prepared at build time ----------------------------------------------------
+
+
+def test_prepared_dataclass_code_is_what_compiling_the_same_text_gives(tmp_path, monkeypatch):
+    import dataclasses
+
+    from everest_render import prepared_code
+
+    monkeypatch.setattr(dataclasses, "exec", exec, raising=False)  # undone after the test
+    table = prepared_code.record()
+
+    def define():
+        @dataclasses.dataclass(frozen=True)
+        class Ref:
+            namespace: str
+            name: str = "db"
+
+        return Ref
+
+    recorded = define()
+    assert len(table) == 6  # __init__, __repr__, __eq__, __hash__, __setattr__, __delattr__
+    prepared_code.write(table, tmp_path / "dataclasses.marshal")
+    assert prepared_code.install(tmp_path / "dataclasses.marshal")
+    used = []
+    monkeypatch.setattr(prepared_code.marshal, "loads", lambda data, _loads=prepared_code.marshal.loads: used.append(1) or _loads(data))
+    prepared = define()
+    assert len(used) == 6  # every method came from the file
+    for text, code in prepared_code.load(tmp_path / "dataclasses.marshal").items():
+        assert prepared_code.marshal.loads(code) == compile(text, "<string>", "exec", dont_inherit=True)
+    a, b = prepared("shop"), recorded("shop")
+    assert (repr(a), hash(a), a == prepared("shop"), a.name) == (repr(b), hash(b), True, "db")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.name = "x"  # type: ignore[misc]
+
+
+def test_prepared_dataclass_code_of_another_python_is_not_used(tmp_path):
+    import marshal
+
+    from everest_render import prepared_code
+
+    file = tmp_path / "dataclasses.marshal"
+    prepared_code.write({"def f(): pass": marshal.dumps(compile("", "<string>", "exec"))}, file)
+    assert prepared_code.load(file) is not None
+    file.write_bytes(marshal.dumps({**marshal.loads(file.read_bytes()), "version": "3.11.0 (another build)"}))
+    assert prepared_code.load(file) is None
+    assert not prepared_code.install(tmp_path / "missing.marshal")
