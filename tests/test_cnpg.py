@@ -329,3 +329,19 @@ def test_backup_credentials_are_listed_by_name_never_rendered(cnpg):
 # --- bad input: the exact line the user sees -------------------------------------------------
 # One case file per refusal, in providers/cloudnative-pg/cases/, run by everest_render.testing
 # (tests/test_provider_cases.py).
+
+
+def test_every_postgresql_line_has_a_tag_that_stays_on_its_minor_release():
+    """postgres-containers' tags (docker-bake.hcl): ``MM.mm-system-OS`` stays on one minor
+    release, ``MM-system-OS`` floats; each line 14 to 18 offers the first, the default is one."""
+    import yaml
+
+    definition = yaml.safe_load((PROJECT_ROOT / "providers/cloudnative-pg/definition.yaml").read_text())
+    versions = definition["spec"]["componentTypes"]["postgresql"]["versions"]
+    for entry in versions:
+        assert re.fullmatch(r"1[4-8](\.\d+)?-system-trixie", entry["version"]), entry
+        assert entry["image"] == f"ghcr.io/cloudnative-pg/postgresql:{entry['version']}"
+    minors = {v["version"].split(".")[0] for v in versions if "." in v["version"].split("-")[0]}
+    assert minors == {"14", "15", "16", "17", "18"}
+    (default,) = [v["version"] for v in versions if v.get("default")]
+    assert "." in default.split("-")[0]

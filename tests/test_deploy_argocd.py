@@ -188,6 +188,17 @@ def test_the_image_runs_as_999_from_the_lock_with_bytecode_compiled():
         assert "--require-hashes --no-deps -r requirements" in line or ("--no-deps" in line and "/wheels" in line), line
 
 
+
+def test_everything_the_image_copies_from_the_repository_exists():
+    # No image can be built here, so a COPY of a path the repository no longer has (a moved
+    # folder) would only fail at the administrator's docker build.
+    text = (DEPLOY / "Dockerfile").read_text()
+    copies = [line.split()[1:-1] for line in text.splitlines() if line.startswith("COPY ") and "--from=" not in line]
+    assert copies
+    for sources in copies:
+        for source in sources:
+            assert (PROJECT_ROOT / source).exists(), f"the Dockerfile copies {source}, which the repository does not have"
+
 # CloudNativePG's Pooler reports status.instances (pkg/apis/v1 PoolerStatus).
 @pytest.mark.parametrize(
     ("spec", "status", "expected"),
