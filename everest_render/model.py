@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from everest_render.load.documents import Document
 
@@ -71,12 +71,26 @@ class RepositorySettings:
     # spec.catalogue: versions added to definitions in effect, without copying them.
     catalogue: tuple[AddedVersion, ...] = ()
     gitops: GitopsDefaults | None = None
+    # spec.extensions: which extensions the repository enables, and their settings as written.
+    extensions: Mapping[str, ExtensionChoice] = field(default_factory=dict)
     # spec.operatorReleases: per provider, the operator release it targets (resolve/releases.py).
     operator_releases: tuple[ReleasePin, ...] = ()
 
     @property
     def file(self) -> str | None:
         return self.document.source.path if self.document is not None else None
+
+
+@dataclass(frozen=True)
+class ExtensionChoice:
+    """One entry of the settings file's ``spec.extensions``: an extension turned on (or, with
+    ``enabled: false``, kept configured but off) and its settings, checked later against the
+    extension's own settings schema."""
+
+    name: str
+    enabled: bool
+    settings: Mapping[str, Any]
+    at: tuple[str | int, ...]  # its path in the settings file, for messages
 
 
 DEFAULT_SETTINGS = RepositorySettings()
@@ -253,6 +267,25 @@ class ProviderGitops:
     derived: tuple[DerivedField, ...] = ()
 
 
+class TemplateSource(Protocol):
+    """What runs templates and owns schemas: a provider or an extension (both data folders)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def folder(self) -> str: ...
+    @property
+    def assets(self) -> ProviderAssets: ...
+    @property
+    def objects(self) -> tuple[ObjectSchema, ...]: ...
+    @property
+    def templates(self) -> tuple[str, ...]: ...
+    @property
+    def document(self) -> Document: ...
+    @property
+    def builtin(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -279,6 +312,89 @@ class Provider:
     release_origin: str = "its only operator release"
     # Set when an upstream core.openeverest.io Provider is this provider's catalogue.
     instance_schemas: InstanceSchemas | None = None
+
+
+# --- extensions: objects around the clusters they select ------------------------------------
+
+
+@dataclass(frozen=True)
+class LabelRequirement:
+    """One ``matchExpressions`` entry of a label selector, as Kubernetes reads it."""
+
+    key: str
+    operator: str  # In | NotIn | Exists | DoesNotExist
+    values: tuple[str, ...] = ()
+
+    def holds(self, labels: Mapping[str, str]) -> bool:
+        if self.operator == "Exists":
+            return self.key in labels
+        if self.operator == "DoesNotExist":
+            return self.key not in labels
+        inside = self.key in labels and labels[self.key] in self.values
+        return inside if self.operator == "In" else not inside
+
+
+@dataclass(frozen=True)
+class ExtensionSelection:
+    """Which clusters an extension applies to (``spec.select``); an empty list selects all."""
+
+    namespaces: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    match_labels: Mapping[str, str] = field(default_factory=dict)
+    match_expressions: tuple[LabelRequirement, ...] = ()
+
+    def why_not(self, namespace: str, provider: str, labels: Mapping[str, str]) -> str | None:
+        """None when a cluster is selected, else the reason it is not (explain shows it)."""
+        if self.namespaces and namespace not in self.namespaces:
+            return f"namespace {namespace} is not one of {', '.join(self.namespaces)}"
+        if self.providers and provider not in self.providers:
+            return f"provider {provider} is not one of {', '.join(self.providers)}"
+        for key, value in self.match_labels.items():
+            if labels.get(key) != value:
+                return f"label {key}={value} is not on the cluster"
+        for requirement in self.match_expressions:
+            if not requirement.holds(labels):
+                return f"label selector {requirement.key} {requirement.operator} {list(requirement.values)} does not hold"
+        return None
+
+
+@dataclass(frozen=True)
+class ExtensionTemplate:
+    file: str
+    # A shared template renders objects of the namespace, not of one cluster (one BackupStorage's
+    # credentials): rendered for every selected cluster, identical results kept once, in
+    # out/<namespace>/_extensions.yaml.
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An extension folder (``extensions/<name>/extension.yaml``, templates, schemas): objects
+    rendered around every cluster it selects, never a provider's own objects."""
+
+    name: str
+    description: str
+    order: int  # extensions apply by (order, name)
+    selection: ExtensionSelection
+    settings_schema: Mapping[str, Any]
+    template_files: tuple[ExtensionTemplate, ...]
+    objects: tuple[ObjectSchema, ...]
+    folder: str
+    assets: ProviderAssets
+    document: Document
+    builtin: bool
+
+    @property
+    def templates(self) -> tuple[str, ...]:
+        return tuple(t.file for t in self.template_files)
+
+
+@dataclass(frozen=True)
+class AppliedExtension:
+    """An enabled extension with the repository's settings, validated, defaults filled in."""
+
+    extension: Extension
+    settings: Mapping[str, Any]
 
 
 # --- clusters --------------------------------------------------------------------------
@@ -469,6 +585,9 @@ class ResolvedCluster:
     settings: RepositorySettings = DEFAULT_SETTINGS  # the repository's, for resolve and render
     gitops: GitopsControls = field(default_factory=lambda: NO_CONTROLS)
     bundle: ResolvedBundle | None = None  # the version bundle in effect, if any
+    # The enabled extensions that apply to this cluster, in order, and those that do not, with why.
+    extensions: tuple[AppliedExtension, ...] = ()
+    extensions_skipped: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ref(self) -> ObjectRef:
@@ -482,3 +601,5 @@ class RenderedObject:
     obj: Mapping[str, Any]
     cluster: ObjectRef
     template: str
+    extension: str | None = None  # the extension that rendered it; None: the cluster's provider
+    shared: bool = False  # an extension's namespace object (out/<namespace>/_extensions.yaml)

@@ -23,10 +23,22 @@ from everest_render.check.crd import NARROW_UP_TO, SchemaBook, check_objects
 from everest_render.check.provider_assets import provider_problems
 from everest_render.check.secrets import redact, sensitive_in, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
-from everest_render.emit.output import OutputPlan, cluster_files, passthrough_files, plan_from_files
+from everest_render.emit.output import OutputPlan, cluster_files, extension_files, passthrough_files, plan_from_files
+from everest_render.extend.catalog import extensions_in_effect
+from everest_render.extend.manifest import parse_extensions
+from everest_render.extend.render import overwrite_problems, render_extensions, shared_once
+from everest_render.extend.select import select_extensions
 from everest_render.load.documents import Document, SourceFile, load_documents, parse_yaml
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
-from everest_render.model import Definition, PassthroughObject, Provider, RenderedObject, RepositorySettings, ResolvedCluster
+from everest_render.model import (
+    AppliedExtension,
+    Definition,
+    PassthroughObject,
+    Provider,
+    RenderedObject,
+    RepositorySettings,
+    ResolvedCluster,
+)
 from everest_render.parallel import map_slices
 from everest_render.parse.inputs import ParsedInputs, parse_documents
 from everest_render.parse.settings import parse_settings
@@ -35,6 +47,7 @@ from everest_render.render.templates import ProviderRenderer, render_clusters
 from everest_render.resolve.catalog import Catalog, build_catalog
 from everest_render.resolve.cluster import resolve_clusters
 from everest_render.resolve.references import index_references
+from everest_render.resolve.suppliers import SHARED, double_supply_problems
 
 if TYPE_CHECKING:
     from everest_render.cache.store import Store
@@ -73,6 +86,7 @@ class ResolveResult:
     settings: RepositorySettings
     # What may be secret in the repository's documents: masked in every message (check/secrets.py).
     sensitive: frozenset[str] = frozenset()
+    extensions: tuple[AppliedExtension, ...] = ()  # enabled, in the order they apply
 
     @property
     def failed(self) -> bool:
@@ -112,6 +126,10 @@ def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> Re
     asset_problems = provider_problems(own.providers)
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
     clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references, settings)
+    extensions, extension_problems = parse_extensions(files.extensions)
+    broken = {f.folder.rsplit("/", 1)[-1] for f in files.extensions} - {e.name for e in extensions}
+    applied, choice_problems = extensions_in_effect(extensions, settings, catalog.providers, broken)
+    clusters, selection_problems = select_extensions(clusters, applied, sorted({e.name for e in extensions} | broken))
     nothing_to_render = not own.clusters and not own_loaded and not own.diagnostics and not files.own.unreadable
     diagnostics = [
         *files.settings_unreadable,
@@ -124,11 +142,15 @@ def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> Re
         *asset_problems,
         *reference_problems,
         *cluster_problems,
+        *files.extensions_unreadable,
+        *extension_problems,
+        *choice_problems,
+        *selection_problems,
         *([Diagnostic("clusters", 1, 1, EMPTY_RENDER)] if nothing_to_render else []),
     ]
     # No message may echo what may be secret, whichever stage wrote it.
     masked = redact(sorted_diagnostics(diagnostics), sensitive)
-    return ResolveResult(catalog, tuple(clusters), own, tuple(masked), settings, sensitive)
+    return ResolveResult(catalog, tuple(clusters), own, tuple(masked), settings, sensitive, applied)
 
 
 def render_repository(files: RepositoryFiles, only: Selection | None = None, jobs: int = 1, cache: Store | None = None) -> RenderResult:
@@ -144,11 +166,22 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
         slices = _render_cached(clusters, jobs, cache, resolved.sensitive)
     else:
         slices = map_slices(render_slice, clusters, jobs)
-    objects = tuple(o for part in slices for o in part.objects)
-    by_ref = {cluster.ref: cluster for cluster in clusters}
-    duplicated = duplicate_problems(objects, by_ref, resolved.inputs.passthrough)
-    plan = plan_from_files({**{path: text for part in slices for path, text in part.files.items()}, **passthrough_files(passthrough)})
-    found = [*(d for part in slices for d in part.diagnostics), *duplicated]
+    if only is not None:
+        # A namespace's shared extension objects are selected with it (or NAMESPACE/_shared),
+        # whichever of its clusters the selection renders: render them for the others too.
+        chosen = {cluster.ref for cluster in clusters}
+        others = [c for c in resolved.clusters if c.ref not in chosen and c.extensions and _selects_shared(only, c)]
+        slices = [*slices, render_slice(others, shared_only=True)] if others else slices
+    by_ref = {cluster.ref: cluster for cluster in resolved.clusters}
+    rendered = [o for part in slices for o in part.objects]
+    shared, shared_problems = shared_once(o for o in rendered if o.shared)
+    shared = [o for o in shared if only is None or _selects_shared(only, by_ref[o.cluster])]
+    objects = (*(o for o in rendered if not o.shared), *shared)
+    passing = resolved.inputs.passthrough
+    duplicated = [*duplicate_problems(objects, by_ref, passing), *double_supply_problems(objects, passing)]
+    written = {path: text for part in slices for path, text in part.files.items()}
+    plan = plan_from_files({**written, **extension_files(shared), **passthrough_files(passthrough)})
+    found = [*(d for part in slices for d in part.diagnostics), *shared_problems, *duplicated]
     diagnostics = (*resolved.diagnostics, *sorted_diagnostics(redact(found, resolved.sensitive)))
     diagnostics = tuple(sorted_diagnostics(diagnostics))
     if has_errors(diagnostics):
@@ -170,18 +203,29 @@ def _selected_passthrough(resolved: ResolveResult, only: Selection | None) -> li
     return [p for p in items if only.selects(p.namespace, owner.get(id(p)), p.document.source.path)]
 
 
+def _selects_shared(only: Selection, cluster: ResolvedCluster) -> bool:
+    return only.selects(cluster.ref.namespace, SHARED, cluster.cluster.document.source.path)
+
+
 def render_slice(
-    clusters: Sequence[ResolvedCluster], renderers: dict[int, ProviderRenderer] | None = None, book: SchemaBook | None = None
+    clusters: Sequence[ResolvedCluster],
+    renderers: dict[int, ProviderRenderer] | None = None,
+    book: SchemaBook | None = None,
+    shared_only: bool = False,
 ) -> RenderedSlice:
-    """render -> post-process -> check -> emit, for some resolved clusters (``renderers`` and
-    ``book``: compiled templates and schemas to reuse, filled on first use)."""
+    """render -> post-process -> check -> emit, for some resolved clusters: their providers'
+    objects, then their extensions' (``renderers`` and ``book``: compiled templates and schemas
+    to reuse, filled on first use; ``shared_only``: only the extensions' shared objects)."""
     by_ref = {cluster.ref: cluster for cluster in clusters}
-    rendered, render_problems = render_clusters(clusters, renderers)
-    objects, post_problems = postprocess(rendered, by_ref)
+    rendered, render_problems = render_clusters(clusters, renderers) if not shared_only else ([], [])
+    added, extension_problems = render_extensions(clusters, shared_only=shared_only)
+    objects, post_problems = postprocess([*rendered, *added], by_ref)
+    objects, overwrites = overwrite_problems(objects, by_ref)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
     # A template may write a credential too: its values are masked like the inputs' are.
-    problems = redact((*render_problems, *post_problems, *check_problems), sensitive_in(o.obj for o in objects))
+    found = (*render_problems, *extension_problems, *post_problems, *overwrites, *check_problems)
+    problems = redact(found, sensitive_in(o.obj for o in objects))
     return RenderedSlice(tuple(objects), files, tuple(problems))
 
 

@@ -187,7 +187,7 @@ def everest_crd_check(everest_rendered: Rendered) -> Callable[..., list[str]]:
 def everest_scratch(everest_repo: Path, tmp_path: Path) -> Repo:
     from everest_render.testing import Repo
 
-    for folder in ("definitions", "providers"):
+    for folder in ("definitions", "providers", "extensions"):
         if (everest_repo / folder).is_dir():
             shutil.copytree(everest_repo / folder, tmp_path / folder, ignore=shutil.ignore_patterns("cases"))
     return Repo(tmp_path)
@@ -218,6 +218,6 @@ class CaseItem(pytest.Item):
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> CaseFile | None:
     parts = file_path.parts
-    if file_path.suffix == ".yaml" and len(parts) >= 4 and parts[-2] == "cases" and parts[-4] == "providers":
+    if file_path.suffix == ".yaml" and len(parts) >= 4 and parts[-2] == "cases" and parts[-4] in ("providers", "extensions"):
         return CaseFile.from_parent(parent, path=file_path)
     return None

@@ -106,8 +106,10 @@ class Case:
 
 
 def provider_cases(root: Path) -> list[Case]:
-    """Every ``providers/*/cases/*.yaml`` of the repository at ``root``, sorted by path."""
-    return [read_case(path) for path in sorted(root.glob("providers/*/cases/*.yaml"))]
+    """Every ``providers/*/cases/*.yaml`` and ``extensions/*/cases/*.yaml`` of the repository
+    at ``root``, sorted by path (an extension's cases are run the same way)."""
+    found = [*root.glob("providers/*/cases/*.yaml"), *root.glob("extensions/*/cases/*.yaml")]
+    return [read_case(path) for path in sorted(found)]
 
 
 def read_case(path: Path) -> Case:
@@ -124,7 +126,7 @@ def read_case(path: Path) -> Case:
 def run_case(case: Case, scratch: Path) -> list[str]:
     """Render ``case`` in the empty folder ``scratch``; what differs from its expectation."""
     if case.provider_root.resolve() != builtin_root().resolve():
-        for folder in ("definitions", "providers"):
+        for folder in ("definitions", "providers", "extensions"):
             if (case.provider_root / folder).is_dir():
                 shutil.copytree(case.provider_root / folder, scratch / folder, ignore=shutil.ignore_patterns("cases"))
     repo = Repo(scratch)

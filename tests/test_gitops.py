@@ -198,7 +198,7 @@ def test_an_unknown_renderer_setting_is_an_error(repo):
     )
     assert repo.errors() == [
         "clusters/shop/orders.yaml:7:5: unknown setting 'everest-render/deletion-protect'; known: everest-render/deletion-protection,"
-        " everest-render/keep-volumes (at metadata.annotations.everest-render/deletion-protect)"
+        " everest-render/keep-volumes, everest-render/skip-extensions (at metadata.annotations.everest-render/deletion-protect)"
     ]
 
 

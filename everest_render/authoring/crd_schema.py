@@ -170,3 +170,26 @@ def expected_schemas(root: Path) -> Iterator[tuple[Path, str]]:
                 crd = find_crd(root, folder, entry["apiVersion"], entry["kind"])
                 schema = strict_schema_from_crd(crd, entry["apiVersion"].split("/")[1])
                 yield provider_file.parent / schemas[entry["kind"]], json.dumps(schema, sort_keys=True, separators=(",", ":")) + "\n"
+    for manifest in sorted((root / "extensions").glob("*/extension.yaml")):
+        spec = yaml.load(manifest.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)["spec"]
+        for entry in spec["objects"]:
+            if "source" in entry:
+                schema = extension_schema(manifest.parent / entry["source"], entry["apiVersion"], entry["kind"])
+                yield manifest.parent / entry["schema"], json.dumps(schema, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def extension_schema(source: Path, api_version: str, kind: str) -> dict[str, Any]:
+    """An extension's schema from the file its manifest names as the ``source``: a vendored CRD
+    (``*.yaml``), or vendored Kubernetes OpenAPI definitions (``*.definitions.json``, core kinds)."""
+    if source.name.endswith(".definitions.json"):
+        from everest_render.authoring.core_schema import definition_of, strict_schema_from_definitions
+
+        vendored = json.loads(source.read_text(encoding="utf-8"))
+        return strict_schema_from_definitions(vendored, definition_of(vendored, api_version, kind), api_version, kind)
+    if not source.is_file():
+        raise MissingCrd(f"no vendored CRD {source}")
+    crd = yaml.load(source.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    group = api_version.split("/")[0]
+    if crd.get("spec", {}).get("group") != group or crd["spec"]["names"]["kind"] != kind:
+        raise MissingCrd(f"{source} is not the CRD of {api_version} {kind}")
+    return strict_schema_from_crd(crd, api_version.split("/")[1])

@@ -28,6 +28,7 @@ from everest_render.load.documents import Document, Position, Positions, SourceF
 from everest_render.model import (
     BackupStorage,
     Definition,
+    Extension,
     MonitoringConfig,
     ObjectRef,
     Provider,
@@ -36,9 +37,9 @@ from everest_render.model import (
     ResolvedCluster,
 )
 
-ENTRY_FORMAT = 1
+ENTRY_FORMAT = 2  # 2: an object's extension and whether it is shared (extensions)
 # Values many clusters share: hashed once, then named by digest inside each cluster's key.
-_SHARED = (Provider, Definition, RepositorySettings, BackupStorage, MonitoringConfig)
+_SHARED = (Provider, Definition, RepositorySettings, BackupStorage, MonitoringConfig, Extension)
 _SHARED_TYPES = frozenset(_SHARED)
 _ERRORS = (pickle.PicklingError, TypeError, AttributeError, RecursionError, ValueError)
 
@@ -124,7 +125,7 @@ def encode_entry(objects: Sequence[RenderedObject], files: Mapping[str, bytes], 
         return marshal.dumps(
             (
                 ENTRY_FORMAT,
-                [(o.obj, o.template) for o in objects],
+                [(o.obj, o.template, o.extension, o.shared) for o in objects],
                 dict(files),
                 [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in diagnostics],
             )
@@ -139,11 +140,11 @@ def decode_entry(payload: bytes, ref: ObjectRef) -> tuple[tuple[RenderedObject, 
         version, objects, files, diagnostics = marshal.loads(payload)
         if version != ENTRY_FORMAT or not isinstance(files, dict):
             return None
-        rendered = tuple(RenderedObject(obj, ref, template) for obj, template in objects)
+        rendered = tuple(RenderedObject(obj, ref, template, extension, shared) for obj, template, extension, shared in objects)
         found = tuple(Diagnostic(f, line, col, text, tuple(at), Severity(level)) for f, line, col, text, at, level in diagnostics)
     except (ValueError, TypeError, EOFError):
         return None
-    if not all(isinstance(o.obj, dict) and isinstance(o.template, str) for o in rendered):
+    if not all(isinstance(o.obj, dict) and isinstance(o.template, str) and isinstance(o.shared, bool) for o in rendered):
         return None
     if not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
         return None

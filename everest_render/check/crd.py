@@ -13,7 +13,7 @@ from typing import Any
 
 from everest_render.check.cel_rules import RULES_KEY, RuleSet
 from everest_render.diagnostics import Diagnostic, format_path
-from everest_render.model import ObjectRef, Provider, RenderedObject, ResolvedCluster
+from everest_render.model import ObjectRef, RenderedObject, ResolvedCluster, TemplateSource
 from everest_render.schema_check import Validator, compile_schema, schema_for, schema_problems
 
 # Up to this many objects of one kind, each check compiles the schema narrowed to what those
@@ -23,7 +23,7 @@ NARROW_UP_TO = 16
 
 
 class SchemaBook:
-    """Compiled validators and CEL rule sets by provider and kind, built on first use within one run.
+    """Compiled validators and CEL rule sets by provider (or extension) and kind, built on first use within one run.
 
     ``narrow``: the objects to check, by provider and kind; a kind with few objects gets a
     validator of its schema narrowed to them (valid for those objects only)."""
@@ -32,13 +32,13 @@ class SchemaBook:
         self._validators: dict[tuple[int, str, str], tuple[Validator, RuleSet]] = {}
         self._narrow = narrow or {}
 
-    def validator(self, provider: Provider, api_version: str, kind: str) -> Validator:
+    def validator(self, provider: TemplateSource, api_version: str, kind: str) -> Validator:
         return self._compiled(provider, api_version, kind)[0]
 
-    def rules(self, provider: Provider, api_version: str, kind: str) -> RuleSet:
+    def rules(self, provider: TemplateSource, api_version: str, kind: str) -> RuleSet:
         return self._compiled(provider, api_version, kind)[1]
 
-    def _compiled(self, provider: Provider, api_version: str, kind: str) -> tuple[Validator, RuleSet]:
+    def _compiled(self, provider: TemplateSource, api_version: str, kind: str) -> tuple[Validator, RuleSet]:
         key = (id(provider), api_version, kind)
         if key not in self._validators:
             entry = next(o for o in provider.objects if (o.api_version, o.kind) == (api_version, kind))
@@ -58,26 +58,38 @@ def check_objects(
     if book is None:
         by_kind: dict[tuple[int, str, str], list[Any]] = {}
         for rendered in objects:
-            provider = clusters[rendered.cluster].provider
-            by_kind.setdefault((id(provider), rendered.obj["apiVersion"], rendered.obj["kind"]), []).append(rendered.obj)
+            owner = owner_of(rendered, clusters[rendered.cluster])
+            by_kind.setdefault((id(owner), rendered.obj["apiVersion"], rendered.obj["kind"]), []).append(rendered.obj)
         book = SchemaBook(by_kind)
     problems: list[Diagnostic] = []
     for rendered in objects:
         cluster = clusters[rendered.cluster]
         obj = rendered.obj
-        validator = book.validator(cluster.provider, obj["apiVersion"], obj["kind"])
+        source = owner_of(rendered, cluster)
+        validator = book.validator(source, obj["apiVersion"], obj["kind"])
         for problem in schema_problems(validator, obj):
             anchor = cluster.cluster.document.at(("spec",), "")
             message = (
-                f"rendered {obj['kind']} {rendered.cluster} does not match the operator's schema "
+                f"rendered {obj['kind']} {rendered.cluster} does not match {_whose(rendered)} schema "
                 f"at {format_path(problem.path) or '(root)'}: {problem.message} (template {rendered.template})"
             )
             problems.append(Diagnostic(anchor.file, anchor.line, anchor.column, message))
-        for violation in book.rules(cluster.provider, obj["apiVersion"], obj["kind"]).problems(obj):
+        for violation in book.rules(source, obj["apiVersion"], obj["kind"]).problems(obj):
             anchor = cluster.cluster.document.at(("spec",), "")
             message = (
-                f"rendered {obj['kind']} {rendered.cluster} breaks a rule of the operator's CRD "
+                f"rendered {obj['kind']} {rendered.cluster} breaks a rule of {_whose(rendered)} CRD "
                 f"at {format_path(violation.path) or '(root)'}: {violation.message} (template {rendered.template})"
             )
             problems.append(Diagnostic(anchor.file, anchor.line, anchor.column, message))
     return problems
+
+
+def owner_of(rendered: RenderedObject, cluster: ResolvedCluster) -> TemplateSource:
+    """What rendered the object, whose schemas it must match: its extension, else the provider."""
+    if rendered.extension is None:
+        return cluster.provider
+    return next(a.extension for a in cluster.extensions if a.extension.name == rendered.extension)
+
+
+def _whose(rendered: RenderedObject) -> str:
+    return "the operator's" if rendered.extension is None else f"extension {rendered.extension}'s"

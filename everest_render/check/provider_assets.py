@@ -15,7 +15,7 @@ import jinja2
 
 from everest_render.check.cel_rules import RULES_KEY
 from everest_render.diagnostics import Diagnostic
-from everest_render.model import Provider
+from everest_render.model import Provider, TemplateSource
 from everest_render.render.templates import sandbox
 from everest_render.schema_check import compile_schema
 
@@ -31,7 +31,12 @@ def provider_problems(providers: Iterable[Provider]) -> list[Diagnostic]:
     return problems
 
 
-def _schema_problems(provider: Provider) -> list[Diagnostic]:
+def asset_problems(source: TemplateSource) -> list[Diagnostic]:
+    """The schemas and templates of a provider or an extension folder."""
+    return [*_schema_problems(source), *_template_problems(source)]
+
+
+def _schema_problems(provider: TemplateSource) -> list[Diagnostic]:
     problems = []
     for name in sorted({o.schema_file for o in provider.objects}):
         where = f"{provider.folder}/{name}"
@@ -58,7 +63,7 @@ def _schema_problems(provider: Provider) -> list[Diagnostic]:
     return problems
 
 
-def _template_problems(provider: Provider) -> list[Diagnostic]:
+def _template_problems(provider: TemplateSource) -> list[Diagnostic]:
     env = sandbox(provider)
     problems = []
     for name in sorted(provider.assets.templates):

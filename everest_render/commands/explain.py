@@ -16,7 +16,8 @@ import yaml
 
 from everest_render.check.cel_rules import inventory
 from everest_render.diagnostics import closest
-from everest_render.model import CatalogueVersion, PassthroughObject, ResolvedCluster
+from everest_render.emit.output import EXTENSIONS_FILE
+from everest_render.model import CatalogueVersion, PassthroughObject, RenderedObject, ResolvedCluster
 from everest_render.render.context import expose_context, pitr_context, schedules_context, topology_context, versions_context
 from everest_render.render.templates import ProviderRenderer
 
@@ -85,6 +86,7 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
     """``passthrough``: the repository's pass-through objects, to name who supplies each Secret."""
     replaced = catalog.replaced if catalog else ()
     provider, definition = cluster.provider, cluster.definition
+    added = _extension_objects(cluster)
     return {
         "cluster": str(cluster.ref),
         "source": cluster.cluster.document.source.path,
@@ -143,7 +145,8 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
             "serverHost": cluster.monitoring.config.server_host,
             "image": cluster.monitoring.image,
         },
-        "secrets": _secrets(cluster, passthrough),
+        "secrets": _secrets(cluster, passthrough, added),
+        "extensions": _extensions_json(cluster, added),
         "defaults": [{"path": d.path, "value": d.value, "origin": d.origin} for d in cluster.defaults],
     }
 
@@ -162,11 +165,52 @@ def _backup_json(cluster: ResolvedCluster) -> dict[str, Any]:
     }
 
 
-def _secrets(cluster: ResolvedCluster, passthrough: Sequence[PassthroughObject]) -> list[dict[str, Any]]:
-    from everest_render.resolve.suppliers import suppliers
+def _extension_objects(cluster: ResolvedCluster) -> list[RenderedObject]:
+    """What the cluster's extensions add, as rendered for it (a template that fails for the
+    cluster adds nothing here; `validate` reports why)."""
+    if not cluster.extensions:
+        return []
+    from everest_render.extend.render import render_extensions
 
-    supplied = suppliers(cluster, passthrough)
-    return [{**s, "suppliedBy": supplied.get(s["name"])} for s in ProviderRenderer(cluster.provider).required_secrets(cluster)]
+    return render_extensions([cluster])[0]
+
+
+def _added_file(cluster: ResolvedCluster, rendered: RenderedObject) -> str:
+    name = EXTENSIONS_FILE if rendered.shared else f"{cluster.ref.name}.yaml"
+    return f"out/{cluster.ref.namespace}/{name}"
+
+
+def _extensions_json(cluster: ResolvedCluster, added: Sequence[RenderedObject]) -> dict[str, Any]:
+    applied = []
+    for entry in cluster.extensions:
+        extension = entry.extension
+        objects = [
+            {"kind": o.obj.get("kind"), "name": (o.obj.get("metadata") or {}).get("name"), "file": _added_file(cluster, o)}
+            for o in added
+            if o.extension == extension.name
+        ]
+        applied.append({"name": extension.name, "order": extension.order, "source": extension.folder, "objects": objects})
+    skipped = [{"name": name, "why": why} for name, why in cluster.extensions_skipped.items()]
+    return {"applied": applied, "skipped": skipped}
+
+
+def _secrets(
+    cluster: ResolvedCluster, passthrough: Sequence[PassthroughObject], added: Sequence[RenderedObject] = ()
+) -> list[dict[str, Any]]:
+    from everest_render.resolve.suppliers import extension_suppliers, suppliers
+
+    supplied = {**extension_suppliers(cluster, added, _added_file), **suppliers(cluster, passthrough)}
+    # An extension rendering ExternalSecrets (credentials) that supplies no ExternalSecret for a
+    # Secret the operator generates has left it to the operator: say so, it is the repository's choice.
+    suppliers_on = [e.extension.name for e in cluster.extensions if any(o.kind == "ExternalSecret" for o in e.extension.objects)]
+    return [
+        {
+            **s,
+            "suppliedBy": supplied.get(s["name"]),
+            "leftToOperatorBy": suppliers_on if s["operatorGenerates"] and s["name"] not in supplied else [],
+        }
+        for s in ProviderRenderer(cluster.provider).required_secrets(cluster)
+    ]
 
 
 def explain_text(cluster: ResolvedCluster, catalog: Catalog | None, passthrough: Sequence[PassthroughObject] = ()) -> str:
@@ -215,9 +259,19 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
     lines.append("secrets this cluster needs (never rendered):")
     for secret in data["secrets"]:
         who = f"supplied by {secret['suppliedBy']}" if secret["suppliedBy"] else f"created by {secret['createdBy']}"
+        if secret["leftToOperatorBy"]:
+            who += f" (left to the operator by extension {', '.join(secret['leftToOperatorBy'])})"
         lines.append(f"  {secret['name']}: keys {', '.join(secret['keys'])}; {who}")
     if data["bundle"]:
         lines.append(f"bundle:     {data['bundle']['name']} ({data['bundle']['origin']})")
+    extensions = data["extensions"]
+    if extensions["applied"] or extensions["skipped"]:
+        lines.append("extensions:")
+    for entry in extensions["applied"]:
+        objects = ", ".join(f"{o['kind']} {o['name']} ({o['file']})" for o in entry["objects"]) or "nothing"
+        lines.append(f"  {entry['name']} ({entry['source']}, order {entry['order']}): adds {objects}")
+    for entry in extensions["skipped"]:
+        lines.append(f"  {entry['name']}: not applied: {entry['why']}")
     lines.append("versions:")
     lines.extend(
         f"  {t}: {v['version']}  ({v['image']})  <- {_source_note(data['versionSources'][t])}" for t, v in data["versions"].items()

@@ -27,6 +27,7 @@ from everest_render.model import ObjectRef, PassthroughObject, RenderedObject
 INDEX_FILE = ".everest-render-index"
 INDEX_HEADER = "# Files under this folder written by everest-render; `render` prunes only these.\n"
 PASSTHROUGH_FILE = "_passthrough.yaml"  # "_" cannot start a cluster name, so no collision
+EXTENSIONS_FILE = "_extensions.yaml"  # extensions' shared objects of a namespace (docs/extensions.md)
 KUSTOMIZATION_FILE = "kustomization.yaml"  # only when asked for: it makes Argo CD switch to kustomize
 
 
@@ -66,12 +67,26 @@ def cluster_files(objects: Iterable[RenderedObject], kind_orders: Mapping[Object
     (``kind_orders``: each cluster's provider's ``kindOrder``)."""
     by_cluster: dict[ObjectRef, list[Mapping[str, Any]]] = defaultdict(list)
     for rendered in objects:
-        by_cluster[rendered.cluster].append(rendered.obj)
+        if not rendered.shared:  # an extension's namespace objects go to extension_files
+            by_cluster[rendered.cluster].append(rendered.obj)
     files: dict[str, bytes] = {}
     for ref in sorted(by_cluster):
         kind_order = kind_orders.get(ref, ())
         ordered = sorted(by_cluster[ref], key=lambda o: object_sort_key(ref.namespace, ref.name, o, kind_order))
         files[f"{ref.namespace}/{ref.name}.yaml"] = "".join(dump_document(o) for o in ordered).encode()
+    return files
+
+
+def extension_files(shared: Iterable[RenderedObject]) -> dict[str, bytes]:
+    """``<namespace>/_extensions.yaml``: the extensions' shared objects of each namespace, in
+    the canonical order (one BackupStorage's credentials, whichever clusters need them)."""
+    by_namespace: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for rendered in shared:
+        by_namespace[rendered.cluster.namespace].append(rendered.obj)
+    files: dict[str, bytes] = {}
+    for namespace in sorted(by_namespace):
+        ordered = sorted(by_namespace[namespace], key=lambda o: object_sort_key(namespace, "", o))
+        files[f"{namespace}/{EXTENSIONS_FILE}"] = "".join(dump_document(o) for o in ordered).encode()
     return files
 
 

@@ -52,11 +52,24 @@ class SourceSet:
 
 
 @dataclass(frozen=True)
+class ExtensionFolder:
+    """One ``extensions/<name>/`` folder: its manifest's text and its templates and schemas."""
+
+    folder: str  # relative to its root, with the built-in prefix for a built-in
+    manifest: SourceFile
+    assets: ProviderAssets
+    builtin: bool
+
+
+@dataclass(frozen=True)
 class RepositoryFiles:
     builtin: SourceSet
     own: SourceSet
     settings: SourceFile | None = None  # the repository's everest-render.yaml, when it has one
     settings_unreadable: tuple[Diagnostic, ...] = ()
+    # extensions/<name>/: the package's, then the repository's (which replace a built-in of that name)
+    extensions: tuple[ExtensionFolder, ...] = ()
+    extensions_unreadable: tuple[Diagnostic, ...] = ()
 
 
 def builtin_root() -> Path:
@@ -72,9 +85,44 @@ def read_repository_files(root: Path, out_dir: Path | None = None) -> Repository
     base = builtin_root()
     out_dir = out_dir if out_dir is not None else root / "out"
     settings, unreadable = read_settings_file(root)
+    problems: list[Diagnostic] = []
     if root.resolve() == base.resolve():
-        return RepositoryFiles(SourceSet([], {}, True), read_source_set(root, out_dir, "", builtin=True), settings, unreadable)
-    return RepositoryFiles(read_builtins(), read_source_set(root, out_dir, "", builtin=False), settings, unreadable)
+        extensions = read_extension_folders(root, "", builtin=True, problems=problems)
+        own = read_source_set(root, out_dir, "", builtin=True)
+        return RepositoryFiles(SourceSet([], {}, True), own, settings, unreadable, tuple(extensions), tuple(problems))
+    extensions = [
+        *read_extension_folders(base, BUILTIN_PREFIX, builtin=True, problems=problems),
+        *read_extension_folders(root, "", builtin=False, problems=problems),
+    ]
+    own = read_source_set(root, out_dir, "", builtin=False)
+    return RepositoryFiles(read_builtins(), own, settings, unreadable, tuple(extensions), tuple(problems))
+
+
+EXTENSIONS_FOLDER = "extensions"
+EXTENSION_FILE = "extension.yaml"
+
+
+def read_extension_folders(root: Path, prefix: str, *, builtin: bool, problems: list[Diagnostic]) -> list[ExtensionFolder]:
+    """Every ``extensions/<name>/`` under ``root``: the manifest and the folder's assets. A
+    folder without a manifest is an error naming it (it would silently do nothing)."""
+    base = root / EXTENSIONS_FOLDER
+    if not base.is_dir():
+        return []
+    found = []
+    for folder in sorted(base.iterdir(), key=lambda p: p.name):
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        relative = prefix + folder.relative_to(root).as_posix()
+        manifest = folder / EXTENSION_FILE
+        if not manifest.is_file():
+            problems.append(Diagnostic(relative, 1, 1, f"an extension folder needs {EXTENSION_FILE} (its manifest)"))
+            continue
+        sources, unreadable = read_sources(root, [manifest], prefix)
+        problems.extend(unreadable)
+        assets = read_provider_assets(folder, root, prefix, problems)
+        if sources:
+            found.append(ExtensionFolder(relative, sources[0], assets, builtin))
+    return found
 
 
 def read_settings_file(root: Path) -> tuple[SourceFile | None, tuple[Diagnostic, ...]]:

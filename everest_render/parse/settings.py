@@ -17,7 +17,15 @@ from typing import Any
 from everest_render.diagnostics import Diagnostic
 from everest_render.load.documents import Document, load_documents
 from everest_render.load.files import SETTINGS_FILE
-from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, GitopsDefaults, ReleasePin, RepositorySettings
+from everest_render.model import (
+    DEFAULT_SETTINGS,
+    AddedVersion,
+    CatalogueVersion,
+    ExtensionChoice,
+    GitopsDefaults,
+    ReleasePin,
+    RepositorySettings,
+)
 from everest_render.parse.inputs import check_against_schema
 
 API_VERSION = "everest-render/v1alpha1"
@@ -103,6 +111,16 @@ def _gitops_section(document: Document, written: Any) -> tuple[GitopsDefaults, l
     return layer(written, ("spec", "gitops"), written.get("namespaces")), problems
 
 
+def _extensions_section(document: Document, written: Any) -> tuple[dict[str, ExtensionChoice], list[Diagnostic]]:
+    """``spec.extensions``: each extension named, on unless ``enabled: false``. Whether it exists
+    and whether its settings fit its schema is checked where extensions are known (extend/catalog.py)."""
+    chosen = {}
+    for name, entry in written.items():
+        entry = entry or {}
+        chosen[name] = ExtensionChoice(name, entry.get("enabled", True), dict(entry.get("settings") or {}), ("spec", "extensions", name))
+    return chosen, []
+
+
 def _operator_releases_section(document: Document, written: Any) -> tuple[tuple[ReleasePin, ...], list[Diagnostic]]:
     """``spec.operatorReleases``: provider -> release. Whether the provider exists and lists
     that release is checked where the providers are known (resolve/releases.py)."""
@@ -114,6 +132,7 @@ SECTION_PARSERS: dict[str, SectionParser] = {
     "catalogue": _parse_catalogue,
     "gitops": _gitops_section,
     "operatorReleases": _operator_releases_section,
+    "extensions": _extensions_section,
 }
 
 

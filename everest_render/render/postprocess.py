@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic
-from everest_render.model import RenderedObject, ResolvedCluster
+from everest_render.model import MANAGED_BY, RENDERER_LABELS, RenderedObject, ResolvedCluster
 from everest_render.resolve.gitops import FLUX_DISABLED, FLUX_SUBSTITUTE
 
 Step = Callable[[RenderedObject, ResolvedCluster], RenderedObject]
@@ -18,7 +19,7 @@ def apply_labels(rendered: RenderedObject, cluster: ResolvedCluster) -> Rendered
     metadata = dict(obj.get("metadata") or {})
     metadata["labels"] = {**(metadata.get("labels") or {}), **cluster.labels}
     obj["metadata"] = metadata
-    return RenderedObject(obj, rendered.cluster, rendered.template)
+    return dataclasses.replace(rendered, obj=obj)
 
 
 def set_namespace(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
@@ -27,7 +28,7 @@ def set_namespace(rendered: RenderedObject, cluster: ResolvedCluster) -> Rendere
     metadata = dict(obj.get("metadata") or {})
     metadata.setdefault("namespace", cluster.ref.namespace)
     obj["metadata"] = metadata
-    return RenderedObject(obj, rendered.cluster, rendered.template)
+    return dataclasses.replace(rendered, obj=obj)
 
 
 def apply_annotations(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
@@ -38,7 +39,7 @@ def apply_annotations(rendered: RenderedObject, cluster: ResolvedCluster) -> Ren
         return rendered
     metadata = dict(rendered.obj["metadata"])
     metadata["annotations"] = {**(metadata.get("annotations") or {}), **annotations}
-    return RenderedObject({**rendered.obj, "metadata": metadata}, rendered.cluster, rendered.template)
+    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
 
 
 def keep_volumes(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
@@ -54,7 +55,7 @@ def keep_volumes(rendered: RenderedObject, cluster: ResolvedCluster) -> Rendered
         metadata["finalizers"] = kept
     else:
         del metadata["finalizers"]
-    return RenderedObject({**rendered.obj, "metadata": metadata}, rendered.cluster, rendered.template)
+    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
 
 
 def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
@@ -67,7 +68,7 @@ def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) 
         return rendered
     metadata = dict(rendered.obj["metadata"])
     metadata["annotations"] = {**(metadata.get("annotations") or {}), FLUX_SUBSTITUTE: FLUX_DISABLED}
-    return RenderedObject({**rendered.obj, "metadata": metadata}, rendered.cluster, rendered.template)
+    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
 
 
 def flux_would_rewrite(value: Any) -> bool:
@@ -83,13 +84,52 @@ def flux_would_rewrite(value: Any) -> bool:
 
 STEPS: tuple[Step, ...] = (set_namespace, apply_labels, apply_annotations, keep_volumes, guard_flux_substitution)
 
+EXTENSION_LABEL = "everest-render/extension"  # which extension rendered an object (docs/extensions.md)
+
+
+def label_extension(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
+    """An extension's objects say which extension rendered them. A shared object (one for the
+    namespace) carries the renderer's label but not a cluster's, nor a cluster's labels."""
+    metadata = dict(rendered.obj["metadata"])
+    own = {**(metadata.get("labels") or {})}
+    if rendered.shared:
+        own[RENDERER_LABELS[0]] = MANAGED_BY
+    metadata["labels"] = {**own, EXTENSION_LABEL: str(rendered.extension)}
+    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
+
+
+def apply_annotations_under_own(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
+    """The cluster's GitOps annotations, under the extension's own: an extension places its
+    objects relative to the database (a sync wave before the cluster's), so its own key wins."""
+    annotations = cluster.gitops.annotations
+    if not annotations:
+        return rendered
+    metadata = dict(rendered.obj["metadata"])
+    metadata["annotations"] = {**annotations, **(metadata.get("annotations") or {})}
+    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
+
+
+def guard_flux_substitution_always(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
+    """A shared object belongs to no cluster, so no cluster's opt-in to substitution holds."""
+    if not flux_would_rewrite(rendered.obj):
+        return rendered
+    metadata = dict(rendered.obj["metadata"])
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), FLUX_SUBSTITUTE: FLUX_DISABLED}
+    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
+
+
+# An extension's object around one cluster, and a shared one around the namespace.
+EXTENSION_STEPS: tuple[Step, ...] = (set_namespace, apply_labels, label_extension, apply_annotations_under_own, guard_flux_substitution)
+SHARED_STEPS: tuple[Step, ...] = (set_namespace, label_extension, guard_flux_substitution_always)
+
 
 def postprocess(objects: list[RenderedObject], clusters: Mapping[Any, ResolvedCluster]) -> tuple[list[RenderedObject], list[Diagnostic]]:
     processed: list[RenderedObject] = []
     problems: list[Diagnostic] = []
     for rendered in objects:
         cluster = clusters[rendered.cluster]
-        for step in STEPS:
+        steps = STEPS if rendered.extension is None else SHARED_STEPS if rendered.shared else EXTENSION_STEPS
+        for step in steps:
             rendered = step(rendered, cluster)
         namespace = rendered.obj["metadata"].get("namespace")
         if namespace != cluster.ref.namespace:

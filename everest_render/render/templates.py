@@ -18,7 +18,7 @@ import yaml
 from everest_render.check.secrets import masked_line
 from everest_render.diagnostics import Diagnostic, format_path, parse_path
 from everest_render.load.documents import Refused, compose_stream, node_value, text_problems
-from everest_render.model import Provider, RenderedObject, ResolvedCluster
+from everest_render.model import Provider, RenderedObject, ResolvedCluster, TemplateSource
 from everest_render.render.context import template_context
 from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
 from everest_render.render.limits import BoundedSandbox, render_bounded
@@ -28,7 +28,7 @@ from everest_render.render.tracing import cluster_field, last_read
 class _ProviderLoader(jinja2.BaseLoader):
     """Serves the provider folder's templates from memory, named by their repository path."""
 
-    def __init__(self, provider: Provider) -> None:
+    def __init__(self, provider: TemplateSource) -> None:
         self.templates = provider.assets.templates
         self.folder = provider.folder
 
@@ -41,7 +41,9 @@ class _ProviderLoader(jinja2.BaseLoader):
         return sorted(self.templates)
 
 
-def sandbox(provider: Provider, kind: type[BoundedSandbox] = BoundedSandbox, options: Mapping[str, Any] | None = None) -> BoundedSandbox:
+def sandbox(
+    provider: TemplateSource, kind: type[BoundedSandbox] = BoundedSandbox, options: Mapping[str, Any] | None = None
+) -> BoundedSandbox:
     """The environment a provider's templates run in (render, the load-time checks, explain)."""
     env = kind(
         loader=_ProviderLoader(provider),
@@ -62,100 +64,32 @@ def sandbox(provider: Provider, kind: type[BoundedSandbox] = BoundedSandbox, opt
     return env
 
 
-class ProviderRenderer:
-    """One provider's compiled templates; build once per run, render many clusters."""
+class TemplateRenderer:
+    """What renders a folder's templates for a cluster and reads their output back: a provider's
+    or an extension's (``label`` names it in messages, e.g. ``provider <name>``)."""
 
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        env = self._environment(BoundedSandbox, {})
-        self.env: BoundedSandbox = env
-        self.kinds = {(o.api_version, o.kind) for o in provider.objects}
-        self.templates: dict[str, jinja2.Template] = {}
-        self.problems: list[Diagnostic] = []
-        self.checks: list[tuple[int, Callable[..., Any], jinja2.Template]] = []
-        for index, check in enumerate(provider.checks):
-            try:
-                self.checks.append((index, env.compile_expression(check["require"]), env.from_string(check["message"])))
-            except jinja2.TemplateSyntaxError as error:
-                self.problems.append(provider.document.at(("spec", "checks", index), f"check syntax error: {error.message}"))
-        for name in provider.templates:
-            try:
-                self.templates[name] = env.get_template(name)
-            except jinja2.TemplateSyntaxError as error:
-                self.problems.append(
-                    Diagnostic(f"{provider.folder}/{name}", error.lineno or 1, 1, f"template syntax error: {error.message}")
-                )
-
-    def render(self, resolved: ResolvedCluster) -> tuple[list[RenderedObject], list[Diagnostic]]:
-        context = template_context(resolved)
-        problems = self._broken_rules(resolved, context)
-        if problems:
-            return [], problems  # the templates may assume what the rules guarantee
-        objects: list[RenderedObject] = []
-        for name, template in self.templates.items():
-            try:
-                text = render_bounded(template, context, self.env.budget)
-            except TemplateFailure as refusal:
-                problems.append(self._refusal(resolved, name, context, refusal))
-                continue
-            except Exception as error:
-                problems.append(self._template_error(resolved, name, context, error))
-                continue
-            found, parse_problems = self._parse_output(resolved, name, text)
-            objects.extend(found)
-            problems.extend(parse_problems)
-        return objects, problems
-
-    def _broken_rules(self, resolved: ResolvedCluster, context: Mapping[str, Any]) -> list[Diagnostic]:
-        """The provider's checks this cluster breaks, each at the cluster field it names."""
-        broken = []
-        where = self.provider.document.source.path
-        for index, require, message in self.checks:
-            check = self.provider.checks[index]
-            self.env.budget.reset()
-            try:
-                holds = bool(require(**context))
-                text = "" if holds else message.render(context)
-            except Exception as error:  # a broken check is the provider's error; say which
-                holds, text = False, f"check spec.checks[{index}] failed: {type(error).__name__}: {error}"
-            if not holds:
-                line = self.provider.document.at(("spec", "checks", index), "").line
-                problem = f"provider {self.provider.name}: {text} ({where}:{line})"
-                broken.append(resolved.cluster.document.at(parse_path(check["at"]), problem))
-        return broken
+    def __init__(self, source: TemplateSource, label: str, kinds: set[tuple[str, str]]) -> None:
+        self.source = source
+        self.label = label
+        self.kinds = kinds
+        self.env: BoundedSandbox = sandbox(source, BoundedSandbox, {})
 
     def _environment(self, kind: type[BoundedSandbox], options: dict[str, Any]) -> BoundedSandbox:
-        return sandbox(self.provider, kind, options)
+        return sandbox(self.source, kind, options)
 
-    def required_secrets(self, resolved: ResolvedCluster) -> list[dict[str, Any]]:
-        """The Secrets this cluster needs (spec.secrets of the provider), evaluated for it."""
-        context = template_context(resolved)
-        needed: list[dict[str, Any]] = []
-        for entry in self.provider.secrets:
-            self.env.budget.reset()
-            try:
-                if "when" in entry and not self.env.compile_expression(entry["when"])(**context):
-                    continue
-                items = self.env.compile_expression(entry["forEach"])(**context) if "forEach" in entry else None
-                items = [None] if items is None else list(items)
-                names = [str(self.env.compile_expression(entry["name"])(**{**context, "item": item})) for item in items]
-            except Exception as error:
-                # A syntax error is reported when the provider loads; what fails only for this
-                # cluster is shown in place of the name rather than ending the command.
-                names = [f"(cannot evaluate spec.secrets name {entry['name']!r}: {type(error).__name__}: {error})"]
-            for name in names:
-                needed.append(
-                    {
-                        "name": name,
-                        "keys": list(entry["keys"]),
-                        "createdBy": entry["createdBy"],
-                        "description": entry.get("description", ""),
-                    }
-                )
-        return sorted(needed, key=lambda s: s["name"])
+    def _render_text(
+        self, resolved: ResolvedCluster, name: str, template: jinja2.Template, context: Mapping[str, Any]
+    ) -> tuple[str | None, Diagnostic | None]:
+        """One template's text for one cluster, or the located problem that stopped it."""
+        try:
+            return render_bounded(template, context, self.env.budget), None
+        except TemplateFailure as refusal:
+            return None, self._refusal(resolved, name, context, refusal)
+        except Exception as error:
+            return None, self._template_error(resolved, name, context, error)
 
     def _parse_output(self, resolved: ResolvedCluster, name: str, text: str) -> tuple[list[RenderedObject], list[Diagnostic]]:
-        where = f"{self.provider.folder}/{name}"
+        where = f"{self.source.folder}/{name}"
         characters = text_problems(text, where)
         if characters:
             bad = characters[0]
@@ -207,9 +141,9 @@ class ProviderRenderer:
 
     def _refusal(self, resolved: ResolvedCluster, name: str, context: Mapping[str, Any], refusal: TemplateFailure) -> Diagnostic:
         frames = self._frames(refusal)
-        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else f"{self.provider.folder}/{name}"
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else f"{self.source.folder}/{name}"
         path = parse_path(refusal.at) if refusal.at else self._field_read_last(name, context)
-        return resolved.cluster.document.at(path, f"provider {self.provider.name}: {refusal} ({where})")
+        return resolved.cluster.document.at(path, f"{self.label}: {refusal} ({where})")
 
     def _template_error(self, resolved: ResolvedCluster, name: str, context: Mapping[str, Any], error: Exception) -> Diagnostic:
         """A template that raised: at the cluster field it was reading, for a built-in provider
@@ -221,13 +155,13 @@ class ProviderRenderer:
             file, line = innermost.filename, innermost.lineno or 1
             chain = _chain(frames[:-1])
         else:
-            file, line, chain = f"{self.provider.folder}/{name}", 1, ""
+            file, line, chain = f"{self.source.folder}/{name}", 1, ""
         message = f"{type(error).__name__}: {error}" if not isinstance(error, jinja2.UndefinedError) else str(error)
         document = resolved.cluster.document
         path = self._field_read_last(name, context)
-        if self.provider.builtin:
+        if self.source.builtin:
             where = f"{file}:{line}{chain}"
-            text = f"provider {self.provider.name} failed on this field: {message} (in {where}; if the cluster is valid, report it)"
+            text = f"{self.label} failed on this field: {message} (in {where}; if the cluster is valid, report it)"
             return document.at(path, text)
         at = document.at(path, "")
         field = f" (at {format_path(at.path)})" if at.path else ""
@@ -239,8 +173,95 @@ class ProviderRenderer:
 
     def _frames(self, error: BaseException) -> list[traceback.FrameSummary]:
         """The traceback frames in this provider's templates (Jinja maps them to template lines)."""
-        return [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(self.provider.folder + "/")]
+        return [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(self.source.folder + "/")]
 
+
+
+class ProviderRenderer(TemplateRenderer):
+    """One provider's compiled templates; build once per run, render many clusters."""
+
+    def __init__(self, provider: Provider) -> None:
+        super().__init__(provider, f"provider {provider.name}", {(o.api_version, o.kind) for o in provider.objects})
+        self.provider = provider
+        env = self.env
+        self.templates: dict[str, jinja2.Template] = {}
+        self.problems: list[Diagnostic] = []
+        self.checks: list[tuple[int, Callable[..., Any], jinja2.Template]] = []
+        for index, check in enumerate(provider.checks):
+            try:
+                self.checks.append((index, env.compile_expression(check["require"]), env.from_string(check["message"])))
+            except jinja2.TemplateSyntaxError as error:
+                self.problems.append(provider.document.at(("spec", "checks", index), f"check syntax error: {error.message}"))
+        for name in provider.templates:
+            try:
+                self.templates[name] = env.get_template(name)
+            except jinja2.TemplateSyntaxError as error:
+                self.problems.append(
+                    Diagnostic(f"{provider.folder}/{name}", error.lineno or 1, 1, f"template syntax error: {error.message}")
+                )
+
+    def render(self, resolved: ResolvedCluster) -> tuple[list[RenderedObject], list[Diagnostic]]:
+        context = template_context(resolved)
+        problems = self._broken_rules(resolved, context)
+        if problems:
+            return [], problems  # the templates may assume what the rules guarantee
+        objects: list[RenderedObject] = []
+        for name, template in self.templates.items():
+            text, problem = self._render_text(resolved, name, template, context)
+            if text is None:
+                problems.extend([problem] if problem is not None else [])
+                continue
+            found, parse_problems = self._parse_output(resolved, name, text)
+            objects.extend(found)
+            problems.extend(parse_problems)
+        return objects, problems
+
+    def _broken_rules(self, resolved: ResolvedCluster, context: Mapping[str, Any]) -> list[Diagnostic]:
+        """The provider's checks this cluster breaks, each at the cluster field it names."""
+        broken = []
+        where = self.provider.document.source.path
+        for index, require, message in self.checks:
+            check = self.provider.checks[index]
+            self.env.budget.reset()
+            try:
+                holds = bool(require(**context))
+                text = "" if holds else message.render(context)
+            except Exception as error:  # a broken check is the provider's error; say which
+                holds, text = False, f"check spec.checks[{index}] failed: {type(error).__name__}: {error}"
+            if not holds:
+                line = self.provider.document.at(("spec", "checks", index), "").line
+                problem = f"provider {self.provider.name}: {text} ({where}:{line})"
+                broken.append(resolved.cluster.document.at(parse_path(check["at"]), problem))
+        return broken
+
+    def required_secrets(self, resolved: ResolvedCluster) -> list[dict[str, Any]]:
+        """The Secrets this cluster needs (spec.secrets of the provider), evaluated for it."""
+        context = template_context(resolved)
+        needed: list[dict[str, Any]] = []
+        for entry in self.provider.secrets:
+            self.env.budget.reset()
+            try:
+                if "when" in entry and not self.env.compile_expression(entry["when"])(**context):
+                    continue
+                items = self.env.compile_expression(entry["forEach"])(**context) if "forEach" in entry else None
+                items = [None] if items is None else list(items)
+                names = [str(self.env.compile_expression(entry["name"])(**{**context, "item": item})) for item in items]
+            except Exception as error:
+                # A syntax error is reported when the provider loads; what fails only for this
+                # cluster is shown in place of the name rather than ending the command.
+                names = [f"(cannot evaluate spec.secrets name {entry['name']!r}: {type(error).__name__}: {error})"]
+            for name in names:
+                needed.append(
+                    {
+                        "name": name,
+                        "keys": list(entry["keys"]),
+                        "createdBy": entry["createdBy"],
+                        "operatorGenerates": list(entry.get("operatorGenerates", [])),
+                        "operatorWrites": list(entry.get("operatorWrites", [])),
+                        "description": entry.get("description", ""),
+                    }
+                )
+        return sorted(needed, key=lambda s: s["name"])
 
 def _chain(frames: list[traceback.FrameSummary]) -> str:
     """``, included from a.j2:3, included from b.j2:9``, innermost first; a frame repeated

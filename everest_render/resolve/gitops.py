@@ -43,7 +43,8 @@ DROPPED_ANNOTATIONS = {
 SETTINGS_PREFIX = "everest-render/"
 PROTECTION_KEY = "everest-render/deletion-protection"
 KEEP_VOLUMES_KEY = "everest-render/keep-volumes"
-SETTING_KEYS = (PROTECTION_KEY, KEEP_VOLUMES_KEY)
+SKIP_EXTENSIONS_KEY = "everest-render/skip-extensions"  # read by extend/select.py
+SETTING_KEYS = (PROTECTION_KEY, KEEP_VOLUMES_KEY, SKIP_EXTENSIONS_KEY)
 
 ARGOCD_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
 FLUX_PRUNE = "kustomize.toolkit.fluxcd.io/prune"

@@ -17,10 +17,11 @@ them, or deleting one application prunes what another needs. The rule (docs/gito
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from everest_render.model import PassthroughObject, ResolvedCluster
+from everest_render.diagnostics import Diagnostic
+from everest_render.model import PassthroughObject, RenderedObject, ResolvedCluster
 
 SHARED = "_shared"  # the selection name of a namespace's shared pass-through objects
 
@@ -84,3 +85,61 @@ def suppliers(cluster: ResolvedCluster, passthrough: Iterable[PassthroughObject]
             supplied.setdefault(secret, describe(item))
     return supplied
 
+
+
+def extension_suppliers(
+    cluster: ResolvedCluster, added: Iterable[RenderedObject], file_of: Callable[[ResolvedCluster, RenderedObject], str]
+) -> Mapping[str, str]:
+    """Secret name -> the ExternalSecret an extension renders for it (the credentials
+    extension): which keys come from the store, and whether the Secret is the ExternalSecret's
+    or the operator's (creationPolicy Merge: it adds keys to the Secret the operator creates)."""
+    supplied: dict[str, str] = {}
+    for rendered in added:
+        data = rendered.obj
+        if data.get("kind") != "ExternalSecret" or not str(data.get("apiVersion", "")).startswith("external-secrets.io/"):
+            continue
+        spec = _mapping(data.get("spec"))
+        target = _mapping(spec.get("target"))
+        name = target.get("name") or _mapping(data.get("metadata")).get("name")
+        keys = [str(_mapping(item).get("secretKey")) for item in spec.get("data") or [] if isinstance(item, Mapping)]
+        how = POLICY_WORDS.get(str(target.get("creationPolicy")), "")
+        own = _mapping(data.get("metadata")).get("name")
+        where = f"ExternalSecret {cluster.ref.namespace}/{own} (extension {rendered.extension}, {file_of(cluster, rendered)})"
+        if isinstance(name, str):
+            supplied.setdefault(name, f"{where}: {', '.join(keys) or 'every key'} from the store{how}")
+    return supplied
+
+
+# What each ExternalSecret creationPolicy means for who writes the Secret (docs/extensions.md).
+POLICY_WORDS = {
+    "Merge": ", merged into the Secret the operator creates; its other keys are the operator's",
+    "CreateOrMerge": ", created before the database if missing; the keys the operator writes stay the operator's",
+    "Orphan": "",
+}
+
+
+def double_supply_problems(objects: Iterable[RenderedObject], passthrough: Iterable[PassthroughObject]) -> list[Diagnostic]:
+    """A Secret that an extension's ExternalSecret supplies and a pass-through object (a SOPS
+    Secret, a SealedSecret, an ExternalSecret) supplies too: the two would overwrite each other's
+    values, so the pass-through object is refused, naming the other supplier."""
+    by_extension: dict[tuple[str, str], RenderedObject] = {}
+    for rendered in objects:
+        data = rendered.obj
+        if rendered.extension is None or data.get("kind") != "ExternalSecret":
+            continue
+        metadata = _mapping(data.get("metadata"))
+        target = _mapping(_mapping(data.get("spec")).get("target")).get("name") or metadata.get("name")
+        by_extension.setdefault((str(metadata.get("namespace")), str(target)), rendered)
+    problems = []
+    for item in passthrough:
+        secret = supplied_secret(item)
+        other = by_extension.get((item.namespace, str(secret)))
+        if secret is None or other is None:
+            continue
+        name = _mapping(other.obj.get("metadata")).get("name")
+        message = (
+            f"Secret {item.namespace}/{secret} is supplied twice: by this object and by extension {other.extension}'s "
+            f"ExternalSecret {item.namespace}/{name}; keep one (remove this object, or opt the clusters out of the extension)"
+        )
+        problems.append(item.document.at(("metadata", "name"), message))
+    return problems
