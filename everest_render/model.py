@@ -147,6 +147,17 @@ class Topology:
 
 
 @dataclass(frozen=True)
+class Bundle:
+    """A named set of component versions known to work together (upstream OpenEverest's
+    ``Provider.spec.versions``), keyed by component name as upstream keys it."""
+
+    name: str
+    default: bool
+    components: Mapping[str, str]  # component -> version
+    source: str | None = None
+
+
+@dataclass(frozen=True)
 class Definition:
     name: str
     component_types: Mapping[str, ComponentType]
@@ -157,6 +168,17 @@ class Definition:
     # Per operator release (its crVersion), the component types whose catalogue differs in
     # that release (``spec.releases``); resolve/releases.py applies the one in effect.
     releases: Mapping[str, Mapping[str, ComponentType]] = field(default_factory=dict)
+    bundles: tuple[Bundle, ...] = ()  # spec.versions, in the order written
+    # Per operator release, its own bundles (``spec.releases.<v>.versions``), which replace
+    # ``bundles`` while it is in effect (resolve/releases.py).
+    release_bundles: Mapping[str, tuple[Bundle, ...]] = field(default_factory=dict)
+
+    def bundle(self, name: str) -> Bundle | None:
+        return next((b for b in self.bundles if b.name == name), None)
+
+    @property
+    def default_bundle(self) -> Bundle | None:
+        return next((b for b in self.bundles if b.default), None)
 
 
 @dataclass(frozen=True)
@@ -388,6 +410,10 @@ class DatabaseCluster:
     # reports the cluster's other problems; resolve stays quiet at and around these paths.
     refused: tuple[tuple[str | int, ...], ...] = ()
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # Which versions a cluster naming no bundle runs: False, each type's catalogue default
+    # (everest); True, the definition's default bundle first (an upstream Instance, as
+    # upstream's PrepareForSync does). Set by parse for a translated Instance.
+    default_bundle: bool = False
 
 
 @dataclass(frozen=True)
@@ -518,6 +544,12 @@ class ResolvedVersion:
 
 
 @dataclass(frozen=True)
+class ResolvedBundle:
+    name: str
+    origin: str  # where it was named: spec.components.bundle, or the definition's default
+
+
+@dataclass(frozen=True)
 class GitopsControls:
     """What a cluster's objects carry for Argo CD and Flux, and where each choice came from
     (resolve/gitops.py decides it; explain shows it)."""
@@ -552,6 +584,7 @@ class ResolvedCluster:
     defaults: tuple[AppliedDefault, ...]
     settings: RepositorySettings = DEFAULT_SETTINGS  # the repository's, for resolve and render
     gitops: GitopsControls = field(default_factory=lambda: NO_CONTROLS)
+    bundle: ResolvedBundle | None = None  # the version bundle in effect, if any
     # The enabled extensions that apply to this cluster, in order, and those that do not, with why.
     extensions: tuple[AppliedExtension, ...] = ()
     extensions_skipped: Mapping[str, str] = field(default_factory=dict)

@@ -6,6 +6,7 @@ renders exactly the objects of that DatabaseCluster. Errors are asserted as whol
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -133,6 +134,7 @@ def test_an_era_d_instance_renders_as_its_database_cluster(tmp_path):
         provider: percona-postgresql
         topology: {type: standard}
         components:
+          bundle: "18.4-1"            # upstream's default bundle: an Instance without spec.version runs it
           versions:
             postgresql: {version: "17.9-2"}
         instances:
@@ -200,6 +202,7 @@ def test_an_era_c_instance_renders_as_its_database_cluster(tmp_path):
         provider: percona-server-mongodb
         topology: {type: standard, config: {}}
         components:
+          bundle: "8.0.12"
           versions:
             mongod: {version: 8.0.17-6}
             backup: {version: 2.11.0}
@@ -329,6 +332,131 @@ def test_a_topology_config_error_points_at_the_parameter_as_written(repo):
     assert repo.errors() == ["clusters/shop/orders.yaml:8:53: 0 is less than the minimum of 1 (at spec.topology.parameters.numShards)"]
 
 
+# --- version bundles (spec.version) -------------------------------------------------------------
+
+
+def versions_of(resolved) -> dict[str, str]:
+    return {name: c.version for name, c in resolved.components.items()}
+
+
+def test_a_named_bundle_gives_every_component_its_version(repo):
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "version: 7.0.18\ncomponents: {engine: {}, backupAgent: {}}"))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "7.0.18-11", "backupAgent": "2.11.0"}
+    assert (resolved.bundle.name, resolved.bundle.origin) == ("7.0.18", "spec.components.bundle")
+
+
+def test_without_spec_version_an_instance_runs_the_default_bundle_and_explain_pins_it(repo):
+    repo.write("clusters/shop/orders.yaml", instance("providerRef: {name: provider-percona-postgresql}\ncomponents: {engine: {}, proxy: {}}"))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "18.4-1", "proxy": "1.25.2-1"}
+    assert resolved.versions["pgbackrest"].version == "2.58.0-2"  # upstream's pgBackRest default
+    assert (resolved.bundle.name, resolved.bundle.origin) == ("18.4-1", "definition percona-postgresql default bundle")
+    from everest_render.commands.explain import explain_text
+
+    assert "bundle:     18.4-1 (definition percona-postgresql default bundle)\n" in explain_text(resolved, None)
+
+
+def test_a_database_cluster_without_a_bundle_keeps_the_catalogue_defaults(repo):
+    repo.write("clusters/shop/orders.yaml", cluster("provider: percona-postgresql\ninstances: {engine: {}, proxy: {}}"))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "18.3-2", "proxy": "1.25.1-1"} and resolved.bundle is None
+
+
+def test_a_components_own_version_wins_over_the_bundle(repo):
+    spec = PSMDB + "version: 8.0.12\ncomponents:\n  engine: {type: mongod, version: 8.0.19-7}\n  backupAgent: {}"
+    repo.write("clusters/shop/orders.yaml", instance(spec))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "8.0.19-7", "backupAgent": "2.11.0"}
+
+
+def test_a_bundle_version_the_chosen_type_lacks_falls_back_to_its_default(repo):
+    # Upstream PXC: the bundle's proxy version is HAProxy's; a ProxySQL proxy runs ProxySQL's default.
+    spec = "provider: percona-xtradb-cluster\nversion: 8.0.44\ncomponents: {engine: {}, proxy: {type: proxysql}}"
+    repo.write("clusters/shop/orders.yaml", instance(spec))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "8.0.44-35.1", "proxy": "2.7.3-1.2"}
+
+
+def test_an_unknown_bundle_is_refused_at_spec_version_listing_the_known_ones(repo):
+    assert errors_of(repo, PSMDB + "version: 8.0.13\ncomponents: {engine: {}}") == [
+        "clusters/shop/orders.yaml:8:12: unknown version bundle '8.0.13' of definition percona-server-mongodb;"
+        ' known: 6.0.19, 6.0.21, 7.0.18, 8.0.12, 8.0.4, 8.0.8; did you mean "8.0.12"? (at spec.version)'
+    ]
+
+
+PIN_PXC_1_20 = "apiVersion: everest-render/v1alpha1\nkind: RepositorySettings\nspec:\n  operatorReleases:\n    percona-xtradb-cluster: 1.20.0\n"
+
+
+def test_pxc_instances_run_upstreams_bundles_under_the_release_upstream_targets(repo):
+    repo.write("everest-render.yaml", PIN_PXC_1_20)
+    repo.write("clusters/shop/orders.yaml", instance("provider: percona-xtradb-cluster\ncomponents: {engine: {}, proxy: {}}"))
+    (resolved,) = repo.resolved()
+    assert (resolved.cr_version, resolved.bundle.name) == ("1.20.0", "8.4.8")  # upstream's default bundle
+    assert {n: c.image for n, c in resolved.components.items()} == {
+        "engine": "percona/percona-xtradb-cluster:8.4.8-8.1",
+        "proxy": "percona/haproxy:2.8.18-1",
+    }
+    assert repo.only_object()["spec"]["crVersion"] == "1.20.0"  # and it passes the 1.20.0 schema
+
+
+def test_under_pxc_1_19_an_upstream_only_bundle_is_refused_listing_that_releases(repo):
+    assert errors_of(repo, "provider: percona-xtradb-cluster\nversion: 8.4.8\ncomponents: {engine: {}, proxy: {}}") == [
+        "clusters/shop/orders.yaml:8:12: unknown version bundle '8.4.8' of definition percona-xtradb-cluster;"
+        ' known: 8.0.39, 8.0.41, 8.0.42, 8.0.44, 8.4.5, 8.4.7; did you mean "8.4.7"? (at spec.version)'
+    ]
+
+
+def test_a_release_bundle_is_checked_against_that_releases_catalogue(repo):
+    repo.write(
+        "definitions/small.yaml",
+        """
+        apiVersion: everest.percona.com/v2alpha1
+        kind: DatabaseClusterDefinition
+        metadata: {name: small}
+        spec:
+          componentTypes:
+            db: {versions: [{version: "1", image: "db:1", default: true}]}
+          components: {engine: {type: db}}
+          topologies: {standard: {components: {engine: {}}}}
+          releases:
+            "2.0.0":
+              componentTypes:
+                db: {versions: [{version: "2", image: "db:2", default: true}]}
+              versions: [{name: a, components: {engine: "1"}}, {name: b, components: {engine: "2"}}]
+        """,
+    )
+    assert repo.errors() == ["definitions/small.yaml:13:49: unknown db version 1; known: 2 (at spec.releases.2.0.0.versions[0].components.engine)"]
+
+
+def test_a_definitions_bundles_are_checked_against_its_catalogue(repo):
+    repo.write(
+        "definitions/small.yaml",
+        """
+        apiVersion: everest.percona.com/v2alpha1
+        kind: DatabaseClusterDefinition
+        metadata: {name: small}
+        spec:
+          componentTypes:
+            db: {versions: [{version: "1", image: "db:1", default: true}]}
+          components: {engine: {type: db}, replica: {type: db}}
+          topologies: {standard: {components: {engine: {}}}}
+          versions:
+            - {name: a, default: true, components: {engine: "2", cache: "1"}}
+            - {name: a, default: true, components: {engine: "1", replica: "0"}}
+        """,
+    )
+    assert repo.errors() == [
+        "definitions/small.yaml:10:5: at most one bundle may be marked default: true (at spec.versions)",
+        "definitions/small.yaml:10:53: unknown db version 2; known: 1 (at spec.versions[0].components.engine)",
+        "definitions/small.yaml:10:58: unknown component 'cache'; known: engine, replica (at spec.versions[0].components.cache)",
+        "definitions/small.yaml:11:14: bundle a is listed twice (at spec.versions[1].name)",
+        "definitions/small.yaml:11:67: components 'engine' and 'replica' both run db, which runs one version: 1 or 0"
+        " (at spec.versions[1].components.replica)",
+        "definitions/small.yaml:11:67: unknown db version 0; known: 1 (at spec.versions[1].components.replica)",
+    ]
+
+
 # --- components ------------------------------------------------------------------------------
 
 
@@ -437,6 +565,7 @@ def test_backups_that_are_not_enabled_are_checked_but_not_rendered(tmp_path):
     equivalent = cluster(
         """
         provider: percona-server-mongodb
+        components: {bundle: "8.0.12"}
         instances: {engine: {}}
         backup:
           schedules: [{name: daily, enabled: false, schedule: "0 3 * * *", backupStorage: s3-main}]
@@ -521,28 +650,8 @@ def test_backups_need_the_backup_agent_listed_in_components(repo):
             """),
     )
     assert repo.errors() == [
-        "clusters/shop/orders.yaml:9:3: backup schedules and PITR need the backupAgent component: list it under spec.components"
-        " (backupAgent: {}) (at spec.backup)"
-    ]
-
-
-def test_a_storage_without_schedules_or_pitr_warns_that_it_is_ignored(repo):
-    repo.write("clusters/shop/storages.yaml", STORAGES)
-    repo.write(
-        "clusters/shop/orders.yaml",
-        instance("""
-            providerRef: {name: percona-server-mongodb}
-            components: {engine: {}, backupAgent: {}}
-            backup:
-              enabled: true
-              storages:
-                - storageRef: {name: s3-main}
-                  pitr: {enabled: false}
-            """),
-    )
-    assert repo.warnings() == [
-        "clusters/shop/orders.yaml:12:9: warning: storage 's3-main' has no schedules and no enabled PITR: nothing is rendered for it; ignored"
-        " (at spec.backup.storages[0])"
+        "clusters/shop/orders.yaml:9:3: backups need the backupAgent component: list it under spec.components (backupAgent: {}),"
+        " or name the backup class in backup.classRef (at spec.backup)"
     ]
 
 
@@ -573,11 +682,6 @@ def errors_of(repo, spec: str) -> list[str]:
 PSMDB = "providerRef: {name: percona-server-mongodb}\n"
 
 
-def test_a_version_bundle_is_refused(repo):
-    assert errors_of(repo, PSMDB + "version: 8.0.12\ncomponents: {engine: {}}") == [
-        "clusters/shop/orders.yaml:8:3: version bundles are not supported: pin each component's version"
-        " (components.<name>.type and .version) instead (at spec.version)"
-    ]
 
 
 def test_an_image_override_is_refused(repo):
@@ -587,10 +691,40 @@ def test_an_image_override_is_refused(repo):
     ]
 
 
-def test_an_era_c_config_reference_is_refused_with_how_to_inline_it(repo):
-    assert errors_of(repo, PSMDB + "components:\n  engine:\n    config: {configMapRef: {name: mongod-conf}, key: mongod.conf}") == [
-        "clusters/shop/orders.yaml:10:7: config refers to a Secret or ConfigMap, which the renderer cannot read (it reads only files in git):"
-        " inline the text as parameters.configuration (at spec.components.engine.config)"
+def test_an_era_c_config_map_reference_is_read_from_git(repo):
+    repo.write("clusters/shop/mongod.yaml", """
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: mongod-conf, namespace: shop}
+        data:
+          mongod.conf: |
+            operationProfiling:
+              mode: all
+        """)
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "components:\n  engine:\n    config: {configMapRef: {name: mongod-conf}, key: mongod.conf}"))
+    (resolved,) = repo.resolved()
+    assert resolved.components["engine"].config == "operationProfiling:\n  mode: all\n"
+
+
+def test_a_config_map_not_in_git_or_a_key_it_lacks_is_an_error_at_the_reference(repo):
+    repo.write("clusters/shop/mongod.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: mongod-conf, namespace: shop}\ndata: {a: x, b: y}\n")
+    spec = PSMDB + "topology: {type: sharded}\ncomponents:\n  engine:\n    config: {configMapRef: {name: other}}\n"
+    spec += "  configServer:\n    config: {configMapRef: {name: mongod-conf}, key: c}\n  proxy:\n    config: {configMapRef: {name: mongod-conf}}"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:11:37: no ConfigMap 'other' in namespace shop (under clusters/); known: mongod-conf"
+        " (at spec.components.engine.config.configMapRef.name)",
+        "clusters/shop/orders.yaml:13:56: ConfigMap 'mongod-conf' has no key 'c'; known: a, b (clusters/shop/mongod.yaml)"
+        " (at spec.components.configServer.config.key)",
+        "clusters/shop/orders.yaml:15:7: config.key must name one of its keys; known: a, b (clusters/shop/mongod.yaml)"
+        " (at spec.components.proxy.config)",
+    ]
+
+
+def test_an_era_c_config_secret_reference_is_refused_with_how_to_inline_it(repo):
+    assert errors_of(repo, PSMDB + "components:\n  engine:\n    config: {secretRef: {name: mongod-conf}, key: mongod.conf}") == [
+        "clusters/shop/orders.yaml:10:16: config.secretRef refers to a Secret, whose values the renderer never reads: inline the text as"
+        " parameters.configuration, or put it in a ConfigMap under clusters/ and name it in config.configMapRef"
+        " (at spec.components.engine.config.secretRef)"
     ]
 
 
@@ -656,12 +790,44 @@ def test_maintenance_is_refused(repo):
     ]
 
 
-def test_a_backup_class_is_refused(repo):
-    spec = PSMDB + "components: {engine: {}}\nbackup: {enabled: true, classRef: {name: percona-backup-mongodb}}"
-    assert errors_of(repo, spec) == [
-        "clusters/shop/orders.yaml:9:27: backup.classRef has no equivalent: the provider's own backup agent takes the backups"
-        " (list backupAgent under spec.components); remove classRef (at spec.backup.classRef)"
-    ]
+def test_a_backup_class_is_accepted_and_runs_the_providers_backup_agent(repo):
+    # Upstream's kuttl fixture shape: classRef, an on-demand storage, no backupAgent component.
+    spec = """
+        provider: percona-server-mongodb
+        backup:
+          enabled: true
+          classRef: {name: percona-backup-mongodb}
+          storages:
+            - name: s3-main
+              storageRef: {name: s3-main}
+        components:
+          engine: {replicas: 3}
+        """
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write("clusters/shop/orders.yaml", instance(textwrap.dedent(spec)))
+    (resolved,) = repo.resolved()
+    assert "backupAgent" in resolved.components
+    assert list(resolved.backup.storages) == ["s3-main"] and resolved.backup.schedules == ()
+    assert repo.diagnostics() == ()
+
+
+def test_an_on_demand_storage_is_registered_after_the_scheduled_ones(repo):
+    spec = """
+        providerRef: {name: percona-xtradb-cluster}
+        components: {engine: {}, proxy: {}, backupAgent: {}}
+        backup:
+          enabled: true
+          storages:
+            - storageRef: {name: s3-copy}
+            - storageRef: {name: s3-main}
+              schedules: [{name: daily, enabled: true, cron: "0 3 * * *"}]
+        """
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write("clusters/shop/orders.yaml", instance(textwrap.dedent(spec)))
+    (resolved,) = repo.resolved()
+    assert list(resolved.backup.storages) == ["s3-main", "s3-copy"]
+    storages = repo.only_object()["spec"]["backup"]["storages"]
+    assert set(storages) == {"s3-main", "s3-copy"}
 
 
 def test_backup_class_options_are_refused(repo):
@@ -788,6 +954,57 @@ def test_num_shards_and_shards_together_are_refused(repo):
 def test_an_instance_without_a_provider_is_an_error(repo):
     assert errors_of(repo, "components: {engine: {}}") == [
         "clusters/shop/orders.yaml:6:1: missing required field 'providerRef' (or, era C, 'provider') (at spec)"
+    ]
+
+
+# --- newest upstream fields --------------------------------------------------------------------
+
+
+def test_user_secret_ref_names_the_users_secret(repo):
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "userSecretRef: {name: orders-users}\ncomponents: {engine: {}}"))
+    (resolved,) = repo.resolved()
+    assert resolved.secrets_name == "orders-users"
+
+
+def test_scheduling_policy_affinity_is_the_components_affinity(repo):
+    affinity = {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname"}}]}}
+    spec = PSMDB + "components:\n  engine:\n    schedulingPolicy:\n      affinity: " + json.dumps(affinity)
+    repo.write("clusters/shop/orders.yaml", instance(spec))
+    (resolved,) = repo.resolved()
+    assert resolved.components["engine"].affinity == affinity
+
+
+def test_scheduling_policy_fields_without_an_equivalent_are_refused_with_the_reason(repo):
+    spec = PSMDB + "components:\n  engine:\n    schedulingPolicy:\n      nodeSelector: {disk: ssd}\n      tolerations: [{key: db}]"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:11:9: schedulingPolicy.nodeSelector has no equivalent: a rendered component is placed by affinity only"
+        " (schedulingPolicy.affinity, or affinity); express it as node or pod affinity (at spec.components.engine.schedulingPolicy.nodeSelector)",
+        "clusters/shop/orders.yaml:12:9: schedulingPolicy.tolerations has no equivalent: a rendered component is placed by affinity only"
+        " (schedulingPolicy.affinity, or affinity); express it as node or pod affinity (at spec.components.engine.schedulingPolicy.tolerations)",
+    ]
+
+
+def test_a_monitoring_component_without_a_config_name_is_skipped_with_a_warning(repo):
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "components: {engine: {}, monitoring: {}}"))
+    (resolved,) = repo.resolved()
+    assert "monitoring" not in resolved.components and resolved.monitoring is None
+    assert repo.warnings() == [
+        "clusters/shop/orders.yaml:8:28: warning: monitoring names no MonitoringConfig (monitoringConfigName): skipped,"
+        " as upstream skips it (at spec.components.monitoring)"
+    ]
+
+
+def test_every_problem_at_once_a_shape_error_does_not_stop_the_other_checks(repo):
+    spec = PSMDB + "version: '9.9'\ndeletionPolicy: Orphan\ncomponents:\n  engine: {replica: 3, image: x}"
+    assert errors_of(repo, spec) == [
+        "clusters/shop/orders.yaml:8:12: unknown version bundle '9.9' of definition percona-server-mongodb;"
+        " known: 6.0.19, 6.0.21, 7.0.18, 8.0.12, 8.0.4, 8.0.8 (at spec.version)",
+        "clusters/shop/orders.yaml:9:19: deletionPolicy Orphan cannot be honoured: removing a cluster from git removes its objects (Cascade)"
+        " (at spec.deletionPolicy)",
+        "clusters/shop/orders.yaml:11:14: unknown field 'replica'; did you mean \"replicas\"? (at spec.components.engine.replica)",
+        "clusters/shop/orders.yaml:11:26: image overrides are not supported: the image is the catalogue's for the component's version"
+        " (at spec.components.engine.image)",
     ]
 
 

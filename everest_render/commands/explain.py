@@ -121,6 +121,7 @@ def explain_json(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
                 "finalizersDropped": list(cluster.provider.gitops.volume_finalizers) if cluster.gitops.keep_volumes else [],
             },
         },
+        "bundle": None if cluster.bundle is None else {"name": cluster.bundle.name, "origin": cluster.bundle.origin},
         "versions": versions_context(cluster),
         "versionSources": {t: _version_source(cluster, t, v.version) for t, v in cluster.versions.items()},
         "components": {
@@ -261,6 +262,8 @@ def explain_text(cluster: ResolvedCluster, catalog: Catalog | None, passthrough:
         if secret["leftToOperatorBy"]:
             who += f" (left to the operator by extension {', '.join(secret['leftToOperatorBy'])})"
         lines.append(f"  {secret['name']}: keys {', '.join(secret['keys'])}; {who}")
+    if data["bundle"]:
+        lines.append(f"bundle:     {data['bundle']['name']} ({data['bundle']['origin']})")
     extensions = data["extensions"]
     if extensions["applied"] or extensions["skipped"]:
         lines.append("extensions:")

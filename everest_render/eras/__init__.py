@@ -17,8 +17,11 @@ from everest_render.eras.openeverest_provider import ForeignDefinition
 from everest_render.load.documents import Document
 from everest_render.model import Definition, Provider
 
-# (the foreign document, every provider known) -> (the DatabaseCluster document or None, problems)
-Translator = Callable[[Document, Sequence[Provider]], tuple[Document | None, list[Diagnostic]]]
+# (the foreign document, every provider known, the ConfigMaps under clusters/ by (namespace, name))
+#   -> (the DatabaseCluster document or None, problems)
+Translator = Callable[
+    [Document, Sequence[Provider], Mapping[tuple[str, str], Document]], tuple[Document | None, list[Diagnostic]]
+]
 
 FOREIGN_APIS: Mapping[tuple[str, str], Translator] = {
     (openeverest_instance.API_VERSION, openeverest_instance.KIND): openeverest_instance.translate_instance,

@@ -30,13 +30,15 @@ Pure: no files, clock or environment; the schema is package data, loaded once.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from everest_render.diagnostics import Diagnostic, ObjectPath, Severity, format_path
+from everest_render.diagnostics import Diagnostic, ObjectPath, Severity, candidates, format_path
 from everest_render.eras.schema import instance_validator
 from everest_render.load.documents import Document, Positions
 from everest_render.model import InstanceSchemas, Provider
@@ -115,12 +117,6 @@ def _truthy(value: Any) -> bool:
 Refusal = tuple[ObjectPath, str, Callable[[Any], bool], bool]
 
 INSTANCE_REFUSALS: tuple[Refusal, ...] = (
-    (
-        ("version",),
-        "version bundles are not supported: pin each component's version (components.<name>.type and .version) instead",
-        _present,
-        True,
-    ),
     (("global",), "spec.global (instance-wide provider parameters) has no equivalent; remove it", _truthy, True),
     (("parameters",), "spec.parameters (instance-wide provider parameters) has no equivalent; remove it", _truthy, True),
     (("dataSource",), "dataSource is not supported: a rendered cluster is not seeded from a backup; restore it separately", _present, True),
@@ -140,21 +136,22 @@ INSTANCE_REFUSALS: tuple[Refusal, ...] = (
 COMPONENT_REFUSALS: tuple[Refusal, ...] = (
     (("image",), "image overrides are not supported: the image is the catalogue's for the component's version", _present, True),
     (
-        ("config",),
-        "config refers to a Secret or ConfigMap, which the renderer cannot read (it reads only files in git):"
-        " inline the text as parameters.configuration",
+        ("config", "secretRef"),
+        "config.secretRef refers to a Secret, whose values the renderer never reads: inline the text as"
+        " parameters.configuration, or put it in a ConfigMap under clusters/ and name it in config.configMapRef",
         _present,
         True,
     ),
     (("resources", "claims"), "resource claims (dynamic resource allocation) are not supported; remove claims", _present, True),
-)
-BACKUP_REFUSALS: tuple[Refusal, ...] = (
-    (
-        ("classRef",),
-        "backup.classRef has no equivalent: the provider's own backup agent takes the backups"
-        " (list backupAgent under spec.components); remove classRef",
-        _present,
-        True,
+    *(
+        (
+            ("schedulingPolicy", field),
+            f"schedulingPolicy.{field} has no equivalent: a rendered component is placed by affinity only"
+            " (schedulingPolicy.affinity, or affinity); express it as node or pod affinity",
+            _truthy,
+            True,
+        )
+        for field in ("nodeSelector", "tolerations", "topologySpreadConstraints", "schedulerName")
     ),
 )
 
@@ -173,20 +170,23 @@ PITR_REFUSALS = _settings_refusals("PITR")
 CONFIGURATION = "configuration"
 MONITORING = ("monitoring", "monitoringConfigName")
 BACKUP_AGENT = "backupAgent"
-SPEC_ORDER = ("provider", "topology", "components", "instances", "backup")
+SPEC_ORDER = ("provider", "topology", "components", "instances", "secretsName", "backup")
 
 
-def translate_instance(document: Document, providers: Sequence[Provider]) -> tuple[Document | None, list[Diagnostic]]:
+def translate_instance(
+    document: Document, providers: Sequence[Provider], config_maps: Mapping[tuple[str, str], Document] | None = None
+) -> tuple[Document | None, list[Diagnostic]]:
     """The DatabaseCluster document ``document`` (an Instance) means, and every problem found.
 
     None when the Instance's shape is wrong or it names no provider. A refused field is an
     error, is left out, and the rest is still translated, so later stages report their own
     problems in the same run (which fails on the errors; nothing is written).
     """
-    problems = _shape_problems(document)
-    if problems:
+    problems, salvaged = _shape_checked(document)
+    if salvaged is None:
         return None, problems
-    return _Translation(document, ProviderNames.declared_by(providers)).run()
+    translated, found = _Translation(salvaged, ProviderNames.declared_by(providers), config_maps or {}).run()
+    return translated, [*problems, *found]
 
 
 @functools.lru_cache(maxsize=256)
@@ -200,14 +200,45 @@ def _upstream_validator(schema: Mapping[str, Any]) -> Any:
     return _compiled_upstream(json.dumps(schema, sort_keys=True))
 
 
-def _shape_problems(document: Document) -> list[Diagnostic]:
-    problems = []
+def _shape_checked(document: Document) -> tuple[list[Diagnostic], Document | None]:
+    """The shape problems, and the Instance without the values they are at, so that its other
+    checks still run (every problem at once). None when the shape leaves nothing to translate:
+    a wrong metadata name or namespace, spec itself, or the provider reference."""
+    problems: list[Diagnostic] = []
+    dropped: list[ObjectPath] = []
     for problem in schema_problems(instance_validator(), document.data):
         if problem.missing:
             problems.append(document.missing(problem.path, problem.message))
         else:
             problems.append(document.at(problem.path, problem.message, key=problem.at_key))
-    return problems
+        path = tuple(problem.path)
+        if not _salvageable(path):
+            return problems, None
+        if not problem.missing:  # a missing field leaves nothing to drop: the translation skips its entry
+            # a wrong list item drops its list, whose other items' positions would shift
+            dropped.append(path[:-1] if isinstance(path[-1], int) else path)
+    if not problems:
+        return [], document
+    return problems, dataclasses.replace(document, data=_without(document.data, dropped))
+
+
+def _salvageable(path: ObjectPath) -> bool:
+    if path[:1] == ("spec",):
+        return len(path) >= 2 and path[1] not in ("providerRef", "provider")
+    return path[:1] == ("metadata",) and len(path) >= 2 and path[1] not in ("name", "namespace")
+
+
+def _without(data: Any, paths: Sequence[ObjectPath]) -> Any:
+    result = copy.deepcopy(data)
+    for path in sorted(set(paths), key=len, reverse=True):
+        parent: Any = result
+        for part in path[:-1]:
+            found, parent = _get(parent, (part,)) if isinstance(parent, dict) else (False, None)
+            if not found:
+                break
+        if isinstance(parent, dict):
+            parent.pop(path[-1], None)
+    return result
 
 
 def _get(data: Any, path: ObjectPath) -> tuple[bool, Any]:
@@ -228,9 +259,10 @@ _Pitr = tuple[str, ObjectPath, ObjectPath]
 class _Translation:
     """The working state of translating one Instance: the output, its origins, the problems."""
 
-    def __init__(self, document: Document, names: ProviderNames) -> None:
+    def __init__(self, document: Document, names: ProviderNames, config_maps: Mapping[tuple[str, str], Document]) -> None:
         self.doc = document
         self.names = names
+        self.config_maps = config_maps
         self.problems: list[Diagnostic] = []
         self.out: dict[str, Any] = {}
         # translated path -> Instance path, recorded by put for every path it writes
@@ -294,6 +326,12 @@ class _Translation:
         if "components" in spec:
             self.put(("spec", "instances"), {}, ("spec", "components"))
             self._components(spec["components"])
+        if "userSecretRef" in spec and "name" in spec["userSecretRef"]:
+            self.put(("spec", "secretsName"), spec["userSecretRef"]["name"], ("spec", "userSecretRef", "name"))
+        if "version" in spec:
+            # The bundle; without one, resolve applies the definition's default bundle (parse
+            # marks a translated Instance so), as upstream's PrepareForSync does.
+            self.put(("spec", "components", "bundle"), spec["version"], ("spec", "version"))
         self._backup(spec)
         written = self.out["spec"]
         cluster = {key: written[key] for key in SPEC_ORDER if key in written}
@@ -353,6 +391,10 @@ class _Translation:
             if "name" in written and written["name"] != name:
                 self.refuse((*base, "name"), f"name {written['name']!r} differs from the component's key {name!r}; remove it", key=False)
             self.refuse_by(COMPONENT_REFUSALS, base, written)
+            if name == MONITORING[0] and not any(MONITORING[1] in written.get(bag, {}) for bag in ("customSpec", "parameters")):
+                # Upstream's providers configure no monitoring without a MonitoringConfig name.
+                self.warn(base, f"monitoring names no MonitoringConfig ({MONITORING[1]}): skipped, as upstream skips it")
+                continue
             self.put(target, {}, base)
             for source, destination in COMPONENT_MOVES:
                 found, value = _get(written, source)
@@ -363,9 +405,54 @@ class _Translation:
                 elif source == ("resources",):
                     value = {k: v for k, v in value.items() if k != "claims"}
                 self.put((*target, *destination), value, (*base, *source))
+            self._scheduling_affinity(base, target, written)
+            if "configMapRef" in written.get("config", {}):
+                if CONFIGURATION in written.get("parameters", {}):
+                    self.refuse((*base, "config"), "write config.configMapRef (era C) or parameters.configuration, not both")
+                else:
+                    self._config_map(base, target, written["config"])
             if "version" in written:
                 self._version(name, written, pinned_by)
             self._parameters(name, base, target, written)
+
+    def _config_map(self, base: ObjectPath, target: ObjectPath, config: Mapping[str, Any]) -> None:
+        """Era C ``config.configMapRef`` (and ``key``): the configuration text, read from the
+        ConfigMap under clusters/ in the Instance's namespace (git is where it lives)."""
+        at = (*base, "config")
+        name = config["configMapRef"].get("name")
+        if not name:
+            self.problems.append(self.doc.missing((*at, "configMapRef"), "config.configMapRef needs the ConfigMap's name"))
+            return
+        namespace = str(self.doc.data["metadata"]["namespace"])
+        found = self.config_maps.get((namespace, name))
+        if found is None:
+            known = candidates((n for ns, n in self.config_maps if ns == namespace), name)
+            message = f"no ConfigMap {name!r} in namespace {namespace} (under clusters/); known: {known}"
+            self.refuse((*at, "configMapRef", "name"), message, key=False)
+            return
+        data = found.data.get("data") or {}
+        key = config.get("key")
+        if key is None and len(data) == 1:
+            key = next(iter(data))
+        if key is None or key not in data:
+            where = (*at, "key") if "key" in config else at
+            wanted = "config.key must name one of its keys" if "key" not in config else f"ConfigMap {name!r} has no key {key!r}"
+            self.refuse(where, f"{wanted}; known: {candidates(data, key)} ({found.source.path})", key="key" not in config)
+            return
+        if not isinstance(data[key], str):
+            self.refuse(at, f"ConfigMap {name!r} key {key!r} is not text ({found.source.path})")
+            return
+        self.put((*target, "config"), data[key], at)
+
+    def _scheduling_affinity(self, base: ObjectPath, target: ObjectPath, written: Mapping[str, Any]) -> None:
+        """The newest providers read ``schedulingPolicy.affinity`` instead of ``affinity``: the same field."""
+        found, value = _get(written, ("schedulingPolicy", "affinity"))
+        if not found:
+            return
+        if "affinity" in written:
+            self.refuse((*base, "schedulingPolicy", "affinity"), "write affinity or schedulingPolicy.affinity, not both")
+            return
+        self.put((*target, "affinity"), value, (*base, "schedulingPolicy", "affinity"))
 
     def _version(self, name: str, written: Mapping[str, Any], pinned_by: dict[str, str]) -> None:
         base = ("spec", "components", name)
@@ -420,11 +507,11 @@ class _Translation:
         if written is None:
             return
         base = ("spec", "backup")
-        self.refuse_by(BACKUP_REFUSALS, base, written)
-        enabled = written["enabled"]
+        enabled = written.get("enabled", False)  # required: the shape check reports it missing
         storages = written.get("storages", [])
         schedules: list[_Schedule] = []
         pitr: _Pitr | None = None
+        on_demand: list[tuple[str, ObjectPath]] = []
         for index, storage in enumerate(storages):
             at = (*base, "storages", index)
             found = self._storage_name(at, storage)
@@ -435,30 +522,42 @@ class _Translation:
                 self.refuse((*at, "main"), "main cannot be honoured with several storages: the provider decides which one is the default")
             for number, entry in enumerate(storage.get("schedules", [])):
                 self.refuse_by(SCHEDULE_REFUSALS, (*at, "schedules", number), entry)
+                if not {"name", "cron"} <= entry.keys():
+                    continue  # the shape check reports what is missing
                 schedule = {target: entry[source] for source, target in SCHEDULE_MOVES if source in entry}
-                schedule.update(enabled=entry["enabled"] and enabled, backupStorage=name)
+                schedule.update(enabled=entry.get("enabled", False) and enabled, backupStorage=name)
                 schedules.append((schedule, (*at, "schedules", number), name_at))
             written_pitr = storage.get("pitr")
             if written_pitr is not None:
                 self.refuse_by(PITR_REFUSALS, (*at, "pitr"), written_pitr)
-            if written_pitr is not None and written_pitr["enabled"] and enabled:
+            if written_pitr is not None and written_pitr.get("enabled") and enabled:
                 if pitr is not None:
                     first = format_path(pitr[1])
                     self.refuse((*at, "pitr", "enabled"), f"PITR writes to one storage only; it is already enabled at {first}", key=False)
                     continue
                 pitr = (name, (*at, "pitr"), name_at)
             elif enabled and not storage.get("schedules"):
-                self.warn(at, f"storage {name!r} has no schedules and no enabled PITR: nothing is rendered for it; ignored")
+                # On-demand backups only: registered on the native object, as upstream and everest do.
+                on_demand.append((name, name_at))
         components = spec.get("components", {})
-        if BACKUP_AGENT not in components and (pitr is not None or any(s["enabled"] for s, _, _ in schedules)):
+        wanted = pitr is not None or bool(on_demand) or any(s["enabled"] for s, _, _ in schedules)
+        if BACKUP_AGENT not in components and wanted and enabled and "classRef" in written:
+            # A backup class is run by the provider's own agent (upstream's provider-managed
+            # classes): the class enables it, as upstream needs no backupAgent component.
+            self.put(("spec", "instances", BACKUP_AGENT), {}, (*base, "classRef"))
+        elif BACKUP_AGENT not in components and wanted:
             self.refuse(
-                base, f"backup schedules and PITR need the {BACKUP_AGENT} component: list it under spec.components ({BACKUP_AGENT}: {{}})"
+                base,
+                f"backups need the {BACKUP_AGENT} component: list it under spec.components ({BACKUP_AGENT}: {{}}),"
+                " or name the backup class in backup.classRef",
             )
             # Still checked (cron, storages), not enabled: the error above is the one to read.
-            schedules, pitr = [({**s, "enabled": False}, at, name_at) for s, at, name_at in schedules], None
-        self._put_backup(base, schedules, pitr)
+            schedules, pitr, on_demand = [({**s, "enabled": False}, at, name_at) for s, at, name_at in schedules], None, []
+        self._put_backup(base, schedules, pitr, on_demand)
 
-    def _put_backup(self, base: ObjectPath, schedules: list[_Schedule], pitr: _Pitr | None) -> None:
+    def _put_backup(
+        self, base: ObjectPath, schedules: list[_Schedule], pitr: _Pitr | None, on_demand: list[tuple[str, ObjectPath]]
+    ) -> None:
         fields = {target: source for source, target in SCHEDULE_MOVES}
         if schedules:
             self.put((*base, "schedules"), [], (*base, "storages"))
@@ -472,6 +571,10 @@ class _Translation:
             self.put((*base, "pitr"), {}, at)
             self.put((*base, "pitr", "enabled"), True, (*at, "enabled"))
             self.put((*base, "pitr", "backupStorage"), name, name_at)
+        if on_demand:
+            self.put((*base, "storages"), [], (*base, "storages"))
+        for name, name_at in on_demand:
+            self.put((*base, "storages", len(self.out["spec"]["backup"]["storages"])), name, name_at)
 
     def _storage_name(self, at: ObjectPath, storage: Mapping[str, Any]) -> tuple[str, ObjectPath] | None:
         """The BackupStorage a storage entry writes to, and the field that names it."""

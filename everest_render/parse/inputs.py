@@ -25,6 +25,7 @@ from everest_render.load.documents import BUILTIN_PREFIX, Document
 from everest_render.load.files import DEFINITION_FILES
 from everest_render.model import (
     BackupStorage,
+    Bundle,
     CatalogueVersion,
     ChangeMeaning,
     ComponentType,
@@ -218,11 +219,16 @@ def parse_documents(
         known_providers, known_definitions = (*providers, *collected.providers), (*definitions, *collected.definitions)
         _add_foreign_definition(document, translate_catalogue, known_providers, known_definitions, builtin, collected)
     known = (*providers, *collected.providers)
+    config_maps = {
+        (p.namespace, p.document.data["metadata"]["name"]): p.document
+        for p in collected.passthrough
+        if not p.encrypted and p.document.data.get("apiVersion") == "v1" and p.document.data.get("kind") == "ConfigMap"
+    }
     for position, document, translate in foreign:
-        translated, problems = translate(document, known)
+        translated, problems = translate(document, known, config_maps)
         collected.diagnostics.extend(problems)
         if translated is not None:
-            _parse_document(position, translated, assets, builtin, collected, [], [])
+            _parse_document(position, translated, assets, builtin, collected, [], [], translated=True)
     return collected.freeze()
 
 
@@ -273,6 +279,8 @@ def _parse_document(
     out: _Collected,
     foreign: list[tuple[int, Document, Translator]],
     catalogues: list[tuple[Document, DefinitionTranslator]],
+    *,
+    translated: bool = False,
 ) -> None:
     data = document.data
     folder = document.source.path.removeprefix(BUILTIN_PREFIX).split("/", 1)[0]
@@ -325,7 +333,7 @@ def _parse_document(
         elif kind == "Provider":
             _add(out, _parse_provider(document, assets, builtin), document)
         else:
-            out.clusters.append((position, _parse_cluster(salvaged or document, tuple(refused or ()))))
+            out.clusters.append((position, _parse_cluster(salvaged or document, tuple(refused or ()), default_bundle=translated)))
         return
     if kind in REFERENCED_KINDS and api_version == REFERENCED_API_VERSION:
         problems = check_against_schema(document, kind)[0]
@@ -429,10 +437,17 @@ def _parse_definition(document: Document, builtin: bool) -> tuple[Definition | N
         topologies[topo_name] = Topology(topo_name, bool(entry.get("default")), members, entry.get("configSchema"))
     if sum(t.default for t in topologies.values()) > 1:
         problems.append(document.at(("spec", "topologies"), "at most one topology may be marked default: true"))
+    bundles = _bundles(document, spec.get("versions", []), ("spec", "versions"), types, components, problems)
+    release_bundles = {
+        release: _bundles(document, entry["versions"], (*at, "versions"), {**types, **releases[release]}, components, problems)
+        for release, entry in spec.get("releases", {}).items()
+        if "versions" in entry
+        for at in [("spec", "releases", release)]
+    }
     if problems:
         return None, problems
     name = document.data["metadata"]["name"]
-    return Definition(name, types, components, topologies, document, builtin, releases), []
+    return Definition(name, types, components, topologies, document, builtin, releases, bundles, release_bundles), []
 
 
 def _component_types(
@@ -454,6 +469,48 @@ def _component_types(
             seen.add(version.version)
         types[type_name] = ComponentType(type_name, versions)
     return types
+
+
+def _bundles(
+    document: Document,
+    written: list[dict[str, Any]],
+    base: ObjectPath,
+    types: Mapping[str, ComponentType],
+    components: Mapping[str, DefinitionComponent],
+    problems: list[Diagnostic],
+) -> tuple[Bundle, ...]:
+    """``spec.versions``, checked as upstream's ValidateProviderSpec checks a Provider: every
+    bundle component exists and its version is in the catalogue of the component's type."""
+    bundles: list[Bundle] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(written):
+        at = (*base, index)
+        if entry["name"] in seen:
+            problems.append(document.at((*at, "name"), f"bundle {entry['name']} is listed twice"))
+        seen.add(entry["name"])
+        for component, version in entry["components"].items():
+            where = (*at, "components", component)
+            if component not in components:
+                known = candidates(components, component)
+                problems.append(document.at(where, f"unknown component {component!r}; known: {known}", key=True))
+                continue
+            type_name = components[component].type
+            if type_name in types and types[type_name].find(version) is None:
+                known = candidates((v.version for v in types[type_name].versions), version)
+                problems.append(document.at(where, f"unknown {type_name} version {version}; known: {known}"))
+        by_type: dict[str, tuple[str, str]] = {}
+        for component, version in entry["components"].items():
+            if component not in components:
+                continue
+            type_name = components[component].type
+            first = by_type.setdefault(type_name, (component, version))
+            if first[1] != version:
+                message = f"components {first[0]!r} and {component!r} both run {type_name}, which runs one version: {first[1]} or {version}"
+                problems.append(document.at((*at, "components", component), message))
+        bundles.append(Bundle(entry["name"], bool(entry.get("default")), dict(entry["components"]), entry.get("source")))
+    if sum(b.default for b in bundles) > 1:
+        problems.append(document.at(base, "at most one bundle may be marked default: true"))
+    return tuple(bundles)
 
 
 def _parse_provider(document: Document, assets: Mapping[str, ProviderAssets], builtin: bool) -> tuple[Provider | None, list[Diagnostic]]:
@@ -560,11 +617,11 @@ def _provider_gitops(written: Mapping[str, Any]) -> ProviderGitops:
     return ProviderGitops(tuple(written.get("volumeFinalizers", [])), changes, derived)
 
 
-def _parse_cluster(document: Document, refused: tuple[ObjectPath, ...] = ()) -> DatabaseCluster:
+def _parse_cluster(document: Document, refused: tuple[ObjectPath, ...] = (), *, default_bundle: bool = False) -> DatabaseCluster:
     metadata = document.data["metadata"]
     ref = ObjectRef(metadata["namespace"], metadata["name"])
     annotations = dict(metadata.get("annotations", {}))
-    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document, refused, annotations)
+    return DatabaseCluster(ref, dict(metadata.get("labels", {})), document.data["spec"], document, refused, annotations, default_bundle)
 
 
 def _parse_backup_storage(document: Document) -> BackupStorage:

@@ -28,6 +28,7 @@ from everest_render.model import (
     Expose,
     Provider,
     RepositorySettings,
+    ResolvedBundle,
     ResolvedCluster,
     ResolvedComponent,
     ResolvedVersion,
@@ -91,7 +92,8 @@ def resolve_cluster(
     if topology is None:
         return None, found.problems
     config = _topology_config(cluster.spec, definition, topology, found)
-    versions = _versions(cluster.spec, definition, found)
+    bundle = _bundle(cluster, definition, found)
+    versions = _versions(cluster.spec, definition, _bundle_versions(cluster.spec, definition, bundle), found)
     components = _components(cluster.spec, definition, topology, provider, versions, found)
     backup = resolve_backup(found, cluster, components, provider, references)
     monitoring = resolve_monitoring(found, cluster, components, references)
@@ -117,6 +119,7 @@ def resolve_cluster(
         defaults=tuple(found.defaults),
         settings=settings,
         gitops=controls,
+        bundle=bundle,
     )
     return resolved, found.problems
 
@@ -219,8 +222,48 @@ def _topology_config(spec: Mapping[str, Any], definition: Definition, topology: 
     return given
 
 
-def _versions(spec: Mapping[str, Any], definition: Definition, found: _Findings) -> dict[str, ResolvedVersion]:
-    """Each component type's version: the one the cluster pins, else the catalogue default."""
+def _bundle(cluster: DatabaseCluster, definition: Definition, found: _Findings) -> ResolvedBundle | None:
+    """The bundle spec.components.bundle names, else (an upstream Instance) the definition's
+    default bundle, as upstream's PrepareForSync picks it; a DatabaseCluster naming none has none."""
+    name = cluster.spec.get("components", {}).get("bundle")
+    if name is not None:
+        if definition.bundle(name) is None:
+            known = candidates((b.name for b in definition.bundles), name)
+            message = f"unknown version bundle {name!r} of definition {definition.name}; known: {known}"
+            found.error(("spec", "components", "bundle"), message)
+            return None
+        return ResolvedBundle(name, "spec.components.bundle")
+    default = definition.default_bundle
+    if not cluster.default_bundle or default is None:
+        return None
+    origin = f"definition {definition.name} default bundle"
+    found.default("spec.components.bundle", default.name, origin)
+    return ResolvedBundle(default.name, origin)
+
+
+def _bundle_versions(
+    spec: Mapping[str, Any], definition: Definition, resolved: ResolvedBundle | None
+) -> dict[str, tuple[CatalogueVersion, str]]:
+    """Per component type, the bundle's version and where it came from. A bundle version the
+    component's type does not list (PXC: a HAProxy version for a proxy that runs ProxySQL) is
+    skipped, so the type's catalogue default applies, as upstream's imageForBundledProxy falls back."""
+    bundle = definition.bundle(resolved.name) if resolved is not None else None
+    if bundle is None:
+        return {}
+    instances = spec.get("instances", {})
+    chosen: dict[str, tuple[CatalogueVersion, str]] = {}
+    for component, version in bundle.components.items():
+        type_name = (instances.get(component) or {}).get("type", definition.components[component].type)
+        entry = definition.component_types[type_name].find(version) if type_name in definition.component_types else None
+        if entry is not None and type_name not in chosen:  # the definition check gives a type one version per bundle
+            chosen[type_name] = (entry, f"bundle {bundle.name} ({component}: {version})")
+    return chosen
+
+
+def _versions(
+    spec: Mapping[str, Any], definition: Definition, from_bundle: Mapping[str, tuple[CatalogueVersion, str]], found: _Findings
+) -> dict[str, ResolvedVersion]:
+    """Each component type's version: the one the cluster pins, else its bundle's, else the catalogue default."""
     pinned = spec.get("components", {}).get("versions", {})
     base = ("spec", "components", "versions")
     for type_name in pinned:
@@ -231,6 +274,9 @@ def _versions(spec: Mapping[str, Any], definition: Definition, found: _Findings)
     for type_name, component_type in definition.component_types.items():
         if type_name in pinned:
             entry = _pinned_version(pinned[type_name]["version"], type_name, component_type, found)
+        elif type_name in from_bundle:
+            entry, origin = from_bundle[type_name]
+            found.default(f"spec.components.versions.{type_name}.version", entry.version, origin)
         else:
             entry = _default_version(type_name, component_type, definition, found)
         if entry is not None:

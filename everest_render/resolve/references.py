@@ -116,7 +116,9 @@ def resolve_backup(
         if storage is not None:
             use((*base, "pitr", "backupStorage"), storage, entry["enabled"])
         pitr = ResolvedPitr(entry["enabled"], storage, entry.get("uploadIntervalSec"))
-    if (schedules or (pitr and pitr.enabled)) and "backupAgent" not in components:
+    for index, name in enumerate(written.get("storages", [])):
+        use((*base, "storages", index), name, True)  # on-demand backups: registered after the scheduled ones
+    if (schedules or (pitr and pitr.enabled) or written.get("storages")) and "backupAgent" not in components:
         report.error(base, "backup schedules and PITR need the backupAgent component: list it under spec.instances", key=True)
     limit = provider.max_backup_storages
     if limit is not None and len(storages) > limit:

@@ -87,15 +87,15 @@ def _with_release_catalogues(
         users.setdefault(provider.definition, []).append(provider)
     result = dict(definitions)
     for name, definition in definitions.items():
-        if not definition.releases or name not in users:
+        if not (definition.releases or definition.release_bundles) or name not in users:
             continue
         supported = {r.version for p in users[name] for r in p.releases}
-        for release in definition.releases:
+        for release in {**definition.releases, **definition.release_bundles}:
             if release not in supported:
                 message = f"no provider of this definition supports operator release {release!r}; known: {candidates(supported, release)}"
                 problems.append(definition.document.at(("spec", "releases", release), message, key=True))
         targeted = {p.operator_version for p in users[name]}
-        overlays = {definition.releases.get(version) is not None for version in targeted}
+        overlays = {version in definition.releases or version in definition.release_bundles for version in targeted}
         if len(targeted) > 1 and True in overlays:
             listing = ", ".join(f"{p.name} ({p.operator_version})" for p in sorted(users[name], key=lambda p: p.name))
             message = f"providers {listing} target different operator releases, whose catalogues differ here: give each its own definition"
@@ -104,5 +104,7 @@ def _with_release_catalogues(
         (version,) = targeted
         overlay = definition.releases.get(version)
         if overlay is not None:
-            result[name] = dataclasses.replace(definition, component_types={**definition.component_types, **overlay})
+            result[name] = dataclasses.replace(result[name], component_types={**definition.component_types, **overlay})
+        if version in definition.release_bundles:  # that release's bundles, checked against its catalogue
+            result[name] = dataclasses.replace(result[name], bundles=definition.release_bundles[version])
     return result
