@@ -40,7 +40,8 @@ from typing import Any
 
 from everest_render.diagnostics import Diagnostic, ObjectPath, Severity, candidates, format_path
 from everest_render.eras.schema import instance_validator
-from everest_render.load.documents import Document, Positions
+from everest_render.eras.translation import Translation
+from everest_render.load.documents import Document
 from everest_render.model import InstanceSchemas, Provider
 from everest_render.schema_check import compile_schema, schema_problems
 
@@ -256,32 +257,15 @@ _Schedule = tuple[dict[str, Any], ObjectPath, ObjectPath]
 _Pitr = tuple[str, ObjectPath, ObjectPath]
 
 
-class _Translation:
+class _Translation(Translation):
     """The working state of translating one Instance: the output, its origins, the problems."""
 
     def __init__(self, document: Document, names: ProviderNames, config_maps: Mapping[tuple[str, str], Document]) -> None:
-        self.doc = document
+        super().__init__(document)
         self.names = names
         self.config_maps = config_maps
-        self.problems: list[Diagnostic] = []
-        self.out: dict[str, Any] = {}
-        # translated path -> Instance path, recorded by put for every path it writes
-        self.origins: dict[ObjectPath, ObjectPath] = {}
         self.upstream_refused: set[ObjectPath] = set()  # parameters an upstream schema refused
         self.schemas: InstanceSchemas | None = None
-
-    def put(self, target: ObjectPath, value: Any, source: ObjectPath) -> Any:
-        """Write ``value`` at ``target`` (parents are mappings made on the way, or a list it
-        appends to) and record that it came from ``source``."""
-        parent: Any = self.out
-        for part in target[:-1]:
-            parent = parent.setdefault(part, {}) if isinstance(parent, dict) else parent[part]
-        if isinstance(parent, list):
-            parent.append(value)
-        else:
-            parent[target[-1]] = value
-        self.origins[target] = source
-        return value
 
     def refuse(self, path: ObjectPath, message: str, *, key: bool = True) -> None:
         self.problems.append(self.doc.at(path, message, key=key))
@@ -336,8 +320,7 @@ class _Translation:
         written = self.out["spec"]
         cluster = {key: written[key] for key in SPEC_ORDER if key in written}
         translated = {"apiVersion": CLUSTER_API_VERSION, "kind": "DatabaseCluster", "metadata": data["metadata"], "spec": cluster}
-        document = Document(self.doc.source, self.doc.index, translated, self._positions(translated))
-        return document, self.problems
+        return self.translated(translated), self.problems
 
     # --- hooks: what is not a plain move -------------------------------------------------------
 
@@ -594,24 +577,3 @@ class _Translation:
         self.problems.append(self.doc.missing(at, "a backup storage needs storageRef.name: the BackupStorage it writes to"))
         return None
 
-    # --- positions -------------------------------------------------------------------------
-
-    def _positions(self, data: Any) -> Positions:
-        """Positions of the translated data: each path at the position of the field it came from."""
-        source = self.doc.positions
-        positions = Positions(origins=self.origins)
-
-        def walk(node: Any, path: ObjectPath) -> None:
-            origin = positions.written(path)
-            positions.values[path] = source.value(origin)
-            if origin in source.keys:
-                positions.keys[path] = source.keys[origin]
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    walk(value, (*path, key))
-            elif isinstance(node, list):
-                for index, value in enumerate(node):
-                    walk(value, (*path, index))
-
-        walk(data, ())
-        return positions

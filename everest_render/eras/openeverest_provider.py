@@ -28,13 +28,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
-import yaml
-
 from everest_render.diagnostics import Diagnostic, ObjectPath, Severity, candidates
-from everest_render.load.documents import Document, Positions
+from everest_render.eras.translation import Translation
+from everest_render.load.documents import Document
 from everest_render.model import Definition, InstanceSchemas, Provider
 from everest_render.schema_check import Validator, compile_schema, schema_problems
 
@@ -143,25 +141,11 @@ def upstream_schema(written: Mapping[str, Any], era_c: str) -> tuple[Mapping[str
     return written.get(era_c), (era_c,)
 
 
-class _Translation:
+class _Translation(Translation):
     def __init__(self, document: Document, providers: Sequence[Provider], definitions: Sequence[Definition]) -> None:
-        self.doc = document
+        super().__init__(document)
         self.providers = providers
         self.definitions = {d.name: d for d in definitions}
-        self.problems: list[Diagnostic] = []
-        self.out: dict[str, Any] = {}
-        self.origins: dict[ObjectPath, ObjectPath] = {}
-
-    def put(self, target: ObjectPath, value: Any, source: ObjectPath) -> Any:
-        parent: Any = self.out
-        for part in target[:-1]:
-            parent = parent.setdefault(part, {}) if isinstance(parent, dict) else parent[part]
-        if isinstance(parent, list):
-            parent.append(value)
-        else:
-            parent[target[-1]] = value
-        self.origins[target] = source
-        return value
 
     def error(self, path: ObjectPath, message: str, *, key: bool = True) -> None:
         self.problems.append(self.doc.at(path, message, key=key))
@@ -193,15 +177,12 @@ class _Translation:
         self._component_types(spec["componentTypes"])
         self._components(spec, base, renders_as)
         self._topologies(spec, base, renders_as)
-        if "versions" in spec and _knows_bundles():
+        if "versions" in spec:
             self.put(("spec", "versions"), [dict(bundle) for bundle in spec["versions"]], ("spec", "versions"))
-        elif "versions" in spec:
-            self.warn(("spec", "versions"), "version bundles are not read by this version of the renderer: each type's default applies")
         schemas = self._schemas(spec, renders_as)
         if any(p.is_error for p in self.problems):
             return None, self.problems
-        translated = Document(self.doc.source, self.doc.index, self.out, self._positions(self.out))
-        return ForeignDefinition(translated, renders_as, schemas), self.problems
+        return ForeignDefinition(self.translated(self.out), renders_as, schemas), self.problems
 
     def _renderer(self, name: str) -> Provider | None:
         """The provider ``name`` resolves to: its own name, else the one declaring it an alias
@@ -338,25 +319,6 @@ class _Translation:
             return False
         return True
 
-    def _positions(self, data: Any) -> Positions:
-        source = self.doc.positions
-        positions = Positions(origins=self.origins)
-
-        def walk(node: Any, path: ObjectPath) -> None:
-            origin = positions.written(path)
-            positions.values[path] = source.value(origin)
-            if origin in source.keys:
-                positions.keys[path] = source.keys[origin]
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    walk(value, (*path, key))
-            elif isinstance(node, list):
-                for index, value in enumerate(node):
-                    walk(value, (*path, index))
-
-        walk(data, ())
-        return positions
-
 
 def _matches(data: Any, path: ObjectPath, prefix: ObjectPath) -> list[tuple[ObjectPath, Any]]:
     """Every (path, value) that ``path`` (``*`` for any key) names in ``data``."""
@@ -370,12 +332,3 @@ def _matches(data: Any, path: ObjectPath, prefix: ObjectPath) -> list[tuple[Obje
     if head in data:
         return _matches(data[head], rest, (*prefix, head))
     return []
-
-
-@functools.cache
-def _knows_bundles() -> bool:
-    """Whether definitions carry version bundles (``spec.versions``) in this version of the
-    renderer: the translated document must pass the DatabaseClusterDefinition schema."""
-    folder = resources.files("everest_render") / "schemas"
-    schema = yaml.load((folder / "DatabaseClusterDefinition.yaml").read_text(), Loader=yaml.CSafeLoader)
-    return "versions" in schema["properties"]["spec"]["properties"]
