@@ -249,14 +249,16 @@ def format_markdown(comparison: Comparison, max_chars: int = GITHUB_COMMENT_LIMI
     return text
 
 
+def _identity(key: ObjectKey) -> dict[str, str]:
+    """An object's identity as the JSON report names it."""
+    return dict(zip(("apiVersion", "kind", "namespace", "name"), key, strict=True))
+
+
 def format_json(comparison: Comparison) -> str:
     data = {
         "destructive": [
             {
-                "apiVersion": c.key[0],
-                "kind": c.key[1],
-                "namespace": c.key[2],
-                "name": c.key[3],
+                **_identity(c.key),
                 "path": c.path,
                 "what": c.what,
                 "message": c.message,
@@ -273,10 +275,7 @@ def format_json(comparison: Comparison) -> str:
                 "status": change.status,
                 "objects": [
                     {
-                        "apiVersion": o.key[0],
-                        "kind": o.key[1],
-                        "namespace": o.key[2],
-                        "name": o.key[3],
+                        **_identity(o.key),
                         "status": o.status,
                         "changes": [{"path": f.path, "before": f.before, "after": f.after} for f in o.fields],
                     }
