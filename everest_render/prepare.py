@@ -1,8 +1,9 @@
 """`python -m everest_render.prepare`: what a build does once so that every run starts faster.
 
 It compiles, into the package's `_prepared/` folder, the built-in providers' templates
-(render/prepared.py) and the methods dataclasses generates for every class of the package
-(prepared_code.py); each is checked before use. The Dockerfile runs it before building the
+(render/prepared.py), the methods dataclasses generates for every class of the package
+(prepared_code.py) and the regular expressions the package and its libraries compile
+(prepared_patterns.py); each is checked before use. The Dockerfile runs it before building the
 wheel, `make prepare` (and so `make bench`) in a checkout; without it a run renders the same
 bytes, only slower to start.
 """
@@ -14,12 +15,13 @@ import pkgutil
 import sys
 
 import everest_render
-from everest_render import prepared_code
+from everest_render import prepared_code, prepared_patterns
 
 
 def main() -> int:
     # Recording starts before any module of the package defines a class.
     table = prepared_code.record()
+    patterns, stop_recording = prepared_patterns.record()
     for module in pkgutil.walk_packages(everest_render.__path__, "everest_render."):
         if module.name != "everest_render.__main__":
             importlib.import_module(module.name)
@@ -32,9 +34,12 @@ def main() -> int:
     # Every template in the folder: the ones spec.templates lists and those they import or include.
     environments = [(sandbox(provider), sorted(provider.assets.templates)) for provider in parsed.providers]
     count = prepare(environments)
+    stop_recording()
     prepared_code.write(table)
+    compiled = prepared_patterns.write(patterns)
     print(f"prepared {count} templates of {len(environments)} built-in providers in {PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(table)} dataclass methods in {prepared_code.PREPARED_FILE}", file=sys.stderr)
+    print(f"prepared {compiled} regular expressions in {prepared_patterns.PREPARED_FILE}", file=sys.stderr)
     return 0
 
 

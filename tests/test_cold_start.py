@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,99 @@ def test_prepared_dataclass_code_of_another_python_is_not_used(tmp_path):
     file.write_bytes(marshal.dumps({**marshal.loads(file.read_bytes()), "version": "3.11.0 (another build)"}))
     assert prepared_code.load(file) is None
     assert not prepared_code.install(tmp_path / "missing.marshal")
+
+
+# --- regular expressions prepared at build time --------------------------------------------------
+
+PATTERNS = [
+    ("[^\t\n\r -~\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", 0),  # PyYAML's reader: all of Unicode
+    (r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})(?:T(?P<hour>[0-9]{2}))?", 0),
+    (r"^ \s* (?P<key>[a-z]+) \s* = \s* (?P<value>.*?) \s*$", re.VERBOSE | re.MULTILINE),
+    (r"(?i)straße|ǅ", 0),
+    (r"(?s)a.b|\bword\b|(x)\1", re.ASCII),
+    (rb"[\x00-\x08\x0b]+|(?P<tail>\xff)$", 0),
+]
+
+
+@pytest.fixture
+def fresh_re_cache(monkeypatch):
+    monkeypatch.setattr(re, "_cache", {})
+    return re._cache  # type: ignore[attr-defined]
+
+
+def test_prepared_patterns_are_what_compiling_gives(tmp_path, fresh_re_cache):
+    from re import _compiler  # type: ignore[attr-defined]
+
+    from everest_render import prepared_patterns
+
+    file = str(tmp_path / "patterns.marshal")
+    assert prepared_patterns.write(PATTERNS, file) == len(PATTERNS)
+    fresh_re_cache.clear()
+    assert prepared_patterns.install(file) == len(PATTERNS)
+    for pattern, flags in PATTERNS:
+        served = re.compile(pattern, flags)
+        assert fresh_re_cache[(type(pattern), pattern, flags)] is served  # from the file, not compiled
+        compiled = _compiler.compile(pattern, flags)
+        assert served == compiled  # CPython compares pattern, flags and the whole program
+        assert (served.groups, served.groupindex, served.flags) == (compiled.groups, compiled.groupindex, compiled.flags)
+    text = "1999-12-31T23 key = value straße ǅ a\nb word xx \x00\x0b"
+    for (pattern, flags), served in zip(PATTERNS, (re.compile(p, f) for p, f in PATTERNS), strict=True):
+        subject: str | bytes = text.encode("latin-1", "replace") + b"\xff" if isinstance(pattern, bytes) else text
+        compiled = _compiler.compile(pattern, flags)
+        assert [m.groupdict() | {"": m.span()} for m in served.finditer(subject)] == [  # type: ignore[arg-type]
+            m.groupdict() | {"": m.span()} for m in compiled.finditer(subject)  # type: ignore[arg-type]
+        ]
+    # A pattern already compiled is left as it is.
+    fresh_re_cache.clear()
+    kept = re.compile(PATTERNS[1][0])
+    prepared_patterns.install(file)
+    assert re.compile(PATTERNS[1][0]) is kept
+
+
+def test_prepared_patterns_are_recorded_as_the_package_compiles_them(fresh_re_cache):
+    from everest_render import prepared_patterns
+
+    seen, stop = prepared_patterns.record()
+    try:
+        re.compile("recorded (?P<n>[0-9]+)", re.IGNORECASE)
+        re.match(b"also bytes", b"")
+        re.compile(b"left to re", re.LOCALE)
+    finally:
+        stop()
+    assert ("recorded (?P<n>[0-9]+)", int(re.IGNORECASE)) in seen and (b"also bytes", 0) in seen
+    assert not any(pattern == b"left to re" for pattern, _ in seen)
+    assert re._compile.__module__ == "re"  # type: ignore[attr-defined]
+
+
+def test_prepared_patterns_of_another_python_or_a_damaged_file_are_not_used(tmp_path, fresh_re_cache):
+    import marshal
+
+    from everest_render import prepared_patterns
+
+    file = tmp_path / "patterns.marshal"
+    prepared_patterns.write(PATTERNS, str(file))
+    content = marshal.loads(file.read_bytes())
+    for changed in (
+        {**content, "version": "3.11.0 (another build)"},
+        {**content, "python": b"\x00\x00\r\n"},
+        {**content, "engine": (0, 0)},
+        {**content, "patterns": _flipped(content["patterns"])},  # the checksum no longer holds
+        {**content, "format": 0},
+    ):
+        file.write_bytes(marshal.dumps(changed))
+        assert prepared_patterns.load(str(file)) is None
+        assert prepared_patterns.install(str(file)) == 0
+    file.write_bytes(b"not marshal data")
+    assert prepared_patterns.install(str(file)) == 0
+    assert prepared_patterns.install(str(tmp_path / "missing")) == 0
+    assert fresh_re_cache == {}
+    # A program _sre cannot run (a file written by hand) is refused by _sre, not run.
+    bad = (PATTERNS[1][0], 0, 32, [1, 2, 3], 3, {"year": 1, "month": 2, "hour": 3}, (None, "year", "month", "hour"))
+    patterns = marshal.dumps([bad])
+    file.write_bytes(marshal.dumps({**content, "patterns": patterns, "crc32": __import__("zlib").crc32(patterns)}))
+    assert prepared_patterns.install(str(file)) == 0
+
+
+def _flipped(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :]
