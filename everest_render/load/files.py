@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,9 @@ DEFINITION_FILES = ("definition.yaml", "definition.yml")  # a provider folder ma
 # A cluster file holds a few kilobytes, the largest vendored schema about one megabyte: a file
 # beyond this is a mistake (or an attack), refused before it is read whole (docs/api.md).
 MAX_FILE_BYTES = 8 * 1024 * 1024
+# How a file becomes text: `read_text`, or (cache/snapshot.py) a reader that may answer from a
+# file's recorded digest instead of its bytes. Whatever reads, the same files are asked for.
+TextReader = Callable[[Path, str], tuple["str | None", "Diagnostic | None"]]
 
 
 @dataclass(frozen=True)
@@ -80,29 +83,32 @@ def builtin_root() -> Path:
     return packaged if packaged.is_dir() else package.parent
 
 
-def read_repository_files(root: Path, out_dir: Path | None = None) -> RepositoryFiles:
+def read_repository_files(root: Path, out_dir: Path | None = None, reader: TextReader | None = None) -> RepositoryFiles:
     """The built-ins and the repository at ``root`` (the built-ins once, when ``root`` is the checkout)."""
+    reader = reader or read_text
     base = builtin_root()
     out_dir = out_dir if out_dir is not None else root / "out"
-    settings, unreadable = read_settings_file(root)
+    settings, unreadable = read_settings_file(root, reader)
     problems: list[Diagnostic] = []
     if root.resolve() == base.resolve():
-        extensions = read_extension_folders(root, "", builtin=True, problems=problems)
-        own = read_source_set(root, out_dir, "", builtin=True)
+        extensions = read_extension_folders(root, "", builtin=True, problems=problems, reader=reader)
+        own = read_source_set(root, out_dir, "", builtin=True, reader=reader)
         return RepositoryFiles(SourceSet([], {}, True), own, settings, unreadable, tuple(extensions), tuple(problems))
     extensions = [
-        *read_extension_folders(base, BUILTIN_PREFIX, builtin=True, problems=problems),
-        *read_extension_folders(root, "", builtin=False, problems=problems),
+        *read_extension_folders(base, BUILTIN_PREFIX, builtin=True, problems=problems, reader=reader),
+        *read_extension_folders(root, "", builtin=False, problems=problems, reader=reader),
     ]
-    own = read_source_set(root, out_dir, "", builtin=False)
-    return RepositoryFiles(read_builtins(), own, settings, unreadable, tuple(extensions), tuple(problems))
+    own = read_source_set(root, out_dir, "", builtin=False, reader=reader)
+    return RepositoryFiles(read_builtins(reader), own, settings, unreadable, tuple(extensions), tuple(problems))
 
 
 EXTENSIONS_FOLDER = "extensions"
 EXTENSION_FILE = "extension.yaml"
 
 
-def read_extension_folders(root: Path, prefix: str, *, builtin: bool, problems: list[Diagnostic]) -> list[ExtensionFolder]:
+def read_extension_folders(
+    root: Path, prefix: str, *, builtin: bool, problems: list[Diagnostic], reader: TextReader | None = None
+) -> list[ExtensionFolder]:
     """Every ``extensions/<name>/`` under ``root``: the manifest and the folder's assets. A
     folder without a manifest is an error naming it (it would silently do nothing)."""
     base = root / EXTENSIONS_FOLDER
@@ -117,29 +123,37 @@ def read_extension_folders(root: Path, prefix: str, *, builtin: bool, problems: 
         if not manifest.is_file():
             problems.append(Diagnostic(relative, 1, 1, f"an extension folder needs {EXTENSION_FILE} (its manifest)"))
             continue
-        sources, unreadable = read_sources(root, [manifest], prefix)
+        sources, unreadable = read_sources(root, [manifest], prefix, reader)
         problems.extend(unreadable)
-        assets = read_provider_assets(folder, root, prefix, problems)
+        assets = read_provider_assets(folder, root, prefix, problems, reader)
         if sources:
             found.append(ExtensionFolder(relative, sources[0], assets, builtin))
     return found
 
 
-def read_settings_file(root: Path) -> tuple[SourceFile | None, tuple[Diagnostic, ...]]:
+def read_settings_file(root: Path, reader: TextReader | None = None) -> tuple[SourceFile | None, tuple[Diagnostic, ...]]:
     """The repository settings file at ``root``, if there is one (under either spelling)."""
     for name in (SETTINGS_FILE, SETTINGS_FILE_MISSPELT):
         if (root / name).exists() or (root / name).is_symlink():  # a FIFO or a dangling link is refused by name
-            sources, problems = read_sources(root, [root / name])
+            sources, problems = read_sources(root, [root / name], reader=reader)
             return (sources[0] if sources else None), tuple(problems)
     return None, ()
 
 
-def read_builtins() -> SourceSet:
+def read_builtins(reader: TextReader | None = None) -> SourceSet:
     """The built-in definitions and providers."""
-    return read_source_set(builtin_root(), None, BUILTIN_PREFIX, builtin=True, folders=("definitions", "providers"))
+    return read_source_set(builtin_root(), None, BUILTIN_PREFIX, builtin=True, folders=("definitions", "providers"), reader=reader)
 
 
-def read_source_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, folders: tuple[str, ...] | None = None) -> SourceSet:
+def read_source_set(
+    root: Path,
+    out_dir: Path | None,
+    prefix: str,
+    *,
+    builtin: bool,
+    folders: tuple[str, ...] | None = None,
+    reader: TextReader | None = None,
+) -> SourceSet:
     """``folders``: only these input folders (the built-ins have no clusters/: in a checkout,
     whose root is also the built-ins' root, the example fleet is not theirs to walk)."""
     problems: list[Diagnostic] = []
@@ -150,19 +164,20 @@ def read_source_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: b
     for path, relative in found:
         if relative.startswith("providers/") and path.name in PROVIDER_FILES:
             folder = relative.rsplit("/", 1)[0]
-            assets[prefix + folder] = read_provider_assets(path.parent, root, prefix, problems)
+            assets[prefix + folder] = read_provider_assets(path.parent, root, prefix, problems, reader)
     # The walk followed every link and kept only what stays inside the repository.
-    sources, unreadable = _read_named([(path, prefix + relative) for path, relative in found])
+    sources, unreadable = _read_named([(path, prefix + relative) for path, relative in found], reader or read_text)
     return SourceSet(sources, assets, builtin, [*problems, *unreadable])
 
 
 def read_provider_assets(
-    folder: Path, root: Path | None = None, prefix: str = "", problems: list[Diagnostic] | None = None
+    folder: Path, root: Path | None = None, prefix: str = "", problems: list[Diagnostic] | None = None, reader: TextReader | None = None
 ) -> ProviderAssets:
     """A provider folder's templates and schemas, by path inside it (no link leads out of it);
     one that cannot be read, or is not clean UTF-8 text, is a problem naming it."""
     root = root if root is not None else folder
     problems = problems if problems is not None else []
+    reader = reader or read_text
     inside = folder.resolve()
     read: dict[str, str] = {}
     unreadable: set[str] = set()
@@ -176,7 +191,7 @@ def read_provider_assets(
             continue
         if path.is_dir():
             continue
-        text, problem = read_text(path, name)
+        text, problem = reader(path, name)
         if problem is not None:
             problems.append(problem)
             unreadable.add(path.relative_to(folder).as_posix())
@@ -418,7 +433,9 @@ def read_text(path: Path, name: str) -> tuple[str | None, Diagnostic | None]:
     return text, None
 
 
-def read_sources(root: Path, paths: list[Path], prefix: str = "") -> tuple[list[SourceFile], list[Diagnostic]]:
+def read_sources(
+    root: Path, paths: list[Path], prefix: str = "", reader: TextReader | None = None
+) -> tuple[list[SourceFile], list[Diagnostic]]:
     """Read files as UTF-8 text, named relative to ``root`` (with ``prefix`` for built-ins)."""
     problems: list[Diagnostic] = []
     inside = root.resolve()
@@ -430,16 +447,16 @@ def read_sources(root: Path, paths: list[Path], prefix: str = "") -> tuple[list[
             problems.append(Diagnostic(name, 1, 1, "a symbolic link that leads outside the repository is not read"))
             continue
         named.append((path, name))
-    sources, unreadable = _read_named(named)
+    sources, unreadable = _read_named(named, reader or read_text)
     return sources, [*problems, *unreadable]
 
 
-def _read_named(named: list[tuple[Path, str]]) -> tuple[list[SourceFile], list[Diagnostic]]:
+def _read_named(named: list[tuple[Path, str]], reader: TextReader) -> tuple[list[SourceFile], list[Diagnostic]]:
     """Read files known to be inside the repository, each under its name."""
     sources: list[SourceFile] = []
     problems: list[Diagnostic] = []
     for path, name in named:
-        text, problem = read_text(path, name)
+        text, problem = reader(path, name)
         if problem is not None:
             problems.append(problem)
         elif text is not None:
