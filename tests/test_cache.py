@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from everest_render import parallel
+from everest_render.cache import snapshot
 from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
 from everest_render.cache.store import LAYOUT, Store, default_location
 from everest_render.commands.cli import main as cli_main
-from everest_render.cache import snapshot
 from everest_render.pipeline import RenderResult, read_repository, render_incremental, render_repository
 from everest_render.testing import Repo
 from tests.test_templates import CONFIGMAP_SCHEMA, GOOD_TEMPLATE, write_toy_provider
