@@ -22,6 +22,7 @@ from everest_render.model import Provider, RenderedObject, ResolvedCluster, Temp
 from everest_render.render.context import template_context
 from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
 from everest_render.render.limits import BoundedSandbox, render_bounded
+from everest_render.render.output_reader import read_rendered
 from everest_render.render.tracing import cluster_field, last_read
 
 
@@ -95,25 +96,11 @@ class TemplateRenderer:
             bad = characters[0]
             message = f"rendering {resolved.ref} gave output that is not clean text: {bad.message} (output line {bad.line})"
             return [], [self._at_cluster(resolved, where, message)]
-        try:
-            documents = []
-            for node in compose_stream(text):
-                try:
-                    documents.append(node_value(node))
-                except Refused as refused:
-                    line = node.start_mark.line + 1
-                    message = f"rendering {resolved.ref} gave output the model cannot hold: {refused} (output document at line {line})"
-                    return [], [self._at_cluster(resolved, where, message)]
-        except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark
-            line = mark.line + 1 if mark else 1
-            quoted = text.splitlines()[line - 1] if mark and line <= len(text.splitlines()) else ""
-            quoted = masked_line(quoted.strip(), in_secret="Secret" in text)
-            message = f"rendering {resolved.ref} gave invalid YAML at output line {line} ({error.problem}): {quoted!r}"
-            return [], [self._at_cluster(resolved, where, message)]
-        except yaml.YAMLError as error:  # libyaml's reader errors carry no mark
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            return [], [self._at_cluster(resolved, where, f"rendering {resolved.ref} gave invalid YAML: {first}")]
+        documents = read_rendered(text)  # the YAML templates write, quickly; else libyaml
+        if documents is None:
+            documents, problem = self._read_by_libyaml(resolved, where, text)
+            if problem is not None:
+                return [], [problem]
         objects, problems = [], []
         for document in documents:
             identity = (document.get("apiVersion"), document.get("kind")) if isinstance(document, dict) else None
@@ -133,6 +120,29 @@ class TemplateRenderer:
                 continue
             objects.append(RenderedObject(document, resolved.ref, where))
         return objects, problems
+
+    def _read_by_libyaml(self, resolved: ResolvedCluster, where: str, text: str) -> tuple[list[Any], Diagnostic | None]:
+        """The documents of a template's output as libyaml reads them, or what is wrong with it."""
+        try:
+            documents = []
+            for node in compose_stream(text):
+                try:
+                    documents.append(node_value(node))
+                except Refused as refused:
+                    line = node.start_mark.line + 1
+                    message = f"rendering {resolved.ref} gave output the model cannot hold: {refused} (output document at line {line})"
+                    return [], self._at_cluster(resolved, where, message)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark
+            line = mark.line + 1 if mark else 1
+            quoted = text.splitlines()[line - 1] if mark and line <= len(text.splitlines()) else ""
+            quoted = masked_line(quoted.strip(), in_secret="Secret" in text)
+            message = f"rendering {resolved.ref} gave invalid YAML at output line {line} ({error.problem}): {quoted!r}"
+            return [], self._at_cluster(resolved, where, message)
+        except yaml.YAMLError as error:  # libyaml's reader errors carry no mark
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            return [], self._at_cluster(resolved, where, f"rendering {resolved.ref} gave invalid YAML: {first}")
+        return documents, None
 
     def _at_cluster(self, resolved: ResolvedCluster, where: str, message: str) -> Diagnostic:
         """A problem of a template's output: at the template, naming the cluster's file:line."""

@@ -1,0 +1,268 @@
+"""Reading a template's output back: a fast reader for the YAML that templates write.
+
+Every rendered object is Jinja text read back as YAML, and reading it through libyaml costs
+as much as the templates themselves (a node object and a callback per scalar). Templates write
+a small part of YAML: block mappings and sequences, one line per value, plain scalars, quoted
+strings and flow collections from ``tojson``. This reader takes exactly that part, line by
+line, and answers None for anything else (comments between values excepted, which it skips):
+then libyaml reads the text, as before, and reports whatever is wrong with it. So it never
+decides an error, and what it accepts it reads as libyaml does: plain scalars and keys are
+resolved *by* libyaml (once per distinct spelling), quoted and flow values by ``json`` only
+where JSON and YAML agree (no exponent floats, no surrogate escapes, no duplicate keys).
+tests/test_output_reader.py compares the two readers on every template output of a fleet
+covering every built-in provider and feature, and on texts at the edges of the subset.
+
+Provider authors write templates as before: nothing here is a rule for them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import yaml
+
+from everest_render.load.documents import MAX_VALUES, Refused, character_problem, compose_stream, node_value
+
+
+class _Outside(Exception):
+    """The text leaves the subset this reader takes: libyaml reads it instead."""
+
+
+# A plain key (anything else, e.g. `y` or `123`, is read by libyaml below and may be refused).
+_PLAIN_KEY = r"[A-Za-z0-9_][A-Za-z0-9_./-]*"
+# A quoted key as JSON writes it.
+_QUOTED_KEY = r'"(?:[^"\\]|\\.)*"'
+_ENTRY = re.compile(rf"({_PLAIN_KEY}|{_QUOTED_KEY}):(?: +(.*))?")
+# A plain scalar of one line that YAML reads the same in a block mapping and a sequence: no
+# indicator first, no `: `, ` #` or quote inside (what the canonical writer writes plainly).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_/.+-][A-Za-z0-9_./:@%+=~$^(),* -]*")
+_FLOW_ITEM = re.compile(_PLAIN_KEY)
+# Escapes JSON and YAML read alike; any other (\/, \b, \f, \r and UTF-16 surrogates, which
+# libyaml refuses) leaves the subset.
+_OTHER_ESCAPE = re.compile(r'\\(?:[^"\\ntu]|u[dD][89abAB])')
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+# Line breaks YAML knows besides \n, the BOM, and tabs (indentation YAML does not allow).
+_OTHER_BREAKS = re.compile("[\t\r\x85\u2028\u2029\ufeff]")
+_FLOAT = re.compile(r"-?[0-9]+\.[0-9]+")
+
+# Plain scalars and keys as libyaml reads them, by spelling (manifests repeat a few thousand
+# spellings; bounded so a huge fleet's names do not pile up).
+_PLAIN: dict[str, Any] = {}
+_KEYS: dict[str, Any] = {}
+_REMEMBERED = 50_000
+_REFUSED = object()
+
+
+def read_rendered(text: str) -> list[Any] | None:
+    """The documents of ``text`` (empty ones dropped), or None when it leaves the subset."""
+    # Each value takes a character at least: no text this short can hold more than MAX_VALUES.
+    if len(text) > MAX_VALUES or _OTHER_BREAKS.search(text):
+        return None
+    try:
+        return [_document(lines) for lines in _split(text) if lines]
+    except (_Outside, RecursionError):
+        return None
+
+
+def _split(text: str) -> list[list[tuple[int, str]]]:
+    """Each document's lines as (indentation, content), blank lines and comments left out."""
+    documents: list[list[tuple[int, str]]] = [[]]
+    for raw in text.split("\n"):
+        content = raw.strip(" ")
+        if not content or content[0] == "#":
+            continue
+        if raw[0] in "-.%" and raw.startswith(("---", "...", "%")):
+            if raw.rstrip(" ") != "---":
+                raise _Outside
+            documents.append([])
+            continue
+        documents[-1].append((len(raw) - len(raw.lstrip(" ")), content))
+    return documents
+
+
+def _document(lines: list[tuple[int, str]]) -> Any:
+    if _is_item(lines[0][1]):
+        raise _Outside  # a list is no object: libyaml's reading goes on to say so
+    value, end = _mapping(lines, 0, lines[0][0])
+    if end != len(lines):
+        raise _Outside
+    return value
+
+
+def _is_item(content: str) -> bool:
+    return content == "-" or content.startswith("- ")
+
+
+def _block(lines: list[tuple[int, str]], index: int) -> tuple[Any, int]:
+    indent, content = lines[index]
+    if _is_item(content):
+        return _sequence(lines, index, indent)
+    return _mapping(lines, index, indent)
+
+
+def _mapping(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[dict[str, Any], int]:
+    result: dict[str, Any] = {}
+    count = len(lines)
+    while index < count:
+        at, content = lines[index]
+        if at < indent:
+            break
+        entry = _ENTRY.fullmatch(content) if at == indent else None
+        if entry is None:
+            raise _Outside
+        key = _key(entry.group(1))
+        if key in result:
+            raise _Outside
+        rest = entry.group(2)
+        index += 1
+        if rest:
+            result[key] = _scalar(rest)
+            if index < count and lines[index][0] > indent:
+                raise _Outside  # a plain scalar going on over lines, or a stray line
+        elif index < count and lines[index][0] > indent:
+            result[key], index = _block(lines, index)
+        elif index < count and lines[index][0] == indent and _is_item(lines[index][1]):
+            result[key], index = _sequence(lines, index, indent)  # kubectl's style: not indented
+        else:
+            result[key] = None
+    return result, index
+
+
+def _sequence(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[list[Any], int]:
+    items: list[Any] = []
+    count = len(lines)
+    while index < count:
+        at, content = lines[index]
+        if at < indent or (at == indent and not _is_item(content)):
+            break
+        if at > indent:
+            raise _Outside
+        rest = content[1:].lstrip(" ")
+        if not rest:
+            index += 1
+            if index < count and lines[index][0] > indent:
+                value, index = _block(lines, index)
+            else:
+                value = None
+        elif _is_item(rest) or _ENTRY.fullmatch(rest):
+            # "- " stands for the indentation of the item's first line.
+            lines[index] = (indent + len(content) - len(rest), rest)
+            value, index = _block(lines, index)
+        else:
+            value = _scalar(rest)
+            index += 1
+            if index < count and lines[index][0] > indent:
+                raise _Outside
+        items.append(value)
+    return items, index
+
+
+def _key(written: str) -> str:
+    key = _KEYS.get(written)
+    if key is None:
+        if len(_KEYS) >= _REMEMBERED:
+            _KEYS.clear()
+        key = _KEYS[written] = _read_key(written)
+    if key is _REFUSED:
+        raise _Outside
+    return str(key)
+
+
+def _read_key(written: str) -> Any:
+    if written[0] == '"':
+        try:
+            key = _json_text(written)
+        except _Outside:
+            return _REFUSED
+        return key if isinstance(key, str) else _REFUSED
+    try:
+        (mapping,) = [node_value(node) for node in compose_stream(f"{written}: 0")]
+        (key,) = mapping
+    except (Refused, ValueError, yaml.YAMLError):
+        return _REFUSED
+    return key
+
+
+def _scalar(written: str) -> Any:
+    value = _PLAIN.get(written, _REFUSED)
+    if value is not _REFUSED:
+        return value
+    first = written[0]
+    if first == '"':
+        return _json_text(written)
+    if first == "{" or first == "[":
+        try:
+            return _json_text(written)
+        except _Outside:
+            return _plain_list(written)
+    if (
+        _PLAIN_VALUE.fullmatch(written) is None
+        or ": " in written
+        or written.endswith(":")
+        or written.startswith(("- ", "---", "..."))
+    ):
+        raise _Outside
+    try:
+        (mapping,) = [node_value(node) for node in compose_stream(f"k: {written}")]
+        value = mapping["k"]
+    except (Refused, ValueError, KeyError, yaml.YAMLError):
+        raise _Outside from None
+    if len(_PLAIN) >= _REMEMBERED:
+        _PLAIN.clear()
+    _PLAIN[written] = value
+    return value
+
+
+def _plain_list(written: str) -> list[Any]:
+    """``[ReadWriteOnce]``: a flow sequence of simple plain scalars."""
+    if written[0] != "[" or written[-1] != "]":
+        raise _Outside
+    inner = written[1:-1].strip(" ")
+    items = [item.strip(" ") for item in inner.split(",")] if inner else []
+    if not all(_FLOW_ITEM.fullmatch(item) for item in items):
+        raise _Outside
+    return [_scalar(item) for item in items]
+
+
+def _json_text(written: str) -> Any:
+    """A JSON value (``tojson``'s output) where YAML reads it the same."""
+    if len(written) > 1 and written[0] == '"' and written[-1] == '"' and '"' not in written[1:-1] and "\\" not in written:
+        return written[1:-1]  # most are names: nothing to decode
+    if "\\" in written:
+        if _OTHER_ESCAPE.search(written):
+            raise _Outside
+        for code in _UNICODE_ESCAPE.findall(written):
+            if character_problem(chr(int(code, 16))) is not None:
+                raise _Outside  # libyaml's reading refuses the character, and says where
+    try:
+        return _DECODER.decode(written)
+    except ValueError:
+        raise _Outside from None
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _Outside
+    return result
+
+
+def _float(written: str) -> float:
+    if _FLOAT.fullmatch(written) is None:
+        raise _Outside  # YAML 1.1 reads 1e3 as text
+    return float(written)
+
+
+def _int(written: str) -> int:
+    if len(written) > 18:
+        raise _Outside  # beyond 64 bits, maybe: libyaml's reading says
+    return int(written)
+
+
+def _constant(written: str) -> Any:
+    raise _Outside  # NaN, Infinity
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_unique, parse_float=_float, parse_int=_int, parse_constant=_constant)

@@ -1,0 +1,193 @@
+"""The fast reader of template output (render/output_reader.py) reads what it takes exactly as
+libyaml does, and hands everything else to libyaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import everest_render.render.templates as templates
+from everest_render.load.documents import Refused, compose_stream, node_value
+from everest_render.pipeline import read_repository, render_repository
+from everest_render.render.output_reader import read_rendered
+
+EXAMPLE = Path(__file__).resolve().parent.parent
+
+
+def typed(value: Any) -> Any:
+    """``value`` with every scalar's type beside it (True == 1 in Python, not in YAML)."""
+    if isinstance(value, dict):
+        return ("map", [(key, typed(item)) for key, item in value.items()])
+    if isinstance(value, list):
+        return ("seq", [typed(item) for item in value])
+    return (type(value).__name__, value)
+
+
+def by_libyaml(text: str) -> Any:
+    """libyaml's documents, or the kind of refusal (an error the fast reader must not decide)."""
+    try:
+        return [node_value(node) for node in compose_stream(text)]
+    except (yaml.YAMLError, Refused) as error:
+        return type(error)
+
+
+def assert_read_alike(text: str) -> bool:
+    """The fast reader gives libyaml's documents, or nothing; whether it read the text."""
+    fast = read_rendered(text)
+    if fast is None:
+        return False
+    expected = by_libyaml(text)
+    assert isinstance(expected, list), f"libyaml refuses what the fast reader read: {text!r}"
+    assert typed(fast) == typed(expected), text
+    return True
+
+
+@pytest.fixture(scope="module")
+def template_outputs() -> list[str]:
+    """Every template output of the example repository (every built-in provider and feature:
+    the fleet `make bench` renders is copies of it)."""
+    outputs: list[str] = []
+    original = templates.read_rendered
+
+    def recording(text: str) -> list[Any] | None:
+        outputs.append(text)
+        return original(text)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(templates, "read_rendered", recording)
+        assert not render_repository(read_repository(EXAMPLE)).failed
+    return outputs
+
+
+def test_every_template_output_of_the_example_fleet_is_read_as_libyaml_reads_it(template_outputs: list[str]) -> None:
+    read = [assert_read_alike(text) for text in template_outputs]
+    assert len(read) > 20
+    assert all(read), "the built-in templates write only what the fast reader takes"
+
+
+ALIKE = [
+    "a: 1\nb: 01\nc: 0x1f\nd: 1_000\ne: 1.5\nf: .5\ng: 1e3\nh: 1:20\ni: -0\nj: +1\n",
+    "a: .inf\n",
+    "a: yes\nb: No\nc: on\nd: Null\ne: null\nf: true\ng: y\nh: 2024-01-01\ni: 0o17\n",
+    'a: "yes"\nb: "1"\nc: ""\nd: "\\u00e9\\n\\t\\"q\\\\"\ne: "\\u0085"\n',
+    'a: {"x": 1, "y": [1, 2.5, true, null, "s"], "z": {}}\nb: []\nc: [ReadWriteOnce, 1, yes]\n',
+    "a:\n- 1\n- b: 2\n  c: 3\n-\n- - x\n  - y\nd:\n  - e\ne:\n",
+    "# a comment\na: 1 # trailing\n",
+    "---\n---\na: 1\n---\n# only a comment\n---\nb: 2\n",
+    "a: x:y\nb: http://h:8080/p\nc: 0 3 * * *\nd: a, b\ne: f(x)\nf: a$x\ng: a=b\n",
+    "a: 1\n  b: 2\n",  # invalid: libyaml refuses, the fast reader does not decide
+    "a: 1\na: 2\n",
+    "y: 1\n",
+    "'a': 1\n",
+    "a: |\n  text\n",
+    "a: >-\n  folded\n",
+    "a: &x 1\nb: *x\n",
+    "a: !!str 1\n",
+    "a: 'q'\n",
+    "a: word\n  continued\n",
+    '"a": "b"\n"a": 2\n',
+    'a: {"x": 1, "x": 2}\n',
+    'a: {"x":1}\n',
+    'a: "\\ud83d\\ude00"\n',
+    'a: "\\u0001"\n',
+    'a: "\\/"\n',
+    "a: [1e3, 1.0e+3]\n",
+    "a: [1.0e+3]\n",
+    "a: 12345678901234567890\n",
+    'a: {"n": 12345678901234567890}\n',
+    "a: -\n",
+    "a: - b\n",
+    "- a\n- b\n",
+    "plain\n",
+    "a:\n\tb: 1\n",
+    "a: b\r\nc: d\r\n",
+    "a: \u2028\n",
+    "--- x\n",
+    "%YAML 1.1\n---\na: 1\n",
+    "a: 1\n...\n",
+    "<<: {a: 1}\n",
+    "a: b: c\n",
+    "a: \"unterminated\n",
+    'a: "x" "y"\n',
+    "a:\n  - 1\n - 2\n",
+    "- a: 1\n b: 2\n",
+    "a: [b, [c]]\n",
+    "a: {b: c}\n",
+]
+
+
+@pytest.mark.parametrize("text", ALIKE)
+def test_texts_at_the_edges_of_the_subset_are_read_alike_or_left_to_libyaml(text: str) -> None:
+    assert_read_alike(text)
+
+
+def test_the_subset_is_what_templates_write() -> None:
+    taken = [text for text in ALIKE if read_rendered(text) is not None]
+    assert {ALIKE[i] for i in (0, 2, 3, 4, 5, 7, 8)} <= set(taken)
+    assert read_rendered("a: 1\n  b: 2\n") is None and read_rendered("y: 1\n") is None
+
+
+# Random texts in the style of template output, and near it: the reader must agree with libyaml
+# or leave the text to it, never differ.
+# Mostly what templates write, sometimes what leaves the subset (or YAML).
+_GOOD_KEYS = ["a", "b", "c", "name", "spec", "a.b/c-d", '"q"', '"x y"', '"a"']
+_KEYS = st.sampled_from(_GOOD_KEYS * 6 + ["y", "on", "1", "<<", "'s'", "k:", "a b", "-a"])
+_GOOD_SCALARS = ["x", "1", "-1", "0", "01", "1.5", "1e3", "yes", "no", "null", "true", "x y", "x:y", "v-1.2", "2024-01-01",
+                 "0 3 * * *", "a, b", '"s"', '"a\\"b"', '"\\u00e9"', '""', "[]", "{}", "[a, b]", '{"k": [1, 2.5]}', '{"k": "v"}']
+_SCALARS = st.sampled_from(
+    _GOOD_SCALARS * 4
+    + ["1.0e+3", "~", "x: y", "x #c", "#c", '"\\ud800"', '"\\x41"', "'s'", "-", "- x", '{"k": 1, "k": 2}', "[1e3]", "*a",
+       "&a x", "!!str 1", "|", "|\n  t", ">", "(x)", "...", "---", '"a" b', '"\\u0001"', "[1.0e+3]", "[a, [b]]"]
+)
+
+
+def _block(draw: st.DrawFn, indent: int, depth: int) -> list[str]:
+    """A mapping or a list in block style, as templates write them, from the vocabulary above."""
+    pad = " " * indent
+    lines: list[str] = []
+    as_list = depth > 0 and draw(st.integers(0, 3)) == 0
+    for _ in range(draw(st.integers(1, 4))):
+        nested = depth < 3 and draw(st.integers(0, 3)) == 0
+        if as_list:
+            if nested:
+                inner = _block(draw, indent + 2, depth + 1)
+                lines.append(f"{pad}- {inner[0].lstrip(' ')}")
+                lines.extend(inner[1:])
+            else:
+                lines.append(f"{pad}- {draw(_SCALARS)}")
+        elif nested:
+            lines.append(f"{pad}{draw(_KEYS)}:")
+            inner = _block(draw, indent + draw(st.sampled_from([2, 2, 4])), depth + 1)
+            if draw(st.booleans()) and inner[0].lstrip(" ").startswith("- "):
+                inner = [line[len(inner[0]) - len(inner[0].lstrip(" ")) - indent :] for line in inner]  # kubectl's style
+            lines.extend(inner)
+        else:
+            lines.append(f"{pad}{draw(_KEYS)}: {draw(_SCALARS)}")
+    return lines
+
+
+@st.composite
+def template_like(draw: st.DrawFn) -> str:
+    documents = [_block(draw, 0, 0) for _ in range(draw(st.integers(1, 2)))]
+    lines = [line for document in documents for line in ["---", *document]][draw(st.integers(0, 1)) :]
+    for _ in range(draw(st.integers(0, 2))):  # and near it: a line moved, doubled, commented, blank
+        at = draw(st.integers(0, len(lines) - 1))
+        change = draw(st.integers(0, 3))
+        if change == 0:
+            lines[at] = " " * draw(st.integers(0, 3)) + lines[at]
+        elif change == 1:
+            lines.insert(at, lines[at])
+        else:
+            lines.insert(at, draw(st.sampled_from(["# c", "  # c", "", "  ", "-", "...", "--- x"])))
+    return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(template_like())
+def test_random_template_like_texts_are_read_alike_or_left_to_libyaml(text: str) -> None:
+    assert_read_alike(text)
