@@ -367,10 +367,10 @@ def near_miss(api_version: str, kind: str) -> tuple[str, str] | None:
     """The input (apiVersion, kind) that ``api_version``/``kind`` nearly spells, when it is
     not one: a kind off by a letter or a case, or an input kind in a group or version off by
     one (``everest.percona.com/v2alpha``, ``Everest.Percona.com/v2alpha1``)."""
-    import difflib
-
     if (api_version, kind) in INPUT_APIS:
         return None
+    import difflib  # only for a kind that is not an input's
+
     group = api_version.rsplit("/", 1)[0].lower() if "/" in api_version else ""
 
     def near(a: str, b: str) -> bool:
