@@ -86,6 +86,13 @@ def test_the_overlay_adds_era_d_and_keeps_every_object_closed():
     assert spec["properties"]["backup"]["required"] == ["enabled"]
 
 
+def test_an_instances_status_is_ignored_as_the_clusters_report(tmp_path):
+    # kubectl get -o yaml and kuttl asserts carry it; it is never input
+    spec = "providerRef: {name: percona-server-mongodb}\ncomponents: {engine: {replicas: 3}}"
+    with_status = instance(spec) + "status:\n  phase: Ready\n  conditions: [{type: Ready, status: 'True'}]\n"
+    assert rendered(tmp_path / "with", with_status) == rendered(tmp_path / "without", instance(spec))
+
+
 # --- whole instances: the same objects as the DatabaseCluster they mean ------------------------
 
 
