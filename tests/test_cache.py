@@ -19,10 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from everest_render import parallel
+from everest_render.cache import snapshot
 from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
 from everest_render.cache.store import LAYOUT, Store, default_location
 from everest_render.commands.cli import main as cli_main
-from everest_render.pipeline import RenderResult, read_repository, render_repository
+from everest_render.pipeline import RenderResult, read_repository, render_incremental, render_repository
 from everest_render.testing import Repo
 from tests.test_templates import CONFIGMAP_SCHEMA, GOOD_TEMPLATE, write_toy_provider
 
@@ -219,6 +220,18 @@ def shared_cache(tmp_path_factory):
     return Store.open(tmp_path_factory.mktemp("cache"))
 
 
+def written(result: RenderResult) -> tuple[object, ...]:
+    """What `render` writes and prints of a render (a replayed one holds no objects)."""
+    return result.plan.files, [str(d) for d in result.diagnostics], result.failed, result.cluster_count
+
+
+@pytest.fixture
+def later(monkeypatch):
+    """Runs judged as if long after every file was written: records made now are trusted by
+    stat (not racy), as on a developer's machine where the last edit was minutes ago."""
+    monkeypatch.setattr(snapshot, "now", lambda: __import__("time").time_ns() + 10 * snapshot.RACY_NS)
+
+
 @settings(
     max_examples=int(os.environ.get("EVEREST_FUZZ_EXAMPLES", "4")),
     deadline=None,
@@ -227,15 +240,21 @@ def shared_cache(tmp_path_factory):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(st.lists(EDITS, min_size=1, max_size=4))
-def test_cached_and_uncached_renders_are_identical_after_any_edits(tmp_path_factory, shared_cache, edits):
+def test_cached_and_uncached_renders_are_identical_after_any_edits(tmp_path_factory, shared_cache, later, edits):
     repo = Repo(tmp_path_factory.mktemp("repo"))
     write_toy_provider(repo, GOOD_TEMPLATE)
     for name in NAMES[:3]:
         repo.write(f"clusters/{name}.yaml", toy_cluster(name))
+    # Through the stat-trusting reader too (`later`: every file recorded is trusted by its stat,
+    # so an edit is seen by its stat alone), a repository going back to an earlier state included.
+    render_incremental(repo.root, repo.root / "out", cache=shared_cache)
     for edit in edits:
         apply(repo, edit)
         files = read_repository(repo.root)
-        uncached = seen(render_repository(files))
+        uncached_result = render_repository(files)
+        uncached = seen(uncached_result)
+        for _ in range(2):  # the second is a replay
+            assert written(render_incremental(repo.root, repo.root / "out", cache=shared_cache)) == written(uncached_result), edit
         assert seen(render_repository(files, cache=shared_cache)) == uncached, edit
         parallel.PARALLEL_FROM, before = 1, parallel.PARALLEL_FROM  # two processes, even for a few clusters
         try:
@@ -255,4 +274,100 @@ def test_no_value_that_may_be_secret_is_written_to_the_cache(repo, tmp_path):
     store = Store.open(tmp_path / "cache")
     cached = render_repository(read_repository(repo.root), cache=store)
     assert seen(cached) == seen(render_repository(read_repository(repo.root)))
+    for _ in range(2):  # no replay of a render holding a Secret: it is rendered each time
+        again = render_incremental(repo.root, repo.root / "out", cache=store)
+        assert not again.replayed and seen(again) == seen(cached)
     assert entries(tmp_path / "cache") and not [p for p in entries(tmp_path / "cache") if b"hunter2" in p.read_bytes()]
+
+
+# --- stat before read, and replays ------------------------------------------------------------
+
+
+def counted_reads(monkeypatch) -> list[str]:
+    """The names the snapshot reader reads (rather than answers from a record)."""
+    names: list[str] = []
+    real = snapshot.read_text
+
+    def read(path, name):
+        names.append(name)
+        return real(path, name)
+
+    monkeypatch.setattr(snapshot, "read_text", read)
+    return names
+
+
+def toy_repository(repo: Repo, clusters: int = 2) -> None:
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    for index in range(clusters):
+        repo.write(f"clusters/db{index}.yaml", toy_cluster(f"db{index}"))
+
+
+def test_no_change_reads_no_file_and_replays_the_render(repo, tmp_path, monkeypatch, later):
+    toy_repository(repo)
+    store = Store.open(tmp_path / "cache")
+    first = render_incremental(repo.root, repo.root / "out", cache=store)
+    reads = counted_reads(monkeypatch)
+    again = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert again.replayed and not first.replayed and reads == []
+    assert written(again) == written(first) == written(render_repository(read_repository(repo.root)))
+
+
+def test_an_edit_that_keeps_size_and_mtime_is_seen(repo, tmp_path, later):
+    toy_repository(repo)
+    store = Store.open(tmp_path / "cache")
+    render_incremental(repo.root, repo.root / "out", cache=store)
+    target = repo.root / "clusters/db0.yaml"
+    before = target.stat()
+    target.write_text(toy_cluster("db0", 2))  # replicas 1 -> 2: the same size
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # and the same mtime: ctime still moves
+    assert target.stat().st_size == before.st_size and target.stat().st_mtime_ns == before.st_mtime_ns
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert not after.replayed  # seen by its stat: no replay of the render before the edit
+    assert written(after) == written(render_repository(read_repository(repo.root)))
+    assert b'replicas: "2"' in b"".join(after.plan.files.values())
+
+
+def test_a_file_written_within_the_racy_window_is_read_by_every_run(repo, tmp_path, monkeypatch):
+    toy_repository(repo)  # written just now, and judged by the real clock: never trusted by stat
+    store = Store.open(tmp_path / "cache")
+    render_incremental(repo.root, repo.root / "out", cache=store)
+    reads = counted_reads(monkeypatch)
+    again = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert "clusters/db0.yaml" in reads and "providers/toy/configmap.yaml.j2" in reads
+    assert again.replayed  # read, found unchanged: the render is still taken whole
+
+
+def test_errors_of_a_replayed_render_are_reported(repo, tmp_path, later):
+    write_toy_provider(repo, GOOD_TEMPLATE.replace("| string | tojson", ""))  # refused by the schema
+    repo.write("clusters/db.yaml", toy_cluster("db"))
+    store = Store.open(tmp_path / "cache")
+    runs = [render_incremental(repo.root, repo.root / "out", cache=store) for _ in range(2)]
+    assert runs[1].replayed and runs[1].failed and written(runs[0]) == written(runs[1])
+    assert any("does not match the operator's schema" in str(d) for d in runs[1].diagnostics)
+
+
+def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_path, later):
+    toy_repository(repo)
+    store = Store.open(tmp_path / "cache")
+    first = render_incremental(repo.root, repo.root / "out", cache=store)
+    for entry in entries(tmp_path / "cache"):
+        data = entry.read_bytes()
+        entry.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # every entry, one bit flipped
+    again = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert not again.replayed and written(again) == written(first)
+    assert snapshot._decode_run(__import__("marshal").dumps((snapshot.FORMAT + 1, "x", 1, {}, [])), "x") is None
+    assert snapshot._decode_manifest(__import__("marshal").dumps((snapshot.FORMAT, {"/f": ((1, 2), "d")}))) == {}
+
+
+def test_render_after_out_was_edited_judges_destructive_changes_as_without_the_cache(repo, tmp_path, monkeypatch, later):
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
+    toy_repository(repo)
+    runner = CliRunner()
+    command = ["render", "--repo", str(repo.root)]
+    assert runner.invoke(cli_main, command).exit_code == 0
+    (repo.root / "out/ns/db0.yaml").unlink()
+    (repo.root / "out/ns/gone.yaml").write_text("stale\n")
+    (repo.root / "out/.everest-render-index").write_text((repo.root / "out/.everest-render-index").read_text() + "ns/gone.yaml\n")
+    runs = [runner.invoke(cli_main, [*command, "--check", *flags]) for flags in ([], ["--no-cache"])]
+    assert runs[0].exit_code == runs[1].exit_code == 1 and runs[0].output == runs[1].output
+    assert "missing: " in runs[0].output

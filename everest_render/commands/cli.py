@@ -379,8 +379,8 @@ def render(
     annotations: str,
 ) -> None:
     """Render every DatabaseCluster of the repository into out/."""
-    from everest_render.emit.output import OutputError, differences, with_kustomization, without_sops, write_output
-    from everest_render.pipeline import Selection, read_repository, render_repository
+    from everest_render.emit.output import OutputError, differences, read_output, with_kustomization, without_sops, write_output
+    from everest_render.pipeline import Selection, read_repository, render_incremental, render_repository
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
     if only and not to_stdout:
@@ -389,7 +389,14 @@ def render(
     output = Output(repo, annotations=_annotations(annotations), quiet=quiet or to_stdout)
     out_dir = out_dir if out_dir is not None else repo / "out"
     cache = _open_cache(no_cache)
-    result = render_repository(read_repository(repo, out_dir), Selection(only) if only else None, jobs, cache)
+    selection = Selection(only) if only else None
+    result = render_incremental(repo, out_dir, selection, jobs, cache)
+    if result.replayed and not result.failed and not to_stdout:
+        replayed = with_kustomization(result.plan) if kustomization else result.plan
+        if read_output(replayed, out_dir) != replayed.files:
+            # out/ is not this render: its destructive changes are judged by the providers'
+            # rules, which a replayed render does not hold (it read no provider).
+            result = render_repository(read_repository(repo, out_dir), selection, jobs, cache)
     _cache_warning(output, cache)
     output.diagnostics(result.diagnostics)
     tally = Tally.of(result.diagnostics)
@@ -411,7 +418,7 @@ def render(
         sys.stdout.buffer.write(plan.stream())
         sys.stdout.flush()
         _finish(EXIT_OK)
-    clusters = len(result.resolved.clusters)
+    clusters = result.cluster_count
     flagged, reasons = _guardrails(output, result, plan, out_dir, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
     tally = Tally(tally.errors + len(reasons), tally.error_files, tally.warnings + flagged)
     if reasons:

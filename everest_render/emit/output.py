@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -148,8 +149,8 @@ def owned_files(out_dir: Path) -> set[str]:
     if not index.is_file():
         return set()
     lines = index.read_text(encoding="utf-8", errors="replace").splitlines()
-    real = out_dir.resolve()
-    return {line for line in lines if line and not line.startswith("#") and _inside(out_dir, line, real)}
+    inside = _Inside(out_dir)
+    return {line for line in lines if line and not line.startswith("#") and inside(line)}
 
 
 def _inside(out_dir: Path, relative: str, real: Path | None = None) -> bool:
@@ -157,6 +158,41 @@ def _inside(out_dir: Path, relative: str, real: Path | None = None) -> bool:
     ``real``: out/ itself resolved, when the caller checks many names at once."""
     target = (out_dir / relative).resolve()
     return target.is_relative_to(real or out_dir.resolve()) and ".." not in Path(relative).parts
+
+
+class _Inside:
+    """`_inside` for many names of one out/, each folder's links looked at once (a resolve of
+    every name was most of a large fleet's write): a plain name (no ``..``, ``.`` or empty
+    part) whose folders and file are no links is inside; any other is resolved."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.real = out_dir.resolve()
+        self.plain_folders: dict[str, bool] = {"": True}
+
+    def __call__(self, relative: str) -> bool:
+        folder = relative.rpartition("/")[0]
+        if relative.startswith("/") or any(part in ("", ".", "..") for part in relative.split("/")):
+            return _inside(self.out_dir, relative, self.real)
+        if self._plain(folder) and not _is_link(f"{self.out_dir}/{relative}"):
+            return True
+        return _inside(self.out_dir, relative, self.real)
+
+    def _plain(self, folder: str) -> bool:
+        known = self.plain_folders.get(folder)
+        if known is None:
+            parent = folder.rpartition("/")[0]
+            known = self._plain(parent) and not _is_link(f"{self.out_dir}/{folder}")
+            self.plain_folders[folder] = known
+        return known
+
+
+def _is_link(path: str) -> bool:
+    # What does not exist is no link: nothing below it exists either, and resolve keeps it as named.
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def read_output(plan: OutputPlan, out_dir: Path) -> dict[str, bytes]:
@@ -214,8 +250,8 @@ def write_output(plan: OutputPlan, out_dir: Path) -> WriteCounts:
 
     Every target is checked before anything is written: a symbolic link under out/ that leads
     outside it stops the whole write."""
-    real = out_dir.resolve()
-    escaping = [path for path in [*plan.files, INDEX_FILE] if not _inside(out_dir, path, real)]
+    inside = _Inside(out_dir)
+    escaping = [path for path in [*plan.files, INDEX_FILE] if not inside(path)]
     if escaping:
         raise OutputError(f"refusing to write outside {out_dir}: {', '.join(sorted(escaping))} (a symbolic link?)")
     try:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,9 @@ DEFINITION_FILES = ("definition.yaml", "definition.yml")  # a provider folder ma
 # A cluster file holds a few kilobytes, the largest vendored schema about one megabyte: a file
 # beyond this is a mistake (or an attack), refused before it is read whole (docs/api.md).
 MAX_FILE_BYTES = 8 * 1024 * 1024
+# How a file becomes text: `read_text`, or (cache/snapshot.py) a reader that may answer from a
+# file's recorded digest instead of its bytes. Whatever reads, the same files are asked for.
+TextReader = Callable[[Path, str], tuple["str | None", "Diagnostic | None"]]
 
 
 @dataclass(frozen=True)
@@ -80,29 +83,32 @@ def builtin_root() -> Path:
     return packaged if packaged.is_dir() else package.parent
 
 
-def read_repository_files(root: Path, out_dir: Path | None = None) -> RepositoryFiles:
+def read_repository_files(root: Path, out_dir: Path | None = None, reader: TextReader | None = None) -> RepositoryFiles:
     """The built-ins and the repository at ``root`` (the built-ins once, when ``root`` is the checkout)."""
+    reader = reader or read_text
     base = builtin_root()
     out_dir = out_dir if out_dir is not None else root / "out"
-    settings, unreadable = read_settings_file(root)
+    settings, unreadable = read_settings_file(root, reader)
     problems: list[Diagnostic] = []
     if root.resolve() == base.resolve():
-        extensions = read_extension_folders(root, "", builtin=True, problems=problems)
-        own = read_source_set(root, out_dir, "", builtin=True)
+        extensions = read_extension_folders(root, "", builtin=True, problems=problems, reader=reader)
+        own = read_source_set(root, out_dir, "", builtin=True, reader=reader)
         return RepositoryFiles(SourceSet([], {}, True), own, settings, unreadable, tuple(extensions), tuple(problems))
     extensions = [
-        *read_extension_folders(base, BUILTIN_PREFIX, builtin=True, problems=problems),
-        *read_extension_folders(root, "", builtin=False, problems=problems),
+        *read_extension_folders(base, BUILTIN_PREFIX, builtin=True, problems=problems, reader=reader),
+        *read_extension_folders(root, "", builtin=False, problems=problems, reader=reader),
     ]
-    own = read_source_set(root, out_dir, "", builtin=False)
-    return RepositoryFiles(read_builtins(), own, settings, unreadable, tuple(extensions), tuple(problems))
+    own = read_source_set(root, out_dir, "", builtin=False, reader=reader)
+    return RepositoryFiles(read_builtins(reader), own, settings, unreadable, tuple(extensions), tuple(problems))
 
 
 EXTENSIONS_FOLDER = "extensions"
 EXTENSION_FILE = "extension.yaml"
 
 
-def read_extension_folders(root: Path, prefix: str, *, builtin: bool, problems: list[Diagnostic]) -> list[ExtensionFolder]:
+def read_extension_folders(
+    root: Path, prefix: str, *, builtin: bool, problems: list[Diagnostic], reader: TextReader | None = None
+) -> list[ExtensionFolder]:
     """Every ``extensions/<name>/`` under ``root``: the manifest and the folder's assets. A
     folder without a manifest is an error naming it (it would silently do nothing)."""
     base = root / EXTENSIONS_FOLDER
@@ -117,51 +123,61 @@ def read_extension_folders(root: Path, prefix: str, *, builtin: bool, problems: 
         if not manifest.is_file():
             problems.append(Diagnostic(relative, 1, 1, f"an extension folder needs {EXTENSION_FILE} (its manifest)"))
             continue
-        sources, unreadable = read_sources(root, [manifest], prefix)
+        sources, unreadable = read_sources(root, [manifest], prefix, reader)
         problems.extend(unreadable)
-        assets = read_provider_assets(folder, root, prefix, problems)
+        assets = read_provider_assets(folder, root, prefix, problems, reader)
         if sources:
             found.append(ExtensionFolder(relative, sources[0], assets, builtin))
     return found
 
 
-def read_settings_file(root: Path) -> tuple[SourceFile | None, tuple[Diagnostic, ...]]:
+def read_settings_file(root: Path, reader: TextReader | None = None) -> tuple[SourceFile | None, tuple[Diagnostic, ...]]:
     """The repository settings file at ``root``, if there is one (under either spelling)."""
     for name in (SETTINGS_FILE, SETTINGS_FILE_MISSPELT):
         if (root / name).exists() or (root / name).is_symlink():  # a FIFO or a dangling link is refused by name
-            sources, problems = read_sources(root, [root / name])
+            sources, problems = read_sources(root, [root / name], reader=reader)
             return (sources[0] if sources else None), tuple(problems)
     return None, ()
 
 
-def read_builtins() -> SourceSet:
+def read_builtins(reader: TextReader | None = None) -> SourceSet:
     """The built-in definitions and providers."""
-    return read_source_set(builtin_root(), None, BUILTIN_PREFIX, builtin=True, folders=("definitions", "providers"))
+    return read_source_set(builtin_root(), None, BUILTIN_PREFIX, builtin=True, folders=("definitions", "providers"), reader=reader)
 
 
-def read_source_set(root: Path, out_dir: Path | None, prefix: str, *, builtin: bool, folders: tuple[str, ...] | None = None) -> SourceSet:
+def read_source_set(
+    root: Path,
+    out_dir: Path | None,
+    prefix: str,
+    *,
+    builtin: bool,
+    folders: tuple[str, ...] | None = None,
+    reader: TextReader | None = None,
+) -> SourceSet:
     """``folders``: only these input folders (the built-ins have no clusters/: in a checkout,
     whose root is also the built-ins' root, the example fleet is not theirs to walk)."""
     problems: list[Diagnostic] = []
     # The package's provider folders hold cases and vendored CRDs beside what a render reads,
     # which is all at their top level: the built-ins' walk does not go below it.
-    paths = _discover(root, out_dir, prefix, problems, folders or INPUT_FOLDERS, provider_depth=1 if builtin and prefix else None)
+    found = _discover(root, out_dir, prefix, problems, folders or INPUT_FOLDERS, provider_depth=1 if builtin and prefix else None)
     assets = {}
-    for path in paths:
-        if path.relative_to(root).parts[0] == "providers" and path.name in PROVIDER_FILES:
-            folder = path.relative_to(root).parent.as_posix()
-            assets[prefix + folder] = read_provider_assets(path.parent, root, prefix, problems)
-    sources, unreadable = read_sources(root, paths, prefix)
+    for path, relative in found:
+        if relative.startswith("providers/") and path.name in PROVIDER_FILES:
+            folder = relative.rsplit("/", 1)[0]
+            assets[prefix + folder] = read_provider_assets(path.parent, root, prefix, problems, reader)
+    # The walk followed every link and kept only what stays inside the repository.
+    sources, unreadable = _read_named([(path, prefix + relative) for path, relative in found], reader or read_text)
     return SourceSet(sources, assets, builtin, [*problems, *unreadable])
 
 
 def read_provider_assets(
-    folder: Path, root: Path | None = None, prefix: str = "", problems: list[Diagnostic] | None = None
+    folder: Path, root: Path | None = None, prefix: str = "", problems: list[Diagnostic] | None = None, reader: TextReader | None = None
 ) -> ProviderAssets:
     """A provider folder's templates and schemas, by path inside it (no link leads out of it);
     one that cannot be read, or is not clean UTF-8 text, is a problem naming it."""
     root = root if root is not None else folder
     problems = problems if problems is not None else []
+    reader = reader or read_text
     inside = folder.resolve()
     read: dict[str, str] = {}
     unreadable: set[str] = set()
@@ -175,7 +191,7 @@ def read_provider_assets(
             continue
         if path.is_dir():
             continue
-        text, problem = read_text(path, name)
+        text, problem = reader(path, name)
         if problem is not None:
             problems.append(problem)
             unreadable.add(path.relative_to(folder).as_posix())
@@ -194,7 +210,7 @@ def discover_input_files(root: Path, out_dir: Path | None) -> list[Path]:
     and ``clusters/``, sorted.
 
     Hidden folders and files, the output folder and what ``.everestignore`` names are skipped."""
-    return _discover(root, out_dir, "", [])
+    return [path for path, _ in _discover(root, out_dir, "", [])]
 
 
 def _discover(
@@ -204,10 +220,11 @@ def _discover(
     problems: list[Diagnostic],
     folders: tuple[str, ...] = INPUT_FOLDERS,
     provider_depth: int | None = None,
-) -> list[Path]:
+) -> list[tuple[Path, str]]:
+    """The input files as (path, name relative to ``root``), sorted by name."""
     ignore = _ignore_spec(root, prefix, problems)
     skip = out_dir.resolve() if out_dir is not None else None
-    found: list[Path] = []
+    found: list[tuple[Path, str]] = []
     inside = root.resolve()
     for folder in folders:
         base = root / folder
@@ -216,12 +233,11 @@ def _discover(
                 problems.append(_problem(prefix, root, base, "is not a folder (a dangling link, or a file)"))
             continue
         depth = provider_depth if folder == "providers" else None
-        for path in _walk(base, skip, root, inside, prefix, problems, ignore, depth):
-            relative = path.relative_to(root).as_posix()
+        for path, relative in _walk(base, folder, skip, root, inside, prefix, problems, ignore, depth):
             if folder == "providers" and not _is_provider_file(relative):
                 continue
-            found.append(path)
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+            found.append((path, relative))
+    return sorted(found, key=lambda item: item[1])
 
 
 def _is_provider_file(relative: str) -> bool:
@@ -236,6 +252,7 @@ def _problem(prefix: str, root: Path, path: Path, what: str) -> Diagnostic:
 
 def _walk(
     base: Path,
+    base_name: str,
     skip: Path | None,
     root: Path,
     inside: Path,
@@ -243,14 +260,15 @@ def _walk(
     problems: list[Diagnostic],
     ignore: Any,
     max_depth: int | None = None,
-) -> Iterator[Path]:
-    """Every input-named file under ``base``: folders (and links to folders inside the
-    repository) are followed, each real folder once, and whatever cannot be read is reported.
-    ``max_depth``: how many folders below ``base`` to enter (None: all)."""
+) -> Iterator[tuple[Path, str]]:
+    """Every input-named file under ``base`` (named ``base_name`` relative to ``root``), with
+    its relative name: folders (and links to folders inside the repository) are followed, each
+    real folder once, and whatever cannot be read is reported. ``max_depth``: how many folders
+    below ``base`` to enter (None: all)."""
     seen: set[Path] = set()
-    pending = [(base, 0)]
+    pending = [(base, base_name, 0)]
     while pending:
-        folder, depth = pending.pop()
+        folder, folder_name, depth = pending.pop()
         real = folder.resolve()
         if real in seen:
             continue  # a second link to a folder already read: its files are not read twice
@@ -260,30 +278,50 @@ def _walk(
         except OSError as error:
             problems.append(_problem(prefix, root, folder, _reason(error)))
             continue
+        # What is not a link, in a folder that really is inside the repository, is inside too:
+        # only links need following (a resolve per entry was most of a large fleet's walk).
+        plain_inside = real.is_relative_to(inside)
         subfolders = []
         for entry in entries:
-            path = Path(entry.path)
-            relative = path.relative_to(root).as_posix()
-            if entry.name.startswith(".") or (ignore is not None and ignore.match_file(relative + ("/" if _is_dir(entry) else ""))):
+            if entry.name.startswith("."):
                 continue
-            kind = _kind(path, inside)
+            path = Path(entry.path)
+            relative = f"{folder_name}/{entry.name}"
+            if ignore is not None and ignore.match_file(relative + ("/" if _is_dir(entry) else "")):
+                continue
+            kind = (_plain_kind(entry) if plain_inside else None) or _kind(path, inside)
             if kind == "link outside" and Path(entry.path).is_dir():
                 named_as_input = True  # a folder: it may hold inputs, so it is never skipped
             elif kind == "folder":
                 if (skip is None or path.resolve() != skip) and (max_depth is None or depth < max_depth):
-                    subfolders.append((path, depth + 1))
+                    subfolders.append((path, relative, depth + 1))
                 continue
             else:
                 named_as_input = entry.name.endswith(YAML_SUFFIXES) and entry.name not in KUSTOMIZATION_FILES
             if kind == "file":
                 # kustomization.yaml files belong to the GitOps tool around us, not to the renderer.
                 if named_as_input:
-                    yield path
+                    yield path, relative
             elif named_as_input or kind in ("dangling link", "looping link", "link outside"):
                 if kind == "link outside" and not named_as_input:
                     continue
                 problems.append(_problem(prefix, root, path, _KIND_MESSAGES.get(kind, kind)))
         pending.extend(reversed(subfolders))
+
+
+def _plain_kind(entry: os.DirEntry[str]) -> str | None:
+    """"folder" or "file" for an entry that is no link (from the folder listing, no stat where
+    the file system says the type); None for a link or anything else, which `_kind` names."""
+    try:
+        if entry.is_symlink():
+            return None
+        if entry.is_dir(follow_symlinks=False):
+            return "folder"
+        if entry.is_file(follow_symlinks=False):
+            return "file"
+    except OSError:
+        return None
+    return None
 
 
 _KIND_MESSAGES = {
@@ -395,18 +433,30 @@ def read_text(path: Path, name: str) -> tuple[str | None, Diagnostic | None]:
     return text, None
 
 
-def read_sources(root: Path, paths: list[Path], prefix: str = "") -> tuple[list[SourceFile], list[Diagnostic]]:
+def read_sources(
+    root: Path, paths: list[Path], prefix: str = "", reader: TextReader | None = None
+) -> tuple[list[SourceFile], list[Diagnostic]]:
     """Read files as UTF-8 text, named relative to ``root`` (with ``prefix`` for built-ins)."""
-    sources: list[SourceFile] = []
     problems: list[Diagnostic] = []
     inside = root.resolve()
+    named = []
     for path in paths:
         name = prefix + path.relative_to(root).as_posix()
         if not path.resolve().is_relative_to(inside):
             # Like kustomize's root-only loading: a link must not pull in files from elsewhere.
             problems.append(Diagnostic(name, 1, 1, "a symbolic link that leads outside the repository is not read"))
             continue
-        text, problem = read_text(path, name)
+        named.append((path, name))
+    sources, unreadable = _read_named(named, reader or read_text)
+    return sources, [*problems, *unreadable]
+
+
+def _read_named(named: list[tuple[Path, str]], reader: TextReader) -> tuple[list[SourceFile], list[Diagnostic]]:
+    """Read files known to be inside the repository, each under its name."""
+    sources: list[SourceFile] = []
+    problems: list[Diagnostic] = []
+    for path, name in named:
+        text, problem = reader(path, name)
         if problem is not None:
             problems.append(problem)
         elif text is not None:

@@ -1,0 +1,275 @@
+"""Stat before read, and a whole render taken from the cache when no input changed.
+
+The manifest (like git's index): for one repository and output folder, every input file read
+last time, by absolute path: its device, inode, size, mtime_ns and ctime_ns, and the SHA-256 of
+its bytes. A file whose stat matches its record is known by that digest without being read. A
+record is made only for a file last changed at least `RACY_NS` before the run that records it
+began: a file written again within the file system's timestamp granularity of its record could
+keep every stat field (the racy case), so such a file is read by every run until it is older.
+ctime cannot be set from user space, so an edit that restores size and mtime (``os.utime``)
+still changes the stat; what is trusted is exactly "an unchanged (dev, ino, size, mtime_ns,
+ctime_ns), recorded when the file was older than RACY_NS, means unchanged bytes".
+
+The run entry: what the last render of that repository gave (its plan, diagnostics and cluster
+count) and the fingerprint of its inputs: every name the read stage read, the digest of each,
+what it could not read. A run whose fingerprint, from stats alone, equals the entry's takes the
+render from it: no file is read, parsed or resolved. Any difference, and the render runs as
+before (through the per-file and per-cluster entries), texts read while fingerprinting reused.
+A repository holding anything that may be secret has no run entry (its plan would hold it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from everest_render.cache.store import Store
+from everest_render.diagnostics import Diagnostic, Severity
+from everest_render.load.documents import SourceFile
+from everest_render.load.files import ExtensionFolder, RepositoryFiles, SourceSet, read_text
+from everest_render.model import ProviderAssets
+
+FORMAT = 1
+# Coarser than any file system's timestamps (FAT: 2 s; ext4, XFS: the kernel's tick) and than
+# the lag of the clock the kernel stamps files with behind the one read here.
+RACY_NS = 2_000_000_000
+_TOKEN = "\0everest-render digest "  # stands for a file's text while fingerprinting (no text holds NUL)
+
+Signature = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
+
+
+def now() -> int:
+    """The clock records are judged by (a test moves it on to see stat-trusted reads)."""
+    return time.time_ns()
+
+
+def _signature(found: os.stat_result) -> Signature:
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class StatReader:
+    """The read stage's `TextReader` while fingerprinting: a file whose stat matches its record
+    is answered by a token naming its digest, unread; any other is read (its text kept for the
+    render that may follow) and answered by the token of what it read."""
+
+    recorded: dict[str, tuple[Signature, str]]
+    seen: dict[str, tuple[Signature, str]] = field(default_factory=dict)  # the next manifest
+    texts: dict[str, str] = field(default_factory=dict)  # token -> text, for what was read
+    paths: dict[str, Path] = field(default_factory=dict)  # token -> file, for what was not
+    unread: int = 0
+
+    def __post_init__(self) -> None:
+        self.started = now()
+
+    def __call__(self, path: Path, name: str) -> tuple[str | None, Diagnostic | None]:
+        where = os.path.abspath(path)
+        try:
+            found = os.stat(where)
+        except OSError:
+            return read_text(path, name)  # it says why
+        signature = _signature(found)
+        known = self.recorded.get(where)
+        if known is not None and known[0] == signature and stat.S_ISREG(found.st_mode):
+            self.seen[where] = known
+            self.unread += 1
+            token = f"{_TOKEN}{known[1]} {name}"
+            self.paths[token] = path
+            return token, None
+        text, problem = read_text(path, name)
+        if text is None:
+            return None, problem
+        digest = _sha(text)
+        if max(found.st_mtime_ns, found.st_ctime_ns) < self.started - RACY_NS:
+            self.seen[where] = (signature, digest)
+        token = f"{_TOKEN}{digest} {name}"
+        self.texts[token] = text
+        return token, None
+
+    def text(self, token: str) -> str | None:
+        """The text a token stands for: as read while fingerprinting, else read now; None when
+        the file can no longer be read (the caller reads the repository again)."""
+        if not token.startswith(_TOKEN):
+            return token
+        if token in self.texts:
+            return self.texts[token]
+        text, _ = read_text(self.paths[token], token[len(_TOKEN) :].split(" ", 1)[1])
+        return text
+
+
+def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
+    """The SHA-256 of everything the read stage gave: names, each text's ``digest``, problems."""
+    h = hashlib.sha256()
+
+    def put(*parts: str) -> None:
+        for part in parts:
+            h.update(part.encode())
+            h.update(b"\0")
+
+    def source(found: SourceFile | None) -> None:
+        put("file", *(() if found is None else (found.path, digest(found.text))))
+
+    def assets(found: ProviderAssets) -> None:
+        for kind, texts in (("template", found.templates), ("schema", found.schemas)):
+            for name in sorted(texts):
+                put(kind, name, digest(texts[name]))
+        put("unreadable", *sorted(found.unreadable))
+
+    def problems(found: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
+        put("problems", *(repr(d) for d in found))
+
+    def source_set(found: SourceSet) -> None:
+        put("set", str(found.builtin))
+        for item in found.sources:
+            source(item)
+        for folder in sorted(found.assets):
+            put("assets", folder)
+            assets(found.assets[folder])
+        problems(found.unreadable)
+
+    source_set(files.builtin)
+    source_set(files.own)
+    source(files.settings)
+    problems(files.settings_unreadable)
+    for extension in files.extensions:
+        put("extension", extension.folder, str(extension.builtin))
+        source(extension.manifest)
+        assets(extension.assets)
+    problems(files.extensions_unreadable)
+    return h.hexdigest()
+
+
+def token_digest(text: str) -> str:
+    """A fingerprinting token's digest (what `StatReader` answered)."""
+    return text[len(_TOKEN) :].split(" ", 1)[0] if text.startswith(_TOKEN) else _sha(text)
+
+
+def with_texts(files: RepositoryFiles, text: Callable[[str], str | None]) -> RepositoryFiles | None:
+    """The fingerprinting pass's files with each token replaced by its text; None when some
+    file can no longer be read (then the repository is read again, as without a cache)."""
+    missing = False
+
+    def real(found: str) -> str:
+        nonlocal missing
+        value = text(found)
+        if value is None:
+            missing = True
+            return ""
+        return value
+
+    def source(found: SourceFile) -> SourceFile:
+        return SourceFile(found.path, real(found.text))
+
+    def assets(found: ProviderAssets) -> ProviderAssets:
+        return ProviderAssets(
+            {k: real(v) for k, v in found.templates.items()}, {k: real(v) for k, v in found.schemas.items()}, found.unreadable
+        )
+
+    def source_set(found: SourceSet) -> SourceSet:
+        return replace(found, sources=[source(s) for s in found.sources], assets={k: assets(v) for k, v in found.assets.items()})
+
+    extensions = tuple(
+        ExtensionFolder(e.folder, source(e.manifest), assets(e.assets), e.builtin) for e in files.extensions
+    )
+    result = replace(
+        files,
+        builtin=source_set(files.builtin),
+        own=source_set(files.own),
+        settings=source(files.settings) if files.settings is not None else None,
+        extensions=extensions,
+    )
+    return None if missing else result
+
+
+# --- entries -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A whole render as the run entry keeps it."""
+
+    clusters: int
+    files: dict[str, bytes]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+class Snapshot:
+    """The manifest and run entry of one repository, output folder and selection, in ``store``."""
+
+    def __init__(self, store: Store, identity: bytes, root: Path, out_dir: Path, selection: str):
+        place = f"{os.path.abspath(root)}\0{os.path.abspath(out_dir)}".encode()
+        self.store = store
+        self.manifest_key = hashlib.sha256(identity + b"manifest\0" + place).hexdigest()
+        self.run_key = hashlib.sha256(identity + b"run\0" + place + b"\0" + selection.encode()).hexdigest()
+        self.recorded = _decode_manifest(store.load(self.manifest_key))
+        self.reader = StatReader(dict(self.recorded))
+
+    def replay(self, inputs: str) -> Replay | None:
+        """The run entry, when it was made from inputs with this fingerprint."""
+        return _decode_run(self.store.load(self.run_key), inputs)
+
+    def keep(self, inputs: str, clusters: int, files: dict[str, bytes], diagnostics: tuple[Diagnostic, ...]) -> None:
+        payload = _encode_run(inputs, clusters, files, diagnostics)
+        if payload is not None:
+            self.store.save(self.run_key, payload)
+
+    def save_manifest(self) -> None:
+        if self.reader.seen != self.recorded:
+            self.store.save(self.manifest_key, marshal.dumps((FORMAT, self.reader.seen)))
+
+
+def _decode_manifest(payload: bytes | None) -> dict[str, tuple[Signature, str]]:
+    if payload is None:
+        return {}
+    try:
+        version, recorded = marshal.loads(payload)
+    except (ValueError, TypeError, EOFError):
+        return {}
+    if version != FORMAT or not isinstance(recorded, dict):
+        return {}
+    good: dict[str, tuple[Signature, str]] = {}
+    for where, record in recorded.items():
+        if (
+            isinstance(where, str)
+            and isinstance(record, tuple)
+            and len(record) == 2
+            and isinstance(record[1], str)
+            and isinstance(record[0], tuple)
+            and len(record[0]) == 5
+            and all(isinstance(n, int) for n in record[0])
+        ):
+            good[where] = (record[0], record[1])
+    return good
+
+
+def _encode_run(inputs: str, clusters: int, files: dict[str, bytes], diagnostics: tuple[Diagnostic, ...]) -> bytes | None:
+    try:
+        found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in diagnostics]
+        return marshal.dumps((FORMAT, inputs, clusters, dict(files), found))
+    except ValueError:
+        return None
+
+
+def _decode_run(payload: bytes | None, inputs: str) -> Replay | None:
+    if payload is None:
+        return None
+    try:
+        version, made_from, clusters, files, diagnostics = marshal.loads(payload)
+        if version != FORMAT or made_from != inputs or not isinstance(clusters, int) or not isinstance(files, dict):
+            return None
+        found = tuple(Diagnostic(f, line, col, text, tuple(at), Severity(level)) for f, line, col, text, at, level in diagnostics)
+    except (ValueError, TypeError, EOFError):
+        return None
+    if not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
+        return None
+    return Replay(clusters, files, found)
