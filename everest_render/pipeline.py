@@ -18,15 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from everest_render.check.core import duplicate_problems, rendered_problems
-from everest_render.check.crd import NARROW_UP_TO, SchemaBook, check_objects
-from everest_render.check.provider_assets import provider_problems
+from everest_render.check.core import duplicate_problems
 from everest_render.check.secrets import redact, sensitive_in, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, extension_files, passthrough_files, plan_from_files
 from everest_render.extend.catalog import extensions_in_effect
-from everest_render.extend.manifest import parse_extensions
-from everest_render.extend.render import overwrite_problems, render_extensions, shared_once
+from everest_render.extend.manifest import ParsedExtension, parse_extension, parse_extensions
 from everest_render.extend.select import select_extensions
 from everest_render.load.documents import Document, SourceFile, load_documents, parse_yaml
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
@@ -42,8 +39,6 @@ from everest_render.model import (
 from everest_render.parallel import map_slices
 from everest_render.parse.inputs import ParsedInputs, parse_documents
 from everest_render.parse.settings import parse_settings
-from everest_render.render.postprocess import postprocess
-from everest_render.render.templates import ProviderRenderer, render_clusters
 from everest_render.resolve.catalog import Catalog, build_catalog
 from everest_render.resolve.cluster import resolve_clusters
 from everest_render.resolve.references import index_references
@@ -51,6 +46,12 @@ from everest_render.resolve.suppliers import SHARED, double_supply_problems
 
 if TYPE_CHECKING:
     from everest_render.cache.store import Store
+    from everest_render.check.crd import SchemaBook
+    from everest_render.render.templates import ProviderRenderer
+
+# The render stage's modules (Jinja, the CRD schemas and their rules) are imported by the
+# functions that render: a run whose clusters all come from the cache does not load them (the
+# Argo CD plugin's start-up, issue 12).
 
 EMPTY_RENDER = "no DatabaseCluster found: refusing an empty render (it would prune every database)"
 
@@ -129,15 +130,15 @@ def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> Re
     """load -> parse -> resolve, for the built-ins and the repository (and its settings file);
     files loaded before are taken from ``cache`` (the result does not depend on it)."""
     settings, settings_problems = parse_settings(files.settings)
-    builtin_loaded, builtin, _ = _load_and_parse(files.builtin, (), cache=cache)
+    builtin_loaded, builtin, builtin_extensions = parse_builtins(files, cache)
     own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, builtin.definitions, cache)
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken, settings
     )
-    asset_problems = provider_problems(own.providers)
+    asset_problems = _provider_problems(own.providers)
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
     clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references, settings)
-    extensions, extension_problems = parse_extensions(files.extensions)
+    extensions, extension_problems = parse_extensions(files.extensions, builtin_extensions)
     broken = {f.folder.rsplit("/", 1)[-1] for f in files.extensions} - {e.name for e in extensions}
     applied, choice_problems = extensions_in_effect(extensions, settings, catalog.providers, broken)
     clusters, selection_problems = select_extensions(clusters, applied, sorted({e.name for e in extensions} | broken))
@@ -185,7 +186,7 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
         slices = [*slices, render_slice(others, shared_only=True)] if others else slices
     by_ref = {cluster.ref: cluster for cluster in resolved.clusters}
     rendered = [o for part in slices for o in part.objects]
-    shared, shared_problems = shared_once(o for o in rendered if o.shared)
+    shared, shared_problems = _shared_once([o for o in rendered if o.shared])
     shared = [o for o in shared if only is None or _selects_shared(only, by_ref[o.cluster])]
     objects = (*(o for o in rendered if not o.shared), *shared)
     passing = resolved.inputs.passthrough
@@ -231,6 +232,24 @@ def render_incremental(
     return result
 
 
+def _provider_problems(providers: Sequence[Provider]) -> list[Diagnostic]:
+    """The repository's own providers' assets checked (check/provider_assets.py), if it has any."""
+    if not providers:
+        return []
+    from everest_render.check.provider_assets import provider_problems
+
+    return provider_problems(providers)
+
+
+def _shared_once(objects: Sequence[RenderedObject]) -> tuple[list[RenderedObject], list[Diagnostic]]:
+    """extend/render.py's `shared_once`, when there are shared objects at all."""
+    if not objects:
+        return [], []
+    from everest_render.extend.render import shared_once
+
+    return shared_once(objects)
+
+
 def _selected_passthrough(resolved: ResolveResult, only: Selection | None) -> list[PassthroughObject]:
     """The pass-through objects ``only`` selects. A ``NAMESPACE/NAME`` entry takes the objects
     that cluster owns, ``NAMESPACE/_shared`` the namespace's shared ones (resolve/suppliers.py)."""
@@ -258,6 +277,12 @@ def render_slice(
     """render -> post-process -> check -> emit, for some resolved clusters: their providers'
     objects, then their extensions' (``renderers`` and ``book``: compiled templates and schemas
     to reuse, filled on first use; ``shared_only``: only the extensions' shared objects)."""
+    from everest_render.check.core import rendered_problems
+    from everest_render.check.crd import check_objects
+    from everest_render.extend.render import overwrite_problems, render_extensions
+    from everest_render.render.postprocess import postprocess
+    from everest_render.render.templates import render_clusters
+
     by_ref = {cluster.ref: cluster for cluster in clusters}
     rendered, render_problems = render_clusters(clusters, renderers) if not shared_only else ([], [])
     added, extension_problems = render_extensions(clusters, shared_only=shared_only)
@@ -275,6 +300,10 @@ def render_slice(
 
 def render_each(clusters: Sequence[ResolvedCluster]) -> list[RenderedSlice]:
     """`render_slice` of each cluster alone (what the cache keeps), templates compiled once."""
+    if not clusters:
+        return []  # all from the cache: nothing of the render stage is even imported
+    from everest_render.check.crd import NARROW_UP_TO, SchemaBook
+
     renderers: dict[int, ProviderRenderer] = {}
     # A few clusters: each is checked against the schemas narrowed to its own objects (a
     # one-cluster Argo CD refresh compiles a few KB, not PSMDB's 400); many: the whole
@@ -322,6 +351,24 @@ def _cached_slices(
             if payload is not None:
                 cache.save(key, payload)
     return [found[index] for index in range(len(clusters))], cache.warning
+
+
+def parse_builtins(
+    files: RepositoryFiles, cache: Store | None = None, *, prepared: bool = True
+) -> tuple[list[Diagnostic], ParsedInputs, dict[str, ParsedExtension]]:
+    """load -> parse for the built-ins: their problems, definitions and providers, and each
+    built-in extension folder parsed, by folder. Taken from what the build prepared
+    (prepared_builtins.py) when it was made from these very files by this very code."""
+    from everest_render import prepared_builtins
+
+    folders = tuple(folder for folder in files.extensions if folder.builtin)
+    inputs = (files.builtin, folders)
+    if prepared and files.builtin.sources:
+        found = prepared_builtins.load(inputs)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+    loaded, parsed, _ = _load_and_parse(files.builtin, (), cache=cache)
+    return loaded, parsed, {folder.folder: parse_extension(folder) for folder in folders}
 
 
 def _load_and_parse(

@@ -1,8 +1,10 @@
 """`python -m everest_render.prepare`: what a build does once so that every run starts faster.
 
 It compiles, into the package's `_prepared/` folder, the built-in providers' templates
-(render/prepared.py) and the methods dataclasses generates for every class of the package
-(prepared_code.py); each is checked before use. The Dockerfile runs it before building the
+(render/prepared.py), the methods dataclasses generates for every class of the package
+(prepared_code.py) and the regular expressions the package and its libraries compile
+(prepared_patterns.py), and the built-in definitions, providers and extensions loaded and
+parsed (prepared_builtins.py); each is checked before use. The Dockerfile runs it before building the
 wheel, `make prepare` (and so `make bench`) in a checkout; without it a run renders the same
 bytes, only slower to start.
 """
@@ -12,29 +14,41 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+import tempfile
+from pathlib import Path
 
 import everest_render
-from everest_render import prepared_code
+from everest_render import prepared_code, prepared_patterns
 
 
 def main() -> int:
     # Recording starts before any module of the package defines a class.
     table = prepared_code.record()
+    patterns, stop_recording = prepared_patterns.record()
     for module in pkgutil.walk_packages(everest_render.__path__, "everest_render."):
         if module.name != "everest_render.__main__":
             importlib.import_module(module.name)
-    from everest_render.load.files import read_builtins
-    from everest_render.pipeline import _load_and_parse
+    from everest_render import prepared_builtins
+    from everest_render.load.files import read_repository_files
+    from everest_render.pipeline import parse_builtins
     from everest_render.render.prepared import PREPARED_FILE, prepare
     from everest_render.render.templates import sandbox
 
-    _, parsed, _ = _load_and_parse(read_builtins(), ())
+    with tempfile.TemporaryDirectory() as empty:
+        files = read_repository_files(Path(empty))  # the built-ins exactly as a run reads them
+    builtins = parse_builtins(files, prepared=False)
+    parsed = builtins[1]
     # Every template in the folder: the ones spec.templates lists and those they import or include.
     environments = [(sandbox(provider), sorted(provider.assets.templates)) for provider in parsed.providers]
     count = prepare(environments)
+    stop_recording()
     prepared_code.write(table)
+    prepared_builtins.write((files.builtin, tuple(f for f in files.extensions if f.builtin)), builtins)
+    compiled = prepared_patterns.write(patterns)
     print(f"prepared {count} templates of {len(environments)} built-in providers in {PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(table)} dataclass methods in {prepared_code.PREPARED_FILE}", file=sys.stderr)
+    print(f"prepared {compiled} regular expressions in {prepared_patterns.PREPARED_FILE}", file=sys.stderr)
+    print(f"prepared {len(files.builtin.sources)} built-in files parsed in {prepared_builtins.PREPARED_FILE}", file=sys.stderr)
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +21,13 @@ from tests.conftest import PROJECT_ROOT, mongodb
 NOT_ON_THE_RENDER_PATH = ("click", "deepdiff", "kr8s", "jsonschema")
 
 
+# What a run whose clusters all come from the cache does not import: the render stage.
+RENDER_STAGE = ("jinja2", "everest_render.render", "everest_render.check.crd", "everest_render.check.cel_rules")
+
+
 def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library(tmp_path):
-    (tmp_path / "clusters").mkdir()
-    (tmp_path / "clusters/orders.yaml").write_text(mongodb())
+    (tmp_path / "repo/clusters").mkdir(parents=True)
+    (tmp_path / "repo/clusters/orders.yaml").write_text(mongodb())
     script = (
         "import sys\n"
         "sys.argv = ['everest-render', 'argocd', 'generate']\n"
@@ -31,11 +37,17 @@ def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library
         "except SystemExit as done:\n"
         "    code = done.code\n"
         f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {set(NOT_ON_THE_RENDER_PATH)!r})\n"
-        "print(code, loaded, file=sys.stderr)\n"
+        f"rendering = sorted(m for m in sys.modules if m.startswith({RENDER_STAGE!r}))\n"
+        "print(code, loaded, bool(rendering), file=sys.stderr)\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True)
-    assert done.stdout.startswith("---\napiVersion: psmdb.percona.com/v1\n")
-    assert done.stderr.splitlines()[-1] == "0 []"
+    environment = {**os.environ, "EVEREST_RENDER_CACHE": str(tmp_path / "cache")}
+    first, again = (
+        subprocess.run([sys.executable, "-c", script], cwd=tmp_path / "repo", env=environment, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    )
+    assert first.stdout.startswith("---\napiVersion: psmdb.percona.com/v1\n") and again.stdout == first.stdout
+    assert first.stderr.splitlines()[-1] == "0 [] True"
+    assert again.stderr.splitlines()[-1] == "0 [] False"  # the cluster came from the cache
 
 
 # --- templates prepared at build time ----------------------------------------------------------
@@ -195,3 +207,229 @@ def test_prepared_dataclass_code_of_another_python_is_not_used(tmp_path):
     file.write_bytes(marshal.dumps({**marshal.loads(file.read_bytes()), "version": "3.11.0 (another build)"}))
     assert prepared_code.load(file) is None
     assert not prepared_code.install(tmp_path / "missing.marshal")
+
+
+# --- regular expressions prepared at build time --------------------------------------------------
+
+PATTERNS = [
+    ("[^\t\n\r -~\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]", 0),  # PyYAML's reader: all of Unicode
+    (r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})(?:T(?P<hour>[0-9]{2}))?", 0),
+    (r"^ \s* (?P<key>[a-z]+) \s* = \s* (?P<value>.*?) \s*$", re.VERBOSE | re.MULTILINE),
+    (r"(?i)straße|ǅ", 0),
+    (r"(?s)a.b|\bword\b|(x)\1", re.ASCII),
+    (rb"[\x00-\x08\x0b]+|(?P<tail>\xff)$", 0),
+]
+
+
+@pytest.fixture
+def fresh_re_cache(monkeypatch):
+    monkeypatch.setattr(re, "_cache", {})
+    return re._cache  # type: ignore[attr-defined]
+
+
+def test_prepared_patterns_are_what_compiling_gives(tmp_path, fresh_re_cache):
+    from re import _compiler  # type: ignore[attr-defined]
+
+    from everest_render import prepared_patterns
+
+    file = str(tmp_path / "patterns.marshal")
+    assert prepared_patterns.write(PATTERNS, file) == len(PATTERNS)
+    fresh_re_cache.clear()
+    assert prepared_patterns.install(file) == len(PATTERNS)
+    for pattern, flags in PATTERNS:
+        served = re.compile(pattern, flags)
+        assert fresh_re_cache[(type(pattern), pattern, flags)] is served  # from the file, not compiled
+        compiled = _compiler.compile(pattern, flags)
+        assert served == compiled  # CPython compares pattern, flags and the whole program
+        assert (served.groups, served.groupindex, served.flags) == (compiled.groups, compiled.groupindex, compiled.flags)
+    text = "1999-12-31T23 key = value straße ǅ a\nb word xx \x00\x0b"
+    for (pattern, flags), served in zip(PATTERNS, (re.compile(p, f) for p, f in PATTERNS), strict=True):
+        subject: str | bytes = text.encode("latin-1", "replace") + b"\xff" if isinstance(pattern, bytes) else text
+        compiled = _compiler.compile(pattern, flags)
+        assert [m.groupdict() | {"": m.span()} for m in served.finditer(subject)] == [  # type: ignore[arg-type]
+            m.groupdict() | {"": m.span()} for m in compiled.finditer(subject)  # type: ignore[arg-type]
+        ]
+    # A pattern already compiled is left as it is.
+    fresh_re_cache.clear()
+    kept = re.compile(PATTERNS[1][0])
+    prepared_patterns.install(file)
+    assert re.compile(PATTERNS[1][0]) is kept
+
+
+def test_prepared_patterns_are_recorded_as_the_package_compiles_them(fresh_re_cache):
+    from everest_render import prepared_patterns
+
+    seen, stop = prepared_patterns.record()
+    try:
+        re.compile("recorded (?P<n>[0-9]+)", re.IGNORECASE)
+        re.match(b"also bytes", b"")
+        re.compile(b"left to re", re.LOCALE)
+    finally:
+        stop()
+    assert ("recorded (?P<n>[0-9]+)", int(re.IGNORECASE)) in seen and (b"also bytes", 0) in seen
+    assert not any(pattern == b"left to re" for pattern, _ in seen)
+    assert re._compile.__module__ == "re"  # type: ignore[attr-defined]
+
+
+def test_prepared_patterns_of_another_python_or_a_damaged_file_are_not_used(tmp_path, fresh_re_cache):
+    import marshal
+
+    from everest_render import prepared_patterns
+
+    file = tmp_path / "patterns.marshal"
+    prepared_patterns.write(PATTERNS, str(file))
+    content = marshal.loads(file.read_bytes())
+    for changed in (
+        {**content, "version": "3.11.0 (another build)"},
+        {**content, "python": b"\x00\x00\r\n"},
+        {**content, "engine": (0, 0)},
+        {**content, "patterns": _flipped(content["patterns"])},  # the checksum no longer holds
+        {**content, "format": 0},
+    ):
+        file.write_bytes(marshal.dumps(changed))
+        assert prepared_patterns.load(str(file)) is None
+        assert prepared_patterns.install(str(file)) == 0
+    file.write_bytes(b"not marshal data")
+    assert prepared_patterns.install(str(file)) == 0
+    assert prepared_patterns.install(str(tmp_path / "missing")) == 0
+    assert fresh_re_cache == {}
+    # A program _sre cannot run (a file written by hand) is refused by _sre, not run.
+    bad = (PATTERNS[1][0], 0, 32, [1, 2, 3], 3, {"year": 1, "month": 2, "hour": 3}, (None, "year", "month", "hour"))
+    patterns = marshal.dumps([bad])
+    file.write_bytes(marshal.dumps({**content, "patterns": patterns, "crc32": __import__("zlib").crc32(patterns)}))
+    assert prepared_patterns.install(str(file)) == 0
+
+
+def _flipped(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :]
+
+
+# --- the built-ins loaded and parsed at build time -----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def builtin_files(tmp_path_factory):
+    from everest_render.load.files import read_repository_files
+
+    return read_repository_files(tmp_path_factory.mktemp("empty"))
+
+
+def _builtin_inputs(files):
+    return files.builtin, tuple(folder for folder in files.extensions if folder.builtin)
+
+
+def test_prepared_builtins_are_what_parsing_the_files_gives(tmp_path, builtin_files):
+    from everest_render import prepared_builtins
+    from everest_render.pipeline import parse_builtins
+
+    parsed = parse_builtins(builtin_files, prepared=False)
+    assert parsed[1].providers and parsed[1].definitions and parsed[2]  # the built-ins, their extensions
+    file = str(tmp_path / "builtins.marshal")
+    prepared_builtins.write(_builtin_inputs(builtin_files), parsed, file)
+    loaded = prepared_builtins.load(_builtin_inputs(builtin_files), file)
+    assert loaded is not None and loaded is not parsed
+    assert loaded == parsed  # problems, every definition and provider (documents, positions), extensions
+
+
+def test_prepared_builtins_are_not_used_for_other_files_code_or_libraries(tmp_path, builtin_files, monkeypatch):
+    import dataclasses
+    import marshal
+
+    from everest_render import package_files, prepared_builtins
+    from everest_render.load.documents import SourceFile
+    from everest_render.pipeline import parse_builtins
+
+    file = str(tmp_path / "builtins.marshal")
+    inputs = _builtin_inputs(builtin_files)
+    prepared_builtins.write(inputs, parse_builtins(builtin_files, prepared=False), file)
+    assert prepared_builtins.load(inputs, file) is not None
+    # A built-in file edited since (a checkout): its text differs, so the file is not used.
+    first = inputs[0].sources[0]
+    edited = dataclasses.replace(inputs[0], sources=[SourceFile(first.path, first.text + "# edited\n"), *inputs[0].sources[1:]])
+    assert prepared_builtins.load((edited, inputs[1]), file) is None
+    folder = inputs[1][0]
+    assets = dataclasses.replace(folder.assets, templates={**folder.assets.templates, "new.yaml.j2": "kind: x\n"})
+    assert prepared_builtins.load((inputs[0], (dataclasses.replace(folder, assets=assets), *inputs[1][1:])), file) is None
+    # Another version of the package's code, or of a library parsing depends on.
+    monkeypatch.setattr(package_files, "code_identity", lambda: b"another checkout")
+    assert prepared_builtins.load(inputs, file) is None
+    monkeypatch.undo()
+    monkeypatch.setattr(prepared_builtins, "library_versions", lambda: ("pyyaml-5.4.dist-info",))
+    assert prepared_builtins.load(inputs, file) is None
+    monkeypatch.undo()
+    # Another Python, a damaged or missing file.
+    content = marshal.loads(open(file, "rb").read())
+    for changed in ({**content, "version": "3.11.0 (another build)"}, {**content, "pickle": _flipped(content["pickle"])}, {**content, "format": 0}):
+        with open(file, "wb") as out:
+            out.write(marshal.dumps(changed))
+        assert prepared_builtins.load(inputs, file) is None
+    with open(file, "wb") as out:
+        out.write(b"not marshal data")
+    assert prepared_builtins.load(inputs, file) is None
+    assert prepared_builtins.load(inputs, str(tmp_path / "missing")) is None
+
+
+def test_the_libraries_a_snapshot_depends_on_are_found_where_python_imports_them(tmp_path):
+    from everest_render.prepared_builtins import LIBRARIES, library_versions
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder in (first, second):
+        folder.mkdir()
+        for module, distribution in LIBRARIES:
+            (folder / module).mkdir()
+            (folder / f"{distribution}-1.{len(folder.name)}.dist-info").mkdir()
+    assert library_versions([str(first), str(second)]) == tuple(f"{d}-1.5.dist-info" for _, d in LIBRARIES)
+    (first / "jinja2").rmdir()  # then jinja2 is imported from the second folder
+    assert library_versions([str(first), str(second)])[2] == "jinja2-1.6.dist-info"
+    assert library_versions([str(first)]) is None
+    assert library_versions(None) is not None  # this very environment
+
+
+def test_the_package_files_walk_gives_what_rglob_gives(tmp_path):
+    import hashlib
+
+    from everest_render.package_files import file_digests
+
+    root = tmp_path / "package"
+    for name in ("a.py", "b/c.yaml", "b/d/e.json", ".hidden", "b/.pyc", "b/x.pyc", "__pycache__/a.cpython-311.pyc", "b/_prepared/kept"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(name)
+    (root / "_prepared").mkdir()
+    (root / "_prepared/builtins.marshal").write_text("made by the prepare step")
+    (root / "link-to-file").symlink_to(root / "a.py")
+    (root / "link-to-folder").symlink_to(root / "b", target_is_directory=True)
+    (root / "dangling").symlink_to(root / "missing")
+    reference = tuple(
+        (path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).digest())
+        for path in sorted(root.rglob("*"))
+        if "__pycache__" not in path.parts and path.is_file() and path.suffix not in (".pyc", ".pyo")
+        and path.relative_to(root).parts[0] != "_prepared"
+    )
+    assert file_digests(str(root)) == reference
+    assert "b/_prepared/kept" in dict(reference) and "b/.pyc" in dict(reference) and "link-to-file" in dict(reference)
+
+
+def test_a_render_with_the_prepared_builtins_is_byte_identical(tmp_path, builtin_files, monkeypatch):
+    from everest_render import prepared_builtins
+    from everest_render.pipeline import parse_builtins, read_repository, render_repository
+
+    (tmp_path / "repo/clusters").mkdir(parents=True)
+    (tmp_path / "repo/clusters/orders.yaml").write_text(mongodb())
+    (tmp_path / "repo/clusters/broken.yaml").write_text(mongodb("broken", body="  instances:\n    engine: {replicas: three}\n"))
+    file = str(tmp_path / "builtins.marshal")
+    prepared_builtins.write(_builtin_inputs(builtin_files), parse_builtins(builtin_files, prepared=False), file)
+    original = prepared_builtins.load
+    used = []
+    monkeypatch.setattr(prepared_builtins, "load", lambda inputs: used.append(1) or original(inputs, file))
+    with_snapshot = render_repository(read_repository(tmp_path / "repo"))
+    monkeypatch.setattr(prepared_builtins, "load", lambda inputs: None)
+    without = render_repository(read_repository(tmp_path / "repo"))
+    assert used == [1] and with_snapshot.failed
+    assert [str(d) for d in with_snapshot.diagnostics] == [str(d) for d in without.diagnostics]
+    (tmp_path / "repo/clusters/broken.yaml").unlink()
+    monkeypatch.setattr(prepared_builtins, "load", lambda inputs: original(inputs, file))
+    with_snapshot = render_repository(read_repository(tmp_path / "repo"))
+    monkeypatch.setattr(prepared_builtins, "load", lambda inputs: None)
+    without = render_repository(read_repository(tmp_path / "repo"))
+    assert with_snapshot.plan.stream() == without.plan.stream() and with_snapshot.plan.stream()

@@ -125,15 +125,14 @@ def _digest(key: str, payload: bytes) -> bytes:
 @functools.cache
 def renderer_identity() -> bytes:
     """What makes this renderer this renderer: its version, the Python running it, and the
-    bytes of every file of the package (code, schemas, vendored data). An entry written by any
-    other renderer, a development checkout edited in between included, is never found."""
+    bytes of every file of the package (code, schemas, vendored data) but the prepared ones
+    (package_files.py: made from the others, they change only the time). An entry written by
+    any other renderer, a development checkout edited in between included, is never found."""
     from everest_render import __version__
+    from everest_render.package_files import file_digests
 
-    package = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{sys.implementation.cache_tag}\0".encode())
-    for path in sorted(package.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file() or path.suffix in (".pyc", ".pyo"):
-            continue
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    for name, file_digest in file_digests():
+        digest.update(name.encode() + b"\0")
+        digest.update(file_digest)
     return digest.digest()

@@ -16,6 +16,9 @@ PLUGIN_COMMANDS = ("generate", "discover")
 
 
 def main() -> None:
+    from everest_render import prepared_patterns
+
+    prepared_patterns.install()  # before any module compiles its patterns
     from everest_render import prepared_code
 
     prepared_code.install()  # before any class of the package is defined

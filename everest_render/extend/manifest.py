@@ -7,9 +7,8 @@ is a JSON Schema, and the folder's assets are sound (the checks providers' asset
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from everest_render.check.provider_assets import asset_problems
 from everest_render.diagnostics import Diagnostic
 from everest_render.load.documents import load_documents
 from everest_render.load.files import ExtensionFolder
@@ -21,11 +20,19 @@ API_VERSION = "everest-render/v1alpha1"
 KIND = "Extension"
 
 
-def parse_extensions(folders: Iterable[ExtensionFolder]) -> tuple[list[Extension], list[Diagnostic]]:
+# An extension folder parsed: the extension (None if it could not be read) and its problems.
+ParsedExtension = tuple[Extension | None, list[Diagnostic]]
+
+
+def parse_extensions(
+    folders: Iterable[ExtensionFolder], parsed: Mapping[str, ParsedExtension] | None = None
+) -> tuple[list[Extension], list[Diagnostic]]:
+    """``parsed``: folders parsed before (the built-ins, pipeline.parse_builtins), by folder."""
     extensions: list[Extension] = []
     problems: list[Diagnostic] = []
     for folder in folders:
-        extension, found = parse_extension(folder)
+        known = parsed.get(folder.folder) if parsed is not None else None
+        extension, found = known if known is not None else parse_extension(folder)
         problems.extend(found)
         if extension is not None and not found:
             extensions.append(extension)
@@ -97,5 +104,7 @@ def parse_extension(folder: ExtensionFolder) -> tuple[Extension | None, list[Dia
         builtin=folder.builtin,
     )
     if not problems and not folder.builtin:  # built-ins are checked by the test suite, not on every run
+        from everest_render.check.provider_assets import asset_problems  # Jinja, for the repository's own
+
         problems.extend(asset_problems(extension))
     return extension, problems
