@@ -102,3 +102,32 @@ def test_a_repositorys_own_provider_is_in_its_schema(tmp_path):
     schema = json.loads(CliRunner().invoke(main, ["editor-schema", "--repo", str(tmp_path)]).stdout)
     providers = schema["$defs"]["DatabaseCluster"]["allOf"][1]["properties"]["spec"]["properties"]["provider"]["enum"]
     assert "valkey" in providers and "cloudnative-pg" in providers
+
+
+def instance_with(provider: dict, version: str) -> dict:
+    spec = {**provider, "version": version, "components": {"engine": {}}}
+    return {"apiVersion": "core.openeverest.io/v1alpha1", "kind": "Instance", "metadata": {"name": "orders", "namespace": "shop"}, "spec": spec}
+
+
+@pytest.mark.parametrize("provider", [{"providerRef": {"name": "percona-server-mongodb"}}, {"provider": "psmdb-operator"}], ids=["era-d", "era-c-alias"])
+def test_an_instances_bundle_is_one_of_its_providers(validator, provider):
+    assert messages(validator, instance_with(provider, "8.0.12")) == []
+    assert any("'8.0.13' is not one of ['8.0.12'" in m for m in messages(validator, instance_with(provider, "8.0.13")))
+
+
+def test_a_bundle_is_described_by_its_versions():
+    schema = json.loads(CliRunner().invoke(main, ["editor-schema", "--repo", str(PROJECT_ROOT)]).stdout)
+    text = json.dumps(schema)
+    assert '"default": "8.0.12"' in text and "backupAgent 2.11.0, configServer 8.0.12-4, engine 8.0.12-4" in text
+
+
+def test_a_database_clusters_bundle_is_one_of_its_definitions(validator):
+    cluster = {
+        "apiVersion": "everest.percona.com/v2alpha1",
+        "kind": "DatabaseCluster",
+        "metadata": {"name": "orders", "namespace": "shop"},
+        "spec": {"provider": "percona-server-mongodb", "components": {"bundle": "8.0.12"}, "instances": {"engine": {}}},
+    }
+    assert messages(validator, cluster) == []
+    cluster["spec"]["components"]["bundle"] = "8.0.13"
+    assert any("'8.0.13' is not one of ['8.0.12'" in m for m in messages(validator, cluster))

@@ -910,10 +910,33 @@ def test_main_is_refused_when_there_are_several_storages(repo):
     ]
 
 
-def test_a_version_without_its_type_is_refused(repo):
-    assert errors_of(repo, PSMDB + "components:\n  engine: {version: 8.0.17-6}") == [
-        "clusters/shop/orders.yaml:9:14: a pinned version needs the component's type beside it (components.<name>.type):"
-        " versions are pinned per type (at spec.components.engine.version)"
+def test_a_version_without_its_type_pins_the_components_declared_type(repo):
+    # upstream looks a component's version up by the component's declared type
+    repo.write("clusters/shop/orders.yaml", instance(PSMDB + "components:\n  engine: {version: 8.0.19-7}\n  backupAgent: {version: 2.11.0}"))
+    (resolved,) = repo.resolved()
+    assert versions_of(resolved) == {"engine": "8.0.19-7", "backupAgent": "2.11.0"}
+    assert resolved.pinned == ("backup", "mongod")
+
+
+def test_a_version_without_its_type_is_located_at_the_version(repo):
+    (error,) = errors_of(repo, PSMDB + "components:\n  engine: {version: 8.0.17-99}")
+    assert error.startswith("clusters/shop/orders.yaml:9:23: unknown mongod version 8.0.17-99; known: ")
+    assert error.endswith('did you mean "8.0.17-6"? (at spec.components.engine.version)')
+
+
+def test_components_of_one_declared_type_without_types_must_pin_one_version(repo):
+    spec = "topology: {type: sharded}\ncomponents:\n  engine: {version: 8.0.12-4}\n  configServer: {version: 8.0.19-7}\n  proxy: {}"
+    assert errors_of(repo, PSMDB + spec) == [
+        "clusters/shop/orders.yaml:11:29: components 'engine' and 'configServer' both run mongod, which runs one version:"
+        " 8.0.12-4 (components.engine.version) or 8.0.19-7 (at spec.components.configServer.version)"
+    ]
+
+
+def test_a_version_on_a_component_no_provider_declares_needs_its_type(repo):
+    repo.write("clusters/shop/orders.yaml", instance("providerRef: {name: my-own}\ncomponents:\n  engine: {version: \"1.0\"}"))
+    assert [e for e in repo.errors() if "needs the component's type" in e] == [
+        "clusters/shop/orders.yaml:9:14: a pinned version needs the component's type beside it (components.engine.type): the provider"
+        " declares no component 'engine', and versions are pinned per type (at spec.components.engine.version)"
     ]
 
 

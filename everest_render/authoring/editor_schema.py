@@ -6,7 +6,8 @@ kind (``if``/``then`` per input kind); any other kind (Namespace, ExternalSecret
 The DatabaseCluster branch is specialised to the providers in effect for the repository: the
 provider names, each provider's topologies, the components each topology has (with their
 optional flag and defaults in the descriptions), each component's allowed types, the catalogue
-versions as enums and each topology's config schema. The input kinds' own schemas are those
+versions and version bundles as enums and each topology's config schema; the Instance branch
+gets each provider's bundles as the choices of ``spec.version``. The input kinds' own schemas are those
 parse validates with, so the editor refuses what the renderer refuses, as far as a schema can.
 """
 
@@ -55,6 +56,8 @@ def editor_schema(catalog: Catalog) -> dict[str, Any]:
         schema.pop("$schema", None)
         if kind == "DatabaseCluster":
             schema = {"allOf": [schema, _database_cluster_in_effect(catalog)]}
+        elif kind == "Instance":
+            schema = {"allOf": [schema, _instance_in_effect(catalog)]}
         defs[kind] = schema
         branches.append(
             {
@@ -150,12 +153,44 @@ def _provider_branch(definition: Any) -> dict[str, Any]:
             "spec": {
                 "properties": {
                     "topology": {"properties": {"type": {"enum": topologies, "description": "The definition's topologies."}}},
-                    "components": {"properties": {"versions": {"properties": versions, "additionalProperties": False}}},
+                    "components": {
+                        "properties": {"versions": {"properties": versions, "additionalProperties": False}, **_bundle(definition)}
+                    },
                 }
             }
         },
         "allOf": branches,
     }
+
+
+def _bundle(definition: Any) -> dict[str, Any]:
+    """``bundle``: the definition's version bundles as choices, each described by its versions."""
+    if not definition.bundles:
+        return {}
+    schema: dict[str, Any] = {
+        "description": "A version bundle of the definition: its versions apply to the components that pin none.",
+        "enum": [b.name for b in definition.bundles],
+        "markdownEnumDescriptions": [", ".join(f"{c} {v}" for c, v in sorted(b.components.items())) for b in definition.bundles],
+    }
+    if definition.default_bundle is not None:
+        schema["default"] = definition.default_bundle.name
+    return {"bundle": schema}
+
+
+def _instance_in_effect(catalog: Catalog) -> dict[str, Any]:
+    """An Instance's ``spec.version`` (the bundle) as choices, per provider it may name (its own
+    name or an alias, in ``providerRef.name`` or, era C, ``provider``)."""
+    branches = []
+    for name in sorted(catalog.providers):
+        provider = catalog.providers[name]
+        definition = catalog.definitions.get(provider.definition)
+        bundle = _bundle(definition).get("bundle") if definition is not None else None
+        if bundle is None:
+            continue
+        names = sorted({name, *provider.instance_aliases.names})
+        named = {"anyOf": [_at(("spec", "providerRef", "name"), {"enum": names}), _at(("spec", "provider"), {"enum": names})]}
+        branches.append({"if": named, "then": {"properties": {"spec": {"properties": {"version": bundle}}}}})
+    return {"allOf": branches}
 
 
 def _topology_branch(definition: Any, topology: Any) -> dict[str, Any]:

@@ -17,10 +17,10 @@ from everest_render.eras.openeverest_provider import ForeignDefinition
 from everest_render.load.documents import Document
 from everest_render.model import Definition, Provider
 
-# (the foreign document, every provider known, the ConfigMaps under clusters/ by (namespace, name))
-#   -> (the DatabaseCluster document or None, problems)
+# (the foreign document, every provider known, every definition known (for what it declares),
+#  the ConfigMaps under clusters/ by (namespace, name)) -> (the DatabaseCluster document or None, problems)
 Translator = Callable[
-    [Document, Sequence[Provider], Mapping[tuple[str, str], Document]], tuple[Document | None, list[Diagnostic]]
+    [Document, Sequence[Provider], Sequence[Definition], Mapping[tuple[str, str], Document]], tuple[Document | None, list[Diagnostic]]
 ]
 
 FOREIGN_APIS: Mapping[tuple[str, str], Translator] = {

@@ -20,10 +20,11 @@ derived from the moves themselves, so an error raised here or in any later stage
 Instance's own line and names the Instance's own path.
 
 Versions: upstream pins a version per component, the DatabaseCluster per component *type*.
-Which type a component runs is the definition's business, and the translation does not read
-the catalogue (it runs before it is built, and stays a function of the document alone), so a
-component that pins ``version`` must also say its ``type``. Components of one type must pin
-one version (they run one image).
+A component that pins ``version`` runs its ``type``, else the type its definition declares
+for it (upstream looks the version up by the declared type too): the providers' definitions
+are read for those declared types only, not the catalogue (built later), so the translation
+stays a function of the document and what the providers declare. Components of one type must
+pin one version (they run one image).
 
 Pure: no files, clock or environment; the schema is package data, loaded once.
 """
@@ -42,7 +43,7 @@ from everest_render.diagnostics import Diagnostic, ObjectPath, Severity, candida
 from everest_render.eras.schema import instance_validator
 from everest_render.eras.translation import Translation
 from everest_render.load.documents import Document
-from everest_render.model import InstanceSchemas, Provider
+from everest_render.model import Definition, InstanceSchemas, Provider
 from everest_render.schema_check import compile_schema, schema_problems
 
 API_VERSION = "core.openeverest.io/v1alpha1"
@@ -62,10 +63,17 @@ class ProviderNames:
     parameters: Mapping[tuple[str, str], Mapping[str, str]]
     # Per provider, the parameter schemas of the upstream Provider that is its catalogue.
     schemas: Mapping[str, InstanceSchemas] = field(default_factory=dict)
+    # Per provider, each component's declared type (its definition's ``components.<n>.type``):
+    # the type a version pinned on a component without ``type`` belongs to, as upstream's
+    # GetImageForVersion looks the version up by the component's declared type.
+    component_types: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @classmethod
-    def declared_by(cls, providers: Sequence[Provider]) -> ProviderNames:
-        """Later providers' declarations win: a repository's provider over a built-in one."""
+    def declared_by(cls, providers: Sequence[Provider], definitions: Sequence[Definition] = ()) -> ProviderNames:
+        """Later providers' declarations win: a repository's provider over a built-in one (and
+        a repository's definition over a built-in one of the same name)."""
+        declared = {d.name: {c.name: c.type for c in d.components.values()} for d in definitions}
+        component_types: dict[str, Mapping[str, str]] = {}
         names: dict[str, str] = {}
         topologies: dict[str, Mapping[str, str]] = {}
         parameters: dict[tuple[str, str], Mapping[str, str]] = {}
@@ -73,13 +81,15 @@ class ProviderNames:
         for provider in providers:
             if provider.instance_schemas is not None:
                 schemas[provider.name] = provider.instance_schemas
+            if provider.definition in declared:
+                component_types[provider.name] = declared[provider.definition]
             aliases = provider.instance_aliases
             names.update(dict.fromkeys(aliases.names, provider.name))
             if aliases.topologies:
                 topologies[provider.name] = aliases.topologies
             for topology, renamed in aliases.topology_parameters.items():
                 parameters[(provider.name, topology)] = renamed
-        return cls(names, topologies, parameters, schemas)
+        return cls(names, topologies, parameters, schemas, component_types)
 
 
 # --- the translation as data ------------------------------------------------------------------
@@ -175,7 +185,10 @@ SPEC_ORDER = ("provider", "topology", "components", "instances", "secretsName", 
 
 
 def translate_instance(
-    document: Document, providers: Sequence[Provider], config_maps: Mapping[tuple[str, str], Document] | None = None
+    document: Document,
+    providers: Sequence[Provider],
+    definitions: Sequence[Definition] = (),
+    config_maps: Mapping[tuple[str, str], Document] | None = None,
 ) -> tuple[Document | None, list[Diagnostic]]:
     """The DatabaseCluster document ``document`` (an Instance) means, and every problem found.
 
@@ -186,7 +199,7 @@ def translate_instance(
     problems, salvaged = _shape_checked(document)
     if salvaged is None:
         return None, problems
-    translated, found = _Translation(salvaged, ProviderNames.declared_by(providers), config_maps or {}).run()
+    translated, found = _Translation(salvaged, ProviderNames.declared_by(providers, definitions), config_maps or {}).run()
     return translated, [*problems, *found]
 
 
@@ -439,13 +452,17 @@ class _Translation(Translation):
 
     def _version(self, name: str, written: Mapping[str, Any], pinned_by: dict[str, str]) -> None:
         base = ("spec", "components", name)
-        if "type" not in written:
+        declared = self.names.component_types.get(str(self.out["spec"].get("provider")), {}).get(name)
+        if "type" not in written and declared is None:
             self.refuse(
                 (*base, "version"),
-                "a pinned version needs the component's type beside it (components.<name>.type): versions are pinned per type",
+                f"a pinned version needs the component's type beside it (components.{name}.type): the provider declares no"
+                f" component {name!r}, and versions are pinned per type",
             )
             return
-        type_name, version = written["type"], written["version"]
+        # Without a type, the component runs its declared type, which the version belongs to.
+        type_name, version = written.get("type", declared), written["version"]
+        type_at = (*base, "type") if "type" in written else (*base, "version")
         if type_name in pinned_by:
             first = pinned_by[type_name]
             pinned = self.out["spec"]["components"]["versions"][type_name]["version"]
@@ -461,7 +478,7 @@ class _Translation(Translation):
         versions = ("spec", "components", "versions")
         if versions not in self.origins:
             self.put(versions, {}, ("spec", "components"))
-        self.put((*versions, type_name), {}, (*base, "type"))
+        self.put((*versions, type_name), {}, type_at)
         self.put((*versions, type_name, "version"), version, (*base, "version"))
 
     def _parameters(self, name: str, base: ObjectPath, target: ObjectPath, written: Mapping[str, Any]) -> None:

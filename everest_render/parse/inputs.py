@@ -219,13 +219,14 @@ def parse_documents(
         known_providers, known_definitions = (*providers, *collected.providers), (*definitions, *collected.definitions)
         _add_foreign_definition(document, translate_catalogue, known_providers, known_definitions, builtin, collected)
     known = (*providers, *collected.providers)
+    known_definitions = (*definitions, *collected.definitions)
     config_maps = {
         (p.namespace, p.document.data["metadata"]["name"]): p.document
         for p in collected.passthrough
         if not p.encrypted and p.document.data.get("apiVersion") == "v1" and p.document.data.get("kind") == "ConfigMap"
     }
     for position, document, translate in foreign:
-        translated, problems = translate(document, known, config_maps)
+        translated, problems = translate(document, known, known_definitions, config_maps)
         collected.diagnostics.extend(problems)
         if translated is not None:
             _parse_document(position, translated, assets, builtin, collected, [], [], translated=True)
