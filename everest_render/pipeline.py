@@ -109,8 +109,9 @@ class RenderResult:
     objects: tuple[RenderedObject, ...]
     plan: OutputPlan
     diagnostics: tuple[Diagnostic, ...]
-    # A render taken whole from the cache (`render_incremental`): its plan and diagnostics, and
-    # how many clusters it rendered; ``resolved`` and ``objects`` are then empty.
+    # A render taken whole or in part from the cache (`render_incremental`): how many clusters
+    # it rendered. ``resolved`` and ``objects`` then hold only what was rendered afresh (nothing,
+    # and no catalogue, for a whole replay); the plan and diagnostics are always whole.
     replayed_clusters: int | None = None
 
     @property
@@ -119,7 +120,8 @@ class RenderResult:
 
     @property
     def replayed(self) -> bool:
-        return self.replayed_clusters is not None
+        """Taken whole from the cache: no catalogue, no objects (only its plan and diagnostics)."""
+        return self.replayed_clusters is not None and self.resolved.catalog is None
 
     @property
     def cluster_count(self) -> int:
@@ -202,34 +204,19 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
 
 
 def render_incremental(
-    root: Path, out_dir: Path, only: Selection | None = None, jobs: int = 1, cache: Store | None = None
+    root: Path, out_dir: Path, only: Selection | None = None, jobs: int = 1, cache: Store | None = None, *, replay: bool = True
 ) -> RenderResult:
     """read -> `render_repository`, for ``render``: with ``cache``, the inputs are first known by
     their stat and recorded digests (cache/snapshot.py), and when none changed since the last
     render of this repository and out/, that render's plan and diagnostics are the result (a
-    replay: no file is read, parsed or resolved). Otherwise the texts read on the way are reused.
-    The plan and diagnostics are the same either way."""
+    replay: no file is read, parsed or resolved); when only cluster files changed, only they
+    are (incremental.py). ``replay``: False when the caller needs the catalogue, which a whole
+    replay does not hold. The plan and diagnostics are the same either way."""
     if cache is None or not cache.enabled:
         return render_repository(read_repository(root, out_dir), only, jobs, cache)
-    from everest_render.cache.snapshot import Snapshot, fingerprint, token_digest, with_texts
-    from everest_render.cache.store import renderer_identity
+    from everest_render import incremental
 
-    snapshot = Snapshot(cache, renderer_identity(), root, out_dir, repr(only))
-    shape = read_repository_files(root, out_dir, snapshot.reader)
-    replay = snapshot.replay(fingerprint(shape, token_digest))
-    if replay is not None:
-        snapshot.save_manifest()
-        empty = ParsedInputs((), (), (), (), (), frozenset(), (), ())
-        resolved = ResolveResult(None, (), empty, replay.diagnostics, RepositorySettings())
-        return RenderResult(resolved, (), OutputPlan(replay.files), replay.diagnostics, replayed_clusters=replay.clusters)
-    files = with_texts(shape, snapshot.reader.text) or read_repository(root, out_dir)
-    result = render_repository(files, only, jobs, cache)
-    if not result.resolved.sensitive:
-        # Keyed by the texts rendered (a file changed since its stat is keyed as it was read).
-        inputs = fingerprint(files, token_digest)
-        snapshot.keep(inputs, len(result.resolved.clusters), dict(result.plan.files), result.diagnostics)
-    snapshot.save_manifest()
-    return result
+    return incremental.render_incremental(root, out_dir, only, jobs, cache, replay=replay)
 
 
 def _provider_problems(providers: Sequence[Provider]) -> list[Diagnostic]:

@@ -239,17 +239,23 @@ def later(monkeypatch):
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(st.lists(EDITS, min_size=1, max_size=4))
+@given(st.lists(st.lists(EDITS, min_size=1, max_size=2), min_size=1, max_size=4))
 def test_cached_and_uncached_renders_are_identical_after_any_edits(tmp_path_factory, shared_cache, later, edits):
     repo = Repo(tmp_path_factory.mktemp("repo"))
     write_toy_provider(repo, GOOD_TEMPLATE)
     for name in NAMES[:3]:
         repo.write(f"clusters/{name}.yaml", toy_cluster(name))
+    # A file of the world (a pass-through object beside its cluster): rendered whenever anything
+    # changes, so a change to the world alone still leaves clusters to render afresh.
+    repo.write("clusters/mixed.yaml", toy_cluster("dbm") + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes, namespace: ns}\n")
     # Through the stat-trusting reader too (`later`: every file recorded is trusted by its stat,
-    # so an edit is seen by its stat alone), a repository going back to an earlier state included.
+    # so an edit is seen by its stat alone), changed files rendered alone beside the recorded
+    # rest, and a repository going back to an earlier state.
     render_incremental(repo.root, repo.root / "out", cache=shared_cache)
-    for edit in edits:
-        apply(repo, edit)
+    for step in edits:
+        for edit in step:  # one or two edits, then a render: a world and a cluster edit together
+            apply(repo, edit)
+        edit = step
         files = read_repository(repo.root)
         uncached_result = render_repository(files)
         uncached = seen(uncached_result)
@@ -355,7 +361,10 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
         entry.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # every entry, one bit flipped
     again = render_incremental(repo.root, repo.root / "out", cache=store)
     assert not again.replayed and written(again) == written(first)
-    assert snapshot._decode_run(__import__("marshal").dumps((snapshot.FORMAT + 1, "x", 1, {}, [])), "x") is None
+    dumps = __import__("marshal").dumps
+    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {}))) is not None
+    assert snapshot._decode_run(dumps((snapshot.FORMAT + 1, "x", 1, {}, [], "", {}))) is None  # another format
+    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {"c.yaml": ("d", [], ["ns/gone.yaml"], [])}))) is None
     assert snapshot._decode_manifest(__import__("marshal").dumps((snapshot.FORMAT, {"/f": ((1, 2), "d")}))) == {}
 
 
@@ -371,3 +380,33 @@ def test_render_after_out_was_edited_judges_destructive_changes_as_without_the_c
     runs = [runner.invoke(cli_main, [*command, "--check", *flags]) for flags in ([], ["--no-cache"])]
     assert runs[0].exit_code == runs[1].exit_code == 1 and runs[0].output == runs[1].output
     assert "missing: " in runs[0].output
+
+
+def test_one_changed_cluster_file_is_the_only_cluster_file_read(repo, tmp_path, monkeypatch, later):
+    toy_repository(repo, clusters=3)
+    store = Store.open(tmp_path / "cache")
+    render_incremental(repo.root, repo.root / "out", cache=store)
+    repo.write("clusters/db1.yaml", toy_cluster("db1", 3))
+    reads = counted_reads(monkeypatch)
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert [name for name in reads if name.startswith("clusters/")] == ["clusters/db1.yaml"]
+    assert [str(c.ref) for c in after.resolved.clusters] == ["ns/db1"] and after.cluster_count == 3
+    assert written(after) == written(render_repository(read_repository(repo.root)))
+
+
+def test_what_spans_files_is_judged_over_the_whole_repository(repo, tmp_path, later):
+    # Every cluster's ConfigMap has one name: clusters in one namespace, from different files,
+    # render the same object. Only the changed file is rendered afresh, so the duplicate
+    # is found beside the clusters taken from the cache, and reported as a full render does.
+    write_toy_provider(repo, GOOD_TEMPLATE.replace('(cluster.name ~ "-settings")', '"settings"'))
+    repo.write("clusters/db0.yaml", toy_cluster("db0", namespace="a"))
+    repo.write("clusters/db1.yaml", toy_cluster("db1", namespace="b"))
+    store = Store.open(tmp_path / "cache")
+    assert not render_incremental(repo.root, repo.root / "out", cache=store).failed
+    repo.write("clusters/db1.yaml", toy_cluster("db1", namespace="a"))
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert after.failed and written(after) == written(render_repository(read_repository(repo.root)))
+    assert any("duplicate object ConfigMap a/settings" in str(d) for d in after.diagnostics)
+    repo.write("clusters/db1.yaml", toy_cluster("db0", namespace="a"))  # the same cluster twice
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert after.failed and written(after) == written(render_repository(read_repository(repo.root)))

@@ -130,7 +130,7 @@ def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
 
     def source_set(found: SourceSet) -> None:
         put("set", str(found.builtin))
-        for item in found.sources:
+        for item in sorted(found.sources, key=lambda s: s.path):
             source(item)
         for folder in sorted(found.assets):
             put("assets", folder)
@@ -195,12 +195,27 @@ def with_texts(files: RepositoryFiles, text: Callable[[str], str | None]) -> Rep
 
 
 @dataclass(frozen=True)
+class Leaf:
+    """What a leaf file (cluster documents only, nothing another file can refer to, no
+    problem) gave a render whose parts can be taken apart (incremental.py): its digest, its
+    clusters, their files in out/ and the identities of their objects."""
+
+    digest: str
+    clusters: tuple[tuple[str, str], ...]  # (namespace, name)
+    files: tuple[str, ...]
+    identities: tuple[tuple[str, str, str, str], ...]
+
+
+@dataclass(frozen=True)
 class Replay:
-    """A whole render as the run entry keeps it."""
+    """A whole render as the run entry keeps it; ``world`` and ``leaves``: its parts, when it
+    can be taken apart (else ``leaves`` is empty)."""
 
     clusters: int
     files: dict[str, bytes]
     diagnostics: tuple[Diagnostic, ...]
+    world: str = ""
+    leaves: dict[str, Leaf] = field(default_factory=dict)
 
 
 class Snapshot:
@@ -214,12 +229,12 @@ class Snapshot:
         self.recorded = _decode_manifest(store.load(self.manifest_key))
         self.reader = StatReader(dict(self.recorded))
 
-    def replay(self, inputs: str) -> Replay | None:
-        """The run entry, when it was made from inputs with this fingerprint."""
-        return _decode_run(self.store.load(self.run_key), inputs)
+    def last(self) -> tuple[str, Replay] | None:
+        """The run entry: the fingerprint of the inputs it was made from, and the render."""
+        return _decode_run(self.store.load(self.run_key))
 
-    def keep(self, inputs: str, clusters: int, files: dict[str, bytes], diagnostics: tuple[Diagnostic, ...]) -> None:
-        payload = _encode_run(inputs, clusters, files, diagnostics)
+    def keep(self, inputs: str, render: Replay) -> None:
+        payload = _encode_run(inputs, render)
         if payload is not None:
             self.store.save(self.run_key, payload)
 
@@ -252,24 +267,33 @@ def _decode_manifest(payload: bytes | None) -> dict[str, tuple[Signature, str]]:
     return good
 
 
-def _encode_run(inputs: str, clusters: int, files: dict[str, bytes], diagnostics: tuple[Diagnostic, ...]) -> bytes | None:
+def _encode_run(inputs: str, render: Replay) -> bytes | None:
     try:
-        found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in diagnostics]
-        return marshal.dumps((FORMAT, inputs, clusters, dict(files), found))
+        found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in render.diagnostics]
+        leaves = {name: (leaf.digest, leaf.clusters, leaf.files, leaf.identities) for name, leaf in render.leaves.items()}
+        return marshal.dumps((FORMAT, inputs, render.clusters, dict(render.files), found, render.world, leaves))
     except ValueError:
         return None
 
 
-def _decode_run(payload: bytes | None, inputs: str) -> Replay | None:
+def _leaf(digest: str, refs: list[tuple[str, str]], out: list[str], ids: list[tuple[str, str, str, str]]) -> Leaf:
+    identities = tuple((str(g), str(k), str(n), str(m)) for g, k, n, m in ids)
+    return Leaf(digest, tuple((str(a), str(b)) for a, b in refs), tuple(str(p) for p in out), identities)
+
+
+def _decode_run(payload: bytes | None) -> tuple[str, Replay] | None:
     if payload is None:
         return None
     try:
-        version, made_from, clusters, files, diagnostics = marshal.loads(payload)
-        if version != FORMAT or made_from != inputs or not isinstance(clusters, int) or not isinstance(files, dict):
+        version, inputs, clusters, files, diagnostics, world, leaves = marshal.loads(payload)
+        if version != FORMAT or not isinstance(inputs, str) or not isinstance(clusters, int) or not isinstance(files, dict):
             return None
         found = tuple(Diagnostic(f, line, col, text, tuple(at), Severity(level)) for f, line, col, text, at, level in diagnostics)
+        parts = {name: _leaf(*leaf) for name, leaf in leaves.items()}
     except (ValueError, TypeError, EOFError):
         return None
-    if not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
+    if not isinstance(world, str) or not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
         return None
-    return Replay(clusters, files, found)
+    if not all(isinstance(name, str) and isinstance(leaf.digest, str) and set(leaf.files) <= files.keys() for name, leaf in parts.items()):
+        return None
+    return inputs, Replay(clusters, files, found, world, parts)

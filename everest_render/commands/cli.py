@@ -380,7 +380,7 @@ def render(
 ) -> None:
     """Render every DatabaseCluster of the repository into out/."""
     from everest_render.emit.output import OutputError, differences, read_output, with_kustomization, without_sops, write_output
-    from everest_render.pipeline import Selection, read_repository, render_incremental, render_repository
+    from everest_render.pipeline import Selection, render_incremental
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
     if only and not to_stdout:
@@ -396,7 +396,7 @@ def render(
         if read_output(replayed, out_dir) != replayed.files:
             # out/ is not this render: its destructive changes are judged by the providers'
             # rules, which a replayed render does not hold (it read no provider).
-            result = render_repository(read_repository(repo, out_dir), selection, jobs, cache)
+            result = render_incremental(repo, out_dir, selection, jobs, cache, replay=False)
     _cache_warning(output, cache)
     output.diagnostics(result.diagnostics)
     tally = Tally.of(result.diagnostics)
