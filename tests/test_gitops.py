@@ -349,3 +349,11 @@ def test_an_unknown_protection_in_the_settings_is_refused_by_the_schema(repo):
     repo.write("everest-render.yaml", "apiVersion: everest-render/v1alpha1\nkind: RepositorySettings\nspec:\n  gitops: {deletionProtection: yes}\n")
     (error,) = repo.errors()
     assert error.startswith("everest-render.yaml:4:32: ") and error.endswith("(at spec.gitops.deletionProtection)")
+
+
+def test_what_flux_would_rewrite_is_looked_for_in_each_key_and_string_not_across_them():
+    from everest_render.render.postprocess import flux_would_rewrite
+
+    assert not flux_would_rewrite({"a": "cost $", "b": "{x}", "c": ["$", "$"], "$": {"{": 1}})
+    assert flux_would_rewrite({"a": ["x", {"b": "pay $$5"}]}) and flux_would_rewrite({"k": {"${v}": 1}})
+    assert flux_would_rewrite(["${v"]) and not flux_would_rewrite({"a": 5, "b": None, "c": ("${v}",)})

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from everest_render.check.core import URL_CREDENTIALS, holds_url_credentials, strings
 from everest_render.commands.cli import main as cli_main
 from everest_render.load.files import MAX_FILE_BYTES
 from tests.conftest import mongodb
@@ -57,3 +60,19 @@ def test_a_file_beyond_the_size_limit_is_refused_unread(tmp_path):
     assert result.exit_code == 3
     assert result.stderr == "clusters/shop/huge.yaml:1:1: cannot be read: larger than 8 MiB, the limit for an input file\n"
     assert not (tmp_path / "out").exists()
+
+
+_URL_PIECES = ["https://", "user:pw@", "tok@", "ssh://", "git+ssh://", "x", "h/p", " ", "\n", "@", ":", "/", "'", "ssh", "s3://", "é"]
+_TEXTS = st.lists(st.sampled_from(_URL_PIECES), max_size=6).map("".join)
+_VALUES = st.recursive(
+    st.one_of(_TEXTS, st.integers(), st.none()),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_TEXTS, children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_VALUES)
+def test_one_search_over_every_string_finds_a_url_credential_where_a_search_of_each_does(value):
+    each = any(URL_CREDENTIALS.search(text) for _, text in strings(value))
+    assert holds_url_credentials(value) == each

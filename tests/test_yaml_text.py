@@ -66,3 +66,14 @@ def test_sequences_of_mappings_are_written_as_kubectl_does():
 
 def test_empty_collections_are_flow_style():
     assert dump_document({"a": {}, "b": []}) == "---\na: {}\nb: []\n"
+
+
+def test_what_the_writer_remembers_is_bounded_and_changes_nothing(monkeypatch):
+    import everest_render.emit.yaml_text as yaml_text
+
+    monkeypatch.setattr(yaml_text, "_REMEMBERED", 8)
+    documents = [{"kind": "K", f"k{i}": f"v{i % 12}", "c": f"line {i % 3}\nnext\n", "on": "on"} for i in range(40)]
+    first = [dump_document(d) for d in documents]
+    assert len(yaml_text._WRITTEN) <= 8 and len(yaml_text._KEYS) <= 8
+    assert [dump_document(d) for d in documents] == first
+    assert first[0] == '---\nkind: K\nc: |\n  line 0\n  next\nk0: v0\n"on": "on"\n'

@@ -85,7 +85,7 @@ def object_problems(obj: Mapping[str, Any], *, urls: bool = True, encrypted: boo
         for field in ("data", "stringData"):
             if obj.get(field):
                 problems.append(((field,), "a Secret with data is never written (use SOPS, a SealedSecret or an ExternalSecret)"))
-    for path, text in strings(obj) if urls else ():
+    for path, text in strings(obj) if urls and holds_url_credentials(obj) else ():
         if URL_CREDENTIALS.search(text):
             problems.append((path, "a URL must not carry credentials (user:password@host); keep them in a Secret"))
     return problems
@@ -133,6 +133,34 @@ def strings(value: Any, path: ObjectPath = ()) -> Iterator[tuple[ObjectPath, str
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from strings(item, (*path, index))
+
+
+def holds_url_credentials(value: Any) -> bool:
+    """Whether some string in ``value`` holds a URL with credentials: one search over all of
+    them, a line each (a match cannot span lines), before any is located by its path."""
+    texts: list[str] = []
+    _collect_strings(value, texts)
+    return URL_CREDENTIALS.search("\n".join(texts)) is not None
+
+
+def _collect_strings(value: Any, texts: list[str]) -> None:
+    kind = type(value)
+    if kind is str:
+        texts.append(value)
+    elif kind is dict:
+        for item in value.values():
+            _collect_strings(item, texts)
+    elif kind is list:
+        for item in value:
+            _collect_strings(item, texts)
+    elif isinstance(value, str):
+        texts.append(value)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _collect_strings(item, texts)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect_strings(item, texts)
 
 
 def scalars(value: Any, path: ObjectPath = ()) -> Iterator[tuple[ObjectPath, Any]]:

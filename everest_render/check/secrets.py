@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from everest_render.check.core import URL_CREDENTIALS, scalars, strings
+from everest_render.check.core import URL_CREDENTIALS, holds_url_credentials, scalars, strings
 from everest_render.diagnostics import Diagnostic, ObjectPath
 from everest_render.load.documents import Document
 
@@ -73,7 +73,7 @@ def _under_sensitive_key(path: ObjectPath) -> bool:
 def url_credential_problems(documents: Iterable[Document]) -> list[Diagnostic]:
     problems = []
     for document in documents:
-        if not isinstance(document.data, dict) or "sops" in document.data:
+        if not isinstance(document.data, dict) or "sops" in document.data or not holds_url_credentials(document.data):
             continue
         for path, text in strings(document.data):
             if URL_CREDENTIALS.search(text):

@@ -4,7 +4,9 @@ Block style, two-space indent, sequences not indented under their key (as kubect
 them); `apiVersion, kind, metadata, spec` first, every other key sorted; multi-line strings
 as literal blocks; and any string that YAML 1.1 *or* 1.2 would read as something else
 (`on`, `1e3`, `0755`, `2024-01-01`, `8.0`) double-quoted. Written by hand rather than with
-PyYAML's dumper: it is the hot path of every render, and 3-4x faster this way.
+PyYAML's dumper: it is the hot path of every render, and 3-4x faster this way; and since a
+fleet's manifests repeat the same strings, keys and configuration blocks, what each is written
+as is decided once per text.
 """
 
 from __future__ import annotations
@@ -38,76 +40,107 @@ def _quoted(text: str) -> str:
     return "".join(c if c.isprintable() else (f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}") for c in quoted)
 
 
-class _Writer:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.scalars: dict[str, str] = {}  # text of each string seen, once decided
+# The written form of each string (plain or quoted) and each key ("name:"), by text: a fleet's
+# manifests repeat a few thousand of them. Bounded, so a huge fleet's names do not pile up,
+# and only short texts (a long one is rarely repeated).
+_WRITTEN: dict[str, str] = {}
+_NEWLINE = "\n"
+_KEYS: dict[str, str] = {}
+_REMEMBERED = 50_000
+_SHORT = 200
 
-    def scalar(self, value: Any) -> str:
-        if isinstance(value, str):
-            cached = self.scalars.get(value)
-            if cached is None:
-                cached = self.scalars[value] = value if _is_plain(value) else _quoted(value)
-            return cached
-        if value is True:
-            return "true"
-        if value is False:
-            return "false"
-        if value is None:
-            return "null"
-        if isinstance(value, int):
-            return str(value)
-        if isinstance(value, float):
-            return _float(value)
-        raise TypeError(f"cannot write {type(value).__name__} as YAML")
 
-    def mapping(self, value: Mapping[Any, Any], indent: str) -> None:
-        for key in _ordered_keys(value):
-            item = value[key]
-            head = f"{indent}{self.scalar(key if isinstance(key, str) else str(key))}:"
-            self.entry(head, item, indent)
+def _string(text: str) -> str:
+    written = _WRITTEN.get(text)
+    if written is None:
+        written = text if _is_plain(text) else _quoted(text)
+        if len(text) <= _SHORT:
+            if len(_WRITTEN) >= _REMEMBERED:
+                _WRITTEN.clear()
+            _WRITTEN[text] = written
+    return written
 
-    def sequence(self, value: Iterable[Any], indent: str) -> None:
-        for item in value:
-            if isinstance(item, Mapping) and item:
-                start = len(self.lines)
-                self.mapping(item, indent + "  ")
-                # "- " takes the place of the first key's indentation.
-                self.lines[start] = f"{indent}- {self.lines[start][len(indent) + 2 :]}"
-            elif isinstance(item, list) and item:
-                start = len(self.lines)
-                self.sequence(item, indent + "  ")
-                self.lines[start] = f"{indent}- {self.lines[start][len(indent) + 2 :]}"
-            elif isinstance(item, str) and "\n" in item:
-                self.lines.append(f"{indent}- {_quoted(item)}")
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return _string(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float(value)
+    raise TypeError(f"cannot write {type(value).__name__} as YAML")
+
+
+def _key(key: Any) -> str:
+    """``key:``, the key written as a scalar (a key that is not a string, as its text)."""
+    text = key if isinstance(key, str) else str(key)
+    written = _KEYS.get(text)
+    if written is None:
+        if len(_KEYS) >= _REMEMBERED:
+            _KEYS.clear()
+        written = _KEYS[text] = _string(text) + ":"
+    return written
+
+
+def _mapping(value: Mapping[Any, Any], indent: str, lines: list[str], lead: str) -> None:
+    """The entries of a non-empty mapping, one a line at ``indent``; the first line starts with
+    ``lead`` instead (``- `` in its place for a list item)."""
+    inner = indent + "  "
+    for key in _ordered_keys(value):
+        item = value[key]
+        head = lead + (_KEYS.get(key) or _key(key))
+        lead = indent
+        if isinstance(item, str):
+            if "\n" in item:
+                block = _literal(item, inner)
+                lines.append(f"{head} {block}" if block else f"{head} {_quoted(item)}")
             else:
-                self.lines.append(f"{indent}- {self.inline(item)}")
-
-    def entry(self, head: str, item: Any, indent: str) -> None:
-        if isinstance(item, Mapping) and item:
-            self.lines.append(head)
-            self.mapping(item, indent + "  ")
+                lines.append(f"{head} {_string(item)}")
+        elif (type(item) is dict or isinstance(item, Mapping)) and item:
+            lines.append(head)
+            _mapping(item, inner, lines, inner)
         elif isinstance(item, list) and item:
-            self.lines.append(head)
-            self.sequence(item, indent)
-        elif isinstance(item, str) and "\n" in item:
-            block = _literal(item, indent + "  ")
-            self.lines.append(f"{head} {block}" if block else f"{head} {_quoted(item)}")
+            lines.append(head)
+            _sequence(item, indent, lines, indent)
         else:
-            self.lines.append(f"{head} {self.inline(item)}")
+            lines.append(f"{head} {_inline(item)}")
 
-    def inline(self, item: Any) -> str:
-        if isinstance(item, Mapping):
-            return "{}"
-        if isinstance(item, list):
-            return "[]"
-        return self.scalar(item)
+
+def _sequence(value: list[Any], indent: str, lines: list[str], lead: str) -> None:
+    """The items of a non-empty list at ``indent`` (the first line starting with ``lead``)."""
+    inner = indent + "  "
+    for item in value:
+        dash = lead + "- "
+        lead = indent
+        if isinstance(item, str):
+            lines.append(f"{dash}{_quoted(item) if _NEWLINE in item else _string(item)}")
+        elif (type(item) is dict or isinstance(item, Mapping)) and item:
+            _mapping(item, inner, lines, dash)
+        elif isinstance(item, list) and item:
+            _sequence(item, inner, lines, dash)
+        else:
+            lines.append(f"{dash}{_inline(item)}")
+
+
+def _inline(item: Any) -> str:
+    if isinstance(item, Mapping):
+        return "{}"
+    if isinstance(item, list):
+        return "[]"
+    return _scalar(item)
 
 
 def _ordered_keys(value: Mapping[Any, Any]) -> list[Any]:
-    first = [k for k in _FIRST_KEYS if k in value]
-    rest = sorted((k for k in value if k not in _FIRST_KEYS), key=str)
-    return first + rest
+    if "apiVersion" in value or "kind" in value or "metadata" in value or "spec" in value:
+        first = [k for k in _FIRST_KEYS if k in value]
+        return first + sorted((k for k in value if k not in _FIRST_KEYS), key=str)
+    return sorted(value, key=str)
 
 
 def _float(value: float) -> str:
@@ -122,8 +155,22 @@ def _float(value: float) -> str:
     return text
 
 
+_LITERALS: dict[tuple[str, str], str | None] = {}
+_LITERALS_REMEMBERED = 1_000  # these are long
+
+
 def _literal(text: str, indent: str) -> str | None:
-    """A literal block for ``text``, or None when a literal cannot carry it exactly."""
+    """A literal block for ``text``, or None when a literal cannot carry it exactly (once per
+    text and indentation: configuration presets repeat in every cluster of their size)."""
+    key = (text, indent)
+    if key not in _LITERALS:
+        if len(_LITERALS) >= _LITERALS_REMEMBERED:
+            _LITERALS.clear()
+        _LITERALS[key] = _written_literal(text, indent)
+    return _LITERALS[key]
+
+
+def _written_literal(text: str, indent: str) -> str | None:
     if _SAFE_MULTILINE.fullmatch(text) is None:
         return None
     body = text.rstrip("\n")
@@ -146,9 +193,10 @@ def _literal(text: str, indent: str) -> str | None:
 
 def dump_document(obj: Mapping[str, Any]) -> str:
     """One object as a YAML document, starting with ``---``."""
-    writer = _Writer()
-    writer.mapping(obj, "")
-    return "---\n" + ("\n".join(writer.lines) if writer.lines else "{}") + "\n"
+    lines: list[str] = []
+    if obj:
+        _mapping(obj, "", lines, "")
+    return "---\n" + ("\n".join(lines) if lines else "{}") + "\n"
 
 
 def dump_documents(objects: Iterable[Mapping[str, Any]]) -> str:

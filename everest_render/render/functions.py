@@ -65,7 +65,7 @@ def tojson(value: Any) -> str:
     """A JSON text, which YAML reads back as exactly this value (strings stay strings)."""
     if isinstance(value, jinja2.Undefined):
         str(value)  # a StrictUndefined raises its own "x is undefined" error here
-    return json.dumps(value, sort_keys=False, ensure_ascii=False, default=_json_default)
+    return _JSON.encode(value)
 
 
 def _json_default(value: Any) -> Any:
@@ -78,6 +78,10 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} into a manifest")
+
+
+# One encoder for every call (json.dumps builds one per call when given options).
+_JSON = json.JSONEncoder(ensure_ascii=False, default=_json_default)
 
 
 def resources(value: Mapping[str, Any] | None, shorthand: str = "limits") -> dict[str, Any]:

@@ -31,6 +31,7 @@ MAX_INTEGER_BITS = 1024
 NONDETERMINISTIC = ("random", "shuffle", "lipsum")
 _IDENTITY = re.compile(r"<[^<>\n]{1,200} (at|object at) 0x[0-9a-fA-F]{4,}>")
 _HUGE_WIDTH = re.compile(r"\d{8,}")  # a format width of 10**7 characters or more
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 class TemplateLimit(Exception):
@@ -55,6 +56,13 @@ class Budget:
 
 
 def check_size(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is dict or kind is list or kind is tuple:  # the common cases, first
+        if len(value) > MAX_OUTPUT_CHARS:
+            raise TemplateLimit(f"a value of {len(value):,} items or characters, more than the limit of {MAX_OUTPUT_CHARS:,}")
+        return value
+    if kind is bool or value is None:
+        return value
     if isinstance(value, str | list | tuple | dict | bytes) and len(value) > MAX_OUTPUT_CHARS:
         raise TemplateLimit(f"a value of {len(value):,} items or characters, more than the limit of {MAX_OUTPUT_CHARS:,}")
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INTEGER_BITS:
@@ -67,11 +75,14 @@ WIDTH_TAKERS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "in
 
 
 def _check_arguments(args: Sequence[Any], kwargs: dict[str, Any], name: str) -> None:
-    widths = name in WIDTH_TAKERS
-    for value in (*args, *kwargs.values()):
+    for value in args:
         check_size(value)
-        if widths and isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OUTPUT_CHARS:
-            raise TemplateLimit(f"{name.removeprefix('do_')}({value:,}): widths are limited to {MAX_OUTPUT_CHARS:,}")
+    for value in kwargs.values():
+        check_size(value)
+    if name in WIDTH_TAKERS:
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OUTPUT_CHARS:
+                raise TemplateLimit(f"{name.removeprefix('do_')}({value:,}): widths are limited to {MAX_OUTPUT_CHARS:,}")
 
 
 class _CountedRange(Sequence[int]):
@@ -152,6 +163,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         self.budget.step()
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            # What the sandbox does for a field of a mapping (``cluster.name``), without trying
+            # the attribute first and catching its AttributeError: most reads of a template.
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
@@ -161,11 +179,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
 def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]:
     name = getattr(function, "__name__", "")
+    formats = name in ("do_format", "format")
 
     def bounded(*args: Any, **kwargs: Any) -> Any:
         budget.step()
-        _check_arguments([a for a in args if not isinstance(a, jinja2.runtime.Context | jinja2.Environment)], kwargs, name)
-        if function.__name__ in ("do_format", "format") and args and isinstance(args[0], str) and _HUGE_WIDTH.search(args[0]):
+        # The context or environment Jinja passes first to some filters passes the checks.
+        _check_arguments(args, kwargs, name)
+        if formats and args and isinstance(args[0], str) and _HUGE_WIDTH.search(args[0]):
             raise TemplateLimit("a format width beyond the limit")
         return check_size(function(*args, **kwargs))
 

@@ -72,14 +72,26 @@ def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) 
 
 
 def flux_would_rewrite(value: Any) -> bool:
-    """Whether any key or string in ``value`` holds ``${`` or ``$$`` (what Flux's envsubst reads)."""
+    """Whether any key or string in ``value`` holds ``${`` or ``$$`` (what Flux's envsubst reads).
+    One search over them all, a line each: neither can span the newline between two."""
+    texts: list[str] = []
+    _texts(value, texts)
+    text = "\n".join(texts)
+    return "${" in text or "$$" in text
+
+
+def _texts(value: Any, texts: list[str]) -> None:
+    """Every key and string in ``value``, appended to ``texts``."""
     if isinstance(value, str):
-        return "${" in value or "$$" in value
-    if isinstance(value, Mapping):
-        return any(flux_would_rewrite(k) or flux_would_rewrite(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(flux_would_rewrite(v) for v in value)
-    return False
+        texts.append(value)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str):
+                texts.append(key)
+            _texts(item, texts)
+    elif isinstance(value, list):
+        for item in value:
+            _texts(item, texts)
 
 
 STEPS: tuple[Step, ...] = (set_namespace, apply_labels, apply_annotations, keep_volumes, guard_flux_substitution)
