@@ -37,6 +37,7 @@ from everest_render.load.files import ExtensionFolder, SourceSet
 
 PREPARED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "builtins.marshal")
 SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "input-schemas.marshal")
+OBJECT_SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "object-schemas.marshal")
 FORMAT = 1
 # The libraries whose behaviour parsing the built-ins depends on: (module, distribution).
 LIBRARIES = (("yaml", "pyyaml"), ("jsonschema_rs", "jsonschema_rs"), ("jinja2", "jinja2"), ("markupsafe", "markupsafe"))
@@ -84,6 +85,37 @@ def input_schema(kind: str, path: str = SCHEMAS_FILE) -> dict[str, Any] | None:
     schemas = _input_schemas[path]
     found = schemas.get(kind) if schemas is not None else None
     return copy.deepcopy(found) if isinstance(found, dict) else None
+
+
+def write_object_schemas(texts: Mapping[str, str], path: str = OBJECT_SCHEMAS_FILE) -> None:
+    """Store the built-in providers' and extensions' object schemas (JSON text, by folder and
+    file name) parsed, each with its text."""
+    import json
+
+    _write(path, marshal.dumps({name: (text, marshal.dumps(json.loads(text))) for name, text in texts.items()}))
+
+
+_object_schemas: dict[str, dict[str, Any] | None] = {}
+
+
+def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE) -> Any | None:
+    """``json.loads(text)`` for the built-in schema file ``name`` (PerconaServerMongoDB.json is
+    400 KB), if it was prepared from this very text; else None. Only that one is decoded."""
+    if path not in _object_schemas:
+        payload = _read(path)
+        try:
+            table = marshal.loads(payload) if payload is not None else None
+        except (EOFError, ValueError, TypeError):
+            table = None
+        _object_schemas[path] = table if isinstance(table, dict) else None
+    table = _object_schemas[path]
+    entry = table.get(name) if table is not None else None
+    if not isinstance(entry, tuple) or len(entry) != 2 or entry[0] != text:
+        return None
+    try:
+        return marshal.loads(entry[1])
+    except (EOFError, ValueError, TypeError):
+        return None
 
 
 def _write(path: str, payload: bytes) -> None:

@@ -453,3 +453,18 @@ def test_prepared_input_schemas_are_what_building_them_gives(tmp_path, monkeypat
     monkeypatch.undo()
     assert prepared_builtins.input_schema("DatabaseCluster", other) is None
     assert prepared_builtins.input_schema("DatabaseCluster", str(tmp_path / "missing")) is None
+
+
+def test_prepared_object_schemas_are_what_parsing_the_json_gives(tmp_path, builtin_providers):
+    from everest_render import prepared_builtins
+
+    provider = builtin_providers["percona-server-mongodb"]
+    texts = {f"{provider.folder}/{name}": text for name, text in provider.assets.schemas.items()}
+    file = str(tmp_path / "object-schemas.marshal")
+    prepared_builtins.write_object_schemas(texts, file)
+    for name, text in texts.items():
+        assert prepared_builtins.object_schema(name, text, file) == json.loads(text)
+    name, text = next(iter(texts.items()))
+    assert prepared_builtins.object_schema(name, text.replace("object", "array", 1), file) is None  # an edited file
+    assert prepared_builtins.object_schema("another/folder.json", text, file) is None
+    assert prepared_builtins.object_schema(name, text, str(tmp_path / "missing")) is None
