@@ -99,8 +99,8 @@ _object_schemas: dict[str, dict[str, Any] | None] = {}
 
 
 def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE) -> Any | None:
-    """``json.loads(text)`` for the built-in schema file ``name`` (PerconaServerMongoDB.json is
-    400 KB), if it was prepared from this very text; else None. Only that one is decoded."""
+    """``json.loads(text)`` for the built-in schema file ``name`` (the largest is 400 KB), if
+    it was prepared from this very text; else None. Only that one is decoded."""
     if path not in _object_schemas:
         payload = _read(path)
         try:
