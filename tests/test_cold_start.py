@@ -407,6 +407,17 @@ def test_the_package_files_walk_gives_what_rglob_gives(tmp_path):
         and path.relative_to(root).parts[0] != "_prepared"
     )
     assert file_digests(str(root)) == reference
+    # The code identity is the same with the built-ins inside the package (a wheel) or not.
+    from everest_render.package_files import code_identity
+
+    before = code_identity(str(root))
+    (root / "_builtin/providers").mkdir(parents=True)
+    (root / "_builtin/providers/provider.yaml").write_text("kind: Provider\n")
+    file_digests.cache_clear()
+    assert code_identity.__wrapped__(str(root)) == before
+    (root / "a.py").write_text("edited")
+    file_digests.cache_clear()
+    assert code_identity.__wrapped__(str(root)) != before
     assert "b/_prepared/kept" in dict(reference) and "b/.pyc" in dict(reference) and "link-to-file" in dict(reference)
 
 
