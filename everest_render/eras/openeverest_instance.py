@@ -349,7 +349,8 @@ class _Translation(Translation):
         self._backup(spec)
         written = self.out["spec"]
         cluster = {key: written[key] for key in SPEC_ORDER if key in written}
-        translated = {"apiVersion": CLUSTER_API_VERSION, "kind": "DatabaseCluster", "metadata": self._metadata(data["metadata"]), "spec": cluster}
+        metadata = self._metadata(data["metadata"])
+        translated = {"apiVersion": CLUSTER_API_VERSION, "kind": "DatabaseCluster", "metadata": metadata, "spec": cluster}
         return self.translated(translated), self.problems
 
     # --- hooks: what is not a plain move -------------------------------------------------------
@@ -357,7 +358,8 @@ class _Translation(Translation):
     def _metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
         for key in metadata:
             if key in SERVER_METADATA:
-                self.warn(("metadata", key), f"ignored: '{key}' is written by the cluster (an exported Instance carries it), never taken from git")
+                written_by_cluster = "is written by the cluster (an exported Instance carries it), never taken from git"
+                self.warn(("metadata", key), f"ignored: '{key}' {written_by_cluster}")
         return {key: value for key, value in metadata.items() if key not in SERVER_METADATA}
 
     def _provider(self, spec: Mapping[str, Any]) -> str | None:
