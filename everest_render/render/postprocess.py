@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -73,11 +74,23 @@ def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) 
 
 def flux_would_rewrite(value: Any) -> bool:
     """Whether any key or string in ``value`` holds ``${`` or ``$$`` (what Flux's envsubst reads).
-    One search over them all, a line each: neither can span the newline between two."""
+
+    Most objects hold neither anywhere in their JSON text (written in C, so searched first):
+    outside strings JSON has no ``$``, between two strings always a quote, and its escapes
+    hold neither ``$`` nor ``{``. Otherwise one search over every key and string, a line each
+    (neither can span the newline between two)."""
+    try:
+        if "${" not in (text := _JSON.encode(value)) and "$$" not in text:
+            return False
+    except (TypeError, ValueError):
+        pass
     texts: list[str] = []
     _texts(value, texts)
     text = "\n".join(texts)
     return "${" in text or "$$" in text
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
 def _texts(value: Any, texts: list[str]) -> None:
