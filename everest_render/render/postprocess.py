@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -74,34 +73,29 @@ def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) 
 
 def flux_would_rewrite(value: Any) -> bool:
     """Whether any key or string in ``value`` holds ``${`` or ``$$`` (what Flux's envsubst reads).
-
-    Most objects hold neither anywhere in their JSON text (written in C, so searched first):
-    outside strings JSON has no ``$``, between two strings always a quote, and its escapes
-    hold neither ``$`` nor ``{``. Otherwise one search over every key and string, a line each
-    (neither can span the newline between two)."""
-    try:
-        if "${" not in (text := _JSON.encode(value)) and "$$" not in text:
-            return False
-    except (TypeError, ValueError):
-        pass
+    One search over them all, a line each: neither can span the newline between two."""
     texts: list[str] = []
     _texts(value, texts)
     text = "\n".join(texts)
     return "${" in text or "$$" in text
 
 
-_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
-
-
 def _texts(value: Any, texts: list[str]) -> None:
     """Every key and string in ``value``, appended to ``texts``."""
-    if isinstance(value, str):
-        texts.append(value)
-    elif isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or (kind is not str and isinstance(value, Mapping)):
         for key, item in value.items():
-            if isinstance(key, str):
+            if type(key) is str or isinstance(key, str):
                 texts.append(key)
+            if type(item) is str:
+                texts.append(item)
+            elif item is not None:
+                _texts(item, texts)
+    elif kind is list:
+        for item in value:
             _texts(item, texts)
+    elif isinstance(value, str):
+        texts.append(value)
     elif isinstance(value, list):
         for item in value:
             _texts(item, texts)
