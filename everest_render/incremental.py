@@ -1,38 +1,40 @@
-"""`render` through the run entry: no change replays the last render; a change to cluster files
-alone renders only the files that changed (docs/design.md, "Reading by stat").
+"""`render` through the run entry: no change replays the last render; a change under clusters/
+renders only the namespaces it touches (docs/design.md, "Only what changed").
 
-A repository's files are its **leaves** and its **world**. A leaf is a file of clusters/ whose
-every document is a DatabaseCluster of the native API (nothing another file can refer to, no
-translation) and that gave no problem; every other file (definitions, providers, settings,
-extensions, BackupStorages, MonitoringConfigs, pass-through objects, Instances, the built-ins,
-any file with a problem) is the world. A leaf's clusters are resolved from the leaf and the
-world alone, so when the world's fingerprint is the one the last render kept, an unchanged
-leaf's clusters render as they did: their out/ files and object identities are taken from the
-run entry, and the file is not read, parsed or resolved. The changed files and the world are
-rendered as a repository of their own; then what spans files is checked over the whole: a
-cluster named twice, an object rendered twice, an out/ file written twice. Anything else
-(a problem anywhere, a value that may be secret, extensions, a selection, a changed world)
-renders the whole repository, as without the cache.
+What a cluster renders to depends on the **world** (every input outside clusters/: definitions,
+providers, settings, extensions, the built-ins) and on the documents of its own namespace (the
+BackupStorages and MonitoringConfigs it references, the ConfigMaps an Instance names), and
+nothing else; out/ is laid out by namespace (``out/<namespace>/...``, cluster-scoped objects in
+``out/_cluster/``). So a render without problems records, per clusters/ file, its digest and
+the namespaces its documents belong to, and per namespace its clusters and the identities of
+its objects. When the world's fingerprint is unchanged, the namespaces a change touches (those
+of the changed, added and removed files, old and new, and of every file sharing a namespace
+with them, to a fixed point) are rendered from the world and their files alone; every other
+namespace's out/ files come from the run entry, its files neither read, parsed nor resolved.
+Names and objects are then checked for repeats over the whole. Anything else (a problem, a value
+that may be secret, an extension in effect, ``--only``, a changed world, a file whose namespaces
+were guessed wrong) renders the whole repository, so every diagnostic is what a full render says.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from everest_render.cache.snapshot import Leaf, Replay, Snapshot, fingerprint, token_digest, with_texts
+from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, with_texts
 from everest_render.cache.store import Store, renderer_identity
 from everest_render.check.core import identity
 from everest_render.emit.output import OutputPlan, plan_from_files
-from everest_render.load.documents import SourceFile
+from everest_render.load.documents import SourceFile, parse_yaml
 from everest_render.load.files import RepositoryFiles, read_repository_files
 from everest_render.model import RepositorySettings
-from everest_render.parse.inputs import ParsedInputs
-from everest_render.pipeline import RenderResult, ResolveResult, Selection, read_repository, render_repository
+from everest_render.parse.inputs import CLUSTER_SCOPED_FOLDER, ParsedInputs
+from everest_render.pipeline import RenderResult, ResolveResult, Selection, read_repository, render_repository, resolve_repository
 
-LEAF_KIND = ("everest.percona.com/v2alpha1", "DatabaseCluster")
+CLUSTERS = "clusters/"
+Identity = tuple[str, str, str, str]
 
 
 def render_incremental(root: Path, out_dir: Path, only: Selection | None, jobs: int, cache: Store, *, replay: bool = True) -> RenderResult:
@@ -43,14 +45,15 @@ def render_incremental(root: Path, out_dir: Path, only: Selection | None, jobs: 
     if replay and last is not None and last[0] == inputs:
         snapshot.save_manifest()
         return _replayed(last[1])
-    result = _render_changed(shape, last[1], snapshot, jobs, cache) if last is not None and last[1].leaves and only is None else None
+    result = _render_changed(shape, last[1], snapshot, jobs, cache) if last is not None and last[1].parts and only is None else None
     if result is None:
         files = with_texts(shape, snapshot.reader.text) or read_repository(root, out_dir)
         result = render_repository(files, only, jobs, cache)
         if not result.resolved.sensitive:
-            leaves = leaves_of(result, files) if only is None else None
-            world = fingerprint(without(files, leaves), token_digest) if leaves else ""
-            render = Replay(len(result.resolved.clusters), dict(result.plan.files), result.diagnostics, world, leaves or {})
+            parts = _parts(result, files) if only is None else None
+            render = Replay(len(result.resolved.clusters), dict(result.plan.files), result.diagnostics)
+            if parts is not None:
+                render = dataclasses.replace(render, world=_world(files), parts=parts, spaces=_spaces(result))
             # Keyed by the texts rendered (a file changed since its stat is keyed as it was read).
             snapshot.keep(fingerprint(files, token_digest), render)
     snapshot.save_manifest()
@@ -64,80 +67,135 @@ def _replayed(render: Replay) -> RenderResult:
 
 
 def _render_changed(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, jobs: int, cache: Store) -> RenderResult | None:
-    """The render with every unchanged leaf taken from ``last``; None when it cannot be taken
-    apart so (then the whole repository renders)."""
-    digests = {source.path: token_digest(source.text) for source in shape.own.sources}
-    unchanged = {name: leaf for name, leaf in last.leaves.items() if digests.get(name) == leaf.digest}
-    if not unchanged:
+    """The render with every namespace the changes do not touch taken from ``last``; None when
+    it cannot be taken apart so (then the whole repository renders)."""
+    if _world(shape) != last.world:
         return None
-    rest = with_texts(_only_sources(shape, [s for s in shape.own.sources if s.path not in unchanged]), snapshot.reader.text)
+    sources = {s.path: s for s in shape.own.sources if s.path.startswith(CLUSTERS)}
+    digests = {path: token_digest(s.text) for path, s in sources.items()}
+    changed = {path for path, digest in digests.items() if path not in last.parts or last.parts[path].digest != digest}
+    removed = last.parts.keys() - sources.keys()
+    # Each file's namespaces: recorded, or (changed) as recorded and as its documents now say.
+    namespaces = {path: set(last.parts[path].namespaces) for path in sources if path in last.parts}
+    for path in changed:
+        text = snapshot.reader.text(sources[path].text)
+        if text is None:
+            return None
+        namespaces.setdefault(path, set()).update(_declared(SourceFile(path, text)))
+    touched = {n for path in (*changed, *removed) for n in (*namespaces.get(path, ()), *_recorded(last, path))}
+    spanning = True
+    while spanning:  # a file in a touched namespace touches every namespace it has documents in
+        spanning = False
+        for found in namespaces.values():
+            if found & touched and not found <= touched:
+                touched |= found
+                spanning = True
+    if not touched:
+        return _with_catalogue(shape, last, snapshot, cache)
+    rendered = {path for path, found in namespaces.items() if found & touched}
+    chosen = [s for s in shape.own.sources if not s.path.startswith(CLUSTERS) or s.path in rendered]
+    rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
     if rest is None:
         return None
     result = render_repository(rest, None, jobs, cache)
-    fresh = leaves_of(result, rest)
-    if fresh is None or result.resolved.sensitive or fingerprint(without(rest, fresh), token_digest) != last.world:
+    parts = _parts(result, rest)
+    if parts is None or result.resolved.sensitive:
         return None
-    # What spans files, over the whole repository: with any of these, the whole renders (and
-    # reports it, located as a full render locates it).
-    refs = [*(ref for leaf in unchanged.values() for ref in leaf.clusters)]
-    refs += [(c.ref.namespace, c.ref.name) for c in result.resolved.clusters]
-    passing = [identity(p.document.data) for p in result.resolved.inputs.passthrough if isinstance(p.document.data, Mapping)]
-    objects = [*(i for leaf in unchanged.values() for i in leaf.identities), *(identity(o.obj) for o in result.objects), *passing]
-    kept = {path: last.files[path] for leaf in unchanged.values() for path in leaf.files}
+    spaces = _spaces(result)
+    if not all(set(part.namespaces) <= touched for part in parts.values()) or not spaces.keys() <= touched:
+        return None  # a namespace guessed wrong: the render would be partial there
+    if not all(path.split("/", 1)[0] in touched for path in result.plan.files):
+        return None
+    kept_spaces = {name: space for name, space in last.spaces.items() if name not in touched}
+    kept = {path: text for path, text in last.files.items() if path.split("/", 1)[0] not in touched}
+    refs = [(name, cluster) for name, space in (*kept_spaces.items(), *spaces.items()) for cluster in space.clusters]
+    objects = [i for space in (*kept_spaces.values(), *spaces.values()) for i in space.identities]
     if _repeats(refs) or _repeats(objects) or kept.keys() & result.plan.files.keys():
         return None
     plan = plan_from_files({**result.plan.files, **kept})
-    clusters = len(result.resolved.clusters) + sum(len(leaf.clusters) for leaf in unchanged.values())
-    merged = dataclasses.replace(result, plan=plan, replayed_clusters=clusters)
-    files = _only_sources(rest, [*rest.own.sources, *(s for s in shape.own.sources if s.path in unchanged)])
-    render = Replay(clusters, dict(plan.files), (), last.world, {**unchanged, **fresh})
+    clusters = len(result.resolved.clusters) + sum(len(space.clusters) for space in kept_spaces.values())
+    all_parts = {path: part for path, part in last.parts.items() if path in sources and path not in rendered}
+    render = Replay(clusters, dict(plan.files), (), last.world, {**all_parts, **parts}, {**kept_spaces, **spaces})
+    files = _only_sources(rest, [*rest.own.sources, *(s for s in shape.own.sources if s.path not in {x.path for x in rest.own.sources})])
     snapshot.keep(fingerprint(files, token_digest), render)
-    return merged
+    return dataclasses.replace(result, plan=plan, replayed_clusters=clusters)
+
+
+def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, cache: Store) -> RenderResult | None:
+    """``last`` as it is, with the catalogue (the world resolved alone), for a caller that
+    judges destructive changes: nothing under clusters/ changed."""
+    world = with_texts(_only_sources(shape, [s for s in shape.own.sources if not s.path.startswith(CLUSTERS)]), snapshot.reader.text)
+    resolved = resolve_repository(world, cache) if world is not None else None
+    if resolved is None or resolved.catalog is None:
+        return None
+    resolved = dataclasses.replace(resolved, clusters=(), diagnostics=last.diagnostics)
+    return RenderResult(resolved, (), OutputPlan(last.files), last.diagnostics, replayed_clusters=last.clusters)
+
+
+def _recorded(last: Replay, path: str) -> tuple[str, ...]:
+    part = last.parts.get(path)
+    return part.namespaces if part is not None else ()
+
+
+def _declared(source: SourceFile) -> set[str]:
+    """The namespaces a file's documents name (a guess checked after rendering: parse decides)."""
+    documents, _ = parse_yaml(source)
+    found = set()
+    for document in documents:
+        data = document.data
+        metadata = data.get("metadata") if isinstance(data, dict) else None
+        metadata = metadata if isinstance(metadata, dict) else {}
+        namespace = metadata.get("name") if isinstance(data, dict) and data.get("kind") == "Namespace" else metadata.get("namespace")
+        found.add(namespace if isinstance(namespace, str) and namespace else CLUSTER_SCOPED_FOLDER)
+    return found
 
 
 def _repeats(items: Sequence[tuple[str, ...]]) -> bool:
     return len(set(items)) != len(items)
 
 
-def leaves_of(result: RenderResult, files: RepositoryFiles) -> dict[str, Leaf] | None:
-    """The leaf files of a render, or None when the render cannot be taken apart (a problem, a
-    value that may be secret, an extension in effect, a cluster not resolved)."""
+def _parts(result: RenderResult, files: RepositoryFiles) -> dict[str, Part] | None:
+    """Each clusters/ file's digest and namespaces, or None when the render cannot be taken
+    apart: a problem, a value that may be secret, an extension in effect, a cluster not
+    resolved, a definition or provider under clusters/."""
     resolved = result.resolved
     own = resolved.inputs
     if result.diagnostics or resolved.sensitive or resolved.extensions or len(resolved.clusters) != len(own.clusters):
         return None
-    world = {item.document.source.path for item in own.passthrough}
-    world |= {item.document.source.path for item in own.backup_storages}
-    world |= {item.document.source.path for item in own.monitoring_configs}
-    world |= {item.document.source.path for item in own.definitions}
-    world |= {item.document.source.path for item in own.providers}
-    by_file: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for cluster in resolved.clusters:
-        document = cluster.cluster.document
-        data = document.data
-        path = document.source.path
-        if document.positions.origins or (data.get("apiVersion"), data.get("kind")) != LEAF_KIND or not path.startswith("clusters/"):
-            world.add(path)
-        by_file[path].append((cluster.ref.namespace, cluster.ref.name))
-    identities: dict[tuple[str, str], list[tuple[str, str, str, str]]] = defaultdict(list)
+    catalogue = [d.document.source.path for d in own.definitions] + [p.document.source.path for p in own.providers]
+    if any(path.startswith(CLUSTERS) for path in catalogue):
+        return None
+    found: dict[str, set[str]] = defaultdict(set)
+    for path, namespace in (
+        *((c.document.source.path, c.ref.namespace) for c in own.clusters),
+        *((b.document.source.path, b.ref.namespace) for b in own.backup_storages),
+        *((m.document.source.path, m.ref.namespace) for m in own.monitoring_configs),
+        *((p.document.source.path, p.namespace) for p in own.passthrough),
+    ):
+        found[path].add(namespace)
+    return {
+        s.path: Part(token_digest(s.text), tuple(sorted(found.get(s.path, ())))) for s in files.own.sources if s.path.startswith(CLUSTERS)
+    }
+
+
+def _spaces(result: RenderResult) -> dict[str, Space]:
+    """Each namespace's clusters and object identities (pass-through objects included)."""
+    clusters: dict[str, list[str]] = defaultdict(list)
+    identities: dict[str, list[Identity]] = defaultdict(list)
+    for cluster in result.resolved.clusters:
+        clusters[cluster.ref.namespace].append(cluster.ref.name)
     for rendered in result.objects:
-        if rendered.shared or rendered.extension is not None:
-            return None
-        identities[(rendered.cluster.namespace, rendered.cluster.name)].append(identity(rendered.obj))
-    digests = {source.path: token_digest(source.text) for source in files.own.sources}
-    leaves = {}
-    for path, refs in by_file.items():
-        if path in world or path not in digests:
-            continue
-        out = tuple(f"{ns}/{name}.yaml" for ns, name in refs if f"{ns}/{name}.yaml" in result.plan.files)
-        leaves[path] = Leaf(digests[path], tuple(refs), out, tuple(i for ref in refs for i in identities[ref]))
-    return leaves
+        identities[rendered.cluster.namespace].append(identity(rendered.obj))
+    for item in result.resolved.inputs.passthrough:
+        if isinstance(item.document.data, Mapping):
+            identities[item.namespace].append(identity(item.document.data))
+    return {name: Space(tuple(clusters[name]), tuple(identities[name])) for name in clusters.keys() | identities.keys()}
 
 
-def without(files: RepositoryFiles, leaves: Mapping[str, Leaf] | None) -> RepositoryFiles:
-    """``files`` without its leaves: the world."""
-    return _only_sources(files, [s for s in files.own.sources if not leaves or s.path not in leaves])
+def _world(files: RepositoryFiles) -> str:
+    """The fingerprint of every input outside clusters/ (problems reading clusters/ included)."""
+    return fingerprint(_only_sources(files, [s for s in files.own.sources if not s.path.startswith(CLUSTERS)]), token_digest)
 
 
-def _only_sources(files: RepositoryFiles, sources: list[SourceFile]) -> RepositoryFiles:
+def _only_sources(files: RepositoryFiles, sources: Iterable[SourceFile]) -> RepositoryFiles:
     return dataclasses.replace(files, own=dataclasses.replace(files.own, sources=sorted(sources, key=lambda s: s.path)))

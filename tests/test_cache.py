@@ -177,6 +177,8 @@ SETTINGS = [
     SETTINGS_HEADER + "spec:\n  colour: blue\n",  # refused
 ]
 NAMES = ["db0", "db1", "db2", "db3"]
+# Two namespaces: a change in one leaves the other's output to the cache.
+SPACES = {"db0": "ns", "db1": "ns", "db2": "other", "db3": "other"}
 EDITS = st.one_of(
     st.tuples(st.just("cluster"), st.sampled_from(NAMES), st.sampled_from([1, 2, 3, 0, "'two'"])),
     st.tuples(st.just("remove"), st.sampled_from(NAMES), st.none()),
@@ -193,13 +195,13 @@ def apply(repo: Repo, edit: tuple[str, str | None, object]) -> None:
     what, name, value = edit
     path = repo.root / "clusters" / f"{name}.yaml"
     if what == "cluster":
-        repo.write(f"clusters/{name}.yaml", toy_cluster(str(name), value))
+        repo.write(f"clusters/{name}.yaml", toy_cluster(str(name), value, SPACES[str(name)]))
     elif what == "remove" and path.exists():
         path.unlink()
     elif what == "shift" and path.exists():
         path.write_text("# moved\n" * int(str(value)) + path.read_text())
     elif what == "duplicate":
-        repo.write(f"clusters/copy-of-{name}.yaml", toy_cluster(str(name)))
+        repo.write(f"clusters/copy-of-{name}.yaml", toy_cluster(str(name), namespace=SPACES[str(name)]))
     elif what == "template":
         repo.write("providers/toy/configmap.yaml.j2", TEMPLATES[int(str(value))])
     elif what == "settings":
@@ -244,10 +246,9 @@ def test_cached_and_uncached_renders_are_identical_after_any_edits(tmp_path_fact
     repo = Repo(tmp_path_factory.mktemp("repo"))
     write_toy_provider(repo, GOOD_TEMPLATE)
     for name in NAMES[:3]:
-        repo.write(f"clusters/{name}.yaml", toy_cluster(name))
-    # A file of the world (a pass-through object beside its cluster): rendered whenever anything
-    # changes, so a change to the world alone still leaves clusters to render afresh.
-    repo.write("clusters/mixed.yaml", toy_cluster("dbm") + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes, namespace: ns}\n")
+        repo.write(f"clusters/{name}.yaml", toy_cluster(name, namespace=SPACES[name]))
+    # A file with a pass-through object beside its cluster, in a namespace of its own.
+    repo.write("clusters/mixed.yaml", toy_cluster("dbm", namespace="third") + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes, namespace: third}\n")
     # Through the stat-trusting reader too (`later`: every file recorded is trusted by its stat,
     # so an edit is seen by its stat alone), changed files rendered alone beside the recorded
     # rest, and a repository going back to an earlier state.
@@ -362,9 +363,10 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
     again = render_incremental(repo.root, repo.root / "out", cache=store)
     assert not again.replayed and written(again) == written(first)
     dumps = __import__("marshal").dumps
-    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {}))) is not None
-    assert snapshot._decode_run(dumps((snapshot.FORMAT + 1, "x", 1, {}, [], "", {}))) is None  # another format
-    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {"c.yaml": ("d", [], ["ns/gone.yaml"], [])}))) is None
+    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {}, {}))) is not None
+    assert snapshot._decode_run(dumps((snapshot.FORMAT + 1, "x", 1, {}, [], "", {}, {}))) is None  # another format
+    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {"c.yaml": ("d", "ns")}, {}))) is not None
+    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {"c.yaml": ("d",)}, {}))) is None  # not a part
     assert snapshot._decode_manifest(__import__("marshal").dumps((snapshot.FORMAT, {"/f": ((1, 2), "d")}))) == {}
 
 
@@ -383,14 +385,24 @@ def test_render_after_out_was_edited_judges_destructive_changes_as_without_the_c
 
 
 def test_one_changed_cluster_file_is_the_only_cluster_file_read(repo, tmp_path, monkeypatch, later):
-    toy_repository(repo, clusters=3)
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    for index, namespace in enumerate(["a", "b", "b", "c"]):
+        repo.write(f"clusters/db{index}.yaml", toy_cluster(f"db{index}", namespace=namespace))
     store = Store.open(tmp_path / "cache")
     render_incremental(repo.root, repo.root / "out", cache=store)
-    repo.write("clusters/db1.yaml", toy_cluster("db1", 3))
+    repo.write("clusters/db0.yaml", toy_cluster("db0", 3, namespace="a"))
     reads = counted_reads(monkeypatch)
     after = render_incremental(repo.root, repo.root / "out", cache=store)
-    assert [name for name in reads if name.startswith("clusters/")] == ["clusters/db1.yaml"]
-    assert [str(c.ref) for c in after.resolved.clusters] == ["ns/db1"] and after.cluster_count == 3
+    assert [name for name in reads if name.startswith("clusters/")] == ["clusters/db0.yaml"]
+    assert [str(c.ref) for c in after.resolved.clusters] == ["a/db0"] and after.cluster_count == 4
+    assert written(after) == written(render_repository(read_repository(repo.root)))
+    repo.write("clusters/db1.yaml", toy_cluster("db1", 3, namespace="b"))  # its namespace is rendered whole
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert [str(c.ref) for c in after.resolved.clusters] == ["b/db1", "b/db2"]
+    assert written(after) == written(render_repository(read_repository(repo.root)))
+    repo.write("clusters/db3.yaml", toy_cluster("db3", namespace="a"))  # moved: both namespaces
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert sorted(str(c.ref) for c in after.resolved.clusters) == ["a/db0", "a/db3"]
     assert written(after) == written(render_repository(read_repository(repo.root)))
 
 
@@ -410,3 +422,32 @@ def test_what_spans_files_is_judged_over_the_whole_repository(repo, tmp_path, la
     repo.write("clusters/db1.yaml", toy_cluster("db0", namespace="a"))  # the same cluster twice
     after = render_incremental(repo.root, repo.root / "out", cache=store)
     assert after.failed and written(after) == written(render_repository(read_repository(repo.root)))
+
+
+def test_namespaces_a_change_touches_are_rendered_whole_and_the_rest_taken(repo, tmp_path, later):
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    repo.write("clusters/db0.yaml", toy_cluster("db0", namespace="a"))
+    repo.write("clusters/db1.yaml", toy_cluster("db1", namespace="a"))
+    repo.write("clusters/pair.yaml", toy_cluster("p0", namespace="b") + "---\n" + toy_cluster("p1", namespace="c"))
+    repo.write("clusters/db2.yaml", toy_cluster("db2", namespace="c"))
+    repo.write("clusters/db3.yaml", toy_cluster("db3", namespace="d"))
+    store = Store.open(tmp_path / "cache")
+
+    def rendered_afresh() -> list[str]:
+        result = render_incremental(repo.root, repo.root / "out", cache=store)
+        assert written(result) == written(render_repository(read_repository(repo.root)))
+        return sorted(str(c.ref) for c in result.resolved.clusters)
+
+    assert len(rendered_afresh()) == 6
+    (repo.root / "clusters/db1.yaml").unlink()  # removed: its namespace is rendered again
+    assert rendered_afresh() == ["a/db0"]
+    repo.write("clusters/pair.yaml", toy_cluster("p0", 2, namespace="b") + "---\n" + toy_cluster("p1", namespace="c"))
+    assert rendered_afresh() == ["b/p0", "c/db2", "c/p1"]  # a file spanning namespaces takes them all
+    repo.write("clusters/db2.yaml", toy_cluster("db2", 2, namespace="c"))
+    assert rendered_afresh() == ["b/p0", "c/db2", "c/p1"]  # ... whichever of them changed
+    write_toy_provider(repo, GOOD_TEMPLATE + "  team: {{ 'a' | tojson }}\n")  # the world changed, and a cluster
+    repo.write("clusters/db0.yaml", toy_cluster("db0", 2, namespace="a"))
+    assert len(rendered_afresh()) == 5  # every namespace again: d/db3 was rendered with the old template
+    repo.write("clusters/db3.yaml", toy_cluster("db3", namespace="d") + "---\napiVersion: rbac.authorization.k8s.io/v1\n"
+               "kind: ClusterRole\nmetadata: {name: reader, namespace: d}\nrules: []\n")  # not where it says it is
+    rendered_afresh()

@@ -195,27 +195,33 @@ def with_texts(files: RepositoryFiles, text: Callable[[str], str | None]) -> Rep
 
 
 @dataclass(frozen=True)
-class Leaf:
-    """What a leaf file (cluster documents only, nothing another file can refer to, no
-    problem) gave a render whose parts can be taken apart (incremental.py): its digest, its
-    clusters, their files in out/ and the identities of their objects."""
+class Part:
+    """A clusters/ file, as a render that can be taken apart (incremental.py) saw it: its
+    digest and the namespaces (out/ folders) its documents belong to."""
 
     digest: str
-    clusters: tuple[tuple[str, str], ...]  # (namespace, name)
-    files: tuple[str, ...]
+    namespaces: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Space:
+    """One namespace (out/ folder) of such a render: its clusters' names, its objects' identities."""
+
+    clusters: tuple[str, ...]
     identities: tuple[tuple[str, str, str, str], ...]
 
 
 @dataclass(frozen=True)
 class Replay:
-    """A whole render as the run entry keeps it; ``world`` and ``leaves``: its parts, when it
-    can be taken apart (else ``leaves`` is empty)."""
+    """A whole render as the run entry keeps it; ``world``, ``parts`` and ``spaces``: its
+    parts, when it can be taken apart (else ``parts`` is empty)."""
 
     clusters: int
     files: dict[str, bytes]
     diagnostics: tuple[Diagnostic, ...]
     world: str = ""
-    leaves: dict[str, Leaf] = field(default_factory=dict)
+    parts: dict[str, Part] = field(default_factory=dict)
+    spaces: dict[str, Space] = field(default_factory=dict)
 
 
 class Snapshot:
@@ -270,30 +276,29 @@ def _decode_manifest(payload: bytes | None) -> dict[str, tuple[Signature, str]]:
 def _encode_run(inputs: str, render: Replay) -> bytes | None:
     try:
         found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in render.diagnostics]
-        leaves = {name: (leaf.digest, leaf.clusters, leaf.files, leaf.identities) for name, leaf in render.leaves.items()}
-        return marshal.dumps((FORMAT, inputs, render.clusters, dict(render.files), found, render.world, leaves))
+        parts = {name: (part.digest, part.namespaces) for name, part in render.parts.items()}
+        spaces = {name: (space.clusters, space.identities) for name, space in render.spaces.items()}
+        return marshal.dumps((FORMAT, inputs, render.clusters, dict(render.files), found, render.world, parts, spaces))
     except ValueError:
         return None
-
-
-def _leaf(digest: str, refs: list[tuple[str, str]], out: list[str], ids: list[tuple[str, str, str, str]]) -> Leaf:
-    identities = tuple((str(g), str(k), str(n), str(m)) for g, k, n, m in ids)
-    return Leaf(digest, tuple((str(a), str(b)) for a, b in refs), tuple(str(p) for p in out), identities)
 
 
 def _decode_run(payload: bytes | None) -> tuple[str, Replay] | None:
     if payload is None:
         return None
     try:
-        version, inputs, clusters, files, diagnostics, world, leaves = marshal.loads(payload)
+        version, inputs, clusters, files, diagnostics, world, parts, spaces = marshal.loads(payload)
         if version != FORMAT or not isinstance(inputs, str) or not isinstance(clusters, int) or not isinstance(files, dict):
             return None
         found = tuple(Diagnostic(f, line, col, text, tuple(at), Severity(level)) for f, line, col, text, at, level in diagnostics)
-        parts = {name: _leaf(*leaf) for name, leaf in leaves.items()}
+        kept_parts = {str(name): Part(str(digest), tuple(str(n) for n in namespaces)) for name, (digest, namespaces) in parts.items()}
+        kept_spaces = {str(name): _space(*space) for name, space in spaces.items()}
     except (ValueError, TypeError, EOFError):
         return None
     if not isinstance(world, str) or not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
         return None
-    if not all(isinstance(name, str) and isinstance(leaf.digest, str) and set(leaf.files) <= files.keys() for name, leaf in parts.items()):
-        return None
-    return inputs, Replay(clusters, files, found, world, parts)
+    return inputs, Replay(clusters, files, found, world, kept_parts, kept_spaces)
+
+
+def _space(clusters: list[str], ids: list[tuple[str, str, str, str]]) -> Space:
+    return Space(tuple(str(c) for c in clusters), tuple((str(g), str(k), str(n), str(m)) for g, k, n, m in ids))
