@@ -987,6 +987,14 @@ def test_an_instance_without_a_provider_is_an_error(repo):
     ]
 
 
+def test_an_instance_without_a_provider_still_reports_its_refused_fields(repo):
+    assert errors_of(repo, "maintenance: {}\ncomponents: {engine: {}}") == [
+        "clusters/shop/orders.yaml:6:1: missing required field 'providerRef' (or, era C, 'provider') (at spec)",
+        "clusters/shop/orders.yaml:7:3: maintenance is not supported: operator upgrades follow the provider's version in git,"
+        " not approvals in the cluster (at spec.maintenance)",
+    ]
+
+
 # --- newest upstream fields --------------------------------------------------------------------
 
 

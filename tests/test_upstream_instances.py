@@ -12,6 +12,8 @@ lines, so lines keep their numbers and a diagnostic is located in the upstream f
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,10 +65,16 @@ def is_instance(document: Mapping[str, Any]) -> bool:
     return document.get("kind") == "Instance" and "spec" in document
 
 
+@functools.cache
+def parsed(name: str) -> tuple[tuple[range, dict[str, Any]], ...]:
+    """A fixture's documents, read once (callers copy what they change)."""
+    return tuple(documents((UPSTREAM / name).read_text()))
+
+
 def instance_of(name: str) -> dict[str, Any] | None:
-    found = [d for _, d in documents((UPSTREAM / name).read_text()) if is_instance(d)]
+    found = [d for _, d in parsed(name) if is_instance(d)]
     assert len(found) <= 1, name  # one Instance a file: the locating below relies on it
-    return found[0] if found else None
+    return copy.deepcopy(found[0]) if found else None
 
 
 def namespace_of(name: str, instance: Mapping[str, Any]) -> str:
@@ -160,6 +168,7 @@ LIVE = {
     # asserts holding no Instance of their own: the step they follow
     "psmdb-maintenance-10-assert.yaml": ("psmdb-maintenance-10-create-cluster.yaml",),
     "psmdb-e2e-datasource-backup-40-assert.yaml": ("psmdb-e2e-datasource-backup-30-create-source.yaml",),
+    "psmdb-backup-datasource-11-assert.yaml": ("psmdb-backup-datasource-10-create-cluster.yaml",),
 }
 
 
@@ -186,7 +195,7 @@ def live_instance(steps: Sequence[str]) -> dict[str, Any]:
 
 
 def native_asserts(name: str) -> list[dict[str, Any]]:
-    return [d for _, d in documents((UPSTREAM / name).read_text()) if str(d.get("apiVersion", "")).endswith(".percona.com/v1")]
+    return [d for _, d in parsed(name) if str(d.get("apiVersion", "")).endswith(".percona.com/v1")]
 
 
 ASSERTS = sorted(name for name in FIXTURES if native_asserts(name))
@@ -332,6 +341,7 @@ RENDER = [
     "psmdb-core-40-assert.yaml",
     "psmdb-core-41-assert.yaml",
     "psmdb-core-40-create-single-node-cluster.yaml",
+    "psmdb-e2e-datasource-backup-30-assert.yaml",  # the source as its assert has it, without monitoring
     "psmdb-e2e-datasource-backup-30-create-source.yaml",  # monitoring with a MonitoringConfig
     "psmdb-instance-simple.yaml",  # monitoring without a MonitoringConfig: skipped with a warning
     "psmdb-maintenance-10-create-cluster.yaml",
@@ -358,6 +368,7 @@ RENDER = [
     "psmdb-sharded-21-update-cluster-affinity.yaml",
 ]
 
+NO_PROVIDER = "missing required field 'providerRef' (or, era C, 'provider') (at spec)"
 DATA_SOURCE = "dataSource is not supported: a rendered cluster is not seeded from a backup; restore it separately (at spec.dataSource)"
 TWO_REPLICAS = (
     "provider percona-server-mongodb: the PSMDB operator needs an odd number of at least 3 replicas per replica set (or exactly 1);"
@@ -387,6 +398,17 @@ REFUSED = {
     "psmdb-e2e-datasource-backup-70-create-dest.yaml": [f"psmdb-e2e-datasource-backup-70-create-dest.yaml:8:3: {DATA_SOURCE}"],
     "psmdb-e2e-datasource-import-30-create-instance.yaml": [f"psmdb-e2e-datasource-import-30-create-instance.yaml:15:3: {DATA_SOURCE}"],
     "psmdb-instance-data-importer.yaml": [f"psmdb-instance-data-importer.yaml:24:3: {DATA_SOURCE}"],
+    "psmdb-backup-datasource-30-assert.yaml": [f"psmdb-backup-datasource-30-assert.yaml:16:3: {DATA_SOURCE}"],
+    "psmdb-e2e-datasource-backup-70-assert.yaml": [f"psmdb-e2e-datasource-backup-70-assert.yaml:8:3: {DATA_SOURCE}"],
+    # an assert's subset of an Instance (its dataSource only): no provider, and the dataSource
+    "psmdb-backup-datasource-import-10-assert.yaml": [
+        f"psmdb-backup-datasource-import-10-assert.yaml:5:1: {NO_PROVIDER}",
+        f"psmdb-backup-datasource-import-10-assert.yaml:6:3: {DATA_SOURCE}",
+    ],
+    "psmdb-e2e-datasource-import-30-assert.yaml": [
+        f"psmdb-e2e-datasource-import-30-assert.yaml:5:1: {NO_PROVIDER}",
+        f"psmdb-e2e-datasource-import-30-assert.yaml:6:3: {DATA_SOURCE}",
+    ],
     # two replicas: the operator refuses the size without unsafe flags (upstream's suite runs with
     # the operator scaled to 0); providers/percona-server-mongodb/README.md, "Checked at render time"
     "psmdb-core-20-assert.yaml": [f"psmdb-core-20-assert.yaml:63:17: {TWO_REPLICAS}"],
@@ -434,7 +456,7 @@ REFUSED = {
 
 # Files that hold no Instance to render: asserts on native objects (and on an Instance's status)
 # only, compared with the step they follow (LIVE).
-ASSERT_ONLY = ["psmdb-e2e-datasource-backup-40-assert.yaml", "psmdb-maintenance-10-assert.yaml"]
+ASSERT_ONLY = ["psmdb-backup-datasource-11-assert.yaml", "psmdb-e2e-datasource-backup-40-assert.yaml", "psmdb-maintenance-10-assert.yaml"]
 
 UNMONITORED = (
     "warning: monitoring names no MonitoringConfig (monitoringConfigName): skipped, as upstream skips it (at spec.components.monitoring)"
@@ -515,6 +537,9 @@ DELIBERATE = {
 NOT_COMPARED = {
     "psmdb-core-20-assert.yaml": "two replicas are refused (REFUSED)",
     "psmdb-replicaset-20-assert.yaml": "two replicas are refused (REFUSED)",
+    "psmdb-backup-datasource-30-assert.yaml": "dataSource is refused",
+    "psmdb-backup-datasource-import-10-assert.yaml": "dataSource is refused",
+    "psmdb-e2e-datasource-backup-70-assert.yaml": "dataSource is refused",
 }
 
 
@@ -546,3 +571,8 @@ def test_the_backup_fixture_registers_its_on_demand_storage_and_the_agent(render
     (cluster,) = rendered["psmdb-backup-datasource-10-create-cluster.yaml"].objects
     backup = cluster["spec"]["backup"]
     assert backup["enabled"] is True and list(backup["storages"]) == ["test-storage-s3"] and "tasks" not in backup
+
+
+def test_every_fixture_names_its_source():
+    rows = [line.split("|")[1].strip() for line in (UPSTREAM / "SOURCES.md").read_text().splitlines() if line.startswith("| ")]
+    assert sorted(r for r in rows if r.endswith(".yaml")) == FIXTURES

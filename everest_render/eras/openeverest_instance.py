@@ -312,6 +312,8 @@ class _Translation(Translation):
         spec = data["spec"]
         provider = self._provider(spec)
         if provider is None:
+            # Nothing is translated without a provider, but what is refused anyway is said now.
+            self.refuse_by(INSTANCE_REFUSALS, ("spec",), spec)
             return None, self.problems
         self.schemas = self.names.schemas.get(provider)
         if self.schemas is not None:
