@@ -172,3 +172,21 @@ def test_an_out_link_leading_out_of_the_repository_is_written_only_when_named(tm
     named = CliRunner().invoke(cli_main, ["render", "--repo", str(repo), "--out", str(repo / "out"), "--quiet"])
     assert named.exit_code == 0, named.stderr
     assert (elsewhere / "shop/orders.yaml").is_file()
+
+
+def test_out_files_are_compared_by_their_bytes_whatever_stands_at_their_path(tmp_path):
+    # The comparison opens each file once and skips reading one of another size: a file of the
+    # same size but other bytes is still stale, a FIFO or a folder is no file (and never blocks).
+    out = tmp_path / "out"
+    plan = OutputPlan({"a/same.yaml": b"x: 1\n", "a/other.yaml": b"x: 1\n", "a/size.yaml": b"x: 1\n", "a/fifo.yaml": b"x\n", "a/dir.yaml": b"x\n"})
+    write_output(plan, out)
+    (out / "a/other.yaml").write_bytes(b"x: 2\n")
+    (out / "a/size.yaml").write_bytes(b"x: 10\n")
+    (out / "a/fifo.yaml").unlink()
+    os.mkfifo(out / "a/fifo.yaml")
+    (out / "a/dir.yaml").unlink()
+    (out / "a/dir.yaml").mkdir()
+    assert sorted(differences(plan, out)) == ["missing: a/dir.yaml", "missing: a/fifo.yaml", "stale: a/other.yaml", "stale: a/size.yaml"]
+    (out / "a/dir.yaml").rmdir()
+    assert write_output(plan, out).written == 4 and differences(plan, out) == []
+    assert output.read_output(plan, out) == dict(plan.files)

@@ -391,9 +391,12 @@ def render(
     cache = _open_cache(no_cache)
     selection = Selection(only) if only else None
     result = render_incremental(repo, out_dir, selection, jobs, cache)
+    current = None  # out/ as read for a replay, read once for its check and the guardrails
     if result.replayed and not result.failed and not to_stdout:
         replayed = with_kustomization(result.plan) if kustomization else result.plan
-        if read_output(replayed, out_dir) != replayed.files:
+        current = read_output(replayed, out_dir)
+        if current != replayed.files:
+            current = None
             # out/ is not this render: its destructive changes are judged by the providers'
             # rules, which a replayed render does not hold (it read no provider).
             result = render_incremental(repo, out_dir, selection, jobs, cache, replay=False)
@@ -419,7 +422,9 @@ def render(
         sys.stdout.flush()
         _finish(EXIT_OK)
     clusters = result.cluster_count
-    flagged, reasons = _guardrails(output, result, plan, out_dir, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
+    flagged, reasons = _guardrails(
+        output, result, plan, out_dir, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, current=current
+    )
     tally = Tally(tally.errors + len(reasons), tally.error_files, tally.warnings + flagged)
     if reasons:
         output.summary(failure_summary(tally))
@@ -455,7 +460,7 @@ def _sops_refused(plan: Any, choice: str) -> str | None:
 
 
 def _guardrails(
-    output: Output, result: Any, plan: Any, out_dir: Path, *, fail_on_destructive: bool, allow_removals: bool
+    output: Output, result: Any, plan: Any, out_dir: Path, *, fail_on_destructive: bool, allow_removals: bool, current: Any = None
 ) -> tuple[int, list[str]]:
     """The destructive changes from out/ to this render, printed as warnings, and why a
     guardrail stops the run (printed as errors): (how many changes, the reasons)."""
@@ -464,7 +469,8 @@ def _guardrails(
     from everest_render.commands.guardrails import blocking_reasons
     from everest_render.emit.output import read_output
 
-    destructive = destructive_between(read_output(plan, out_dir), plan.files, kind_rules(result))
+    # ``current``: out/ as the caller read it for this very plan.
+    destructive = destructive_between(current if current is not None else read_output(plan, out_dir), plan.files, kind_rules(result))
     reasons = blocking_reasons(destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
     for change in destructive:
         output.warning(f"destructive change: {change}" + (f" (at {change.path})" if change.path else ""))

@@ -199,10 +199,34 @@ def read_output(plan: OutputPlan, out_dir: Path) -> dict[str, bytes]:
     """What out/ holds now of the files the plan writes or the renderer owns."""
     current = {}
     for path in sorted(plan.files.keys() | owned_files(out_dir)):
-        target = out_dir / path
-        if target.is_file():
-            current[path] = target.read_bytes()
+        found = _regular_bytes(f"{out_dir}/{path}")
+        if found is not None:
+            current[path] = found
     return current
+
+
+def _regular_bytes(target: str, expected: int | None = None) -> bytes | None:
+    """A regular file's bytes (links followed), None when there is none, as ``is_file()`` then
+    ``read_bytes()`` but in one open and without pathlib (a fleet's out/ has thousands of files,
+    read on every render); with ``expected`` (a size), also None, unread, when the size differs."""
+    try:
+        descriptor = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        if not os.path.isfile(target):
+            return None
+        raise
+    try:
+        found = os.fstat(descriptor)
+        if not stat.S_ISREG(found.st_mode):
+            return None
+        if expected is not None and found.st_size != expected:
+            return None
+        chunks = []
+        while chunk := os.read(descriptor, max(found.st_size + 1, 1 << 16)):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
 
 
 def leftovers(out_dir: Path) -> list[str]:
@@ -217,11 +241,9 @@ def differences(plan: OutputPlan, out_dir: Path) -> list[str]:
     """What `render` would change in out/: one line per file, sorted (for --check)."""
     changes: list[str] = [f"interrupted: {name}" for name in leftovers(out_dir)]
     for path, content in plan.files.items():
-        target = out_dir / path
-        if not target.is_file():
-            changes.append(f"missing: {path}")
-        elif target.read_bytes() != content:
-            changes.append(f"stale: {path}")
+        if _regular_bytes(f"{out_dir}/{path}", len(content)) == content:
+            continue
+        changes.append(f"{'stale' if (out_dir / path).is_file() else 'missing'}: {path}")
     for path in sorted(owned_files(out_dir) - plan.files.keys()):
         if (out_dir / path).exists():
             changes.append(f"extra: {path}")
@@ -291,8 +313,7 @@ def _write(plan: OutputPlan, out_dir: Path) -> WriteCounts:
     changed = {}
     unchanged = 0
     for path, content in plan.files.items():
-        target = out_dir / path
-        if target.is_file() and target.read_bytes() == content:
+        if _regular_bytes(f"{out_dir}/{path}", len(content)) == content:
             unchanged += 1
         else:
             changed[path] = content
