@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -479,3 +480,24 @@ def test_prepared_object_schemas_are_what_parsing_the_json_gives(tmp_path, built
     assert prepared_builtins.object_schema(name, text.replace("object", "array", 1), file) is None  # an edited file
     assert prepared_builtins.object_schema("another/folder.json", text, file) is None
     assert prepared_builtins.object_schema(name, text, str(tmp_path / "missing")) is None
+
+
+def test_the_builtins_read_in_a_checkout_are_what_an_install_reads(tmp_path):
+    # The wheel leaves out the folders' vendored CRDs (pyproject.toml); a checkout that read
+    # them as assets would differ from every install, whose prepared built-ins then never match.
+    from everest_render.load.files import BUILTIN_PREFIX, builtin_root, read_extension_folders, read_provider_assets
+
+    checkout = builtin_root()
+    install = tmp_path / "site-packages"
+    for top in ("providers", "extensions"):
+        shutil.copytree(checkout / top, install / top, ignore=lambda folder, names: ["crds"] if "crds" in names else [])
+    assert (checkout / "extensions/network-policy/crds").is_dir()  # what this test is about
+    for folder in sorted((checkout / "providers").iterdir()):
+        if folder.is_dir():
+            assets = read_provider_assets(folder, checkout, BUILTIN_PREFIX)
+            assert assets == read_provider_assets(install / "providers" / folder.name, install, BUILTIN_PREFIX), folder.name
+    problems: list = []
+    assert read_extension_folders(checkout, BUILTIN_PREFIX, builtin=True, problems=problems) == read_extension_folders(
+        install, BUILTIN_PREFIX, builtin=True, problems=problems
+    )
+    assert problems == []

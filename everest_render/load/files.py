@@ -181,8 +181,13 @@ def read_provider_assets(
     inside = folder.resolve()
     read: dict[str, str] = {}
     unreadable: set[str] = set()
+    # Case files are tests, never assets. A built-in folder's vendored CRDs are the sources of
+    # its schemas/, left out of the wheel (pyproject.toml): read in a checkout only, they would
+    # make the built-ins differ between a checkout and an install (and the install's prepared
+    # built-ins, made from the checkout, never match).
+    skipped = ("cases", "crds") if prefix else ("cases",)
     for path in sorted(folder.rglob("*")):
-        if path.suffix not in ASSET_SUFFIXES or path.name.startswith(".") or "cases" in path.relative_to(folder).parts[:-1]:
+        if path.suffix not in ASSET_SUFFIXES or path.name.startswith(".") or any(p in skipped for p in path.relative_to(folder).parts[:-1]):
             continue
         name = prefix + path.relative_to(root).as_posix()
         if not path.resolve().is_relative_to(inside):
