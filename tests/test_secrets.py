@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from everest_render.check.core import URL_CREDENTIALS, holds_url_credentials, strings
+from everest_render.check.core import URL_CREDENTIALS, holds_url_credentials, scalars, strings
+from everest_render.check.secrets import is_sensitive_key, sensitive_in
 from everest_render.commands.cli import main as cli_main
 from everest_render.load.files import MAX_FILE_BYTES
 from tests.conftest import mongodb
@@ -76,3 +77,34 @@ _VALUES = st.recursive(
 def test_one_search_over_every_string_finds_a_url_credential_where_a_search_of_each_does(value):
     each = any(URL_CREDENTIALS.search(text) for _, text in strings(value))
     assert holds_url_credentials(value) == each
+
+
+def _sensitive_by_path(objects):
+    """What may be secret, found as the rule says it: each scalar by its path (the nearest key)."""
+    found = set()
+    for data in objects:
+        if not isinstance(data, dict) or data.get("kind") in ("Provider", "DatabaseClusterDefinition"):
+            continue
+        for path, value in scalars(data):
+            key = next((part for part in reversed(path) if isinstance(part, str)), None)
+            in_data = data.get("kind") == "Secret" and path[0] in ("data", "stringData")
+            if in_data or (key is not None and is_sensitive_key(key)):
+                found.add(str(value))
+            for match in URL_CREDENTIALS.finditer(value) if isinstance(value, str) else ():
+                found.update([match.group(2), *(part for part in match.group(2).split(":") if part)])
+    return frozenset(v for v in found if v)
+
+
+_KEYS = st.sampled_from(["data", "stringData", "password", "passwordSecretName", "name", "token", "items", "kind", 0, 1])
+_DOCUMENTS = st.recursive(
+    st.one_of(_TEXTS, st.integers(), st.booleans(), st.none()),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_KEYS, children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["Secret", "ConfigMap", "Provider", None]), st.dictionaries(_KEYS, _DOCUMENTS, max_size=4)), max_size=3))
+def test_what_may_be_secret_is_what_each_value_s_path_says(documents):
+    objects = [{**data, "kind": kind} if kind else data for kind, data in documents]
+    assert sensitive_in(objects) == _sensitive_by_path(objects)

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from everest_render.check.core import URL_CREDENTIALS, holds_url_credentials, scalars, strings
-from everest_render.diagnostics import Diagnostic, ObjectPath
+from everest_render.check.core import URL_CREDENTIALS, holds_url_credentials, strings
+from everest_render.diagnostics import Diagnostic
 from everest_render.load.documents import Document
 
 MASK = "***"
@@ -38,20 +38,56 @@ def sensitive_values(documents: Iterable[Document]) -> frozenset[str]:
 def sensitive_in(objects: Iterable[Any]) -> frozenset[str]:
     """What the objects (input documents, or a template's output) hold that may be secret."""
     found: set[str] = set()
+    texts: list[str] = []
     for data in objects:
         if not isinstance(data, Mapping) or data.get("kind") in ("Provider", "DatabaseClusterDefinition"):
             continue  # a catalogue names secrets and keys; it holds none
         secret = data.get("kind") == "Secret"
-        for path, value in scalars(data):
-            if (secret and path and path[0] in ("data", "stringData")) or _under_sensitive_key(path):
-                found.add(str(value))
-            if not isinstance(value, str):
-                continue
-            text = value
-            for match in URL_CREDENTIALS.finditer(text):
-                found.add(match.group(2))
-                found.update(part for part in match.group(2).split(":") if part)
+        for key, item in data.items():
+            _collect(item, secret and key in ("data", "stringData"), _key_is_sensitive(key, False), found, texts)
+    # URL user-info in any string: one search, a line each (a match cannot span two).
+    for match in URL_CREDENTIALS.finditer("\n".join(texts)):
+        found.add(match.group(2))
+        found.update(part for part in match.group(2).split(":") if part)
     return frozenset(v for v in found if v)
+
+
+def _collect(value: Any, in_data: bool, under: bool, found: set[str], texts: list[str]) -> None:
+    """``value``'s scalars into ``found`` when they are a Secret's data (``in_data``) or the
+    nearest key above them is credential-like (``under``; a list item has its list's key), and
+    its strings into ``texts``."""
+    kind = type(value)
+    if kind is str:
+        if in_data or under:
+            found.add(value)
+        texts.append(value)
+    elif kind is dict or isinstance(value, Mapping):
+        for key, item in value.items():
+            _collect(item, in_data, _key_is_sensitive(key, under), found, texts)
+    elif kind is list or isinstance(value, list | tuple):
+        for item in value:
+            _collect(item, in_data, under, found, texts)
+    elif value is not None:
+        if in_data or under:
+            found.add(str(value))
+        if isinstance(value, str):
+            texts.append(value)
+
+
+_SENSITIVE_KEYS: dict[str, bool] = {}
+
+
+def _key_is_sensitive(key: Any, above: bool) -> bool:
+    """Whether the values under ``key`` are under a credential-like key (a key that is not a
+    string, as a list index, leaves it to the key above: ``above``)."""
+    if not isinstance(key, str):
+        return above
+    sensitive = _SENSITIVE_KEYS.get(key)
+    if sensitive is None:
+        if len(_SENSITIVE_KEYS) >= 10_000:
+            _SENSITIVE_KEYS.clear()
+        sensitive = _SENSITIVE_KEYS[key] = is_sensitive_key(key)
+    return sensitive
 
 
 def masked_line(line: str, *, in_secret: bool) -> str:
@@ -62,12 +98,6 @@ def masked_line(line: str, *, in_secret: bool) -> str:
         return line
     key, colon, _ = line.partition(":")
     return f"{key}: {MASK}" if colon else MASK
-
-
-def _under_sensitive_key(path: ObjectPath) -> bool:
-    """Whether the key that holds the value (the nearest, for a list item) is credential-like."""
-    key = next((part for part in reversed(path) if isinstance(part, str)), None)
-    return key is not None and is_sensitive_key(key)
 
 
 def url_credential_problems(documents: Iterable[Document]) -> list[Diagnostic]:

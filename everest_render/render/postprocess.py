@@ -82,13 +82,20 @@ def flux_would_rewrite(value: Any) -> bool:
 
 def _texts(value: Any, texts: list[str]) -> None:
     """Every key and string in ``value``, appended to ``texts``."""
-    if isinstance(value, str):
-        texts.append(value)
-    elif isinstance(value, Mapping):
+    kind = type(value)
+    if kind is dict or (kind is not str and isinstance(value, Mapping)):
         for key, item in value.items():
-            if isinstance(key, str):
+            if type(key) is str or isinstance(key, str):
                 texts.append(key)
+            if type(item) is str:
+                texts.append(item)
+            elif item is not None:
+                _texts(item, texts)
+    elif kind is list:
+        for item in value:
             _texts(item, texts)
+    elif isinstance(value, str):
+        texts.append(value)
     elif isinstance(value, list):
         for item in value:
             _texts(item, texts)

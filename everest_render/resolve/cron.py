@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _DESCRIPTORS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
@@ -18,6 +19,7 @@ _FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
 _ITEM = re.compile(r"^(\*|\?|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?$")
 
 
+@functools.lru_cache(maxsize=4096)  # a fleet's schedules repeat a few expressions
 def cron_problem(expression: str) -> str | None:
     """Why ``expression`` is not a valid schedule, or None when it is."""
     text = expression.strip()
