@@ -15,13 +15,15 @@ rounds, one round measures:
   with an empty cache and with ``--no-cache``.
 
 Figures are ratios within a round (machines here are noisy and shared), printed as
-min / median / max over the rounds, plus peak memory. The Argo CD plugin's cold start follows.
+min / median / max over the rounds, plus peak memory. The Argo CD plugin's cold start follows
+(one cluster, interleaved with `python -c pass`, with the cache warm and without it).
 Runs are niced.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import statistics
@@ -37,8 +39,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fleet import count_clusters, write_example_fleet, write_fleet
 
-# The Argo CD plugin's start-up budget, as a multiple of a bare interpreter start (issue 12).
+# The Argo CD plugin's start-up budget, as a multiple of a bare interpreter start (issue 12),
+# judged on the median of the rounds' own ratios (a shared machine's noise moves the best run).
 COLD_START_BUDGET = 12.0
+COLD_START_ROUNDS = 11
 RENDER = [sys.executable, "-m", "everest_render", "render", "--quiet"]
 
 
@@ -136,20 +140,47 @@ def measure_fleet(size: int, repeat: int, scratch: Path, kubectl: str | None) ->
 
 
 def cold_start(repeat: int, scratch: Path) -> None:
+    """The Argo CD plugin's start-up: a one-cluster `argocd generate` as the CMP server runs it
+    (a fresh process in the application's directory, every check a render makes), against a
+    bare `python -c pass`, interleaved in rounds so both see the same machine; with the render
+    cache as it is on a refresh (warm) and without it. Each ratio is a round's own."""
     single = write_fleet(scratch / "single", 1)
-
-    def best(command: list[str], cwd: Path | None = None) -> float:
-        return min(timed(command, cwd=cwd)[0] for _ in range(repeat))
-
-    stdout_time = best([sys.executable, "-m", "everest_render", "render", "--stdout", "--repo", str(single)])
-    # The Argo CD plugin as the CMP server runs it: a fresh process in the application's directory.
-    generate_time = best([sys.executable, "-m", "everest_render", "argocd", "generate"], cwd=single)
-    python_time = best([sys.executable, "-c", "pass"])
-    print(f"one-cluster `render --stdout`: {stdout_time:.3f} s ({stdout_time / python_time:.1f}x a bare `python -c pass`)")
-    cold = generate_time / python_time
-    verdict = "within" if cold <= COLD_START_BUDGET else "OVER"
-    budget = f"{verdict} the {COLD_START_BUDGET:.0f}x budget"
-    print(f"one-cluster `argocd generate`, cold: {generate_time:.3f} s ({cold:.1f}x `python -c pass`; {budget})")
+    cached = {**os.environ, "EVEREST_RENDER_CACHE": str(scratch / "cold-start-cache")}
+    uncached = {**cached, "EVEREST_RENDER_NO_CACHE": "1"}
+    generate = [sys.executable, "-m", "everest_render", "argocd", "generate"]
+    commands: dict[str, tuple[list[str], Path | None, dict[str, str]]] = {
+        "python -c pass": ([sys.executable, "-c", "pass"], None, cached),
+        "render --stdout": ([sys.executable, "-m", "everest_render", "render", "--stdout", "--repo", str(single)], None, cached),
+        "argocd generate": (generate, single, cached),
+        "argocd generate, no cache": (generate, single, uncached),
+    }
+    # What is measured prints what `render --stdout` prints, with the cache or without it.
+    outputs = {
+        name: subprocess.run(command, cwd=cwd, env=env, capture_output=True, check=True).stdout
+        for name, (command, cwd, env) in commands.items()
+        if name != "python -c pass"
+    }
+    if len(set(outputs.values())) != 1 or not outputs["argocd generate"]:
+        raise SystemExit("bench: `argocd generate` does not print what `render --stdout` prints")
+    digest = hashlib.md5(outputs["argocd generate"]).hexdigest()
+    rounds = max(repeat, COLD_START_ROUNDS)
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, (command, cwd, env) in commands.items():
+            seconds[name].append(timed(command, cwd=cwd, env=env)[0])
+    floor = seconds["python -c pass"]
+    print(f"one-cluster start-up, {rounds} interleaved rounds (output md5 {digest}); x `python -c pass` in the same round,")
+    print(f"  min / median (ratio of the fastest runs); `python -c pass` itself {min(floor) * 1000:.1f} ms at best")
+    for name in commands:
+        if name == "python -c pass":
+            continue
+        ratios = [t / f for t, f in zip(seconds[name], floor, strict=True)]
+        best = min(seconds[name]) / min(floor)
+        line = f"  {name}: {min(ratios):.1f}x / {statistics.median(ratios):.1f}x ({best:.1f}x; {min(seconds[name]) * 1000:.0f} ms)"
+        if name.startswith("argocd generate"):
+            verdict = "within" if statistics.median(ratios) <= COLD_START_BUDGET else "OVER"
+            line += f", median {verdict} the {COLD_START_BUDGET:.0f}x budget"
+        print(line)
 
 
 def main() -> int:

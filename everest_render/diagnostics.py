@@ -8,7 +8,6 @@ prints them all at once (sorted), in the format API.md fixes:
 
 from __future__ import annotations
 
-import difflib
 import enum
 import re
 from collections.abc import Iterable
@@ -94,5 +93,7 @@ def did_you_mean(wanted: str, known: Iterable[str], *, quote: bool = True) -> st
 
 def closest(wanted: str, known: Iterable[str]) -> str | None:
     """The known name nearest to ``wanted`` if it is near enough (and not ``wanted`` itself)."""
+    import difflib  # only when there is a mistake to name: a clean run does not load it
+
     close = difflib.get_close_matches(wanted, sorted(set(known)), n=1, cutoff=0.6)
     return close[0] if close and close[0] != wanted else None

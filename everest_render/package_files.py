@@ -18,6 +18,9 @@ import os
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 PREPARED_FOLDER = "_prepared"
+# Where a wheel carries the built-in providers and extensions (load/files.py builtin_root); a
+# checkout has them beside the package.
+BUILTIN_FOLDER = "_builtin"
 _BYTECODE = (".pyc", ".pyo")
 
 
@@ -58,9 +61,12 @@ def _suffix(name: str) -> str:
 
 
 @functools.cache
-def code_identity() -> bytes:
-    """The digest of `file_digests`: the code and data that made the package's prepared files."""
+def code_identity(root: str = PACKAGE) -> bytes:
+    """The digest of `file_digests` but `_builtin/`: the code and data that made the package's
+    prepared files, the same in a checkout and in the wheel built from it (what is prepared from
+    the built-ins is checked against their very texts, wherever they are)."""
     digest = hashlib.sha256()
-    for name, file_digest in file_digests():
-        digest.update(name.encode() + b"\0" + file_digest)
+    for name, file_digest in file_digests(root):
+        if not name.startswith(BUILTIN_FOLDER + "/"):
+            digest.update(name.encode() + b"\0" + file_digest)
     return digest.digest()

@@ -3,8 +3,9 @@
 It compiles, into the package's `_prepared/` folder, the built-in providers' templates
 (render/prepared.py), the methods dataclasses generates for every class of the package
 (prepared_code.py) and the regular expressions the package and its libraries compile
-(prepared_patterns.py), and the built-in definitions, providers and extensions loaded and
-parsed (prepared_builtins.py); each is checked before use. The Dockerfile runs it before building the
+(prepared_patterns.py), the built-in definitions, providers and extensions loaded and parsed,
+the input schemas built and the built-in object schemas parsed (prepared_builtins.py); each
+is checked before use. The Dockerfile runs it before building the
 wheel, `make prepare` (and so `make bench`) in a checkout; without it a run renders the same
 bytes, only slower to start.
 """
@@ -30,6 +31,8 @@ def main() -> int:
             importlib.import_module(module.name)
     from everest_render import prepared_builtins
     from everest_render.load.files import read_repository_files
+    from everest_render.model import TemplateSource
+    from everest_render.parse.inputs import input_kinds, input_schema
     from everest_render.pipeline import parse_builtins
     from everest_render.render.prepared import PREPARED_FILE, prepare
     from everest_render.render.templates import sandbox
@@ -44,11 +47,18 @@ def main() -> int:
     stop_recording()
     prepared_code.write(table)
     prepared_builtins.write((files.builtin, tuple(f for f in files.extensions if f.builtin)), builtins)
+    kinds = input_kinds()
+    sources: list[TemplateSource] = [*parsed.providers, *(extension for extension, _ in builtins[2].values() if extension is not None)]
+    schemas = {f"{source.folder}/{name}": text for source in sources for name, text in source.assets.schemas.items()}
+    prepared_builtins.write_object_schemas(schemas)
+    prepared_builtins.write_input_schemas({kind: input_schema(kind) for kind in kinds})
     compiled = prepared_patterns.write(patterns)
     print(f"prepared {count} templates of {len(environments)} built-in providers in {PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(table)} dataclass methods in {prepared_code.PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {compiled} regular expressions in {prepared_patterns.PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(files.builtin.sources)} built-in files parsed in {prepared_builtins.PREPARED_FILE}", file=sys.stderr)
+    print(f"prepared {len(kinds)} input schemas in {prepared_builtins.SCHEMAS_FILE}", file=sys.stderr)
+    print(f"prepared {len(schemas)} object schemas in {prepared_builtins.OBJECT_SCHEMAS_FILE}", file=sys.stderr)
     return 0
 
 

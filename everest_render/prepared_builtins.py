@@ -1,37 +1,43 @@
-"""The built-in definitions, providers and extensions loaded and parsed at build time.
+"""The built-in definitions, providers and extensions, and the input schemas, prepared at build time.
 
 Every run loads and parses the same built-ins before it reads a line of the repository: some
-thirty YAML files, each checked against its input schema, and each built-in extension's
-templates and schemas compiled to be checked (a fifth of a one-cluster `argocd generate`,
-with the Jinja and schema machinery it imports). `python -m everest_render.prepare` does that
-once and stores what it gave, with the very inputs it was given; a run uses it only when
+thirty YAML files (definitions, providers, extension manifests), each checked against its
+input schema, which is itself built from YAML (schemas/*.yaml, common definitions inlined):
+a fifth of a one-cluster `argocd generate`. `python -m everest_render.prepare` does that once
+and stores what it gave: the parsed built-ins with the very inputs they were parsed from, and
+each input kind's schema. A run uses them only when
 
 - the file was made by this Python (bytecode magic and version), by this package's code and
-  data (the digest of every file of the package but `_prepared/`, package_files.py) and with
-  the same versions of the libraries parsing depends on (the ``*.dist-info`` folders beside
-  the modules Python imports), and
-- the built-in files the run has just read (their texts, provider assets and unreadable
-  files) are equal to the ones it was made from, and so are the built-in extension folders,
+  data (the digest of every file of the package but `_prepared/`, package_files.py: the
+  schema files are among them) and with the same versions of the libraries parsing depends
+  on (the ``*.dist-info`` folders beside the modules Python imports), and is undamaged, and
+- for the built-ins, the built-in files the run has just read (their texts, provider assets
+  and unreadable files) are equal to the ones they were parsed from, and so are the built-in
+  extension folders,
 
 and otherwise loads and parses them as always. The results are equal either way (tested), so
-the render is byte-identical. Like the other prepared files it is read only from the package
-folder, written when the package is built (the same trust as its `.pyc` files: it is a pickle).
+the render is byte-identical. Like the other prepared files these are read only from the
+package folder, written when the package is built (the same trust as its `.pyc` files: the
+built-ins are a pickle).
 """
 
 from __future__ import annotations
 
+import copy
 import marshal
 import os
 import pickle
 import sys
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib._bootstrap_external import MAGIC_NUMBER
 from typing import Any
 
 from everest_render.load.files import ExtensionFolder, SourceSet
 
 PREPARED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "builtins.marshal")
+SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "input-schemas.marshal")
+OBJECT_SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "object-schemas.marshal")
 FORMAT = 1
 # The libraries whose behaviour parsing the built-ins depends on: (module, distribution).
 LIBRARIES = (("yaml", "pyyaml"), ("jsonschema_rs", "jsonschema_rs"), ("jinja2", "jinja2"), ("markupsafe", "markupsafe"))
@@ -41,18 +47,89 @@ Inputs = tuple[SourceSet, tuple[ExtensionFolder, ...]]
 
 def write(inputs: Inputs, outputs: Any, path: str = PREPARED_FILE) -> None:
     """Store what parsing ``inputs`` gave (``outputs``), for `load`."""
+    # One pickle: the outputs hold the inputs' texts and assets, stored once.
+    _write(path, pickle.dumps((inputs, outputs), protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def load(inputs: Inputs, path: str = PREPARED_FILE) -> Any | None:
+    """What parsing ``inputs`` gives, if the file was made from exactly these inputs by this
+    very code; else None (the caller parses them)."""
+    payload = _read(path)
+    if payload is None:
+        return None
+    try:
+        made_from, outputs = pickle.loads(payload)
+    except Exception:  # a damaged file is no file: whatever unpickling it raises
+        return None
+    return outputs if made_from == inputs else None
+
+
+def write_input_schemas(schemas: Mapping[str, dict[str, Any]], path: str = SCHEMAS_FILE) -> None:
+    """Store each input kind's schema as parse/inputs.py builds it from schemas/*.yaml."""
+    _write(path, marshal.dumps(dict(schemas)))
+
+
+_input_schemas: dict[str, dict[str, Any] | None] = {}
+
+
+def input_schema(kind: str, path: str = SCHEMAS_FILE) -> dict[str, Any] | None:
+    """The schema of one input kind as prepared by this very code (the schema files are the
+    package's, so the code digest covers them), or None."""
+    if path not in _input_schemas:
+        payload = _read(path)
+        try:
+            schemas = marshal.loads(payload) if payload is not None else None
+        except (EOFError, ValueError, TypeError):
+            schemas = None
+        _input_schemas[path] = schemas if isinstance(schemas, dict) else None
+    schemas = _input_schemas[path]
+    found = schemas.get(kind) if schemas is not None else None
+    return copy.deepcopy(found) if isinstance(found, dict) else None
+
+
+def write_object_schemas(texts: Mapping[str, str], path: str = OBJECT_SCHEMAS_FILE) -> None:
+    """Store the built-in providers' and extensions' object schemas (JSON text, by folder and
+    file name) parsed, each with its text."""
+    import json
+
+    _write(path, marshal.dumps({name: (text, marshal.dumps(json.loads(text))) for name, text in texts.items()}))
+
+
+_object_schemas: dict[str, dict[str, Any] | None] = {}
+
+
+def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE) -> Any | None:
+    """``json.loads(text)`` for the built-in schema file ``name`` (the largest is 400 KB), if
+    it was prepared from this very text; else None. Only that one is decoded."""
+    if path not in _object_schemas:
+        payload = _read(path)
+        try:
+            table = marshal.loads(payload) if payload is not None else None
+        except (EOFError, ValueError, TypeError):
+            table = None
+        _object_schemas[path] = table if isinstance(table, dict) else None
+    table = _object_schemas[path]
+    entry = table.get(name) if table is not None else None
+    if not isinstance(entry, tuple) or len(entry) != 2 or entry[0] != text:
+        return None
+    try:
+        return marshal.loads(entry[1])
+    except (EOFError, ValueError, TypeError):
+        return None
+
+
+def _write(path: str, payload: bytes) -> None:
     from everest_render.package_files import code_identity
 
-    content: dict[str, Any] = {
+    content = {
         "format": FORMAT,
         "python": MAGIC_NUMBER,
         "version": sys.version,
         "code": code_identity(),
         "libraries": library_versions(),
+        "payload": payload,
+        "crc32": zlib.crc32(payload),  # a damaged file is not used
     }
-    # One pickle: the outputs hold the inputs' texts and assets, stored once.
-    content["pickle"] = pickled = pickle.dumps((inputs, outputs), protocol=pickle.HIGHEST_PROTOCOL)
-    content["crc32"] = zlib.crc32(pickled)  # a damaged file is not used
     os.makedirs(os.path.dirname(path), exist_ok=True)
     scratch = path + ".tmp"
     with open(scratch, "wb") as file:
@@ -60,9 +137,8 @@ def write(inputs: Inputs, outputs: Any, path: str = PREPARED_FILE) -> None:
     os.replace(scratch, path)
 
 
-def load(inputs: Inputs, path: str = PREPARED_FILE) -> Any | None:
-    """What parsing ``inputs`` gives, if the file was made from exactly these inputs by this
-    very code; else None (the caller parses them)."""
+def _read(path: str) -> bytes | None:
+    """The payload of a file `_write` wrote, if this very Python, code and libraries wrote it."""
     try:
         with open(path, "rb") as file:
             content = marshal.loads(file.read())
@@ -76,24 +152,32 @@ def load(inputs: Inputs, path: str = PREPARED_FILE) -> Any | None:
 
     if content.get("code") != code_identity() or content.get("libraries") != library_versions():
         return None
-    pickled = content.get("pickle")
-    if not isinstance(pickled, bytes) or zlib.crc32(pickled) != content.get("crc32"):
+    payload = content.get("payload")
+    if not isinstance(payload, bytes) or zlib.crc32(payload) != content.get("crc32"):
         return None
-    try:
-        made_from, outputs = pickle.loads(pickled)
-    except Exception:  # a damaged file is no file: whatever unpickling it raises
-        return None
-    return outputs if made_from == inputs else None
+    return payload
+
+
+_this_environment: list[tuple[str, ...] | None] = []
 
 
 def library_versions(path: Sequence[str] | None = None) -> tuple[str, ...] | None:
     """The ``*.dist-info`` folder of each of `LIBRARIES`, found beside the module in the first
-    folder of ``sys.path`` that holds it (where Python imports it from); None if one is missing."""
+    folder of ``sys.path`` (or ``path``) that holds it (where Python imports it from); None if
+    one is missing. Looked up once per run for ``sys.path``."""
+    if path is None:
+        if not _this_environment:
+            _this_environment.append(_library_versions(sys.path))
+        return _this_environment[0]
+    return _library_versions(path)
+
+
+def _library_versions(path: Sequence[str]) -> tuple[str, ...] | None:
     found = []
     listings: dict[str, list[str]] = {}
     for module, distribution in LIBRARIES:
         prefix = distribution.lower() + "-"
-        for folder in sys.path if path is None else path:
+        for folder in path:
             names = listings.get(folder)
             if names is None:
                 try:

@@ -360,7 +360,7 @@ def test_prepared_builtins_are_not_used_for_other_files_code_or_libraries(tmp_pa
     monkeypatch.undo()
     # Another Python, a damaged or missing file.
     content = marshal.loads(open(file, "rb").read())
-    for changed in ({**content, "version": "3.11.0 (another build)"}, {**content, "pickle": _flipped(content["pickle"])}, {**content, "format": 0}):
+    for changed in ({**content, "version": "3.11.0 (another build)"}, {**content, "payload": _flipped(content["payload"])}, {**content, "format": 0}):
         with open(file, "wb") as out:
             out.write(marshal.dumps(changed))
         assert prepared_builtins.load(inputs, file) is None
@@ -407,6 +407,17 @@ def test_the_package_files_walk_gives_what_rglob_gives(tmp_path):
         and path.relative_to(root).parts[0] != "_prepared"
     )
     assert file_digests(str(root)) == reference
+    # The code identity is the same with the built-ins inside the package (a wheel) or not.
+    from everest_render.package_files import code_identity
+
+    before = code_identity(str(root))
+    (root / "_builtin/providers").mkdir(parents=True)
+    (root / "_builtin/providers/provider.yaml").write_text("kind: Provider\n")
+    file_digests.cache_clear()
+    assert code_identity.__wrapped__(str(root)) == before
+    (root / "a.py").write_text("edited")
+    file_digests.cache_clear()
+    assert code_identity.__wrapped__(str(root)) != before
     assert "b/_prepared/kept" in dict(reference) and "b/.pyc" in dict(reference) and "link-to-file" in dict(reference)
 
 
@@ -433,3 +444,38 @@ def test_a_render_with_the_prepared_builtins_is_byte_identical(tmp_path, builtin
     monkeypatch.setattr(prepared_builtins, "load", lambda inputs: None)
     without = render_repository(read_repository(tmp_path / "repo"))
     assert with_snapshot.plan.stream() == without.plan.stream() and with_snapshot.plan.stream()
+
+
+def test_prepared_input_schemas_are_what_building_them_gives(tmp_path, monkeypatch):
+    from everest_render import package_files, prepared_builtins
+    from everest_render.parse.inputs import input_kinds, input_schema
+
+    kinds = input_kinds()
+    assert "DatabaseCluster" in kinds and "common" not in kinds and "Instance.overlay" not in kinds
+    file = str(tmp_path / "input-schemas.marshal")
+    prepared_builtins.write_input_schemas({kind: input_schema(kind) for kind in kinds}, file)
+    for kind in kinds:
+        assert prepared_builtins.input_schema(kind, file) == input_schema(kind)
+    assert prepared_builtins.input_schema("NoSuchKind", file) is None
+    # Made by other code (an edited schema file is part of the package's code and data): unused.
+    monkeypatch.setattr(package_files, "code_identity", lambda: b"another checkout")
+    other = str(tmp_path / "other.marshal")
+    prepared_builtins.write_input_schemas({"DatabaseCluster": {"type": "object"}}, other)
+    monkeypatch.undo()
+    assert prepared_builtins.input_schema("DatabaseCluster", other) is None
+    assert prepared_builtins.input_schema("DatabaseCluster", str(tmp_path / "missing")) is None
+
+
+def test_prepared_object_schemas_are_what_parsing_the_json_gives(tmp_path, builtin_providers):
+    from everest_render import prepared_builtins
+
+    provider = builtin_providers["percona-server-mongodb"]
+    texts = {f"{provider.folder}/{name}": text for name, text in provider.assets.schemas.items()}
+    file = str(tmp_path / "object-schemas.marshal")
+    prepared_builtins.write_object_schemas(texts, file)
+    for name, text in texts.items():
+        assert prepared_builtins.object_schema(name, text, file) == json.loads(text)
+    name, text = next(iter(texts.items()))
+    assert prepared_builtins.object_schema(name, text.replace("object", "array", 1), file) is None  # an edited file
+    assert prepared_builtins.object_schema("another/folder.json", text, file) is None
+    assert prepared_builtins.object_schema(name, text, str(tmp_path / "missing")) is None

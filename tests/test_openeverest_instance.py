@@ -82,7 +82,7 @@ def test_the_overlay_adds_era_d_and_keeps_every_object_closed():
     assert {"providerRef", "parameters", "provider", "global"} <= spec["properties"].keys()
     assert {"service", "parameters", "affinity", "config", "customSpec"} <= component["properties"].keys()
     assert component["properties"]["service"]["additionalProperties"] is False
-    assert "finalizers" not in instance_schema()["properties"]["metadata"]["properties"]
+    assert instance_schema()["properties"]["metadata"]["additionalProperties"] is False
     assert spec["properties"]["backup"]["required"] == ["enabled"]
 
 
@@ -91,6 +91,29 @@ def test_an_instances_status_is_ignored_as_the_clusters_report(tmp_path):
     spec = "providerRef: {name: percona-server-mongodb}\ncomponents: {engine: {replicas: 3}}"
     with_status = instance(spec) + "status:\n  phase: Ready\n  conditions: [{type: Ready, status: 'True'}]\n"
     assert rendered(tmp_path / "with", with_status) == rendered(tmp_path / "without", instance(spec))
+
+
+def test_an_exported_instances_server_metadata_is_ignored_with_a_warning_per_field(tmp_path):
+    # `kubectl get instance -o yaml` writes what the API server and controllers set
+    spec = "providerRef: {name: percona-server-mongodb}\ncomponents: {engine: {replicas: 3}}"
+    server = (
+        "  uid: 6b0f0a3c-1111-2222-3333-444455556666\n  resourceVersion: '12345'\n  generation: 3\n"
+        "  creationTimestamp: '2026-05-01T10:00:00Z'\n  finalizers: [core.openeverest.io/cleanup]\n"
+        "  managedFields: [{manager: kubectl, operation: Apply}]\n"
+    )
+    assert rendered(tmp_path / "with", instance(spec, metadata=server)) == rendered(tmp_path / "without", instance(spec))
+    repo = Repo(tmp_path / "warned")
+    repo.write("clusters/shop/storages.yaml", STORAGES)
+    repo.write("clusters/shop/orders.yaml", instance(spec, metadata=server))
+    assert repo.errors() == []
+    warned = [w for w in repo.warnings() if "written by the cluster" in w]
+    assert [w.split(": ", 1)[0] for w in warned] == [f"clusters/shop/orders.yaml:{n}:3" for n in range(6, 12)]
+    assert warned[0].endswith("(at metadata.uid)") and "warning: ignored: 'uid'" in warned[0]
+
+
+def test_other_unknown_metadata_is_still_refused(repo):
+    repo.write("clusters/shop/orders.yaml", instance("providerRef: {name: percona-server-mongodb}", metadata="  uidd: x\n"))
+    assert any(e.startswith("clusters/shop/orders.yaml:6:3: unknown field 'uidd'") and e.endswith("(at metadata.uidd)") for e in repo.errors())
 
 
 # --- whole instances: the same objects as the DatabaseCluster they mean ------------------------
@@ -1062,8 +1085,13 @@ def test_an_unknown_era_d_service_field_is_an_error_at_its_key(repo):
 
 
 def test_finalizers_are_not_input(repo):
+    # a controller's, on the Instance: they never reach the native object (its finalizers are the provider's)
     repo.write("clusters/shop/orders.yaml", instance(PSMDB + "components: {engine: {}}", metadata="  finalizers: [x]\n"))
-    assert repo.errors() == ["clusters/shop/orders.yaml:6:3: unknown field 'finalizers' (at metadata.finalizers)"]
+    assert repo.errors() == []
+    assert [w for w in repo.warnings() if "finalizers" in w] == [
+        "clusters/shop/orders.yaml:6:3: warning: ignored: 'finalizers' is written by the cluster (an exported Instance carries it),"
+        " never taken from git (at metadata.finalizers)"
+    ]
 
 
 # --- positions: later stages point at the Instance's own lines ---------------------------------

@@ -18,7 +18,6 @@ import functools
 import hashlib
 import os
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -87,6 +86,8 @@ class Store:
         """Store ``payload`` under ``key``: renamed into place whole, or not at all."""
         if not self.enabled:
             return
+        import tempfile  # a run whose clusters are all cached writes nothing and does not load it
+
         target = self._path(key)
         temporary: str | None = None
         try:

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import stat
 import time
 from collections import defaultdict
@@ -288,6 +287,12 @@ def write_output(plan: OutputPlan, out_dir: Path) -> WriteCounts:
         return _write(plan, out_dir)
 
 
+def _remove_tree(folder: Path) -> None:
+    import shutil  # only when writing out/: `--stdout` and the Argo CD plugin do not load it
+
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def recover(out_dir: Path) -> None:
     """Finish a committed write an interrupted render left, or discard an uncommitted one."""
     journal = out_dir / JOURNAL_FILE
@@ -301,7 +306,7 @@ def recover(out_dir: Path) -> None:
         journal.unlink(missing_ok=True)
     staging = out_dir / STAGING_FOLDER
     if staging.exists():
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_tree(staging)
     for name in leftovers(out_dir):
         target = out_dir / name
         if target.is_file():
@@ -332,7 +337,7 @@ def _write(plan: OutputPlan, out_dir: Path) -> WriteCounts:
         _write_synced(staging / "journal", json.dumps({"replace": replace, "remove": removed}).encode())
         _fsync_folder(staging)
     except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
+        _remove_tree(staging)
         raise OutputError(f"cannot write {out_dir}: {error.strerror or error}; out/ is as it was") from None
     try:
         os.replace(staging / "journal", out_dir / JOURNAL_FILE)  # the commit point
@@ -361,7 +366,7 @@ def _apply(out_dir: Path, entries: dict[str, Any]) -> None:
     if (staging / "index").is_file():
         os.replace(staging / "index", out_dir / INDEX_FILE)
     _fsync_folder(out_dir)
-    shutil.rmtree(staging, ignore_errors=True)
+    _remove_tree(staging)
 
 
 @contextlib.contextmanager

@@ -181,6 +181,21 @@ PITR_REFUSALS = _settings_refusals("PITR")
 CONFIGURATION = "configuration"
 MONITORING = ("monitoring", "monitoringConfigName")
 BACKUP_AGENT = "backupAgent"
+# What the API server and controllers write into an Instance's metadata: a live Instance
+# exported with `kubectl get -o yaml` carries it. It never reaches a rendered object (the
+# translation copies only name, namespace, labels and annotations), so it is ignored, each field
+# with a warning that names it, rather than refused: an export renders as the Instance it is.
+SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+    "managedFields",
+    "finalizers",
+)
 SPEC_ORDER = ("provider", "topology", "components", "instances", "secretsName", "backup")
 
 
@@ -334,10 +349,18 @@ class _Translation(Translation):
         self._backup(spec)
         written = self.out["spec"]
         cluster = {key: written[key] for key in SPEC_ORDER if key in written}
-        translated = {"apiVersion": CLUSTER_API_VERSION, "kind": "DatabaseCluster", "metadata": data["metadata"], "spec": cluster}
+        metadata = self._metadata(data["metadata"])
+        translated = {"apiVersion": CLUSTER_API_VERSION, "kind": "DatabaseCluster", "metadata": metadata, "spec": cluster}
         return self.translated(translated), self.problems
 
     # --- hooks: what is not a plain move -------------------------------------------------------
+
+    def _metadata(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        for key in metadata:
+            if key in SERVER_METADATA:
+                written_by_cluster = "is written by the cluster (an exported Instance carries it), never taken from git"
+                self.warn(("metadata", key), f"ignored: '{key}' {written_by_cluster}")
+        return {key: value for key, value in metadata.items() if key not in SERVER_METADATA}
 
     def _provider(self, spec: Mapping[str, Any]) -> str | None:
         if "providerRef" in spec:

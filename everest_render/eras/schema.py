@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -43,7 +43,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
 @functools.cache
 def instance_schema() -> dict[str, Any]:
     """The schema an Instance is checked against: Instance.json with the overlay applied."""
-    folder = resources.files("everest_render") / "schemas"
+    # The package folder's own file (importlib.resources would load tempfile and shutil too).
+    folder = Path(__file__).resolve().parent.parent / "schemas"
     generated = json.loads((folder / "Instance.json").read_text())
     overlay = yaml.load((folder / "Instance.overlay.yaml").read_text(), Loader=yaml.CSafeLoader)
     result: dict[str, Any] = merge_patch(generated, overlay)

@@ -13,7 +13,7 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -134,13 +134,29 @@ class _Collected:
         )
 
 
+SCHEMAS_FOLDER = Path(__file__).resolve().parent.parent / "schemas"
+
+
 @functools.cache
 def input_validator(kind: str) -> Validator:
     """The compiled schema of one input kind (common definitions inlined)."""
-    folder = resources.files("everest_render") / "schemas"
-    common = yaml.load((folder / "common.yaml").read_text(), Loader=yaml.CSafeLoader)
-    schema = yaml.load((folder / f"{kind}.yaml").read_text(), Loader=yaml.CSafeLoader)
-    return compile_schema(_inline_common(schema, common["$defs"]))
+    from everest_render import prepared_builtins
+
+    prepared = prepared_builtins.input_schema(kind)  # as built below, at build time
+    return compile_schema(prepared if prepared is not None else input_schema(kind))
+
+
+def input_kinds() -> list[str]:
+    """Every kind schemas/ holds an input schema for (what the prepare step builds)."""
+    names = sorted(p.name for p in SCHEMAS_FOLDER.glob("*.yaml"))
+    return [name.removesuffix(".yaml") for name in names if name != "common.yaml" and not name.endswith(".overlay.yaml")]
+
+
+def input_schema(kind: str) -> dict[str, Any]:
+    """One input kind's schema, from schemas/<kind>.yaml with schemas/common.yaml's definitions inlined."""
+    common = yaml.load((SCHEMAS_FOLDER / "common.yaml").read_text(), Loader=yaml.CSafeLoader)
+    schema = yaml.load((SCHEMAS_FOLDER / f"{kind}.yaml").read_text(), Loader=yaml.CSafeLoader)
+    return _inline_common(schema, common["$defs"])
 
 
 def _inline_common(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -352,10 +368,10 @@ def near_miss(api_version: str, kind: str) -> tuple[str, str] | None:
     """The input (apiVersion, kind) that ``api_version``/``kind`` nearly spells, when it is
     not one: a kind off by a letter or a case, or an input kind in a group or version off by
     one (``everest.percona.com/v2alpha``, ``Everest.Percona.com/v2alpha1``)."""
-    import difflib
-
     if (api_version, kind) in INPUT_APIS:
         return None
+    import difflib  # only for a kind that is not an input's
+
     group = api_version.rsplit("/", 1)[0].lower() if "/" in api_version else ""
 
     def near(a: str, b: str) -> bool:
