@@ -28,11 +28,10 @@ import marshal
 import os
 import pickle
 import sys
-import zlib
 from collections.abc import Mapping, Sequence
-from importlib._bootstrap_external import MAGIC_NUMBER
 from typing import Any
 
+from everest_render import prepared_file
 from everest_render.load.files import ExtensionFolder, SourceSet
 
 PREPARED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "builtins.marshal")
@@ -118,44 +117,19 @@ def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE) -> Any 
         return None
 
 
-def _write(path: str, payload: bytes) -> None:
+def _identity() -> dict[str, Any]:
     from everest_render.package_files import code_identity
 
-    content = {
-        "format": FORMAT,
-        "python": MAGIC_NUMBER,
-        "version": sys.version,
-        "code": code_identity(),
-        "libraries": library_versions(),
-        "payload": payload,
-        "crc32": zlib.crc32(payload),  # a damaged file is not used
-    }
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    scratch = path + ".tmp"
-    with open(scratch, "wb") as file:
-        file.write(marshal.dumps(content))
-    os.replace(scratch, path)
+    return {"format": FORMAT, "code": code_identity(), "libraries": library_versions()}
+
+
+def _write(path: str, payload: bytes) -> None:
+    prepared_file.write(path, payload, _identity())
 
 
 def _read(path: str) -> bytes | None:
     """The payload of a file `_write` wrote, if this very Python, code and libraries wrote it."""
-    try:
-        with open(path, "rb") as file:
-            content = marshal.loads(file.read())
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        return None
-    if content.get("python") != MAGIC_NUMBER or content.get("version") != sys.version:
-        return None
-    from everest_render.package_files import code_identity
-
-    if content.get("code") != code_identity() or content.get("libraries") != library_versions():
-        return None
-    payload = content.get("payload")
-    if not isinstance(payload, bytes) or zlib.crc32(payload) != content.get("crc32"):
-        return None
-    return payload
+    return prepared_file.read(path, _identity)
 
 
 _this_environment: list[tuple[str, ...] | None] = []

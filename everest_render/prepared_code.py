@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import builtins
 import marshal
-import sys
-from importlib._bootstrap_external import MAGIC_NUMBER
 from pathlib import Path
 from types import CodeType
 from typing import Any
+
+from everest_render import prepared_file
 
 PREPARED_FILE = Path(__file__).resolve().parent / "_prepared" / "dataclasses.marshal"
 FORMAT = 1
@@ -50,25 +50,17 @@ def record() -> dict[str, bytes]:
 
 
 def write(table: dict[str, bytes], path: Path = PREPARED_FILE) -> None:
-    content = {"format": FORMAT, "python": MAGIC_NUMBER, "version": sys.version, "code": table}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_suffix(".tmp")
-    scratch.write_bytes(marshal.dumps(content))
-    scratch.replace(path)
+    prepared_file.write(str(path), marshal.dumps(table), {"format": FORMAT})
 
 
 def load(path: Path = PREPARED_FILE) -> dict[str, bytes] | None:
     """The prepared code by text, if the file was made by this very Python; else None. Each
     entry stays marshalled until its class is defined (most runs define a few of them)."""
+    payload = prepared_file.read(str(path), lambda: {"format": FORMAT})
     try:
-        content = marshal.loads(path.read_bytes())
-    except (OSError, EOFError, ValueError, TypeError):
+        table = marshal.loads(payload) if payload is not None else None
+    except (EOFError, ValueError, TypeError):
         return None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        return None
-    if content.get("python") != MAGIC_NUMBER or content.get("version") != sys.version:
-        return None
-    table = content.get("code")
     return table if isinstance(table, dict) else None
 
 

@@ -24,11 +24,10 @@ import _sre  # type: ignore[import-not-found]  # the engine behind `re`, unstubb
 import marshal
 import os
 import re
-import sys
-import zlib
 from collections.abc import Callable, Iterable
-from importlib._bootstrap_external import MAGIC_NUMBER
 from typing import Any
+
+from everest_render import prepared_file
 
 PREPARED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "patterns.marshal")
 FORMAT = 1
@@ -112,40 +111,18 @@ def write(keys: Iterable[Key], path: str = PREPARED_FILE) -> int:
     if not cache_serves_prepared_patterns():
         return 0
     entries = [found for found in (entry(pattern, flags) for pattern, flags in keys) if found is not None]
-    patterns = marshal.dumps(entries)
-    content = {
-        "format": FORMAT,
-        "python": MAGIC_NUMBER,
-        "version": sys.version,
-        "engine": _engine(),
-        "patterns": patterns,
-        "crc32": zlib.crc32(patterns),  # a damaged file is not used
-    }
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    scratch = path + ".tmp"
-    with open(scratch, "wb") as file:
-        file.write(marshal.dumps(content))
-    os.replace(scratch, path)
+    prepared_file.write(path, marshal.dumps(entries), _identity())
     return len(entries)
 
 
-def _engine() -> tuple[int, int]:
-    return (_sre.MAGIC, _sre.CODESIZE)
+def _identity() -> dict[str, Any]:
+    return {"format": FORMAT, "engine": (_sre.MAGIC, _sre.CODESIZE)}
 
 
 def load(path: str = PREPARED_FILE) -> list[Entry] | None:
     """The prepared patterns, if the file was made by this very Python; else None."""
-    try:
-        with open(path, "rb") as file:
-            content = marshal.loads(file.read())
-    except (OSError, EOFError, ValueError, TypeError):
-        return None
-    if not isinstance(content, dict) or content.get("format") != FORMAT:
-        return None
-    if content.get("python") != MAGIC_NUMBER or content.get("version") != sys.version or content.get("engine") != _engine():
-        return None
-    patterns = content.get("patterns")
-    if not isinstance(patterns, bytes) or zlib.crc32(patterns) != content.get("crc32"):
+    patterns = prepared_file.read(path, _identity)
+    if patterns is None:
         return None
     try:
         entries = marshal.loads(patterns)

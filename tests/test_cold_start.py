@@ -205,8 +205,10 @@ def test_prepared_dataclass_code_of_another_python_is_not_used(tmp_path):
     file = tmp_path / "dataclasses.marshal"
     prepared_code.write({"def f(): pass": marshal.dumps(compile("", "<string>", "exec"))}, file)
     assert prepared_code.load(file) is not None
-    file.write_bytes(marshal.dumps({**marshal.loads(file.read_bytes()), "version": "3.11.0 (another build)"}))
-    assert prepared_code.load(file) is None
+    content = marshal.loads(file.read_bytes())
+    for changed in ({**content, "version": "3.11.0 (another build)"}, {**content, "payload": _flipped(content["payload"])}):
+        file.write_bytes(marshal.dumps(changed))
+        assert prepared_code.load(file) is None
     assert not prepared_code.install(tmp_path / "missing.marshal")
 
 
@@ -284,7 +286,7 @@ def test_prepared_patterns_of_another_python_or_a_damaged_file_are_not_used(tmp_
         {**content, "version": "3.11.0 (another build)"},
         {**content, "python": b"\x00\x00\r\n"},
         {**content, "engine": (0, 0)},
-        {**content, "patterns": _flipped(content["patterns"])},  # the checksum no longer holds
+        {**content, "payload": _flipped(content["payload"])},  # the checksum no longer holds
         {**content, "format": 0},
     ):
         file.write_bytes(marshal.dumps(changed))
