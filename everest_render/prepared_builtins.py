@@ -68,20 +68,10 @@ def write_input_schemas(schemas: Mapping[str, dict[str, Any]], path: str = SCHEM
     _write(path, marshal.dumps(dict(schemas)))
 
 
-_input_schemas: dict[str, dict[str, Any] | None] = {}
-
-
 def input_schema(kind: str, path: str = SCHEMAS_FILE) -> dict[str, Any] | None:
     """The schema of one input kind as prepared by this very code (the schema files are the
     package's, so the code digest covers them), or None."""
-    if path not in _input_schemas:
-        payload = _read(path)
-        try:
-            schemas = marshal.loads(payload) if payload is not None else None
-        except (EOFError, ValueError, TypeError):
-            schemas = None
-        _input_schemas[path] = schemas if isinstance(schemas, dict) else None
-    schemas = _input_schemas[path]
+    schemas = _table(path)
     found = schemas.get(kind) if schemas is not None else None
     return copy.deepcopy(found) if isinstance(found, dict) else None
 
@@ -94,20 +84,10 @@ def write_object_schemas(texts: Mapping[str, str], path: str = OBJECT_SCHEMAS_FI
     _write(path, marshal.dumps({name: (text, marshal.dumps(json.loads(text))) for name, text in texts.items()}))
 
 
-_object_schemas: dict[str, dict[str, Any] | None] = {}
-
-
 def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE) -> Any | None:
     """``json.loads(text)`` for the built-in schema file ``name`` (the largest is 400 KB), if
     it was prepared from this very text; else None. Only that one is decoded."""
-    if path not in _object_schemas:
-        payload = _read(path)
-        try:
-            table = marshal.loads(payload) if payload is not None else None
-        except (EOFError, ValueError, TypeError):
-            table = None
-        _object_schemas[path] = table if isinstance(table, dict) else None
-    table = _object_schemas[path]
+    table = _table(path)
     entry = table.get(name) if table is not None else None
     if not isinstance(entry, tuple) or len(entry) != 2 or entry[0] != text:
         return None
@@ -115,6 +95,17 @@ def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE) -> Any 
         return marshal.loads(entry[1])
     except (EOFError, ValueError, TypeError):
         return None
+
+
+_tables: dict[str, dict[str, Any] | None] = {}
+
+
+def _table(path: str) -> dict[str, Any] | None:
+    """A prepared table (input or object schemas), read once per run."""
+    if path not in _tables:
+        table = prepared_file.read_value(path, _identity)
+        _tables[path] = table if isinstance(table, dict) else None
+    return _tables[path]
 
 
 def _identity() -> dict[str, Any]:

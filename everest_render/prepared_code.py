@@ -56,11 +56,7 @@ def write(table: dict[str, bytes], path: Path = PREPARED_FILE) -> None:
 def load(path: Path = PREPARED_FILE) -> dict[str, bytes] | None:
     """The prepared code by text, if the file was made by this very Python; else None. Each
     entry stays marshalled until its class is defined (most runs define a few of them)."""
-    payload = prepared_file.read(str(path), lambda: {"format": FORMAT})
-    try:
-        table = marshal.loads(payload) if payload is not None else None
-    except (EOFError, ValueError, TypeError):
-        return None
+    table = prepared_file.read_value(str(path), lambda: {"format": FORMAT})
     return table if isinstance(table, dict) else None
 
 

@@ -46,3 +46,12 @@ def read(path: str, identity: Callable[[], Mapping[str, Any]]) -> bytes | None:
     if not isinstance(payload, bytes) or zlib.crc32(payload) != content.get("crc32"):
         return None
     return payload
+
+
+def read_value(path: str, identity: Callable[[], Mapping[str, Any]]) -> Any | None:
+    """The marshalled value `read` gives, or None (no file, another maker, damage)."""
+    payload = read(path, identity)
+    try:
+        return marshal.loads(payload) if payload is not None else None
+    except (EOFError, ValueError, TypeError):
+        return None

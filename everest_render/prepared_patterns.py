@@ -121,13 +121,7 @@ def _identity() -> dict[str, Any]:
 
 def load(path: str = PREPARED_FILE) -> list[Entry] | None:
     """The prepared patterns, if the file was made by this very Python; else None."""
-    patterns = prepared_file.read(path, _identity)
-    if patterns is None:
-        return None
-    try:
-        entries = marshal.loads(patterns)
-    except (EOFError, ValueError, TypeError):
-        return None
+    entries = prepared_file.read_value(path, _identity)
     if not isinstance(entries, list) or not all(isinstance(e, tuple) and len(e) == ENTRY_FIELDS for e in entries):
         return None
     return entries
