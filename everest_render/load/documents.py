@@ -357,11 +357,15 @@ class _TooLarge(Exception):
     pass
 
 
+_tuple = tuple.__new__
+
+
 def _construct(node: yaml.Node, path: ObjectPath, positions: Positions, file: str, diagnostics: list[Diagnostic]) -> Any:
-    # The hot loop of every load: marks read inline, scalars (most nodes) tested first.
+    # The hot loop of every load: marks read inline, scalars (most nodes) tested first, and
+    # each Position made as the tuple it is (its class's constructor is a Python function).
     values = positions.values
     mark = node.start_mark
-    values[path] = at = Position(mark.line + 1, mark.column + 1)
+    values[path] = at = _tuple(Position, (mark.line + 1, mark.column + 1))
     if len(values) > MAX_VALUES:
         raise _TooLarge
     try:
@@ -377,7 +381,7 @@ def _construct(node: yaml.Node, path: ObjectPath, positions: Positions, file: st
         normalised: dict[str, str] = {}
         for key_node, value_node in node.value:
             mark = key_node.start_mark
-            pos = Position(mark.line + 1, mark.column + 1)
+            pos = _tuple(Position, (mark.line + 1, mark.column + 1))
             try:
                 key = _key(key_node)
             except Refused as refused:
