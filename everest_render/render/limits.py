@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import jinja2
@@ -131,6 +131,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             self.globals.pop(name, None)
         self.globals["range"] = lambda *a: _CountedRange(safe_range(*a), budget)
         self.globals["namespace"] = BoundedNamespace
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        # A template's globals as a plain dict, not Jinja's ChainMap over the environment's:
+        # every render and every import copies them into a new context, and a ChainMap is
+        # copied key by key in Python. The same mapping, since the environment's globals are
+        # complete before any template is loaded (templates.sandbox; Jinja asks as much).
+        return {**self.globals, **(d or {})}
 
     def bound_helpers(self) -> None:
         """Wrap every filter and test (after the provider's are added) so each costs a step
