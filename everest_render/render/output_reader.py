@@ -69,16 +69,19 @@ def read_rendered(text: str) -> list[Any] | None:
 def _split(text: str) -> list[list[tuple[int, str]]]:
     """Each document's lines as (indentation, content), blank lines and comments left out."""
     documents: list[list[tuple[int, str]]] = [[]]
+    lines = documents[0]
     for raw in text.split("\n"):
-        content = raw.strip(" ")
+        content = raw.lstrip(" ")  # once, for the indentation and the content both
         if not content or content[0] == "#":
             continue
         if raw[0] in "-.%" and raw.startswith(("---", "...", "%")):
             if raw.rstrip(" ") != "---":
                 raise _Outside
-            documents.append([])
+            lines = []
+            documents.append(lines)
             continue
-        documents[-1].append((len(raw) - len(raw.lstrip(" ")), content))
+        indent = len(raw) - len(content)
+        lines.append((indent, content.rstrip(" ") if content[-1] == " " else content))
     return documents
 
 
