@@ -35,6 +35,7 @@ _PLAIN_KEY = r"[A-Za-z0-9_][A-Za-z0-9_./-]*"
 # A quoted key as JSON writes it.
 _QUOTED_KEY = r'"(?:[^"\\]|\\.)*"'
 _ENTRY = re.compile(rf"({_PLAIN_KEY}|{_QUOTED_KEY}):(?: +(.*))?")
+_PLAIN_KEY_TEXT = re.compile(_PLAIN_KEY)
 # A plain scalar of one line that YAML reads the same in a block mapping and a sequence: no
 # indicator first, no `: `, ` #` or quote inside (what the canonical writer writes plainly).
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_/.+-][A-Za-z0-9_./:@%+=~$^(),* -]*")
@@ -112,13 +113,13 @@ def _mapping(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[dic
         at, content = lines[index]
         if at < indent:
             break
-        entry = _ENTRY.fullmatch(content) if at == indent else None
+        entry = _entry(content) if at == indent else None
         if entry is None:
             raise _Outside
-        key = _key(entry.group(1))
+        written, rest = entry
+        key = _key(written)
         if key in result:
             raise _Outside
-        rest = entry.group(2)
         index += 1
         if rest:
             result[key] = _scalar(rest)
@@ -149,7 +150,7 @@ def _sequence(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[li
                 value, index = _block(lines, index)
             else:
                 value = None
-        elif _is_item(rest) or _ENTRY.fullmatch(rest):
+        elif _is_item(rest) or _entry(rest) is not None:
             # "- " stands for the indentation of the item's first line.
             lines[index] = (indent + len(content) - len(rest), rest)
             value, index = _block(lines, index)
@@ -160,6 +161,22 @@ def _sequence(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[li
                 raise _Outside
         items.append(value)
     return items, index
+
+
+def _entry(content: str) -> tuple[str, str] | None:
+    """A ``key: value`` or ``key:`` line as `_ENTRY` reads it: (the key as written, the value
+    or ""), or None. Most lines without the regex (its ``.*`` ran over every value): a plain
+    key holds no colon, so it is the text before the first one, and a key read before (in
+    `_KEYS`) matched the pattern then."""
+    if content[0] == '"':
+        entry = _ENTRY.fullmatch(content)
+        return None if entry is None else (entry.group(1), entry.group(2) or "")
+    written, colon, rest = content.partition(":")
+    if not colon or (rest and rest[0] != " "):
+        return None
+    if written not in _KEYS and _PLAIN_KEY_TEXT.fullmatch(written) is None:
+        return None
+    return written, rest.lstrip(" ")
 
 
 def _key(written: str) -> str:
