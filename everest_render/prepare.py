@@ -43,7 +43,12 @@ def main() -> int:
     parsed = builtins[1]
     # Every template in the folder: the ones spec.templates lists and those they import or include.
     environments = [(sandbox(provider), sorted(provider.assets.templates)) for provider in parsed.providers]
-    count = prepare(environments)
+    # And each provider's checks, which a render compiles from their text (templates.py ProviderRenderer).
+    checks = [
+        (sandbox(provider), [snippet for c in provider.checks for snippet in (("expression", c["require"]), ("string", c["message"]))])
+        for provider in parsed.providers
+    ]
+    count = prepare(environments, snippets=checks)
     stop_recording()
     prepared_code.write(table)
     prepared_builtins.write((files.builtin, tuple(f for f in files.extensions if f.builtin)), builtins)

@@ -115,6 +115,38 @@ def test_prepared_templates_are_ignored_when_anything_differs(tmp_path, builtin_
     assert prepared.prepared_for(_psmdb_environment(builtin_providers), tmp_path / "missing") is None
 
 
+def test_prepared_provider_checks_are_what_jinja_compiles_and_are_used(tmp_path, builtin_providers, monkeypatch):
+    provider = builtin_providers["percona-server-mongodb"]
+    snippets = [s for c in provider.checks for s in (("expression", c["require"]), ("string", c["message"]))]
+    broken = [("expression", "replicas >"), ("string", "{% if %}")]  # compiled by a run, which says why
+    file = tmp_path / "templates.marshal"
+    prepared.prepare([], file, [(_psmdb_environment(builtin_providers), [*snippets, *broken])])
+    env = _psmdb_environment(builtin_providers)
+    env.bytecode_cache = prepared.prepared_for(env, file)
+    stored = env.bytecode_cache.snippets  # type: ignore[union-attr]
+    assert set(stored) == set(snippets)
+    fresh = _psmdb_environment(builtin_providers)
+    caught: list = []
+    monkeypatch.setattr(fresh, "_compile", lambda text, name, _c=fresh._compile: caught.append(_c(text, name)) or caught[-1])
+    for kind, source in snippets:
+        (fresh.compile_expression if kind == "expression" else fresh.from_string)(source)
+        assert prepared.marshal.loads(stored[(kind, source)]) == caught[-1]
+    monkeypatch.setattr(env, "compile", lambda *args, **kwargs: pytest.fail("compiled a prepared check"))
+    for replicas in (1, 2, 3):
+        context = {"cluster": {"allowUnsafeConfiguration": False}, "components": {"engine": {"replicas": replicas}}}
+        check = provider.checks[0]
+        assert prepared.compile_expression(env, check["require"])(**context) == fresh.compile_expression(check["require"])(**context)
+        assert prepared.from_string(env, check["message"]).render(context) == fresh.from_string(check["message"]).render(context)
+    # Not prepared (an edited check, another environment): compiled, and a syntax error is raised as Jinja raises it.
+    monkeypatch.undo()
+    assert prepared.compile_expression(env, "1 + 1")() == 2
+    with pytest.raises(prepared.jinja2.TemplateSyntaxError):
+        prepared.compile_expression(env, "replicas >")
+    assert prepared.from_string(fresh, provider.checks[0]["message"]).render(components={"engine": {"replicas": 2}}).endswith(
+        "set spec.allowUnsafeConfiguration"
+    )
+
+
 def _read(file: Path) -> dict:
     return __import__("marshal").loads(file.read_bytes())
 
