@@ -11,9 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema_rs
-
 from everest_render.diagnostics import ObjectPath, did_you_mean
+from everest_render.jsonschema_library import jsonschema_rs  # without the email.utils it would load
 
 
 @dataclass(frozen=True)

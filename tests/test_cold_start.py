@@ -535,3 +535,48 @@ def test_the_builtins_read_in_a_checkout_are_what_an_install_reads(tmp_path):
         install, BUILTIN_PREFIX, builtin=True, problems=problems
     )
     assert problems == []
+
+
+# --- jsonschema-rs imported without email.utils --------------------------------------------------
+
+
+def test_jsonschema_rs_is_imported_without_email_utils_and_keeps_its_build_time():
+    show = "import jsonschema_rs.jsonschema_rs as ext; print(repr(ext.__build__['info-time']))"
+    script = (
+        f"import sys, everest_render.schema_check; print('email.utils' in sys.modules); {show}; "
+        "import email.utils; print(email.utils.parsedate_to_datetime.__module__, hasattr(email.utils, 'formataddr'))"
+    )
+    ours = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    plain = subprocess.run([sys.executable, "-c", show], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert ours == ["False", plain[0], "email.utils True"]  # and afterwards email.utils is the real module
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thu, 12 Nov 2026 07:50:16 +0000",
+        "Mon, 1 Jan 2024 00:00:00 +0000",
+        "Sun, 29 Feb 2032 23:59:59 +0000",
+        "Tue, 31 Feb 2026 00:00:00 +0000",  # no such day: both refuse it alike
+        "Thu, 12 Nov 2026 07:50:16 -0000",  # what email.utils reads as a naive time
+        "Thu, 12 Nov 2026 07:50:16 +0100",
+        "12 Nov 2026 07:50:16 GMT",
+        "Thu, 12 Nov 26 07:50:16 +0000",
+        "Thu, \uff112 Nov 2026 07:50:16 +0000",  # a non-ASCII digit
+        "",
+    ],
+)
+def test_the_email_utils_stand_in_reads_dates_as_email_utils_does(text):
+    import email.utils
+
+    from everest_render.jsonschema_library import _stand_in
+
+    def outcome(parse):
+        try:
+            value = parse(text)
+        except Exception as error:
+            return type(error)
+        return (value, value.tzinfo) if value is not None else None
+
+    assert outcome(_stand_in.parsedate_to_datetime) == outcome(email.utils.parsedate_to_datetime)
+    assert _stand_in.formataddr is email.utils.formataddr  # any other name: the real module's
