@@ -28,6 +28,17 @@ def test_empty_documents_are_skipped_and_indexes_kept():
     assert [(d.index, d.data) for d in docs] == [(1, {"a": 1}), (3, {"b": 2})]
 
 
+def test_positions_found_later_are_those_of_their_own_document():
+    # Positions are found from the text when first asked for: past empty documents, each
+    # document's own, and one with a problem keeps the others' positions right.
+    text = "---\n---\na: 1\n---\n# only a comment\n---\nb:\n  c: 2\n  c: 3\n"
+    docs, problems = parse_yaml(SourceFile("f.yaml", text))
+    assert [p.message for p in problems] == ["duplicate key 'c' (first at line 8)"]
+    first, second = docs
+    assert (first.positions.value(("a",)).line, first.positions.value(("a",)).column) == (3, 4)
+    assert (second.positions.key(("b", "c")).line, second.positions.value(("b", "c")).column) == (8, 6)
+
+
 def test_dates_stay_strings():
     (doc,), _ = parse_yaml(SourceFile("f.yaml", "d: 2024-01-01\n"))
     assert doc.data == {"d": "2024-01-01"}

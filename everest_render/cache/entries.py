@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, Severity
-from everest_render.load.documents import Document, Position, Positions, SourceFile
+from everest_render.load.documents import Document, ReloadedPositions, SourceFile
 from everest_render.model import (
     BackupStorage,
     Definition,
@@ -160,24 +160,11 @@ def source_key(identity: bytes, source: SourceFile) -> str:
 
 
 def encode_loaded(documents: Sequence[Document]) -> bytes | None:
-    """One file's documents as `load.documents.parse_yaml` made them (data and positions), or
-    None when some value is not plain data."""
+    """One file's documents as `load.documents.parse_yaml` made them, or None when some value
+    is not plain data. Positions are not kept: they are found again from the file's text, as
+    for a file loaded afresh, when first asked for."""
     try:
-        return marshal.dumps(
-            (
-                ENTRY_FORMAT,
-                [
-                    (
-                        d.index,
-                        d.data,
-                        {path: (p.line, p.column) for path, p in d.positions.values.items()},
-                        {path: (p.line, p.column) for path, p in d.positions.keys.items()},
-                        d.refused,
-                    )
-                    for d in documents
-                ],
-            )
-        )
+        return marshal.dumps((ENTRY_FORMAT, [(d.index, d.data, d.refused) for d in documents]))
     except ValueError:
         return None
 
@@ -188,25 +175,6 @@ def decode_loaded(payload: bytes, source: SourceFile) -> list[Document] | None:
         version, documents = marshal.loads(payload)
         if version != ENTRY_FORMAT:
             return None
-        loaded = [Document(source, index, data, _StoredPositions(at, keys), refused) for index, data, at, keys, refused in documents]
-        return loaded
+        return [Document(source, index, data, ReloadedPositions(source, index), refused) for index, data, refused in documents]
     except (ValueError, TypeError, EOFError):
         return None
-
-
-class _StoredPositions(Positions):
-    """A loaded file's positions as the cache holds them, (line, column) pairs made into
-    `Position` values only when first asked for: most documents are never asked (only a
-    problem, or a translation, needs a position)."""
-
-    def __init__(self, values: dict[Any, tuple[int, int]], keys: dict[Any, tuple[int, int]]) -> None:
-        self._stored = (values, keys)
-        self.origins = {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in ("values", "keys"):
-            raise AttributeError(name)
-        values, keys = self._stored
-        self.values = {path: Position(*at) for path, at in values.items()}
-        self.keys = {path: Position(*at) for path, at in keys.items()}
-        return getattr(self, name)

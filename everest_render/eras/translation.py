@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, ObjectPath
-from everest_render.load.documents import Document, Positions
+from everest_render.load.documents import DeferredPositions, Document, Positions
 
 
 class Translation:
@@ -35,10 +35,19 @@ class Translation:
     def translated(self, data: Any) -> Document:
         """``data`` as a document of the foreign one's file, each path at the position of the
         field it came from."""
-        return Document(self.doc.source, self.doc.index, data, self._positions(data))
+        return Document(self.doc.source, self.doc.index, data, TranslatedPositions(self.doc.positions, data, self.origins))
 
-    def _positions(self, data: Any) -> Positions:
-        source = self.doc.positions
+
+class TranslatedPositions(DeferredPositions):
+    """A translated document's positions: each of its paths at the position, in the foreign
+    document, of the path it came from (found when first asked for, as a loaded document's are)."""
+
+    def __init__(self, foreign: Positions, data: Any, origins: dict[ObjectPath, ObjectPath]) -> None:
+        super().__init__(origins)
+        self.foreign, self.data = foreign, data
+
+    def find(self) -> Positions:
+        source = self.foreign
         positions = Positions(origins=self.origins)
 
         def walk(node: Any, path: ObjectPath) -> None:
@@ -53,5 +62,5 @@ class Translation:
                 for index, value in enumerate(node):
                     walk(value, (*path, index))
 
-        walk(data, ())
+        walk(self.data, ())
         return positions

@@ -61,6 +61,38 @@ class Positions:
         return path
 
 
+class DeferredPositions(Positions):
+    """Positions found only when first asked for, by `find`: most documents are never asked
+    (a problem, a pinned release or a translation asks), and the positions of a fleet's
+    documents held from load to the end would be a third of a large render's memory."""
+
+    def __init__(self, origins: dict[ObjectPath, ObjectPath] | None = None) -> None:
+        self.origins = origins if origins is not None else {}
+
+    def find(self) -> Positions:
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for an attribute not set yet: ``values`` and ``keys`` before the first use.
+        if name not in ("values", "keys"):
+            raise AttributeError(name)
+        found = self.find()
+        self.values, self.keys = found.values, found.keys
+        return getattr(self, name)
+
+
+class ReloadedPositions(DeferredPositions):
+    """A loaded document's positions, found by loading its file's text again: the same text
+    through the same code gives the same positions."""
+
+    def __init__(self, source: SourceFile, index: int) -> None:
+        super().__init__()
+        self.source, self.index = source, index
+
+    def find(self) -> Positions:
+        return positions_of(self.source, self.index)
+
+
 @dataclass(frozen=True)
 class SourceFile:
     path: str  # relative to the repository root, with forward slashes
@@ -291,17 +323,16 @@ def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
         while loader.check_node():
             node = loader.get_node()
             if node is not None and not _is_empty(node):
-                positions = Positions()
                 before = len(diagnostics)
                 try:
-                    data = _construct(node, (), positions, source.path, diagnostics)
+                    data = _construct(node, (), None, source.path, diagnostics, [MAX_VALUES])
                 except (_TooLarge, RecursionError) as error:
                     where = _mark(node)
                     too_large = f"document too large: more than {MAX_VALUES} values (aliases expanding?)"
                     message = too_large if isinstance(error, _TooLarge) else "document nested too deeply"
                     diagnostics.append(Diagnostic(source.path, where.line, where.column, message))
                 else:
-                    documents.append(Document(source, index, data, positions, refused=len(diagnostics) > before))
+                    documents.append(Document(source, index, data, ReloadedPositions(source, index), refused=len(diagnostics) > before))
             index += 1
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
@@ -314,6 +345,27 @@ def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
     finally:
         loader.dispose()
     return documents, diagnostics
+
+
+def positions_of(source: SourceFile, index: int) -> Positions:
+    """Where each value and key of document ``index`` of ``source`` was written (as
+    `parse_yaml` numbers documents: empty ones count); none for a document it did not load."""
+    positions = Positions()
+    loader = _InputLoader(source.text)
+    try:
+        at = 0
+        while loader.check_node():
+            node = loader.get_node()
+            if at == index:
+                if node is not None and not _is_empty(node):
+                    _construct(node, (), positions, source.path, [], [MAX_VALUES])
+                break
+            at += 1
+    except (yaml.YAMLError, _TooLarge, RecursionError):
+        return Positions()  # not a document parse_yaml loaded: nothing of it is reported
+    finally:
+        loader.dispose()
+    return positions
 
 
 def _is_empty(node: yaml.Node) -> bool:
@@ -332,10 +384,16 @@ class _TooLarge(Exception):
     pass
 
 
-def _construct(node: yaml.Node, path: ObjectPath, positions: Positions, file: str, diagnostics: list[Diagnostic]) -> Any:
-    positions.values[path] = _mark(node)
-    if len(positions.values) > MAX_VALUES:
+def _construct(
+    node: yaml.Node, path: ObjectPath, positions: Positions | None, file: str, diagnostics: list[Diagnostic], budget: list[int]
+) -> Any:
+    """The value of ``node``, its problems appended to ``diagnostics``; where each value and
+    key was written recorded in ``positions`` when given (`positions_of`: only when asked)."""
+    budget[0] -= 1
+    if budget[0] < 0:
         raise _TooLarge
+    if positions is not None:
+        positions.values[path] = _mark(node)
     try:
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             _check_collection(node)
@@ -347,19 +405,19 @@ def _construct(node: yaml.Node, path: ObjectPath, positions: Positions, file: st
         return None
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
-        first_seen: dict[str, Position] = {}
+        first_seen: dict[str, yaml.Node] = {}
         normalised: dict[str, str] = {}
         for key_node, value_node in node.value:
-            pos = _mark(key_node)
             try:
                 key = _key(key_node)
             except Refused as refused:
+                pos = _mark(key_node)
                 diagnostics.append(Diagnostic(file, pos.line, pos.column, str(refused), path))
                 continue
             child = (*path, key)
             same = key if key.isascii() else normalised.get(unicodedata.normalize("NFC", key), key)
             if same in first_seen:
-                first = first_seen[same]
+                pos, first = _mark(key_node), _mark(first_seen[same])
                 if same == key:
                     message = f"duplicate key {key!r} (first at line {first.line})"
                 else:  # escaped: the two spellings look the same on screen
@@ -368,10 +426,12 @@ def _construct(node: yaml.Node, path: ObjectPath, positions: Positions, file: st
                 continue
             if not key.isascii():
                 normalised[unicodedata.normalize("NFC", key)] = key
-            first_seen[key] = positions.keys[child] = pos
-            result[key] = _construct(value_node, child, positions, file, diagnostics)
+            first_seen[key] = key_node
+            if positions is not None:
+                positions.keys[child] = _mark(key_node)
+            result[key] = _construct(value_node, child, positions, file, diagnostics, budget)
         return result
-    return [_construct(item, (*path, i), positions, file, diagnostics) for i, item in enumerate(node.value)]
+    return [_construct(item, (*path, i), positions, file, diagnostics, budget) for i, item in enumerate(node.value)]
 
 
 def load_documents(sources: list[SourceFile]) -> tuple[list[Document], list[Diagnostic]]:
