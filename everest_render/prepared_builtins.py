@@ -37,7 +37,7 @@ from everest_render.load.files import ExtensionFolder, SourceSet
 PREPARED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "builtins.marshal")
 SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "input-schemas.marshal")
 OBJECT_SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "object-schemas.marshal")
-FORMAT = 1
+FORMAT = 2
 # The libraries whose behaviour parsing the built-ins depends on: (module, distribution).
 LIBRARIES = (("yaml", "pyyaml"), ("jsonschema_rs", "jsonschema_rs"), ("jinja2", "jinja2"), ("markupsafe", "markupsafe"))
 
@@ -78,21 +78,28 @@ def input_schema(kind: str, path: str = SCHEMAS_FILE) -> dict[str, Any] | None:
 
 def write_object_schemas(texts: Mapping[str, str], path: str = OBJECT_SCHEMAS_FILE) -> None:
     """Store the built-in providers' and extensions' object schemas (JSON text, by folder and
-    file name) parsed, each with its text."""
+    file name) parsed, each with its text; `deferred` (schema_check.py), so that narrowing one
+    for a cluster's objects unmarshals only what they reach."""
     import json
 
-    _write(path, marshal.dumps({name: (text, marshal.dumps(json.loads(text))) for name, text in texts.items()}))
+    from everest_render.schema_check import deferred
+
+    _write(path, marshal.dumps({name: (text, marshal.dumps(deferred(json.loads(text)))) for name, text in texts.items()}))
 
 
-def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE) -> Any | None:
+def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE, *, narrowed: bool = False) -> Any | None:
     """``json.loads(text)`` for the built-in schema file ``name`` (the largest is 400 KB), if
-    it was prepared from this very text; else None. Only that one is decoded."""
+    it was prepared from this very text; else None. Only that one is decoded. ``narrowed``:
+    the caller gives it only to schema_check.schema_for, which takes it `deferred`."""
     table = _table(path)
     entry = table.get(name) if table is not None else None
     if not isinstance(entry, tuple) or len(entry) != 2 or entry[0] != text:
         return None
+    from everest_render.schema_check import undeferred
+
     try:
-        return marshal.loads(entry[1])
+        schema = marshal.loads(entry[1])
+        return schema if narrowed else undeferred(schema)
     except (EOFError, ValueError, TypeError):
         return None
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from everest_render.render import prepared
-from everest_render.schema_check import compile_schema, schema_for, schema_problems
+from everest_render.schema_check import compile_schema, deferred, schema_for, schema_problems, undeferred
 from tests.conftest import PROJECT_ROOT, mongodb
 
 # Imported by the commands that need them, never by a render (pyproject.toml says why each is there).
@@ -185,9 +185,12 @@ def test_a_narrowed_schema_gives_the_whole_schemas_verdicts_and_messages():
         change(variant)
         variants.append(variant)
     whole = compile_schema(schema)
+    stored = deferred(schema)  # as the built-ins' schemas are prepared: the same narrowing, unmarshalled as reached
     for variant in variants:
         narrowed = compile_schema(schema_for(schema, [variant]))
         assert _errors(narrowed, variant) == _errors(whole, variant), variant
+        assert schema_for(stored, [variant]) == schema_for(schema, [variant])
+    assert undeferred(stored) == schema
     # One schema narrowed for several objects serves each of them.
     together = compile_schema(schema_for(schema, variants))
     assert [_errors(together, v) for v in variants] == [_errors(whole, v) for v in variants]
@@ -510,6 +513,7 @@ def test_prepared_object_schemas_are_what_parsing_the_json_gives(tmp_path, built
     prepared_builtins.write_object_schemas(texts, file)
     for name, text in texts.items():
         assert prepared_builtins.object_schema(name, text, file) == json.loads(text)
+        assert undeferred(prepared_builtins.object_schema(name, text, file, narrowed=True)) == json.loads(text)
     name, text = next(iter(texts.items()))
     assert prepared_builtins.object_schema(name, text.replace("object", "array", 1), file) is None  # an edited file
     assert prepared_builtins.object_schema("another/folder.json", text, file) is None
