@@ -63,7 +63,7 @@ def main() -> int:
     print(f"prepared {compiled} regular expressions in {prepared_patterns.PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(files.builtin.sources)} built-in files parsed in {prepared_builtins.PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(kinds)} input schemas in {prepared_builtins.SCHEMAS_FILE}", file=sys.stderr)
-    print(f"prepared {len(schemas)} object schemas in {prepared_builtins.OBJECT_SCHEMAS_FILE}", file=sys.stderr)
+    print(f"prepared {len(schemas)} object schemas in {prepared_builtins.OBJECT_SCHEMAS_FILE}-*.marshal", file=sys.stderr)
     return 0
 
 

@@ -509,8 +509,10 @@ def test_prepared_object_schemas_are_what_parsing_the_json_gives(tmp_path, built
 
     provider = builtin_providers["percona-server-mongodb"]
     texts = {f"{provider.folder}/{name}": text for name, text in provider.assets.schemas.items()}
-    file = str(tmp_path / "object-schemas.marshal")
+    file = str(tmp_path / "object-schema")
+    (tmp_path / "object-schema-gone.marshal").write_bytes(b"a schema no longer there")
     prepared_builtins.write_object_schemas(texts, file)
+    assert len(list(tmp_path.glob("object-schema-*.marshal"))) == len(texts)
     for name, text in texts.items():
         assert prepared_builtins.object_schema(name, text, file) == json.loads(text)
         assert undeferred(prepared_builtins.object_schema(name, text, file, narrowed=True)) == json.loads(text)
