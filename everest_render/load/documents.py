@@ -254,9 +254,32 @@ def _scalar(node: yaml.Node) -> Any:
     return result
 
 
+# Keys by (tag, spelling, style), or why each is refused: an input fleet writes the same few
+# hundred keys again and again (bounded, so that a huge fleet's keys do not pile up).
+_KEYS: dict[tuple[str, str, Any], str | Refused] = {}
+_KEYS_REMEMBERED = 50_000
+
+
 def _key(node: yaml.Node) -> str:
     """A mapping key: a string, written plainly or quoted (raises Refused)."""
-    if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:merge":
+    if not isinstance(node, yaml.ScalarNode):
+        raise Refused("mapping keys must be plain strings (no merge keys, no collections)")
+    spelling = (node.tag, node.value, getattr(node, "style", ""))
+    key = _KEYS.get(spelling)
+    if key is None:
+        if len(_KEYS) >= _KEYS_REMEMBERED:
+            _KEYS.clear()
+        try:
+            key = _KEYS[spelling] = _read_key(node)
+        except Refused as refused:
+            key = _KEYS[spelling] = refused
+    if isinstance(key, Refused):
+        raise Refused(*key.args)
+    return key
+
+
+def _read_key(node: yaml.ScalarNode) -> str:
+    if node.tag == "tag:yaml.org,2002:merge":
         raise Refused("mapping keys must be plain strings (no merge keys, no collections)")
     key = _scalar(node)
     if not isinstance(key, str):
@@ -399,10 +422,9 @@ def _construct(
     if positions is not None:
         positions.values[path] = _mark(node)
     try:
-        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-            _check_collection(node)
-        if isinstance(node, yaml.ScalarNode):
+        if isinstance(node, yaml.ScalarNode):  # most nodes: tested first
             return _scalar(node)
+        _check_collection(node)
     except Refused as refused:
         pos = _mark(node)
         diagnostics.append(Diagnostic(file, pos.line, pos.column, str(refused), path))
