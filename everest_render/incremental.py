@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, with_texts
@@ -37,14 +37,18 @@ CLUSTERS = "clusters/"
 Identity = tuple[str, str, str, str]
 
 
-def render_incremental(root: Path, out_dir: Path, only: Selection | None, jobs: int, cache: Store, *, replay: bool = True) -> RenderResult:
+def render_incremental(
+    root: Path, out_dir: Path, only: Selection | None, jobs: int, cache: Store, *, replay: bool | Callable[[RenderResult], bool] = True
+) -> RenderResult:
     snapshot = Snapshot(cache, renderer_identity(), root, out_dir, repr(only))
     shape = read_repository_files(root, out_dir, snapshot.reader)
     inputs = fingerprint(shape, token_digest)
     last = snapshot.last()
     if replay and last is not None and last[0] == inputs:
-        snapshot.save_manifest()
-        return _replayed(last[1])
+        replayed = _replayed(last[1])
+        if replay is True or replay(replayed):
+            snapshot.save_manifest()
+            return replayed
     result = _render_changed(shape, last[1], snapshot, jobs, cache) if last is not None and last[1].parts and only is None else None
     if result is None:
         files = with_texts(shape, snapshot.reader.text) or read_repository(root, out_dir)
