@@ -380,7 +380,15 @@ def render(
 ) -> None:
     """Render every DatabaseCluster of the repository into out/."""
     from everest_render.cache.outputs import open_record
-    from everest_render.emit.output import OutputError, differences, read_output, with_kustomization, without_sops, write_output
+    from everest_render.emit.output import (
+        OutputError,
+        OutputPlan,
+        differences,
+        read_output,
+        with_kustomization,
+        without_sops,
+        write_output,
+    )
     from everest_render.pipeline import RenderResult, Selection, render_incremental
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
@@ -394,6 +402,12 @@ def render(
     # out/ known by its files' stat (cache/outputs.py): a file holding what is planned is not read.
     trust = open_record(cache, out_dir) if not to_stdout else None
     current = None  # out/ as read for a replay, read once for its check and the guardrails
+    planned: list[tuple[OutputPlan, OutputPlan]] = []  # the last plan, and it as written
+
+    def written(plan: OutputPlan) -> OutputPlan:
+        if not planned or planned[0][0] is not plan:  # a fleet's kustomization.yaml lists thousands of files
+            planned[:] = [(plan, with_kustomization(plan) if kustomization else plan)]
+        return planned[0][1]
 
     def out_holds(replayed: RenderResult) -> bool:
         """Whether out/ holds the replayed render. If not, its destructive changes are judged
@@ -402,7 +416,7 @@ def render(
         nonlocal current
         if replayed.failed:
             return True
-        plan = with_kustomization(replayed.plan) if kustomization else replayed.plan
+        plan = written(replayed.plan)
         current = read_output(plan, out_dir, trust)
         if current != plan.files:
             current = None
@@ -415,7 +429,7 @@ def render(
     if result.failed:
         output.summary(failure_summary(tally))
         _finish(exit_code(failed=True))
-    plan = with_kustomization(result.plan) if kustomization else result.plan
+    plan = written(result.plan)
     if to_stdout:
         refused = _sops_refused(plan, sops)
         if refused:
