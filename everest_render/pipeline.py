@@ -80,6 +80,8 @@ class Selection:
 
 @dataclass(frozen=True)
 class ResolveResult:
+    """What load, parse and resolve gave: the catalogue, the resolved clusters and the diagnostics."""
+
     catalog: Catalog | None
     clusters: tuple[ResolvedCluster, ...]
     inputs: ParsedInputs
@@ -105,6 +107,8 @@ class RenderedSlice:
 
 @dataclass(frozen=True)
 class RenderResult:
+    """What a render gave: the objects, the output plan and every diagnostic."""
+
     resolved: ResolveResult
     objects: tuple[RenderedObject, ...]
     plan: OutputPlan

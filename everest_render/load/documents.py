@@ -22,6 +22,8 @@ BUILTIN_PREFIX = "<built-in>/"  # how diagnostics name files shipped inside the 
 
 @dataclass(frozen=True)
 class Position:
+    """A line and column in a file, from 1."""
+
     line: int
     column: int
 
@@ -95,6 +97,8 @@ class ReloadedPositions(DeferredPositions):
 
 @dataclass(frozen=True)
 class SourceFile:
+    """One input file's text, by its name in the repository."""
+
     path: str  # relative to the repository root, with forward slashes
     text: str
 

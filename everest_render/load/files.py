@@ -66,6 +66,8 @@ class ExtensionFolder:
 
 @dataclass(frozen=True)
 class RepositoryFiles:
+    """Everything the read stage read: the built-ins, the repository, its settings and extensions."""
+
     builtin: SourceSet
     own: SourceSet
     settings: SourceFile | None = None  # the repository's everest-render.yaml, when it has one
