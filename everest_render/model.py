@@ -101,6 +101,8 @@ DEFAULT_SETTINGS = RepositorySettings()
 
 @dataclass(frozen=True)
 class CatalogueVersion:
+    """One version a component type offers: its image, and whether it is the default."""
+
     version: str
     image: str
     default: bool
@@ -112,6 +114,8 @@ class CatalogueVersion:
 
 @dataclass(frozen=True)
 class ComponentType:
+    """A component type of a definition (an engine, a proxy) and the versions it offers."""
+
     name: str
     versions: tuple[CatalogueVersion, ...]
 
@@ -125,6 +129,8 @@ class ComponentType:
 
 @dataclass(frozen=True)
 class DefinitionComponent:
+    """A component a definition's clusters have (engine, proxy, ...) and the types it may take."""
+
     name: str
     type: str
     allowed_types: tuple[str, ...]
@@ -133,6 +139,8 @@ class DefinitionComponent:
 
 @dataclass(frozen=True)
 class TopologyComponent:
+    """A component as one topology has it: whether it may be left out, and its defaults."""
+
     name: str
     optional: bool
     defaults: Mapping[str, Any]
@@ -140,6 +148,8 @@ class TopologyComponent:
 
 @dataclass(frozen=True)
 class Topology:
+    """One way a definition lays out its components (replica set, sharded, ...)."""
+
     name: str
     default: bool
     components: Mapping[str, TopologyComponent]
@@ -159,6 +169,8 @@ class Bundle:
 
 @dataclass(frozen=True)
 class Definition:
+    """A database definition: its component types and versions, components and topologies."""
+
     name: str
     component_types: Mapping[str, ComponentType]
     components: Mapping[str, DefinitionComponent]
@@ -288,6 +300,8 @@ class TemplateSource(Protocol):
 
 @dataclass(frozen=True)
 class Provider:
+    """A provider: the operator it renders for, its templates and the objects they make."""
+
     name: str
     definition: str
     operator_name: str
@@ -360,6 +374,8 @@ class ExtensionSelection:
 
 @dataclass(frozen=True)
 class ExtensionTemplate:
+    """One template of an extension."""
+
     file: str
     # A shared template renders objects of the namespace, not of one cluster (one BackupStorage's
     # credentials): rendered for every selected cluster, identical results kept once, in
@@ -402,6 +418,8 @@ class AppliedExtension:
 
 @dataclass(frozen=True)
 class DatabaseCluster:
+    """One DatabaseCluster document, its spec checked against the input schema."""
+
     ref: ObjectRef
     labels: Mapping[str, str]
     spec: Mapping[str, Any]  # schema-validated input, read by resolve
@@ -484,6 +502,8 @@ class AppliedDefault:
 
 @dataclass(frozen=True)
 class Expose:
+    """How a component is reached from outside the cluster."""
+
     type: str  # ClusterIP | LoadBalancer | NodePort
     source_ranges: tuple[str, ...]
     annotations: Mapping[str, str]
@@ -491,6 +511,8 @@ class Expose:
 
 @dataclass(frozen=True)
 class ResolvedComponent:
+    """One component of a cluster with every default and catalogue choice applied."""
+
     name: str
     type: str
     version: str
@@ -506,6 +528,8 @@ class ResolvedComponent:
 
 @dataclass(frozen=True)
 class ResolvedSchedule:
+    """One backup schedule as the templates see it."""
+
     name: str
     schedule: str
     retention_copies: int | None
@@ -514,6 +538,8 @@ class ResolvedSchedule:
 
 @dataclass(frozen=True)
 class ResolvedPitr:
+    """Point-in-time recovery as the templates see it."""
+
     enabled: bool
     storage: str | None
     upload_interval_sec: int | None
@@ -532,12 +558,16 @@ class ResolvedBackup:
 
 @dataclass(frozen=True)
 class ResolvedMonitoring:
+    """Monitoring as the templates see it: the configuration and the agent image."""
+
     config: MonitoringConfig
     image: str
 
 
 @dataclass(frozen=True)
 class ResolvedVersion:
+    """The version and image a component type runs."""
+
     type: str
     version: str
     image: str
@@ -545,6 +575,8 @@ class ResolvedVersion:
 
 @dataclass(frozen=True)
 class ResolvedBundle:
+    """The version bundle a cluster runs, and where it was named."""
+
     name: str
     origin: str  # where it was named: spec.components.bundle, or the definition's default
 
@@ -566,6 +598,8 @@ NO_CONTROLS = GitopsControls({}, "none", False, {"deletionProtection": "default"
 
 @dataclass(frozen=True)
 class ResolvedCluster:
+    """A cluster with everything resolved that its provider's templates read."""
+
     cluster: DatabaseCluster
     provider: Provider
     definition: Definition

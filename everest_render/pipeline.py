@@ -85,6 +85,8 @@ class Selection:
 
 @dataclass(frozen=True)
 class ResolveResult:
+    """What load, parse and resolve gave: the catalogue, the resolved clusters and the diagnostics."""
+
     catalog: Catalog | None
     clusters: tuple[ResolvedCluster, ...]
     inputs: ParsedInputs
@@ -125,6 +127,8 @@ def emitted_objects(objects: Iterable[RenderedObject]) -> tuple[EmittedObject, .
 
 @dataclass(frozen=True)
 class RenderResult:
+    """What a render gave: the objects, the output plan and every diagnostic."""
+
     resolved: ResolveResult
     objects: tuple[RenderedObject, ...]  # only when asked for (render_repository's keep_objects)
     plan: OutputPlan

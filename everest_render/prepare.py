@@ -43,7 +43,12 @@ def main() -> int:
     parsed = builtins[1]
     # Every template in the folder: the ones spec.templates lists and those they import or include.
     environments = [(sandbox(provider), sorted(provider.assets.templates)) for provider in parsed.providers]
-    count = prepare(environments)
+    # And each provider's checks, which a render compiles from their text (templates.py ProviderRenderer).
+    checks = [
+        (sandbox(provider), [snippet for c in provider.checks for snippet in (("expression", c["require"]), ("string", c["message"]))])
+        for provider in parsed.providers
+    ]
+    count = prepare(environments, snippets=checks)
     stop_recording()
     prepared_code.write(table)
     prepared_builtins.write((files.builtin, tuple(f for f in files.extensions if f.builtin)), builtins)
@@ -58,7 +63,7 @@ def main() -> int:
     print(f"prepared {compiled} regular expressions in {prepared_patterns.PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(files.builtin.sources)} built-in files parsed in {prepared_builtins.PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(kinds)} input schemas in {prepared_builtins.SCHEMAS_FILE}", file=sys.stderr)
-    print(f"prepared {len(schemas)} object schemas in {prepared_builtins.OBJECT_SCHEMAS_FILE}", file=sys.stderr)
+    print(f"prepared {len(schemas)} object schemas in {prepared_builtins.OBJECT_SCHEMAS_FILE}-*.marshal", file=sys.stderr)
     return 0
 
 

@@ -36,8 +36,10 @@ from everest_render.load.files import ExtensionFolder, SourceSet
 
 PREPARED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "builtins.marshal")
 SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "input-schemas.marshal")
-OBJECT_SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "object-schemas.marshal")
-FORMAT = 1
+# One file per object schema (a run checks a few kinds, and reads only their files), named
+# ``object-schema-<digest of its name>.marshal`` after this.
+OBJECT_SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "object-schema")
+FORMAT = 2
 # The libraries whose behaviour parsing the built-ins depends on: (module, distribution).
 LIBRARIES = (("yaml", "pyyaml"), ("jsonschema_rs", "jsonschema_rs"), ("jinja2", "jinja2"), ("markupsafe", "markupsafe"))
 
@@ -72,39 +74,55 @@ def input_schema(kind: str, path: str = SCHEMAS_FILE) -> dict[str, Any] | None:
     """The schema of one input kind as prepared by this very code (the schema files are the
     package's, so the code digest covers them), or None."""
     schemas = _table(path)
-    found = schemas.get(kind) if schemas is not None else None
+    found = schemas.get(kind) if isinstance(schemas, dict) else None
     return copy.deepcopy(found) if isinstance(found, dict) else None
 
 
 def write_object_schemas(texts: Mapping[str, str], path: str = OBJECT_SCHEMAS_FILE) -> None:
     """Store the built-in providers' and extensions' object schemas (JSON text, by folder and
-    file name) parsed, each with its text."""
+    file name) parsed, each with its text, in a file of its own: whole, and `deferred`
+    (schema_check.py), so that narrowing one for a cluster's objects unmarshals only what
+    they reach. Files of schemas no longer there are removed."""
+    import glob
     import json
 
-    _write(path, marshal.dumps({name: (text, marshal.dumps(json.loads(text))) for name, text in texts.items()}))
+    from everest_render.schema_check import deferred
+
+    written = set()
+    for name, text in texts.items():
+        schema = json.loads(text)
+        written.add(_schema_file(name, path))
+        _write(_schema_file(name, path), marshal.dumps((name, text, marshal.dumps(schema), marshal.dumps(deferred(schema)))))
+    for stale in set(glob.glob(glob.escape(path) + "-*.marshal")) - written:
+        os.remove(stale)
 
 
-def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE) -> Any | None:
+def object_schema(name: str, text: str, path: str = OBJECT_SCHEMAS_FILE, *, narrowed: bool = False) -> Any | None:
     """``json.loads(text)`` for the built-in schema file ``name`` (the largest is 400 KB), if
-    it was prepared from this very text; else None. Only that one is decoded."""
-    table = _table(path)
-    entry = table.get(name) if table is not None else None
-    if not isinstance(entry, tuple) or len(entry) != 2 or entry[0] != text:
+    it was prepared from this very text; else None. ``narrowed``: the caller gives it only to
+    schema_check.schema_for, which takes it `deferred`."""
+    entry = _table(_schema_file(name, path))
+    if not isinstance(entry, tuple) or len(entry) != 4 or entry[0] != name or entry[1] != text:
         return None
     try:
-        return marshal.loads(entry[1])
+        return marshal.loads(entry[3] if narrowed else entry[2])
     except (EOFError, ValueError, TypeError):
         return None
 
 
-_tables: dict[str, dict[str, Any] | None] = {}
+def _schema_file(name: str, path: str) -> str:
+    import hashlib
+
+    return f"{path}-{hashlib.sha256(name.encode()).hexdigest()[:16]}.marshal"
 
 
-def _table(path: str) -> dict[str, Any] | None:
-    """A prepared table (input or object schemas), read once per run."""
+_tables: dict[str, Any] = {}
+
+
+def _table(path: str) -> Any | None:
+    """A prepared file's value (the input schemas, an object schema), read once per run."""
     if path not in _tables:
-        table = prepared_file.read_value(path, _identity)
-        _tables[path] = table if isinstance(table, dict) else None
+        _tables[path] = prepared_file.read_value(path, _identity)
     return _tables[path]
 
 

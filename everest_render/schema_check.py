@@ -7,13 +7,13 @@ Validators are compiled once per schema and reused.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import jsonschema_rs
-
 from everest_render.diagnostics import ObjectPath, did_you_mean
+from everest_render.jsonschema_library import jsonschema_rs  # without the email.utils it would load
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,10 @@ def schema_for(schema: Any, instances: Sequence[Any]) -> Any:
     A property none of the instances has is never looked at, so its subschema becomes ``{}``;
     its name stays (an unknown field is still told from a known one, and ``known_fields``
     still offers it). A CRD's schema describes every field the operator has (PSMDB: 400 KB);
-    one cluster's object sets a few dozen, and compiling the whole is most of checking it."""
+    one cluster's object sets a few dozen, and compiling the whole is most of checking it.
+    ``schema`` may be `deferred`: only the properties the instances have are then unmarshalled."""
+    if isinstance(schema, bytes):
+        schema = marshal.loads(schema)
     if not isinstance(schema, dict) or _APPLICATORS.intersection(schema):
         return schema
     narrowed = {key: value for key, value in schema.items() if key not in _NARROWED}
@@ -96,6 +99,45 @@ def schema_for(schema: Any, instances: Sequence[Any]) -> Any:
     if "not" in schema:
         narrowed["not"] = schema_for(schema["not"], instances)
     return narrowed
+
+
+def deferred(schema: Any) -> Any:
+    """``schema`` with the subschema of each property kept marshalled (bytes, which no JSON
+    value is), wherever `schema_for` would narrow: narrowing it for one cluster's objects then
+    unmarshals only the few properties they have, not all of a CRD's (prepared_builtins.py
+    stores the built-ins' schemas so). `undeferred` gives ``schema`` back."""
+    if not isinstance(schema, dict) or _APPLICATORS.intersection(schema):
+        return schema  # schema_for keeps such a node whole, so it stays as it is
+    kept = dict(schema)
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        kept["properties"] = {name: marshal.dumps(deferred(sub)) for name, sub in properties.items()}
+    for keyword in ("additionalProperties", "items", "not"):
+        if keyword in schema:
+            kept[keyword] = deferred(schema[keyword])
+    for keyword in ("anyOf", "allOf", "oneOf"):
+        if isinstance(schema.get(keyword), list):
+            kept[keyword] = [deferred(branch) for branch in schema[keyword]]
+    return kept
+
+
+def undeferred(schema: Any) -> Any:
+    """The schema `deferred` was given, whole."""
+    if isinstance(schema, bytes):
+        schema = marshal.loads(schema)
+    if not isinstance(schema, dict) or _APPLICATORS.intersection(schema):
+        return schema
+    whole = dict(schema)
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        whole["properties"] = {name: undeferred(sub) for name, sub in properties.items()}
+    for keyword in ("additionalProperties", "items", "not"):
+        if keyword in schema:
+            whole[keyword] = undeferred(schema[keyword])
+    for keyword in ("anyOf", "allOf", "oneOf"):
+        if isinstance(schema.get(keyword), list):
+            whole[keyword] = [undeferred(branch) for branch in schema[keyword]]
+    return whole
 
 
 class SchemaProblem:

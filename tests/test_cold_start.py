@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from everest_render.render import prepared
-from everest_render.schema_check import compile_schema, schema_for, schema_problems
+from everest_render.schema_check import compile_schema, deferred, schema_for, schema_problems, undeferred
 from tests.conftest import PROJECT_ROOT, mongodb
 
 # Imported by the commands that need them, never by a render (pyproject.toml says why each is there).
@@ -115,6 +115,38 @@ def test_prepared_templates_are_ignored_when_anything_differs(tmp_path, builtin_
     assert prepared.prepared_for(_psmdb_environment(builtin_providers), tmp_path / "missing") is None
 
 
+def test_prepared_provider_checks_are_what_jinja_compiles_and_are_used(tmp_path, builtin_providers, monkeypatch):
+    provider = builtin_providers["percona-server-mongodb"]
+    snippets = [s for c in provider.checks for s in (("expression", c["require"]), ("string", c["message"]))]
+    broken = [("expression", "replicas >"), ("string", "{% if %}")]  # compiled by a run, which says why
+    file = tmp_path / "templates.marshal"
+    prepared.prepare([], file, [(_psmdb_environment(builtin_providers), [*snippets, *broken])])
+    env = _psmdb_environment(builtin_providers)
+    env.bytecode_cache = prepared.prepared_for(env, file)
+    stored = env.bytecode_cache.snippets  # type: ignore[union-attr]
+    assert set(stored) == set(snippets)
+    fresh = _psmdb_environment(builtin_providers)
+    caught: list = []
+    monkeypatch.setattr(fresh, "_compile", lambda text, name, _c=fresh._compile: caught.append(_c(text, name)) or caught[-1])
+    for kind, source in snippets:
+        (fresh.compile_expression if kind == "expression" else fresh.from_string)(source)
+        assert prepared.marshal.loads(stored[(kind, source)]) == caught[-1]
+    monkeypatch.setattr(env, "compile", lambda *args, **kwargs: pytest.fail("compiled a prepared check"))
+    for replicas in (1, 2, 3):
+        context = {"cluster": {"allowUnsafeConfiguration": False}, "components": {"engine": {"replicas": replicas}}}
+        check = provider.checks[0]
+        assert prepared.compile_expression(env, check["require"])(**context) == fresh.compile_expression(check["require"])(**context)
+        assert prepared.from_string(env, check["message"]).render(context) == fresh.from_string(check["message"]).render(context)
+    # Not prepared (an edited check, another environment): compiled, and a syntax error is raised as Jinja raises it.
+    monkeypatch.undo()
+    assert prepared.compile_expression(env, "1 + 1")() == 2
+    with pytest.raises(prepared.jinja2.TemplateSyntaxError):
+        prepared.compile_expression(env, "replicas >")
+    assert prepared.from_string(fresh, provider.checks[0]["message"]).render(components={"engine": {"replicas": 2}}).endswith(
+        "set spec.allowUnsafeConfiguration"
+    )
+
+
 def _read(file: Path) -> dict:
     return __import__("marshal").loads(file.read_bytes())
 
@@ -153,9 +185,12 @@ def test_a_narrowed_schema_gives_the_whole_schemas_verdicts_and_messages():
         change(variant)
         variants.append(variant)
     whole = compile_schema(schema)
+    stored = deferred(schema)  # as the built-ins' schemas are prepared: the same narrowing, unmarshalled as reached
     for variant in variants:
         narrowed = compile_schema(schema_for(schema, [variant]))
         assert _errors(narrowed, variant) == _errors(whole, variant), variant
+        assert schema_for(stored, [variant]) == schema_for(schema, [variant])
+    assert undeferred(stored) == schema
     # One schema narrowed for several objects serves each of them.
     together = compile_schema(schema_for(schema, variants))
     assert [_errors(together, v) for v in variants] == [_errors(whole, v) for v in variants]
@@ -474,10 +509,13 @@ def test_prepared_object_schemas_are_what_parsing_the_json_gives(tmp_path, built
 
     provider = builtin_providers["percona-server-mongodb"]
     texts = {f"{provider.folder}/{name}": text for name, text in provider.assets.schemas.items()}
-    file = str(tmp_path / "object-schemas.marshal")
+    file = str(tmp_path / "object-schema")
+    (tmp_path / "object-schema-gone.marshal").write_bytes(b"a schema no longer there")
     prepared_builtins.write_object_schemas(texts, file)
+    assert len(list(tmp_path.glob("object-schema-*.marshal"))) == len(texts)
     for name, text in texts.items():
         assert prepared_builtins.object_schema(name, text, file) == json.loads(text)
+        assert undeferred(prepared_builtins.object_schema(name, text, file, narrowed=True)) == json.loads(text)
     name, text = next(iter(texts.items()))
     assert prepared_builtins.object_schema(name, text.replace("object", "array", 1), file) is None  # an edited file
     assert prepared_builtins.object_schema("another/folder.json", text, file) is None
@@ -503,3 +541,48 @@ def test_the_builtins_read_in_a_checkout_are_what_an_install_reads(tmp_path):
         install, BUILTIN_PREFIX, builtin=True, problems=problems
     )
     assert problems == []
+
+
+# --- jsonschema-rs imported without email.utils --------------------------------------------------
+
+
+def test_jsonschema_rs_is_imported_without_email_utils_and_keeps_its_build_time():
+    show = "import jsonschema_rs.jsonschema_rs as ext; print(repr(ext.__build__['info-time']))"
+    script = (
+        f"import sys, everest_render.schema_check; print('email.utils' in sys.modules); {show}; "
+        "import email.utils; print(email.utils.parsedate_to_datetime.__module__, hasattr(email.utils, 'formataddr'))"
+    )
+    ours = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    plain = subprocess.run([sys.executable, "-c", show], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert ours == ["False", plain[0], "email.utils True"]  # and afterwards email.utils is the real module
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thu, 12 Nov 2026 07:50:16 +0000",
+        "Mon, 1 Jan 2024 00:00:00 +0000",
+        "Sun, 29 Feb 2032 23:59:59 +0000",
+        "Tue, 31 Feb 2026 00:00:00 +0000",  # no such day: both refuse it alike
+        "Thu, 12 Nov 2026 07:50:16 -0000",  # what email.utils reads as a naive time
+        "Thu, 12 Nov 2026 07:50:16 +0100",
+        "12 Nov 2026 07:50:16 GMT",
+        "Thu, 12 Nov 26 07:50:16 +0000",
+        "Thu, \uff112 Nov 2026 07:50:16 +0000",  # a non-ASCII digit
+        "",
+    ],
+)
+def test_the_email_utils_stand_in_reads_dates_as_email_utils_does(text):
+    import email.utils
+
+    from everest_render.jsonschema_library import _stand_in
+
+    def outcome(parse):
+        try:
+            value = parse(text)
+        except Exception as error:
+            return type(error)
+        return (value, value.tzinfo) if value is not None else None
+
+    assert outcome(_stand_in.parsedate_to_datetime) == outcome(email.utils.parsedate_to_datetime)
+    assert _stand_in.formataddr is email.utils.formataddr  # any other name: the real module's

@@ -71,9 +71,13 @@ class StatReader:
 
     def __post_init__(self) -> None:
         self.started = now()
+        self.cwd = os.getcwd()
 
     def __call__(self, path: Path, name: str) -> tuple[str | None, Diagnostic | None]:
-        where = os.path.abspath(path)
+        # Absolute, but not normalised (abspath asks for the working folder every time): any
+        # stable spelling names the file, and its record holds its device and inode anyway.
+        where = os.fspath(path)
+        where = where if os.path.isabs(where) else os.path.join(self.cwd, where)
         try:
             found = os.stat(where)
         except OSError:

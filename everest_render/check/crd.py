@@ -42,21 +42,23 @@ class SchemaBook:
         key = (id(provider), api_version, kind)
         if key not in self._validators:
             entry = next(o for o in provider.objects if (o.api_version, o.kind) == (api_version, kind))
-            schema = _parsed(provider, entry.schema_file)
-            rules = RuleSet(schema.pop(RULES_KEY, []))
             instances = self._narrow.get(key)
-            if instances is not None and len(instances) <= NARROW_UP_TO:
+            narrowed = instances is not None and len(instances) <= NARROW_UP_TO
+            schema = _parsed(provider, entry.schema_file, narrowed=narrowed)
+            rules = RuleSet(schema.pop(RULES_KEY, []))
+            if instances is not None and narrowed:
                 schema = schema_for(schema, instances)
             self._validators[key] = (compile_schema(schema), rules)
         return self._validators[key]
 
 
-def _parsed(provider: TemplateSource, name: str) -> Any:
-    """The schema file's JSON, as prepared at build time for a built-in's very text."""
+def _parsed(provider: TemplateSource, name: str, *, narrowed: bool) -> Any:
+    """The schema file's JSON, as prepared at build time for a built-in's very text (``narrowed``:
+    to be narrowed by schema_for, which takes the prepared form as it is)."""
     from everest_render.prepared_builtins import object_schema
 
     text = provider.assets.schemas[name]
-    prepared = object_schema(f"{provider.folder}/{name}", text)
+    prepared = object_schema(f"{provider.folder}/{name}", text, narrowed=narrowed)
     return prepared if prepared is not None else json.loads(text)
 
 

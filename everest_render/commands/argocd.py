@@ -32,6 +32,8 @@ class ChoiceError(ValueError):
 
 @dataclass(frozen=True)
 class ApplicationChoices:
+    """What one Argo CD application asks for (plugin env or parameters, read_choices)."""
+
     only: tuple[str, ...] = ()  # NAMESPACE or NAMESPACE/NAME entries; empty: every cluster
     allow_empty: bool = False  # an empty stream prunes every database: only when asked for
     sops: str = "refuse"  # SOPS files in the stream: refuse, omit, or keep (a decrypting plugin)
@@ -122,6 +124,8 @@ def _parameter_value(parameter: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ApplicationSource:
+    """Where the application's directory sits in the repository the CMP server copied."""
+
     root: Path  # the repository's root in the CMP server's copy
     folder: str  # the application's path relative to it ("" for the root)
 

@@ -379,6 +379,7 @@ def render(
     annotations: str,
 ) -> None:
     """Render every DatabaseCluster of the repository into out/."""
+    from everest_render.cache.outputs import open_record
     from everest_render.emit.output import OutputError, differences, read_output, with_kustomization, without_sops, write_output
     from everest_render.pipeline import Selection, render_incremental
 
@@ -391,10 +392,12 @@ def render(
     cache = _open_cache(no_cache)
     selection = Selection(only) if only else None
     result = render_incremental(repo, out_dir, selection, jobs, cache)
+    # out/ known by its files' stat (cache/outputs.py): a file holding what is planned is not read.
+    trust = open_record(cache, out_dir) if not to_stdout else None
     current = None  # out/ as read for a replay, read once for its check and the guardrails
     if result.replayed and not result.failed and not to_stdout:
         replayed = with_kustomization(result.plan) if kustomization else result.plan
-        current = read_output(replayed, out_dir)
+        current = read_output(replayed, out_dir, trust)
         if current != replayed.files:
             current = None
             # out/ is not this render: its destructive changes are judged by the providers'
@@ -423,14 +426,16 @@ def render(
         _finish(EXIT_OK)
     clusters = result.cluster_count
     flagged, reasons = _guardrails(
-        output, result, plan, out_dir, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, current=current
+        output, result, plan, out_dir, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, current=current, trust=trust
     )
     tally = Tally(tally.errors + len(reasons), tally.error_files, tally.warnings + flagged)
     if reasons:
         output.summary(failure_summary(tally))
         _finish(exit_code(blocked=True))
     if check:
-        changes = differences(plan, out_dir)
+        changes = differences(plan, out_dir, trust)
+        if trust is not None:
+            trust.save()
         for change in changes:
             status, path = change.split(": ", 1)
             output.change(f"{status}: {(out_dir / path).as_posix()}", out_dir / path)
@@ -444,11 +449,13 @@ def render(
         output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
         _finish(EXIT_INVALID)
     try:
-        counts = write_output(plan, out_dir)
+        counts = write_output(plan, out_dir, trust)
     except OutputError as error:
         output.error(str(error))
         output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
         _finish(EXIT_INVALID)
+    if trust is not None:
+        trust.save()
     output.summary(render_summary(clusters, tally, counts.written, counts.unchanged, counts.removed))
     _finish(EXIT_OK)
 
@@ -460,7 +467,15 @@ def _sops_refused(plan: Any, choice: str) -> str | None:
 
 
 def _guardrails(
-    output: Output, result: Any, plan: Any, out_dir: Path, *, fail_on_destructive: bool, allow_removals: bool, current: Any = None
+    output: Output,
+    result: Any,
+    plan: Any,
+    out_dir: Path,
+    *,
+    fail_on_destructive: bool,
+    allow_removals: bool,
+    current: Any = None,
+    trust: Any = None,
 ) -> tuple[int, list[str]]:
     """The destructive changes from out/ to this render, printed as warnings, and why a
     guardrail stops the run (printed as errors): (how many changes, the reasons)."""
@@ -470,7 +485,7 @@ def _guardrails(
     from everest_render.emit.output import read_output
 
     # ``current``: out/ as the caller read it for this very plan.
-    destructive = destructive_between(current if current is not None else read_output(plan, out_dir), plan.files, kind_rules(result))
+    destructive = destructive_between(current if current is not None else read_output(plan, out_dir, trust), plan.files, kind_rules(result))
     reasons = blocking_reasons(destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
     for change in destructive:
         output.warning(f"destructive change: {change}" + (f" (at {change.path})" if change.path else ""))

@@ -23,6 +23,8 @@ BUILTIN_PREFIX = "<built-in>/"  # how diagnostics name files shipped inside the 
 
 @dataclass(frozen=True)
 class Position:
+    """A line and column in a file, from 1."""
+
     line: int
     column: int
 
@@ -96,6 +98,8 @@ class ReloadedPositions(DeferredPositions):
 
 @dataclass(frozen=True)
 class SourceFile:
+    """One input file's text, by its name in the repository."""
+
     path: str  # relative to the repository root, with forward slashes
     text: str
 
@@ -251,9 +255,32 @@ def _scalar(node: yaml.Node) -> Any:
     return result
 
 
+# Keys by (tag, spelling, style), or why each is refused: an input fleet writes the same few
+# hundred keys again and again (bounded, so that a huge fleet's keys do not pile up).
+_KEYS: dict[tuple[str, str, Any], str | Refused] = {}
+_KEYS_REMEMBERED = 50_000
+
+
 def _key(node: yaml.Node) -> str:
     """A mapping key: a string, written plainly or quoted (raises Refused)."""
-    if not isinstance(node, yaml.ScalarNode) or node.tag == "tag:yaml.org,2002:merge":
+    if not isinstance(node, yaml.ScalarNode):
+        raise Refused("mapping keys must be plain strings (no merge keys, no collections)")
+    spelling = (node.tag, node.value, getattr(node, "style", ""))
+    key = _KEYS.get(spelling)
+    if key is None:
+        if len(_KEYS) >= _KEYS_REMEMBERED:
+            _KEYS.clear()
+        try:
+            key = _KEYS[spelling] = _read_key(node)
+        except Refused as refused:
+            key = _KEYS[spelling] = refused
+    if isinstance(key, Refused):
+        raise Refused(*key.args)
+    return key
+
+
+def _read_key(node: yaml.ScalarNode) -> str:
+    if node.tag == "tag:yaml.org,2002:merge":
         raise Refused("mapping keys must be plain strings (no merge keys, no collections)")
     key = _scalar(node)
     if not isinstance(key, str):
@@ -396,14 +423,13 @@ def _construct(
     if positions is not None:
         positions.values[path] = _mark(node)
     try:
-        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-            _check_collection(node)
-        if isinstance(node, yaml.ScalarNode):
+        if isinstance(node, yaml.ScalarNode):  # most nodes: tested first
             value = _scalar(node)
-            # Interned, as keys are: a fleet repeats the same few words (`replicas`, `standard`)
-            # in every file, and libyaml makes a new string of each (a fifth of a 10,000-cluster
-            # fleet's loaded memory); what is one stays one, however often it is written.
+            # Interned (keys are one string each by _KEYS): a fleet repeats the same few values
+            # (`standard`, `LoadBalancer`) in every file, and libyaml makes a new string of each
+            # (a tenth of a 10,000-cluster fleet's loaded memory).
             return sys.intern(value) if type(value) is str else value
+        _check_collection(node)
     except Refused as refused:
         pos = _mark(node)
         diagnostics.append(Diagnostic(file, pos.line, pos.column, str(refused), path))
@@ -414,7 +440,7 @@ def _construct(
         normalised: dict[str, str] = {}
         for key_node, value_node in node.value:
             try:
-                key = sys.intern(_key(key_node))
+                key = _key(key_node)
             except Refused as refused:
                 pos = _mark(key_node)
                 diagnostics.append(Diagnostic(file, pos.line, pos.column, str(refused), path))

@@ -66,6 +66,8 @@ class ExtensionFolder:
 
 @dataclass(frozen=True)
 class RepositoryFiles:
+    """Everything the read stage read: the built-ins, the repository, its settings and extensions."""
+
     builtin: SourceSet
     own: SourceSet
     settings: SourceFile | None = None  # the repository's everest-render.yaml, when it has one
@@ -271,10 +273,13 @@ def _walk(
     real folder once, and whatever cannot be read is reported. ``max_depth``: how many folders
     below ``base`` to enter (None: all)."""
     seen: set[Path] = set()
-    pending = [(base, base_name, 0)]
+    # Each folder to read, with its real path and whether that is inside the repository, when
+    # known without a resolve: a folder that is no link, in a real folder inside, is one too
+    # (a resolve per folder was half of a large fleet's walk).
+    pending: list[tuple[Path, str, int, Path | None]] = [(base, base_name, 0, None)]
     while pending:
-        folder, folder_name, depth = pending.pop()
-        real = folder.resolve()
+        folder, folder_name, depth, known = pending.pop()
+        real = known if known is not None else folder.resolve()
         if real in seen:
             continue  # a second link to a folder already read: its files are not read twice
         seen.add(real)
@@ -285,7 +290,7 @@ def _walk(
             continue
         # What is not a link, in a folder that really is inside the repository, is inside too:
         # only links need following (a resolve per entry was most of a large fleet's walk).
-        plain_inside = real.is_relative_to(inside)
+        plain_inside = known is not None or real.is_relative_to(inside)
         subfolders = []
         for entry in entries:
             if entry.name.startswith("."):
@@ -294,12 +299,14 @@ def _walk(
             relative = f"{folder_name}/{entry.name}"
             if ignore is not None and ignore.match_file(relative + ("/" if _is_dir(entry) else "")):
                 continue
-            kind = (_plain_kind(entry) if plain_inside else None) or _kind(path, inside)
+            plain = _plain_kind(entry) if plain_inside else None
+            kind = plain or _kind(path, inside)
             if kind == "link outside" and Path(entry.path).is_dir():
                 named_as_input = True  # a folder: it may hold inputs, so it is never skipped
             elif kind == "folder":
-                if (skip is None or path.resolve() != skip) and (max_depth is None or depth < max_depth):
-                    subfolders.append((path, relative, depth + 1))
+                real_child = real / entry.name if plain else None
+                if (skip is None or (real_child or path.resolve()) != skip) and (max_depth is None or depth < max_depth):
+                    subfolders.append((path, relative, depth + 1, real_child))
                 continue
             else:
                 named_as_input = entry.name.endswith(YAML_SUFFIXES) and entry.name not in KUSTOMIZATION_FILES

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any
 
 import jinja2
@@ -32,6 +32,9 @@ NONDETERMINISTIC = ("random", "shuffle", "lipsum")
 _IDENTITY = re.compile(r"<[^<>\n]{1,200} (at|object at) 0x[0-9a-fA-F]{4,}>")
 _HUGE_WIDTH = re.compile(r"\d{8,}")  # a format width of 10**7 characters or more
 _DICT_ATTRIBUTES = frozenset(dir(dict))
+# Exact types whose attributes the sandbox judges by type and name alone (no subclasses: a
+# subclass may define anything).
+_PLAIN_TYPES = frozenset({str, dict, list, tuple, int, float, bool, type(None)})
 
 
 class TemplateLimit(Exception):
@@ -74,9 +77,14 @@ def check_size(value: Any) -> Any:
 WIDTH_TAKERS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "wordwrap", "truncate", "do_center", "do_indent"})
 
 
+# What check_size passes at a glance when short enough (a call's arguments are mostly these).
+_SIZED = frozenset({str, dict, list, tuple})
+
+
 def _check_arguments(args: Sequence[Any], kwargs: dict[str, Any], name: str) -> None:
     for value in args:
-        check_size(value)
+        if type(value) not in _SIZED or len(value) > MAX_OUTPUT_CHARS:
+            check_size(value)
     for value in kwargs.values():
         check_size(value)
     if name in WIDTH_TAKERS:
@@ -116,12 +124,20 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.budget = Budget()
+        self._safe_attributes: dict[tuple[type, str], bool] = {}
         budget = self.budget
         for name in NONDETERMINISTIC:
             self.filters.pop(name, None)
             self.globals.pop(name, None)
         self.globals["range"] = lambda *a: _CountedRange(safe_range(*a), budget)
         self.globals["namespace"] = BoundedNamespace
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        # A template's globals as a plain dict, not Jinja's ChainMap over the environment's:
+        # every render and every import copies them into a new context, and a ChainMap is
+        # copied key by key in Python. The same mapping, since the environment's globals are
+        # complete before any template is loaded (templates.sandbox; Jinja asks as much).
+        return {**self.globals, **(d or {})}
 
     def bound_helpers(self) -> None:
         """Wrap every filter and test (after the provider's are added) so each costs a step
@@ -147,8 +163,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = __self.budget
         budget.step()
-        _check_arguments(args, kwargs, getattr(__obj, "__name__", ""))
-        if getattr(__obj, "__name__", "") == "format" and isinstance(getattr(__obj, "__self__", None), str):
+        name = getattr(__obj, "__name__", "")
+        _check_arguments(args, kwargs, name)
+        if name == "format" and isinstance(getattr(__obj, "__self__", None), str):
             if _HUGE_WIDTH.search(__obj.__self__):
                 raise TemplateLimit("a format width beyond the limit")
         if isinstance(__obj, Macro):
@@ -171,6 +188,18 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        # For the builtin values templates read (``name.startswith``, ``items.values``) the
+        # sandbox's answer depends only on the type and the name (not on the object or the
+        # value): asked once per pair, instead of its seven isinstance tests every time.
+        kind = type(obj)
+        if kind in _PLAIN_TYPES:
+            safe = self._safe_attributes.get((kind, attr))
+            if safe is None:
+                safe = self._safe_attributes[(kind, attr)] = super().is_safe_attribute(obj, attr, value)
+            return safe
+        return super().is_safe_attribute(obj, attr, value)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         self.budget.step()

@@ -13,6 +13,12 @@ Python's bytecode magic, the Jinja version, the sandbox class and the source of 
 defining it, the lexer options), and any difference leaves it unused. Each template's entry
 also carries the checksum of its source (Jinja checks it): an edited template compiles
 normally. A missing, stale or unreadable file changes nothing but the time.
+
+A provider's checks (spec.checks: a ``require`` expression and a ``message`` template) are not
+loaded by name, so Jinja's cache protocol never sees them: their code is stored too, keyed by
+what compiles it (`compile_expression` or `from_string`) and the very source text, and
+`compile_expression` / `from_string` here take it from the file when it is there. It is the
+code Jinja's own calls compiled at prepare time, caught on its way out of ``_compile``.
 """
 
 from __future__ import annotations
@@ -20,16 +26,20 @@ from __future__ import annotations
 import hashlib
 import marshal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib._bootstrap_external import MAGIC_NUMBER
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
 import jinja2
 from jinja2.bccache import Bucket
+from jinja2.environment import TemplateExpression
 
 PREPARED_FILE = Path(__file__).resolve().parent.parent / "_prepared" / "templates.marshal"
-FORMAT = 1
+FORMAT = 2
+# What compiles a snippet, and its source: ("expression", a check's ``require``) or ("string", its ``message``).
+Snippet = tuple[str, str]
 
 
 def fingerprint(env: jinja2.Environment) -> str:
@@ -67,9 +77,10 @@ def fingerprint(env: jinja2.Environment) -> str:
 class PreparedTemplates(jinja2.BytecodeCache):
     """Serves prepared code by Jinja's cache key; when ``recording``, keeps what Jinja compiles."""
 
-    def __init__(self, table: dict[str, bytes], *, recording: bool = False) -> None:
+    def __init__(self, table: dict[str, bytes], *, recording: bool = False, snippets: dict[Snippet, bytes] | None = None) -> None:
         self.table = table
         self.recording = recording
+        self.snippets = snippets if snippets is not None else {}
 
     def load_bytecode(self, bucket: Bucket) -> None:
         data = self.table.get(bucket.key)
@@ -97,22 +108,89 @@ def prepared_for(env: jinja2.Environment, path: Path = PREPARED_FILE) -> Prepare
     content = _loaded[key]
     if content is None or content.get("environment") != fingerprint(env):
         return None
-    templates = content.get("templates")
-    return PreparedTemplates(templates) if isinstance(templates, dict) else None
+    templates, snippets = content.get("templates"), content.get("snippets")
+    if not isinstance(templates, dict) or not isinstance(snippets, dict):
+        return None
+    return PreparedTemplates(templates, snippets=snippets)
 
 
-def prepare(environments: Sequence[tuple[jinja2.Environment, Sequence[str]]], path: Path = PREPARED_FILE) -> int:
-    """Compile ``environments``' templates (all alike: one fingerprint) into ``path``; returns how many."""
+def compile_expression(env: jinja2.Environment, source: str) -> Callable[..., Any]:
+    """``env.compile_expression(source)``, from the code prepared for it when there is."""
+    code = _snippet_code(env, ("expression", source))
+    if code is None:
+        return env.compile_expression(source)
+    return TemplateExpression(_template(env, code), True)  # what compile_expression returns, undefined_to_none
+
+
+def from_string(env: jinja2.Environment, source: str) -> jinja2.Template:
+    """``env.from_string(source)``, from the code prepared for it when there is."""
+    code = _snippet_code(env, ("string", source))
+    return env.from_string(source) if code is None else _template(env, code)
+
+
+def _template(env: jinja2.Environment, code: CodeType) -> jinja2.Template:
+    # The rest of `Environment.from_string` once the source is compiled (no extra globals).
+    return env.template_class.from_code(env, code, env.make_globals(None), None)
+
+
+def _snippet_code(env: jinja2.Environment, snippet: Snippet) -> CodeType | None:
+    cache = env.bytecode_cache
+    data = cache.snippets.get(snippet) if isinstance(cache, PreparedTemplates) else None
+    if data is None:
+        return None
+    try:
+        code = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, CodeType) else None
+
+
+def _compiled(env: jinja2.Environment, snippet: Snippet) -> CodeType | None:
+    """The code Jinja's own `compile_expression` or `from_string` compiles the snippet to (caught
+    as its ``_compile`` returns it), or None if it does not compile (a run then reports why)."""
+    caught: list[CodeType] = []
+    original = env._compile
+
+    def catching(source: str, filename: str) -> CodeType:
+        code = original(source, filename)
+        caught.append(code)
+        return code
+
+    env._compile = catching  # type: ignore[method-assign]
+    kind, source = snippet
+    try:
+        (env.compile_expression if kind == "expression" else env.from_string)(source)
+    except jinja2.TemplateSyntaxError:
+        return None
+    finally:
+        del env._compile
+    return caught[0] if len(caught) == 1 else None
+
+
+def prepare(
+    environments: Sequence[tuple[jinja2.Environment, Sequence[str]]],
+    path: Path = PREPARED_FILE,
+    snippets: Sequence[tuple[jinja2.Environment, Sequence[Snippet]]] = (),
+) -> int:
+    """Compile ``environments``' templates and ``snippets`` (all alike: one fingerprint) into
+    ``path``; returns how many templates."""
     table: dict[str, bytes] = {}
-    prints = {fingerprint(env) for env, _ in environments}
+    prints = {fingerprint(env) for env, _ in (*environments, *snippets)}
     if len(prints) > 1:
         raise ValueError("the environments to prepare differ; one file serves one kind of environment")
     for env, names in environments:
         env.bytecode_cache = PreparedTemplates(table, recording=True)
         for name in names:
             env.get_template(name)
+    codes: dict[Snippet, bytes] = {}
+    for env, wanted in snippets:
+        for snippet in wanted:
+            code = _compiled(env, snippet)
+            if code is not None:
+                codes[snippet] = marshal.dumps(code)
     content = {"format": FORMAT, "python": MAGIC_NUMBER, "jinja": jinja2.__version__, "environment": prints.pop() if prints else ""}
     content["templates"] = table
+    content["snippets"] = codes
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_suffix(".tmp")
     scratch.write_bytes(marshal.dumps(content))

@@ -19,6 +19,7 @@ from everest_render.check.secrets import masked_line
 from everest_render.diagnostics import Diagnostic, format_path, parse_path
 from everest_render.load.documents import Refused, compose_stream, node_value, text_problems
 from everest_render.model import Provider, RenderedObject, ResolvedCluster, TemplateSource
+from everest_render.render import prepared
 from everest_render.render.context import template_context
 from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
 from everest_render.render.limits import BoundedSandbox, render_bounded
@@ -59,9 +60,7 @@ def sandbox(
     env.globals.update(GLOBALS)
     env.bound_helpers()
     if provider.builtin and kind is BoundedSandbox and not options:
-        from everest_render.render.prepared import prepared_for  # compiled at build time (render/prepared.py)
-
-        env.bytecode_cache = prepared_for(env)
+        env.bytecode_cache = prepared.prepared_for(env)  # compiled at build time (render/prepared.py)
     return env
 
 
@@ -199,7 +198,8 @@ class ProviderRenderer(TemplateRenderer):
         self.checks: list[tuple[int, Callable[..., Any], jinja2.Template]] = []
         for index, check in enumerate(provider.checks):
             try:
-                self.checks.append((index, env.compile_expression(check["require"]), env.from_string(check["message"])))
+                # From the code compiled at build time, for a built-in's (render/prepared.py).
+                self.checks.append((index, prepared.compile_expression(env, check["require"]), prepared.from_string(env, check["message"])))
             except jinja2.TemplateSyntaxError as error:
                 self.problems.append(provider.document.at(("spec", "checks", index), f"check syntax error: {error.message}"))
         for name in provider.templates:

@@ -17,6 +17,8 @@ _Named = TypeVar("_Named", Definition, Provider)
 
 @dataclass(frozen=True)
 class Catalog:
+    """The definitions and providers in effect, by name: the built-ins and the repository's own."""
+
     definitions: dict[str, Definition]
     providers: dict[str, Provider]
     replaced: tuple[str, ...] = field(default=())  # names of built-ins the repository replaces

@@ -1,0 +1,197 @@
+"""out/ known by its files' stat (cache/outputs.py): an unchanged out/ file is not read, and
+whatever happened to out/ behind the renderer's back is still rewritten and reported exactly
+as without the cache.
+
+The property test edits out/ at random (a file removed, truncated, rewritten with its size and
+mtime restored, replaced by a link, an owned file added) between renders and edits of the
+inputs, and compares `render --check` and `render` with and without the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from everest_render.cache import snapshot
+from everest_render.commands.cli import main as cli_main
+from everest_render.emit import output
+from everest_render.testing import Repo
+from tests.test_cache import toy_cluster, tree
+from tests.test_templates import GOOD_TEMPLATE, write_toy_provider
+
+LONG = "EVEREST_FUZZ_EXAMPLES" in os.environ
+
+
+@pytest.fixture
+def later(monkeypatch):
+    """Runs judged as if long after every file was written: records made now are trusted."""
+    monkeypatch.setattr(snapshot, "now", lambda: time.time_ns() + 10 * snapshot.RACY_NS)
+
+
+def toy(repo: Repo) -> None:
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    for index, namespace in enumerate(["a", "a", "b"]):
+        repo.write(f"clusters/db{index}.yaml", toy_cluster(f"db{index}", namespace=namespace))
+
+
+def run(repo: Repo, *flags: str, cache: Path | None = None) -> tuple[int, str]:
+    env = {"EVEREST_RENDER_CACHE": str(cache)} if cache is not None else {}
+    no_cache = [] if cache is not None else ["--no-cache"]
+    result = CliRunner().invoke(cli_main, ["render", "--repo", str(repo.root), *no_cache, *flags], env=env)
+    return result.exit_code, result.output
+
+
+def counted_out_reads(monkeypatch) -> list[str]:
+    """The out/ files compared by reading them (rather than known by their stat)."""
+    names: list[str] = []
+    real = output._read_regular
+
+    def read(target, expected=None):
+        names.append(target)
+        return real(target, expected)
+
+    monkeypatch.setattr(output, "_read_regular", read)
+    return names
+
+
+def test_unchanged_out_files_are_known_by_their_stat(repo, tmp_path, monkeypatch, later):
+    toy(repo)
+    cache = tmp_path / "cache"
+    assert run(repo, cache=cache)[0] == 0  # writes out/ (its files too new to be recorded)
+    assert run(repo, cache=cache)[0] == 0  # reads and records them
+    reads = counted_out_reads(monkeypatch)
+    assert run(repo, "--check", cache=cache)[0] == 0
+    assert run(repo, cache=cache)[0] == 0
+    assert reads == []
+    repo.write("clusters/db2.yaml", toy_cluster("db2", 2, namespace="b"))
+    code, text = run(repo, "--check", cache=cache)
+    assert code == 1 and "stale: " in text and text.count("stale: ") == 1
+    assert {Path(p).name for p in reads} == {"db2.yaml"}  # only the file whose bytes changed
+
+
+@pytest.mark.parametrize("how", ["same size and mtime", "removed", "a link to other bytes"])
+def test_an_out_file_changed_behind_the_cache_is_rewritten_and_reported(repo, tmp_path, later, how):
+    toy(repo)
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    target = repo.root / "out/a/db0.yaml"
+    before = target.stat()
+    original = target.read_bytes()
+    if how == "same size and mtime":
+        edited = original.replace(b"db0", b"dbX", 1)
+        assert edited != original and len(edited) == len(original)
+        target.write_bytes(edited)
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))  # ctime still moves
+        assert target.stat().st_size == before.st_size and target.stat().st_mtime_ns == before.st_mtime_ns
+    elif how == "removed":
+        target.unlink()
+    else:
+        elsewhere = target.parent / "elsewhere.txt"  # inside out/: a link out of it is refused
+        elsewhere.write_bytes(original.replace(b"db0", b"dbY", 1))
+        target.unlink()
+        target.symlink_to(elsewhere)
+    assert run(repo, "--check", cache=cache) == run(repo, "--check")
+    code, text = run(repo, "--check", cache=cache)
+    assert code == 1 and "a/db0.yaml" in text
+    assert run(repo, cache=cache)[0] == 0
+    assert target.read_bytes() == original and not target.is_symlink()
+    assert run(repo, "--check", cache=cache)[0] == 0
+
+
+def test_a_corrupt_or_foreign_out_record_is_never_trusted(repo, tmp_path, later):
+    from everest_render.cache.outputs import _decode
+
+    toy(repo)
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    for entry in sorted(p for p in cache.rglob("*") if p.is_file()):
+        data = entry.read_bytes()
+        entry.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    target = repo.root / "out/a/db0.yaml"
+    target.write_bytes(target.read_bytes().replace(b"db0", b"dbX", 1))
+    assert run(repo, "--check", cache=cache)[0] == 1
+    dumps = __import__("marshal").dumps
+    assert _decode(dumps((1, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {"a.yaml": ((1, 2, 3, 4, 5), b"d")}
+    assert _decode(dumps((2, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {}  # another format
+    assert _decode(dumps((1, {"a.yaml": ((1, 2), b"d")}))) == {}  # not a stat
+    assert _decode(b"not marshal") == {}
+
+
+OUT_EDITS = st.one_of(
+    st.tuples(st.just("same size"), st.sampled_from(["a/db0.yaml", "b/db2.yaml"])),
+    st.tuples(st.just("remove"), st.sampled_from(["a/db0.yaml", "a/db1.yaml"])),
+    st.tuples(st.just("truncate"), st.sampled_from(["a/db1.yaml", "b/db2.yaml"])),
+    st.tuples(st.just("link"), st.sampled_from(["a/db0.yaml"])),
+    st.tuples(st.just("extra"), st.sampled_from(["a/gone.yaml"])),
+    st.tuples(st.just("cluster"), st.sampled_from(["db0", "db2"])),
+    st.tuples(st.just("render"), st.just("")),
+)
+
+
+def apply_out(repo: Repo, edit: tuple[str, str], scratch: Path, step: int) -> None:
+    what, name = edit
+    target = repo.root / "out" / name
+    if what == "cluster":
+        namespace = "b" if name == "db2" else "a"
+        repo.write(f"clusters/{name}.yaml", toy_cluster(name, 1 + step % 3, namespace=namespace))
+    elif what == "render":
+        pass
+    elif what == "extra":
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("stale\n")
+        index = repo.root / "out" / output.INDEX_FILE
+        if index.is_file():
+            index.write_text(index.read_text() + f"{name}\n")
+    elif not target.is_file():
+        return
+    elif what == "same size":
+        before = target.stat()
+        data = target.read_bytes()
+        # Still YAML (the guardrails parse what out/ holds), the same size, another name.
+        target.write_bytes(data.replace(b"name: d", b"name: x", 1) if b"name: d" in data else data.replace(b"name: x", b"name: d", 1))
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    elif what == "remove":
+        target.unlink()
+    elif what == "truncate":
+        target.write_bytes(target.read_bytes()[:10])
+    elif what == "link":
+        elsewhere = target.parent / f"link-{step}.txt"  # inside out/: a link out of it is refused
+        elsewhere.write_bytes(target.read_bytes() + b"# more\n")
+        target.unlink()
+        target.symlink_to(elsewhere)
+
+
+@settings(
+    max_examples=int(os.environ.get("EVEREST_FUZZ_EXAMPLES", "3")),
+    deadline=None,
+    derandomize=not LONG,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.lists(st.lists(OUT_EDITS, min_size=1, max_size=2), min_size=1, max_size=4))
+def test_check_and_render_with_the_out_record_are_as_without_it(tmp_path_factory, later, edits):
+    root = tmp_path_factory.mktemp("repo")
+    scratch = tmp_path_factory.mktemp("scratch")
+    repo, twin = Repo(root / "cached"), Repo(root / "uncached")
+    cache = root / "cache"
+    for each in (repo, twin):
+        toy(each)
+        assert run(each, cache=cache if each is repo else None)[0] == 0
+    assert run(repo, cache=cache)[0] == 0  # out/ recorded
+    for number, step in enumerate(edits):
+        for edit in step:
+            for each in (repo, twin):
+                apply_out(each, edit, scratch, number)
+        cached, uncached = run(repo, "--check", cache=cache), run(twin, "--check")
+        assert cached[0] == uncached[0] and cached[1].replace(str(repo.root), "R") == uncached[1].replace(str(twin.root), "R"), step
+        cached, uncached = run(repo, cache=cache), run(twin)
+        assert cached[0] == uncached[0] and tree(repo.root / "out") == tree(twin.root / "out"), step
+        assert run(repo, "--check", cache=cache)[0] == 0
