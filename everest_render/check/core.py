@@ -139,9 +139,11 @@ def strings(value: Any, path: ObjectPath = ()) -> Iterator[tuple[ObjectPath, str
 def holds_url_credentials(value: Any) -> bool:
     """Whether some string in ``value`` holds a URL with credentials: one search over all of
     them, a line each (a match cannot span lines), before any is located by its path. Most
-    objects hold no ``://`` at all: their JSON text (written in C) says so first."""
+    objects hold no ``://``, or no ``@``, at all: their JSON text (written in C; JSON escapes
+    neither) says so first."""
     try:
-        if "://" not in _JSON.encode(value):
+        text = _JSON.encode(value)
+        if "://" not in text or "@" not in text:
             return False
     except (TypeError, ValueError):
         pass

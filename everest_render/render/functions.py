@@ -63,6 +63,14 @@ def quantity(value: str | int | float) -> Decimal:
 
 def tojson(value: Any) -> str:
     """A JSON text, which YAML reads back as exactly this value (strings stay strings)."""
+    # Scalars (most calls) written as the encoder writes them, without its method calls.
+    kind = type(value)
+    if kind is str:
+        return _JSON_STRING(value)
+    if kind is bool or value is None:
+        return _JSON_CONSTANTS[value]
+    if kind is int:
+        return int.__repr__(value)
     if isinstance(value, jinja2.Undefined):
         str(value)  # a StrictUndefined raises its own "x is undefined" error here
     return _JSON.encode(value)
@@ -82,6 +90,8 @@ def _json_default(value: Any) -> Any:
 
 # One encoder for every call (json.dumps builds one per call when given options).
 _JSON = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+_JSON_STRING = json.encoder.encode_basestring  # what _JSON writes a str with (ensure_ascii=False)
+_JSON_CONSTANTS = {True: "true", False: "false", None: "null"}
 
 
 def resources(value: Mapping[str, Any] | None, shorthand: str = "limits") -> dict[str, Any]:

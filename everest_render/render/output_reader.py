@@ -35,6 +35,7 @@ _PLAIN_KEY = r"[A-Za-z0-9_][A-Za-z0-9_./-]*"
 # A quoted key as JSON writes it.
 _QUOTED_KEY = r'"(?:[^"\\]|\\.)*"'
 _ENTRY = re.compile(rf"({_PLAIN_KEY}|{_QUOTED_KEY}):(?: +(.*))?")
+_PLAIN_KEY_TEXT = re.compile(_PLAIN_KEY)
 # A plain scalar of one line that YAML reads the same in a block mapping and a sequence: no
 # indicator first, no `: `, ` #` or quote inside (what the canonical writer writes plainly).
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_/.+-][A-Za-z0-9_./:@%+=~$^(),* -]*")
@@ -58,7 +59,7 @@ _REFUSED = object()
 def read_rendered(text: str) -> list[Any] | None:
     """The documents of ``text`` (empty ones dropped), or None when it leaves the subset."""
     # Each value takes a character at least: no text this short can hold more than MAX_VALUES.
-    if len(text) > MAX_VALUES or _OTHER_BREAKS.search(text):
+    if len(text) > MAX_VALUES or _other_breaks(text):
         return None
     try:
         return [_document(lines) for lines in _split(text) if lines]
@@ -66,19 +67,30 @@ def read_rendered(text: str) -> list[Any] | None:
         return None
 
 
+def _other_breaks(text: str) -> bool:
+    # Of _OTHER_BREAKS, ASCII text (most output) can hold only tab and carriage return: two
+    # scans in C instead of the regex's over every character.
+    if text.isascii():
+        return "\t" in text or "\r" in text
+    return _OTHER_BREAKS.search(text) is not None
+
+
 def _split(text: str) -> list[list[tuple[int, str]]]:
     """Each document's lines as (indentation, content), blank lines and comments left out."""
     documents: list[list[tuple[int, str]]] = [[]]
+    lines = documents[0]
     for raw in text.split("\n"):
-        content = raw.strip(" ")
+        content = raw.lstrip(" ")  # once, for the indentation and the content both
         if not content or content[0] == "#":
             continue
         if raw[0] in "-.%" and raw.startswith(("---", "...", "%")):
             if raw.rstrip(" ") != "---":
                 raise _Outside
-            documents.append([])
+            lines = []
+            documents.append(lines)
             continue
-        documents[-1].append((len(raw) - len(raw.lstrip(" ")), content))
+        indent = len(raw) - len(content)
+        lines.append((indent, content.rstrip(" ") if content[-1] == " " else content))
     return documents
 
 
@@ -109,13 +121,13 @@ def _mapping(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[dic
         at, content = lines[index]
         if at < indent:
             break
-        entry = _ENTRY.fullmatch(content) if at == indent else None
+        entry = _entry(content) if at == indent else None
         if entry is None:
             raise _Outside
-        key = _key(entry.group(1))
+        written, rest = entry
+        key = _key(written)
         if key in result:
             raise _Outside
-        rest = entry.group(2)
         index += 1
         if rest:
             result[key] = _scalar(rest)
@@ -146,7 +158,7 @@ def _sequence(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[li
                 value, index = _block(lines, index)
             else:
                 value = None
-        elif _is_item(rest) or _ENTRY.fullmatch(rest):
+        elif _is_item(rest) or _entry(rest) is not None:
             # "- " stands for the indentation of the item's first line.
             lines[index] = (indent + len(content) - len(rest), rest)
             value, index = _block(lines, index)
@@ -157,6 +169,22 @@ def _sequence(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[li
                 raise _Outside
         items.append(value)
     return items, index
+
+
+def _entry(content: str) -> tuple[str, str] | None:
+    """A ``key: value`` or ``key:`` line as `_ENTRY` reads it: (the key as written, the value
+    or ""), or None. Most lines without the regex (its ``.*`` ran over every value): a plain
+    key holds no colon, so it is the text before the first one, and a key read before (in
+    `_KEYS`) matched the pattern then."""
+    if content[0] == '"':
+        entry = _ENTRY.fullmatch(content)
+        return None if entry is None else (entry.group(1), entry.group(2) or "")
+    written, colon, rest = content.partition(":")
+    if not colon or (rest and rest[0] != " "):
+        return None
+    if written not in _KEYS and _PLAIN_KEY_TEXT.fullmatch(written) is None:
+        return None
+    return written, rest.lstrip(" ")
 
 
 def _key(written: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -73,11 +74,21 @@ def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) 
 
 def flux_would_rewrite(value: Any) -> bool:
     """Whether any key or string in ``value`` holds ``${`` or ``$$`` (what Flux's envsubst reads).
-    One search over them all, a line each: neither can span the newline between two."""
+    One search over them all, a line each: neither can span the newline between two. Most
+    objects hold no ``$`` at all, which their JSON text (written in C, with every key and string
+    in it as written: JSON never escapes ``$``) says first."""
+    try:
+        if "$" not in _JSON.encode(value):
+            return False
+    except (TypeError, ValueError, RecursionError):
+        pass  # not JSON's types: the walk below decides
     texts: list[str] = []
     _texts(value, texts)
     text = "\n".join(texts)
     return "${" in text or "$$" in text
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
 def _texts(value: Any, texts: list[str]) -> None:
