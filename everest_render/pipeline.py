@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -233,14 +233,21 @@ def render_repository(
 
 
 def render_incremental(
-    root: Path, out_dir: Path, only: Selection | None = None, jobs: int = 1, cache: Store | None = None, *, replay: bool = True
+    root: Path,
+    out_dir: Path,
+    only: Selection | None = None,
+    jobs: int = 1,
+    cache: Store | None = None,
+    *,
+    replay: bool | Callable[[RenderResult], bool] = True,
 ) -> RenderResult:
     """read -> `render_repository`, for ``render``: with ``cache``, the inputs are first known by
     their stat and recorded digests (cache/snapshot.py), and when none changed since the last
     render of this repository and out/, that render's plan and diagnostics are the result (a
     replay: no file is read, parsed or resolved); when only cluster files changed, only they
     are (incremental.py). ``replay``: False when the caller needs the catalogue, which a whole
-    replay does not hold. The plan and diagnostics are the same either way."""
+    replay does not hold; or a test of the replayed result, whose False sends the render on
+    from the files already read, as with False. The plan and diagnostics are the same either way."""
     if cache is None or not cache.enabled:
         return render_repository(read_repository(root, out_dir), only, jobs, cache)
     from everest_render import incremental
