@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, with_texts
 from everest_render.cache.store import Store, renderer_identity
+from everest_render.cache.tree import Tree, load_tree, quick_read, record_tree, save_tree, tree_key
 from everest_render.check.core import identity
 from everest_render.emit.output import OutputPlan, plan_from_files
 from everest_render.load.documents import SourceFile, parse_yaml
@@ -37,14 +38,26 @@ CLUSTERS = "clusters/"
 Identity = tuple[str, str, str, str]
 
 
-def render_incremental(root: Path, out_dir: Path, only: Selection | None, jobs: int, cache: Store, *, replay: bool = True) -> RenderResult:
+def render_incremental(
+    root: Path, out_dir: Path, only: Selection | None, jobs: int, cache: Store, *, replay: bool | Callable[[RenderResult], bool] = True
+) -> RenderResult:
     snapshot = Snapshot(cache, renderer_identity(), root, out_dir, repr(only))
-    shape = read_repository_files(root, out_dir, snapshot.reader)
+    key = tree_key(renderer_identity(), root, out_dir)
+    walked = load_tree(cache, key)
+    # The walk by stat (cache/tree.py): no folder changed, so only the files are asked about.
+    tree = quick_read(walked, snapshot.reader) if walked is not None else None
+    if tree is not None:
+        shape = tree.shape
+    else:
+        shape = read_repository_files(root, out_dir, snapshot.reader)
+        tree = record_tree(shape, root, out_dir, snapshot.reader)
     inputs = fingerprint(shape, token_digest)
     last = snapshot.last()
     if replay and last is not None and last[0] == inputs:
-        snapshot.save_manifest()
-        return _replayed(last[1])
+        replayed = _replayed(last[1])
+        if replay is True or replay(replayed):
+            _save(snapshot, tree, walked, key, cache)
+            return replayed
     result = _render_changed(shape, last[1], snapshot, jobs, cache) if last is not None and last[1].parts and only is None else None
     if result is None:
         files = with_texts(shape, snapshot.reader.text) or read_repository(root, out_dir)
@@ -56,8 +69,14 @@ def render_incremental(root: Path, out_dir: Path, only: Selection | None, jobs: 
                 render = dataclasses.replace(render, world=_world(files), parts=parts, spaces=_spaces(result))
             # Keyed by the texts rendered (a file changed since its stat is keyed as it was read).
             snapshot.keep(fingerprint(files, token_digest), render)
-    snapshot.save_manifest()
+    _save(snapshot, tree, walked, key, cache)
     return result
+
+
+def _save(snapshot: Snapshot, tree: Tree | None, walked: Tree | None, key: str, cache: Store) -> None:
+    snapshot.save_manifest()
+    if tree is not None:
+        save_tree(cache, key, tree, walked)
 
 
 def _replayed(render: Replay) -> RenderResult:
@@ -184,8 +203,8 @@ def _spaces(result: RenderResult) -> dict[str, Space]:
     identities: dict[str, list[Identity]] = defaultdict(list)
     for cluster in result.resolved.clusters:
         clusters[cluster.ref.namespace].append(cluster.ref.name)
-    for rendered in result.objects:
-        identities[rendered.cluster.namespace].append(identity(rendered.obj))
+    for rendered in result.emitted:
+        identities[rendered.cluster.namespace].append(rendered.identity)
     for item in result.resolved.inputs.passthrough:
         if isinstance(item.document.data, Mapping):
             identities[item.namespace].append(identity(item.document.data))

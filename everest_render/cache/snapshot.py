@@ -66,7 +66,8 @@ class StatReader:
     recorded: dict[str, tuple[Signature, str]]
     seen: dict[str, tuple[Signature, str]] = field(default_factory=dict)  # the next manifest
     texts: dict[str, str] = field(default_factory=dict)  # token -> text, for what was read
-    paths: dict[str, Path] = field(default_factory=dict)  # token -> file, for what was not
+    paths: dict[str, Path | str] = field(default_factory=dict)  # token -> file, for what was not
+    where: dict[str, str] = field(default_factory=dict)  # name -> the file asked about, absolute
     unread: int = 0
 
     def __post_init__(self) -> None:
@@ -89,6 +90,7 @@ class StatReader:
             self.unread += 1
             token = f"{_TOKEN}{known[1]} {name}"
             self.paths[token] = path
+            self.where[name] = where
             return token, None
         text, problem = read_text(path, name)
         if text is None:
@@ -98,7 +100,28 @@ class StatReader:
             self.seen[where] = (signature, digest)
         token = f"{_TOKEN}{digest} {name}"
         self.texts[token] = text
+        self.where[name] = where
         return token, None
+
+    def unchanged(self, where: str, name: str) -> str | None:
+        """The token of file ``where`` (absolute) when its stat matches its record, as the
+        call would answer it; None when it must be asked about by a call (cache/tree.py: a
+        no-change run asks this of every file, so it takes no Path and reads nothing)."""
+        known = self.recorded.get(where)
+        if known is None:
+            return None
+        try:
+            found = os.stat(where)
+        except OSError:
+            return None
+        if known[0] != (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns) or not stat.S_ISREG(found.st_mode):
+            return None
+        self.seen[where] = known
+        self.unread += 1
+        token = f"{_TOKEN}{known[1]} {name}"
+        self.paths[token] = where
+        self.where[name] = where
+        return token
 
     def text(self, token: str) -> str | None:
         """The text a token stands for: as read while fingerprinting, else read now; None when
@@ -107,7 +130,8 @@ class StatReader:
             return token
         if token in self.texts:
             return self.texts[token]
-        text, _ = read_text(self.paths[token], token[len(_TOKEN) :].split(" ", 1)[1])
+        path = self.paths[token]
+        text, _ = read_text(Path(path) if isinstance(path, str) else path, token[len(_TOKEN) :].split(" ", 1)[1])
         return text
 
 
@@ -156,6 +180,11 @@ def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
 def token_digest(text: str) -> str:
     """A fingerprinting token's digest (what `StatReader` answered)."""
     return text[len(_TOKEN) :].split(" ", 1)[0] if text.startswith(_TOKEN) else _sha(text)
+
+
+def token_name(text: str) -> str | None:
+    """The name a fingerprinting token was answered for; None for a text that is no token."""
+    return text[len(_TOKEN) :].split(" ", 1)[1] if text.startswith(_TOKEN) else None
 
 
 def with_texts(files: RepositoryFiles, text: Callable[[str], str | None]) -> RepositoryFiles | None:

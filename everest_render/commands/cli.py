@@ -380,8 +380,16 @@ def render(
 ) -> None:
     """Render every DatabaseCluster of the repository into out/."""
     from everest_render.cache.outputs import open_record
-    from everest_render.emit.output import OutputError, differences, read_output, with_kustomization, without_sops, write_output
-    from everest_render.pipeline import Selection, render_incremental
+    from everest_render.emit.output import (
+        OutputError,
+        OutputPlan,
+        differences,
+        read_output,
+        with_kustomization,
+        without_sops,
+        write_output,
+    )
+    from everest_render.pipeline import RenderResult, Selection, render_incremental
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
     if only and not to_stdout:
@@ -391,25 +399,37 @@ def render(
     out_dir = out_dir if out_dir is not None else repo / "out"
     cache = _open_cache(no_cache)
     selection = Selection(only) if only else None
-    result = render_incremental(repo, out_dir, selection, jobs, cache)
     # out/ known by its files' stat (cache/outputs.py): a file holding what is planned is not read.
     trust = open_record(cache, out_dir) if not to_stdout else None
     current = None  # out/ as read for a replay, read once for its check and the guardrails
-    if result.replayed and not result.failed and not to_stdout:
-        replayed = with_kustomization(result.plan) if kustomization else result.plan
-        current = read_output(replayed, out_dir, trust)
-        if current != replayed.files:
+    planned: list[tuple[OutputPlan, OutputPlan]] = []  # the last plan, and it as written
+
+    def written(plan: OutputPlan) -> OutputPlan:
+        if not planned or planned[0][0] is not plan:  # a fleet's kustomization.yaml lists thousands of files
+            planned[:] = [(plan, with_kustomization(plan) if kustomization else plan)]
+        return planned[0][1]
+
+    def out_holds(replayed: RenderResult) -> bool:
+        """Whether out/ holds the replayed render. If not, its destructive changes are judged
+        by the providers' rules, which a replay does not hold (it read no provider): the
+        render goes on from the files it read, as without a replay."""
+        nonlocal current
+        if replayed.failed:
+            return True
+        plan = written(replayed.plan)
+        current = read_output(plan, out_dir, trust)
+        if current != plan.files:
             current = None
-            # out/ is not this render: its destructive changes are judged by the providers'
-            # rules, which a replayed render does not hold (it read no provider).
-            result = render_incremental(repo, out_dir, selection, jobs, cache, replay=False)
+        return current is not None
+
+    result = render_incremental(repo, out_dir, selection, jobs, cache, replay=True if to_stdout else out_holds)
     _cache_warning(output, cache)
     output.diagnostics(result.diagnostics)
     tally = Tally.of(result.diagnostics)
     if result.failed:
         output.summary(failure_summary(tally))
         _finish(exit_code(failed=True))
-    plan = with_kustomization(result.plan) if kustomization else result.plan
+    plan = written(result.plan)
     if to_stdout:
         refused = _sops_refused(plan, sops)
         if refused:
@@ -654,7 +674,8 @@ def diff(
         # The revision renders on a process of its own meanwhile (its unchanged clusters come
         # from the cache), so the diff costs about one render, not two.
         earlier_render = start_render_at_revision(repo, revision, cache)
-    result = render_repository(read_repository(repo, out_dir), jobs=jobs, cache=cache)
+    # Only the live cluster's side compares objects; every other side compares the files.
+    result = render_repository(read_repository(repo, out_dir), jobs=jobs, cache=cache, keep_objects=live)
     _cache_warning(output, cache)
     clusters = [str(c.ref) for c in result.resolved.clusters]
     # The JSON report of a success is the list of changes: warnings stay on stderr.

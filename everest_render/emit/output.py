@@ -274,8 +274,31 @@ def leftovers(out_dir: Path) -> list[str]:
     """What an interrupted write left in out/: its journal, its staging folder, old temporaries."""
     found = [name for name in (JOURNAL_FILE, STAGING_FOLDER) if (out_dir / name).exists()]
     if out_dir.is_dir():
-        found += sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob(".*.tmp-*") if _LEGACY_TEMPORARY.match(p.name))
+        found += _legacy_temporaries(out_dir)
     return found
+
+
+def _legacy_temporaries(out_dir: Path) -> list[str]:
+    """What `rglob(".*.tmp-*")` finds of them (links to folders not followed), sorted, by plain
+    scandir: pathlib's glob was a tenth of a second per look at a fleet's out/."""
+    found = []
+    pending = [("", os.fspath(out_dir))]
+    while pending:
+        relative, folder = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.startswith(".") and _LEGACY_TEMPORARY.match(entry.name):
+                found.append(relative + entry.name)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((f"{relative}{entry.name}/", entry.path))
+            except OSError:
+                continue
+    return sorted(found)
 
 
 def differences(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> list[str]:

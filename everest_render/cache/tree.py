@@ -1,0 +1,249 @@
+"""The walk by stat: the read stage's folder listings known unchanged by the folders' stat.
+
+The read stage walks every input folder (a listing per folder, a look at each entry) before
+the stat reader (cache/snapshot.py) asks about each file; on a 10,000-cluster fleet the walk
+was most of a no-change run. What the walk finds is a function of the listings of the folders
+it looks in, the kinds of their entries, and what the files it reads hold. Creating, removing
+or renaming an entry changes its folder's mtime; a change of permissions changes its ctime. So,
+like git's untracked cache, a read is recorded with the stat of every folder under the input
+folders (and of each root, and of its ignore file): when every one of them is unchanged, the
+walk would find the same files under the same names, and only the files themselves are asked
+about, by the stat reader, as the walk would (a changed file is read and digested).
+
+Kept only when nothing can change behind a folder's stat: a read without any problem, input
+trees without symbolic links (a link's target can change while its folder does not), and
+folders last changed at least `RACY_NS` before the run that records them (the racy rule).
+Anything else, and the next run walks as without a cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from everest_render.cache import snapshot
+from everest_render.cache.store import Store
+from everest_render.load.documents import SourceFile
+from everest_render.load.files import (
+    EXTENSIONS_FOLDER,
+    IGNORE_FILE,
+    INPUT_FOLDERS,
+    SETTINGS_FILE,
+    SETTINGS_FILE_MISSPELT,
+    ExtensionFolder,
+    RepositoryFiles,
+    SourceSet,
+    builtin_root,
+)
+from everest_render.model import ProviderAssets
+
+FORMAT = 1
+Stat = tuple[int, int, int, int, int, int]  # mode, dev, ino, size, mtime_ns, ctime_ns
+# Each root's names that the read stage looks at: a link among them is never recorded.
+_ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A recorded read: ``watched``, each folder (and ignore file) with how it is looked at
+    (True: links followed, for a root) and its stat; ``shape``, the stat reader's answer (texts
+    are its tokens); ``where``: each file's name, the path it was asked about and its token."""
+
+    watched: dict[str, tuple[bool, Stat]]
+    shape: RepositoryFiles
+    where: dict[str, tuple[str, str]]
+
+
+def load_tree(store: Store, key: str) -> Tree | None:
+    return _decode(store.load(key))
+
+
+def save_tree(store: Store, key: str, tree: Tree, before: Tree | None) -> None:
+    if before is None or tree != before:
+        payload = _encode(tree)
+        if payload is not None:
+            store.save(key, payload)
+
+
+def tree_key(identity: bytes, root: Path, out_dir: Path) -> str:
+    place = f"{os.path.abspath(root)}\0{os.path.abspath(out_dir)}".encode()
+    return hashlib.sha256(identity + b"tree\0" + place).hexdigest()
+
+
+def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
+    """``tree`` with the shape `read_repository_files` gives with ``reader``, when no folder
+    it watches changed: each file asked about as the walk would; None when one changed or a
+    file cannot be read now (then the caller walks)."""
+    for folder, (follow, recorded) in tree.watched.items():
+        try:
+            found = os.stat(folder) if follow else os.lstat(folder)
+        except OSError:
+            return None
+        if _stat(found) != recorded:
+            return None
+    changed: dict[str, str] = {}
+    for name, (where, was) in tree.where.items():
+        if reader.unchanged(where, name) == was:
+            continue  # known by its stat, with the digest the shape holds
+        token, problem = reader(Path(where), name)
+        if token is None or problem is not None:
+            return None
+        changed[name] = token
+    if not changed:
+        return tree
+    shape = snapshot.with_texts(tree.shape, lambda token: changed.get(snapshot.token_name(token) or "", token))
+    asked = {name: (path, changed.get(name, was)) for name, (path, was) in tree.where.items()}
+    return Tree(tree.watched, shape, asked) if shape is not None else None
+
+
+def record_tree(shape: RepositoryFiles, root: Path, out_dir: Path, reader: snapshot.StatReader) -> Tree | None:
+    """The record of a read that ``reader`` answered, or None when it cannot be trusted later
+    (a problem, a link, a file the reader did not answer, a folder changed too recently)."""
+    if _problems(shape):
+        return None
+    tokens = {snapshot.token_name(text): text for text in _texts(shape)}
+    if any(name is None or name not in reader.where for name in tokens):
+        return None
+    watched: dict[str, tuple[bool, Stat]] = {}
+    skip = os.path.realpath(out_dir)
+    oldest = reader.started - snapshot.RACY_NS
+    roots = [(root, (*INPUT_FOLDERS, EXTENSIONS_FOLDER)), (builtin_root(), ("definitions", "providers", EXTENSIONS_FOLDER))]
+    for base, folders in roots:
+        if not _watch_root(base, folders, skip, oldest, watched):
+            return None
+    return Tree(watched, shape, {name: (reader.where[name], token) for name, token in tokens.items() if name is not None})
+
+
+def _watch_root(base: Path, folders: Iterable[str], skip: str, oldest: int, watched: dict[str, tuple[bool, Stat]]) -> bool:
+    try:
+        found = os.stat(base)
+        real = os.path.realpath(base)
+        with os.scandir(real) as listing:
+            entries = {entry.name: entry for entry in listing}
+    except OSError:
+        return False
+    if not _old(found, oldest) or any(entries[name].is_symlink() for name in _ROOT_NAMES & entries.keys()):
+        return False
+    watched[os.path.abspath(base)] = (True, _stat(found))
+    if IGNORE_FILE in entries:
+        ignore = entries[IGNORE_FILE]
+        try:
+            ignore_stat = os.lstat(ignore.path)
+        except OSError:
+            return False
+        if not _old(ignore_stat, oldest):
+            return False
+        watched[ignore.path] = (False, _stat(ignore_stat))
+    pending = [entries[name].path for name in folders if name in entries and entries[name].is_dir(follow_symlinks=False)]
+    while pending:
+        folder = pending.pop()
+        if folder == skip:
+            continue
+        try:
+            found = os.lstat(folder)
+            with os.scandir(folder) as listing:
+                inside = list(listing)
+        except OSError:
+            return False
+        if not _old(found, oldest):
+            return False
+        watched[folder] = (False, _stat(found))
+        for entry in inside:
+            if entry.is_symlink():
+                return False
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+    return True
+
+
+def _old(found: os.stat_result, oldest: int) -> bool:
+    return max(found.st_mtime_ns, found.st_ctime_ns) < oldest
+
+
+def _stat(found: os.stat_result) -> Stat:
+    return (found.st_mode, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+# --- the record as plain data -------------------------------------------------------------
+
+
+def _problems(shape: RepositoryFiles) -> bool:
+    sets = (shape.builtin, shape.own)
+    assets = [*(a for s in sets for a in s.assets.values()), *(e.assets for e in shape.extensions)]
+    return bool(
+        any(s.unreadable for s in sets)
+        or shape.settings_unreadable
+        or shape.extensions_unreadable
+        or any(a.unreadable for a in assets)
+    )
+
+
+def _texts(shape: RepositoryFiles) -> list[str]:
+    found: list[str] = []
+    for each in (shape.builtin, shape.own):
+        found += [s.text for s in each.sources]
+        for assets in each.assets.values():
+            found += [*assets.templates.values(), *assets.schemas.values()]
+    if shape.settings is not None:
+        found.append(shape.settings.text)
+    for extension in shape.extensions:
+        found += [extension.manifest.text, *extension.assets.templates.values(), *extension.assets.schemas.values()]
+    return found
+
+
+def _encode(tree: Tree) -> bytes | None:
+    def source_set(found: SourceSet) -> Any:
+        assets = {k: (dict(a.templates), dict(a.schemas)) for k, a in found.assets.items()}
+        return ([(s.path, s.text) for s in found.sources], assets, found.builtin)
+
+    shape = tree.shape
+    settings = (shape.settings.path, shape.settings.text) if shape.settings is not None else None
+    extensions = [
+        (e.folder, (e.manifest.path, e.manifest.text), (dict(e.assets.templates), dict(e.assets.schemas)), e.builtin)
+        for e in shape.extensions
+    ]
+    plain = (source_set(shape.builtin), source_set(shape.own), settings, extensions)
+    try:
+        return marshal.dumps((FORMAT, tree.watched, plain, tree.where))
+    except ValueError:
+        return None
+
+
+def _decode(payload: bytes | None) -> Tree | None:
+    if payload is None:
+        return None
+    try:
+        version, watched, (builtin, own, settings, extensions), where = marshal.loads(payload)
+        if version != FORMAT:
+            return None
+
+        def source_set(found: tuple[list[tuple[str, str]], dict[str, tuple[dict[str, str], dict[str, str]]], bool]) -> SourceSet:
+            sources, assets, is_builtin = found
+            return SourceSet(
+                [SourceFile(str(p), str(t)) for p, t in sources],
+                {str(k): ProviderAssets(dict(t), dict(s)) for k, (t, s) in assets.items()},
+                bool(is_builtin),
+            )
+
+        shape = RepositoryFiles(
+            source_set(builtin),
+            source_set(own),
+            SourceFile(str(settings[0]), str(settings[1])) if settings is not None else None,
+            (),
+            tuple(
+                ExtensionFolder(str(f), SourceFile(str(m[0]), str(m[1])), ProviderAssets(dict(a[0]), dict(a[1])), bool(b))
+                for f, m, a, b in extensions
+            ),
+            (),
+        )
+        checked = {str(k): (bool(follow), tuple(int(n) for n in found)) for k, (follow, found) in watched.items()}
+        if not all(len(found) == 6 for _, found in checked.values()) or not isinstance(where, dict):
+            return None
+        return Tree(checked, shape, {str(k): (str(v[0]), str(v[1])) for k, v in where.items()})  # type: ignore[arg-type]
+    except (ValueError, TypeError, EOFError, IndexError, AttributeError):
+        return None
