@@ -203,8 +203,8 @@ def _spaces(result: RenderResult) -> dict[str, Space]:
     identities: dict[str, list[Identity]] = defaultdict(list)
     for cluster in result.resolved.clusters:
         clusters[cluster.ref.namespace].append(cluster.ref.name)
-    for rendered in result.objects:
-        identities[rendered.cluster.namespace].append(identity(rendered.obj))
+    for rendered in result.emitted:
+        identities[rendered.cluster.namespace].append(rendered.identity)
     for item in result.resolved.inputs.passthrough:
         if isinstance(item.document.data, Mapping):
             identities[item.namespace].append(identity(item.document.data))

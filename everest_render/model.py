@@ -637,3 +637,15 @@ class RenderedObject:
     template: str
     extension: str | None = None  # the extension that rendered it; None: the cluster's provider
     shared: bool = False  # an extension's namespace object (out/<namespace>/_extensions.yaml)
+
+
+@dataclass(frozen=True)
+class EmittedObject:
+    """A rendered object once its bytes are in its file: what the checks across clusters (an
+    identity rendered twice) and the incremental render need of it. A large fleet's objects
+    would be most of its memory held to the end; these are a few strings each."""
+
+    identity: tuple[str, str, str, str]  # (group, kind, namespace, name), as check.core.identity
+    cluster: ObjectRef
+    template: str
+    shared: bool = False

@@ -13,12 +13,16 @@ ResourceList. Each stage returns new frozen values and its diagnostics; nothing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import dataclasses
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from everest_render.check.core import duplicate_problems
+from everest_render.check.core import duplicate_problems, identity
 from everest_render.check.secrets import redact, sensitive_in, sensitive_values, url_credential_problems
 from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, extension_files, passthrough_files, plan_from_files
@@ -30,6 +34,7 @@ from everest_render.load.files import RepositoryFiles, SourceSet, read_repositor
 from everest_render.model import (
     AppliedExtension,
     Definition,
+    EmittedObject,
     PassthroughObject,
     Provider,
     RenderedObject,
@@ -98,11 +103,26 @@ class ResolveResult:
 
 @dataclass(frozen=True)
 class RenderedSlice:
-    """Some clusters rendered, checked and emitted: the unit `parallel.map_slices` fans out."""
+    """Some clusters rendered, checked and emitted: the unit `parallel.map_slices` fans out.
+    ``emitted``: each object, its bytes in ``files``; ``objects``: each object whole, or once
+    `lean`, only the extensions' (the checks across clusters and the shared files need them)."""
 
     objects: tuple[RenderedObject, ...]
     files: dict[str, bytes]
     diagnostics: tuple[Diagnostic, ...]
+    emitted: tuple[EmittedObject, ...]
+
+    @classmethod
+    def of(cls, objects: Sequence[RenderedObject], files: dict[str, bytes], diagnostics: Sequence[Diagnostic]) -> RenderedSlice:
+        return cls(tuple(objects), files, tuple(diagnostics), emitted_objects(objects))
+
+    def lean(self) -> RenderedSlice:
+        """The slice without the objects its files and ``emitted`` already say."""
+        return dataclasses.replace(self, objects=tuple(o for o in self.objects if o.extension is not None))
+
+
+def emitted_objects(objects: Iterable[RenderedObject]) -> tuple[EmittedObject, ...]:
+    return tuple(EmittedObject(identity(o.obj), o.cluster, o.template, o.shared) for o in objects)
 
 
 @dataclass(frozen=True)
@@ -110,13 +130,14 @@ class RenderResult:
     """What a render gave: the objects, the output plan and every diagnostic."""
 
     resolved: ResolveResult
-    objects: tuple[RenderedObject, ...]
+    objects: tuple[RenderedObject, ...]  # only when asked for (render_repository's keep_objects)
     plan: OutputPlan
     diagnostics: tuple[Diagnostic, ...]
     # A render taken whole or in part from the cache (`render_incremental`): how many clusters
-    # it rendered. ``resolved`` and ``objects`` then hold only what was rendered afresh (nothing,
-    # and no catalogue, for a whole replay); the plan and diagnostics are always whole.
+    # it rendered. ``resolved``, ``objects`` and ``emitted`` then hold only what was rendered
+    # afresh (nothing, and no catalogue, for a whole replay); the plan and diagnostics are whole.
     replayed_clusters: int | None = None
+    emitted: tuple[EmittedObject, ...] = ()  # every object rendered, in the plan's files
 
     @property
     def failed(self) -> bool:
@@ -171,19 +192,22 @@ def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> Re
     return ResolveResult(catalog, tuple(clusters), own, tuple(masked), settings, sensitive, applied)
 
 
-def render_repository(files: RepositoryFiles, only: Selection | None = None, jobs: int = 1, cache: Store | None = None) -> RenderResult:
+def render_repository(
+    files: RepositoryFiles, only: Selection | None = None, jobs: int = 1, cache: Store | None = None, *, keep_objects: bool = False
+) -> RenderResult:
     """Render every cluster, or those ``only`` selects (the whole repository is still
     validated), on up to ``jobs`` processes, taking what ``cache`` holds of earlier renders
-    (the result depends on neither)."""
+    (the result depends on neither). ``keep_objects``: the result holds every object whole;
+    else each is dropped once emitted, but for what `EmittedObject` keeps of it."""
     resolved = resolve_repository(files, cache)
     if resolved.failed:
         return RenderResult(resolved, (), OutputPlan({}), resolved.diagnostics)
     clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name, c.cluster.document.source.path)]
     passthrough = _selected_passthrough(resolved, only)
     if cache is not None and cache.enabled:
-        slices = _render_cached(clusters, jobs, cache, resolved.sensitive)
+        slices = _render_cached(clusters, jobs, cache, resolved.sensitive, keep_objects)
     else:
-        slices = map_slices(render_slice, clusters, jobs)
+        slices = [part for parts in map_slices(partial(render_each, keep_objects=keep_objects), clusters, jobs) for part in parts]
     if only is not None:
         # A namespace's shared extension objects are selected with it (or NAMESPACE/_shared),
         # whichever of its clusters the selection renders: render them for the others too.
@@ -195,8 +219,9 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
     shared, shared_problems = _shared_once([o for o in rendered if o.shared])
     shared = [o for o in shared if only is None or _selects_shared(only, by_ref[o.cluster])]
     objects = (*(o for o in rendered if not o.shared), *shared)
+    emitted = (*(e for part in slices for e in part.emitted if not e.shared), *emitted_objects(shared))
     passing = resolved.inputs.passthrough
-    duplicated = [*duplicate_problems(objects, by_ref, passing), *double_supply_problems(objects, passing)]
+    duplicated = [*duplicate_problems(emitted, by_ref, passing), *double_supply_problems(objects, passing)]
     written = {path: text for part in slices for path, text in part.files.items()}
     plan = plan_from_files({**written, **extension_files(shared), **passthrough_files(passthrough)})
     found = [*(d for part in slices for d in part.diagnostics), *shared_problems, *duplicated]
@@ -204,7 +229,7 @@ def render_repository(files: RepositoryFiles, only: Selection | None = None, job
     diagnostics = tuple(sorted_diagnostics(diagnostics))
     if has_errors(diagnostics):
         return RenderResult(resolved, (), OutputPlan({}), diagnostics)
-    return RenderResult(resolved, objects, plan, diagnostics)
+    return RenderResult(resolved, objects if keep_objects else (), plan, diagnostics, emitted=emitted)
 
 
 def render_incremental(
@@ -293,13 +318,20 @@ def render_slice(
         # A template may write a credential too: its values are masked like the inputs' are
         # (looked for only when there is a message to mask: it walks every rendered value).
         problems = redact(problems, sensitive_in(o.obj for o in objects))
-    return RenderedSlice(tuple(objects), files, tuple(problems))
+    return RenderedSlice.of(objects, files, problems)
 
 
-def render_each(clusters: Sequence[ResolvedCluster]) -> list[RenderedSlice]:
-    """`render_slice` of each cluster alone (what the cache keeps), templates compiled once."""
+def render_each(clusters: Sequence[ResolvedCluster], keep_objects: bool = True) -> list[RenderedSlice]:
+    """`render_slice` of each cluster alone (what the cache keeps), templates compiled once;
+    without ``keep_objects``, each `lean` once rendered, so only one cluster's objects are
+    ever held at once."""
+    return [part if keep_objects else part.lean() for part in rendered_each(clusters)]
+
+
+def rendered_each(clusters: Sequence[ResolvedCluster]) -> Iterator[RenderedSlice]:
+    """`render_slice` of each cluster alone, one after the other, as `render_each` does."""
     if not clusters:
-        return []  # all from the cache: nothing of the render stage is even imported
+        return  # all from the cache: nothing of the render stage is even imported
     from everest_render.check.crd import NARROW_UP_TO, SchemaBook
 
     renderers: dict[int, ProviderRenderer] = {}
@@ -307,22 +339,47 @@ def render_each(clusters: Sequence[ResolvedCluster]) -> list[RenderedSlice]:
     # one-cluster Argo CD refresh compiles a few KB, not PSMDB's 400); many: the whole
     # schemas, compiled once for all of them (check/crd.py).
     book = SchemaBook() if len(clusters) > NARROW_UP_TO else None
-    return [render_slice([cluster], renderers, book) for cluster in clusters]
+    with _template_cycles_collected():
+        for index, cluster in enumerate(clusters, 1):
+            yield render_slice([cluster], renderers, book)
+            if index % COLLECT_EVERY == 0:
+                gc.collect(0)
 
 
-def _render_cached(clusters: Sequence[ResolvedCluster], jobs: int, cache: Store, sensitive: frozenset[str]) -> list[RenderedSlice]:
+# Jinja leaves reference cycles behind each render (an imported template's macros and their
+# context: ~3 KB a cluster), which only the cyclic collector frees, and the commands turn it
+# off (commands/cli.py). So render_each collects them itself, every few clusters, with what
+# existed before out of the collector's sight (gc.freeze): each collection walks only what the
+# last few clusters left, not the resolved fleet.
+COLLECT_EVERY = 8
+
+
+@contextlib.contextmanager
+def _template_cycles_collected() -> Iterator[None]:
+    frozen = gc.get_freeze_count() == 0  # a caller's own freeze stays as it is
+    if frozen:
+        gc.freeze()
+    try:
+        yield
+    finally:
+        gc.collect(0)
+        if frozen:
+            gc.unfreeze()
+
+
+def _render_cached(
+    clusters: Sequence[ResolvedCluster], jobs: int, cache: Store, sensitive: frozenset[str], keep_objects: bool
+) -> list[RenderedSlice]:
     """Each cluster's slice, through ``cache``, on up to ``jobs`` processes (each keys, looks
     up, renders and stores its own share of the clusters)."""
-    from functools import partial
-
-    results = map_slices(partial(_cached_slices, cache, sensitive), clusters, jobs)
+    results = map_slices(partial(_cached_slices, cache, sensitive, keep_objects), clusters, jobs)
     # A worker that could not write turned its copy of the store off: the run says so once.
     cache.warning = cache.warning or next((warning for _, warning in results if warning), None)
     return [part for parts, _ in results for part in parts]
 
 
 def _cached_slices(
-    cache: Store, sensitive: frozenset[str], clusters: Sequence[ResolvedCluster]
+    cache: Store, sensitive: frozenset[str], keep_objects: bool, clusters: Sequence[ResolvedCluster]
 ) -> tuple[list[RenderedSlice], str | None]:
     """Each cluster's slice: from ``cache`` when its key is there, else rendered and stored.
     A slice whose diagnostics would be masked (they hold a value that may be secret) is not
@@ -338,16 +395,17 @@ def _cached_slices(
         payload = cache.load(key) if key is not None else None
         entry = decode_entry(payload, cluster.ref) if payload is not None else None
         if entry is not None:
-            found[index] = RenderedSlice(*entry)
+            part = RenderedSlice.of(*entry)
+            found[index] = part if keep_objects else part.lean()
         else:
             missing.append((index, key))
-    rendered = render_each([clusters[index] for index, _ in missing])
+    rendered = rendered_each([clusters[index] for index, _ in missing])
     for (index, key), part in zip(missing, rendered, strict=True):
-        found[index] = part
         if key is not None and redact(part.diagnostics, sensitive) == list(part.diagnostics):
             payload = encode_entry(part.objects, part.files, part.diagnostics)
             if payload is not None:
                 cache.save(key, payload)
+        found[index] = part if keep_objects else part.lean()
     return [found[index] for index in range(len(clusters))], cache.warning
 
 

@@ -58,7 +58,7 @@ class Repo:
         return target
 
     def result(self) -> RenderResult:
-        return render_repository(read_repository(self.root))
+        return render_repository(read_repository(self.root), keep_objects=True)
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         return self.result().diagnostics

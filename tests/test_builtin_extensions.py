@@ -49,7 +49,7 @@ def fleet_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def fleet(fleet_repo):
-    result = render_repository(read_repository(fleet_repo))
+    result = render_repository(read_repository(fleet_repo), keep_objects=True)
     assert not result.failed, [str(d) for d in result.diagnostics]
     return result
 

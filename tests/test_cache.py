@@ -42,7 +42,8 @@ def toy_cluster(name: str, replicas: object = 1, namespace: str = "ns") -> str:
 def seen(result: RenderResult) -> tuple[object, ...]:
     """Everything a command can print or write of a render."""
     objects = [(json.dumps(o.obj, sort_keys=False), str(o.cluster), o.template) for o in result.objects]
-    return result.plan.files, [str(d) for d in result.diagnostics], objects, result.failed
+    emitted = [(e.identity, str(e.cluster), e.template, e.shared) for e in result.emitted]
+    return result.plan.files, [str(d) for d in result.diagnostics], objects, emitted, result.failed
 
 
 def tree(root: Path) -> dict[str, bytes]:

@@ -22,7 +22,7 @@ from tests.conftest import PROJECT_ROOT
 
 @pytest.fixture(scope="module")
 def fleet():
-    result = render_repository(read_repository(PROJECT_ROOT))
+    result = render_repository(read_repository(PROJECT_ROOT), keep_objects=True)
     assert not result.failed, [str(d) for d in result.diagnostics]
     return result
 

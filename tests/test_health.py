@@ -39,7 +39,7 @@ def built_in_kinds() -> list[tuple[str, str]]:
 def rendered_object(api_version: str, kind: str) -> dict:
     from everest_render.pipeline import render_repository
 
-    result = render_repository(read_repository(Path(PROJECT_ROOT)))
+    result = render_repository(read_repository(Path(PROJECT_ROOT)), keep_objects=True)
     return next(dict(o.obj) for o in result.objects if (o.obj["apiVersion"], o.obj["kind"]) == (api_version, kind))
 
 

@@ -21,10 +21,11 @@ def fleet(tmp_path_factory):
 
 def test_a_fleet_renders_the_same_bytes_on_one_or_several_processes(fleet):
     files = read_repository(fleet)
-    one, several = render_repository(files, jobs=1), render_repository(files, jobs=3)
-    assert not one.failed
+    one, several = render_repository(files, jobs=1, keep_objects=True), render_repository(files, jobs=3, keep_objects=True)
+    assert not one.failed and one.objects
     assert several.plan.files == one.plan.files
     assert [o.obj for o in several.objects] == [o.obj for o in one.objects]
+    assert several.emitted == one.emitted == render_repository(files, jobs=3).emitted
 
 
 def test_problems_found_in_workers_are_all_reported(fleet):

@@ -49,7 +49,7 @@ def test_the_scaffold_wires_the_engine_replicas_and_image(tmp_path):
     new(tmp_path, "valkey", "--kind", "example.io/v1/Valkey")
     (tmp_path / "clusters").mkdir()
     (tmp_path / "clusters/example.yaml").write_text((tmp_path / "providers/valkey/examples/cluster.yaml").read_text())
-    result = render_repository(read_repository(tmp_path))
+    result = render_repository(read_repository(tmp_path), keep_objects=True)
     assert [str(d) for d in result.diagnostics] == []
     (rendered,) = result.objects
     assert rendered.obj["spec"] == {"replicas": 3, "image": "registry.example.com/valkey:1.0.0"}

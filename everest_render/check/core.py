@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, ObjectPath, format_path
-from everest_render.model import ObjectRef, PassthroughObject, RenderedObject, ResolvedCluster
+from everest_render.model import EmittedObject, ObjectRef, PassthroughObject, RenderedObject, ResolvedCluster
 from everest_render.resolve.gitops import TRACKING_ANNOTATIONS, TRACKING_LABELS
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -214,7 +214,7 @@ def rendered_problems(objects: Iterable[RenderedObject], clusters: Mapping[Objec
 
 
 def duplicate_problems(
-    objects: Iterable[RenderedObject], clusters: Mapping[ObjectRef, ResolvedCluster], passthrough: Iterable[PassthroughObject]
+    objects: Iterable[EmittedObject], clusters: Mapping[ObjectRef, ResolvedCluster], passthrough: Iterable[PassthroughObject]
 ) -> list[Diagnostic]:
     """Each object whose identity an earlier one has (pass-through objects first, in file order).
     Positions are looked up only for identities that repeat: a fleet has thousands of objects
@@ -224,7 +224,7 @@ def duplicate_problems(
         if isinstance(item.document.data, Mapping):
             entries.append((identity(item.document.data), functools.partial(_passthrough_at, item)))
     for rendered in objects:
-        entries.append((identity(rendered.obj), functools.partial(_rendered_at, rendered, clusters[rendered.cluster])))
+        entries.append((rendered.identity, functools.partial(_rendered_at, rendered, clusters[rendered.cluster])))
     repeated = {key for key, count in collections.Counter(key for key, _ in entries).items() if count > 1}
     problems = []
     seen: dict[tuple[str, str, str, str], str] = {}
@@ -247,7 +247,7 @@ def _passthrough_at(item: PassthroughObject) -> tuple[Diagnostic, str]:
     return where, f"{where.file}:{where.line}"
 
 
-def _rendered_at(rendered: RenderedObject, cluster: ResolvedCluster) -> tuple[Diagnostic, str]:
+def _rendered_at(rendered: EmittedObject, cluster: ResolvedCluster) -> tuple[Diagnostic, str]:
     where = cluster.cluster.document.at(("metadata",), "")
     return where, f"{where.file}:{where.line}, template {rendered.template}"
 

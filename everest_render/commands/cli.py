@@ -674,7 +674,8 @@ def diff(
         # The revision renders on a process of its own meanwhile (its unchanged clusters come
         # from the cache), so the diff costs about one render, not two.
         earlier_render = start_render_at_revision(repo, revision, cache)
-    result = render_repository(read_repository(repo, out_dir), jobs=jobs, cache=cache)
+    # Only the live cluster's side compares objects; every other side compares the files.
+    result = render_repository(read_repository(repo, out_dir), jobs=jobs, cache=cache, keep_objects=live)
     _cache_warning(output, cache)
     clusters = [str(c.ref) for c in result.resolved.clusters]
     # The JSON report of a success is the list of changes: warnings stay on stderr.

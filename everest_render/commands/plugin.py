@@ -74,7 +74,7 @@ def generate() -> int:
     sys.stdout.buffer.write(stream)
     sys.stdout.flush()
     seconds = time.monotonic() - started
-    _error(f"everest-render: {application}: {len(result.objects)} objects, {len(stream)} bytes in {seconds:.2f} s")
+    _error(f"everest-render: {application}: {len(result.emitted)} objects, {len(stream)} bytes in {seconds:.2f} s")
     return EXIT_OK
 
 

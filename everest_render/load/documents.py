@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
@@ -423,7 +424,11 @@ def _construct(
         positions.values[path] = _mark(node)
     try:
         if isinstance(node, yaml.ScalarNode):  # most nodes: tested first
-            return _scalar(node)
+            value = _scalar(node)
+            # Interned (keys are one string each by _KEYS): a fleet repeats the same few values
+            # (`standard`, `LoadBalancer`) in every file, and libyaml makes a new string of each
+            # (a tenth of a 10,000-cluster fleet's loaded memory).
+            return sys.intern(value) if type(value) is str else value
         _check_collection(node)
     except Refused as refused:
         pos = _mark(node)
