@@ -438,23 +438,30 @@ def test_the_package_files_walk_gives_what_rglob_gives(tmp_path):
     (root / "link-to-file").symlink_to(root / "a.py")
     (root / "link-to-folder").symlink_to(root / "b", target_is_directory=True)
     (root / "dangling").symlink_to(root / "missing")
-    reference = tuple(
-        (path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).digest())
-        for path in sorted(root.rglob("*"))
-        if "__pycache__" not in path.parts and path.is_file() and path.suffix not in (".pyc", ".pyo")
-        and path.relative_to(root).parts[0] != "_prepared"
-    )
+
+    def by_rglob():
+        return tuple(
+            (path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).digest())
+            for path in sorted(root.rglob("*"))
+            if "__pycache__" not in path.parts and path.is_file() and path.suffix not in (".pyc", ".pyo")
+            and path.relative_to(root).parts[0] != "_prepared"
+        )
+
+    reference = by_rglob()
     assert file_digests(str(root)) == reference
     # The code identity is the same with the built-ins inside the package (a wheel) or not.
+    from everest_render import package_files
     from everest_render.package_files import code_identity
 
     before = code_identity(str(root))
     (root / "_builtin/providers").mkdir(parents=True)
     (root / "_builtin/providers/provider.yaml").write_text("kind: Provider\n")
-    file_digests.cache_clear()
+    package_files._digests.cache_clear()
     assert code_identity.__wrapped__(str(root)) == before
+    assert file_digests.__wrapped__(str(root)) == by_rglob()  # the built-ins among the others, in order
+    assert "_builtin/providers/provider.yaml" in dict(by_rglob())
     (root / "a.py").write_text("edited")
-    file_digests.cache_clear()
+    package_files._digests.cache_clear()
     assert code_identity.__wrapped__(str(root)) != before
     assert "b/_prepared/kept" in dict(reference) and "b/.pyc" in dict(reference) and "link-to-file" in dict(reference)
 
