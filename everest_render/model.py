@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -629,6 +631,29 @@ class ResolvedCluster:
 
 
 @dataclass(frozen=True)
+class TextMarks:
+    """Which of the characters two checks look for first an object's JSON text holds: most
+    objects hold none, which one text written in C says before either walks the object's keys
+    and strings in Python. JSON escapes none of them, so a key or string holding one puts it
+    in the text; a value JSON cannot write may hold any of them."""
+
+    dollar: bool  # "$": Flux could substitute in it (render/postprocess.py)
+    url: bool  # "://" and "@": a URL could carry credentials (check/core.py)
+
+    @staticmethod
+    def of(value: Any) -> TextMarks:
+        try:
+            text = _JSON.encode(value)
+        except (TypeError, ValueError, RecursionError):
+            return _MARKS[True, True]
+        return _MARKS["$" in text, "://" in text and "@" in text]
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+_MARKS = {(dollar, url): TextMarks(dollar, url) for dollar in (False, True) for url in (False, True)}
+
+
+@dataclass(frozen=True)
 class RenderedObject:
     """A native object and where it came from; provenance stays beside the object."""
 
@@ -637,6 +662,11 @@ class RenderedObject:
     template: str
     extension: str | None = None  # the extension that rendered it; None: the cluster's provider
     shared: bool = False  # an extension's namespace object (out/<namespace>/_extensions.yaml)
+
+    @functools.cached_property
+    def marks(self) -> TextMarks:
+        """Of ``obj``'s text, written on first use: the Flux guard's, then the URL check's."""
+        return TextMarks.of(self.obj)
 
 
 @dataclass(frozen=True)

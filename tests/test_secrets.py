@@ -8,10 +8,12 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from everest_render.check.core import URL_CREDENTIALS, holds_url_credentials, scalars, strings
+from everest_render.check.core import URL_CREDENTIALS, holds_url_credentials, object_problems, scalars, strings
 from everest_render.check.secrets import is_sensitive_key, sensitive_in
 from everest_render.commands.cli import main as cli_main
 from everest_render.load.files import MAX_FILE_BYTES
+from everest_render.model import ObjectRef, RenderedObject, TextMarks
+from everest_render.render.postprocess import flux_would_rewrite, guard_flux_substitution_always
 from tests.conftest import mongodb
 
 SECRET = "wJalrXUtnFEMIK7MDENG"
@@ -108,3 +110,42 @@ _DOCUMENTS = st.recursive(
 def test_what_may_be_secret_is_what_each_value_s_path_says(documents):
     objects = [{**data, "kind": kind} if kind else data for kind, data in documents]
     assert sensitive_in(objects) == _sensitive_by_path(objects)
+
+
+
+# Both searches first read the marks of an object's JSON text (model.TextMarks), written once
+# for both: they may only say where nothing is to be found.
+_DOLLAR_TEXTS = st.lists(st.sampled_from([*_URL_PIECES, "$", "${v}", "$$", "{"]), max_size=6).map("".join)
+_DOLLAR_VALUES = st.recursive(
+    st.one_of(_DOLLAR_TEXTS, st.integers(), st.none()),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_DOLLAR_TEXTS, children, max_size=3),
+    max_leaves=12,
+)
+
+
+def _keys_and_strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _keys_and_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _keys_and_strings(item)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_DOLLAR_VALUES)
+def test_the_marks_of_an_object_hide_nothing_flux_would_rewrite_in_a_key_or_string(value):
+    each = any("${" in text or "$$" in text for text in _keys_and_strings(value))
+    assert flux_would_rewrite(value, TextMarks.of(value)) == each
+
+
+def test_an_object_flux_would_rewrite_and_holding_a_url_credential_is_guarded_and_refused():
+    obj = {"metadata": {"name": "x"}, "data": {"script": "echo ${HOME}", "url": f"https://AKIAEXAMPLE:{SECRET}@s3.example.com"}}
+    guarded = guard_flux_substitution_always(RenderedObject(obj, ObjectRef("shop", "x"), "t.yaml"), None)
+    assert guarded.obj["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/substitute": "disabled"}
+    assert guarded.marks == TextMarks(dollar=True, url=True)
+    problems = object_problems(guarded.obj, marks=guarded.marks)
+    assert [path for path, message in problems if "must not carry credentials" in message] == [("data", "url")]

@@ -17,13 +17,12 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, ObjectPath, format_path
-from everest_render.model import EmittedObject, ObjectRef, PassthroughObject, RenderedObject, ResolvedCluster
+from everest_render.model import EmittedObject, ObjectRef, PassthroughObject, RenderedObject, ResolvedCluster, TextMarks
 from everest_render.resolve.gitops import TRACKING_ANNOTATIONS, TRACKING_LABELS
 
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
@@ -54,10 +53,13 @@ TRACKING = {
 URL_CREDENTIALS = re.compile(r"\b(?!ssh://|git\+ssh://)([A-Za-z][A-Za-z0-9+.-]*)://([^/\s@'\"]+)@")
 
 
-def object_problems(obj: Mapping[str, Any], *, urls: bool = True, encrypted: bool = False) -> list[tuple[ObjectPath, str]]:
+def object_problems(
+    obj: Mapping[str, Any], *, urls: bool = True, encrypted: bool = False, marks: TextMarks | None = None
+) -> list[tuple[ObjectPath, str]]:
     """What is wrong with ``obj`` as an object in out/: (path in the object, message) pairs.
     ``urls``: also search every string for credentials (input documents are searched when
-    loaded); ``encrypted``: a SOPS file, whose Secret values parse checked are ciphertext."""
+    loaded); ``encrypted``: a SOPS file, whose Secret values parse checked are ciphertext;
+    ``marks``: of ``obj``'s text, when known (model.TextMarks)."""
     problems: list[tuple[ObjectPath, str]] = []
     metadata = obj.get("metadata")
     if not isinstance(metadata, Mapping):
@@ -86,7 +88,7 @@ def object_problems(obj: Mapping[str, Any], *, urls: bool = True, encrypted: boo
         for field in ("data", "stringData"):
             if obj.get(field):
                 problems.append(((field,), "a Secret with data is never written (use SOPS, a SealedSecret or an ExternalSecret)"))
-    for path, text in strings(obj) if urls and holds_url_credentials(obj) else ():
+    for path, text in strings(obj) if urls and holds_url_credentials(obj, marks) else ():
         if URL_CREDENTIALS.search(text):
             problems.append((path, "a URL must not carry credentials (user:password@host); keep them in a Secret"))
     return problems
@@ -136,23 +138,15 @@ def strings(value: Any, path: ObjectPath = ()) -> Iterator[tuple[ObjectPath, str
             yield from strings(item, (*path, index))
 
 
-def holds_url_credentials(value: Any) -> bool:
+def holds_url_credentials(value: Any, marks: TextMarks | None = None) -> bool:
     """Whether some string in ``value`` holds a URL with credentials: one search over all of
     them, a line each (a match cannot span lines), before any is located by its path. Most
-    objects hold no ``://``, or no ``@``, at all: their JSON text (written in C; JSON escapes
-    neither) says so first."""
-    try:
-        text = _JSON.encode(value)
-        if "://" not in text or "@" not in text:
-            return False
-    except (TypeError, ValueError):
-        pass
+    objects hold no ``://``, or no ``@``, at all, which the marks of their text say first."""
+    if not (marks or TextMarks.of(value)).url:
+        return False
     texts: list[str] = []
     _collect_strings(value, texts)
     return URL_CREDENTIALS.search("\n".join(texts)) is not None
-
-
-_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
 def _collect_strings(value: Any, texts: list[str]) -> None:
@@ -202,7 +196,7 @@ def rendered_problems(objects: Iterable[RenderedObject], clusters: Mapping[Objec
     """`object_problems` of every rendered object, at the cluster it was rendered for."""
     problems = []
     for rendered in objects:
-        found = object_problems(rendered.obj)
+        found = object_problems(rendered.obj, marks=rendered.marks)
         if not found:
             continue
         anchor = clusters[rendered.cluster].cluster.document.at(("metadata",), "")

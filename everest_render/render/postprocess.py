@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic
-from everest_render.model import MANAGED_BY, RENDERER_LABELS, RenderedObject, ResolvedCluster
+from everest_render.model import MANAGED_BY, RENDERER_LABELS, RenderedObject, ResolvedCluster, TextMarks
 from everest_render.resolve.gitops import FLUX_DISABLED, FLUX_SUBSTITUTE
 
 Step = Callable[[RenderedObject, ResolvedCluster], RenderedObject]
@@ -65,30 +64,23 @@ def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) 
     holding either gets Flux's per-object opt-out, unless the cluster wrote
     ``kustomize.toolkit.fluxcd.io/substitute`` itself (substitution meant). Runs last: the
     annotations just added are text too."""
-    if cluster.gitops.substitution_opt_in or not flux_would_rewrite(rendered.obj):
+    if cluster.gitops.substitution_opt_in or not flux_would_rewrite(rendered.obj, rendered.marks):
         return rendered
     metadata = dict(rendered.obj["metadata"])
     metadata["annotations"] = {**(metadata.get("annotations") or {}), FLUX_SUBSTITUTE: FLUX_DISABLED}
     return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
 
 
-def flux_would_rewrite(value: Any) -> bool:
+def flux_would_rewrite(value: Any, marks: TextMarks | None = None) -> bool:
     """Whether any key or string in ``value`` holds ``${`` or ``$$`` (what Flux's envsubst reads).
     One search over them all, a line each: neither can span the newline between two. Most
-    objects hold no ``$`` at all, which their JSON text (written in C, with every key and string
-    in it as written: JSON never escapes ``$``) says first."""
-    try:
-        if "$" not in _JSON.encode(value):
-            return False
-    except (TypeError, ValueError, RecursionError):
-        pass  # not JSON's types: the walk below decides
+    objects hold no ``$`` at all, which the marks of their text say first."""
+    if not (marks or TextMarks.of(value)).dollar:
+        return False
     texts: list[str] = []
     _texts(value, texts)
     text = "\n".join(texts)
     return "${" in text or "$$" in text
-
-
-_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
 def _texts(value: Any, texts: list[str]) -> None:
@@ -141,7 +133,7 @@ def apply_annotations_under_own(rendered: RenderedObject, cluster: ResolvedClust
 
 def guard_flux_substitution_always(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
     """A shared object belongs to no cluster, so no cluster's opt-in to substitution holds."""
-    if not flux_would_rewrite(rendered.obj):
+    if not flux_would_rewrite(rendered.obj, rendered.marks):
         return rendered
     metadata = dict(rendered.obj["metadata"])
     metadata["annotations"] = {**(metadata.get("annotations") or {}), FLUX_SUBSTITUTE: FLUX_DISABLED}
