@@ -69,14 +69,14 @@ def _digests(root: str, *, builtin: bool) -> tuple[tuple[str, bytes], ...]:
     result = []
     for parts, path in found:
         name = "/".join(parts)
-        entry = recorded.get(name)
-        if entry is not None:
+        known = recorded.get(name)
+        if known is not None:
             try:
                 stat = os.stat(path)
             except OSError:
                 stat = None
-            if stat is not None and stat.st_size == entry[1] and stat.st_mtime_ns <= installed:
-                result.append((name, entry[0]))
+            if stat is not None and stat.st_size == known[1] and stat.st_mtime_ns <= installed:
+                result.append((name, known[0]))
                 continue
         with open(path, "rb") as file:
             result.append((name, hashlib.sha256(file.read()).digest()))
