@@ -29,6 +29,14 @@ def file_digests(root: str = PACKAGE) -> tuple[tuple[str, bytes], ...]:
     """(path relative to ``root`` with forward slashes, SHA-256 of its bytes) of every file under
     it but bytecode, ``__pycache__`` and the top-level `_prepared/`, in the order of the paths'
     parts. Links to files count as files; links to folders are not followed (as `Path.rglob`)."""
+    return tuple(sorted((*_digests(root, builtin=False), *_digests(root, builtin=True)), key=lambda found: found[0].split("/")))
+
+
+@functools.cache
+def _digests(root: str, *, builtin: bool) -> tuple[tuple[str, bytes], ...]:
+    """`file_digests` of the files in the top-level `_builtin/` (``builtin``) or of the others:
+    the prepared files' identity needs only the others, which in a wheel are a third of the
+    bytes (the built-ins, checked against their texts, are most of them)."""
     found: list[tuple[tuple[str, ...], str]] = []
     pending: list[tuple[str, tuple[str, ...]]] = [(root, ())]
     while pending:
@@ -39,7 +47,7 @@ def file_digests(root: str = PACKAGE) -> tuple[tuple[str, bytes], ...]:
         except OSError:
             continue
         for entry in listed:
-            if entry.name == "__pycache__" or (not parts and entry.name == PREPARED_FOLDER):
+            if entry.name == "__pycache__" or (not parts and (entry.name == PREPARED_FOLDER or (entry.name == BUILTIN_FOLDER) != builtin)):
                 continue
             here = (*parts, entry.name)
             if entry.is_dir(follow_symlinks=False):
@@ -66,7 +74,6 @@ def code_identity(root: str = PACKAGE) -> bytes:
     prepared files, the same in a checkout and in the wheel built from it (what is prepared from
     the built-ins is checked against their very texts, wherever they are)."""
     digest = hashlib.sha256()
-    for name, file_digest in file_digests(root):
-        if not name.startswith(BUILTIN_FOLDER + "/"):
-            digest.update(name.encode() + b"\0" + file_digest)
+    for name, file_digest in _digests(root, builtin=False):
+        digest.update(name.encode() + b"\0" + file_digest)
     return digest.digest()

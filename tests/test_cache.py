@@ -364,10 +364,14 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
     again = render_incremental(repo.root, repo.root / "out", cache=store)
     assert not again.replayed and written(again) == written(first)
     dumps = __import__("marshal").dumps
-    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {}, {}))) is not None
-    assert snapshot._decode_run(dumps((snapshot.FORMAT + 1, "x", 1, {}, [], "", {}, {}))) is None  # another format
-    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {"c.yaml": ("d", "ns")}, {}))) is not None
-    assert snapshot._decode_run(dumps((snapshot.FORMAT, "x", 1, {}, [], "", {"c.yaml": ("d",)}, {}))) is None  # not a part
+    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, [], [], "", {}, {}))) is not None
+    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT + 1, "x", 1, [], [], "", {}, {}))) is None  # another format
+    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, [], [], "", {"c.yaml": ("d", "ns")}, {}))) is not None
+    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, [], [], "", {"c.yaml": ("d",)}, {}))) is None  # not a part
+    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, ["not a key"], [], "", {}, {}))) is None
+    payload = dumps({"ns/db.yaml": b"---\n"})
+    assert snapshot._decode_bucket(snapshot._bucket_key(payload), payload) == {"ns/db.yaml": b"---\n"}
+    assert snapshot._decode_bucket("0" * 64, payload) is None  # not the entry its key names
     assert snapshot._decode_manifest(__import__("marshal").dumps((snapshot.FORMAT, {"/f": ((1, 2), "d")}))) == {}
 
 

@@ -438,23 +438,30 @@ def test_the_package_files_walk_gives_what_rglob_gives(tmp_path):
     (root / "link-to-file").symlink_to(root / "a.py")
     (root / "link-to-folder").symlink_to(root / "b", target_is_directory=True)
     (root / "dangling").symlink_to(root / "missing")
-    reference = tuple(
-        (path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).digest())
-        for path in sorted(root.rglob("*"))
-        if "__pycache__" not in path.parts and path.is_file() and path.suffix not in (".pyc", ".pyo")
-        and path.relative_to(root).parts[0] != "_prepared"
-    )
+
+    def by_rglob():
+        return tuple(
+            (path.relative_to(root).as_posix(), hashlib.sha256(path.read_bytes()).digest())
+            for path in sorted(root.rglob("*"))
+            if "__pycache__" not in path.parts and path.is_file() and path.suffix not in (".pyc", ".pyo")
+            and path.relative_to(root).parts[0] != "_prepared"
+        )
+
+    reference = by_rglob()
     assert file_digests(str(root)) == reference
     # The code identity is the same with the built-ins inside the package (a wheel) or not.
+    from everest_render import package_files
     from everest_render.package_files import code_identity
 
     before = code_identity(str(root))
     (root / "_builtin/providers").mkdir(parents=True)
     (root / "_builtin/providers/provider.yaml").write_text("kind: Provider\n")
-    file_digests.cache_clear()
+    package_files._digests.cache_clear()
     assert code_identity.__wrapped__(str(root)) == before
+    assert file_digests.__wrapped__(str(root)) == by_rglob()  # the built-ins among the others, in order
+    assert "_builtin/providers/provider.yaml" in dict(by_rglob())
     (root / "a.py").write_text("edited")
-    file_digests.cache_clear()
+    package_files._digests.cache_clear()
     assert code_identity.__wrapped__(str(root)) != before
     assert "b/_prepared/kept" in dict(reference) and "b/.pyc" in dict(reference) and "link-to-file" in dict(reference)
 
@@ -586,3 +593,39 @@ def test_the_email_utils_stand_in_reads_dates_as_email_utils_does(text):
 
     assert outcome(_stand_in.parsedate_to_datetime) == outcome(email.utils.parsedate_to_datetime)
     assert _stand_in.formataddr is email.utils.formataddr  # any other name: the real module's
+
+
+def test_provider_assets_resolve_only_links_and_read_what_resolving_every_asset_read(tmp_path):
+    from everest_render.load import files
+
+    def resolving_every_asset(folder, root, prefix, problems):  # the reading before links alone were resolved
+        inside, read, unreadable = folder.resolve(), {}, set()
+        for path in sorted(folder.rglob("*")):
+            if path.suffix not in files.ASSET_SUFFIXES or path.name.startswith(".") or "cases" in path.relative_to(folder).parts[:-1]:
+                continue
+            name = prefix + path.relative_to(root).as_posix()
+            if not path.resolve().is_relative_to(inside):
+                problems.append(files.Diagnostic(name, 1, 1, "a symbolic link that leads outside the provider folder is not read"))
+                unreadable.add(path.relative_to(folder).as_posix())
+            elif not path.is_dir():
+                read[path.relative_to(folder).as_posix()] = path.read_text()
+        return read, unreadable
+
+    root = tmp_path / "repo"
+    folder = root / "providers/p"
+    for name in ("a.yaml.j2", "schemas/A.json", "deep/er/b.j2", ".hidden.j2", "cases/c.json", "dir.j2/inner.j2"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(f"{name}\n")
+    (tmp_path / "outside.j2").write_text("secret\n")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/x.j2").write_text("elsewhere\n")
+    (folder / "out.j2").symlink_to(tmp_path / "outside.j2")
+    (folder / "in.j2").symlink_to(folder / "a.yaml.j2")
+    (folder / "linked").symlink_to(folder / "deep", target_is_directory=True)
+    (folder / "away").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (folder / "linked-dir.j2").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    problems, expected_problems = [], []
+    assets = files.read_provider_assets(folder, root, "", problems)
+    read, unreadable = resolving_every_asset(folder, root, "", expected_problems)
+    assert {**assets.templates, **assets.schemas} == read and assets.unreadable == unreadable
+    assert problems == expected_problems and {p.file for p in problems} == {"providers/p/out.j2", "providers/p/linked-dir.j2"}

@@ -16,6 +16,8 @@ what it could not read. A run whose fingerprint, from stats alone, equals the en
 render from it: no file is read, parsed or resolved. Any difference, and the render runs as
 before (through the per-file and per-cluster entries), texts read while fingerprinting reused.
 A repository holding anything that may be secret has no run entry (its plan would hold it).
+The plan's files are kept beside the entry in `BUCKETS` entries by namespace, each named by the
+SHA-256 of its content, so a change that touches one namespace writes one bucket and the entry.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import marshal
 import os
 import stat
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +39,10 @@ from everest_render.load.files import ExtensionFolder, RepositoryFiles, SourceSe
 from everest_render.model import ProviderAssets
 
 FORMAT = 1
+# The run entry's: 2, its out/ files kept in `BUCKETS` entries of their own, by namespace, named
+# by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k).
+RUN_FORMAT = 2
+BUCKETS = 64
 # Coarser than any file system's timestamps (FAT: 2 s; ext4, XFS: the kernel's tick) and than
 # the lag of the clock the kernel stamps files with behind the one read here.
 RACY_NS = 2_000_000_000
@@ -267,15 +274,32 @@ class Snapshot:
         self.run_key = hashlib.sha256(identity + b"run\0" + place + b"\0" + selection.encode()).hexdigest()
         self.recorded = _decode_manifest(store.load(self.manifest_key))
         self.reader = StatReader(dict(self.recorded))
+        self.buckets: set[str] = set()  # the bucket entries of the run entry read
 
     def last(self) -> tuple[str, Replay] | None:
         """The run entry: the fingerprint of the inputs it was made from, and the render."""
-        return _decode_run(self.store.load(self.run_key))
+        found = _decode_run(self.store.load(self.run_key))
+        if found is None:
+            return None
+        inputs, render, buckets = found
+        files: dict[str, bytes] = {}
+        for key in buckets:
+            part = _decode_bucket(key, self.store.load(key))
+            if part is None:
+                return None  # deleted or corrupt: no replay
+            files.update(part)
+        self.buckets = set(buckets)
+        return inputs, replace(render, files=dict(sorted(files.items())))
 
     def keep(self, inputs: str, render: Replay) -> None:
-        payload = _encode_run(inputs, render)
-        if payload is not None:
-            self.store.save(self.run_key, payload)
+        buckets = _encode_buckets(render.files)
+        payload = _encode_run(inputs, render, list(buckets)) if buckets is not None else None
+        if buckets is None or payload is None:
+            return
+        for key, part in buckets.items():
+            if key not in self.buckets:  # named by content: one kept last time is there as it is
+                self.store.save(key, part)
+        self.store.save(self.run_key, payload)
 
     def save_manifest(self) -> None:
         if self.reader.seen != self.recorded:
@@ -306,31 +330,61 @@ def _decode_manifest(payload: bytes | None) -> dict[str, tuple[Signature, str]]:
     return good
 
 
-def _encode_run(inputs: str, render: Replay) -> bytes | None:
+def _encode_run(inputs: str, render: Replay, buckets: list[str]) -> bytes | None:
     try:
         found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in render.diagnostics]
         parts = {name: (part.digest, part.namespaces) for name, part in render.parts.items()}
         spaces = {name: (space.clusters, space.identities) for name, space in render.spaces.items()}
-        return marshal.dumps((FORMAT, inputs, render.clusters, dict(render.files), found, render.world, parts, spaces))
+        return marshal.dumps((RUN_FORMAT, inputs, render.clusters, buckets, found, render.world, parts, spaces))
     except ValueError:
         return None
 
 
-def _decode_run(payload: bytes | None) -> tuple[str, Replay] | None:
+def _decode_run(payload: bytes | None) -> tuple[str, Replay, list[str]] | None:
+    """The run entry without its files: the inputs' fingerprint, the render, its buckets' keys."""
     if payload is None:
         return None
     try:
-        version, inputs, clusters, files, diagnostics, world, parts, spaces = marshal.loads(payload)
-        if version != FORMAT or not isinstance(inputs, str) or not isinstance(clusters, int) or not isinstance(files, dict):
+        version, inputs, clusters, buckets, diagnostics, world, parts, spaces = marshal.loads(payload)
+        if version != RUN_FORMAT or not isinstance(inputs, str) or not isinstance(clusters, int) or not isinstance(buckets, list):
             return None
         found = tuple(Diagnostic(f, line, col, text, tuple(at), Severity(level)) for f, line, col, text, at, level in diagnostics)
         kept_parts = {str(name): Part(str(digest), tuple(str(n) for n in namespaces)) for name, (digest, namespaces) in parts.items()}
         kept_spaces = {str(name): _space(*space) for name, space in spaces.items()}
     except (ValueError, TypeError, EOFError):
         return None
-    if not isinstance(world, str) or not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
+    if not isinstance(world, str) or not all(isinstance(key, str) and len(key) == 64 for key in buckets):
         return None
-    return inputs, Replay(clusters, files, found, world, kept_parts, kept_spaces)
+    return inputs, Replay(clusters, {}, found, world, kept_parts, kept_spaces), buckets
+
+
+def _encode_buckets(files: dict[str, bytes]) -> dict[str, bytes] | None:
+    """The render's out/ files in `BUCKETS` payloads by namespace (out/ folder), each by the
+    SHA-256 of its content (its key: equal contents, one entry)."""
+    grouped: dict[int, dict[str, bytes]] = {}
+    for path, content in files.items():
+        grouped.setdefault(zlib.crc32(path.split("/", 1)[0].encode()) % BUCKETS, {})[path] = content
+    try:
+        payloads = [marshal.dumps(grouped[number]) for number in sorted(grouped)]
+    except ValueError:
+        return None
+    return {_bucket_key(payload): payload for payload in payloads}
+
+
+def _bucket_key(payload: bytes) -> str:
+    return hashlib.sha256(b"run files\0" + payload).hexdigest()
+
+
+def _decode_bucket(key: str, payload: bytes | None) -> dict[str, bytes] | None:
+    if payload is None or _bucket_key(payload) != key:
+        return None
+    try:
+        files = marshal.loads(payload)
+    except (ValueError, TypeError, EOFError):
+        return None
+    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
+        return None
+    return files
 
 
 def _space(clusters: list[str], ids: list[tuple[str, str, str, str]]) -> Space:

@@ -401,26 +401,25 @@ def render(
     selection = Selection(only) if only else None
     # out/ known by its files' stat (cache/outputs.py): a file holding what is planned is not read.
     trust = open_record(cache, out_dir) if not to_stdout else None
-    current = None  # out/ as read for a replay, read once for its check and the guardrails
-    planned: list[tuple[OutputPlan, OutputPlan]] = []  # the last plan, and it as written
+    # out/ as read for a replay's plan (its files' mapping, and what out/ held of them): read
+    # once for the replay's test, the guardrails and a render going on with the same files.
+    seen: list[tuple[object, dict[str, bytes]]] = []
+    planned: list[tuple[object, OutputPlan]] = []  # the last plan's files, and the plan as written
 
     def written(plan: OutputPlan) -> OutputPlan:
-        if not planned or planned[0][0] is not plan:  # a fleet's kustomization.yaml lists thousands of files
-            planned[:] = [(plan, with_kustomization(plan) if kustomization else plan)]
+        if not planned or planned[0][0] is not plan.files:  # a fleet's kustomization.yaml lists thousands of files
+            planned[:] = [(plan.files, with_kustomization(plan) if kustomization else plan)]
         return planned[0][1]
 
     def out_holds(replayed: RenderResult) -> bool:
         """Whether out/ holds the replayed render. If not, its destructive changes are judged
         by the providers' rules, which a replay does not hold (it read no provider): the
         render goes on from the files it read, as without a replay."""
-        nonlocal current
         if replayed.failed:
             return True
         plan = written(replayed.plan)
-        current = read_output(plan, out_dir, trust)
-        if current != plan.files:
-            current = None
-        return current is not None
+        seen[:] = [(plan.files, read_output(plan, out_dir, trust))]
+        return seen[0][1] == plan.files
 
     result = render_incremental(repo, out_dir, selection, jobs, cache, replay=True if to_stdout else out_holds)
     _cache_warning(output, cache)
@@ -445,6 +444,7 @@ def render(
         sys.stdout.flush()
         _finish(EXIT_OK)
     clusters = result.cluster_count
+    current = seen[0][1] if seen and seen[0][0] is plan.files else None  # read for these very files
     flagged, reasons = _guardrails(
         output, result, plan, out_dir, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, current=current, trust=trust
     )

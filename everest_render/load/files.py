@@ -189,21 +189,24 @@ def read_provider_assets(
     # built-ins, made from the checkout, never match).
     skipped = ("cases", "crds") if prefix else ("cases",)
     for path in sorted(folder.rglob("*")):
-        if path.suffix not in ASSET_SUFFIXES or path.name.startswith(".") or any(p in skipped for p in path.relative_to(folder).parts[:-1]):
+        relative = path.relative_to(folder)
+        if path.suffix not in ASSET_SUFFIXES or path.name.startswith(".") or any(p in skipped for p in relative.parts[:-1]):
             continue
         name = prefix + path.relative_to(root).as_posix()
-        if not path.resolve().is_relative_to(inside):
+        # rglob enters no linked folder, so only a link itself can lead outside (a resolve of
+        # every asset was a third of reading the built-ins' assets, at every start).
+        if path.is_symlink() and not path.resolve().is_relative_to(inside):
             problems.append(Diagnostic(name, 1, 1, "a symbolic link that leads outside the provider folder is not read"))
-            unreadable.add(path.relative_to(folder).as_posix())
+            unreadable.add(relative.as_posix())
             continue
         if path.is_dir():
             continue
         text, problem = reader(path, name)
         if problem is not None:
             problems.append(problem)
-            unreadable.add(path.relative_to(folder).as_posix())
+            unreadable.add(relative.as_posix())
         elif text is not None:
-            read[path.relative_to(folder).as_posix()] = text
+            read[relative.as_posix()] = text
     return ProviderAssets(
         {k: v for k, v in read.items() if k.endswith(".j2")}, {k: v for k, v in read.items() if k.endswith(".json")}, frozenset(unreadable)
     )
