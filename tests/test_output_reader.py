@@ -118,6 +118,16 @@ ALIKE = [
     "- a: 1\n b: 2\n",
     "a: [b, [c]]\n",
     "a: {b: c}\n",
+    # A plain key ends at the line's first colon; what follows must be a space or nothing.
+    "a:b\n",
+    "a::b\n",
+    "a:  b\n",
+    ":a\n",
+    "a b: c\n",
+    "a.b/c-d_e: x: y\n",
+    '"q:x": y\n',
+    "- a:b\n",
+    "- a: b\n  c:d\n",
 ]
 
 
