@@ -466,6 +466,50 @@ def test_the_package_files_walk_gives_what_rglob_gives(tmp_path):
     assert "b/_prepared/kept" in dict(reference) and "b/.pyc" in dict(reference) and "link-to-file" in dict(reference)
 
 
+def test_an_installed_package_takes_its_digests_from_record_unless_a_file_changed_after(tmp_path):
+    import base64
+    import hashlib
+
+    from everest_render import package_files
+
+    site = tmp_path / "site-packages"
+    root = site / "package"
+    for name in ("a.py", "b/c.yaml", "_builtin/providers/p.yaml", "added-later.py"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(name)
+
+    def hashed():
+        package_files._digests.cache_clear()
+        package_files._installed_record.cache_clear()
+        return package_files.file_digests.__wrapped__(str(root))
+
+    read = hashed()  # no RECORD: every file read and hashed
+    (site / "package-1.0.dist-info").mkdir()
+    record = site / "package-1.0.dist-info/RECORD"
+    # A wrong digest for a.py shows when RECORD is what was used.
+    claimed = {"a.py": hashlib.sha256(b"as installed").digest()}
+    lines = [
+        f"package/{name},sha256={base64.urlsafe_b64encode(claimed.get(name, digest)).rstrip(b'=').decode()},{(root / name).stat().st_size}"
+        for name, digest in read if name != "added-later.py"
+    ]
+    record.write_text("\n".join([*lines, "package-1.0.dist-info/RECORD,,", '"package/x,y.py",sha256=AAAA,1']) + "\n")
+    os.utime(record, ns=(10**19, 10**19))  # written after every file
+    assert hashed() == tuple((name, claimed.get(name, digest)) for name, digest in read)
+    # Modified after the install, or of another size: read and hashed again.
+    os.utime(root / "a.py", ns=(10**19 + 1, 10**19 + 1))
+    assert hashed() == read
+    os.utime(root / "a.py", ns=(1, 1))
+    (root / "b/c.yaml").write_text("b/c.yaml, edited")
+    os.utime(root / "b/c.yaml", ns=(1, 1))
+    assert dict(hashed())["b/c.yaml"] == hashlib.sha256(b"b/c.yaml, edited").digest()
+    # Two dist-info folders of the package: which one is ours is unknown, so none is trusted.
+    (site / "package-0.9.dist-info").mkdir()
+    (root / "b/c.yaml").write_text("b/c.yaml")
+    assert hashed() == read
+    package_files._digests.cache_clear()
+    package_files._installed_record.cache_clear()
+
+
 def test_a_render_with_the_prepared_builtins_is_byte_identical(tmp_path, builtin_files, monkeypatch):
     from everest_render import prepared_builtins
     from everest_render.pipeline import parse_builtins, read_repository, render_repository

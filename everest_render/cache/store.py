@@ -69,16 +69,18 @@ class Store:
         """The payload stored under ``key``, or None (absent, unreadable or corrupt)."""
         if not self.enabled:
             return None
+        # The header and the payload read apart: a run entry holds a whole fleet's out/, which
+        # a slice of the file's bytes would copy.
+        start = len(_HEADER) + _DIGEST_BYTES + 1
         try:
             with open(f"{self._folder(key)}/{key[2:]}", "rb") as handle:
-                data = handle.read()
+                head = handle.read(start)
+                payload = handle.read() if len(head) == start else b""
         except OSError:
             return None
-        start = len(_HEADER) + _DIGEST_BYTES + 1
-        if not data.startswith(_HEADER) or len(data) < start:
+        if not head.startswith(_HEADER) or len(head) < start:
             return None
-        payload = data[start:]
-        if data[len(_HEADER) : start - 1] != _digest(key, payload):
+        if head[len(_HEADER) : start - 1] != _digest(key, payload):
             return None
         return payload
 
@@ -94,7 +96,8 @@ class Store:
             target.parent.mkdir(exist_ok=True)
             descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
             with os.fdopen(descriptor, "wb") as handle:
-                handle.write(_HEADER + _digest(key, payload) + b"\n" + payload)
+                handle.write(_HEADER + _digest(key, payload) + b"\n")
+                handle.write(payload)  # apart, not copied into one (a run entry is a whole out/)
             os.replace(temporary, target)
             temporary = None
         except OSError as error:
@@ -120,7 +123,9 @@ class Store:
 
 
 def _digest(key: str, payload: bytes) -> bytes:
-    return hashlib.sha256(key.encode() + b"\0" + payload).hexdigest().encode()
+    digest = hashlib.sha256(key.encode() + b"\0")
+    digest.update(payload)
+    return digest.hexdigest().encode()
 
 
 @functools.cache

@@ -49,8 +49,12 @@ def start_render_at_revision(repo: Path, revision: str, cache: Store | None = No
     sending.close()
 
     def wait() -> EarlierRender:
+        files: dict[str, bytes] = {}
         try:
             outcome = receiving.recv()
+            while outcome[0] == "files":
+                files.update(outcome[1])
+                outcome = receiving.recv()
         except EOFError:
             outcome = ("error", f"rendering {revision} stopped before it finished")
         finally:
@@ -58,7 +62,7 @@ def start_render_at_revision(repo: Path, revision: str, cache: Store | None = No
             process.join()
         if outcome[0] == "error":
             raise RevisionError(outcome[1])
-        return EarlierRender(outcome[1], outcome[2])
+        return EarlierRender(files, outcome[1])
 
     return wait
 
@@ -68,11 +72,25 @@ def _earlier(repo: Path, revision: str, cache: Store | None) -> EarlierRender:
     return EarlierRender(earlier.plan.files, earlier.diagnostics)
 
 
+# How many bytes of files go back at a time: the whole out/ of a large fleet in one message
+# would be pickled whole, a second copy of it on each side.
+BATCH_BYTES = 1 << 20
+
+
 def _render_in_child(sending: Connection, repo: Path, revision: str, cache: Store | None) -> None:
     # Plain data goes back (files as bytes, frozen diagnostics): no model object is pickled.
     try:
         earlier = _earlier(repo, revision, cache)
-        sending.send(("ok", dict(earlier.files), earlier.diagnostics))
+        batch: dict[str, bytes] = {}
+        size = 0
+        for path, data in earlier.files.items():
+            batch[path] = data
+            size += len(data)
+            if size >= BATCH_BYTES:
+                sending.send(("files", batch))
+                batch, size = {}, 0
+        sending.send(("files", batch))
+        sending.send(("ok", earlier.diagnostics))
     except RevisionError as error:
         sending.send(("error", str(error)))
     except Exception as error:  # a failure in the child is reported by the parent, never as a traceback
@@ -85,6 +103,15 @@ def render_at_revision(repo: Path, revision: str, jobs: int = 1, cache: Store | 
     """Render the repository's files as they were at ``revision`` (with today's built-ins), on
     up to ``jobs`` processes, through ``cache``: the clusters that did not change since are
     found there, rendered by the run that rendered today's side."""
+    with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
+        root = Path(scratch)
+        _unpack(repo, revision, root)
+        return render_repository(read_repository(root, root / "out"), jobs=jobs, cache=cache)
+
+
+def _unpack(repo: Path, revision: str, scratch: Path) -> None:
+    """The inputs of ``repo`` as they were at ``revision``, written under ``scratch`` (the
+    archive is let go before the render: it is as large as the inputs)."""
     prefix = _git(repo, "rev-parse", "--show-prefix").decode().strip()
     # From the top level: below it, git filters listings and paths by the working directory.
     top = Path(_git(repo, "rev-parse", "--show-toplevel").decode().strip())
@@ -102,12 +129,9 @@ def render_at_revision(repo: Path, revision: str, jobs: int = 1, cache: Store | 
                 "fetch the history (actions/checkout: `fetch-depth: 0`; GitLab CI: `GIT_DEPTH: 0`; locally: `git fetch --unshallow`)"
             ) from error
         raise
-    with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
-        if archive:
-            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-                tar.extractall(scratch, filter="data")  # "data": no links or paths outside scratch
-        root = Path(scratch)
-        return render_repository(read_repository(root, root / "out"), jobs=jobs, cache=cache)
+    if archive:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(scratch, filter="data")  # "data": no links or paths outside scratch
 
 
 def _is_shallow(repo: Path) -> bool:

@@ -271,7 +271,8 @@ def _key(node: yaml.Node) -> str:
         if len(_KEYS) >= _KEYS_REMEMBERED:
             _KEYS.clear()
         try:
-            key = _KEYS[spelling] = _read_key(node)
+            # Interned too: marshal then keeps them one string each when the cache gives them back.
+            key = _KEYS[spelling] = sys.intern(_read_key(node))
         except Refused as refused:
             key = _KEYS[spelling] = refused
     if isinstance(key, Refused):
