@@ -239,3 +239,29 @@ def test_every_built_in_provider_declares_what_its_fields_mean():
         meanings = {c.meaning for c in provider.gitops.changes}
         assert {"presence", "size", "identity", "count", "version"} <= meanings, name
         assert provider.gitops.volume_finalizers, name
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (b"spec: [\n", "not valid YAML (line 2, column 1: did not find expected node content)"),
+        (b"kind: \xff\n", "not UTF-8 (byte 6)"),
+    ],
+)
+def test_an_out_file_damaged_by_hand_stops_the_run_until_its_rewrite_is_allowed(repo, damage, problem):
+    # What the damaged file held cannot be compared: a removal among it cannot be ruled out.
+    rendered(repo, ("clusters/shop/orders.yaml", cluster("percona-server-mongodb", PSMDB)))
+    (repo.root / "out/shop/orders.yaml").write_bytes(damage)
+    described = f"{repo.root.as_posix()}/out/shop/orders.yaml: {problem}: the objects it held cannot be compared"
+    for command in (["render"], ["render", "--check"], ["diff"], ["render", "--allow-removals", "--fail-on-destructive"]):
+        result = run(*command, "--repo", str(repo.root))
+        assert result.exit_code == 4, command
+        assert "Traceback" not in result.stderr
+        option = "--fail-on-destructive" if "--allow-removals" in command else "pass --allow-removals if rewriting it is meant"
+        assert f"error: {described}, so removed databases cannot be ruled out ({option})" in result.stderr, command
+        assert (repo.root / "out/shop/orders.yaml").read_bytes() == damage
+    allowed = run("render", "--repo", str(repo.root), "--allow-removals")
+    assert allowed.exit_code == 0
+    assert f"warning: {described}" in allowed.stderr
+    assert (repo.root / "out/shop/orders.yaml").read_bytes().startswith(b"---\napiVersion: psmdb.percona.com/v1\n")
+    assert run("render", "--repo", str(repo.root)).exit_code == 0

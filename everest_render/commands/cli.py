@@ -501,17 +501,23 @@ def _guardrails(
     guardrail stops the run (printed as errors): (how many changes, the reasons)."""
     from everest_render.commands.baselines import kind_rules
     from everest_render.commands.diff import destructive_between
-    from everest_render.commands.guardrails import blocking_reasons
+    from everest_render.commands.guardrails import blocking_reasons, unreadable_blocks
     from everest_render.emit.output import read_output
 
     # ``current``: out/ as the caller read it for this very plan.
-    destructive = destructive_between(current if current is not None else read_output(plan, out_dir, trust), plan.files, kind_rules(result))
-    reasons = blocking_reasons(destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
+    destructive, unreadable = destructive_between(
+        current if current is not None else read_output(plan, out_dir, trust), plan.files, kind_rules(result)
+    )
+    described = [file.described(out_dir.as_posix()) for file in unreadable]
+    reasons = blocking_reasons(destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, unreadable=described)
     for change in destructive:
         output.warning(f"destructive change: {change}" + (f" (at {change.path})" if change.path else ""))
+    if not unreadable_blocks(fail_on_destructive=fail_on_destructive, allow_removals=allow_removals):
+        for line in described:
+            output.warning(line)
     for reason in reasons:
         output.error(reason)
-    return len(destructive), reasons
+    return len(destructive) + len(described), reasons
 
 
 @main.command(
@@ -700,10 +706,18 @@ def diff(
         click.echo(format_markdown(changes, max_chars), nl=False)
     else:
         click.echo((format_json if output_format == "json" else format_text)(changes), nl=False)
-    # The report on stdout already lists the destructive changes: stderr only says what stops.
-    from everest_render.commands.guardrails import blocking_reasons
+    # The report on stdout already lists the destructive changes: stderr only says what stops,
+    # and which files of out/ could not be compared.
+    from everest_render.commands.guardrails import blocking_reasons, unreadable_blocks
 
-    reasons = blocking_reasons(changes.destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals)
+    described = [file.described(out_dir.as_posix()) for file in changes.unreadable]
+    if not unreadable_blocks(fail_on_destructive=fail_on_destructive, allow_removals=allow_removals):
+        for line in described:
+            output.warning(line)
+
+    reasons = blocking_reasons(
+        changes.destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, unreadable=described
+    )
     for reason in reasons:
         output.error(reason)
     _finish(exit_code(differences=bool(changes), blocked=bool(reasons)))

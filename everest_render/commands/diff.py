@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -59,7 +59,8 @@ def diff_files(
         if old == new:
             continue
         status = "added" if old is None else "removed" if new is None else "changed"
-        old_text, new_text = (old or b"").decode(), (new or b"").decode()
+        # "replace": an out/ file that is not UTF-8 still gets its text diff (it is reported apart).
+        old_text, new_text = (old or b"").decode(errors="replace"), (new or b"").decode()
         unified = "".join(
             difflib.unified_diff(
                 old_text.splitlines(keepends=True),
@@ -68,7 +69,7 @@ def diff_files(
                 tofile=f"b/{after_label}/{path}" if new is not None else "/dev/null",
             )
         )
-        objects = () if "/_sops/" in f"/{path}" else tuple(diff_objects(_objects(old_text), _objects(new_text)))
+        objects = () if "/_sops/" in f"/{path}" else tuple(diff_objects(_readable_objects(old), _objects(new or b"")))
         changes.append(FileChange(path, status, unified, objects))
     return changes
 
@@ -79,20 +80,21 @@ def compare(
     """Two ``{path: bytes}`` maps compared: files, destructive changes, derived explanations."""
     files = diff_files(before, after, before_label=before_label)
     changed = [c.path for c in files if "/_sops/" not in f"/{c.path}"]
-    old = {k: v for path in changed for k, v in _objects((before.get(path) or b"").decode()).items()}
-    new = {k: v for path in changed for k, v in _objects((after.get(path) or b"").decode()).items()}
-    return compare_objects(files, old, new, rules)
+    old, unreadable = _objects_of(before, changed)
+    new = {k: v for path in changed for k, v in _objects(after.get(path) or b"").items()}
+    return replace(compare_objects(files, old, new, rules), unreadable=unreadable)
 
 
 def destructive_between(
     before: Mapping[str, bytes], after: Mapping[str, bytes], rules: Mapping[tuple[str, str], KindRules]
-) -> list[DestructiveChange]:
+) -> tuple[list[DestructiveChange], list[UnreadableFile]]:
     """Only the destructive changes (what `render` checks): no text diffs, and only files that
-    existed before and differ are read, so a render pays for what it changes."""
+    existed before and differ are read, so a render pays for what it changes. Also the files
+    of ``before`` that could not be read as YAML."""
     paths = [p for p, old in before.items() if after.get(p) != old and "/_sops/" not in f"/{p}"]
-    old = {k: v for path in paths for k, v in _objects(before[path].decode()).items()}
-    new = {k: v for path in paths for k, v in _objects((after.get(path) or b"").decode()).items()}
-    return destructive_changes(old, new, rules)
+    old, unreadable = _objects_of(before, paths)
+    new = {k: v for path in paths for k, v in _objects(after.get(path) or b"").items()}
+    return destructive_changes(old, new, rules), unreadable
 
 
 def compare_objects(
@@ -101,11 +103,59 @@ def compare_objects(
     return Comparison(files, destructive_changes(before, after, rules), derived_explanations(before, after, rules))
 
 
-def _objects(text: str) -> dict[ObjectKey, Any]:
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A file of the "before" side (out/, edited or damaged by hand) that is not UTF-8 YAML:
+    what it held cannot be compared, so no removal among it can be ruled out."""
+
+    path: str
+    problem: str  # "not valid YAML (line 2, column 1: did not find expected node content)"
+
+    def described(self, folder: str) -> str:
+        """``out/dev/a.yaml: not valid YAML (...): the objects it held cannot be compared``."""
+        return f"{folder.rstrip('/')}/{self.path}: {self.problem}: the objects it held cannot be compared"
+
+
+class _Unreadable(Exception):
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+def _objects_of(files: Mapping[str, bytes], paths: list[str]) -> tuple[dict[ObjectKey, Any], list[UnreadableFile]]:
+    found: dict[ObjectKey, Any] = {}
+    unreadable = []
+    for path in paths:
+        try:
+            found.update(_objects(files.get(path) or b""))
+        except _Unreadable as error:
+            unreadable.append(UnreadableFile(path, error.problem))
+    return found, unreadable
+
+
+def _readable_objects(data: bytes | None) -> dict[ObjectKey, Any]:
+    try:
+        return _objects(data or b"")
+    except _Unreadable:
+        return {}  # reported apart, as an UnreadableFile
+
+
+def _objects(data: bytes) -> dict[ObjectKey, Any]:
+    try:
+        text = data.decode()
+    except UnicodeDecodeError as error:
+        raise _Unreadable(f"not UTF-8 (byte {error.start})") from None
     found = {}
-    for doc in yaml.load_all(text, Loader=yaml.CSafeLoader):
-        if isinstance(doc, dict):
-            found[object_key(doc)] = doc
+    try:
+        for doc in yaml.load_all(text, Loader=yaml.CSafeLoader):
+            if isinstance(doc, dict):
+                found[object_key(doc)] = doc
+    except yaml.YAMLError as error:
+        # Only the position and libyaml's words: never a quote of the file's text.
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or "unreadable"
+        raise _Unreadable(f"not valid YAML ({where}{problem})") from None
     return found
 
 
@@ -164,6 +214,7 @@ class Comparison:
     files: list[FileChange]
     destructive: list[DestructiveChange] = field(default_factory=list)
     explanations: list[str] = field(default_factory=list)
+    unreadable: list[UnreadableFile] = field(default_factory=list)  # "before" files not YAML
 
     def __bool__(self) -> bool:
         return bool(self.files)

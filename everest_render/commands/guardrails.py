@@ -142,17 +142,29 @@ def removals(changes: Iterable[DestructiveChange]) -> int:
     return sum(1 for c in changes if c.removal)
 
 
-def blocking_reasons(changes: Sequence[DestructiveChange], *, fail_on_destructive: bool, allow_removals: bool) -> list[str]:
-    """Why the run stops (exit 4), one line each; none when it goes on."""
+def blocking_reasons(
+    changes: Sequence[DestructiveChange], *, fail_on_destructive: bool, allow_removals: bool, unreadable: Sequence[str] = ()
+) -> list[str]:
+    """Why the run stops (exit 4), one line each; none when it goes on. ``unreadable``: files
+    of the earlier side that are not YAML, described (commands/diff.py UnreadableFile): a
+    removal among them cannot be ruled out, so they stop the run as removals would."""
     reasons = [f"{change}: {REFUSED_SHRINK}" for change in changes if change.refused]
     removed = removals(changes)
     if removed > MAX_REMOVALS and not allow_removals:
         reasons.append(
             f"{removed} databases would be removed at once (more than {MAX_REMOVALS}): pass --allow-removals if that is meant"
         )
+    if unreadable_blocks(fail_on_destructive=fail_on_destructive, allow_removals=allow_removals):
+        option = "--fail-on-destructive" if allow_removals else "pass --allow-removals if rewriting it is meant"
+        reasons += [f"{file}, so removed databases cannot be ruled out ({option})" for file in unreadable]
     if fail_on_destructive and changes and not reasons:
         reasons.append(f"{len(changes)} destructive change{'s' if len(changes) != 1 else ''} (--fail-on-destructive)")
     return reasons
+
+
+def unreadable_blocks(*, fail_on_destructive: bool, allow_removals: bool) -> bool:
+    """Whether an earlier file that cannot be read stops the run (else it is a warning)."""
+    return fail_on_destructive or not allow_removals
 
 
 def _removal(key: ObjectKey, old: Any, meaning: ChangeMeaning, volume_finalizers: tuple[str, ...]) -> DestructiveChange:
