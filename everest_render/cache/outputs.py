@@ -44,7 +44,7 @@ class OutputRecord:
     def holds(self, path: str, found: os.stat_result, content: bytes) -> bool:
         """Whether out/``path``, stat ``found`` (links followed), is known to hold ``content``."""
         known = self.seen.get(path) or self.recorded.get(path)  # seen: found so earlier this run
-        if known is None or known[0] != _signature(found) or not stat.S_ISREG(found.st_mode):
+        if known is None or known[0] != snapshot.stat_signature(found) or not stat.S_ISREG(found.st_mode):
             return False
         if hashlib.sha256(content).digest() != known[1]:
             return False
@@ -54,7 +54,7 @@ class OutputRecord:
     def saw(self, path: str, found: os.stat_result, content: bytes) -> None:
         """out/``path`` was read and held ``content``; ``found``: its stat taken before the read."""
         if stat.S_ISREG(found.st_mode) and max(found.st_mtime_ns, found.st_ctime_ns) < self.started - snapshot.RACY_NS:
-            self.seen[path] = (_signature(found), hashlib.sha256(content).digest())
+            self.seen[path] = (snapshot.stat_signature(found), hashlib.sha256(content).digest())
 
     def save(self) -> None:
         """Keep what this run saw (only the files it found holding what it planned)."""
@@ -71,29 +71,5 @@ def open_record(store: Store | None, out_dir: Path) -> OutputRecord | None:
     return OutputRecord(store, renderer_identity(), out_dir)
 
 
-def _signature(found: os.stat_result) -> snapshot.Signature:
-    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
-
-
 def _decode(payload: bytes | None) -> dict[str, Record]:
-    if payload is None:
-        return {}
-    try:
-        version, recorded = marshal.loads(payload)
-    except (ValueError, TypeError, EOFError):
-        return {}
-    if version != FORMAT or not isinstance(recorded, dict):
-        return {}
-    good: dict[str, Record] = {}
-    for path, record in recorded.items():
-        if (
-            isinstance(path, str)
-            and isinstance(record, tuple)
-            and len(record) == 2
-            and isinstance(record[1], bytes)
-            and isinstance(record[0], tuple)
-            and len(record[0]) == 5
-            and all(isinstance(n, int) for n in record[0])
-        ):
-            good[path] = (record[0], record[1])
-    return good
+    return snapshot.decode_records(payload, FORMAT, bytes)

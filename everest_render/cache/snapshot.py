@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from everest_render.cache.store import Store
 from everest_render.diagnostics import Diagnostic, Severity
@@ -49,6 +50,7 @@ RACY_NS = 2_000_000_000
 _TOKEN = "\0everest-render digest "  # stands for a file's text while fingerprinting (no text holds NUL)
 
 Signature = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
+V = TypeVar("V", str, bytes)  # what a stat record holds per file: a digest, as text or bytes
 
 
 def now() -> int:
@@ -56,7 +58,7 @@ def now() -> int:
     return time.time_ns()
 
 
-def _signature(found: os.stat_result) -> Signature:
+def stat_signature(found: os.stat_result) -> Signature:
     return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
 
@@ -90,7 +92,7 @@ class StatReader:
             found = os.stat(where)
         except OSError:
             return read_text(path, name)  # it says why
-        signature = _signature(found)
+        signature = stat_signature(found)
         known = self.recorded.get(where)
         if known is not None and known[0] == signature and stat.S_ISREG(found.st_mode):
             self.seen[where] = known
@@ -307,21 +309,27 @@ class Snapshot:
 
 
 def _decode_manifest(payload: bytes | None) -> dict[str, tuple[Signature, str]]:
+    return decode_records(payload, FORMAT, str)
+
+
+def decode_records(payload: bytes | None, version: int, value_type: type[V]) -> dict[str, tuple[Signature, V]]:
+    """A marshalled ``(version, {path: (signature, value)})`` record, each entry checked for its
+    shape: anything else (another format, a damaged entry) is no record, so nothing is trusted."""
     if payload is None:
         return {}
     try:
-        version, recorded = marshal.loads(payload)
+        found, recorded = marshal.loads(payload)
     except (ValueError, TypeError, EOFError):
         return {}
-    if version != FORMAT or not isinstance(recorded, dict):
+    if found != version or not isinstance(recorded, dict):
         return {}
-    good: dict[str, tuple[Signature, str]] = {}
+    good: dict[str, tuple[Signature, V]] = {}
     for where, record in recorded.items():
         if (
             isinstance(where, str)
             and isinstance(record, tuple)
             and len(record) == 2
-            and isinstance(record[1], str)
+            and isinstance(record[1], value_type)
             and isinstance(record[0], tuple)
             and len(record[0]) == 5
             and all(isinstance(n, int) for n in record[0])
