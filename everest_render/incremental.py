@@ -135,7 +135,8 @@ def _render_changed(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, jo
     clusters = len(result.resolved.clusters) + sum(len(space.clusters) for space in kept_spaces.values())
     all_parts = {path: part for path, part in last.parts.items() if path in sources and path not in rendered}
     render = Replay(clusters, dict(plan.files), (), last.world, {**all_parts, **parts}, {**kept_spaces, **spaces})
-    files = _only_sources(rest, [*rest.own.sources, *(s for s in shape.own.sources if s.path not in {x.path for x in rest.own.sources})])
+    read = {s.path for s in rest.own.sources}  # once: the files kept are most of a fleet's
+    files = _only_sources(rest, [*rest.own.sources, *(s for s in shape.own.sources if s.path not in read)])
     snapshot.keep(fingerprint(files, token_digest), render)
     return dataclasses.replace(result, plan=plan, replayed_clusters=clusters)
 

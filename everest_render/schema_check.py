@@ -105,7 +105,7 @@ def deferred(schema: Any) -> Any:
     """``schema`` with the subschema of each property kept marshalled (bytes, which no JSON
     value is), wherever `schema_for` would narrow: narrowing it for one cluster's objects then
     unmarshals only the few properties they have, not all of a CRD's (prepared_builtins.py
-    stores the built-ins' schemas so). `undeferred` gives ``schema`` back."""
+    stores the built-ins' schemas so)."""
     if not isinstance(schema, dict) or _APPLICATORS.intersection(schema):
         return schema  # schema_for keeps such a node whole, so it stays as it is
     kept = dict(schema)
@@ -119,25 +119,6 @@ def deferred(schema: Any) -> Any:
         if isinstance(schema.get(keyword), list):
             kept[keyword] = [deferred(branch) for branch in schema[keyword]]
     return kept
-
-
-def undeferred(schema: Any) -> Any:
-    """The schema `deferred` was given, whole."""
-    if isinstance(schema, bytes):
-        schema = marshal.loads(schema)
-    if not isinstance(schema, dict) or _APPLICATORS.intersection(schema):
-        return schema
-    whole = dict(schema)
-    properties = schema.get("properties")
-    if isinstance(properties, dict):
-        whole["properties"] = {name: undeferred(sub) for name, sub in properties.items()}
-    for keyword in ("additionalProperties", "items", "not"):
-        if keyword in schema:
-            whole[keyword] = undeferred(schema[keyword])
-    for keyword in ("anyOf", "allOf", "oneOf"):
-        if isinstance(schema.get(keyword), list):
-            whole[keyword] = [undeferred(branch) for branch in schema[keyword]]
-    return whole
 
 
 class SchemaProblem:

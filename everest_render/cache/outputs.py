@@ -53,7 +53,7 @@ class OutputRecord:
 
     def saw(self, path: str, found: os.stat_result, content: bytes) -> None:
         """out/``path`` was read and held ``content``; ``found``: its stat taken before the read."""
-        if stat.S_ISREG(found.st_mode) and max(found.st_mtime_ns, found.st_ctime_ns) < self.started - snapshot.RACY_NS:
+        if stat.S_ISREG(found.st_mode) and snapshot.settled(found, self.started):
             self.seen[path] = (snapshot.stat_signature(found), hashlib.sha256(content).digest())
 
     def save(self) -> None:

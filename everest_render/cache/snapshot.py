@@ -62,6 +62,12 @@ def stat_signature(found: os.stat_result) -> Signature:
     return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
 
+def settled(found: os.stat_result, started: int) -> bool:
+    """The racy rule: whether a file (or folder) last changed at least `RACY_NS` before the run
+    that began at ``started``, so that its stat may stand for its content in a record."""
+    return max(found.st_mtime_ns, found.st_ctime_ns) < started - RACY_NS
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -95,17 +101,12 @@ class StatReader:
         signature = stat_signature(found)
         known = self.recorded.get(where)
         if known is not None and known[0] == signature and stat.S_ISREG(found.st_mode):
-            self.seen[where] = known
-            self.unread += 1
-            token = f"{_TOKEN}{known[1]} {name}"
-            self.paths[token] = path
-            self.where[name] = where
-            return token, None
+            return self._trusted(where, name, known, path), None
         text, problem = read_text(path, name)
         if text is None:
             return None, problem
         digest = _sha(text)
-        if max(found.st_mtime_ns, found.st_ctime_ns) < self.started - RACY_NS:
+        if settled(found, self.started):
             self.seen[where] = (signature, digest)
         token = f"{_TOKEN}{digest} {name}"
         self.texts[token] = text
@@ -123,12 +124,16 @@ class StatReader:
             found = os.stat(where)
         except OSError:
             return None
-        if known[0] != (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns) or not stat.S_ISREG(found.st_mode):
+        if known[0] != stat_signature(found) or not stat.S_ISREG(found.st_mode):
             return None
+        return self._trusted(where, name, known, where)
+
+    def _trusted(self, where: str, name: str, known: tuple[Signature, str], path: Path | str) -> str:
+        """The token of a file known by its stat, unread (``path``: how to read it if asked)."""
         self.seen[where] = known
         self.unread += 1
         token = f"{_TOKEN}{known[1]} {name}"
-        self.paths[token] = where
+        self.paths[token] = path
         self.where[name] = where
         return token
 

@@ -111,15 +111,14 @@ def record_tree(shape: RepositoryFiles, root: Path, out_dir: Path, reader: snaps
         return None
     watched: dict[str, tuple[bool, Stat]] = {}
     skip = os.path.realpath(out_dir)
-    oldest = reader.started - snapshot.RACY_NS
     roots = [(root, (*INPUT_FOLDERS, EXTENSIONS_FOLDER)), (builtin_root(), ("definitions", "providers", EXTENSIONS_FOLDER))]
     for base, folders in roots:
-        if not _watch_root(base, folders, skip, oldest, watched):
+        if not _watch_root(base, folders, skip, reader.started, watched):
             return None
     return Tree(watched, shape, {name: (reader.where[name], token) for name, token in tokens.items() if name is not None})
 
 
-def _watch_root(base: Path, folders: Iterable[str], skip: str, oldest: int, watched: dict[str, tuple[bool, Stat]]) -> bool:
+def _watch_root(base: Path, folders: Iterable[str], skip: str, started: int, watched: dict[str, tuple[bool, Stat]]) -> bool:
     try:
         found = os.stat(base)
         real = os.path.realpath(base)
@@ -127,7 +126,7 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, oldest: int, watc
             entries = {entry.name: entry for entry in listing}
     except OSError:
         return False
-    if not _old(found, oldest) or any(entries[name].is_symlink() for name in _ROOT_NAMES & entries.keys()):
+    if not snapshot.settled(found, started) or any(entries[name].is_symlink() for name in _ROOT_NAMES & entries.keys()):
         return False
     watched[os.path.abspath(base)] = (True, _stat(found))
     if IGNORE_FILE in entries:
@@ -136,7 +135,7 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, oldest: int, watc
             ignore_stat = os.lstat(ignore.path)
         except OSError:
             return False
-        if not _old(ignore_stat, oldest):
+        if not snapshot.settled(ignore_stat, started):
             return False
         watched[ignore.path] = (False, _stat(ignore_stat))
     pending = [entries[name].path for name in folders if name in entries and entries[name].is_dir(follow_symlinks=False)]
@@ -150,7 +149,7 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, oldest: int, watc
                 inside = list(listing)
         except OSError:
             return False
-        if not _old(found, oldest):
+        if not snapshot.settled(found, started):
             return False
         watched[folder] = (False, _stat(found))
         for entry in inside:
@@ -159,10 +158,6 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, oldest: int, watc
             if entry.is_dir(follow_symlinks=False):
                 pending.append(entry.path)
     return True
-
-
-def _old(found: os.stat_result, oldest: int) -> bool:
-    return max(found.st_mtime_ns, found.st_ctime_ns) < oldest
 
 
 def _stat(found: os.stat_result) -> Stat:

@@ -212,7 +212,7 @@ def read_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> 
     current = {}
     for path in sorted(plan.files.keys() | owned_files(out_dir, plan.files)):
         content = plan.files.get(path)
-        found = _regular_bytes(f"{out_dir}/{path}") if content is None else _holding(out_dir, path, content, trust)
+        found = _read_regular(f"{out_dir}/{path}")[0] if content is None else _holding(out_dir, path, content, trust)
         if found is not None:
             current[path] = found
     return current
@@ -224,7 +224,7 @@ def _holds(out_dir: Path, path: str, content: bytes, trust: Trust | None) -> boo
 
 
 def _holding(out_dir: Path, path: str, content: bytes, trust: Trust | None, *, sized: bool = False) -> bytes | None:
-    """out/``path``'s bytes as `_regular_bytes` gives them, but ``content`` itself, unread,
+    """out/``path``'s bytes as `_read_regular` gives them, but ``content`` itself, unread,
     when ``trust`` knows the file holds it by its stat; a file read and found holding
     ``content`` is told to ``trust``. ``sized``: None, unread, for a file of another size."""
     target = f"{out_dir}/{path}"
@@ -241,15 +241,11 @@ def _holding(out_dir: Path, path: str, content: bytes, trust: Trust | None, *, s
     return data
 
 
-def _regular_bytes(target: str, expected: int | None = None) -> bytes | None:
+def _read_regular(target: str, expected: int | None = None) -> tuple[bytes | None, os.stat_result | None]:
     """A regular file's bytes (links followed), None when there is none, as ``is_file()`` then
     ``read_bytes()`` but in one open and without pathlib (a fleet's out/ has thousands of files,
-    read on every render); with ``expected`` (a size), also None, unread, when the size differs."""
-    return _read_regular(target, expected)[0]
-
-
-def _read_regular(target: str, expected: int | None = None) -> tuple[bytes | None, os.stat_result | None]:
-    """`_regular_bytes`, and the file's stat taken before it was read (None when not read)."""
+    read on every render); with ``expected`` (a size), also None, unread, when the size differs.
+    And the file's stat taken before it was read (None when not read)."""
     try:
         descriptor = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
