@@ -397,6 +397,18 @@ def _render_cached(
 
 
 def start_rendering(
+    clusters: Sequence[ResolvedCluster], jobs: int, cache: Store | None, sensitive: frozenset[str], *, keep_objects: bool = False
+) -> Callable[[], list[RenderedSlice]]:
+    """Each cluster's slice, as `render_resolved` renders them, begun on up to ``jobs``
+    processes (`parallel.start_slices`); the function returned waits for them."""
+    if cache is None or not cache.enabled:
+        waiting = start_slices(partial(render_each, keep_objects=keep_objects), clusters, jobs)
+        return lambda: [part for parts in waiting() for part in parts]
+    keyed = start_keyed_rendering(clusters, jobs, cache, sensitive, keep_objects=keep_objects)
+    return lambda: [part for part, _ in keyed()]
+
+
+def start_keyed_rendering(
     clusters: Sequence[ResolvedCluster],
     jobs: int,
     cache: Store | None,
@@ -404,20 +416,17 @@ def start_rendering(
     *,
     keys: Sequence[str | None] | None = None,
     keep_objects: bool = False,
-) -> Callable[[], list[RenderedSlice]]:
-    """Each cluster's slice, as `render_resolved` renders them, begun on up to ``jobs``
-    processes (`parallel.start_slices`); the function returned waits for them. ``keys``: the
-    clusters' cache keys, when the caller has them already (else each worker keys its own)."""
-    if cache is None or not cache.enabled:
-        waiting = start_slices(partial(render_each, keep_objects=keep_objects), clusters, jobs)
-        return lambda: [part for parts in waiting() for part in parts]
+) -> Callable[[], list[tuple[RenderedSlice, str | None]]]:
+    """`start_rendering`, each slice with its cluster's cache key (None when it has none):
+    ``keys`` when the caller has them, else each worker keys its share of the clusters."""
     keyed = list(zip(clusters, keys if keys is not None else [_UNKEYED] * len(clusters), strict=True))
-    pending = start_slices(partial(_cached_slices, cache, sensitive, keep_objects), keyed, jobs)
+    pending = start_slices(partial(_keyed_slices, cache, sensitive, keep_objects), keyed, jobs)
 
-    def wait() -> list[RenderedSlice]:
+    def wait() -> list[tuple[RenderedSlice, str | None]]:
         results = pending()
-        # A worker that could not write turned its copy of the store off: the run says so once.
-        cache.warning = cache.warning or next((warning for _, warning in results if warning), None)
+        if cache is not None:
+            # A worker that could not write turned its copy of the store off: the run says so once.
+            cache.warning = cache.warning or next((warning for _, warning in results if warning), None)
         return [part for parts, _ in results for part in parts]
 
     return wait
@@ -426,36 +435,40 @@ def start_rendering(
 _UNKEYED = "unkeyed"  # stands for a key not computed yet (a key is hex, or None when there is none)
 
 
-def _cached_slices(
-    cache: Store, sensitive: frozenset[str], keep_objects: bool, keyed: Sequence[tuple[ResolvedCluster, str | None]]
-) -> tuple[list[RenderedSlice], str | None]:
-    """Each cluster's slice: from ``cache`` when its key is there, else rendered and stored.
-    A slice whose diagnostics would be masked (they hold a value that may be secret) is not
-    stored: no secret is written, and masking stays exactly what a run without cache does."""
+def _keyed_slices(
+    cache: Store | None, sensitive: frozenset[str], keep_objects: bool, keyed: Sequence[tuple[ResolvedCluster, str | None]]
+) -> tuple[list[tuple[RenderedSlice, str | None]], str | None]:
+    """Each cluster's slice and key: from ``cache`` when its key is there, else rendered (and
+    stored, with a cache). A slice whose diagnostics would be masked (they hold a value that
+    may be secret) is not stored: no secret is written, and masking stays exactly what a run
+    without cache does."""
     from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
     from everest_render.cache.store import renderer_identity
 
     maker = KeyMaker(renderer_identity())
     clusters = [cluster for cluster, _ in keyed]
+    keys = [maker.cluster_key(cluster) if known == _UNKEYED else known for cluster, known in keyed]
+    if cache is None or not cache.enabled:
+        return list(zip(render_each(clusters, keep_objects), keys, strict=True)), None
     found: dict[int, RenderedSlice] = {}
-    missing: list[tuple[int, str | None]] = []
-    for index, (cluster, known) in enumerate(keyed):
-        key = maker.cluster_key(cluster) if known == _UNKEYED else known
+    missing: list[int] = []
+    for index, (cluster, key) in enumerate(zip(clusters, keys, strict=True)):
         payload = cache.load(key) if key is not None else None
         entry = decode_entry(payload, cluster.ref) if payload is not None else None
         if entry is not None:
             part = RenderedSlice.of(*entry)
             found[index] = part if keep_objects else part.lean()
         else:
-            missing.append((index, key))
-    rendered = rendered_each([clusters[index] for index, _ in missing])
-    for (index, key), part in zip(missing, rendered, strict=True):
+            missing.append(index)
+    rendered = rendered_each([clusters[index] for index in missing])
+    for index, part in zip(missing, rendered, strict=True):
+        key = keys[index]
         if key is not None and redact(part.diagnostics, sensitive) == list(part.diagnostics):
             payload = encode_entry(part.objects, part.files, part.diagnostics)
             if payload is not None:
                 cache.save(key, payload)
         found[index] = part if keep_objects else part.lean()
-    return [found[index] for index in range(len(clusters))], cache.warning
+    return [(found[index], keys[index]) for index in range(len(clusters))], cache.warning
 
 
 def parse_builtins(

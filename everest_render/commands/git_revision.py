@@ -25,11 +25,10 @@ from everest_render.pipeline import (
     render_repository,
     render_resolved,
     resolve_repository,
-    start_rendering,
+    start_keyed_rendering,
 )
 
 if TYPE_CHECKING:
-    from everest_render.cache.entries import KeyMaker
     from everest_render.cache.store import Store
 
 # What a render reads at the repository's root: only these are unpacked (not out/, not docs).
@@ -68,15 +67,18 @@ def render_with_revision(
     from everest_render.cache.entries import KeyMaker
     from everest_render.cache.store import renderer_identity
 
-    clusters = list(resolved.clusters)
-    pending = start_rendering(clusters, jobs, cache, resolved.sensitive)
-    # Meanwhile, here: today's keys, then the revision read and resolved. Its copy of the store
-    # keeps its own warnings, which are not printed (today's side says whether the cache works).
-    maker = KeyMaker(renderer_identity())
-    keys = [maker.cluster_key(cluster) for cluster in clusters]
+    # Today's clusters render (and are keyed) on the workers; meanwhile, the revision is read
+    # and resolved here. Its copy of the store keeps its own warnings, which are not printed
+    # (today's side says whether the cache works).
+    pending = start_keyed_rendering(resolved.clusters, jobs, cache, resolved.sensitive)
     earlier_cache = copy.copy(cache)
     before = _attempt(revision, lambda: _resolve_at_revision(repo, out_dir, revision, today, earlier_cache, loaded))
-    slices = pending()
+    earlier_keys: list[str | None] = []
+    if not isinstance(before, str) and not before.failed:
+        maker = KeyMaker(renderer_identity())
+        earlier_keys = [maker.cluster_key(cluster) for cluster in before.clusters]
+    keyed = pending()
+    slices = [part for part, _ in keyed]
     result = render_resolved(resolved, renderer=lambda _: slices)
     if isinstance(before, str):
         failure = before
@@ -85,8 +87,8 @@ def render_with_revision(
             raise RevisionError(failure)
 
         return result, failed
-    rendered = {key: part for key, part in zip(keys, slices, strict=True) if key is not None}
-    renderer = partial(_shared_or_rendered, rendered, maker, jobs, earlier_cache, before.sensitive)
+    rendered = {key: part for part, key in keyed if key is not None}
+    renderer = partial(_shared_or_rendered, rendered, earlier_keys, jobs, earlier_cache, before.sensitive)
     earlier = _attempt(revision, lambda: render_resolved(before, renderer=renderer))
     if isinstance(earlier, str):
         message = earlier
@@ -101,19 +103,18 @@ def render_with_revision(
 
 def _shared_or_rendered(
     rendered: Mapping[str, RenderedSlice],
-    maker: KeyMaker,
+    keys: Sequence[str | None],
     jobs: int,
     cache: Store | None,
     sensitive: frozenset[str],
     clusters: Sequence[ResolvedCluster],
 ) -> list[RenderedSlice]:
-    """The revision's slices: today's where a cluster's key is today's too, the others rendered
-    (through ``cache``, on up to ``jobs`` processes)."""
-    keys = [maker.cluster_key(cluster) for cluster in clusters]
+    """The revision's slices of ``clusters`` (keyed by ``keys``): today's where a cluster's key
+    is today's too, the others rendered (through ``cache``, on up to ``jobs`` processes)."""
     found = [rendered.get(key) if key is not None else None for key in keys]
     missing = [index for index, part in enumerate(found) if part is None]
-    fresh = start_rendering([clusters[i] for i in missing], jobs, cache, sensitive, keys=[keys[i] for i in missing])()
-    for index, part in zip(missing, fresh, strict=True):
+    fresh = start_keyed_rendering([clusters[i] for i in missing], jobs, cache, sensitive, keys=[keys[i] for i in missing])()
+    for index, (part, _) in zip(missing, fresh, strict=True):
         found[index] = part
     return [part for part in found if part is not None]
 
