@@ -66,13 +66,19 @@ def load(inputs: Inputs, path: str = PREPARED_FILE) -> Any | None:
     """What parsing ``inputs`` gives, if the file was made from exactly these inputs by this
     very code; else None (the caller parses them)."""
     known = _unpickled_from.get(path)
-    if known is not None and known[1][1] is inputs:
-        return known[1][2]  # the very inputs `unchanged_inputs` took from the file in this run
+    if known is not None and _the_very(known[1][1], inputs):
+        return known[1][2]  # the inputs `unchanged_inputs` took from this file, in this run
     found = _unpickled(path)
     if found is None:
         return None
     _, made_from, outputs = found
     return outputs if made_from == inputs else None
+
+
+def _the_very(stored: Inputs, inputs: Inputs) -> bool:
+    """Whether ``inputs`` hold the very objects ``stored`` holds (the read stage took them from
+    the file: no need to compare them with themselves, text by text)."""
+    return stored[0] is inputs[0] and len(stored[1]) == len(inputs[1]) and all(a is b for a, b in zip(stored[1], inputs[1], strict=True))
 
 
 def unchanged_inputs(path: str = PREPARED_FILE, package: str = package_files.PACKAGE) -> Inputs | None:

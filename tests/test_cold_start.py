@@ -702,8 +702,11 @@ def test_the_read_stage_takes_the_prepared_builtins_only_when_unchanged_and_with
     monkeypatch.setattr(prepared_builtins, "unchanged_inputs", lambda: stored)
     taken = read_repository_files(tmp_path / "repo")
     assert taken == read and taken.builtin is stored[0]
-    # What the parse stage then takes is what the prepare step stored for those very inputs.
-    assert prepared_builtins.load(_builtin_inputs(taken), file) == parse_builtins(read, prepared=False)
+    # What the parse stage then takes is what the prepare step stored for those very inputs
+    # (the very objects: not compared text by text again); equal inputs read anew are compared.
+    outputs = prepared_builtins.load(_builtin_inputs(taken), file)
+    assert outputs == parse_builtins(read, prepared=False) and outputs is prepared_builtins._unpickled(file)[2]
+    assert prepared_builtins.load(inputs, file) == outputs
     assert read_repository_files(tmp_path / "repo", reader=read_text).builtin is not stored[0]
     monkeypatch.setattr(prepared_builtins, "unchanged_inputs", lambda: None)
     assert read_repository_files(tmp_path / "repo") == read
