@@ -25,6 +25,9 @@ NOT_ON_THE_RENDER_PATH = ("click", "deepdiff", "kr8s", "jsonschema")
 
 # What a run whose clusters all come from the cache does not import: the render stage.
 RENDER_STAGE = ("jinja2", "everest_render.render", "everest_render.check.crd", "everest_render.check.cel_rules")
+# What a repository of DatabaseClusters applying no extension does not import: foreign input
+# APIs' translators (eras/__init__.py) and the extensions' renderer.
+NOT_FOR_THIS_REPOSITORY = ("everest_render.eras.openeverest", "everest_render.extend.render")
 
 
 def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library(tmp_path):
@@ -40,7 +43,8 @@ def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library
         "    code = done.code\n"
         f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {set(NOT_ON_THE_RENDER_PATH)!r})\n"
         f"rendering = sorted(m for m in sys.modules if m.startswith({RENDER_STAGE!r}))\n"
-        "print(code, loaded, bool(rendering), file=sys.stderr)\n"
+        f"unneeded = sorted(m for m in sys.modules if m.startswith({NOT_FOR_THIS_REPOSITORY!r}))\n"
+        "print(code, loaded, bool(rendering), unneeded, file=sys.stderr)\n"
     )
     environment = {**os.environ, "EVEREST_RENDER_CACHE": str(tmp_path / "cache")}
     first, again = (
@@ -48,8 +52,17 @@ def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library
         for _ in range(2)
     )
     assert first.stdout.startswith("---\napiVersion: psmdb.percona.com/v1\n") and again.stdout == first.stdout
-    assert first.stderr.splitlines()[-1] == "0 [] True"
-    assert again.stderr.splitlines()[-1] == "0 [] False"  # the cluster came from the cache
+    # Nor what only other repositories need: it holds no foreign input and applies no extension.
+    assert first.stderr.splitlines()[-1] == "0 [] True []"
+    assert again.stderr.splitlines()[-1] == "0 [] False []"  # the cluster came from the cache
+
+
+def test_the_foreign_apis_are_named_as_their_translators_name_them():
+    from everest_render import eras
+    from everest_render.eras import openeverest_instance, openeverest_provider
+
+    assert set(eras.FOREIGN_APIS) == {(openeverest_instance.API_VERSION, openeverest_instance.KIND)}
+    assert set(eras.FOREIGN_DEFINITIONS) == {(openeverest_provider.API_VERSION, openeverest_provider.KIND)}
 
 
 # --- templates prepared at build time ----------------------------------------------------------
