@@ -377,6 +377,7 @@ def rendered_each(clusters: Sequence[ResolvedCluster]) -> Iterator[RenderedSlice
     if not clusters:
         return  # all from the cache: nothing of the render stage is even imported
     from everest_render.check.crd import NARROW_UP_TO, SchemaBook
+    from everest_render.render import postprocess, templates  # noqa: F401  (imported before the freeze, below)
 
     renderers: dict[int, ProviderRenderer] = {}
     # A few clusters: each is checked against the schemas narrowed to its own objects (a
@@ -394,7 +395,9 @@ def rendered_each(clusters: Sequence[ResolvedCluster]) -> Iterator[RenderedSlice
 # context: ~3 KB a cluster), which only the cyclic collector frees, and the commands turn it
 # off (commands/cli.py). So render_each collects them itself, every few clusters, with what
 # existed before out of the collector's sight (gc.freeze): each collection walks only what the
-# last few clusters left, not the resolved fleet.
+# last few clusters left, not the resolved fleet. The render stage's modules (Jinja's among them)
+# are imported before that freeze: they live as long as the process, and a one-cluster run's
+# only collection would otherwise walk every object they made.
 COLLECT_EVERY = 8
 
 

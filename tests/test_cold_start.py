@@ -57,6 +57,30 @@ def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library
     assert again.stderr.splitlines()[-1] == "0 [] False []"  # the cluster came from the cache
 
 
+def test_the_plugin_exits_with_what_it_made_frozen_for_the_collection_at_exit(monkeypatch):
+    # The interpreter collects everything at exit, gc disabled or not: a tenth of a one-cluster
+    # start-up, for a process about to end. Frozen objects are out of its sight.
+    import gc
+
+    from everest_render import prepared_code, prepared_patterns
+    from everest_render.commands import entry, plugin
+
+    monkeypatch.setattr(sys, "argv", ["everest-render", "argocd", "discover"])
+    monkeypatch.setattr(plugin, "discover", lambda: 0)
+    monkeypatch.setattr(prepared_patterns, "install", lambda: None)  # not this test process's business
+    monkeypatch.setattr(prepared_code, "install", lambda: None)
+    enabled = gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    try:
+        with pytest.raises(SystemExit) as done:
+            entry.main()
+        assert done.value.code == 0 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
+
+
 def test_the_foreign_apis_are_named_as_their_translators_name_them():
     from everest_render import eras
     from everest_render.eras import openeverest_instance, openeverest_provider
