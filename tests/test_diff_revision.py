@@ -213,3 +213,25 @@ def test_with_a_cold_cache_today_s_side_fills_it_as_a_render_does(repo, tmp_path
     again = render_repository(read_repository(repo.root, repo.root / "out"), cache=Store.open(tmp_path / "cache"))
     assert (counted, again.plan.files) == ([], today.plan.files)
     assert sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()) == saved
+
+
+def test_on_several_processes_both_sides_are_what_one_process_gives(tmp_path):
+    # A fleet large enough to fork workers (parallel.PARALLEL_FROM): today's side renders on
+    # them while the revision is resolved here; with a cold cache, filled meanwhile.
+    import sys
+
+    from everest_render.cache.store import Store
+    from everest_render.parallel import PARALLEL_FROM
+
+    sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+    from fleet import write_fleet
+
+    repo = Repo(write_fleet(tmp_path / "fleet", PARALLEL_FROM + 1))
+    commit(repo)
+    changed = next(repo.root.glob("clusters/*/db-00001.yaml"))
+    changed.write_text(changed.read_text().replace("replicas: 3", "replicas: 5", 1))
+    one_today, one_earlier = render_with_revision(repo.root, repo.root / "out", "HEAD", jobs=1)
+    several_today, several_earlier = render_with_revision(repo.root, repo.root / "out", "HEAD", jobs=2, cache=Store.open(tmp_path / "cache"))
+    assert several_today.plan.files == one_today.plan.files
+    assert several_earlier() == one_earlier()
+    assert {path for path, data in one_today.plan.files.items() if one_earlier().files[path] != data} == {"team-01/db-00001.yaml"}
