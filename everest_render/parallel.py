@@ -50,8 +50,13 @@ def start_slices(function: Callable[[Sequence[Item]], Result], items: Sequence[I
     _WORK[:] = [(function, items[start : start + size]) for start in range(0, len(items), size)]
     try:
         pool = multiprocessing.get_context("fork").Pool(len(_WORK))
+    except BaseException:
+        _WORK.clear()
+        raise
+    try:
         pending = pool.map_async(_run_slice, range(len(_WORK)))
     except BaseException:
+        pool.terminate()
         _WORK.clear()
         raise
 
