@@ -21,13 +21,15 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
+from everest_render.cache.kept import KeptFiles, KeptFilesLost
 from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, with_texts
 from everest_render.cache.store import Store, renderer_identity
 from everest_render.cache.tree import Tree, load_tree, quick_read, record_tree, save_tree, tree_key
 from everest_render.check.core import identity
-from everest_render.emit.output import OutputPlan, plan_from_files
+from everest_render.emit.output import OutputPlan
 from everest_render.load.documents import SourceFile, parse_yaml
 from everest_render.load.files import RepositoryFiles, read_repository_files
 from everest_render.model import RepositorySettings
@@ -52,7 +54,7 @@ def render_incremental(
         shape = read_repository_files(root, out_dir, snapshot.reader)
         tree = record_tree(shape, root, out_dir, snapshot.reader)
     inputs = fingerprint(shape, token_digest)
-    last = snapshot.last()
+    last = snapshot.last(partial(_recovered, shape, snapshot, inputs, jobs))
     if replay and last is not None and last[0] == inputs:
         replayed = _replayed(last[1])
         if replay is True or replay(replayed):
@@ -126,15 +128,16 @@ def _render_changed(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, jo
     if not all(path.split("/", 1)[0] in touched for path in result.plan.files):
         return None
     kept_spaces = {name: space for name, space in last.spaces.items() if name not in touched}
-    kept = {path: text for path, text in last.files.items() if path.split("/", 1)[0] not in touched}
+    kept = {path for path in last.files if path.split("/", 1)[0] not in touched}
     refs = [(name, cluster) for name, space in (*kept_spaces.items(), *spaces.items()) for cluster in space.clusters]
     objects = [i for space in (*kept_spaces.values(), *spaces.values()) for i in space.identities]
-    if _repeats(refs) or _repeats(objects) or kept.keys() & result.plan.files.keys():
+    if _repeats(refs) or _repeats(objects) or kept & result.plan.files.keys() or not isinstance(last.files, KeptFiles):
         return None
-    plan = plan_from_files({**result.plan.files, **kept})
+    # The files kept stay unread (their digests are known): only what out/ lacks is read.
+    plan = OutputPlan(last.files.merged(result.plan.files, keep=kept.__contains__))
     clusters = len(result.resolved.clusters) + sum(len(space.clusters) for space in kept_spaces.values())
     all_parts = {path: part for path, part in last.parts.items() if path in sources and path not in rendered}
-    render = Replay(clusters, dict(plan.files), (), last.world, {**all_parts, **parts}, {**kept_spaces, **spaces})
+    render = Replay(clusters, plan.files, (), last.world, {**all_parts, **parts}, {**kept_spaces, **spaces})
     read = {s.path for s in rest.own.sources}  # once: the files kept are most of a fleet's
     files = _only_sources(rest, [*rest.own.sources, *(s for s in shape.own.sources if s.path not in read)])
     snapshot.keep(fingerprint(files, token_digest), render)
@@ -150,6 +153,17 @@ def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, ca
         return None
     resolved = dataclasses.replace(resolved, clusters=(), diagnostics=last.diagnostics)
     return RenderResult(resolved, (), OutputPlan(last.files), last.diagnostics, replayed_clusters=last.clusters)
+
+
+def _recovered(shape: RepositoryFiles, snapshot: Snapshot, inputs: str, jobs: int) -> Mapping[str, bytes]:
+    """The files of the render of ``shape`` made afresh, without the cache: for a run entry's
+    bucket that could not be read when its files were asked for (cache/kept.py). The inputs
+    must be those the run began with (``inputs``, their fingerprint), or the render would mix
+    two states of the repository."""
+    files = with_texts(shape, snapshot.reader.text)
+    if files is None or fingerprint(files, token_digest) != inputs:
+        raise KeptFilesLost("the render cache and the repository both changed during the run: run it again")
+    return render_repository(files, None, jobs, None).plan.files
 
 
 def _recorded(last: Replay, path: str) -> tuple[str, ...]:

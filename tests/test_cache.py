@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from everest_render import parallel
 from everest_render.cache import snapshot
 from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
-from everest_render.cache.store import LAYOUT, Store, default_location
+from everest_render.cache.store import LAYOUT, Store, default_location, renderer_identity
 from everest_render.commands.cli import main as cli_main
 from everest_render.pipeline import RenderResult, read_repository, render_incremental, render_repository
 from everest_render.testing import Repo
@@ -364,11 +364,17 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
     again = render_incremental(repo.root, repo.root / "out", cache=store)
     assert not again.replayed and written(again) == written(first)
     dumps = __import__("marshal").dumps
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, [], [], "", {}, {}))) is not None
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT + 1, "x", 1, [], [], "", {}, {}))) is None  # another format
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, [], [], "", {"c.yaml": ("d", "ns")}, {}))) is not None
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, [], [], "", {"c.yaml": ("d",)}, {}))) is None  # not a part
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, ["not a key"], [], "", {}, {}))) is None
+
+    def run_entry(buckets=None, digests=None, parts=None, version=snapshot.RUN_FORMAT):
+        apart = dumps((parts or {}, {}))
+        return snapshot._decode_run(dumps((version, "x", 1, buckets or {}, digests or {}, [], "", apart)))
+
+    assert run_entry() is not None
+    assert run_entry(version=snapshot.RUN_FORMAT + 1) is None  # another format
+    assert run_entry(parts={"c.yaml": ("d", ("ns",))})[1].parts == {"c.yaml": snapshot.Part("d", ("ns",))}
+    assert run_entry(parts={"c.yaml": ("d",)})[1].parts == {}  # not a part: the render is not taken apart
+    assert run_entry(buckets={0: "not a key"}) is None
+    assert run_entry(digests={"ns/db.yaml": b"short"}) is None  # not a digest
     payload = dumps({"ns/db.yaml": b"---\n"})
     assert snapshot._decode_bucket(snapshot._bucket_key(payload), payload) == {"ns/db.yaml": b"---\n"}
     assert snapshot._decode_bucket("0" * 64, payload) is None  # not the entry its key names
@@ -387,6 +393,40 @@ def test_render_after_out_was_edited_judges_destructive_changes_as_without_the_c
     runs = [runner.invoke(cli_main, [*command, "--check", *flags]) for flags in ([], ["--no-cache"])]
     assert runs[0].exit_code == runs[1].exit_code == 1 and runs[0].output == runs[1].output
     assert "missing: " in runs[0].output
+
+
+def test_out_files_taken_from_the_cache_are_read_only_for_what_out_lacks(repo, tmp_path, monkeypatch, later):
+    # The run entry holds each out/ file's digest: with out/ as rendered, no bucket is read;
+    # a bucket lost meanwhile (the cache is safe to delete) is rendered again when needed.
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    for index, namespace in enumerate(["a", "b", "c"]):
+        repo.write(f"clusters/db{index}.yaml", toy_cluster(f"db{index}", namespace=namespace))
+    runner = CliRunner()
+    command = ["render", "--repo", str(repo.root)]
+    for _ in range(2):  # the second records out/
+        assert runner.invoke(cli_main, command).exit_code == 0
+    expected = tree(repo.root / "out")
+    store = Store.open(tmp_path / "cache")
+    kept = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", "None")
+    assert kept.last(lambda: {}) is not None and kept.buckets
+    read: list[int] = []
+    real = snapshot.Snapshot._bucket
+    monkeypatch.setattr(snapshot.Snapshot, "_bucket", lambda self, number: read.append(number) or real(self, number))
+    assert runner.invoke(cli_main, command).exit_code == 0
+    assert runner.invoke(cli_main, [*command, "--check"]).exit_code == 0
+    assert read == []
+    for key in kept.buckets.values():
+        store._path(key).unlink()
+    (repo.root / "out/a/db0.yaml").unlink()
+    done = runner.invoke(cli_main, command)
+    assert done.exit_code == 0 and tree(repo.root / "out") == expected and read
+    assert runner.invoke(cli_main, [*command, "--check"]).output == runner.invoke(cli_main, [*command, "--check", "--no-cache"]).output
+    repo.write("clusters/db1.yaml", toy_cluster("db1", 2, namespace="b"))  # a change keeps the lost buckets anew
+    assert runner.invoke(cli_main, command).exit_code == 0
+    kept = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", "None")
+    assert kept.last(lambda: {}) is not None and all(store.has(key) for key in kept.buckets.values())
+    assert tree(repo.root / "out") == {**expected, "b/db1.yaml": tree(repo.root / "out")["b/db1.yaml"]}
 
 
 def test_one_changed_cluster_file_is_the_only_cluster_file_read(repo, tmp_path, monkeypatch, later):

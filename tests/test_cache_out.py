@@ -133,6 +133,7 @@ OUT_EDITS = st.one_of(
     st.tuples(st.just("extra"), st.sampled_from(["a/gone.yaml"])),
     st.tuples(st.just("cluster"), st.sampled_from(["db0", "db2"])),
     st.tuples(st.just("render"), st.just("")),
+    st.tuples(st.just("forget"), st.sampled_from(["odd", "even"])),  # cache entries lost: it is safe to delete
 )
 
 
@@ -144,6 +145,12 @@ def apply_out(repo: Repo, edit: tuple[str, str], scratch: Path, step: int) -> No
         repo.write(f"clusters/{name}.yaml", toy_cluster(name, 1 + step % 3, namespace=namespace))
     elif what == "render":
         pass
+    elif what == "forget":
+        if repo.root.name == "cached":  # the twin has no cache
+            found = sorted(p for p in (repo.root.parent / "cache").rglob("*") if p.is_file())
+            for number, entry in enumerate(found):
+                if number % 2 == (name == "odd"):
+                    entry.unlink()
     elif what == "extra":
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("stale\n")

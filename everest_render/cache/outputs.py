@@ -41,12 +41,11 @@ class OutputRecord:
         self.seen: dict[str, Record] = {}
         self.started = snapshot.now()
 
-    def holds(self, path: str, found: os.stat_result, content: bytes) -> bool:
-        """Whether out/``path``, stat ``found`` (links followed), is known to hold ``content``."""
+    def holds(self, path: str, found: os.stat_result, digest: bytes) -> bool:
+        """Whether out/``path``, stat ``found`` (links followed), is known to hold the bytes
+        whose SHA-256 is ``digest``."""
         known = self.seen.get(path) or self.recorded.get(path)  # seen: found so earlier this run
-        if known is None or known[0] != snapshot.stat_signature(found) or not stat.S_ISREG(found.st_mode):
-            return False
-        if hashlib.sha256(content).digest() != known[1]:
+        if known is None or known[1] != digest or known[0] != snapshot.stat_signature(found) or not stat.S_ISREG(found.st_mode):
             return False
         self.seen[path] = known
         return True

@@ -16,23 +16,25 @@ what it could not read. A run whose fingerprint, from stats alone, equals the en
 render from it: no file is read, parsed or resolved. Any difference, and the render runs as
 before (through the per-file and per-cluster entries), texts read while fingerprinting reused.
 A repository holding anything that may be secret has no run entry (its plan would hold it).
-The plan's files are kept beside the entry in `BUCKETS` entries by namespace, each named by the
-SHA-256 of its content, so a change that touches one namespace writes one bucket and the entry.
+The plan's files are kept beside the entry in buckets by namespace (cache/kept.py), each named
+by the SHA-256 of its content, so a change that touches one namespace writes one bucket and the
+entry; the entry holds each file's digest, so a replay reads a bucket only for what it writes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
 import stat
 import time
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from everest_render.cache.kept import KeptFiles, bucket_of, digest_of
 from everest_render.cache.store import Store
 from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.documents import SourceFile
@@ -40,10 +42,10 @@ from everest_render.load.files import ExtensionFolder, RepositoryFiles, SourceSe
 from everest_render.model import ProviderAssets
 
 FORMAT = 1
-# The run entry's: 2, its out/ files kept in `BUCKETS` entries of their own, by namespace, named
-# by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k).
-RUN_FORMAT = 2
-BUCKETS = 64
+# The run entry's: 2, its out/ files kept in bucket entries of their own, by namespace, named
+# by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k);
+# 3, each file's digest in the entry, its bytes read from its bucket only when asked for.
+RUN_FORMAT = 3
 # Coarser than any file system's timestamps (FAT: 2 s; ext4, XFS: the kernel's tick) and than
 # the lag of the clock the kernel stamps files with behind the one read here.
 RACY_NS = 2_000_000_000
@@ -261,14 +263,16 @@ class Space:
 @dataclass(frozen=True)
 class Replay:
     """A whole render as the run entry keeps it; ``world``, ``parts`` and ``spaces``: its
-    parts, when it can be taken apart (else ``parts`` is empty)."""
+    parts, when it can be taken apart (else ``parts`` is empty). From the entry, ``files`` are
+    `KeptFiles` (read when asked for) and ``parts`` and ``spaces`` are decoded when first asked
+    for: a run after no change needs neither."""
 
     clusters: int
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]
     diagnostics: tuple[Diagnostic, ...]
     world: str = ""
-    parts: dict[str, Part] = field(default_factory=dict)
-    spaces: dict[str, Space] = field(default_factory=dict)
+    parts: Mapping[str, Part] = field(default_factory=dict)
+    spaces: Mapping[str, Space] = field(default_factory=dict)
 
 
 class Snapshot:
@@ -281,32 +285,53 @@ class Snapshot:
         self.run_key = hashlib.sha256(identity + b"run\0" + place + b"\0" + selection.encode()).hexdigest()
         self.recorded = _decode_manifest(store.load(self.manifest_key))
         self.reader = StatReader(dict(self.recorded))
-        self.buckets: set[str] = set()  # the bucket entries of the run entry read
+        # The run entry read: its buckets' keys by number, and each out/ file's digest.
+        self.buckets: dict[int, str] = {}
+        self.digests: dict[str, bytes] = {}
+        self.lost: set[int] = set()  # buckets that could not be read
 
-    def last(self) -> tuple[str, Replay] | None:
-        """The run entry: the fingerprint of the inputs it was made from, and the render."""
+    def last(self, recover: Callable[[], Mapping[str, bytes]]) -> tuple[str, Replay] | None:
+        """The run entry: the fingerprint of the inputs it was made from, and the render (its
+        files read from their buckets when asked for; ``recover``: the same render's files
+        made afresh, for a bucket that cannot be read then)."""
         found = _decode_run(self.store.load(self.run_key))
         if found is None:
             return None
-        inputs, render, buckets = found
-        files: dict[str, bytes] = {}
-        for key in buckets:
-            part = _decode_bucket(key, self.store.load(key))
-            if part is None:
-                return None  # deleted or corrupt: no replay
-            files.update(part)
-        self.buckets = set(buckets)
-        return inputs, replace(render, files=dict(sorted(files.items())))
+        inputs, render, buckets, digests = found
+        self.buckets, self.digests = buckets, digests
+        return inputs, replace(render, files=KeptFiles(digests, {}, self._bucket, recover))
+
+    def _bucket(self, number: int) -> dict[str, bytes] | None:
+        key = self.buckets.get(number)
+        found = _decode_bucket(key, self.store.load(key)) if key is not None else None
+        if found is None:
+            self.lost.add(number)  # to be kept anew, not named again
+        return found
 
     def keep(self, inputs: str, render: Replay) -> None:
-        buckets = _encode_buckets(render.files)
-        payload = _encode_run(inputs, render, list(buckets)) if buckets is not None else None
-        if buckets is None or payload is None:
-            return
-        for key, part in buckets.items():
-            if key not in self.buckets:  # named by content: one kept last time is there as it is
-                self.store.save(key, part)
-        self.store.save(self.run_key, payload)
+        files = render.files
+        digests = files.digests if isinstance(files, KeptFiles) else {path: digest_of(content) for path, content in files.items()}
+        before = _by_bucket(self.digests)
+        buckets: dict[int, str] = {}
+        for number, paths in _by_bucket(digests).items():
+            if (
+                before.get(number) == paths
+                and all(self.digests[p] == digests[p] for p in paths)
+                and number not in self.lost
+                and number in self.buckets
+                and self.store.has(self.buckets[number])
+            ):
+                buckets[number] = self.buckets[number]  # as kept last time (named by its content)
+                continue
+            try:
+                payload = marshal.dumps({path: files[path] for path in paths})
+            except ValueError:
+                return
+            buckets[number] = _bucket_key(payload)
+            self.store.save(buckets[number], payload)
+        entry = _encode_run(inputs, render, buckets, digests)
+        if entry is not None:
+            self.store.save(self.run_key, entry)
 
     def save_manifest(self) -> None:
         if self.reader.seen != self.recorded:
@@ -343,45 +368,94 @@ def decode_records(payload: bytes | None, version: int, value_type: type[V]) -> 
     return good
 
 
-def _encode_run(inputs: str, render: Replay, buckets: list[str]) -> bytes | None:
+def _encode_run(inputs: str, render: Replay, buckets: dict[int, str], digests: dict[str, bytes]) -> bytes | None:
     try:
         found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in render.diagnostics]
         parts = {name: (part.digest, part.namespaces) for name, part in render.parts.items()}
         spaces = {name: (space.clusters, space.identities) for name, space in render.spaces.items()}
-        return marshal.dumps((RUN_FORMAT, inputs, render.clusters, buckets, found, render.world, parts, spaces))
+        # Apart, as bytes: a replay decodes only what it uses.
+        apart = marshal.dumps((parts, spaces))
+        return marshal.dumps((RUN_FORMAT, inputs, render.clusters, buckets, digests, found, render.world, apart))
     except ValueError:
         return None
 
 
-def _decode_run(payload: bytes | None) -> tuple[str, Replay, list[str]] | None:
-    """The run entry without its files: the inputs' fingerprint, the render, its buckets' keys."""
+def _decode_run(payload: bytes | None) -> tuple[str, Replay, dict[int, str], dict[str, bytes]] | None:
+    """The run entry without its files: the inputs' fingerprint, the render, its buckets' keys
+    by number, and each out/ file's digest."""
     if payload is None:
         return None
     try:
-        version, inputs, clusters, buckets, diagnostics, world, parts, spaces = marshal.loads(payload)
-        if version != RUN_FORMAT or not isinstance(inputs, str) or not isinstance(clusters, int) or not isinstance(buckets, list):
+        version, inputs, clusters, buckets, digests, diagnostics, world, apart = marshal.loads(payload)
+        if version != RUN_FORMAT or not isinstance(inputs, str) or not isinstance(clusters, int) or not isinstance(buckets, dict):
             return None
         found = tuple(Diagnostic(f, line, col, text, tuple(at), Severity(level)) for f, line, col, text, at, level in diagnostics)
-        kept_parts = {str(name): Part(str(digest), tuple(str(n) for n in namespaces)) for name, (digest, namespaces) in parts.items()}
-        kept_spaces = {str(name): _space(*space) for name, space in spaces.items()}
     except (ValueError, TypeError, EOFError):
         return None
-    if not isinstance(world, str) or not all(isinstance(key, str) and len(key) == 64 for key in buckets):
+    if not isinstance(world, str) or not isinstance(apart, bytes) or not isinstance(digests, dict):
         return None
-    return inputs, Replay(clusters, {}, found, world, kept_parts, kept_spaces), buckets
+    if not all(isinstance(n, int) and isinstance(key, str) and len(key) == 64 for n, key in buckets.items()):
+        return None
+    if not all(isinstance(path, str) and isinstance(d, bytes) and len(d) == 32 for path, d in digests.items()):
+        return None
+    layout = _Layout(apart)
+    return inputs, Replay(clusters, {}, found, world, _Later(layout.parts), _Later(layout.spaces)), buckets, digests
 
 
-def _encode_buckets(files: dict[str, bytes]) -> dict[str, bytes] | None:
-    """The render's out/ files in `BUCKETS` payloads by namespace (out/ folder), each by the
-    SHA-256 of its content (its key: equal contents, one entry)."""
-    grouped: dict[int, dict[str, bytes]] = {}
-    for path, content in files.items():
-        grouped.setdefault(zlib.crc32(path.split("/", 1)[0].encode()) % BUCKETS, {})[path] = content
-    try:
-        payloads = [marshal.dumps(grouped[number]) for number in sorted(grouped)]
-    except ValueError:
-        return None
-    return {_bucket_key(payload): payload for payload in payloads}
+class _Layout:
+    """A run entry's parts and spaces, decoded once, when first asked for; none (so the render
+    cannot be taken apart) when they do not decode."""
+
+    def __init__(self, apart: bytes) -> None:
+        self.apart = apart
+        self.decoded: tuple[dict[str, Part], dict[str, Space]] | None = None
+
+    def parts(self) -> dict[str, Part]:
+        return self._decoded()[0]
+
+    def spaces(self) -> dict[str, Space]:
+        return self._decoded()[1]
+
+    def _decoded(self) -> tuple[dict[str, Part], dict[str, Space]]:
+        if self.decoded is None:
+            try:
+                parts, spaces = marshal.loads(self.apart)
+                kept_parts = {str(name): Part(str(digest), tuple(str(n) for n in found)) for name, (digest, found) in parts.items()}
+                kept_spaces = {str(name): _space(*space) for name, space in spaces.items()}
+                self.decoded = kept_parts, kept_spaces
+            except (ValueError, TypeError, EOFError, AttributeError):
+                self.decoded = {}, {}
+        return self.decoded
+
+
+T = TypeVar("T")
+
+
+class _Later(Mapping[str, T]):
+    """A mapping decoded when first used."""
+
+    def __init__(self, decode: Callable[[], dict[str, T]]) -> None:
+        self._decode = decode
+
+    @functools.cached_property
+    def _found(self) -> dict[str, T]:
+        return self._decode()
+
+    def __getitem__(self, key: str) -> T:
+        return self._found[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
+def _by_bucket(digests: Mapping[str, bytes]) -> dict[int, list[str]]:
+    grouped: dict[int, list[str]] = {}
+    for path in digests:
+        grouped.setdefault(bucket_of(path), []).append(path)
+    return grouped
 
 
 def _bucket_key(payload: bytes) -> str:

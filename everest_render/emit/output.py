@@ -9,16 +9,17 @@ itself is journalled and locked (see "the file system side" below).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import stat
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from everest_render.emit.order import object_sort_key
 from everest_render.emit.yaml_text import dump_document
@@ -122,7 +123,10 @@ def with_kustomization(plan: OutputPlan) -> OutputPlan:
         "kind": "Kustomization",
         "resources": sorted(path for path in plan.files if path != KUSTOMIZATION_FILE),
     }
-    return OutputPlan(dict(sorted({**plan.files, KUSTOMIZATION_FILE: dump_document(kustomization).encode()}.items())))
+    extra = {KUSTOMIZATION_FILE: dump_document(kustomization).encode()}
+    if isinstance(plan.files, KeptElsewhere):
+        return OutputPlan(plan.files.merged(extra))  # the files kept elsewhere stay unread
+    return OutputPlan(dict(sorted({**plan.files, **extra}.items())))
 
 
 # --- the file system side ---------------------------------------------------------------
@@ -144,12 +148,31 @@ _LEGACY_TEMPORARY = re.compile(r"^\..+\.tmp-\d+$")  # what writers before the jo
 
 
 class Trust(Protocol):
-    """What out/ is known to hold by its files' stat (cache/outputs.py): a file `holds` its
-    planned bytes unread; a file read and found holding them is told (`saw`), for next time."""
+    """What out/ is known to hold by its files' stat (cache/outputs.py): a file `holds` the
+    bytes of a SHA-256 ``digest`` unread; a file read and found holding its planned bytes is
+    told (`saw`), for next time."""
 
-    def holds(self, path: str, found: os.stat_result, content: bytes) -> bool: ...
+    def holds(self, path: str, found: os.stat_result, digest: bytes) -> bool: ...
 
     def saw(self, path: str, found: os.stat_result, content: bytes) -> None: ...
+
+
+@runtime_checkable
+class KeptElsewhere(Protocol):
+    """A plan's files whose bytes are kept elsewhere and read only when asked for, each one's
+    SHA-256 known unread (cache/kept.py: a render taken from the cache, whose out/ usually
+    holds it already)."""
+
+    def digest(self, path: str) -> bytes: ...
+
+    def merged(self, extra: Mapping[str, bytes]) -> Mapping[str, bytes]: ...
+
+
+def _digests(files: Mapping[str, bytes]) -> Callable[[str], bytes]:
+    """Each planned file's SHA-256, for a `Trust`: unread for files kept elsewhere."""
+    if isinstance(files, KeptElsewhere):
+        return files.digest
+    return lambda path: hashlib.sha256(files[path]).digest()
 
 
 def owned_files(out_dir: Path, planned: Mapping[str, bytes] | None = None) -> set[str]:
@@ -209,36 +232,49 @@ def _is_link(path: str) -> bool:
 def read_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> dict[str, bytes]:
     """What out/ holds now of the files the plan writes or the renderer owns (``trust``: a
     file known to hold its planned bytes is not read)."""
-    current = {}
-    for path in sorted(plan.files.keys() | owned_files(out_dir, plan.files)):
-        content = plan.files.get(path)
-        found = _read_regular(f"{out_dir}/{path}")[0] if content is None else _holding(out_dir, path, content, trust)
-        if found is not None:
-            current[path] = found
-    return current
+    changed, _ = changed_output(plan, out_dir, trust)
+    held = {path: plan.files[path] for path in plan.files if path not in changed}
+    return dict(sorted({**held, **{path: data for path, data in changed.items() if data is not None}}.items()))
 
 
-def _holds(out_dir: Path, path: str, content: bytes, trust: Trust | None) -> bool:
-    """Whether out/``path`` holds exactly ``content`` (a file of another size is not read)."""
-    return _holding(out_dir, path, content, trust, sized=True) == content
+def changed_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> tuple[dict[str, bytes | None], bool]:
+    """`read_output` but for the files that hold their planned bytes: what out/ holds of each
+    other planned file (None: no regular file) and of each file the renderer owns beyond the
+    plan; and whether out/ holds exactly the plan's files (``read_output(...) == plan.files``).
+    A plan kept elsewhere is read only for the files out/ does not hold."""
+    digest = _digests(plan.files)
+    changed: dict[str, bytes | None] = {}
+    for path in plan.files:
+        if not _holds(out_dir, path, plan.files, digest, trust):
+            changed[path] = _read_regular(f"{out_dir}/{path}")[0]
+    extra = False
+    for path in sorted(owned_files(out_dir, plan.files) - plan.files.keys()):
+        data = _read_regular(f"{out_dir}/{path}")[0]
+        if data is not None:
+            changed[path] = data
+            extra = True
+    return changed, not extra and not changed
 
 
-def _holding(out_dir: Path, path: str, content: bytes, trust: Trust | None, *, sized: bool = False) -> bytes | None:
-    """out/``path``'s bytes as `_read_regular` gives them, but ``content`` itself, unread,
-    when ``trust`` knows the file holds it by its stat; a file read and found holding
-    ``content`` is told to ``trust``. ``sized``: None, unread, for a file of another size."""
+def _holds(out_dir: Path, path: str, files: Mapping[str, bytes], digest: Callable[[str], bytes], trust: Trust | None) -> bool:
+    """Whether out/``path`` holds exactly ``files[path]``: known by ``trust`` from its stat and
+    planned ``digest``, unread; else read (a file of another size is not); a file read and
+    found holding it is told to ``trust``."""
     target = f"{out_dir}/{path}"
     if trust is not None:
         try:
             found: os.stat_result | None = os.stat(target)
         except OSError:
             found = None
-        if found is not None and trust.holds(path, found, content):
-            return content
-    data, found = _read_regular(target, len(content) if sized else None)
-    if trust is not None and found is not None and data == content:
+        if found is not None and trust.holds(path, found, digest(path)):
+            return True
+    content = files[path]
+    data, found = _read_regular(target, len(content))
+    if data != content:
+        return False
+    if trust is not None and found is not None:
         trust.saw(path, found, content)
-    return data
+    return True
 
 
 def _read_regular(target: str, expected: int | None = None) -> tuple[bytes | None, os.stat_result | None]:
@@ -301,8 +337,9 @@ def differences(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> 
     """What `render` would change in out/: one line per file, sorted (for --check; ``trust``:
     a file known to hold its planned bytes is not read)."""
     changes: list[str] = [f"interrupted: {name}" for name in leftovers(out_dir)]
-    for path, content in plan.files.items():
-        if _holds(out_dir, path, content, trust):
+    digest = _digests(plan.files)
+    for path in plan.files:
+        if _holds(out_dir, path, plan.files, digest, trust):
             continue
         changes.append(f"{'stale' if (out_dir / path).is_file() else 'missing'}: {path}")
     for path in sorted(owned_files(out_dir, plan.files) - plan.files.keys()):
@@ -380,11 +417,12 @@ def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None) -> WriteCounts:
     previous = owned_files(out_dir, plan.files)
     changed = {}
     unchanged = 0
-    for path, content in plan.files.items():
-        if _holds(out_dir, path, content, trust):
+    digest = _digests(plan.files)
+    for path in plan.files:
+        if _holds(out_dir, path, plan.files, digest, trust):
             unchanged += 1
         else:
-            changed[path] = content
+            changed[path] = plan.files[path]
     removed = [path for path in sorted(previous - plan.files.keys()) if (out_dir / path).is_file()]
     index = _index_text(plan).encode()
     if not changed and not removed and _read(out_dir / INDEX_FILE) == index.decode():
