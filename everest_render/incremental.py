@@ -60,17 +60,19 @@ def render_incremental(
         if replay is True or replay(replayed):
             _save(snapshot, tree, walked, key, cache)
             return replayed
-    result = _render_changed(shape, last[1], snapshot, jobs, cache) if last is not None and last[1].parts and only is None else None
+    result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache) if last is not None and last[1].parts and only is None else None
     if result is None:
-        files = with_texts(shape, snapshot.reader.text) or read_repository(root, out_dir)
+        texts = with_texts(shape, snapshot.reader.text)
+        files = texts or read_repository(root, out_dir)
         result = render_repository(files, only, jobs, cache)
         if not result.resolved.sensitive:
             parts = _parts(result, files) if only is None else None
             render = Replay(len(result.resolved.clusters), dict(result.plan.files), result.diagnostics)
             if parts is not None:
                 render = dataclasses.replace(render, world=_world(files), parts=parts, spaces=_spaces(result))
-            # Keyed by the texts rendered (a file changed since its stat is keyed as it was read).
-            snapshot.keep(fingerprint(files, token_digest), render)
+            # Keyed by the texts rendered: the inputs' fingerprint, unless a file changed since its
+            # stat (then keyed as it was read).
+            snapshot.keep(inputs if texts is not None and not snapshot.reader.moved else fingerprint(files, token_digest), render)
     _save(snapshot, tree, walked, key, cache)
     return result
 
@@ -87,7 +89,9 @@ def _replayed(render: Replay) -> RenderResult:
     return RenderResult(resolved, (), OutputPlan(render.files), render.diagnostics, replayed_clusters=render.clusters)
 
 
-def _render_changed(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, jobs: int, cache: Store) -> RenderResult | None:
+def _render_changed(
+    shape: RepositoryFiles, last: Replay, snapshot: Snapshot, inputs: str, jobs: int, cache: Store
+) -> RenderResult | None:
     """The render with every namespace the changes do not touch taken from ``last``; None when
     it cannot be taken apart so (then the whole repository renders)."""
     if _world(shape) != last.world:
@@ -116,8 +120,8 @@ def _render_changed(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, jo
     rendered = {path for path, found in namespaces.items() if found & touched}
     chosen = [s for s in shape.own.sources if not s.path.startswith(CLUSTERS) or s.path in rendered]
     rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
-    if rest is None:
-        return None
+    if rest is None or snapshot.reader.moved:
+        return None  # a file changed since its stat: the world may not be the recorded one
     result = render_repository(rest, None, jobs, cache)
     parts = _parts(result, rest)
     if parts is None or result.resolved.sensitive:
@@ -138,9 +142,7 @@ def _render_changed(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, jo
     clusters = len(result.resolved.clusters) + sum(len(space.clusters) for space in kept_spaces.values())
     all_parts = {path: part for path, part in last.parts.items() if path in sources and path not in rendered}
     render = Replay(clusters, plan.files, (), last.world, {**all_parts, **parts}, {**kept_spaces, **spaces})
-    read = {s.path for s in rest.own.sources}  # once: the files kept are most of a fleet's
-    files = _only_sources(rest, [*rest.own.sources, *(s for s in shape.own.sources if s.path not in read)])
-    snapshot.keep(fingerprint(files, token_digest), render)
+    snapshot.keep(inputs, render)  # no file changed since its stat: the texts rendered are those it names
     return dataclasses.replace(result, plan=plan, replayed_clusters=clusters)
 
 

@@ -345,6 +345,23 @@ def test_a_file_written_within_the_racy_window_is_read_by_every_run(repo, tmp_pa
     assert again.replayed  # read, found unchanged: the render is still taken whole
 
 
+def test_a_render_is_keyed_by_the_texts_it_read_when_a_file_changed_after_its_stat(repo, tmp_path, monkeypatch, later):
+    toy_repository(repo)
+    store = Store.open(tmp_path / "cache")
+    render_incremental(repo.root, repo.root / "out", cache=store)
+    repo.write("clusters/db1.yaml", toy_cluster("db1", 2))  # a change: the world's texts are read after their stat
+    real = snapshot.read_text
+    # The provider's template changes between its stat (unchanged) and its read.
+    edited = GOOD_TEMPLATE + "  team: {{ 'a' | tojson }}\n"
+    monkeypatch.setattr(snapshot, "read_text", lambda path, name: (edited, None) if name.endswith(".j2") else real(path, name))
+    moved = render_incremental(repo.root, repo.root / "out", cache=store)
+    monkeypatch.setattr(snapshot, "read_text", real)
+    write_toy_provider(repo, GOOD_TEMPLATE)  # as it was: this run's fingerprint is not the one that render was kept under
+    again = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert b"team" in b"".join(moved.plan.files.values()) and b"team" not in b"".join(again.plan.files.values())
+    assert written(again) == written(render_repository(read_repository(repo.root)))
+
+
 def test_errors_of_a_replayed_render_are_reported(repo, tmp_path, later):
     write_toy_provider(repo, GOOD_TEMPLATE.replace("| string | tojson", ""))  # refused by the schema
     repo.write("clusters/db.yaml", toy_cluster("db"))

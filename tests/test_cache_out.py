@@ -119,9 +119,13 @@ def test_a_corrupt_or_foreign_out_record_is_never_trusted(repo, tmp_path, later)
     target.write_bytes(target.read_bytes().replace(b"db0", b"dbX", 1))
     assert run(repo, "--check", cache=cache)[0] == 1
     dumps = __import__("marshal").dumps
-    assert _decode(dumps((1, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {"a.yaml": ((1, 2, 3, 4, 5), b"d")}
-    assert _decode(dumps((2, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {}  # another format
-    assert _decode(dumps((1, {"a.yaml": ((1, 2), b"d")}))) == {}  # not a stat
+    from everest_render.cache.outputs import FORMAT
+
+    record = snapshot.record_of(target.stat(), bytes(32))
+    assert _decode(dumps((FORMAT, {"a.yaml": record}))) == {"a.yaml": record}
+    assert _decode(dumps((FORMAT + 1, {"a.yaml": record}))) == {}  # another format
+    assert _decode(dumps((FORMAT, {"a.yaml": record, "b.yaml": record[:-1]}))) == {}  # not a record: none is trusted
+    assert _decode(dumps((FORMAT, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {}  # the format before
     assert _decode(b"not marshal") == {}
 
 

@@ -28,6 +28,7 @@ import hashlib
 import marshal
 import os
 import stat
+import struct
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -41,7 +42,7 @@ from everest_render.load.documents import SourceFile
 from everest_render.load.files import ExtensionFolder, RepositoryFiles, SourceSet, read_text
 from everest_render.model import ProviderAssets
 
-FORMAT = 1
+FORMAT = 2  # 2: each record packed (`record_of`)
 # The run entry's: 2, its out/ files kept in bucket entries of their own, by namespace, named
 # by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k);
 # 3, each file's digest in the entry, its bytes read from its bucket only when asked for.
@@ -51,8 +52,12 @@ RUN_FORMAT = 3
 RACY_NS = 2_000_000_000
 _TOKEN = "\0everest-render digest "  # stands for a file's text while fingerprinting (no text holds NUL)
 
-Signature = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
-V = TypeVar("V", str, bytes)  # what a stat record holds per file: a digest, as text or bytes
+# A file's dev, ino, size, mtime_ns and ctime_ns, packed: a stat record (the manifest, out/'s
+# record) holds, per file, these bytes and the SHA-256 of the file's bytes, as one value: a
+# record of a fleet decodes and is checked for its shape without a Python step per file.
+_SIGNATURE = struct.Struct("<QQqqq")
+SIGNATURE_BYTES = _SIGNATURE.size
+RECORD_BYTES = SIGNATURE_BYTES + 32
 
 
 def now() -> int:
@@ -60,8 +65,8 @@ def now() -> int:
     return time.time_ns()
 
 
-def stat_signature(found: os.stat_result) -> Signature:
-    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+def stat_signature(found: os.stat_result) -> bytes:
+    return _SIGNATURE.pack(found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
 
 def settled(found: os.stat_result, started: int) -> bool:
@@ -74,18 +79,26 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def record_of(found: os.stat_result, digest: bytes) -> bytes:
+    """A stat record's value: the file's signature and the SHA-256 of its bytes."""
+    return stat_signature(found) + digest
+
+
 @dataclass
 class StatReader:
     """The read stage's `TextReader` while fingerprinting: a file whose stat matches its record
     is answered by a token naming its digest, unread; any other is read (its text kept for the
     render that may follow) and answered by the token of what it read."""
 
-    recorded: dict[str, tuple[Signature, str]]
-    seen: dict[str, tuple[Signature, str]] = field(default_factory=dict)  # the next manifest
+    recorded: dict[str, bytes]  # absolute path -> `record_of` the file
+    seen: dict[str, bytes] = field(default_factory=dict)  # the next manifest
     texts: dict[str, str] = field(default_factory=dict)  # token -> text, for what was read
     paths: dict[str, Path | str] = field(default_factory=dict)  # token -> file, for what was not
     where: dict[str, str] = field(default_factory=dict)  # name -> the file asked about, absolute
     unread: int = 0
+    # Whether a file known by its stat held other bytes when `text` read it (changed since):
+    # until one did, the texts given are those the tokens name, and share their fingerprint.
+    moved: bool = False
 
     def __post_init__(self) -> None:
         self.started = now()
@@ -102,39 +115,55 @@ class StatReader:
             return read_text(path, name)  # it says why
         signature = stat_signature(found)
         known = self.recorded.get(where)
-        if known is not None and known[0] == signature and stat.S_ISREG(found.st_mode):
+        if known is not None and known.startswith(signature) and stat.S_ISREG(found.st_mode):
             return self._trusted(where, name, known, path), None
         text, problem = read_text(path, name)
         if text is None:
             return None, problem
-        digest = _sha(text)
+        digest = hashlib.sha256(text.encode()).digest()
         if settled(found, self.started):
-            self.seen[where] = (signature, digest)
-        token = f"{_TOKEN}{digest} {name}"
+            self.seen[where] = signature + digest
+        token = f"{_TOKEN}{digest.hex()} {name}"
         self.texts[token] = text
         self.where[name] = where
         return token, None
 
-    def unchanged(self, where: str, name: str) -> str | None:
-        """The token of file ``where`` (absolute) when its stat matches its record, as the
-        call would answer it; None when it must be asked about by a call (cache/tree.py: a
-        no-change run asks this of every file, so it takes no Path and reads nothing)."""
-        known = self.recorded.get(where)
-        if known is None:
-            return None
-        try:
-            found = os.stat(where)
-        except OSError:
-            return None
-        if known[0] != stat_signature(found) or not stat.S_ISREG(found.st_mode):
-            return None
-        return self._trusted(where, name, known, where)
+    def changed(self, files: Mapping[str, tuple[str, str]]) -> list[str]:
+        """Of ``files`` (name -> the file, absolute, and the token it was answered by before),
+        those not known by their stat to hold that token's bytes, to be asked about by a call;
+        the others are answered as the call would, unread (cache/tree.py: a no-change run asks
+        this of every file, so it takes no Path, reads nothing, and takes one step per file)."""
+        recorded = self.recorded
+        asked = []
+        trusted = []
+        start = len(_TOKEN)
+        for name, (where, was) in files.items():
+            known = recorded.get(where)
+            try:
+                found = os.stat(where)
+            except OSError:
+                asked.append(name)
+                continue
+            if (
+                known is None
+                or not known.startswith(stat_signature(found))
+                or not stat.S_ISREG(found.st_mode)
+                or known[SIGNATURE_BYTES:].hex() != was[start : start + 64]
+            ):
+                asked.append(name)
+            else:
+                trusted.append((name, where, was, known))
+        self.seen.update((where, known) for _, where, _, known in trusted)
+        self.paths.update((was, where) for _, where, was, _ in trusted)
+        self.where.update((name, where) for name, where, _, _ in trusted)
+        self.unread += len(trusted)
+        return asked
 
-    def _trusted(self, where: str, name: str, known: tuple[Signature, str], path: Path | str) -> str:
+    def _trusted(self, where: str, name: str, known: bytes, path: Path | str) -> str:
         """The token of a file known by its stat, unread (``path``: how to read it if asked)."""
         self.seen[where] = known
         self.unread += 1
-        token = f"{_TOKEN}{known[1]} {name}"
+        token = f"{_TOKEN}{known[SIGNATURE_BYTES:].hex()} {name}"
         self.paths[token] = path
         self.where[name] = where
         return token
@@ -148,6 +177,8 @@ class StatReader:
             return self.texts[token]
         path = self.paths[token]
         text, _ = read_text(Path(path) if isinstance(path, str) else path, token[len(_TOKEN) :].split(" ", 1)[1])
+        if text is not None and _sha(text) != token_digest(token):
+            self.moved = True
         return text
 
 
@@ -338,34 +369,27 @@ class Snapshot:
             self.store.save(self.manifest_key, marshal.dumps((FORMAT, self.reader.seen)))
 
 
-def _decode_manifest(payload: bytes | None) -> dict[str, tuple[Signature, str]]:
-    return decode_records(payload, FORMAT, str)
+def _decode_manifest(payload: bytes | None) -> dict[str, bytes]:
+    return decode_records(payload, FORMAT)
 
 
-def decode_records(payload: bytes | None, version: int, value_type: type[V]) -> dict[str, tuple[Signature, V]]:
-    """A marshalled ``(version, {path: (signature, value)})`` record, each entry checked for its
-    shape: anything else (another format, a damaged entry) is no record, so nothing is trusted."""
+def decode_records(payload: bytes | None, version: int) -> dict[str, bytes]:
+    """A marshalled ``(version, {path: record_of(...)})`` record, checked for its shape:
+    anything else (another format, a damaged entry) is no record, so nothing is trusted."""
     if payload is None:
         return {}
     try:
         found, recorded = marshal.loads(payload)
     except (ValueError, TypeError, EOFError):
         return {}
-    if found != version or not isinstance(recorded, dict):
+    if found != version or type(recorded) is not dict:
         return {}
-    good: dict[str, tuple[Signature, V]] = {}
-    for where, record in recorded.items():
-        if (
-            isinstance(where, str)
-            and isinstance(record, tuple)
-            and len(record) == 2
-            and isinstance(record[1], value_type)
-            and isinstance(record[0], tuple)
-            and len(record[0]) == 5
-            and all(isinstance(n, int) for n in record[0])
-        ):
-            good[where] = (record[0], record[1])
-    return good
+    # Whole: one bad entry and none is trusted (set(map(...)): no Python step per file).
+    if set(map(type, recorded)) - {str} or set(map(type, recorded.values())) - {bytes}:
+        return {}
+    if set(map(len, recorded.values())) - {RECORD_BYTES}:
+        return {}
+    return recorded
 
 
 def _encode_run(inputs: str, render: Replay, buckets: dict[int, str], digests: dict[str, bytes]) -> bytes | None:

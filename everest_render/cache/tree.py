@@ -19,6 +19,7 @@ Anything else, and the next run walks as without a cache.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import marshal
 import os
 from collections.abc import Iterable
@@ -87,10 +88,8 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
         if _stat(found) != recorded:
             return None
     changed: dict[str, str] = {}
-    for name, (where, was) in tree.where.items():
-        if reader.unchanged(where, name) == was:
-            continue  # known by its stat, with the digest the shape holds
-        token, problem = reader(Path(where), name)
+    for name in reader.changed(tree.where):  # the rest known by their stat, with the digests the shape holds
+        token, problem = reader(Path(tree.where[name][0]), name)
         if token is None or problem is not None:
             return None
         changed[name] = token
@@ -237,8 +236,18 @@ def _decode(payload: bytes | None) -> Tree | None:
             (),
         )
         checked = {str(k): (bool(follow), tuple(int(n) for n in found)) for k, (follow, found) in watched.items()}
-        if not all(len(found) == 6 for _, found in checked.values()) or not isinstance(where, dict):
+        if not all(len(found) == 6 for _, found in checked.values()) or not _pairs_of_text(where):
             return None
-        return Tree(checked, shape, {str(k): (str(v[0]), str(v[1])) for k, v in where.items()})  # type: ignore[arg-type]
+        return Tree(checked, shape, where)  # type: ignore[arg-type]
     except (ValueError, TypeError, EOFError, IndexError, AttributeError):
         return None
+
+
+def _pairs_of_text(found: object) -> bool:
+    """Whether ``found`` is a dict of text to pairs of text (checked whole, not file by file)."""
+    if type(found) is not dict:
+        return False
+    values = found.values()
+    if set(map(type, found)) - {str} or set(map(type, values)) - {tuple} or set(map(len, values)) - {2}:
+        return False
+    return not set(map(type, itertools.chain.from_iterable(values))) - {str}
