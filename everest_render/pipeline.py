@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from everest_render.check.core import duplicate_problems, identity
 from everest_render.check.secrets import redact, sensitive_in, sensitive_values, url_credential_problems
-from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
+from everest_render.diagnostics import Diagnostic, Severity, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, extension_files, passthrough_files, plan_from_files
 from everest_render.extend.catalog import extensions_in_effect
 from everest_render.extend.manifest import ParsedExtension, parse_extension, parse_extensions
@@ -169,7 +169,9 @@ def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> Re
     broken = {f.folder.rsplit("/", 1)[-1] for f in files.extensions} - {e.name for e in extensions}
     applied, choice_problems = extensions_in_effect(extensions, settings, catalog.providers, broken)
     clusters, selection_problems = select_extensions(clusters, applied, sorted({e.name for e in extensions} | broken))
-    nothing_to_render = not own.clusters and not own_loaded and not own.diagnostics and not files.own.unreadable
+    # Warnings (a file that is not read, a value that is ignored) do not make an empty render one.
+    own_errors = [d for d in (*own_loaded, *own.diagnostics) if d.severity is Severity.ERROR]
+    nothing_to_render = not own.clusters and not own_errors
     diagnostics = [
         *files.settings_unreadable,
         *settings_problems,

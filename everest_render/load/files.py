@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from everest_render.diagnostics import Diagnostic
+from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.documents import BUILTIN_PREFIX, SourceFile, text_problems
 from everest_render.model import ProviderAssets
 
@@ -317,11 +317,31 @@ def _walk(
                 # kustomization.yaml files belong to the GitOps tool around us, not to the renderer.
                 if named_as_input:
                     yield path, relative
+                elif base_name != "providers" and (unread := _unread(entry.name)) is not None:
+                    message, severity = unread
+                    problems.append(Diagnostic(prefix + relative, 1, 1, message, severity=severity))
             elif named_as_input or kind in ("dangling link", "looping link", "link outside"):
                 if kind == "link outside" and not named_as_input:
                     continue
                 problems.append(_problem(prefix, root, path, _KIND_MESSAGES.get(kind, kind)))
         pending.extend(reversed(subfolders))
+
+
+def _unread(name: str) -> tuple[str, Severity] | None:
+    """Why a file that may hold manifests is not read, for a name that is not an input's: a
+    case variant of a YAML suffix is a near miss (an error, as a near-miss kind is); a JSON
+    file is a manifest to kubectl but not an input here (a warning). Other files (a README,
+    kustomization.yaml) are not inputs' near misses and are not named."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        return None
+    if suffix != suffix.lower() and f".{suffix.lower()}" in YAML_SUFFIXES:
+        rename = f"rename it to {stem}.{suffix.lower()} (or name it in .everestignore)"
+        return f"is not read: only lower-case *.yaml and *.yml files are inputs; {rename}", Severity.ERROR
+    if suffix == "json":
+        why = "only *.yaml and *.yml files are inputs, and a DatabaseCluster in it would not be rendered"
+        return f"is not read: {why} (write it as YAML, or name it in .everestignore)", Severity.WARNING
+    return None
 
 
 def _plain_kind(entry: os.DirEntry[str]) -> str | None:
