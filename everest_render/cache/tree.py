@@ -22,8 +22,10 @@ import hashlib
 import itertools
 import marshal
 import os
-from collections.abc import Iterable
+import struct
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,9 @@ from everest_render.load.files import (
 )
 from everest_render.model import ProviderAssets
 
-FORMAT = 1
-Stat = tuple[int, int, int, int, int, int]  # mode, dev, ino, size, mtime_ns, ctime_ns
+FORMAT = 2  # 2: stats packed, the record checked whole
+_STAT = struct.Struct("<QQQqqq")  # mode, dev, ino, size, mtime_ns, ctime_ns
+Stat = bytes  # `_STAT`-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
 
@@ -160,7 +163,7 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, started: int, wat
 
 
 def _stat(found: os.stat_result) -> Stat:
-    return (found.st_mode, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+    return _STAT.pack(found.st_mode, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
 
 # --- the record as plain data -------------------------------------------------------------
@@ -218,8 +221,10 @@ def _decode(payload: bytes | None) -> Tree | None:
 
         def source_set(found: tuple[list[tuple[str, str]], dict[str, tuple[dict[str, str], dict[str, str]]], bool]) -> SourceSet:
             sources, assets, is_builtin = found
+            if type(sources) is not list or not _text_pairs(sources):
+                raise TypeError("not a list of files")
             return SourceSet(
-                [SourceFile(str(p), str(t)) for p, t in sources],
+                list(itertools.starmap(SourceFile, sources)),  # checked whole: one C loop
                 {str(k): ProviderAssets(dict(t), dict(s)) for k, (t, s) in assets.items()},
                 bool(is_builtin),
             )
@@ -235,19 +240,22 @@ def _decode(payload: bytes | None) -> Tree | None:
             ),
             (),
         )
-        checked = {str(k): (bool(follow), tuple(int(n) for n in found)) for k, (follow, found) in watched.items()}
-        if not all(len(found) == 6 for _, found in checked.values()) or not _pairs_of_text(where):
+        if type(where) is not dict or set(map(type, where)) - {str} or not _text_pairs(where.values()):
             return None
-        return Tree(checked, shape, where)  # type: ignore[arg-type]
+        if type(watched) is not dict or set(map(type, watched)) - {str}:
+            return None
+        if set(map(type, watched.values())) - {tuple} or set(map(len, watched.values())) - {2}:
+            return None
+        follows, stats = list(map(itemgetter(0), watched.values())), list(map(itemgetter(1), watched.values()))
+        if set(map(type, follows)) - {bool} or set(map(type, stats)) - {bytes} or set(map(len, stats)) - {_STAT.size}:
+            return None
+        return Tree(watched, shape, where)
     except (ValueError, TypeError, EOFError, IndexError, AttributeError):
         return None
 
 
-def _pairs_of_text(found: object) -> bool:
-    """Whether ``found`` is a dict of text to pairs of text (checked whole, not file by file)."""
-    if type(found) is not dict:
+def _text_pairs(values: Collection[object]) -> bool:
+    """Whether every one of ``values`` is a pair of texts (checked whole, not file by file)."""
+    if set(map(type, values)) - {tuple} or set(map(len, values)) - {2}:  # type: ignore[arg-type]
         return False
-    values = found.values()
-    if set(map(type, found)) - {str} or set(map(type, values)) - {tuple} or set(map(len, values)) - {2}:
-        return False
-    return not set(map(type, itertools.chain.from_iterable(values))) - {str}
+    return not set(map(type, itertools.chain.from_iterable(values))) - {str}  # type: ignore[arg-type]
