@@ -446,6 +446,21 @@ def test_out_files_taken_from_the_cache_are_read_only_for_what_out_lacks(repo, t
     assert tree(repo.root / "out") == {**expected, "b/db1.yaml": tree(repo.root / "out")["b/db1.yaml"]}
 
 
+def test_the_kustomization_of_a_replay_lists_the_files_of_that_render(repo, tmp_path, monkeypatch, later):
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
+    toy_repository(repo)
+    runner = CliRunner()
+    command = ["render", "--repo", str(repo.root), "--kustomization"]
+    for _ in range(3):  # the listing is made, then taken from the cache
+        assert runner.invoke(cli_main, command).exit_code == 0
+        assert runner.invoke(cli_main, [*command, "--check", "--no-cache"]).exit_code == 0
+    repo.write("clusters/db9.yaml", toy_cluster("db9", namespace="new"))
+    for _ in range(2):  # other names: another listing
+        assert runner.invoke(cli_main, command).exit_code == 0
+        assert b"new/db9.yaml" in (repo.root / "out/kustomization.yaml").read_bytes()
+        assert runner.invoke(cli_main, [*command, "--check", "--no-cache"]).exit_code == 0
+
+
 def test_one_changed_cluster_file_is_the_only_cluster_file_read(repo, tmp_path, monkeypatch, later):
     write_toy_provider(repo, GOOD_TEMPLATE)
     for index, namespace in enumerate(["a", "b", "b", "c"]):

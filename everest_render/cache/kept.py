@@ -13,12 +13,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 BUCKETS = 64
 
 # A bucket's files by its number, or None when it cannot be read (absent or corrupt).
 BucketReader = Callable[[int], "dict[str, bytes] | None"]
+# What a pure function made of a key, kept: the kept bytes, or the function's (then kept).
+Memo = Callable[[str, Callable[[], bytes]], bytes]
 
 
 def bucket_of(path: str) -> int:
@@ -52,11 +54,13 @@ class KeptFiles(Mapping[str, bytes]):
         known: dict[str, bytes],
         read: BucketReader,
         recover: Callable[[], Mapping[str, bytes]],
+        memo: Memo | None = None,
     ) -> None:
         self.digests = digests
         self.known = known
         self._read = read
         self._recover = recover
+        self._memo = memo
         self._by_bucket: dict[int, list[str]] | None = None
 
     def digest(self, path: str) -> bytes:
@@ -69,7 +73,16 @@ class KeptFiles(Mapping[str, bytes]):
         digests = {path: d for path, d in self.digests.items() if keep is None or keep(path)}
         digests.update((path, digest_of(content)) for path, content in extra.items())
         known = {path: content for path, content in self.known.items() if path in digests}
-        return KeptFiles(dict(sorted(digests.items())), {**known, **extra}, self._read, self._recover)
+        return KeptFiles(dict(sorted(digests.items())), {**known, **extra}, self._read, self._recover, self._memo)
+
+    def with_listing(self, path: str, listing: Callable[[Iterable[str]], bytes]) -> KeptFiles:
+        """These files and ``path``, holding the ``listing`` of their names: taken from the
+        memo by the names' digest (``listing`` is a pure function of them, of this renderer)."""
+        names = [name for name in self.digests if name != path]
+        if self._memo is None:
+            return self.merged({path: listing(names)})
+        key = hashlib.sha256(("\0".join(["listing", path, *names])).encode()).hexdigest()
+        return self.merged({path: self._memo(key, lambda: listing(names))})
 
     def __getitem__(self, path: str) -> bytes:
         found = self.known.get(path)

@@ -118,15 +118,20 @@ def plan_from_files(files: Mapping[str, bytes]) -> OutputPlan:
 def with_kustomization(plan: OutputPlan) -> OutputPlan:
     """The plan plus an out/kustomization.yaml that lists every file as a resource, for
     `kustomize build out/` and Flux setups that want the file present rather than generated."""
+    if isinstance(plan.files, KeptElsewhere):
+        # The files kept elsewhere stay unread; the listing, a function of their names alone,
+        # is made once for those names (a fleet's lists 10,000 files).
+        return OutputPlan(plan.files.with_listing(KUSTOMIZATION_FILE, _kustomization))
+    return OutputPlan(dict(sorted({**plan.files, KUSTOMIZATION_FILE: _kustomization(plan.files)}.items())))
+
+
+def _kustomization(paths: Iterable[str]) -> bytes:
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": sorted(path for path in plan.files if path != KUSTOMIZATION_FILE),
+        "resources": sorted(path for path in paths if path != KUSTOMIZATION_FILE),
     }
-    extra = {KUSTOMIZATION_FILE: dump_document(kustomization).encode()}
-    if isinstance(plan.files, KeptElsewhere):
-        return OutputPlan(plan.files.merged(extra))  # the files kept elsewhere stay unread
-    return OutputPlan(dict(sorted({**plan.files, **extra}.items())))
+    return dump_document(kustomization).encode()
 
 
 # --- the file system side ---------------------------------------------------------------
@@ -165,7 +170,10 @@ class KeptElsewhere(Protocol):
 
     def digest(self, path: str) -> bytes: ...
 
-    def merged(self, extra: Mapping[str, bytes]) -> Mapping[str, bytes]: ...
+    def with_listing(self, path: str, listing: Callable[[Iterable[str]], bytes]) -> Mapping[str, bytes]:
+        """These files and ``path``, holding the ``listing`` of their names (made once for
+        the same names)."""
+        ...
 
 
 def _digests(files: Mapping[str, bytes]) -> Callable[[str], bytes]:
