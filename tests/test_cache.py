@@ -446,6 +446,33 @@ def test_out_files_taken_from_the_cache_are_read_only_for_what_out_lacks(repo, t
     assert tree(repo.root / "out") == {**expected, "b/db1.yaml": tree(repo.root / "out")["b/db1.yaml"]}
 
 
+def test_a_lost_bucket_that_cannot_be_made_again_stops_the_render_writing_nothing(repo, tmp_path, monkeypatch, later):
+    from everest_render import incremental
+    from everest_render.cache.kept import KeptFilesLost
+
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
+    toy_repository(repo)
+    runner = CliRunner()
+    command = ["render", "--repo", str(repo.root)]
+    assert runner.invoke(cli_main, command).exit_code == 0
+    store = Store.open(tmp_path / "cache")
+    kept = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", "None")
+    assert kept.last(lambda: {}) is not None
+    for key in kept.buckets.values():
+        store._path(key).unlink()
+    (repo.root / "out/ns/db0.yaml").unlink()
+    before = tree(repo.root / "out")
+
+    def changed_meanwhile(*_: object) -> None:  # as when the repository changed during the run too
+        raise KeptFilesLost("the render cache and the repository both changed during the run: run it again")
+
+    monkeypatch.setattr(incremental, "_recovered", changed_meanwhile)
+    done = runner.invoke(cli_main, command)
+    assert done.exit_code == 3 and "error: the render cache and the repository both changed" in done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert tree(repo.root / "out") == before
+
+
 def test_the_kustomization_of_a_replay_lists_the_files_of_that_render(repo, tmp_path, monkeypatch, later):
     monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
     toy_repository(repo)

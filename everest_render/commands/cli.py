@@ -6,6 +6,7 @@ Data goes to stdout, diagnostics to stderr. Exit codes (API.md section 4) are de
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -117,6 +118,24 @@ def _report(diagnostics: Sequence[Diagnostic]) -> None:
 
 def _finish(code: int) -> NoReturn:
     sys.exit(code)
+
+
+def _stopped_when_kept_files_are_lost(command: Callable[..., None]) -> Callable[..., None]:
+    """A render whose output taken from the cache could not be read, nor made again as it was
+    (cache/kept.py: the cache and the repository both changed during the run) stops with one
+    error, before writing anything."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from everest_render.cache.kept import KeptFilesLost
+
+        try:
+            command(*args, **kwargs)
+        except KeptFilesLost as error:
+            click.echo(f"error: {error}", err=True)
+            _finish(EXIT_INVALID)
+
+    return run
 
 
 def _option_text(ctx: click.Context, name: str) -> str:
@@ -362,6 +381,7 @@ def main() -> None:
 @quiet_option
 @annotations_option
 @click.pass_context
+@_stopped_when_kept_files_are_lost
 def render(
     ctx: click.Context,
     repo: Path,
