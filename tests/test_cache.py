@@ -362,6 +362,20 @@ def test_a_render_is_keyed_by_the_texts_it_read_when_a_file_changed_after_its_st
     assert written(again) == written(render_repository(read_repository(repo.root)))
 
 
+def test_a_timestamp_beyond_64_bits_of_nanoseconds_is_recorded_and_seen(repo, tmp_path, later):
+    toy_repository(repo)
+    (repo.root / "out/ns").mkdir(parents=True)
+    store = Store.open(tmp_path / "cache")
+    first = render_incremental(repo.root, repo.root / "out", cache=store)
+    for target in (repo.root / "clusters/db0.yaml", repo.root / "clusters", repo.root / "out/ns"):
+        os.utime(target, (0, 2**63 // 10**9 + 10**9))  # the year 2300: mtime_ns is past 2**63
+    again = [render_incremental(repo.root, repo.root / "out", cache=store) for _ in range(2)]
+    assert [written(result) for result in again] == [written(first)] * 2 and again[1].replayed
+    repo.write("clusters/db0.yaml", toy_cluster("db0", 2))
+    os.utime(repo.root / "clusters/db0.yaml", (0, 2**63 // 10**9 + 10**9))
+    assert written(render_incremental(repo.root, repo.root / "out", cache=store)) == written(render_repository(read_repository(repo.root)))
+
+
 def test_errors_of_a_replayed_render_are_reported(repo, tmp_path, later):
     write_toy_provider(repo, GOOD_TEMPLATE.replace("| string | tojson", ""))  # refused by the schema
     repo.write("clusters/db.yaml", toy_cluster("db"))

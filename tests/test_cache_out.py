@@ -105,6 +105,24 @@ def test_an_out_file_changed_behind_the_cache_is_rewritten_and_reported(repo, tm
     assert run(repo, "--check", cache=cache)[0] == 0
 
 
+@pytest.mark.parametrize("cached", [True, False])
+def test_an_out_file_that_is_a_link_out_of_out_stops_the_write(repo, tmp_path, later, cached):
+    toy(repo)
+    cache = tmp_path / "cache" if cached else None
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    target = repo.root / "out/a/db0.yaml"
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_bytes(target.read_bytes())  # even holding the very bytes planned
+    target.unlink()
+    target.symlink_to(elsewhere)
+    repo.write("clusters/db1.yaml", toy_cluster("db1", 2, namespace="a"))  # something to write
+    before = tree(repo.root / "out")
+    code, text = run(repo, cache=cache)
+    assert code == 3 and f"refusing to write outside {repo.root / 'out'}: a/db0.yaml (a symbolic link?)" in text
+    assert tree(repo.root / "out") == before and target.is_symlink() and elsewhere.read_bytes() == before["a/db0.yaml"]
+
+
 def test_a_corrupt_or_foreign_out_record_is_never_trusted(repo, tmp_path, later):
     from everest_render.cache.outputs import _decode
 

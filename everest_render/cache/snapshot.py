@@ -55,9 +55,12 @@ _TOKEN = "\0everest-render digest "  # stands for a file's text while fingerprin
 # A file's dev, ino, size, mtime_ns and ctime_ns, packed: a stat record (the manifest, out/'s
 # record) holds, per file, these bytes and the SHA-256 of the file's bytes, as one value: a
 # record of a fleet decodes and is checked for its shape without a Python step per file.
-_SIGNATURE = struct.Struct("<QQqqq")
+# Each field taken modulo 2**64 (a timestamp beyond 2262 or before 1678 still packs); ctime,
+# which only the kernel sets, to now, tells changes apart whatever mtime says.
+_SIGNATURE = struct.Struct("<5Q")
 SIGNATURE_BYTES = _SIGNATURE.size
 RECORD_BYTES = SIGNATURE_BYTES + 32
+_MASK = (1 << 64) - 1
 
 
 def now() -> int:
@@ -66,7 +69,9 @@ def now() -> int:
 
 
 def stat_signature(found: os.stat_result) -> bytes:
-    return _SIGNATURE.pack(found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+    return _SIGNATURE.pack(
+        found.st_dev & _MASK, found.st_ino & _MASK, found.st_size & _MASK, found.st_mtime_ns & _MASK, found.st_ctime_ns & _MASK
+    )
 
 
 def settled(found: os.stat_result, started: int) -> bool:

@@ -46,7 +46,7 @@ from everest_render.load.files import (
 from everest_render.model import ProviderAssets
 
 FORMAT = 2  # 2: stats packed, the record checked whole
-_STAT = struct.Struct("<QQQqqq")  # mode, dev, ino, size, mtime_ns, ctime_ns
+_STAT = struct.Struct("<6Q")  # mode, dev, ino, size, mtime_ns, ctime_ns, each modulo 2**64 (snapshot.stat_signature)
 Stat = bytes  # `_STAT`-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
@@ -163,7 +163,8 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, started: int, wat
 
 
 def _stat(found: os.stat_result) -> Stat:
-    return _STAT.pack(found.st_mode, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+    mask = (1 << 64) - 1
+    return _STAT.pack(*(n & mask for n in (found.st_mode, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)))
 
 
 # --- the record as plain data -------------------------------------------------------------

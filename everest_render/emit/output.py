@@ -212,11 +212,12 @@ class _Inside:
         self.real = out_dir.resolve()
         self.plain_folders: dict[str, bool] = {"": True}
 
-    def __call__(self, relative: str) -> bool:
+    def __call__(self, relative: str, *, file_looked_at: bool = False) -> bool:
+        """``file_looked_at``: the caller looks at the file itself for a link (`_write`)."""
         folder = relative.rpartition("/")[0]
         if relative.startswith("/") or any(part in ("", ".", "..") for part in relative.split("/")):
             return _inside(self.out_dir, relative, self.real)
-        if self._plain(folder) and not _is_link(f"{self.out_dir}/{relative}"):
+        if self._plain(folder) and (file_looked_at or not _is_link(f"{self.out_dir}/{relative}")):
             return True
         return _inside(self.out_dir, relative, self.real)
 
@@ -268,14 +269,22 @@ def _holds(out_dir: Path, path: str, files: Mapping[str, bytes], digest: Callabl
     """Whether out/``path`` holds exactly ``files[path]``: known by ``trust`` from its stat and
     planned ``digest``, unread; else read (a file of another size is not); a file read and
     found holding it is told to ``trust``."""
-    target = f"{out_dir}/{path}"
+    found = None
     if trust is not None:
         try:
-            found: os.stat_result | None = os.stat(target)
+            found = os.stat(f"{out_dir}/{path}")
         except OSError:
-            found = None
-        if found is not None and trust.holds(path, found, digest(path)):
-            return True
+            pass
+    return _holds_as(out_dir, path, files, digest, trust, found)
+
+
+def _holds_as(
+    out_dir: Path, path: str, files: Mapping[str, bytes], digest: Callable[[str], bytes], trust: Trust | None, found: os.stat_result | None
+) -> bool:
+    """`_holds`, with the file's stat taken by the caller (None: not to be known by it)."""
+    target = f"{out_dir}/{path}"
+    if trust is not None and found is not None and trust.holds(path, found, digest(path)):
+        return True
     content = files[path]
     data, found = _read_regular(target, len(content))
     if data != content:
@@ -380,9 +389,11 @@ def write_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) ->
     Every target is checked before anything is written: a symbolic link under out/ that leads
     outside it stops the whole write."""
     inside = _Inside(out_dir)
-    escaping = [path for path in [*plan.files, INDEX_FILE] if not inside(path)]
+    # Each planned file itself is looked at for a link by `_write`, with the look that compares
+    # it (one lstat per file, not two); its folders and name here.
+    escaping = [path for path in plan.files if not inside(path, file_looked_at=True)] + [p for p in [INDEX_FILE] if not inside(p)]
     if escaping:
-        raise OutputError(f"refusing to write outside {out_dir}: {', '.join(sorted(escaping))} (a symbolic link?)")
+        raise _refused(out_dir, escaping)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -392,7 +403,11 @@ def write_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) ->
             recover(out_dir)
         except OSError as error:
             raise OutputError(f"cannot finish the interrupted write of {out_dir}: {error.strerror or error}") from None
-        return _write(plan, out_dir, trust)
+        return _write(plan, out_dir, trust, inside.real)
+
+
+def _refused(out_dir: Path, escaping: Iterable[str]) -> OutputError:
+    return OutputError(f"refusing to write outside {out_dir}: {', '.join(sorted(escaping))} (a symbolic link?)")
 
 
 def _remove_tree(folder: Path) -> None:
@@ -421,16 +436,28 @@ def recover(out_dir: Path) -> None:
             target.unlink(missing_ok=True)
 
 
-def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None) -> WriteCounts:
+def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path) -> WriteCounts:
     previous = owned_files(out_dir, plan.files)
     changed = {}
     unchanged = 0
+    escaping = []
     digest = _digests(plan.files)
     for path in plan.files:
-        if _holds(out_dir, path, plan.files, digest, trust):
+        try:
+            found: os.stat_result | None = os.lstat(f"{out_dir}/{path}")
+        except OSError:
+            found = None
+        if found is not None and stat.S_ISLNK(found.st_mode):
+            if not _inside(out_dir, path, real):
+                escaping.append(path)
+                continue
+            found = None  # a link inside out/: compared by what it leads to, never known by stat
+        if _holds_as(out_dir, path, plan.files, digest, trust, found):
             unchanged += 1
         else:
             changed[path] = plan.files[path]
+    if escaping:  # before anything is written
+        raise _refused(out_dir, escaping)
     removed = [path for path in sorted(previous - plan.files.keys()) if (out_dir / path).is_file()]
     index = _index_text(plan).encode()
     if not changed and not removed and _read(out_dir / INDEX_FILE) == index.decode():
