@@ -35,6 +35,7 @@ from everest_render.model import (
     AppliedExtension,
     Definition,
     EmittedObject,
+    ObjectRef,
     PassthroughObject,
     Provider,
     RenderedObject,
@@ -287,6 +288,27 @@ def _provider_problems(providers: Sequence[Provider]) -> list[Diagnostic]:
     return provider_problems(providers)
 
 
+def _render_extensions(clusters: Sequence[ResolvedCluster], shared_only: bool) -> tuple[list[RenderedObject], list[Diagnostic]]:
+    """extend/render.py's `render_extensions`, when a cluster applies an extension at all."""
+    if not any(cluster.extensions for cluster in clusters):
+        return [], []
+    from everest_render.extend.render import render_extensions
+
+    return render_extensions(clusters, shared_only=shared_only)
+
+
+def _overwrite_problems(
+    objects: list[RenderedObject], by_ref: dict[ObjectRef, ResolvedCluster], added: list[RenderedObject]
+) -> tuple[list[RenderedObject], list[Diagnostic]]:
+    """extend/render.py's `overwrite_problems`, when extensions ``added`` objects at all (only
+    theirs can overwrite another's)."""
+    if not added:
+        return objects, []
+    from everest_render.extend.render import overwrite_problems
+
+    return overwrite_problems(objects, by_ref)
+
+
 def _shared_once(objects: Sequence[RenderedObject]) -> tuple[list[RenderedObject], list[Diagnostic]]:
     """extend/render.py's `shared_once`, when there are shared objects at all."""
     if not objects:
@@ -325,15 +347,14 @@ def render_slice(
     to reuse, filled on first use; ``shared_only``: only the extensions' shared objects)."""
     from everest_render.check.core import rendered_problems
     from everest_render.check.crd import check_objects
-    from everest_render.extend.render import overwrite_problems, render_extensions
     from everest_render.render.postprocess import postprocess
     from everest_render.render.templates import render_clusters
 
     by_ref = {cluster.ref: cluster for cluster in clusters}
     rendered, render_problems = render_clusters(clusters, renderers) if not shared_only else ([], [])
-    added, extension_problems = render_extensions(clusters, shared_only=shared_only)
+    added, extension_problems = _render_extensions(clusters, shared_only)
     objects, post_problems = postprocess([*rendered, *added], by_ref)
-    objects, overwrites = overwrite_problems(objects, by_ref)
+    objects, overwrites = _overwrite_problems(objects, by_ref, added)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
     problems: Sequence[Diagnostic] = (*render_problems, *extension_problems, *post_problems, *overwrites, *check_problems)
@@ -356,6 +377,7 @@ def rendered_each(clusters: Sequence[ResolvedCluster]) -> Iterator[RenderedSlice
     if not clusters:
         return  # all from the cache: nothing of the render stage is even imported
     from everest_render.check.crd import NARROW_UP_TO, SchemaBook
+    from everest_render.render import postprocess, templates  # noqa: F401  (imported before the freeze, below)
 
     renderers: dict[int, ProviderRenderer] = {}
     # A few clusters: each is checked against the schemas narrowed to its own objects (a
@@ -373,7 +395,9 @@ def rendered_each(clusters: Sequence[ResolvedCluster]) -> Iterator[RenderedSlice
 # context: ~3 KB a cluster), which only the cyclic collector frees, and the commands turn it
 # off (commands/cli.py). So render_each collects them itself, every few clusters, with what
 # existed before out of the collector's sight (gc.freeze): each collection walks only what the
-# last few clusters left, not the resolved fleet.
+# last few clusters left, not the resolved fleet. The render stage's modules (Jinja's among them)
+# are imported before that freeze: they live as long as the process, and a one-cluster run's
+# only collection would otherwise walk every object they made.
 COLLECT_EVERY = 8
 
 

@@ -44,7 +44,7 @@ class OutputRecord:
         """Whether out/``path``, stat ``found`` (links followed), is known to hold the bytes
         whose SHA-256 is ``digest``."""
         known = self.seen.get(path) or self.recorded.get(path)  # seen: found so earlier this run
-        if known is None or not known.endswith(digest) or not known.startswith(snapshot.stat_signature(found)):
+        if known is None or not known.endswith(digest) or not known.startswith(snapshot.packed_signature(found)):
             return False
         if not stat.S_ISREG(found.st_mode):
             return False

@@ -68,7 +68,8 @@ def now() -> int:
     return time.time_ns()
 
 
-def stat_signature(found: os.stat_result) -> bytes:
+def packed_signature(found: os.stat_result) -> bytes:
+    """`package_files.stat_signature`'s fields (what a file's stat says of its identity), packed."""
     return _SIGNATURE.pack(
         found.st_dev & _MASK, found.st_ino & _MASK, found.st_size & _MASK, found.st_mtime_ns & _MASK, found.st_ctime_ns & _MASK
     )
@@ -86,7 +87,7 @@ def _sha(text: str) -> str:
 
 def record_of(found: os.stat_result, digest: bytes) -> bytes:
     """A stat record's value: the file's signature and the SHA-256 of its bytes."""
-    return stat_signature(found) + digest
+    return packed_signature(found) + digest
 
 
 @dataclass
@@ -118,7 +119,7 @@ class StatReader:
             found = os.stat(where)
         except OSError:
             return read_text(path, name)  # it says why
-        signature = stat_signature(found)
+        signature = packed_signature(found)
         known = self.recorded.get(where)
         if known is not None and known.startswith(signature) and stat.S_ISREG(found.st_mode):
             return self._trusted(where, name, known, path), None
@@ -151,7 +152,7 @@ class StatReader:
                 continue
             if (
                 known is None
-                or not known.startswith(stat_signature(found))
+                or not known.startswith(packed_signature(found))
                 or not stat.S_ISREG(found.st_mode)
                 or known[SIGNATURE_BYTES:].hex() != was[start : start + 64]
             ):

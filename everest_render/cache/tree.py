@@ -46,7 +46,7 @@ from everest_render.load.files import (
 from everest_render.model import ProviderAssets
 
 FORMAT = 2  # 2: stats packed, the record checked whole
-_STAT = struct.Struct("<6Q")  # mode, dev, ino, size, mtime_ns, ctime_ns, each modulo 2**64 (snapshot.stat_signature)
+_STAT = struct.Struct("<6Q")  # mode, dev, ino, size, mtime_ns, ctime_ns, each modulo 2**64 (snapshot.packed_signature)
 Stat = bytes  # `_STAT`-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from everest_render import package_files
 from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.documents import BUILTIN_PREFIX, SourceFile, text_problems
 from everest_render.model import ProviderAssets
@@ -80,13 +81,14 @@ class RepositoryFiles:
 def builtin_root() -> Path:
     """Where the built-in definitions/ and providers/ are: package data in a wheel, else the
     top level of the source checkout (one copy, not two)."""
-    package = Path(__file__).parent.parent
-    packaged = package / "_builtin"
-    return packaged if packaged.is_dir() else package.parent
+    return Path(package_files.builtin_root())
 
 
 def read_repository_files(root: Path, out_dir: Path | None = None, reader: TextReader | None = None) -> RepositoryFiles:
-    """The built-ins and the repository at ``root`` (the built-ins once, when ``root`` is the checkout)."""
+    """The built-ins and the repository at ``root`` (the built-ins once, when ``root`` is the checkout).
+    The built-ins are taken as the build read them when their files are those it read
+    (prepared_builtins.py `unchanged_inputs`), but by a ``reader``, which must see every file."""
+    prepared = reader is None
     reader = reader or read_text
     base = builtin_root()
     out_dir = out_dir if out_dir is not None else root / "out"
@@ -96,12 +98,16 @@ def read_repository_files(root: Path, out_dir: Path | None = None, reader: TextR
         extensions = read_extension_folders(root, "", builtin=True, problems=problems, reader=reader)
         own = read_source_set(root, out_dir, "", builtin=True, reader=reader)
         return RepositoryFiles(SourceSet([], {}, True), own, settings, unreadable, tuple(extensions), tuple(problems))
+    from everest_render import prepared_builtins
+
+    found = prepared_builtins.unchanged_inputs() if prepared else None
     extensions = [
-        *read_extension_folders(base, BUILTIN_PREFIX, builtin=True, problems=problems, reader=reader),
+        *(found[1] if found is not None else read_extension_folders(base, BUILTIN_PREFIX, builtin=True, problems=problems, reader=reader)),
         *read_extension_folders(root, "", builtin=False, problems=problems, reader=reader),
     ]
     own = read_source_set(root, out_dir, "", builtin=False, reader=reader)
-    return RepositoryFiles(read_builtins(reader), own, settings, unreadable, tuple(extensions), tuple(problems))
+    builtin = found[0] if found is not None else read_builtins(reader)
+    return RepositoryFiles(builtin, own, settings, unreadable, tuple(extensions), tuple(problems))
 
 
 EXTENSIONS_FOLDER = "extensions"
