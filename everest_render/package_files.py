@@ -17,6 +17,11 @@ file (edited or added after the install, or a checkout's, which has no RECORD) i
 hashed as before. Like make or git's stat check, this trusts mtimes: an edit that keeps a file's
 size and sets its mtime back before the install goes unnoticed (in the image, whose bytecode is
 checked by hash only, an edited module would not even be run).
+
+A checkout has no RECORD; `make prepare` writes a stat record instead (below), as git's index
+does. And the built-in tree (definitions, providers, extensions, as the wheel ships them) has a
+digest of its own, the same in a checkout and in the wheel built from it: the prepare step
+stores it beside the built-ins it read, so a run whose tree has that digest needs not read them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,11 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import marshal
 import os
+from collections.abc import Callable
+
+from everest_render import prepared_file
 
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 PREPARED_FOLDER = "_prepared"
@@ -47,8 +56,19 @@ def _digests(root: str, *, builtin: bool) -> tuple[tuple[str, bytes], ...]:
     """`file_digests` of the files in the top-level `_builtin/` (``builtin``) or of the others:
     the prepared files' identity needs only the others, which in a wheel are a third of the
     bytes (the built-ins, checked against their texts, are most of them)."""
+
+    def skipped(parts: tuple[str, ...], name: str) -> bool:
+        return not parts and (name == PREPARED_FOLDER or (name == BUILTIN_FOLDER) != builtin)
+
+    return _digested(root, _files(root, (), skipped))
+
+
+def _files(folder: str, parts: tuple[str, ...], skipped: Callable[[tuple[str, ...], str], bool]) -> list[tuple[tuple[str, ...], str]]:
+    """(path parts below the walk's root, path) of every file under ``folder`` but bytecode,
+    ``__pycache__`` and what ``skipped`` names (by the parts of its folder and its name), sorted.
+    Links to files count as files; links to folders are not followed (as `Path.rglob`)."""
     found: list[tuple[tuple[str, ...], str]] = []
-    pending: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+    pending: list[tuple[str, tuple[str, ...]]] = [(folder, parts)]
     while pending:
         folder, parts = pending.pop()
         try:
@@ -57,7 +77,7 @@ def _digests(root: str, *, builtin: bool) -> tuple[tuple[str, bytes], ...]:
         except OSError:
             continue
         for entry in listed:
-            if entry.name == "__pycache__" or (not parts and (entry.name == PREPARED_FOLDER or (entry.name == BUILTIN_FOLDER) != builtin)):
+            if entry.name == "__pycache__" or skipped(parts, entry.name):
                 continue
             here = (*parts, entry.name)
             if entry.is_dir(follow_symlinks=False):
@@ -65,6 +85,12 @@ def _digests(root: str, *, builtin: bool) -> tuple[tuple[str, bytes], ...]:
             elif _suffix(entry.name) not in _BYTECODE and entry.is_file():
                 found.append((here, entry.path))
     found.sort()
+    return found
+
+
+def _digested(root: str, found: list[tuple[tuple[str, ...], str]]) -> tuple[tuple[str, bytes], ...]:
+    """(name, SHA-256) of each found file, named relative to the package ``root``: as the
+    installer's RECORD or the checkout's stat record vouch for it, else read and hashed."""
     recorded, installed = _installed_record(root) or ({}, 0)
     result = []
     for parts, path in found:
@@ -78,9 +104,22 @@ def _digests(root: str, *, builtin: bool) -> tuple[tuple[str, bytes], ...]:
             if stat is not None and stat.st_size == known[1] and stat.st_mtime_ns <= installed:
                 result.append((name, known[0]))
                 continue
-        with open(path, "rb") as file:
-            result.append((name, hashlib.sha256(file.read()).digest()))
+        result.append((name, _checkout_digest(path)))
     return tuple(result)
+
+
+def _checkout_digest(path: str) -> bytes:
+    """A file's SHA-256: from the stat record when its stat is the recorded one, else read."""
+    records = _stat_records()
+    known = records.get(path)
+    if known is not None:
+        try:
+            if stat_signature(os.stat(path)) == known[0]:
+                return known[1]
+        except OSError:
+            pass
+    with open(path, "rb") as file:
+        return hashlib.sha256(file.read()).digest()
 
 
 @functools.cache
@@ -132,3 +171,96 @@ def code_identity(root: str = PACKAGE) -> bytes:
     for name, file_digest in _digests(root, builtin=False):
         digest.update(name.encode() + b"\0" + file_digest)
     return digest.digest()
+
+
+# --- the built-in tree -----------------------------------------------------------------------
+
+# What the wheel's build rule ships of the built-ins (pyproject.toml): the top-level folders a
+# run reads built-ins from, but the vendored CRDs of each provider and extension folder.
+BUILTIN_FOLDERS = ("definitions", "providers", "extensions")
+_LEFT_OUT = "crds"
+
+
+def builtin_root(package: str = PACKAGE) -> str:
+    """Where the built-in definitions/, providers/ and extensions/ are: package data in a wheel,
+    else the top level of the source checkout (one copy, not two)."""
+    packaged = os.path.join(package, BUILTIN_FOLDER)
+    return packaged if os.path.isdir(packaged) else os.path.dirname(package)
+
+
+@functools.cache
+def builtin_tree_digest(package: str = PACKAGE) -> bytes:
+    """The digest of every built-in file as the wheel built from this tree holds it: under
+    `BUILTIN_FOLDERS` of `builtin_root`, but each provider's and extension's ``crds/``, named
+    as in the wheel (``_builtin/providers/...``). The same in a checkout and in the wheel built
+    from it, so the built-ins `prepare` read are known to be these files without reading them
+    (prepared_builtins.py): each file's digest comes from the installer's RECORD or the
+    checkout's stat record where they vouch for it, else from its bytes."""
+    digest = hashlib.sha256()
+    for name, file_digest in _digested(package, _builtin_files(package)):
+        digest.update(name.encode() + b"\0" + file_digest)
+    return digest.digest()
+
+
+def _builtin_files(package: str) -> list[tuple[tuple[str, ...], str]]:
+    root = builtin_root(package)
+
+    def skipped(parts: tuple[str, ...], name: str) -> bool:
+        return len(parts) == 3 and name == _LEFT_OUT  # _builtin/providers/<folder>/crds
+
+    return sorted(file for top in BUILTIN_FOLDERS for file in _files(os.path.join(root, top), (BUILTIN_FOLDER, top), skipped))
+
+
+# --- the checkout's stat record --------------------------------------------------------------
+#
+# A checkout has no RECORD: `make prepare` (prepare.py) writes, beside what it prepares, each
+# package and built-in file's stat signature and digest, as git's index does; a run takes the
+# digest of a file whose stat is the recorded one, unread. Only a file last changed well before
+# the record was made is recorded (the racy rule, cache/snapshot.py `settled`); an edit changes
+# ctime, which user space cannot set back, so an edited file is always read again.
+
+STAT_RECORD = os.path.join(PACKAGE, PREPARED_FOLDER, "file-stats.marshal")
+_STAT_FORMAT = 1
+
+Signature = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
+
+
+def stat_signature(found: os.stat_result) -> Signature:
+    """What a file's stat says of its identity: an unchanged signature means unchanged bytes."""
+    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+
+
+def write_stat_record(settled: Callable[[os.stat_result], bool], package: str = PACKAGE, path: str = STAT_RECORD) -> int:
+    """Record the package's files and the built-in tree, each read and hashed afresh, if
+    ``settled``; how many were recorded."""
+    def every(parts: tuple[str, ...], name: str) -> bool:
+        return not parts and name == PREPARED_FOLDER
+
+    found = [*_files(package, (), every), *_builtin_files(package)]
+    records: dict[str, tuple[Signature, bytes]] = {}
+    for _, file in found:
+        try:
+            before = os.stat(file)
+            with open(file, "rb") as opened:
+                digest = hashlib.sha256(opened.read()).digest()
+        except OSError:
+            continue
+        if settled(before):
+            records[file] = (stat_signature(before), digest)
+    prepared_file.write(path, marshal.dumps(records), {"format": _STAT_FORMAT})
+    return len(records)
+
+
+@functools.cache
+def _stat_records() -> dict[str, tuple[Signature, bytes]]:
+    """The checkout's stat record (`STAT_RECORD`), by absolute path; empty if there is none (a
+    wheel's files are vouched for by RECORD), or it is damaged or of another Python."""
+    found = prepared_file.read_value(STAT_RECORD, lambda: {"format": _STAT_FORMAT})
+    if not isinstance(found, dict):
+        return {}
+    return {
+        file: record
+        for file, record in found.items()
+        if isinstance(file, str) and isinstance(record, tuple) and len(record) == 2 and isinstance(record[1], bytes)
+        and isinstance(record[0], tuple) and len(record[0]) == 5
+    }

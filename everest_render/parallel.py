@@ -33,20 +33,37 @@ def _run_slice(index: int) -> Any:
 
 def map_slices(function: Callable[[Sequence[Item]], Result], items: Sequence[Item], jobs: int = 1) -> list[Result]:
     """``function`` over contiguous slices of ``items``, on up to ``jobs`` processes, in slice order."""
+    return start_slices(function, items, jobs)()
+
+
+def start_slices(function: Callable[[Sequence[Item]], Result], items: Sequence[Item], jobs: int = 1) -> Callable[[], list[Result]]:
+    """`map_slices`, begun: the workers start now and the caller goes on with other work (the
+    diff against a revision resolves one side meanwhile); the function returned waits for the
+    results. On one process, the work is done when that function is called. One at a time."""
     if jobs <= 1 or len(items) < PARALLEL_FROM:
-        return [function(items)]
+        return lambda: [function(items)]
     import multiprocessing  # only a large fleet forks: a one-cluster run (the Argo CD plugin) does not pay its import
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        return [function(items)]
+        return lambda: [function(items)]
     size = -(-len(items) // jobs)
     _WORK[:] = [(function, items[start : start + size]) for start in range(0, len(items), size)]
     try:
-        with multiprocessing.get_context("fork").Pool(len(_WORK)) as pool:
-            results: list[Result] = pool.map(_run_slice, range(len(_WORK)))
-    finally:
+        pool = multiprocessing.get_context("fork").Pool(len(_WORK))
+        pending = pool.map_async(_run_slice, range(len(_WORK)))
+    except BaseException:
         _WORK.clear()
-    return results
+        raise
+
+    def wait() -> list[Result]:
+        try:
+            results: list[Result] = pending.get()
+        finally:
+            pool.terminate()
+            _WORK.clear()
+        return results
+
+    return wait
 
 
 def available_cpus() -> int:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from everest_render.check.core import duplicate_problems, identity
 from everest_render.check.secrets import redact, sensitive_in, sensitive_values, url_credential_problems
-from everest_render.diagnostics import Diagnostic, has_errors, sorted_diagnostics
+from everest_render.diagnostics import Diagnostic, Severity, has_errors, sorted_diagnostics
 from everest_render.emit.output import OutputPlan, cluster_files, extension_files, passthrough_files, plan_from_files
 from everest_render.extend.catalog import extensions_in_effect
 from everest_render.extend.manifest import ParsedExtension, parse_extension, parse_extensions
@@ -35,13 +35,14 @@ from everest_render.model import (
     AppliedExtension,
     Definition,
     EmittedObject,
+    ObjectRef,
     PassthroughObject,
     Provider,
     RenderedObject,
     RepositorySettings,
     ResolvedCluster,
 )
-from everest_render.parallel import map_slices
+from everest_render.parallel import map_slices, start_slices
 from everest_render.parse.inputs import ParsedInputs, parse_documents
 from everest_render.parse.settings import parse_settings
 from everest_render.resolve.catalog import Catalog, build_catalog
@@ -153,12 +154,13 @@ class RenderResult:
         return self.replayed_clusters if self.replayed_clusters is not None else len(self.resolved.clusters)
 
 
-def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> ResolveResult:
+def resolve_repository(files: RepositoryFiles, cache: Store | None = None, loaded: LoadedFiles | None = None) -> ResolveResult:
     """load -> parse -> resolve, for the built-ins and the repository (and its settings file);
-    files loaded before are taken from ``cache`` (the result does not depend on it)."""
+    files loaded before are taken from ``cache``, or from ``loaded``, which this run's resolves
+    share and fill (the result depends on neither)."""
     settings, settings_problems = parse_settings(files.settings)
     builtin_loaded, builtin, builtin_extensions = parse_builtins(files, cache)
-    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, builtin.definitions, cache)
+    own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, builtin.definitions, cache, loaded)
     catalog, catalog_problems = build_catalog(
         builtin.definitions, builtin.providers, own.definitions, own.providers, builtin.broken | own.broken, settings
     )
@@ -169,7 +171,9 @@ def resolve_repository(files: RepositoryFiles, cache: Store | None = None) -> Re
     broken = {f.folder.rsplit("/", 1)[-1] for f in files.extensions} - {e.name for e in extensions}
     applied, choice_problems = extensions_in_effect(extensions, settings, catalog.providers, broken)
     clusters, selection_problems = select_extensions(clusters, applied, sorted({e.name for e in extensions} | broken))
-    nothing_to_render = not own.clusters and not own_loaded and not own.diagnostics and not files.own.unreadable
+    # Warnings (a file that is not read, a value that is ignored) do not make an empty render one.
+    own_errors = [d for d in (*own_loaded, *own.diagnostics) if d.severity is Severity.ERROR]
+    nothing_to_render = not own.clusters and not own_errors
     diagnostics = [
         *files.settings_unreadable,
         *settings_problems,
@@ -199,12 +203,32 @@ def render_repository(
     validated), on up to ``jobs`` processes, taking what ``cache`` holds of earlier renders
     (the result depends on neither). ``keep_objects``: the result holds every object whole;
     else each is dropped once emitted, but for what `EmittedObject` keeps of it."""
-    resolved = resolve_repository(files, cache)
+    return render_resolved(resolve_repository(files, cache), only, jobs, cache, keep_objects=keep_objects)
+
+
+# What renders a resolved repository's selected clusters into their slices, one a cluster, in
+# order (`render_resolved`'s ``renderer``: the diff against a revision serves both sides from one).
+SliceRenderer = Callable[[Sequence[ResolvedCluster]], Sequence[RenderedSlice]]
+
+
+def render_resolved(
+    resolved: ResolveResult,
+    only: Selection | None = None,
+    jobs: int = 1,
+    cache: Store | None = None,
+    *,
+    keep_objects: bool = False,
+    renderer: SliceRenderer | None = None,
+) -> RenderResult:
+    """`render_repository` from its resolved repository on. ``renderer``: what renders the
+    selected clusters, in place of rendering each here (on ``jobs`` processes, through ``cache``)."""
     if resolved.failed:
         return RenderResult(resolved, (), OutputPlan({}), resolved.diagnostics)
     clusters = [c for c in resolved.clusters if only is None or only.selects(c.ref.namespace, c.ref.name, c.cluster.document.source.path)]
     passthrough = _selected_passthrough(resolved, only)
-    if cache is not None and cache.enabled:
+    if renderer is not None:
+        slices = list(renderer(clusters))
+    elif cache is not None and cache.enabled:
         slices = _render_cached(clusters, jobs, cache, resolved.sensitive, keep_objects)
     else:
         slices = [part for parts in map_slices(partial(render_each, keep_objects=keep_objects), clusters, jobs) for part in parts]
@@ -264,6 +288,27 @@ def _provider_problems(providers: Sequence[Provider]) -> list[Diagnostic]:
     return provider_problems(providers)
 
 
+def _render_extensions(clusters: Sequence[ResolvedCluster], shared_only: bool) -> tuple[list[RenderedObject], list[Diagnostic]]:
+    """extend/render.py's `render_extensions`, when a cluster applies an extension at all."""
+    if not any(cluster.extensions for cluster in clusters):
+        return [], []
+    from everest_render.extend.render import render_extensions
+
+    return render_extensions(clusters, shared_only=shared_only)
+
+
+def _overwrite_problems(
+    objects: list[RenderedObject], by_ref: dict[ObjectRef, ResolvedCluster], added: list[RenderedObject]
+) -> tuple[list[RenderedObject], list[Diagnostic]]:
+    """extend/render.py's `overwrite_problems`, when extensions ``added`` objects at all (only
+    theirs can overwrite another's)."""
+    if not added:
+        return objects, []
+    from everest_render.extend.render import overwrite_problems
+
+    return overwrite_problems(objects, by_ref)
+
+
 def _shared_once(objects: Sequence[RenderedObject]) -> tuple[list[RenderedObject], list[Diagnostic]]:
     """extend/render.py's `shared_once`, when there are shared objects at all."""
     if not objects:
@@ -302,15 +347,14 @@ def render_slice(
     to reuse, filled on first use; ``shared_only``: only the extensions' shared objects)."""
     from everest_render.check.core import rendered_problems
     from everest_render.check.crd import check_objects
-    from everest_render.extend.render import overwrite_problems, render_extensions
     from everest_render.render.postprocess import postprocess
     from everest_render.render.templates import render_clusters
 
     by_ref = {cluster.ref: cluster for cluster in clusters}
     rendered, render_problems = render_clusters(clusters, renderers) if not shared_only else ([], [])
-    added, extension_problems = render_extensions(clusters, shared_only=shared_only)
+    added, extension_problems = _render_extensions(clusters, shared_only)
     objects, post_problems = postprocess([*rendered, *added], by_ref)
-    objects, overwrites = overwrite_problems(objects, by_ref)
+    objects, overwrites = _overwrite_problems(objects, by_ref, added)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]
     files = cluster_files(objects, {ref: cluster.provider.kind_order for ref, cluster in by_ref.items()})
     problems: Sequence[Diagnostic] = (*render_problems, *extension_problems, *post_problems, *overwrites, *check_problems)
@@ -333,6 +377,7 @@ def rendered_each(clusters: Sequence[ResolvedCluster]) -> Iterator[RenderedSlice
     if not clusters:
         return  # all from the cache: nothing of the render stage is even imported
     from everest_render.check.crd import NARROW_UP_TO, SchemaBook
+    from everest_render.render import postprocess, templates  # noqa: F401  (imported before the freeze, below)
 
     renderers: dict[int, ProviderRenderer] = {}
     # A few clusters: each is checked against the schemas narrowed to its own objects (a
@@ -350,7 +395,9 @@ def rendered_each(clusters: Sequence[ResolvedCluster]) -> Iterator[RenderedSlice
 # context: ~3 KB a cluster), which only the cyclic collector frees, and the commands turn it
 # off (commands/cli.py). So render_each collects them itself, every few clusters, with what
 # existed before out of the collector's sight (gc.freeze): each collection walks only what the
-# last few clusters left, not the resolved fleet.
+# last few clusters left, not the resolved fleet. The render stage's modules (Jinja's among them)
+# are imported before that freeze: they live as long as the process, and a one-cluster run's
+# only collection would otherwise walk every object they made.
 COLLECT_EVERY = 8
 
 
@@ -372,41 +419,82 @@ def _render_cached(
 ) -> list[RenderedSlice]:
     """Each cluster's slice, through ``cache``, on up to ``jobs`` processes (each keys, looks
     up, renders and stores its own share of the clusters)."""
-    results = map_slices(partial(_cached_slices, cache, sensitive, keep_objects), clusters, jobs)
-    # A worker that could not write turned its copy of the store off: the run says so once.
-    cache.warning = cache.warning or next((warning for _, warning in results if warning), None)
-    return [part for parts, _ in results for part in parts]
+    return start_rendering(clusters, jobs, cache, sensitive, keep_objects=keep_objects)()
 
 
-def _cached_slices(
-    cache: Store, sensitive: frozenset[str], keep_objects: bool, clusters: Sequence[ResolvedCluster]
-) -> tuple[list[RenderedSlice], str | None]:
-    """Each cluster's slice: from ``cache`` when its key is there, else rendered and stored.
-    A slice whose diagnostics would be masked (they hold a value that may be secret) is not
-    stored: no secret is written, and masking stays exactly what a run without cache does."""
+def start_rendering(
+    clusters: Sequence[ResolvedCluster], jobs: int, cache: Store | None, sensitive: frozenset[str], *, keep_objects: bool = False
+) -> Callable[[], list[RenderedSlice]]:
+    """Each cluster's slice, as `render_resolved` renders them, begun on up to ``jobs``
+    processes (`parallel.start_slices`); the function returned waits for them."""
+    if cache is None or not cache.enabled:
+        waiting = start_slices(partial(render_each, keep_objects=keep_objects), clusters, jobs)
+        return lambda: [part for parts in waiting() for part in parts]
+    keyed = start_keyed_rendering(clusters, jobs, cache, sensitive, keep_objects=keep_objects)
+    return lambda: [part for part, _ in keyed()]
+
+
+def start_keyed_rendering(
+    clusters: Sequence[ResolvedCluster],
+    jobs: int,
+    cache: Store | None,
+    sensitive: frozenset[str],
+    *,
+    keys: Sequence[str | None] | None = None,
+    keep_objects: bool = False,
+) -> Callable[[], list[tuple[RenderedSlice, str | None]]]:
+    """`start_rendering`, each slice with its cluster's cache key (None when it has none):
+    ``keys`` when the caller has them, else each worker keys its share of the clusters."""
+    keyed = list(zip(clusters, keys if keys is not None else [_UNKEYED] * len(clusters), strict=True))
+    pending = start_slices(partial(_keyed_slices, cache, sensitive, keep_objects), keyed, jobs)
+
+    def wait() -> list[tuple[RenderedSlice, str | None]]:
+        results = pending()
+        if cache is not None:
+            # A worker that could not write turned its copy of the store off: the run says so once.
+            cache.warning = cache.warning or next((warning for _, warning in results if warning), None)
+        return [part for parts, _ in results for part in parts]
+
+    return wait
+
+
+_UNKEYED = "unkeyed"  # stands for a key not computed yet (a key is hex, or None when there is none)
+
+
+def _keyed_slices(
+    cache: Store | None, sensitive: frozenset[str], keep_objects: bool, keyed: Sequence[tuple[ResolvedCluster, str | None]]
+) -> tuple[list[tuple[RenderedSlice, str | None]], str | None]:
+    """Each cluster's slice and key: from ``cache`` when its key is there, else rendered (and
+    stored, with a cache). A slice whose diagnostics would be masked (they hold a value that
+    may be secret) is not stored: no secret is written, and masking stays exactly what a run
+    without cache does."""
     from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
     from everest_render.cache.store import renderer_identity
 
     maker = KeyMaker(renderer_identity())
+    clusters = [cluster for cluster, _ in keyed]
+    keys = [maker.cluster_key(cluster) if known == _UNKEYED else known for cluster, known in keyed]
+    if cache is None or not cache.enabled:
+        return list(zip(render_each(clusters, keep_objects), keys, strict=True)), None
     found: dict[int, RenderedSlice] = {}
-    missing: list[tuple[int, str | None]] = []
-    for index, cluster in enumerate(clusters):
-        key = maker.cluster_key(cluster)
+    missing: list[int] = []
+    for index, (cluster, key) in enumerate(zip(clusters, keys, strict=True)):
         payload = cache.load(key) if key is not None else None
         entry = decode_entry(payload, cluster.ref) if payload is not None else None
         if entry is not None:
             part = RenderedSlice.of(*entry)
             found[index] = part if keep_objects else part.lean()
         else:
-            missing.append((index, key))
-    rendered = rendered_each([clusters[index] for index, _ in missing])
-    for (index, key), part in zip(missing, rendered, strict=True):
+            missing.append(index)
+    rendered = rendered_each([clusters[index] for index in missing])
+    for index, part in zip(missing, rendered, strict=True):
+        key = keys[index]
         if key is not None and redact(part.diagnostics, sensitive) == list(part.diagnostics):
             payload = encode_entry(part.objects, part.files, part.diagnostics)
             if payload is not None:
                 cache.save(key, payload)
         found[index] = part if keep_objects else part.lean()
-    return [found[index] for index in range(len(clusters))], cache.warning
+    return [(found[index], keys[index]) for index in range(len(clusters))], cache.warning
 
 
 def parse_builtins(
@@ -428,13 +516,49 @@ def parse_builtins(
 
 
 def _load_and_parse(
-    source_set: SourceSet, providers: Sequence[Provider], definitions: Sequence[Definition] = (), cache: Store | None = None
+    source_set: SourceSet,
+    providers: Sequence[Provider],
+    definitions: Sequence[Definition] = (),
+    cache: Store | None = None,
+    loaded: LoadedFiles | None = None,
 ) -> tuple[list[Diagnostic], ParsedInputs, frozenset[str]]:
     """load -> parse for one root (``providers``: those of the roots parsed before); the files
     it could not read or load come first; and what its documents hold that may be secret."""
-    documents, load_problems, sensitive = _load(source_set.sources, cache)
+    if loaded is None:
+        documents, load_problems, sensitive = _load(source_set.sources, cache)
+    else:
+        documents, load_problems, sensitive = loaded.load(source_set.sources, cache)
     parsed = parse_documents(documents, source_set.assets, builtin=source_set.builtin, providers=providers, definitions=definitions)
     return [*source_set.unreadable, *load_problems], parsed, sensitive
+
+
+class LoadedFiles:
+    """Each file's documents, once loaded in this run, for the next resolve of the same text
+    (the diff resolves a revision that shares most files with the working tree). Only a file
+    that loaded without a problem and holds nothing that may be secret is kept, as the cache
+    keeps it: its documents are then all there is to say about it. Documents are frozen, so
+    both resolves may hold the same ones."""
+
+    def __init__(self) -> None:
+        self._documents: dict[SourceFile, tuple[Document, ...]] = {}
+
+    def load(self, sources: Sequence[SourceFile], cache: Store | None) -> tuple[list[Document], list[Diagnostic], frozenset[str]]:
+        """`_load`, the files kept here taken as they are, the others loaded and kept."""
+        kept = [self._documents.get(source) for source in sources]
+        fresh = [source for source, documents in zip(sources, kept, strict=True) if documents is None]
+        documents, problems, sensitive = _load(fresh, cache)
+        by_source: dict[int, list[Document]] = {id(source): [] for source in fresh}
+        if not all(id(document.source) in by_source for document in documents):
+            return _load(sources, cache)  # a document not of the file it came from: nothing is kept
+        for document in documents:
+            by_source[id(document.source)].append(document)
+        named = {problem.file for problem in problems}
+        for source in fresh:
+            own = by_source[id(source)]
+            if source.path not in named and not (sensitive and sensitive_values(own)):
+                self._documents[source] = tuple(own)
+        every = [document for source, held in zip(sources, kept, strict=True) for document in (held or by_source[id(source)])]
+        return every, problems, sensitive
 
 
 def _load(sources: Sequence[SourceFile], cache: Store | None) -> tuple[list[Document], list[Diagnostic], frozenset[str]]:

@@ -15,7 +15,15 @@ each input kind's schema. A run uses them only when
   and unreadable files) are equal to the ones they were parsed from, and so are the built-in
   extension folders,
 
-and otherwise loads and parses them as always. The results are equal either way (tested), so
+and otherwise loads and parses them as always. Reading the built-ins (a hundred files, each
+checked as any input is) cost as much again, so the file also holds the digest of the built-in
+tree they were read from (package_files.py `builtin_tree_digest`: every file the wheel ships
+of them, named as in the wheel): when the tree's digest now is that one, the read stage takes
+the stored inputs instead of reading them (`unchanged_inputs`). In an installed wheel the
+digest comes from the installer's RECORD (a file's recorded size, not modified since the
+install), in a checkout from the stat record `make prepare` writes (a file's unchanged stat);
+any file edited, added or removed since is read and hashed, the digest differs, and the
+built-ins are read as always. The results are equal either way (tested), so
 the render is byte-identical. Like the other prepared files these are read only from the
 package folder, written when the package is built (the same trust as its `.pyc` files: the
 built-ins are a pickle).
@@ -31,7 +39,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from everest_render import prepared_file
+from everest_render import package_files, prepared_file
 from everest_render.load.files import ExtensionFolder, SourceSet
 
 PREPARED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "builtins.marshal")
@@ -39,30 +47,72 @@ SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepar
 # One file per object schema (a run checks a few kinds, and reads only their files), named
 # ``object-schema-<digest of its name>.marshal`` after this.
 OBJECT_SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "object-schema")
-FORMAT = 2
+FORMAT = 3  # 3: the built-in tree's digest stored beside the inputs
 # The libraries whose behaviour parsing the built-ins depends on: (module, distribution).
 LIBRARIES = (("yaml", "pyyaml"), ("jsonschema_rs", "jsonschema_rs"), ("jinja2", "jinja2"), ("markupsafe", "markupsafe"))
 
 Inputs = tuple[SourceSet, tuple[ExtensionFolder, ...]]
 
 
-def write(inputs: Inputs, outputs: Any, path: str = PREPARED_FILE) -> None:
-    """Store what parsing ``inputs`` gave (``outputs``), for `load`."""
+def write(inputs: Inputs, outputs: Any, path: str = PREPARED_FILE, *, tree: bytes | None = None) -> None:
+    """Store what parsing ``inputs`` gave (``outputs``), for `load`; ``tree``: the digest of the
+    built-in files ``inputs`` were read from (package_files.py `builtin_tree_digest`), when
+    reading them found no problem, for `unchanged_inputs`."""
     # One pickle: the outputs hold the inputs' texts and assets, stored once.
-    _write(path, pickle.dumps((inputs, outputs), protocol=pickle.HIGHEST_PROTOCOL))
+    _write(path, pickle.dumps((tree, inputs, outputs), protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def load(inputs: Inputs, path: str = PREPARED_FILE) -> Any | None:
     """What parsing ``inputs`` gives, if the file was made from exactly these inputs by this
     very code; else None (the caller parses them)."""
+    known = _unpickled_from.get(path)
+    if known is not None and _the_very(known[1][1], inputs):
+        return known[1][2]  # the inputs `unchanged_inputs` took from this file, in this run
+    found = _unpickled(path)
+    if found is None:
+        return None
+    _, made_from, outputs = found
+    return outputs if made_from == inputs else None
+
+
+def _the_very(stored: Inputs, inputs: Inputs) -> bool:
+    """Whether ``inputs`` hold the very objects ``stored`` holds (the read stage took them from
+    the file: no need to compare them with themselves, text by text)."""
+    return stored[0] is inputs[0] and len(stored[1]) == len(inputs[1]) and all(a is b for a, b in zip(stored[1], inputs[1], strict=True))
+
+
+def unchanged_inputs(path: str = PREPARED_FILE, package: str = package_files.PACKAGE) -> Inputs | None:
+    """The built-in files as the prepare step read them, when the built-in tree is still the
+    one they were read from (its digest, from the installer's RECORD in a wheel or the stat
+    record in a checkout, unread where those vouch for a file); else None, and the caller
+    reads them. An edited, added or removed built-in file changes the digest."""
+    found = _unpickled(path)
+    if found is None or found[0] is None or found[0] != package_files.builtin_tree_digest(package):
+        return None
+    return found[1]
+
+
+Prepared = tuple[bytes | None, Inputs, Any]  # the tree's digest, the inputs, the outputs
+_unpickled_from: dict[str, tuple[bytes, Prepared]] = {}
+
+
+def _unpickled(path: str) -> Prepared | None:
+    """The prepared built-ins, checked at every call (`_read`) but unpickled once per run for
+    one payload: the read stage and the parse stage both ask."""
     payload = _read(path)
     if payload is None:
         return None
+    known = _unpickled_from.get(path)
+    if known is not None and known[0] == payload:
+        return known[1]
     try:
-        made_from, outputs = pickle.loads(payload)
+        found = pickle.loads(payload)
     except Exception:  # a damaged file is no file: whatever unpickling it raises
         return None
-    return outputs if made_from == inputs else None
+    if not isinstance(found, tuple) or len(found) != 3:
+        return None
+    _unpickled_from[path] = (payload, found)
+    return found
 
 
 def write_input_schemas(schemas: Mapping[str, dict[str, Any]], path: str = SCHEMAS_FILE) -> None:
@@ -127,9 +177,7 @@ def _table(path: str) -> Any | None:
 
 
 def _identity() -> dict[str, Any]:
-    from everest_render.package_files import code_identity
-
-    return {"format": FORMAT, "code": code_identity(), "libraries": library_versions()}
+    return {"format": FORMAT, "code": package_files.code_identity(), "libraries": library_versions()}
 
 
 def _write(path: str, payload: bytes) -> None:

@@ -25,6 +25,9 @@ NOT_ON_THE_RENDER_PATH = ("click", "deepdiff", "kr8s", "jsonschema")
 
 # What a run whose clusters all come from the cache does not import: the render stage.
 RENDER_STAGE = ("jinja2", "everest_render.render", "everest_render.check.crd", "everest_render.check.cel_rules")
+# What a repository of DatabaseClusters applying no extension does not import: foreign input
+# APIs' translators (eras/__init__.py) and the extensions' renderer.
+NOT_FOR_THIS_REPOSITORY = ("everest_render.eras.openeverest", "everest_render.extend.render")
 
 
 def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library(tmp_path):
@@ -40,7 +43,8 @@ def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library
         "    code = done.code\n"
         f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {set(NOT_ON_THE_RENDER_PATH)!r})\n"
         f"rendering = sorted(m for m in sys.modules if m.startswith({RENDER_STAGE!r}))\n"
-        "print(code, loaded, bool(rendering), file=sys.stderr)\n"
+        f"unneeded = sorted(m for m in sys.modules if m.startswith({NOT_FOR_THIS_REPOSITORY!r}))\n"
+        "print(code, loaded, bool(rendering), unneeded, file=sys.stderr)\n"
     )
     environment = {**os.environ, "EVEREST_RENDER_CACHE": str(tmp_path / "cache")}
     first, again = (
@@ -48,8 +52,41 @@ def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library
         for _ in range(2)
     )
     assert first.stdout.startswith("---\napiVersion: psmdb.percona.com/v1\n") and again.stdout == first.stdout
-    assert first.stderr.splitlines()[-1] == "0 [] True"
-    assert again.stderr.splitlines()[-1] == "0 [] False"  # the cluster came from the cache
+    # Nor what only other repositories need: it holds no foreign input and applies no extension.
+    assert first.stderr.splitlines()[-1] == "0 [] True []"
+    assert again.stderr.splitlines()[-1] == "0 [] False []"  # the cluster came from the cache
+
+
+def test_the_plugin_exits_with_what_it_made_frozen_for_the_collection_at_exit(monkeypatch):
+    # The interpreter collects everything at exit, gc disabled or not: a tenth of a one-cluster
+    # start-up, for a process about to end. Frozen objects are out of its sight.
+    import gc
+
+    from everest_render import prepared_code, prepared_patterns
+    from everest_render.commands import entry, plugin
+
+    monkeypatch.setattr(sys, "argv", ["everest-render", "argocd", "discover"])
+    monkeypatch.setattr(plugin, "discover", lambda: 0)
+    monkeypatch.setattr(prepared_patterns, "install", lambda: None)  # not this test process's business
+    monkeypatch.setattr(prepared_code, "install", lambda: None)
+    enabled = gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    try:
+        with pytest.raises(SystemExit) as done:
+            entry.main()
+        assert done.value.code == 0 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
+
+
+def test_the_foreign_apis_are_named_as_their_translators_name_them():
+    from everest_render import eras
+    from everest_render.eras import openeverest_instance, openeverest_provider
+
+    assert set(eras.FOREIGN_APIS) == {(openeverest_instance.API_VERSION, openeverest_instance.KIND)}
+    assert set(eras.FOREIGN_DEFINITIONS) == {(openeverest_provider.API_VERSION, openeverest_provider.KIND)}
 
 
 # --- templates prepared at build time ----------------------------------------------------------
@@ -552,6 +589,164 @@ def test_a_render_with_the_prepared_builtins_is_byte_identical(tmp_path, builtin
     monkeypatch.setattr(prepared_builtins, "load", lambda inputs: None)
     without = render_repository(read_repository(tmp_path / "repo"))
     assert with_snapshot.plan.stream() == without.plan.stream() and with_snapshot.plan.stream()
+
+
+def _fresh_package_digests():
+    from everest_render import package_files
+
+    for cached in (package_files._digests, package_files._installed_record, package_files.builtin_tree_digest, package_files._stat_records):
+        cached.cache_clear()
+
+
+def _write_record(site, root, claimed=None):
+    """The RECORD an installer writes for every file under ``root``, written after them."""
+    import base64
+    import hashlib
+
+    lines = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = path.relative_to(root).as_posix()
+        digest = (claimed or {}).get(name, hashlib.sha256(path.read_bytes()).digest())
+        lines.append(f"{root.name}/{name},sha256={base64.urlsafe_b64encode(digest).rstrip(b'=').decode()},{path.stat().st_size}")
+    (site / f"{root.name}-1.0.dist-info").mkdir(exist_ok=True)
+    record = site / f"{root.name}-1.0.dist-info/RECORD"
+    record.write_text("\n".join(lines) + "\n")
+    os.utime(record, ns=(10**19, 10**19))
+
+
+BUILTIN_TREE = {
+    "providers/p/provider.yaml": "kind: Provider\n",
+    "providers/p/cluster.yaml.j2": "kind: X\n",
+    "providers/p/cases/one/cluster.yaml": "kind: DatabaseCluster\n",
+    "providers/p/crds/x.yaml": "a vendored CRD\n",
+    "extensions/e/extension.yaml": "kind: Extension\n",
+    "extensions/e/crds/y.yaml": "a vendored CRD\n",
+}
+
+
+def _checkout_and_install(tmp_path):
+    """A checkout (package beside providers/ and extensions/) and a site-packages where the
+    wheel built from it is installed (built-ins in the package's _builtin/, without crds/)."""
+    checkout, site = tmp_path / "checkout", tmp_path / "site-packages"
+    for name, text in {**BUILTIN_TREE, "package/a.py": ""}.items():
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text(text)
+        if "/crds/" not in name:
+            installed = site / (name if name.startswith("package/") else f"package/_builtin/{name}")
+            installed.parent.mkdir(parents=True, exist_ok=True)
+            installed.write_text(text)
+    _write_record(site, site / "package")
+    return checkout / "package", site / "package"
+
+
+def test_the_builtin_tree_digest_of_a_checkout_is_that_of_its_wheel_taken_from_record(tmp_path):
+    import hashlib
+
+    from everest_render.package_files import builtin_tree_digest
+
+    checkout, installed = _checkout_and_install(tmp_path)
+    _fresh_package_digests()
+    made = builtin_tree_digest(str(checkout))  # what `prepare` stores, in the checkout
+    assert builtin_tree_digest(str(installed)) == made
+    # RECORD is what the wheel's digest came from: a claimed digest shows through, unread.
+    _write_record(installed.parent, installed, claimed={"_builtin/providers/p/cluster.yaml.j2": hashlib.sha256(b"claimed").digest()})
+    _fresh_package_digests()
+    assert builtin_tree_digest(str(installed)) != made
+    _write_record(installed.parent, installed)
+    # A vendored CRD is not part of the tree (the wheel leaves them out); any shipped file is.
+    (checkout.parent / "providers/p/crds/x.yaml").write_text("another CRD version\n")
+    (checkout.parent / "providers/p/cases/one/cluster.yaml").write_text("kind: DatabaseCluster # edited\n")
+    _fresh_package_digests()
+    assert builtin_tree_digest(str(installed)) == made != builtin_tree_digest(str(checkout))
+    _fresh_package_digests()
+
+
+def test_an_edited_added_or_removed_builtin_of_an_install_is_read_not_taken_as_prepared(tmp_path):
+    from everest_render import package_files, prepared_builtins
+
+    checkout, installed = _checkout_and_install(tmp_path)
+    _fresh_package_digests()
+    file = str(tmp_path / "builtins.marshal")
+    stored = ("the built-ins as prepare read them",)
+    prepared_builtins.write(stored, "what parsing them gave", file, tree=package_files.builtin_tree_digest(str(checkout)))
+
+    def taken():
+        _fresh_package_digests()
+        return prepared_builtins.unchanged_inputs(file, str(installed))
+
+    assert taken() == stored
+    template = installed / "_builtin/providers/p/cluster.yaml.j2"
+    template.write_text("kind: Y\n")  # edited in site-packages after the install (RECORD's time)
+    os.utime(template, ns=(10**19 + 1, 10**19 + 1))
+    assert taken() is None
+    template.write_text("kind: X\n")  # the very bytes installed again
+    assert taken() == stored
+    (installed / "_builtin/providers/p/extra.j2").write_text("{% macro m() %}{% endmacro %}\n")
+    assert taken() is None
+    (installed / "_builtin/providers/p/extra.j2").unlink()
+    (installed / "_builtin/extensions/e/extension.yaml").unlink()
+    assert taken() is None
+    # Written without a tree digest (reading the built-ins found a problem): never taken.
+    prepared_builtins.write(stored, "what parsing them gave", file)
+    assert prepared_builtins.unchanged_inputs(file, str(checkout)) is None
+    _fresh_package_digests()
+
+
+def test_a_checkout_stat_record_vouches_only_for_files_unchanged_since_it_was_made(tmp_path, monkeypatch):
+    import hashlib
+
+    from everest_render import package_files, prepared_file
+
+    checkout, _ = _checkout_and_install(tmp_path)
+    record = str(tmp_path / "file-stats.marshal")
+    monkeypatch.setattr(package_files, "STAT_RECORD", record)
+    _fresh_package_digests()
+    hashed = package_files.builtin_tree_digest(str(checkout)), package_files.code_identity.__wrapped__(str(checkout))
+    assert package_files.write_stat_record(lambda found: False, str(checkout), record) == 0  # nothing settled: nothing trusted
+    assert package_files.write_stat_record(lambda found: True, str(checkout), record) == len([n for n in BUILTIN_TREE if "/crds/" not in n]) + 1  # no vendored CRD
+    _fresh_package_digests()
+    assert (package_files.builtin_tree_digest(str(checkout)), package_files.code_identity.__wrapped__(str(checkout))) == hashed
+    # The record is what the digests came from: a claimed digest shows through, unread.
+    records = marshal.loads(prepared_file.read(record, lambda: {"format": 1}))
+    template = str(checkout.parent / "providers/p/cluster.yaml.j2")
+    records[template] = (records[template][0], hashlib.sha256(b"claimed").digest())
+    prepared_file.write(record, marshal.dumps(records), {"format": 1})
+    _fresh_package_digests()
+    assert package_files.builtin_tree_digest(str(checkout)) != hashed[0]
+    # An edit changes the file's stat (ctime, and here its size): the file is read again.
+    Path(template).write_text("kind: X\n# edited\n")
+    _fresh_package_digests()
+    edited = package_files.builtin_tree_digest(str(checkout))
+    monkeypatch.setattr(package_files, "STAT_RECORD", str(tmp_path / "no-record.marshal"))
+    _fresh_package_digests()
+    assert edited == package_files.builtin_tree_digest(str(checkout)) != hashed[0]
+    _fresh_package_digests()
+
+
+def test_the_read_stage_takes_the_prepared_builtins_only_when_unchanged_and_without_a_reader(tmp_path, monkeypatch):
+    from everest_render import package_files, prepared_builtins
+    from everest_render.load.files import read_repository_files, read_text
+    from everest_render.pipeline import parse_builtins
+
+    (tmp_path / "repo/clusters").mkdir(parents=True)
+    (tmp_path / "repo/clusters/orders.yaml").write_text(mongodb())
+    read = read_repository_files(tmp_path / "repo", reader=read_text)  # a reader: always read
+    inputs = _builtin_inputs(read)
+    file = str(tmp_path / "builtins.marshal")
+    prepared_builtins.write(inputs, parse_builtins(read, prepared=False), file, tree=package_files.builtin_tree_digest())
+    stored = prepared_builtins.unchanged_inputs(file)
+    assert stored == inputs and stored is not inputs  # this checkout's built-ins, unchanged
+    monkeypatch.setattr(prepared_builtins, "unchanged_inputs", lambda: stored)
+    taken = read_repository_files(tmp_path / "repo")
+    assert taken == read and taken.builtin is stored[0]
+    # What the parse stage then takes is what the prepare step stored for those very inputs
+    # (the very objects: not compared text by text again); equal inputs read anew are compared.
+    outputs = prepared_builtins.load(_builtin_inputs(taken), file)
+    assert outputs == parse_builtins(read, prepared=False) and outputs is prepared_builtins._unpickled(file)[2]
+    assert prepared_builtins.load(inputs, file) == outputs
+    assert read_repository_files(tmp_path / "repo", reader=read_text).builtin is not stored[0]
+    monkeypatch.setattr(prepared_builtins, "unchanged_inputs", lambda: None)
+    assert read_repository_files(tmp_path / "repo") == read
 
 
 def test_prepared_input_schemas_are_what_building_them_gives(tmp_path, monkeypatch):

@@ -192,3 +192,24 @@ def test_an_unknown_field_does_not_hide_the_other_problems_of_the_cluster(repo):
         "clusters/shop/orders.yaml:12:14: unknown field 'replicaz'; did you mean \"replicas\"? (at spec.instances.engine.replicaz)",
         "clusters/shop/orders.yaml:13:5: topology standard has no component 'proxy'; known: backupAgent, engine, monitoring (at spec.instances.proxy)",
     ]
+
+
+def test_a_json_file_under_clusters_is_named_not_skipped_silently(repo):
+    # kubectl applies *.json manifests; here they are not inputs, so a DatabaseCluster written
+    # as JSON would vanish from out/ (and be pruned): the file is named. Other files (a README)
+    # are not manifests and are not named.
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/ledger.json", '{"apiVersion": "everest.percona.com/v2alpha1", "kind": "DatabaseCluster"}\n')
+    repo.write("clusters/shop/README.md", "# shop\n")
+    assert repo.warnings() == [
+        "clusters/shop/ledger.json:1:1: warning: is not read: only *.yaml and *.yml files are inputs, and a"
+        " DatabaseCluster in it would not be rendered (write it as YAML, or name it in .everestignore)"
+    ]
+    assert repo.only_object()["metadata"]["name"] == "orders"
+    repo.write(".everestignore", "*.json\n")
+    assert repo.warnings() == []
+
+
+def test_a_render_with_only_warnings_beside_no_cluster_is_still_refused_as_empty(repo):
+    repo.write("clusters/shop/ledger.json", "{}\n")
+    assert "clusters:1:1: no DatabaseCluster found: refusing an empty render (it would prune every database)" in repo.errors()

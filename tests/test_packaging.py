@@ -68,6 +68,13 @@ def test_the_wheel_renders_outside_the_checkout_in_a_clean_venv_installed_from_t
     pip = [sys.executable, "-m", "pip", "--python", str(python), "--disable-pip-version-check", "--quiet", "install", "--no-deps"]
     subprocess.run([*pip, "--require-hashes", "-r", str(PROJECT_ROOT / "requirements.lock")], check=True, capture_output=True)
     subprocess.run([*pip, str(wheel)], check=True, capture_output=True)
+    # The built-ins as the wheel holds them have the digest `prepare` stores from the checkout's
+    # (prepared_builtins.py): the install takes them as prepared, from its RECORD, unread.
+    from everest_render.package_files import builtin_tree_digest
+
+    show = "from everest_render.package_files import builtin_tree_digest as d; print(d().hex())"
+    shown = subprocess.run([str(python), "-c", show], cwd=tmp_path, capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    assert shown.stdout.strip() == builtin_tree_digest().hex()
     repo = tmp_path / "repo"
     shutil.copytree(PROJECT_ROOT / "clusters", repo / "clusters")
     done = subprocess.run(

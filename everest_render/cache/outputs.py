@@ -25,9 +25,10 @@ from pathlib import Path
 
 from everest_render.cache import snapshot
 from everest_render.cache.store import Store
+from everest_render.package_files import Signature, stat_signature
 
 FORMAT = 1
-Record = tuple[snapshot.Signature, bytes]  # the stat, and the SHA-256 of the bytes held
+Record = tuple[Signature, bytes]  # the stat, and the SHA-256 of the bytes held
 
 
 class OutputRecord:
@@ -44,7 +45,7 @@ class OutputRecord:
     def holds(self, path: str, found: os.stat_result, content: bytes) -> bool:
         """Whether out/``path``, stat ``found`` (links followed), is known to hold ``content``."""
         known = self.seen.get(path) or self.recorded.get(path)  # seen: found so earlier this run
-        if known is None or known[0] != snapshot.stat_signature(found) or not stat.S_ISREG(found.st_mode):
+        if known is None or known[0] != stat_signature(found) or not stat.S_ISREG(found.st_mode):
             return False
         if hashlib.sha256(content).digest() != known[1]:
             return False
@@ -54,7 +55,7 @@ class OutputRecord:
     def saw(self, path: str, found: os.stat_result, content: bytes) -> None:
         """out/``path`` was read and held ``content``; ``found``: its stat taken before the read."""
         if stat.S_ISREG(found.st_mode) and snapshot.settled(found, self.started):
-            self.seen[path] = (snapshot.stat_signature(found), hashlib.sha256(content).digest())
+            self.seen[path] = (stat_signature(found), hashlib.sha256(content).digest())
 
     def save(self) -> None:
         """Keep what this run saw (only the files it found holding what it planned)."""

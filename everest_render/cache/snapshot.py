@@ -38,6 +38,7 @@ from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.documents import SourceFile
 from everest_render.load.files import ExtensionFolder, RepositoryFiles, SourceSet, read_text
 from everest_render.model import ProviderAssets
+from everest_render.package_files import Signature, stat_signature  # one stat identity, the checkout's stat record's too
 
 FORMAT = 1
 # The run entry's: 2, its out/ files kept in `BUCKETS` entries of their own, by namespace, named
@@ -49,17 +50,12 @@ BUCKETS = 64
 RACY_NS = 2_000_000_000
 _TOKEN = "\0everest-render digest "  # stands for a file's text while fingerprinting (no text holds NUL)
 
-Signature = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
 V = TypeVar("V", str, bytes)  # what a stat record holds per file: a digest, as text or bytes
 
 
 def now() -> int:
     """The clock records are judged by (a test moves it on to see stat-trusted reads)."""
     return time.time_ns()
-
-
-def stat_signature(found: os.stat_result) -> Signature:
-    return (found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
 
 
 def settled(found: os.stat_result, started: int) -> bool:

@@ -34,7 +34,7 @@ def against_revision(
     result: RenderResult, revision: str, earlier_render: Callable[[], EarlierRender], report: Callable[[str], None]
 ) -> Comparison:
     """Today's render against the revision's (``earlier_render``: from
-    git_revision.start_render_at_revision, started before today's side was rendered)."""
+    git_revision.render_with_revision, which rendered both sides)."""
     from everest_render.commands.git_revision import RevisionError
 
     try:

@@ -675,13 +675,14 @@ def diff(
     cache = _open_cache(no_cache)
     earlier_render = None
     if revision is not None and not live:
-        from everest_render.commands.git_revision import start_render_at_revision
+        from everest_render.commands.git_revision import render_with_revision
 
-        # The revision renders on a process of its own meanwhile (its unchanged clusters come
-        # from the cache), so the diff costs about one render, not two.
-        earlier_render = start_render_at_revision(repo, revision, cache)
-    # Only the live cluster's side compares objects; every other side compares the files.
-    result = render_repository(read_repository(repo, out_dir), jobs=jobs, cache=cache, keep_objects=live)
+        # Both sides at once: a cluster the same on both renders once, so the diff costs
+        # about one render, not two (with or without the cache).
+        result, earlier_render = render_with_revision(repo, out_dir, revision, jobs, cache)
+    else:
+        # Only the live cluster's side compares objects; every other side compares the files.
+        result = render_repository(read_repository(repo, out_dir), jobs=jobs, cache=cache, keep_objects=live)
     _cache_warning(output, cache)
     clusters = [str(c.ref) for c in result.resolved.clusters]
     # The JSON report of a success is the list of changes: warnings stay on stderr.

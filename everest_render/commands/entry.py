@@ -36,6 +36,9 @@ def main() -> None:
             code = 1
         except BrokenPipeError:
             code = 1
+        # What is alive now lives until the process ends: frozen, the interpreter's last
+        # collection at exit need not walk it (a tenth of a one-cluster start-up's instructions).
+        gc.freeze()
         sys.exit(code)
     from everest_render.commands.cli import main as cli
 

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import copy
 import io
-import multiprocessing
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from everest_render.diagnostics import Diagnostic
-from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT
-from everest_render.pipeline import RenderResult, read_repository, render_repository
+from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, RepositoryFiles
+from everest_render.model import ResolvedCluster
+from everest_render.pipeline import (
+    LoadedFiles,
+    RenderedSlice,
+    RenderResult,
+    ResolveResult,
+    read_repository,
+    render_repository,
+    render_resolved,
+    resolve_repository,
+    start_keyed_rendering,
+)
 
 if TYPE_CHECKING:
     from everest_render.cache.store import Store
@@ -36,35 +47,107 @@ class EarlierRender:
     diagnostics: tuple[Diagnostic, ...]
 
 
-def start_render_at_revision(repo: Path, revision: str, cache: Store | None = None) -> Callable[[], EarlierRender]:
-    """Begin rendering ``revision`` on a process of its own, while the caller renders today's
-    side; the function returned waits for it (raising RevisionError). Without fork, the
-    revision is rendered when that function is called."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return lambda: _earlier(repo, revision, cache)
-    context = multiprocessing.get_context("fork")
-    receiving, sending = context.Pipe(duplex=False)
-    process = context.Process(target=_render_in_child, args=(sending, repo, revision, cache), daemon=True)
-    process.start()
-    sending.close()
+def render_with_revision(
+    repo: Path, out_dir: Path, revision: str, jobs: int = 1, cache: Store | None = None
+) -> tuple[RenderResult, Callable[[], EarlierRender]]:
+    """Today's render of ``repo`` and the render of ``revision`` it is compared with (the
+    function returned gives it, raising RevisionError when the revision cannot be read or
+    rendered). The two sides share almost every cluster: one whose inputs are the same on both
+    (its cache key: its document's bytes, definition, provider, the BackupStorages and
+    MonitoringConfigs it uses, the settings, the renderer) is rendered once, today's slice
+    serving the revision too, with or without the persistent cache. Today's clusters render on
+    up to ``jobs`` processes while the revision is read and resolved here; the revision's own
+    clusters then render on up to ``jobs`` processes too."""
+    today = read_repository(repo, out_dir)
+    loaded = LoadedFiles()
+    resolved = resolve_repository(today, cache, loaded)
+    if resolved.failed:
+        # Nothing is compared (the command stops on today's errors): the revision alone, if asked.
+        return render_resolved(resolved), lambda: _earlier(repo, revision, cache)
+    from everest_render.cache.entries import KeyMaker
+    from everest_render.cache.store import renderer_identity
 
-    def wait() -> EarlierRender:
-        files: dict[str, bytes] = {}
-        try:
-            outcome = receiving.recv()
-            while outcome[0] == "files":
-                files.update(outcome[1])
-                outcome = receiving.recv()
-        except EOFError:
-            outcome = ("error", f"rendering {revision} stopped before it finished")
-        finally:
-            receiving.close()
-            process.join()
-        if outcome[0] == "error":
-            raise RevisionError(outcome[1])
-        return EarlierRender(files, outcome[1])
+    # Today's clusters render (and are keyed) on the workers; meanwhile, the revision is read
+    # and resolved here. Its copy of the store keeps its own warnings, which are not printed
+    # (today's side says whether the cache works).
+    pending = start_keyed_rendering(resolved.clusters, jobs, cache, resolved.sensitive)
+    earlier_cache = copy.copy(cache)
+    before = _attempt(revision, lambda: _resolve_at_revision(repo, out_dir, revision, today, earlier_cache, loaded))
+    earlier_keys: list[str | None] = []
+    if not isinstance(before, str) and not before.failed:
+        maker = KeyMaker(renderer_identity())
+        earlier_keys = [maker.cluster_key(cluster) for cluster in before.clusters]
+    keyed = pending()
+    slices = [part for part, _ in keyed]
+    result = render_resolved(resolved, renderer=lambda _: slices)
+    if isinstance(before, str):
+        failure = before
 
-    return wait
+        def failed() -> EarlierRender:
+            raise RevisionError(failure)
+
+        return result, failed
+    rendered = {key: part for part, key in keyed if key is not None}
+    renderer = partial(_shared_or_rendered, rendered, earlier_keys, jobs, earlier_cache, before.sensitive)
+    earlier = _attempt(revision, lambda: render_resolved(before, renderer=renderer))
+    if isinstance(earlier, str):
+        message = earlier
+
+        def broken() -> EarlierRender:
+            raise RevisionError(message)
+
+        return result, broken
+    done = EarlierRender(earlier.plan.files, earlier.diagnostics)
+    return result, lambda: done
+
+
+def _shared_or_rendered(
+    rendered: Mapping[str, RenderedSlice],
+    keys: Sequence[str | None],
+    jobs: int,
+    cache: Store | None,
+    sensitive: frozenset[str],
+    clusters: Sequence[ResolvedCluster],
+) -> list[RenderedSlice]:
+    """The revision's slices of ``clusters`` (keyed by ``keys``): today's where a cluster's key
+    is today's too, the others rendered (through ``cache``, on up to ``jobs`` processes)."""
+    found = [rendered.get(key) if key is not None else None for key in keys]
+    missing = [index for index, part in enumerate(found) if part is None]
+    fresh = start_keyed_rendering([clusters[i] for i in missing], jobs, cache, sensitive, keys=[keys[i] for i in missing])()
+    for index, (part, _) in zip(missing, fresh, strict=True):
+        found[index] = part
+    return [part for part in found if part is not None]
+
+
+Outcome = TypeVar("Outcome")
+
+
+def _attempt(revision: str, work: Callable[[], Outcome]) -> Outcome | str:
+    """What ``work`` gives, or the message saying why the revision could not be read or
+    rendered (the command reports it, never as a traceback)."""
+    try:
+        return work()
+    except RevisionError as error:
+        return str(error)
+    except Exception as error:
+        return f"cannot render {revision}: {type(error).__name__}: {error}"
+
+
+def _resolve_at_revision(
+    repo: Path, out_dir: Path, revision: str, today: RepositoryFiles, cache: Store | None, loaded: LoadedFiles
+) -> ResolveResult:
+    """The revision's inputs resolved: read from its archive in memory beside ``today``'s
+    (revision_files.py), or, when its tree is not shaped as the working tree is, unpacked."""
+    from everest_render.commands.revision_files import files_at_revision
+
+    archive = _archive(repo, revision)
+    files = files_at_revision(archive, repo, out_dir, today)
+    if files is not None:
+        return resolve_repository(files, cache, loaded)
+    with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
+        root = Path(scratch)
+        _extract(archive, root)
+        return resolve_repository(read_repository(root, root / "out"), cache, loaded)
 
 
 def _earlier(repo: Path, revision: str, cache: Store | None) -> EarlierRender:
@@ -72,37 +155,9 @@ def _earlier(repo: Path, revision: str, cache: Store | None) -> EarlierRender:
     return EarlierRender(earlier.plan.files, earlier.diagnostics)
 
 
-# How many bytes of files go back at a time: the whole out/ of a large fleet in one message
-# would be pickled whole, a second copy of it on each side.
-BATCH_BYTES = 1 << 20
-
-
-def _render_in_child(sending: Connection, repo: Path, revision: str, cache: Store | None) -> None:
-    # Plain data goes back (files as bytes, frozen diagnostics): no model object is pickled.
-    try:
-        earlier = _earlier(repo, revision, cache)
-        batch: dict[str, bytes] = {}
-        size = 0
-        for path, data in earlier.files.items():
-            batch[path] = data
-            size += len(data)
-            if size >= BATCH_BYTES:
-                sending.send(("files", batch))
-                batch, size = {}, 0
-        sending.send(("files", batch))
-        sending.send(("ok", earlier.diagnostics))
-    except RevisionError as error:
-        sending.send(("error", str(error)))
-    except Exception as error:  # a failure in the child is reported by the parent, never as a traceback
-        sending.send(("error", f"cannot render {revision}: {type(error).__name__}: {error}"))
-    finally:
-        sending.close()
-
-
 def render_at_revision(repo: Path, revision: str, jobs: int = 1, cache: Store | None = None) -> RenderResult:
     """Render the repository's files as they were at ``revision`` (with today's built-ins), on
-    up to ``jobs`` processes, through ``cache``: the clusters that did not change since are
-    found there, rendered by the run that rendered today's side."""
+    up to ``jobs`` processes, through ``cache``."""
     with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
         root = Path(scratch)
         _unpack(repo, revision, root)
@@ -112,6 +167,17 @@ def render_at_revision(repo: Path, revision: str, jobs: int = 1, cache: Store | 
 def _unpack(repo: Path, revision: str, scratch: Path) -> None:
     """The inputs of ``repo`` as they were at ``revision``, written under ``scratch`` (the
     archive is let go before the render: it is as large as the inputs)."""
+    _extract(_archive(repo, revision), scratch)
+
+
+def _extract(archive: bytes, scratch: Path) -> None:
+    if archive:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(scratch, filter="data")  # "data": no links or paths outside scratch
+
+
+def _archive(repo: Path, revision: str) -> bytes:
+    """The inputs of ``repo`` as they were at ``revision``: a tar of the names in INPUTS."""
     prefix = _git(repo, "rev-parse", "--show-prefix").decode().strip()
     # From the top level: below it, git filters listings and paths by the working directory.
     top = Path(_git(repo, "rev-parse", "--show-toplevel").decode().strip())
@@ -119,7 +185,7 @@ def _unpack(repo: Path, revision: str, scratch: Path) -> None:
     try:
         present = set(_git(top, "ls-tree", "--name-only", "-z", tree).decode().split("\0"))
         inputs = [name for name in INPUTS if name in present]
-        archive = _git(top, "archive", "--format=tar", tree, "--", *inputs) if inputs else b""
+        return _git(top, "archive", "--format=tar", tree, "--", *inputs) if inputs else b""
     except RevisionError as error:
         if _is_shallow(repo):
             # CI checkouts are shallow by default (actions/checkout fetches one commit, GitLab
@@ -129,9 +195,6 @@ def _unpack(repo: Path, revision: str, scratch: Path) -> None:
                 "fetch the history (actions/checkout: `fetch-depth: 0`; GitLab CI: `GIT_DEPTH: 0`; locally: `git fetch --unshallow`)"
             ) from error
         raise
-    if archive:
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(scratch, filter="data")  # "data": no links or paths outside scratch
 
 
 def _is_shallow(repo: Path) -> bool:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from everest_render.diagnostics import Diagnostic
+from everest_render import package_files
+from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.documents import BUILTIN_PREFIX, SourceFile, text_problems
 from everest_render.model import ProviderAssets
 
@@ -80,13 +81,14 @@ class RepositoryFiles:
 def builtin_root() -> Path:
     """Where the built-in definitions/ and providers/ are: package data in a wheel, else the
     top level of the source checkout (one copy, not two)."""
-    package = Path(__file__).parent.parent
-    packaged = package / "_builtin"
-    return packaged if packaged.is_dir() else package.parent
+    return Path(package_files.builtin_root())
 
 
 def read_repository_files(root: Path, out_dir: Path | None = None, reader: TextReader | None = None) -> RepositoryFiles:
-    """The built-ins and the repository at ``root`` (the built-ins once, when ``root`` is the checkout)."""
+    """The built-ins and the repository at ``root`` (the built-ins once, when ``root`` is the checkout).
+    The built-ins are taken as the build read them when their files are those it read
+    (prepared_builtins.py `unchanged_inputs`), but by a ``reader``, which must see every file."""
+    prepared = reader is None
     reader = reader or read_text
     base = builtin_root()
     out_dir = out_dir if out_dir is not None else root / "out"
@@ -96,12 +98,16 @@ def read_repository_files(root: Path, out_dir: Path | None = None, reader: TextR
         extensions = read_extension_folders(root, "", builtin=True, problems=problems, reader=reader)
         own = read_source_set(root, out_dir, "", builtin=True, reader=reader)
         return RepositoryFiles(SourceSet([], {}, True), own, settings, unreadable, tuple(extensions), tuple(problems))
+    from everest_render import prepared_builtins
+
+    found = prepared_builtins.unchanged_inputs() if prepared else None
     extensions = [
-        *read_extension_folders(base, BUILTIN_PREFIX, builtin=True, problems=problems, reader=reader),
+        *(found[1] if found is not None else read_extension_folders(base, BUILTIN_PREFIX, builtin=True, problems=problems, reader=reader)),
         *read_extension_folders(root, "", builtin=False, problems=problems, reader=reader),
     ]
     own = read_source_set(root, out_dir, "", builtin=False, reader=reader)
-    return RepositoryFiles(read_builtins(reader), own, settings, unreadable, tuple(extensions), tuple(problems))
+    builtin = found[0] if found is not None else read_builtins(reader)
+    return RepositoryFiles(builtin, own, settings, unreadable, tuple(extensions), tuple(problems))
 
 
 EXTENSIONS_FOLDER = "extensions"
@@ -317,11 +323,31 @@ def _walk(
                 # kustomization.yaml files belong to the GitOps tool around us, not to the renderer.
                 if named_as_input:
                     yield path, relative
+                elif base_name != "providers" and (unread := _unread(entry.name)) is not None:
+                    message, severity = unread
+                    problems.append(Diagnostic(prefix + relative, 1, 1, message, severity=severity))
             elif named_as_input or kind in ("dangling link", "looping link", "link outside"):
                 if kind == "link outside" and not named_as_input:
                     continue
                 problems.append(_problem(prefix, root, path, _KIND_MESSAGES.get(kind, kind)))
         pending.extend(reversed(subfolders))
+
+
+def _unread(name: str) -> tuple[str, Severity] | None:
+    """Why a file that may hold manifests is not read, for a name that is not an input's: a
+    case variant of a YAML suffix is a near miss (an error, as a near-miss kind is); a JSON
+    file is a manifest to kubectl but not an input here (a warning). Other files (a README,
+    kustomization.yaml) are not inputs' near misses and are not named."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        return None
+    if suffix != suffix.lower() and f".{suffix.lower()}" in YAML_SUFFIXES:
+        rename = f"rename it to {stem}.{suffix.lower()} (or name it in .everestignore)"
+        return f"is not read: only lower-case *.yaml and *.yml files are inputs; {rename}", Severity.ERROR
+    if suffix == "json":
+        why = "only *.yaml and *.yml files are inputs, and a DatabaseCluster in it would not be rendered"
+        return f"is not read: {why} (write it as YAML, or name it in .everestignore)", Severity.WARNING
+    return None
 
 
 def _plain_kind(entry: os.DirEntry[str]) -> str | None:

@@ -1,0 +1,197 @@
+"""`diff --against REF`: both sides rendered in one run, a cluster the same on both rendered once.
+
+Each side must be exactly what rendering it alone gives: the revision's side is checked against
+`render_at_revision` (the revision unpacked and rendered by itself), today's against a plain
+render, so a cluster wrongly shared between the sides shows as a difference here."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import everest_render.pipeline as pipeline
+from everest_render.commands.git_revision import _archive, _unpack, render_at_revision, render_with_revision
+from everest_render.commands.revision_files import files_at_revision
+from everest_render.pipeline import read_repository, render_repository
+from everest_render.testing import Repo
+from tests.conftest import PROJECT_ROOT, mongodb
+from tests.test_cli import run
+from tests.test_guardrails import PG_BACKUPS, STORAGES, cluster
+
+GIT = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
+
+
+def commit(repo: Repo) -> None:
+    if not (repo.root / ".git").exists():
+        subprocess.run(["git", "-C", str(repo.root), "init", "-q"], check=True)
+    subprocess.run(["git", "-C", str(repo.root), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo.root), *GIT, "commit", "-qm", "change"], check=True)
+
+
+def both_sides(repo: Repo) -> tuple[dict[str, bytes], dict[str, bytes], tuple[str, ...]]:
+    """Today's files, the revision's files and its diagnostics, from one `render_with_revision`
+    (without the cache: the sharing is the run's own)."""
+    today, earlier = render_with_revision(repo.root, repo.root / "out", "HEAD", jobs=1, cache=None)
+    before = earlier()
+    return dict(today.plan.files), dict(before.files), tuple(str(d) for d in before.diagnostics)
+
+
+def alone(repo: Repo) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Each side rendered by itself: today's repository, and the revision unpacked."""
+    today = render_repository(read_repository(repo.root, repo.root / "out"))
+    return dict(today.plan.files), dict(render_at_revision(repo.root, "HEAD").plan.files)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The clusters rendered (each `render_slice` of one cluster), by name."""
+    names: list[str] = []
+    render_slice = pipeline.render_slice
+
+    def counting(clusters, *args, **kwargs):  # type: ignore[no-untyped-def]
+        names.extend(c.ref.name for c in clusters)
+        return render_slice(clusters, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "render_slice", counting)
+    return names
+
+
+def test_a_cluster_the_same_on_both_sides_renders_once_and_a_changed_one_still_differs(repo, counted):
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
+    commit(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    today, before, diagnostics = both_sides(repo)
+    # Three renders, not four: carts serves both sides (without any persistent cache).
+    assert sorted(counted) == ["carts", "orders", "orders"]
+    assert (today, before) == alone(repo)
+    assert today["shop/carts.yaml"] == before["shop/carts.yaml"]
+    assert today["shop/orders.yaml"] != before["shop/orders.yaml"]
+    assert diagnostics == ()
+
+
+PROVIDER = "percona-server-mongodb"
+
+
+def own_provider(repo: Repo) -> Path:
+    """A copy of the built-in provider in the repository (it replaces the built-in)."""
+    folder = repo.root / "providers" / PROVIDER
+    shutil.copytree(PROJECT_ROOT / "providers" / PROVIDER, folder, ignore=shutil.ignore_patterns("cases", "crds", "README.md"))
+    return folder
+
+
+def _settings(repo: Repo, wave: str) -> None:
+    repo.write(
+        "everest-render.yaml",
+        f'apiVersion: everest-render/v1alpha1\nkind: RepositorySettings\nspec:\n  gitops:\n    annotations:\n      argocd.argoproj.io/sync-wave: "{wave}"\n',
+    )
+
+
+def _storage(repo: Repo, bucket: str) -> None:
+    repo.write("clusters/shop/storages.yaml", STORAGES.replace("bucket-a", bucket))
+
+
+def _template(repo: Repo, finalizer: str) -> None:
+    template = repo.root / "providers" / PROVIDER / "perconaservermongodb.yaml.j2"
+    original = (PROJECT_ROOT / "providers" / PROVIDER / "perconaservermongodb.yaml.j2").read_text()
+    marker = "    - percona.com/delete-psmdb-pvc\n"
+    assert marker in original
+    template.write_text(original.replace(marker, f"{marker}    - example.com/{finalizer}\n", 1))
+
+
+def _definition(repo: Repo, text: str) -> None:
+    definition = repo.root / "providers" / PROVIDER / "definition.yaml"
+    original = (PROJECT_ROOT / "providers" / PROVIDER / "definition.yaml").read_text()
+    definition.write_text(original + f"# {text}\n")
+
+
+# What differs between the revision and the working tree, outside the clusters' own files: the
+# clusters using it must be rendered on each side, never shared.
+CHANGES = {
+    "settings": (lambda repo: _settings(repo, "2"), lambda repo: _settings(repo, "3")),
+    "backup storage": (lambda repo: _storage(repo, "bucket-a"), lambda repo: _storage(repo, "bucket-c")),
+    "provider template": (lambda repo: _template(repo, "one"), lambda repo: _template(repo, "two")),
+    "definition": (lambda repo: _definition(repo, "one"), lambda repo: _definition(repo, "two")),
+}
+
+
+@pytest.mark.parametrize("what", sorted(CHANGES))
+def test_a_cluster_whose_other_inputs_differ_is_rendered_on_each_side(repo, counted, what):
+    first, second = CHANGES[what]
+    if what in ("provider template", "definition"):
+        own_provider(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/pg.yaml", cluster("percona-postgresql", PG_BACKUPS, name="pg"))
+    _storage(repo, "bucket-a")
+    first(repo)
+    commit(repo)
+    second(repo)
+    today, before, _ = both_sides(repo)
+    rendered = sorted(counted)
+    assert (today, before) == alone(repo)
+    changed = {"settings": {"orders", "pg"}, "backup storage": {"pg"}, "provider template": {"orders"}, "definition": {"orders"}}[what]
+    # Each cluster the change reaches is rendered twice, every other once.
+    assert rendered == sorted([*changed, "orders", "pg"])
+    if what != "definition":  # a comment in the definition changes no output, only the key
+        assert {path for path in today if today[path] != before.get(path)} == {f"shop/{name}.yaml" for name in changed}
+
+
+def test_an_error_only_at_the_revision_is_reported_as_before(repo):
+    repo.write("clusters/shop/orders.yaml", mongodb().replace("percona-server-mongodb", "no-such-provider"))
+    commit(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    result = run("diff", "--repo", str(repo.root), "--against", "HEAD", "--no-cache")
+    assert result.exit_code == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("at HEAD: ")]
+    assert line.startswith("at HEAD: clusters/shop/orders.yaml:7:13: ")
+    assert "no-such-provider" in line
+    assert result.stdout.startswith("--- /dev/null\n+++ b/out/shop/orders.yaml\n")
+
+
+def read_unpacked(repo: Repo, scratch: Path):
+    _unpack(repo.root, "HEAD", scratch)
+    return read_repository(scratch, scratch / "out")
+
+
+def test_the_revision_read_in_memory_is_what_reading_it_unpacked_gives(repo, tmp_path):
+    own_provider(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/notes.md", "not an input\n")
+    repo.write("clusters/.hidden/skipped.yaml", "not: read\n")
+    _settings(repo, "1")
+    _template(repo, "one")
+    commit(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    repo.write("clusters/shop/notes.md", "still not an input\n")
+    _settings(repo, "2")
+    _template(repo, "two")
+    today = read_repository(repo.root, repo.root / "out")
+    found = files_at_revision(_archive(repo.root, "HEAD"), repo.root, repo.root / "out", today)
+    assert found is not None
+    assert found == read_unpacked(repo, tmp_path / "unpacked")
+    assert found != today
+
+
+@pytest.mark.parametrize("shape", ["a file only in the working tree", "a link", "an ignore file changed", "a text refused"])
+def test_a_revision_shaped_otherwise_is_unpacked_and_read(repo, tmp_path, shape):
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write(".everestignore", "drafts/\n")
+    if shape == "a text refused":
+        repo.write("clusters/shop/carts.yaml", mongodb(name="carts") + "# \x07\n")
+    commit(repo)
+    if shape == "a file only in the working tree":
+        repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
+    elif shape == "a link":
+        os.symlink("orders.yaml", repo.root / "clusters/shop/alias.yaml")
+    elif shape == "an ignore file changed":
+        repo.write(".everestignore", "other/\n")
+    else:
+        repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
+    today = read_repository(repo.root, repo.root / "out")
+    assert files_at_revision(_archive(repo.root, "HEAD"), repo.root, repo.root / "out", today) is None
+    # The run still renders the revision as unpacked.
+    assert both_sides(repo)[:2] == alone(repo)
