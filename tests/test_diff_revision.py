@@ -195,3 +195,21 @@ def test_a_revision_shaped_otherwise_is_unpacked_and_read(repo, tmp_path, shape)
     assert files_at_revision(_archive(repo.root, "HEAD"), repo.root, repo.root / "out", today) is None
     # The run still renders the revision as unpacked.
     assert both_sides(repo)[:2] == alone(repo)
+
+
+def test_with_a_cold_cache_today_s_side_fills_it_as_a_render_does(repo, tmp_path, counted):
+    from everest_render.cache.store import Store
+
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
+    commit(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    store = Store.open(tmp_path / "cache")
+    today, earlier = render_with_revision(repo.root, repo.root / "out", "HEAD", jobs=1, cache=store)
+    assert dict(earlier().files) == alone(repo)[1]
+    counted.clear()
+    saved = sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    # Every loaded file and every cluster of today's side is there: a render takes it all.
+    again = render_repository(read_repository(repo.root, repo.root / "out"), cache=Store.open(tmp_path / "cache"))
+    assert (counted, again.plan.files) == ([], today.plan.files)
+    assert sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()) == saved

@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from everest_render.cache.store import Store, renderer_identity
 from everest_render.diagnostics import Diagnostic
 from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, RepositoryFiles
 from everest_render.model import ResolvedCluster
@@ -27,9 +28,6 @@ from everest_render.pipeline import (
     resolve_repository,
     start_keyed_rendering,
 )
-
-if TYPE_CHECKING:
-    from everest_render.cache.store import Store
 
 # What a render reads at the repository's root: only these are unpacked (not out/, not docs).
 INPUTS = (*INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE)
@@ -60,63 +58,111 @@ def render_with_revision(
     clusters then render on up to ``jobs`` processes too."""
     today = read_repository(repo, out_dir)
     loaded = LoadedFiles()
-    resolved = resolve_repository(today, cache, loaded)
+    held = _SavesLater(cache) if cache is not None and cache.enabled else None
+    resolved = resolve_repository(today, held or cache, loaded)
     if resolved.failed:
+        if held is not None:
+            held.flush(cache)
         # Nothing is compared (the command stops on today's errors): the revision alone, if asked.
         return render_resolved(resolved), lambda: _earlier(repo, revision, cache)
-    from everest_render.cache.entries import KeyMaker
-    from everest_render.cache.store import renderer_identity
 
-    # Today's clusters render (and are keyed) on the workers; meanwhile, the revision is read
-    # and resolved here. Its copy of the store keeps its own warnings, which are not printed
-    # (today's side says whether the cache works).
+    # Today's clusters render (and are keyed) on the workers; meanwhile, the files loaded are
+    # stored, and the revision is read and resolved here. Its copy of the store keeps its own
+    # warnings, which are not printed (today's side says whether the cache works).
     pending = start_keyed_rendering(resolved.clusters, jobs, cache, resolved.sensitive)
+    if held is not None:
+        held.flush(cache)
     earlier_cache = copy.copy(cache)
     before = _attempt(revision, lambda: _resolve_at_revision(repo, out_dir, revision, today, earlier_cache, loaded))
-    earlier_keys: list[str | None] = []
-    if not isinstance(before, str) and not before.failed:
-        maker = KeyMaker(renderer_identity())
-        earlier_keys = [maker.cluster_key(cluster) for cluster in before.clusters]
+    begun = before if isinstance(before, str) else _attempt(revision, lambda: _begun(before, resolved, earlier_cache))
     keyed = pending()
     slices = [part for part, _ in keyed]
     result = render_resolved(resolved, renderer=lambda _: slices)
-    if isinstance(before, str):
-        failure = before
-
-        def failed() -> EarlierRender:
-            raise RevisionError(failure)
-
-        return result, failed
+    if isinstance(before, str) or isinstance(begun, str):
+        return result, _raising(str(begun))
     rendered = {key: part for part, key in keyed if key is not None}
-    renderer = partial(_shared_or_rendered, rendered, earlier_keys, jobs, earlier_cache, before.sensitive)
+    renderer = partial(_shared_or_rendered, rendered, begun, jobs, earlier_cache, before.sensitive)
     earlier = _attempt(revision, lambda: render_resolved(before, renderer=renderer))
     if isinstance(earlier, str):
-        message = earlier
-
-        def broken() -> EarlierRender:
-            raise RevisionError(message)
-
-        return result, broken
+        return result, _raising(earlier)
     done = EarlierRender(earlier.plan.files, earlier.diagnostics)
     return result, lambda: done
 
 
+def _raising(message: str) -> Callable[[], EarlierRender]:
+    def failed() -> EarlierRender:
+        raise RevisionError(message)
+
+    return failed
+
+
+@dataclass(frozen=True)
+class _Begun:
+    """What is done of the revision's render while today's renders: each cluster's key, and the
+    clusters whose file changed since, which no cluster of today's can serve, rendered."""
+
+    keys: list[str | None]
+    rendered: dict[int, RenderedSlice]
+
+
+def _begun(before: ResolveResult, today: ResolveResult, cache: Store | None) -> _Begun:
+    if before.failed:
+        return _Begun([], {})
+    from everest_render.cache.entries import KeyMaker
+    from everest_render.parallel import PARALLEL_FROM
+
+    maker = KeyMaker(renderer_identity())
+    keys = [maker.cluster_key(cluster) for cluster in before.clusters]
+    # A file the same on both sides was loaded once (pipeline.LoadedFiles): its documents are
+    # today's very objects. The others' clusters render here now, unless they are many (then
+    # on every CPU, once today's are done).
+    ours = {id(cluster.cluster.document) for cluster in today.clusters}
+    changed = [index for index, cluster in enumerate(before.clusters) if id(cluster.cluster.document) not in ours]
+    if len(changed) >= PARALLEL_FROM:
+        return _Begun(keys, {})
+    clusters = [before.clusters[index] for index in changed]
+    parts = start_keyed_rendering(clusters, 1, cache, before.sensitive, keys=[keys[index] for index in changed])()
+    return _Begun(keys, {index: part for index, (part, _) in zip(changed, parts, strict=True)})
+
+
 def _shared_or_rendered(
     rendered: Mapping[str, RenderedSlice],
-    keys: Sequence[str | None],
+    begun: _Begun,
     jobs: int,
     cache: Store | None,
     sensitive: frozenset[str],
     clusters: Sequence[ResolvedCluster],
 ) -> list[RenderedSlice]:
-    """The revision's slices of ``clusters`` (keyed by ``keys``): today's where a cluster's key
-    is today's too, the others rendered (through ``cache``, on up to ``jobs`` processes)."""
-    found = [rendered.get(key) if key is not None else None for key in keys]
+    """The revision's slices of ``clusters``: those rendered already, today's where a cluster's
+    key is today's too, the others rendered (through ``cache``, on up to ``jobs`` processes)."""
+    keys = begun.keys
+    found = [begun.rendered.get(index) or (rendered.get(key) if key is not None else None) for index, key in enumerate(keys)]
     missing = [index for index, part in enumerate(found) if part is None]
     fresh = start_keyed_rendering([clusters[i] for i in missing], jobs, cache, sensitive, keys=[keys[i] for i in missing])()
     for index, (part, _) in zip(missing, fresh, strict=True):
         found[index] = part
     return [part for part in found if part is not None]
+
+
+class _SavesLater(Store):
+    """A store whose saves wait for `flush`: today's loaded files are stored while the workers
+    render, not before they start (a cold cache writes a file per input)."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__(store.root)
+        self.enabled, self.warning = store.enabled, store.warning
+        self._held: list[tuple[str, bytes]] = []
+
+    def save(self, key: str, payload: bytes) -> None:
+        if self.enabled:
+            self._held.append((key, payload))
+
+    def flush(self, store: Store | None) -> None:
+        """Save what was held into ``store`` (which says, as ever, if it could not)."""
+        held, self._held = self._held, []
+        for key, payload in held:
+            if store is not None:
+                store.save(key, payload)
 
 
 Outcome = TypeVar("Outcome")
