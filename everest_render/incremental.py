@@ -21,13 +21,15 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
+from everest_render.cache.kept import KeptFiles, KeptFilesLost
 from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, with_texts
 from everest_render.cache.store import Store, renderer_identity
 from everest_render.cache.tree import Tree, load_tree, quick_read, record_tree, save_tree, tree_key
 from everest_render.check.core import identity
-from everest_render.emit.output import OutputPlan, plan_from_files
+from everest_render.emit.output import OutputPlan
 from everest_render.load.documents import SourceFile, parse_yaml
 from everest_render.load.files import RepositoryFiles, read_repository_files
 from everest_render.model import RepositorySettings
@@ -52,23 +54,25 @@ def render_incremental(
         shape = read_repository_files(root, out_dir, snapshot.reader)
         tree = record_tree(shape, root, out_dir, snapshot.reader)
     inputs = fingerprint(shape, token_digest)
-    last = snapshot.last()
+    last = snapshot.last(partial(_recovered, shape, snapshot, inputs, jobs))
     if replay and last is not None and last[0] == inputs:
         replayed = _replayed(last[1])
         if replay is True or replay(replayed):
             _save(snapshot, tree, walked, key, cache)
             return replayed
-    result = _render_changed(shape, last[1], snapshot, jobs, cache) if last is not None and last[1].parts and only is None else None
+    result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache) if last is not None and last[1].parts and only is None else None
     if result is None:
-        files = with_texts(shape, snapshot.reader.text) or read_repository(root, out_dir)
+        texts = with_texts(shape, snapshot.reader.text)
+        files = texts or read_repository(root, out_dir)
         result = render_repository(files, only, jobs, cache)
         if not result.resolved.sensitive:
             parts = _parts(result, files) if only is None else None
             render = Replay(len(result.resolved.clusters), dict(result.plan.files), result.diagnostics)
             if parts is not None:
                 render = dataclasses.replace(render, world=_world(files), parts=parts, spaces=_spaces(result))
-            # Keyed by the texts rendered (a file changed since its stat is keyed as it was read).
-            snapshot.keep(fingerprint(files, token_digest), render)
+            # Keyed by the texts rendered: the inputs' fingerprint, unless a file changed since its
+            # stat (then keyed as it was read).
+            snapshot.keep(inputs if texts is not None and not snapshot.reader.moved else fingerprint(files, token_digest), render)
     _save(snapshot, tree, walked, key, cache)
     return result
 
@@ -85,7 +89,9 @@ def _replayed(render: Replay) -> RenderResult:
     return RenderResult(resolved, (), OutputPlan(render.files), render.diagnostics, replayed_clusters=render.clusters)
 
 
-def _render_changed(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, jobs: int, cache: Store) -> RenderResult | None:
+def _render_changed(
+    shape: RepositoryFiles, last: Replay, snapshot: Snapshot, inputs: str, jobs: int, cache: Store
+) -> RenderResult | None:
     """The render with every namespace the changes do not touch taken from ``last``; None when
     it cannot be taken apart so (then the whole repository renders)."""
     if _world(shape) != last.world:
@@ -114,8 +120,8 @@ def _render_changed(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, jo
     rendered = {path for path, found in namespaces.items() if found & touched}
     chosen = [s for s in shape.own.sources if not s.path.startswith(CLUSTERS) or s.path in rendered]
     rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
-    if rest is None:
-        return None
+    if rest is None or snapshot.reader.moved:
+        return None  # a file changed since its stat: the world may not be the recorded one
     result = render_repository(rest, None, jobs, cache)
     parts = _parts(result, rest)
     if parts is None or result.resolved.sensitive:
@@ -126,18 +132,17 @@ def _render_changed(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, jo
     if not all(path.split("/", 1)[0] in touched for path in result.plan.files):
         return None
     kept_spaces = {name: space for name, space in last.spaces.items() if name not in touched}
-    kept = {path: text for path, text in last.files.items() if path.split("/", 1)[0] not in touched}
+    kept = {path for path in last.files if path.split("/", 1)[0] not in touched}
     refs = [(name, cluster) for name, space in (*kept_spaces.items(), *spaces.items()) for cluster in space.clusters]
     objects = [i for space in (*kept_spaces.values(), *spaces.values()) for i in space.identities]
-    if _repeats(refs) or _repeats(objects) or kept.keys() & result.plan.files.keys():
+    if _repeats(refs) or _repeats(objects) or kept & result.plan.files.keys() or not isinstance(last.files, KeptFiles):
         return None
-    plan = plan_from_files({**result.plan.files, **kept})
+    # The files kept stay unread (their digests are known): only what out/ lacks is read.
+    plan = OutputPlan(last.files.merged(result.plan.files, keep=kept.__contains__))
     clusters = len(result.resolved.clusters) + sum(len(space.clusters) for space in kept_spaces.values())
     all_parts = {path: part for path, part in last.parts.items() if path in sources and path not in rendered}
-    render = Replay(clusters, dict(plan.files), (), last.world, {**all_parts, **parts}, {**kept_spaces, **spaces})
-    read = {s.path for s in rest.own.sources}  # once: the files kept are most of a fleet's
-    files = _only_sources(rest, [*rest.own.sources, *(s for s in shape.own.sources if s.path not in read)])
-    snapshot.keep(fingerprint(files, token_digest), render)
+    render = Replay(clusters, plan.files, (), last.world, {**all_parts, **parts}, {**kept_spaces, **spaces})
+    snapshot.keep(inputs, render)  # no file changed since its stat: the texts rendered are those it names
     return dataclasses.replace(result, plan=plan, replayed_clusters=clusters)
 
 
@@ -150,6 +155,17 @@ def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, ca
         return None
     resolved = dataclasses.replace(resolved, clusters=(), diagnostics=last.diagnostics)
     return RenderResult(resolved, (), OutputPlan(last.files), last.diagnostics, replayed_clusters=last.clusters)
+
+
+def _recovered(shape: RepositoryFiles, snapshot: Snapshot, inputs: str, jobs: int) -> Mapping[str, bytes]:
+    """The files of the render of ``shape`` made afresh, without the cache: for a run entry's
+    bucket that could not be read when its files were asked for (cache/kept.py). The inputs
+    must be those the run began with (``inputs``, their fingerprint), or the render would mix
+    two states of the repository."""
+    files = with_texts(shape, snapshot.reader.text)
+    if files is None or fingerprint(files, token_digest) != inputs:
+        raise KeptFilesLost("the render cache and the repository both changed during the run: run it again")
+    return render_repository(files, None, jobs, None).plan.files
 
 
 def _recorded(last: Replay, path: str) -> tuple[str, ...]:

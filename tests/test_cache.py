@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from everest_render import parallel
 from everest_render.cache import snapshot
 from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
-from everest_render.cache.store import LAYOUT, Store, default_location
+from everest_render.cache.store import LAYOUT, Store, default_location, renderer_identity
 from everest_render.commands.cli import main as cli_main
 from everest_render.pipeline import RenderResult, read_repository, render_incremental, render_repository
 from everest_render.testing import Repo
@@ -345,6 +345,37 @@ def test_a_file_written_within_the_racy_window_is_read_by_every_run(repo, tmp_pa
     assert again.replayed  # read, found unchanged: the render is still taken whole
 
 
+def test_a_render_is_keyed_by_the_texts_it_read_when_a_file_changed_after_its_stat(repo, tmp_path, monkeypatch, later):
+    toy_repository(repo)
+    store = Store.open(tmp_path / "cache")
+    render_incremental(repo.root, repo.root / "out", cache=store)
+    repo.write("clusters/db1.yaml", toy_cluster("db1", 2))  # a change: the world's texts are read after their stat
+    real = snapshot.read_text
+    # The provider's template changes between its stat (unchanged) and its read.
+    edited = GOOD_TEMPLATE + "  team: {{ 'a' | tojson }}\n"
+    monkeypatch.setattr(snapshot, "read_text", lambda path, name: (edited, None) if name.endswith(".j2") else real(path, name))
+    moved = render_incremental(repo.root, repo.root / "out", cache=store)
+    monkeypatch.setattr(snapshot, "read_text", real)
+    write_toy_provider(repo, GOOD_TEMPLATE)  # as it was: this run's fingerprint is not the one that render was kept under
+    again = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert b"team" in b"".join(moved.plan.files.values()) and b"team" not in b"".join(again.plan.files.values())
+    assert written(again) == written(render_repository(read_repository(repo.root)))
+
+
+def test_a_timestamp_beyond_64_bits_of_nanoseconds_is_recorded_and_seen(repo, tmp_path, later):
+    toy_repository(repo)
+    (repo.root / "out/ns").mkdir(parents=True)
+    store = Store.open(tmp_path / "cache")
+    first = render_incremental(repo.root, repo.root / "out", cache=store)
+    for target in (repo.root / "clusters/db0.yaml", repo.root / "clusters", repo.root / "out/ns"):
+        os.utime(target, (0, 2**63 // 10**9 + 10**9))  # the year 2300: mtime_ns is past 2**63
+    again = [render_incremental(repo.root, repo.root / "out", cache=store) for _ in range(2)]
+    assert [written(result) for result in again] == [written(first)] * 2 and again[1].replayed
+    repo.write("clusters/db0.yaml", toy_cluster("db0", 2))
+    os.utime(repo.root / "clusters/db0.yaml", (0, 2**63 // 10**9 + 10**9))
+    assert written(render_incremental(repo.root, repo.root / "out", cache=store)) == written(render_repository(read_repository(repo.root)))
+
+
 def test_errors_of_a_replayed_render_are_reported(repo, tmp_path, later):
     write_toy_provider(repo, GOOD_TEMPLATE.replace("| string | tojson", ""))  # refused by the schema
     repo.write("clusters/db.yaml", toy_cluster("db"))
@@ -364,11 +395,17 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
     again = render_incremental(repo.root, repo.root / "out", cache=store)
     assert not again.replayed and written(again) == written(first)
     dumps = __import__("marshal").dumps
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, [], [], "", {}, {}))) is not None
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT + 1, "x", 1, [], [], "", {}, {}))) is None  # another format
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, [], [], "", {"c.yaml": ("d", "ns")}, {}))) is not None
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, [], [], "", {"c.yaml": ("d",)}, {}))) is None  # not a part
-    assert snapshot._decode_run(dumps((snapshot.RUN_FORMAT, "x", 1, ["not a key"], [], "", {}, {}))) is None
+
+    def run_entry(buckets=None, digests=None, parts=None, version=snapshot.RUN_FORMAT):
+        apart = dumps((parts or {}, {}))
+        return snapshot._decode_run(dumps((version, "x", 1, buckets or {}, digests or {}, [], "", apart)))
+
+    assert run_entry() is not None
+    assert run_entry(version=snapshot.RUN_FORMAT + 1) is None  # another format
+    assert run_entry(parts={"c.yaml": ("d", ("ns",))})[1].parts == {"c.yaml": snapshot.Part("d", ("ns",))}
+    assert run_entry(parts={"c.yaml": ("d",)})[1].parts == {}  # not a part: the render is not taken apart
+    assert run_entry(buckets={0: "not a key"}) is None
+    assert run_entry(digests={"ns/db.yaml": b"short"}) is None  # not a digest
     payload = dumps({"ns/db.yaml": b"---\n"})
     assert snapshot._decode_bucket(snapshot._bucket_key(payload), payload) == {"ns/db.yaml": b"---\n"}
     assert snapshot._decode_bucket("0" * 64, payload) is None  # not the entry its key names
@@ -387,6 +424,82 @@ def test_render_after_out_was_edited_judges_destructive_changes_as_without_the_c
     runs = [runner.invoke(cli_main, [*command, "--check", *flags]) for flags in ([], ["--no-cache"])]
     assert runs[0].exit_code == runs[1].exit_code == 1 and runs[0].output == runs[1].output
     assert "missing: " in runs[0].output
+
+
+def test_out_files_taken_from_the_cache_are_read_only_for_what_out_lacks(repo, tmp_path, monkeypatch, later):
+    # The run entry holds each out/ file's digest: with out/ as rendered, no bucket is read;
+    # a bucket lost meanwhile (the cache is safe to delete) is rendered again when needed.
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    for index, namespace in enumerate(["a", "b", "c"]):
+        repo.write(f"clusters/db{index}.yaml", toy_cluster(f"db{index}", namespace=namespace))
+    runner = CliRunner()
+    command = ["render", "--repo", str(repo.root)]
+    for _ in range(2):  # the second records out/
+        assert runner.invoke(cli_main, command).exit_code == 0
+    expected = tree(repo.root / "out")
+    store = Store.open(tmp_path / "cache")
+    kept = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", "None")
+    assert kept.last(lambda: {}) is not None and kept.buckets
+    read: list[int] = []
+    real = snapshot.Snapshot._bucket
+    monkeypatch.setattr(snapshot.Snapshot, "_bucket", lambda self, number: read.append(number) or real(self, number))
+    assert runner.invoke(cli_main, command).exit_code == 0
+    assert runner.invoke(cli_main, [*command, "--check"]).exit_code == 0
+    assert read == []
+    for key in kept.buckets.values():
+        store._path(key).unlink()
+    (repo.root / "out/a/db0.yaml").unlink()
+    done = runner.invoke(cli_main, command)
+    assert done.exit_code == 0 and tree(repo.root / "out") == expected and read
+    assert runner.invoke(cli_main, [*command, "--check"]).output == runner.invoke(cli_main, [*command, "--check", "--no-cache"]).output
+    repo.write("clusters/db1.yaml", toy_cluster("db1", 2, namespace="b"))  # a change keeps the lost buckets anew
+    assert runner.invoke(cli_main, command).exit_code == 0
+    kept = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", "None")
+    assert kept.last(lambda: {}) is not None and all(store.has(key) for key in kept.buckets.values())
+    assert tree(repo.root / "out") == {**expected, "b/db1.yaml": tree(repo.root / "out")["b/db1.yaml"]}
+
+
+def test_a_lost_bucket_that_cannot_be_made_again_stops_the_render_writing_nothing(repo, tmp_path, monkeypatch, later):
+    from everest_render import incremental
+    from everest_render.cache.kept import KeptFilesLost
+
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
+    toy_repository(repo)
+    runner = CliRunner()
+    command = ["render", "--repo", str(repo.root)]
+    assert runner.invoke(cli_main, command).exit_code == 0
+    store = Store.open(tmp_path / "cache")
+    kept = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", "None")
+    assert kept.last(lambda: {}) is not None
+    for key in kept.buckets.values():
+        store._path(key).unlink()
+    (repo.root / "out/ns/db0.yaml").unlink()
+    before = tree(repo.root / "out")
+
+    def changed_meanwhile(*_: object) -> None:  # as when the repository changed during the run too
+        raise KeptFilesLost("the render cache and the repository both changed during the run: run it again")
+
+    monkeypatch.setattr(incremental, "_recovered", changed_meanwhile)
+    done = runner.invoke(cli_main, command)
+    assert done.exit_code == 3 and "error: the render cache and the repository both changed" in done.output
+    assert done.exception is None or isinstance(done.exception, SystemExit)
+    assert tree(repo.root / "out") == before
+
+
+def test_the_kustomization_of_a_replay_lists_the_files_of_that_render(repo, tmp_path, monkeypatch, later):
+    monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
+    toy_repository(repo)
+    runner = CliRunner()
+    command = ["render", "--repo", str(repo.root), "--kustomization"]
+    for _ in range(3):  # the listing is made, then taken from the cache
+        assert runner.invoke(cli_main, command).exit_code == 0
+        assert runner.invoke(cli_main, [*command, "--check", "--no-cache"]).exit_code == 0
+    repo.write("clusters/db9.yaml", toy_cluster("db9", namespace="new"))
+    for _ in range(2):  # other names: another listing
+        assert runner.invoke(cli_main, command).exit_code == 0
+        assert b"new/db9.yaml" in (repo.root / "out/kustomization.yaml").read_bytes()
+        assert runner.invoke(cli_main, [*command, "--check", "--no-cache"]).exit_code == 0
 
 
 def test_one_changed_cluster_file_is_the_only_cluster_file_read(repo, tmp_path, monkeypatch, later):

@@ -105,6 +105,24 @@ def test_an_out_file_changed_behind_the_cache_is_rewritten_and_reported(repo, tm
     assert run(repo, "--check", cache=cache)[0] == 0
 
 
+@pytest.mark.parametrize("cached", [True, False])
+def test_an_out_file_that_is_a_link_out_of_out_stops_the_write(repo, tmp_path, later, cached):
+    toy(repo)
+    cache = tmp_path / "cache" if cached else None
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    target = repo.root / "out/a/db0.yaml"
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_bytes(target.read_bytes())  # even holding the very bytes planned
+    target.unlink()
+    target.symlink_to(elsewhere)
+    repo.write("clusters/db1.yaml", toy_cluster("db1", 2, namespace="a"))  # something to write
+    before = tree(repo.root / "out")
+    code, text = run(repo, cache=cache)
+    assert code == 3 and f"refusing to write outside {repo.root / 'out'}: a/db0.yaml (a symbolic link?)" in text
+    assert tree(repo.root / "out") == before and target.is_symlink() and elsewhere.read_bytes() == before["a/db0.yaml"]
+
+
 def test_a_corrupt_or_foreign_out_record_is_never_trusted(repo, tmp_path, later):
     from everest_render.cache.outputs import _decode
 
@@ -119,9 +137,13 @@ def test_a_corrupt_or_foreign_out_record_is_never_trusted(repo, tmp_path, later)
     target.write_bytes(target.read_bytes().replace(b"db0", b"dbX", 1))
     assert run(repo, "--check", cache=cache)[0] == 1
     dumps = __import__("marshal").dumps
-    assert _decode(dumps((1, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {"a.yaml": ((1, 2, 3, 4, 5), b"d")}
-    assert _decode(dumps((2, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {}  # another format
-    assert _decode(dumps((1, {"a.yaml": ((1, 2), b"d")}))) == {}  # not a stat
+    from everest_render.cache.outputs import FORMAT
+
+    record = snapshot.record_of(target.stat(), bytes(32))
+    assert _decode(dumps((FORMAT, {"a.yaml": record}))) == {"a.yaml": record}
+    assert _decode(dumps((FORMAT + 1, {"a.yaml": record}))) == {}  # another format
+    assert _decode(dumps((FORMAT, {"a.yaml": record, "b.yaml": record[:-1]}))) == {}  # not a record: none is trusted
+    assert _decode(dumps((FORMAT, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {}  # the format before
     assert _decode(b"not marshal") == {}
 
 
@@ -133,6 +155,7 @@ OUT_EDITS = st.one_of(
     st.tuples(st.just("extra"), st.sampled_from(["a/gone.yaml"])),
     st.tuples(st.just("cluster"), st.sampled_from(["db0", "db2"])),
     st.tuples(st.just("render"), st.just("")),
+    st.tuples(st.just("forget"), st.sampled_from(["odd", "even"])),  # cache entries lost: it is safe to delete
 )
 
 
@@ -144,6 +167,12 @@ def apply_out(repo: Repo, edit: tuple[str, str], scratch: Path, step: int) -> No
         repo.write(f"clusters/{name}.yaml", toy_cluster(name, 1 + step % 3, namespace=namespace))
     elif what == "render":
         pass
+    elif what == "forget":
+        if repo.root.name == "cached":  # the twin has no cache
+            found = sorted(p for p in (repo.root.parent / "cache").rglob("*") if p.is_file())
+            for number, entry in enumerate(found):
+                if number % 2 == (name == "odd"):
+                    entry.unlink()
     elif what == "extra":
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("stale\n")

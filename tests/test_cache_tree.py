@@ -12,7 +12,7 @@ import pytest
 from everest_render import incremental
 from everest_render.cache import snapshot
 from everest_render.cache.store import Store, renderer_identity
-from everest_render.cache.tree import _decode, tree_key
+from everest_render.cache.tree import FORMAT, _decode, tree_key
 from everest_render.pipeline import read_repository, render_incremental, render_repository
 from tests.test_cache import toy_cluster, written
 from tests.test_templates import GOOD_TEMPLATE, write_toy_provider
@@ -134,4 +134,11 @@ def test_a_corrupt_walk_record_is_never_trusted(repo, tmp_path, later, walks):
     render(repo, store)
     assert len(walks) == 2
     assert _decode(b"not marshal") is None
-    assert _decode(__import__("marshal").dumps((2, {}, ((), (), None, []), {}))) is None  # another format
+    dumps = __import__("marshal").dumps
+    plain = (([("clusters/a.yaml", "t")], {}, False), ([], {}, True), None, [])
+    good = {"/r": (True, bytes(48))}
+    assert _decode(dumps((FORMAT, good, plain, {"a": ("/r/a", "t")}))) is not None
+    assert _decode(dumps((FORMAT + 1, good, plain, {}))) is None  # another format
+    assert _decode(dumps((FORMAT, {"/r": (True, (1, 2, 3, 4, 5, 6))}, plain, {}))) is None  # the stat of the format before
+    assert _decode(dumps((FORMAT, good, plain, {"a": ("/r/a",)}))) is None  # not a file's place and token
+    assert _decode(dumps((FORMAT, good, (([("clusters/a.yaml", 1)], {}, False), *plain[1:]), {}))) is None  # not a text

@@ -25,10 +25,8 @@ from pathlib import Path
 
 from everest_render.cache import snapshot
 from everest_render.cache.store import Store
-from everest_render.package_files import Signature, stat_signature
 
-FORMAT = 1
-Record = tuple[Signature, bytes]  # the stat, and the SHA-256 of the bytes held
+FORMAT = 2  # 2: each record packed (snapshot.record_of)
 
 
 class OutputRecord:
@@ -39,15 +37,16 @@ class OutputRecord:
         self.store = store
         self.key = hashlib.sha256(identity + b"out\0" + os.path.abspath(out_dir).encode()).hexdigest()
         self.recorded = _decode(store.load(self.key))
-        self.seen: dict[str, Record] = {}
+        self.seen: dict[str, bytes] = {}
         self.started = snapshot.now()
 
-    def holds(self, path: str, found: os.stat_result, content: bytes) -> bool:
-        """Whether out/``path``, stat ``found`` (links followed), is known to hold ``content``."""
+    def holds(self, path: str, found: os.stat_result, digest: bytes) -> bool:
+        """Whether out/``path``, stat ``found`` (links followed), is known to hold the bytes
+        whose SHA-256 is ``digest``."""
         known = self.seen.get(path) or self.recorded.get(path)  # seen: found so earlier this run
-        if known is None or known[0] != stat_signature(found) or not stat.S_ISREG(found.st_mode):
+        if known is None or not known.endswith(digest) or not known.startswith(snapshot.packed_signature(found)):
             return False
-        if hashlib.sha256(content).digest() != known[1]:
+        if not stat.S_ISREG(found.st_mode):
             return False
         self.seen[path] = known
         return True
@@ -55,7 +54,7 @@ class OutputRecord:
     def saw(self, path: str, found: os.stat_result, content: bytes) -> None:
         """out/``path`` was read and held ``content``; ``found``: its stat taken before the read."""
         if stat.S_ISREG(found.st_mode) and snapshot.settled(found, self.started):
-            self.seen[path] = (stat_signature(found), hashlib.sha256(content).digest())
+            self.seen[path] = snapshot.record_of(found, hashlib.sha256(content).digest())
 
     def save(self) -> None:
         """Keep what this run saw (only the files it found holding what it planned)."""
@@ -72,5 +71,5 @@ def open_record(store: Store | None, out_dir: Path) -> OutputRecord | None:
     return OutputRecord(store, renderer_identity(), out_dir)
 
 
-def _decode(payload: bytes | None) -> dict[str, Record]:
-    return snapshot.decode_records(payload, FORMAT, bytes)
+def _decode(payload: bytes | None) -> dict[str, bytes]:
+    return snapshot.decode_records(payload, FORMAT)

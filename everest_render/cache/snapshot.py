@@ -16,46 +16,63 @@ what it could not read. A run whose fingerprint, from stats alone, equals the en
 render from it: no file is read, parsed or resolved. Any difference, and the render runs as
 before (through the per-file and per-cluster entries), texts read while fingerprinting reused.
 A repository holding anything that may be secret has no run entry (its plan would hold it).
-The plan's files are kept beside the entry in `BUCKETS` entries by namespace, each named by the
-SHA-256 of its content, so a change that touches one namespace writes one bucket and the entry.
+The plan's files are kept beside the entry in buckets by namespace (cache/kept.py), each named
+by the SHA-256 of its content, so a change that touches one namespace writes one bucket and the
+entry; the entry holds each file's digest, so a replay reads a bucket only for what it writes.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
 import stat
+import struct
 import time
-import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from everest_render.cache.kept import KeptFiles, bucket_of, digest_of
 from everest_render.cache.store import Store
 from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.documents import SourceFile
 from everest_render.load.files import ExtensionFolder, RepositoryFiles, SourceSet, read_text
 from everest_render.model import ProviderAssets
-from everest_render.package_files import Signature, stat_signature  # one stat identity, the checkout's stat record's too
 
-FORMAT = 1
-# The run entry's: 2, its out/ files kept in `BUCKETS` entries of their own, by namespace, named
-# by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k).
-RUN_FORMAT = 2
-BUCKETS = 64
+FORMAT = 2  # 2: each record packed (`record_of`)
+# The run entry's: 2, its out/ files kept in bucket entries of their own, by namespace, named
+# by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k);
+# 3, each file's digest in the entry, its bytes read from its bucket only when asked for.
+RUN_FORMAT = 3
 # Coarser than any file system's timestamps (FAT: 2 s; ext4, XFS: the kernel's tick) and than
 # the lag of the clock the kernel stamps files with behind the one read here.
 RACY_NS = 2_000_000_000
 _TOKEN = "\0everest-render digest "  # stands for a file's text while fingerprinting (no text holds NUL)
 
-V = TypeVar("V", str, bytes)  # what a stat record holds per file: a digest, as text or bytes
+# A file's dev, ino, size, mtime_ns and ctime_ns, packed: a stat record (the manifest, out/'s
+# record) holds, per file, these bytes and the SHA-256 of the file's bytes, as one value: a
+# record of a fleet decodes and is checked for its shape without a Python step per file.
+# Each field taken modulo 2**64 (a timestamp beyond 2262 or before 1678 still packs); ctime,
+# which only the kernel sets, to now, tells changes apart whatever mtime says.
+_SIGNATURE = struct.Struct("<5Q")
+SIGNATURE_BYTES = _SIGNATURE.size
+RECORD_BYTES = SIGNATURE_BYTES + 32
+_MASK = (1 << 64) - 1
 
 
 def now() -> int:
     """The clock records are judged by (a test moves it on to see stat-trusted reads)."""
     return time.time_ns()
+
+
+def packed_signature(found: os.stat_result) -> bytes:
+    """`package_files.stat_signature`'s fields (what a file's stat says of its identity), packed."""
+    return _SIGNATURE.pack(
+        found.st_dev & _MASK, found.st_ino & _MASK, found.st_size & _MASK, found.st_mtime_ns & _MASK, found.st_ctime_ns & _MASK
+    )
 
 
 def settled(found: os.stat_result, started: int) -> bool:
@@ -68,18 +85,26 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def record_of(found: os.stat_result, digest: bytes) -> bytes:
+    """A stat record's value: the file's signature and the SHA-256 of its bytes."""
+    return packed_signature(found) + digest
+
+
 @dataclass
 class StatReader:
     """The read stage's `TextReader` while fingerprinting: a file whose stat matches its record
     is answered by a token naming its digest, unread; any other is read (its text kept for the
     render that may follow) and answered by the token of what it read."""
 
-    recorded: dict[str, tuple[Signature, str]]
-    seen: dict[str, tuple[Signature, str]] = field(default_factory=dict)  # the next manifest
+    recorded: dict[str, bytes]  # absolute path -> `record_of` the file
+    seen: dict[str, bytes] = field(default_factory=dict)  # the next manifest
     texts: dict[str, str] = field(default_factory=dict)  # token -> text, for what was read
     paths: dict[str, Path | str] = field(default_factory=dict)  # token -> file, for what was not
     where: dict[str, str] = field(default_factory=dict)  # name -> the file asked about, absolute
     unread: int = 0
+    # Whether a file known by its stat held other bytes when `text` read it (changed since):
+    # until one did, the texts given are those the tokens name, and share their fingerprint.
+    moved: bool = False
 
     def __post_init__(self) -> None:
         self.started = now()
@@ -94,41 +119,57 @@ class StatReader:
             found = os.stat(where)
         except OSError:
             return read_text(path, name)  # it says why
-        signature = stat_signature(found)
+        signature = packed_signature(found)
         known = self.recorded.get(where)
-        if known is not None and known[0] == signature and stat.S_ISREG(found.st_mode):
+        if known is not None and known.startswith(signature) and stat.S_ISREG(found.st_mode):
             return self._trusted(where, name, known, path), None
         text, problem = read_text(path, name)
         if text is None:
             return None, problem
-        digest = _sha(text)
+        digest = hashlib.sha256(text.encode()).digest()
         if settled(found, self.started):
-            self.seen[where] = (signature, digest)
-        token = f"{_TOKEN}{digest} {name}"
+            self.seen[where] = signature + digest
+        token = f"{_TOKEN}{digest.hex()} {name}"
         self.texts[token] = text
         self.where[name] = where
         return token, None
 
-    def unchanged(self, where: str, name: str) -> str | None:
-        """The token of file ``where`` (absolute) when its stat matches its record, as the
-        call would answer it; None when it must be asked about by a call (cache/tree.py: a
-        no-change run asks this of every file, so it takes no Path and reads nothing)."""
-        known = self.recorded.get(where)
-        if known is None:
-            return None
-        try:
-            found = os.stat(where)
-        except OSError:
-            return None
-        if known[0] != stat_signature(found) or not stat.S_ISREG(found.st_mode):
-            return None
-        return self._trusted(where, name, known, where)
+    def changed(self, files: Mapping[str, tuple[str, str]]) -> list[str]:
+        """Of ``files`` (name -> the file, absolute, and the token it was answered by before),
+        those not known by their stat to hold that token's bytes, to be asked about by a call;
+        the others are answered as the call would, unread (cache/tree.py: a no-change run asks
+        this of every file, so it takes no Path, reads nothing, and takes one step per file)."""
+        recorded = self.recorded
+        asked = []
+        trusted = []
+        start = len(_TOKEN)
+        for name, (where, was) in files.items():
+            known = recorded.get(where)
+            try:
+                found = os.stat(where)
+            except OSError:
+                asked.append(name)
+                continue
+            if (
+                known is None
+                or not known.startswith(packed_signature(found))
+                or not stat.S_ISREG(found.st_mode)
+                or known[SIGNATURE_BYTES:].hex() != was[start : start + 64]
+            ):
+                asked.append(name)
+            else:
+                trusted.append((name, where, was, known))
+        self.seen.update((where, known) for _, where, _, known in trusted)
+        self.paths.update((was, where) for _, where, was, _ in trusted)
+        self.where.update((name, where) for name, where, _, _ in trusted)
+        self.unread += len(trusted)
+        return asked
 
-    def _trusted(self, where: str, name: str, known: tuple[Signature, str], path: Path | str) -> str:
+    def _trusted(self, where: str, name: str, known: bytes, path: Path | str) -> str:
         """The token of a file known by its stat, unread (``path``: how to read it if asked)."""
         self.seen[where] = known
         self.unread += 1
-        token = f"{_TOKEN}{known[1]} {name}"
+        token = f"{_TOKEN}{known[SIGNATURE_BYTES:].hex()} {name}"
         self.paths[token] = path
         self.where[name] = where
         return token
@@ -142,36 +183,38 @@ class StatReader:
             return self.texts[token]
         path = self.paths[token]
         text, _ = read_text(Path(path) if isinstance(path, str) else path, token[len(_TOKEN) :].split(" ", 1)[1])
+        if text is not None and _sha(text) != token_digest(token):
+            self.moved = True
         return text
 
 
 def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
     """The SHA-256 of everything the read stage gave: names, each text's ``digest``, problems."""
-    h = hashlib.sha256()
-
-    def put(*parts: str) -> None:
-        for part in parts:
-            h.update(part.encode())
-            h.update(b"\0")
+    # Every part followed by NUL, hashed at once (a fleet has some 40,000 parts).
+    parts: list[str] = []
+    put = parts.extend
 
     def source(found: SourceFile | None) -> None:
-        put("file", *(() if found is None else (found.path, digest(found.text))))
+        if found is None:
+            parts.append("file")
+        else:
+            parts.extend(("file", found.path, digest(found.text)))
 
     def assets(found: ProviderAssets) -> None:
         for kind, texts in (("template", found.templates), ("schema", found.schemas)):
             for name in sorted(texts):
-                put(kind, name, digest(texts[name]))
-        put("unreadable", *sorted(found.unreadable))
+                put((kind, name, digest(texts[name])))
+        put(("unreadable", *sorted(found.unreadable)))
 
     def problems(found: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
-        put("problems", *(repr(d) for d in found))
+        put(("problems", *(repr(d) for d in found)))
 
     def source_set(found: SourceSet) -> None:
-        put("set", str(found.builtin))
+        put(("set", str(found.builtin)))
         for item in sorted(found.sources, key=lambda s: s.path):
             source(item)
         for folder in sorted(found.assets):
-            put("assets", folder)
+            put(("assets", folder))
             assets(found.assets[folder])
         problems(found.unreadable)
 
@@ -180,11 +223,12 @@ def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
     source(files.settings)
     problems(files.settings_unreadable)
     for extension in files.extensions:
-        put("extension", extension.folder, str(extension.builtin))
+        put(("extension", extension.folder, str(extension.builtin)))
         source(extension.manifest)
         assets(extension.assets)
     problems(files.extensions_unreadable)
-    return h.hexdigest()
+    parts.append("")  # the last part's NUL
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def token_digest(text: str) -> str:
@@ -257,14 +301,16 @@ class Space:
 @dataclass(frozen=True)
 class Replay:
     """A whole render as the run entry keeps it; ``world``, ``parts`` and ``spaces``: its
-    parts, when it can be taken apart (else ``parts`` is empty)."""
+    parts, when it can be taken apart (else ``parts`` is empty). From the entry, ``files`` are
+    `KeptFiles` (read when asked for) and ``parts`` and ``spaces`` are decoded when first asked
+    for: a run after no change needs neither."""
 
     clusters: int
-    files: dict[str, bytes]
+    files: Mapping[str, bytes]
     diagnostics: tuple[Diagnostic, ...]
     world: str = ""
-    parts: dict[str, Part] = field(default_factory=dict)
-    spaces: dict[str, Space] = field(default_factory=dict)
+    parts: Mapping[str, Part] = field(default_factory=dict)
+    spaces: Mapping[str, Space] = field(default_factory=dict)
 
 
 class Snapshot:
@@ -273,111 +319,185 @@ class Snapshot:
     def __init__(self, store: Store, identity: bytes, root: Path, out_dir: Path, selection: str):
         place = f"{os.path.abspath(root)}\0{os.path.abspath(out_dir)}".encode()
         self.store = store
+        self.identity = identity
         self.manifest_key = hashlib.sha256(identity + b"manifest\0" + place).hexdigest()
         self.run_key = hashlib.sha256(identity + b"run\0" + place + b"\0" + selection.encode()).hexdigest()
         self.recorded = _decode_manifest(store.load(self.manifest_key))
         self.reader = StatReader(dict(self.recorded))
-        self.buckets: set[str] = set()  # the bucket entries of the run entry read
+        # The run entry read: its buckets' keys by number, and each out/ file's digest.
+        self.buckets: dict[int, str] = {}
+        self.digests: dict[str, bytes] = {}
+        self.lost: set[int] = set()  # buckets that could not be read
 
-    def last(self) -> tuple[str, Replay] | None:
-        """The run entry: the fingerprint of the inputs it was made from, and the render."""
+    def last(self, recover: Callable[[], Mapping[str, bytes]]) -> tuple[str, Replay] | None:
+        """The run entry: the fingerprint of the inputs it was made from, and the render (its
+        files read from their buckets when asked for; ``recover``: the same render's files
+        made afresh, for a bucket that cannot be read then)."""
         found = _decode_run(self.store.load(self.run_key))
         if found is None:
             return None
-        inputs, render, buckets = found
-        files: dict[str, bytes] = {}
-        for key in buckets:
-            part = _decode_bucket(key, self.store.load(key))
-            if part is None:
-                return None  # deleted or corrupt: no replay
-            files.update(part)
-        self.buckets = set(buckets)
-        return inputs, replace(render, files=dict(sorted(files.items())))
+        inputs, render, buckets, digests = found
+        self.buckets, self.digests = buckets, digests
+        return inputs, replace(render, files=KeptFiles(digests, {}, self._bucket, recover, self._memo))
+
+    def _memo(self, name: str, make: Callable[[], bytes]) -> bytes:
+        """What ``make`` gives, kept under ``name`` and this renderer (whose code makes it)."""
+        key = hashlib.sha256(self.identity + b"made\0" + name.encode()).hexdigest()
+        found = self.store.load(key)
+        if found is not None:
+            return found
+        made = make()
+        self.store.save(key, made)
+        return made
+
+    def _bucket(self, number: int) -> dict[str, bytes] | None:
+        key = self.buckets.get(number)
+        found = _decode_bucket(key, self.store.load(key)) if key is not None else None
+        if found is None:
+            self.lost.add(number)  # to be kept anew, not named again
+        return found
 
     def keep(self, inputs: str, render: Replay) -> None:
-        buckets = _encode_buckets(render.files)
-        payload = _encode_run(inputs, render, list(buckets)) if buckets is not None else None
-        if buckets is None or payload is None:
-            return
-        for key, part in buckets.items():
-            if key not in self.buckets:  # named by content: one kept last time is there as it is
-                self.store.save(key, part)
-        self.store.save(self.run_key, payload)
+        files = render.files
+        digests = files.digests if isinstance(files, KeptFiles) else {path: digest_of(content) for path, content in files.items()}
+        before = _by_bucket(self.digests)
+        buckets: dict[int, str] = {}
+        for number, paths in _by_bucket(digests).items():
+            if (
+                before.get(number) == paths
+                and all(self.digests[p] == digests[p] for p in paths)
+                and number not in self.lost
+                and number in self.buckets
+                and self.store.has(self.buckets[number])
+            ):
+                buckets[number] = self.buckets[number]  # as kept last time (named by its content)
+                continue
+            try:
+                payload = marshal.dumps({path: files[path] for path in paths})
+            except ValueError:
+                return
+            buckets[number] = _bucket_key(payload)
+            self.store.save(buckets[number], payload)
+        entry = _encode_run(inputs, render, buckets, digests)
+        if entry is not None:
+            self.store.save(self.run_key, entry)
 
     def save_manifest(self) -> None:
         if self.reader.seen != self.recorded:
             self.store.save(self.manifest_key, marshal.dumps((FORMAT, self.reader.seen)))
 
 
-def _decode_manifest(payload: bytes | None) -> dict[str, tuple[Signature, str]]:
-    return decode_records(payload, FORMAT, str)
+def _decode_manifest(payload: bytes | None) -> dict[str, bytes]:
+    return decode_records(payload, FORMAT)
 
 
-def decode_records(payload: bytes | None, version: int, value_type: type[V]) -> dict[str, tuple[Signature, V]]:
-    """A marshalled ``(version, {path: (signature, value)})`` record, each entry checked for its
-    shape: anything else (another format, a damaged entry) is no record, so nothing is trusted."""
+def decode_records(payload: bytes | None, version: int) -> dict[str, bytes]:
+    """A marshalled ``(version, {path: record_of(...)})`` record, checked for its shape:
+    anything else (another format, a damaged entry) is no record, so nothing is trusted."""
     if payload is None:
         return {}
     try:
         found, recorded = marshal.loads(payload)
     except (ValueError, TypeError, EOFError):
         return {}
-    if found != version or not isinstance(recorded, dict):
+    if found != version or type(recorded) is not dict:
         return {}
-    good: dict[str, tuple[Signature, V]] = {}
-    for where, record in recorded.items():
-        if (
-            isinstance(where, str)
-            and isinstance(record, tuple)
-            and len(record) == 2
-            and isinstance(record[1], value_type)
-            and isinstance(record[0], tuple)
-            and len(record[0]) == 5
-            and all(isinstance(n, int) for n in record[0])
-        ):
-            good[where] = (record[0], record[1])
-    return good
+    # Whole: one bad entry and none is trusted (set(map(...)): no Python step per file).
+    if set(map(type, recorded)) - {str} or set(map(type, recorded.values())) - {bytes}:
+        return {}
+    if set(map(len, recorded.values())) - {RECORD_BYTES}:
+        return {}
+    return recorded
 
 
-def _encode_run(inputs: str, render: Replay, buckets: list[str]) -> bytes | None:
+def _encode_run(inputs: str, render: Replay, buckets: dict[int, str], digests: dict[str, bytes]) -> bytes | None:
     try:
         found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in render.diagnostics]
         parts = {name: (part.digest, part.namespaces) for name, part in render.parts.items()}
         spaces = {name: (space.clusters, space.identities) for name, space in render.spaces.items()}
-        return marshal.dumps((RUN_FORMAT, inputs, render.clusters, buckets, found, render.world, parts, spaces))
+        # Apart, as bytes: a replay decodes only what it uses.
+        apart = marshal.dumps((parts, spaces))
+        return marshal.dumps((RUN_FORMAT, inputs, render.clusters, buckets, digests, found, render.world, apart))
     except ValueError:
         return None
 
 
-def _decode_run(payload: bytes | None) -> tuple[str, Replay, list[str]] | None:
-    """The run entry without its files: the inputs' fingerprint, the render, its buckets' keys."""
+def _decode_run(payload: bytes | None) -> tuple[str, Replay, dict[int, str], dict[str, bytes]] | None:
+    """The run entry without its files: the inputs' fingerprint, the render, its buckets' keys
+    by number, and each out/ file's digest."""
     if payload is None:
         return None
     try:
-        version, inputs, clusters, buckets, diagnostics, world, parts, spaces = marshal.loads(payload)
-        if version != RUN_FORMAT or not isinstance(inputs, str) or not isinstance(clusters, int) or not isinstance(buckets, list):
+        version, inputs, clusters, buckets, digests, diagnostics, world, apart = marshal.loads(payload)
+        if version != RUN_FORMAT or not isinstance(inputs, str) or not isinstance(clusters, int) or not isinstance(buckets, dict):
             return None
         found = tuple(Diagnostic(f, line, col, text, tuple(at), Severity(level)) for f, line, col, text, at, level in diagnostics)
-        kept_parts = {str(name): Part(str(digest), tuple(str(n) for n in namespaces)) for name, (digest, namespaces) in parts.items()}
-        kept_spaces = {str(name): _space(*space) for name, space in spaces.items()}
     except (ValueError, TypeError, EOFError):
         return None
-    if not isinstance(world, str) or not all(isinstance(key, str) and len(key) == 64 for key in buckets):
+    if not isinstance(world, str) or not isinstance(apart, bytes) or not isinstance(digests, dict):
         return None
-    return inputs, Replay(clusters, {}, found, world, kept_parts, kept_spaces), buckets
+    if not all(isinstance(n, int) and isinstance(key, str) and len(key) == 64 for n, key in buckets.items()):
+        return None
+    if not all(isinstance(path, str) and isinstance(d, bytes) and len(d) == 32 for path, d in digests.items()):
+        return None
+    layout = _Layout(apart)
+    return inputs, Replay(clusters, {}, found, world, _Later(layout.parts), _Later(layout.spaces)), buckets, digests
 
 
-def _encode_buckets(files: dict[str, bytes]) -> dict[str, bytes] | None:
-    """The render's out/ files in `BUCKETS` payloads by namespace (out/ folder), each by the
-    SHA-256 of its content (its key: equal contents, one entry)."""
-    grouped: dict[int, dict[str, bytes]] = {}
-    for path, content in files.items():
-        grouped.setdefault(zlib.crc32(path.split("/", 1)[0].encode()) % BUCKETS, {})[path] = content
-    try:
-        payloads = [marshal.dumps(grouped[number]) for number in sorted(grouped)]
-    except ValueError:
-        return None
-    return {_bucket_key(payload): payload for payload in payloads}
+class _Layout:
+    """A run entry's parts and spaces, decoded once, when first asked for; none (so the render
+    cannot be taken apart) when they do not decode."""
+
+    def __init__(self, apart: bytes) -> None:
+        self.apart = apart
+        self.decoded: tuple[dict[str, Part], dict[str, Space]] | None = None
+
+    def parts(self) -> dict[str, Part]:
+        return self._decoded()[0]
+
+    def spaces(self) -> dict[str, Space]:
+        return self._decoded()[1]
+
+    def _decoded(self) -> tuple[dict[str, Part], dict[str, Space]]:
+        if self.decoded is None:
+            try:
+                parts, spaces = marshal.loads(self.apart)
+                kept_parts = {str(name): Part(str(digest), tuple(str(n) for n in found)) for name, (digest, found) in parts.items()}
+                kept_spaces = {str(name): _space(*space) for name, space in spaces.items()}
+                self.decoded = kept_parts, kept_spaces
+            except (ValueError, TypeError, EOFError, AttributeError):
+                self.decoded = {}, {}
+        return self.decoded
+
+
+T = TypeVar("T")
+
+
+class _Later(Mapping[str, T]):
+    """A mapping decoded when first used."""
+
+    def __init__(self, decode: Callable[[], dict[str, T]]) -> None:
+        self._decode = decode
+
+    @functools.cached_property
+    def _found(self) -> dict[str, T]:
+        return self._decode()
+
+    def __getitem__(self, key: str) -> T:
+        return self._found[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
+def _by_bucket(digests: Mapping[str, bytes]) -> dict[int, list[str]]:
+    grouped: dict[int, list[str]] = {}
+    for path in digests:
+        grouped.setdefault(bucket_of(path), []).append(path)
+    return grouped
 
 
 def _bucket_key(payload: bytes) -> str:

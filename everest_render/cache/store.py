@@ -84,6 +84,10 @@ class Store:
             return None
         return payload
 
+    def has(self, key: str) -> bool:
+        """Whether an entry is stored under ``key`` (not whether it is sound: `load` says that)."""
+        return self.enabled and os.path.isfile(f"{self._folder(key)}/{key[2:]}")
+
     def save(self, key: str, payload: bytes) -> None:
         """Store ``payload`` under ``key``: renamed into place whole, or not at all."""
         if not self.enabled:

@@ -19,10 +19,13 @@ Anything else, and the next run walks as without a cache.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import marshal
 import os
-from collections.abc import Iterable
+import struct
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +45,9 @@ from everest_render.load.files import (
 )
 from everest_render.model import ProviderAssets
 
-FORMAT = 1
-Stat = tuple[int, int, int, int, int, int]  # mode, dev, ino, size, mtime_ns, ctime_ns
+FORMAT = 2  # 2: stats packed, the record checked whole
+_STAT = struct.Struct("<6Q")  # mode, dev, ino, size, mtime_ns, ctime_ns, each modulo 2**64 (snapshot.packed_signature)
+Stat = bytes  # `_STAT`-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
 
@@ -87,10 +91,8 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
         if _stat(found) != recorded:
             return None
     changed: dict[str, str] = {}
-    for name, (where, was) in tree.where.items():
-        if reader.unchanged(where, name) == was:
-            continue  # known by its stat, with the digest the shape holds
-        token, problem = reader(Path(where), name)
+    for name in reader.changed(tree.where):  # the rest known by their stat, with the digests the shape holds
+        token, problem = reader(Path(tree.where[name][0]), name)
         if token is None or problem is not None:
             return None
         changed[name] = token
@@ -161,7 +163,8 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, started: int, wat
 
 
 def _stat(found: os.stat_result) -> Stat:
-    return (found.st_mode, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)
+    mask = (1 << 64) - 1
+    return _STAT.pack(*(n & mask for n in (found.st_mode, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)))
 
 
 # --- the record as plain data -------------------------------------------------------------
@@ -219,8 +222,10 @@ def _decode(payload: bytes | None) -> Tree | None:
 
         def source_set(found: tuple[list[tuple[str, str]], dict[str, tuple[dict[str, str], dict[str, str]]], bool]) -> SourceSet:
             sources, assets, is_builtin = found
+            if type(sources) is not list or not _text_pairs(sources):
+                raise TypeError("not a list of files")
             return SourceSet(
-                [SourceFile(str(p), str(t)) for p, t in sources],
+                list(itertools.starmap(SourceFile, sources)),  # checked whole: one C loop
                 {str(k): ProviderAssets(dict(t), dict(s)) for k, (t, s) in assets.items()},
                 bool(is_builtin),
             )
@@ -236,9 +241,22 @@ def _decode(payload: bytes | None) -> Tree | None:
             ),
             (),
         )
-        checked = {str(k): (bool(follow), tuple(int(n) for n in found)) for k, (follow, found) in watched.items()}
-        if not all(len(found) == 6 for _, found in checked.values()) or not isinstance(where, dict):
+        if type(where) is not dict or set(map(type, where)) - {str} or not _text_pairs(where.values()):
             return None
-        return Tree(checked, shape, {str(k): (str(v[0]), str(v[1])) for k, v in where.items()})  # type: ignore[arg-type]
+        if type(watched) is not dict or set(map(type, watched)) - {str}:
+            return None
+        if set(map(type, watched.values())) - {tuple} or set(map(len, watched.values())) - {2}:
+            return None
+        follows, stats = list(map(itemgetter(0), watched.values())), list(map(itemgetter(1), watched.values()))
+        if set(map(type, follows)) - {bool} or set(map(type, stats)) - {bytes} or set(map(len, stats)) - {_STAT.size}:
+            return None
+        return Tree(watched, shape, where)
     except (ValueError, TypeError, EOFError, IndexError, AttributeError):
         return None
+
+
+def _text_pairs(values: Collection[object]) -> bool:
+    """Whether every one of ``values`` is a pair of texts (checked whole, not file by file)."""
+    if set(map(type, values)) - {tuple} or set(map(len, values)) - {2}:  # type: ignore[arg-type]
+        return False
+    return not set(map(type, itertools.chain.from_iterable(values))) - {str}  # type: ignore[arg-type]

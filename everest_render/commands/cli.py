@@ -6,6 +6,7 @@ Data goes to stdout, diagnostics to stderr. Exit codes (API.md section 4) are de
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import os
@@ -117,6 +118,24 @@ def _report(diagnostics: Sequence[Diagnostic]) -> None:
 
 def _finish(code: int) -> NoReturn:
     sys.exit(code)
+
+
+def _stopped_when_kept_files_are_lost(command: Callable[..., None]) -> Callable[..., None]:
+    """A render whose output taken from the cache could not be read, nor made again as it was
+    (cache/kept.py: the cache and the repository both changed during the run) stops with one
+    error, before writing anything."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        from everest_render.cache.kept import KeptFilesLost
+
+        try:
+            command(*args, **kwargs)
+        except KeptFilesLost as error:
+            click.echo(f"error: {error}", err=True)
+            _finish(EXIT_INVALID)
+
+    return run
 
 
 def _option_text(ctx: click.Context, name: str) -> str:
@@ -362,6 +381,7 @@ def main() -> None:
 @quiet_option
 @annotations_option
 @click.pass_context
+@_stopped_when_kept_files_are_lost
 def render(
     ctx: click.Context,
     repo: Path,
@@ -383,8 +403,8 @@ def render(
     from everest_render.emit.output import (
         OutputError,
         OutputPlan,
+        changed_output,
         differences,
-        read_output,
         with_kustomization,
         without_sops,
         write_output,
@@ -401,8 +421,9 @@ def render(
     selection = Selection(only) if only else None
     # out/ known by its files' stat (cache/outputs.py): a file holding what is planned is not read.
     trust = open_record(cache, out_dir) if not to_stdout else None
-    # out/ as read for a replay's plan (its files' mapping, and what out/ held of them): read
-    # once for the replay's test, the guardrails and a render going on with the same files.
+    # out/ as read for a replay's plan (its files' mapping, and what out/ held of the files that
+    # do not hold their planned bytes): read once for the replay's test, the guardrails and a
+    # render going on with the same files.
     seen: list[tuple[object, dict[str, bytes]]] = []
     planned: list[tuple[object, OutputPlan]] = []  # the last plan's files, and the plan as written
 
@@ -418,8 +439,9 @@ def render(
         if replayed.failed:
             return True
         plan = written(replayed.plan)
-        seen[:] = [(plan.files, read_output(plan, out_dir, trust))]
-        return seen[0][1] == plan.files
+        changed, exact = changed_output(plan, out_dir, trust)
+        seen[:] = [(plan.files, _present(changed))]
+        return exact
 
     result = render_incremental(repo, out_dir, selection, jobs, cache, replay=True if to_stdout else out_holds)
     _cache_warning(output, cache)
@@ -480,6 +502,10 @@ def render(
     _finish(EXIT_OK)
 
 
+def _present(files: dict[str, bytes | None]) -> dict[str, bytes]:
+    return {path: data for path, data in files.items() if data is not None}
+
+
 def _sops_refused(plan: Any, choice: str) -> str | None:
     from everest_render.commands.plugin import sops_refused
 
@@ -502,11 +528,12 @@ def _guardrails(
     from everest_render.commands.baselines import kind_rules
     from everest_render.commands.diff import destructive_between
     from everest_render.commands.guardrails import blocking_reasons, unreadable_blocks
-    from everest_render.emit.output import read_output
+    from everest_render.emit.output import changed_output
 
-    # ``current``: out/ as the caller read it for this very plan.
+    # ``current``: what out/ holds of the files that differ from this very plan, as the caller
+    # read it (only those can hold a destructive change; the plan's bytes are read for them).
     destructive, unreadable = destructive_between(
-        current if current is not None else read_output(plan, out_dir, trust), plan.files, kind_rules(result)
+        current if current is not None else _present(changed_output(plan, out_dir, trust)[0]), plan.files, kind_rules(result)
     )
     described = [file.described(out_dir.as_posix()) for file in unreadable]
     reasons = blocking_reasons(destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, unreadable=described)

@@ -9,16 +9,17 @@ itself is journalled and locked (see "the file system side" below).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import stat
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from everest_render.emit.order import object_sort_key
 from everest_render.emit.yaml_text import dump_document
@@ -117,12 +118,20 @@ def plan_from_files(files: Mapping[str, bytes]) -> OutputPlan:
 def with_kustomization(plan: OutputPlan) -> OutputPlan:
     """The plan plus an out/kustomization.yaml that lists every file as a resource, for
     `kustomize build out/` and Flux setups that want the file present rather than generated."""
+    if isinstance(plan.files, KeptElsewhere):
+        # The files kept elsewhere stay unread; the listing, a function of their names alone,
+        # is made once for those names (a fleet's lists 10,000 files).
+        return OutputPlan(plan.files.with_listing(KUSTOMIZATION_FILE, _kustomization))
+    return OutputPlan(dict(sorted({**plan.files, KUSTOMIZATION_FILE: _kustomization(plan.files)}.items())))
+
+
+def _kustomization(paths: Iterable[str]) -> bytes:
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": sorted(path for path in plan.files if path != KUSTOMIZATION_FILE),
+        "resources": sorted(path for path in paths if path != KUSTOMIZATION_FILE),
     }
-    return OutputPlan(dict(sorted({**plan.files, KUSTOMIZATION_FILE: dump_document(kustomization).encode()}.items())))
+    return dump_document(kustomization).encode()
 
 
 # --- the file system side ---------------------------------------------------------------
@@ -144,12 +153,34 @@ _LEGACY_TEMPORARY = re.compile(r"^\..+\.tmp-\d+$")  # what writers before the jo
 
 
 class Trust(Protocol):
-    """What out/ is known to hold by its files' stat (cache/outputs.py): a file `holds` its
-    planned bytes unread; a file read and found holding them is told (`saw`), for next time."""
+    """What out/ is known to hold by its files' stat (cache/outputs.py): a file `holds` the
+    bytes of a SHA-256 ``digest`` unread; a file read and found holding its planned bytes is
+    told (`saw`), for next time."""
 
-    def holds(self, path: str, found: os.stat_result, content: bytes) -> bool: ...
+    def holds(self, path: str, found: os.stat_result, digest: bytes) -> bool: ...
 
     def saw(self, path: str, found: os.stat_result, content: bytes) -> None: ...
+
+
+@runtime_checkable
+class KeptElsewhere(Protocol):
+    """A plan's files whose bytes are kept elsewhere and read only when asked for, each one's
+    SHA-256 known unread (cache/kept.py: a render taken from the cache, whose out/ usually
+    holds it already)."""
+
+    def digest(self, path: str) -> bytes: ...
+
+    def with_listing(self, path: str, listing: Callable[[Iterable[str]], bytes]) -> Mapping[str, bytes]:
+        """These files and ``path``, holding the ``listing`` of their names (made once for
+        the same names)."""
+        ...
+
+
+def _digests(files: Mapping[str, bytes]) -> Callable[[str], bytes]:
+    """Each planned file's SHA-256, for a `Trust`: unread for files kept elsewhere."""
+    if isinstance(files, KeptElsewhere):
+        return files.digest
+    return lambda path: hashlib.sha256(files[path]).digest()
 
 
 def owned_files(out_dir: Path, planned: Mapping[str, bytes] | None = None) -> set[str]:
@@ -181,11 +212,12 @@ class _Inside:
         self.real = out_dir.resolve()
         self.plain_folders: dict[str, bool] = {"": True}
 
-    def __call__(self, relative: str) -> bool:
+    def __call__(self, relative: str, *, file_looked_at: bool = False) -> bool:
+        """``file_looked_at``: the caller looks at the file itself for a link (`_write`)."""
         folder = relative.rpartition("/")[0]
         if relative.startswith("/") or any(part in ("", ".", "..") for part in relative.split("/")):
             return _inside(self.out_dir, relative, self.real)
-        if self._plain(folder) and not _is_link(f"{self.out_dir}/{relative}"):
+        if self._plain(folder) and (file_looked_at or not _is_link(f"{self.out_dir}/{relative}")):
             return True
         return _inside(self.out_dir, relative, self.real)
 
@@ -209,36 +241,57 @@ def _is_link(path: str) -> bool:
 def read_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> dict[str, bytes]:
     """What out/ holds now of the files the plan writes or the renderer owns (``trust``: a
     file known to hold its planned bytes is not read)."""
-    current = {}
-    for path in sorted(plan.files.keys() | owned_files(out_dir, plan.files)):
-        content = plan.files.get(path)
-        found = _read_regular(f"{out_dir}/{path}")[0] if content is None else _holding(out_dir, path, content, trust)
-        if found is not None:
-            current[path] = found
-    return current
+    changed, _ = changed_output(plan, out_dir, trust)
+    held = {path: plan.files[path] for path in plan.files if path not in changed}
+    return dict(sorted({**held, **{path: data for path, data in changed.items() if data is not None}}.items()))
 
 
-def _holds(out_dir: Path, path: str, content: bytes, trust: Trust | None) -> bool:
-    """Whether out/``path`` holds exactly ``content`` (a file of another size is not read)."""
-    return _holding(out_dir, path, content, trust, sized=True) == content
+def changed_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> tuple[dict[str, bytes | None], bool]:
+    """`read_output` but for the files that hold their planned bytes: what out/ holds of each
+    other planned file (None: no regular file) and of each file the renderer owns beyond the
+    plan; and whether out/ holds exactly the plan's files (``read_output(...) == plan.files``).
+    A plan kept elsewhere is read only for the files out/ does not hold."""
+    digest = _digests(plan.files)
+    changed: dict[str, bytes | None] = {}
+    for path in plan.files:
+        if not _holds(out_dir, path, plan.files, digest, trust):
+            changed[path] = _read_regular(f"{out_dir}/{path}")[0]
+    extra = False
+    for path in sorted(owned_files(out_dir, plan.files) - plan.files.keys()):
+        data = _read_regular(f"{out_dir}/{path}")[0]
+        if data is not None:
+            changed[path] = data
+            extra = True
+    return changed, not extra and not changed
 
 
-def _holding(out_dir: Path, path: str, content: bytes, trust: Trust | None, *, sized: bool = False) -> bytes | None:
-    """out/``path``'s bytes as `_read_regular` gives them, but ``content`` itself, unread,
-    when ``trust`` knows the file holds it by its stat; a file read and found holding
-    ``content`` is told to ``trust``. ``sized``: None, unread, for a file of another size."""
-    target = f"{out_dir}/{path}"
+def _holds(out_dir: Path, path: str, files: Mapping[str, bytes], digest: Callable[[str], bytes], trust: Trust | None) -> bool:
+    """Whether out/``path`` holds exactly ``files[path]``: known by ``trust`` from its stat and
+    planned ``digest``, unread; else read (a file of another size is not); a file read and
+    found holding it is told to ``trust``."""
+    found = None
     if trust is not None:
         try:
-            found: os.stat_result | None = os.stat(target)
+            found = os.stat(f"{out_dir}/{path}")
         except OSError:
-            found = None
-        if found is not None and trust.holds(path, found, content):
-            return content
-    data, found = _read_regular(target, len(content) if sized else None)
-    if trust is not None and found is not None and data == content:
+            pass
+    return _holds_as(out_dir, path, files, digest, trust, found)
+
+
+def _holds_as(
+    out_dir: Path, path: str, files: Mapping[str, bytes], digest: Callable[[str], bytes], trust: Trust | None, found: os.stat_result | None
+) -> bool:
+    """`_holds`, with the file's stat taken by the caller (None: not to be known by it)."""
+    target = f"{out_dir}/{path}"
+    if trust is not None and found is not None and trust.holds(path, found, digest(path)):
+        return True
+    content = files[path]
+    data, found = _read_regular(target, len(content))
+    if data != content:
+        return False
+    if trust is not None and found is not None:
         trust.saw(path, found, content)
-    return data
+    return True
 
 
 def _read_regular(target: str, expected: int | None = None) -> tuple[bytes | None, os.stat_result | None]:
@@ -301,8 +354,9 @@ def differences(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> 
     """What `render` would change in out/: one line per file, sorted (for --check; ``trust``:
     a file known to hold its planned bytes is not read)."""
     changes: list[str] = [f"interrupted: {name}" for name in leftovers(out_dir)]
-    for path, content in plan.files.items():
-        if _holds(out_dir, path, content, trust):
+    digest = _digests(plan.files)
+    for path in plan.files:
+        if _holds(out_dir, path, plan.files, digest, trust):
             continue
         changes.append(f"{'stale' if (out_dir / path).is_file() else 'missing'}: {path}")
     for path in sorted(owned_files(out_dir, plan.files) - plan.files.keys()):
@@ -335,9 +389,11 @@ def write_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) ->
     Every target is checked before anything is written: a symbolic link under out/ that leads
     outside it stops the whole write."""
     inside = _Inside(out_dir)
-    escaping = [path for path in [*plan.files, INDEX_FILE] if not inside(path)]
+    # Each planned file itself is looked at for a link by `_write`, with the look that compares
+    # it (one lstat per file, not two); its folders and name here.
+    escaping = [path for path in plan.files if not inside(path, file_looked_at=True)] + [p for p in [INDEX_FILE] if not inside(p)]
     if escaping:
-        raise OutputError(f"refusing to write outside {out_dir}: {', '.join(sorted(escaping))} (a symbolic link?)")
+        raise _refused(out_dir, escaping)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -347,7 +403,11 @@ def write_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) ->
             recover(out_dir)
         except OSError as error:
             raise OutputError(f"cannot finish the interrupted write of {out_dir}: {error.strerror or error}") from None
-        return _write(plan, out_dir, trust)
+        return _write(plan, out_dir, trust, inside.real)
+
+
+def _refused(out_dir: Path, escaping: Iterable[str]) -> OutputError:
+    return OutputError(f"refusing to write outside {out_dir}: {', '.join(sorted(escaping))} (a symbolic link?)")
 
 
 def _remove_tree(folder: Path) -> None:
@@ -376,15 +436,28 @@ def recover(out_dir: Path) -> None:
             target.unlink(missing_ok=True)
 
 
-def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None) -> WriteCounts:
+def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path) -> WriteCounts:
     previous = owned_files(out_dir, plan.files)
     changed = {}
     unchanged = 0
-    for path, content in plan.files.items():
-        if _holds(out_dir, path, content, trust):
+    escaping = []
+    digest = _digests(plan.files)
+    for path in plan.files:
+        try:
+            found: os.stat_result | None = os.lstat(f"{out_dir}/{path}")
+        except OSError:
+            found = None
+        if found is not None and stat.S_ISLNK(found.st_mode):
+            if not _inside(out_dir, path, real):
+                escaping.append(path)
+                continue
+            found = None  # a link inside out/: compared by what it leads to, never known by stat
+        if _holds_as(out_dir, path, plan.files, digest, trust, found):
             unchanged += 1
         else:
-            changed[path] = content
+            changed[path] = plan.files[path]
+    if escaping:  # before anything is written
+        raise _refused(out_dir, escaping)
     removed = [path for path in sorted(previous - plan.files.keys()) if (out_dir / path).is_file()]
     index = _index_text(plan).encode()
     if not changed and not removed and _read(out_dir / INDEX_FILE) == index.decode():

@@ -1,0 +1,116 @@
+"""A render's out/ files as the run entry keeps them (cache/snapshot.py): every file's name and
+SHA-256 known from the entry itself, its bytes read from its bucket entry only when asked for.
+
+A run after no change compares out/ with the plan by digest alone (cache/outputs.py) and reads
+no bucket (they are a whole fleet's out/: 26 MB at 10,000 clusters); a change reads the buckets
+of the files it compares, writes or keeps anew. A bucket that cannot be read when asked for
+(the cache deleted meanwhile, or damaged) is never trusted: the files come from ``recover``, the
+same inputs rendered without the cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+
+BUCKETS = 64
+
+# A bucket's files by its number, or None when it cannot be read (absent or corrupt).
+BucketReader = Callable[[int], "dict[str, bytes] | None"]
+# What a pure function made of a key, kept: the kept bytes, or the function's (then kept).
+Memo = Callable[[str, Callable[[], bytes]], bytes]
+
+
+def bucket_of(path: str) -> int:
+    """The bucket an out/ file is kept in: by its namespace (its first folder), so a change that
+    touches one namespace rewrites one bucket."""
+    return _bucket_of_namespace(path.partition("/")[0])
+
+
+@functools.cache
+def _bucket_of_namespace(namespace: str) -> int:
+    return zlib.crc32(namespace.encode()) % BUCKETS
+
+
+def digest_of(content: bytes) -> bytes:
+    return hashlib.sha256(content).digest()
+
+
+class KeptFilesLost(Exception):
+    """A bucket could not be read when asked for, and the render could not be made again as it
+    was (the repository changed meanwhile too): the command stops, writing nothing."""
+
+
+class KeptFiles(Mapping[str, bytes]):
+    """out/ files in path order: ``digests`` names each and its SHA-256; ``known`` holds the bytes
+    at hand (rendered this run, or from a bucket read), ``read`` reads a bucket, ``recover``
+    gives every file of the render when a bucket cannot be read."""
+
+    def __init__(
+        self,
+        digests: dict[str, bytes],
+        known: dict[str, bytes],
+        read: BucketReader,
+        recover: Callable[[], Mapping[str, bytes]],
+        memo: Memo | None = None,
+    ) -> None:
+        self.digests = digests
+        self.known = known
+        self._read = read
+        self._recover = recover
+        self._memo = memo
+        self._by_bucket: dict[int, list[str]] | None = None
+
+    def digest(self, path: str) -> bytes:
+        """The SHA-256 of ``path``'s bytes, unread."""
+        return self.digests[path]
+
+    def merged(self, extra: Mapping[str, bytes], keep: Callable[[str], bool] | None = None) -> KeptFiles:
+        """These files (those ``keep`` keeps) with ``extra`` added or replacing, in path order,
+        the kept ones still unread."""
+        digests = {path: d for path, d in self.digests.items() if keep is None or keep(path)}
+        digests.update((path, digest_of(content)) for path, content in extra.items())
+        known = {path: content for path, content in self.known.items() if path in digests}
+        return KeptFiles(dict(sorted(digests.items())), {**known, **extra}, self._read, self._recover, self._memo)
+
+    def with_listing(self, path: str, listing: Callable[[Iterable[str]], bytes]) -> KeptFiles:
+        """These files and ``path``, holding the ``listing`` of their names: taken from the
+        memo by the names' digest (``listing`` is a pure function of them, of this renderer)."""
+        names = [name for name in self.digests if name != path]
+        if self._memo is None:
+            return self.merged({path: listing(names)})
+        key = hashlib.sha256(("\0".join(["listing", path, *names])).encode()).hexdigest()
+        return self.merged({path: self._memo(key, lambda: listing(names))})
+
+    def __getitem__(self, path: str) -> bytes:
+        found = self.known.get(path)
+        if found is not None:
+            return found
+        if path not in self.digests:
+            raise KeyError(path)
+        if self._by_bucket is None:
+            self._by_bucket = {}
+            for name in self.digests:
+                self._by_bucket.setdefault(bucket_of(name), []).append(name)
+        number = bucket_of(path)
+        wanted = [p for p in self._by_bucket[number] if p not in self.known]
+        bucket = self._read(number)
+        if bucket is not None and all(p in bucket and digest_of(bucket[p]) == self.digests[p] for p in wanted):
+            self.known.update((p, bucket[p]) for p in wanted)
+        else:
+            recovered = self._recover()
+            if any(p not in recovered or digest_of(recovered[p]) != d for p, d in self.digests.items() if p not in self.known):
+                raise KeptFilesLost("the render cache does not hold what its entry says: delete it and run again")
+            self.known.update((p, recovered[p]) for p in self.digests if p not in self.known)
+        return self.known[path]
+
+    def __contains__(self, path: object) -> bool:
+        return path in self.digests
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.digests)
+
+    def __len__(self) -> int:
+        return len(self.digests)
