@@ -68,7 +68,8 @@ lock: $(STAMP)  ## re-resolve requirements.lock (runtime) and requirements-dev.l
 	$(BIN)/uv pip compile $(LOCK_FLAGS) --extra dev pyproject.toml -o requirements-dev.lock
 
 # What a build prepares (the Dockerfile does the same): the built-in templates and dataclass
-# methods compiled into the package (render/prepared.py, prepared_code.py), and bytecode.
+# methods compiled into the package (render/prepared.py, prepared_code.py), and bytecode; in a
+# checkout also the stat record of its files (package_files.py), in place of a wheel's RECORD.
 # Timestamp-checked here: a checkout gets edited. The benchmarks measure the prepared package.
 prepare: $(STAMP)  ## compile the built-in templates, dataclass methods and bytecode, as an image build does
 	$(BIN)/python -m everest_render.prepare

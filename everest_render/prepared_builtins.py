@@ -31,7 +31,6 @@ built-ins are a pickle).
 
 from __future__ import annotations
 
-import copy
 import marshal
 import os
 import pickle
@@ -47,7 +46,7 @@ SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepar
 # One file per object schema (a run checks a few kinds, and reads only their files), named
 # ``object-schema-<digest of its name>.marshal`` after this.
 OBJECT_SCHEMAS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_prepared", "object-schema")
-FORMAT = 3  # 3: the built-in tree's digest stored beside the inputs
+FORMAT = 4  # 3: the built-in tree's digest stored beside the inputs; 4: each input schema marshalled alone
 # The libraries whose behaviour parsing the built-ins depends on: (module, distribution).
 LIBRARIES = (("yaml", "pyyaml"), ("jsonschema_rs", "jsonschema_rs"), ("jinja2", "jinja2"), ("markupsafe", "markupsafe"))
 
@@ -116,8 +115,9 @@ def _unpickled(path: str) -> Prepared | None:
 
 
 def write_input_schemas(schemas: Mapping[str, dict[str, Any]], path: str = SCHEMAS_FILE) -> None:
-    """Store each input kind's schema as parse/inputs.py builds it from schemas/*.yaml."""
-    _write(path, marshal.dumps(dict(schemas)))
+    """Store each input kind's schema as parse/inputs.py builds it from schemas/*.yaml, each
+    marshalled on its own (`input_schema` gives a fresh copy of one, unmarshalling only it)."""
+    _write(path, marshal.dumps({kind: marshal.dumps(schema) for kind, schema in schemas.items()}))
 
 
 def input_schema(kind: str, path: str = SCHEMAS_FILE) -> dict[str, Any] | None:
@@ -125,7 +125,11 @@ def input_schema(kind: str, path: str = SCHEMAS_FILE) -> dict[str, Any] | None:
     package's, so the code digest covers them), or None."""
     schemas = _table(path)
     found = schemas.get(kind) if isinstance(schemas, dict) else None
-    return copy.deepcopy(found) if isinstance(found, dict) else None
+    try:
+        schema = marshal.loads(found) if isinstance(found, bytes) else None
+    except (EOFError, ValueError, TypeError):
+        return None
+    return schema if isinstance(schema, dict) else None
 
 
 def write_object_schemas(texts: Mapping[str, str], path: str = OBJECT_SCHEMAS_FILE) -> None:

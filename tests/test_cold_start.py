@@ -759,6 +759,8 @@ def test_prepared_input_schemas_are_what_building_them_gives(tmp_path, monkeypat
     prepared_builtins.write_input_schemas({kind: input_schema(kind) for kind in kinds}, file)
     for kind in kinds:
         assert prepared_builtins.input_schema(kind, file) == input_schema(kind)
+    prepared_builtins.input_schema("DatabaseCluster", file)["properties"].clear()  # each call gives its own copy
+    assert prepared_builtins.input_schema("DatabaseCluster", file) == input_schema("DatabaseCluster")
     assert prepared_builtins.input_schema("NoSuchKind", file) is None
     # Made by other code (an edited schema file is part of the package's code and data): unused.
     monkeypatch.setattr(package_files, "code_identity", lambda: b"another checkout")
