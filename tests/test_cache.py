@@ -396,14 +396,17 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
     assert not again.replayed and written(again) == written(first)
     dumps = __import__("marshal").dumps
 
-    def run_entry(buckets=None, digests=None, parts=None, version=snapshot.RUN_FORMAT):
-        apart = dumps((parts or {}, {}))
+    def run_entry(buckets=None, digests=None, parts=None, version=snapshot.RUN_FORMAT, spaces=None):
+        apart = dumps((parts or {}, spaces or {}))
         return snapshot._decode_run(dumps((version, "x", 1, buckets or {}, digests or {}, [], "", apart)))
 
     assert run_entry() is not None
     assert run_entry(version=snapshot.RUN_FORMAT + 1) is None  # another format
     assert run_entry(parts={"c.yaml": ("d", ("ns",))})[1].parts == {"c.yaml": snapshot.Part("d", ("ns",))}
     assert run_entry(parts={"c.yaml": ("d",)})[1].parts == {}  # not a part: the render is not taken apart
+    space = (("db",), (("", "v1", "ConfigMap", "db-settings"),))
+    assert run_entry(parts={"c.yaml": ("d", ("ns",))}, spaces={"ns": space})[1].spaces == {"ns": snapshot.Space(*space)}
+    assert run_entry(parts={"c.yaml": ("d", ("ns",))}, spaces={"ns": (("db",), (("v1", "ConfigMap"),))})[1].parts == {}
     assert run_entry(buckets={0: "not a key"}) is None
     assert run_entry(digests={"ns/db.yaml": b"short"}) is None  # not a digest
     payload = dumps({"ns/db.yaml": b"---\n"})

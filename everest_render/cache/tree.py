@@ -24,7 +24,7 @@ import marshal
 import os
 import struct
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -98,9 +98,34 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
         changed[name] = token
     if not changed:
         return tree
-    shape = snapshot.with_texts(tree.shape, lambda token: changed.get(snapshot.token_name(token) or "", token))
+    shape = _swapped(tree.shape, {tree.where[name][1]: token for name, token in changed.items()})
     asked = {name: (path, changed.get(name, was)) for name, (path, was) in tree.where.items()}
-    return Tree(tree.watched, shape, asked) if shape is not None else None
+    return Tree(tree.watched, shape, asked)
+
+
+def _swapped(shape: RepositoryFiles, swaps: dict[str, str]) -> RepositoryFiles:
+    """``shape`` with the tokens of ``swaps`` replaced (a few changed files of a fleet: each
+    other file's SourceFile kept as it is, not made again)."""
+
+    def source(found: SourceFile) -> SourceFile:
+        return SourceFile(found.path, swaps[found.text]) if found.text in swaps else found
+
+    def assets(found: ProviderAssets) -> ProviderAssets:
+        templates = {k: swaps.get(v, v) for k, v in found.templates.items()}
+        schemas = {k: swaps.get(v, v) for k, v in found.schemas.items()}
+        return ProviderAssets(templates, schemas, found.unreadable)
+
+    def source_set(found: SourceSet) -> SourceSet:
+        sources = [s if s.text not in swaps else source(s) for s in found.sources]
+        return replace(found, sources=sources, assets={k: assets(v) for k, v in found.assets.items()})
+
+    return replace(
+        shape,
+        builtin=source_set(shape.builtin),
+        own=source_set(shape.own),
+        settings=source(shape.settings) if shape.settings is not None else None,
+        extensions=tuple(ExtensionFolder(e.folder, source(e.manifest), assets(e.assets), e.builtin) for e in shape.extensions),
+    )
 
 
 def record_tree(shape: RepositoryFiles, root: Path, out_dir: Path, reader: snapshot.StatReader) -> Tree | None:

@@ -346,6 +346,13 @@ def parse_yaml(source: SourceFile) -> tuple[list[Document], list[Diagnostic]]:
     diagnostics: list[Diagnostic] = text_problems(source.text, source.path)
     if diagnostics:
         return documents, diagnostics
+    from everest_render.load.line_reader import read_input  # it reads through this module
+
+    # Most files, line by line (load/line_reader.py: what libyaml reads, or None); the rest,
+    # and anything wrong, through libyaml below, which locates each problem.
+    read = read_input(source.text)
+    if read is not None:
+        return [Document(source, index, data, ReloadedPositions(source, index)) for index, data in read], diagnostics
     loader = _InputLoader(source.text)
     try:
         index = 0

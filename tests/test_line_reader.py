@@ -1,5 +1,5 @@
-"""The fast reader of template output (render/output_reader.py) reads what it takes exactly as
-libyaml does, and hands everything else to libyaml."""
+"""The fast reader of template output and input files (load/line_reader.py) reads what it takes
+exactly as libyaml does, and hands everything else to libyaml."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import everest_render.load.line_reader as line_reader
 import everest_render.render.templates as templates
-from everest_render.load.documents import Refused, compose_stream, node_value
+from everest_render.load.documents import Refused, SourceFile, compose_stream, node_value, parse_yaml
+from everest_render.load.line_reader import read_input, read_rendered
 from everest_render.pipeline import read_repository, render_repository
-from everest_render.render.output_reader import read_rendered
 
 EXAMPLE = Path(__file__).resolve().parent.parent
 
@@ -201,3 +202,152 @@ def template_like(draw: st.DrawFn) -> str:
 @given(template_like())
 def test_random_template_like_texts_are_read_alike_or_left_to_libyaml(text: str) -> None:
     assert_read_alike(text)
+
+
+# Input files: read_input against the loader's own reading through libyaml (parse_yaml with the
+# line reader out of the way), which says every problem.
+
+
+def loaded_by_libyaml(text: str) -> tuple[list[tuple[int, Any]], bool]:
+    """The loader's documents (index and typed value) through libyaml, and whether it found a problem."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(line_reader, "read_input", lambda text: None)
+        documents, problems = parse_yaml(SourceFile("f.yaml", text))
+    return [(d.index, typed(d.data)) for d in documents], bool(problems) or any(d.refused for d in documents)
+
+
+def assert_loaded_alike(text: str) -> bool:
+    """read_input gives the loader's documents and indices, or nothing; whether it read the text."""
+    fast = read_input(text)
+    if fast is None:
+        return False
+    expected, problems = loaded_by_libyaml(text)
+    assert not problems, f"the loader finds a problem in what the line reader read: {text!r}"
+    assert [(index, typed(value)) for index, value in fast] == expected, text
+    return True
+
+
+def _input_files() -> list[Path]:
+    """The repository's small YAML inputs: the example fleet, cases, bad inputs, fixtures (not
+    the CRDs: large, and only libyaml reads them)."""
+    roots = ["clusters", "examples", "providers", "extensions", "tests/bad_inputs", "tests/fixtures", "everest_render/schemas"]
+    files = [p for root in roots for p in sorted((EXAMPLE / root).rglob("*.y*ml")) if "crds" not in p.parts]
+    return [p for p in files if p.stat().st_size < 50_000]
+
+
+def test_every_small_input_file_of_the_repository_is_loaded_alike() -> None:
+    files = _input_files()
+    read = [assert_loaded_alike(path.read_text(encoding="utf-8", errors="replace")) for path in files]
+    assert len(files) > 100
+    # The example fleet (what `make bench` copies) goes by the line reader.
+    fleet = [r for r, path in zip(read, files, strict=True) if path.parts[-3] == "clusters" or path.parent.name == "clusters"]
+    assert fleet and all(fleet)
+
+
+LOADED_ALIKE = [
+    *ALIKE,
+    "",
+    "# only a comment\n",
+    "---\n",
+    "a: 1\n---\n",
+    "---\n# c\n---\na: 1\n",
+    "# c\n---\na: 1\n---\nb: 2\n",
+    "a: {b: c, d: [e, 1]}  # a comment\n",
+    "a: [10.0.0.0/8, \"2001:db8::1\"]\n",
+    "a: {version: 16.13-2}\nb: {cpu: \"1\", memory: 4G}\n",
+    "a: plain # comment\nb: \"q\" # comment\nc: # comment\n  d: 1\n",
+    "a:\n  - # comment\n    b: 1\n  - x # c\n",
+    "a: 'single'\nb: 'it''s'\nc: ['x', y]\n",
+    "a: |\n  line\n  # not a comment\n\n  more\nb: 1\n",
+    "a: |-\n  x\n\n\nb: 1\n",
+    "a: |+\n  x\n\n\nb: 1\n",
+    "a: |+\n  x\n\n",
+    "a: |+\n  x",
+    "a: >\n  folded\n  text\n\n  again\n",
+    "a:\n  b: |\n    deep\n  c: 2\n",
+    "a:\n- |\n  item\n- >-\n  other\n",
+    "- a: |\n    x\n",
+    "k:\n  - a: |\n      x\n    b: 1\n",
+    "a: |2\n   indented\n",
+    "a: |\n  x\n# c\n  y\n",
+    "a: |\n    x\n  y\n",
+    "a: | # c\n  x\n",
+    "a: |\n\n   \n  x\n",
+    "a: |\n     \n  x\n",
+    "a: |\n",
+    "a: {b: *c}\n",
+    "a: &x {b: 1}\nc: *x\n",
+    "a: {b: 1, b: 2}\n",
+    "a: {y: 1}\n",
+    "a: [1, 2\n",
+    "a: [1,\n  2]\n",
+    "a: {\"\u00e9\": 1}\n",
+    "\u00e9: 1\ne\u0301: 2\n",
+    "a: \"\u00e9\"\nb: caf\u00e9\n",
+    "a: " + "[" * 40 + "]" * 40 + "\n",
+    "a: " + "[" * 900 + "]" * 900 + "\n",
+    "a: 2024-01-01 # a date stays text\n",
+    "a: 0755\nb: 1_000 # c\n",
+    "a: !!binary aGk=\n",
+    "a: x\n--- # c\nb: y\n",
+]
+
+
+@pytest.mark.parametrize("text", LOADED_ALIKE)
+def test_input_texts_at_the_edges_of_the_subset_are_loaded_alike_or_left_to_libyaml(text: str) -> None:
+    assert_loaded_alike(text)
+
+
+def test_the_input_subset_takes_what_people_write() -> None:
+    taken = {text for text in LOADED_ALIKE if read_input(text) is not None}
+    assert {LOADED_ALIKE[len(ALIKE) + i] for i in (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)} <= taken
+    assert read_input("a: |2\n   indented\n") is None and read_input("\u00e9: 1\ne\u0301: 2\n") is None
+
+
+_INPUT_VALUES = ["x", "1", "x # c", '"q" # c', "{a: b}", "{a: [b, 1]}", "[x, 'y']", "'s'", "'it''s'", "#c", "yes", "1.5"]
+_ODD_VALUES = ["{a: *b}", "|2", "[x", "x: y", "&a x", "'s' t", "{a: 1, a: 2}", "y"]
+_BLOCK_HEADERS = ["|", "|-", "|+", ">", ">-", "| # c"]
+_BODY_LINES = ["t", "t u", "# not a comment", "", "", "  deeper"]
+
+
+def _input_block(draw: st.DrawFn, indent: int, depth: int) -> list[str]:
+    """A mapping or a list in block style as people write it: values of one line, some with a
+    comment after them, and literal and folded blocks with their lines."""
+    pad = " " * indent
+    lines: list[str] = []
+    as_list = depth > 0 and draw(st.integers(0, 3)) == 0
+    for number in range(draw(st.integers(1, 4))):
+        lead = f"{pad}- " if as_list else f"{pad}{draw(st.sampled_from(['a', 'b', 'name', 'spec']))}{number}: "
+        kind = draw(st.integers(0, 9))
+        if kind <= 1 and depth < 3:
+            inner = _input_block(draw, indent + 2, depth + 1)
+            if as_list:
+                lines.extend([lead + inner[0].lstrip(" "), *inner[1:]])
+            else:
+                lines.extend([lead.rstrip(" ") + draw(st.sampled_from(["", "  # c"])), *inner])
+        elif kind <= 3:
+            body = indent + 2 + (2 if as_list else 0)
+            lines.append(lead + draw(st.sampled_from(_BLOCK_HEADERS)))
+            chosen = draw(st.lists(st.sampled_from(_BODY_LINES), min_size=1, max_size=4))
+            lines.extend(" " * body + line if line else draw(st.sampled_from(["", " " * body])) for line in chosen)
+        else:
+            lines.append(lead + draw(st.sampled_from(_INPUT_VALUES * 4 + _ODD_VALUES)))
+        if draw(st.integers(0, 5)) == 0:
+            lines.append(draw(st.sampled_from(["# c", pad + "# c", ""])))
+    return lines
+
+
+@st.composite
+def input_like(draw: st.DrawFn) -> str:
+    documents = [_input_block(draw, 0, 0) for _ in range(draw(st.integers(1, 2)))]
+    lines = [line for document in documents for line in ["---", *document]][draw(st.integers(0, 1)) :]
+    if draw(st.integers(0, 3)) == 0:  # and near it: a line moved or doubled
+        at = draw(st.integers(0, len(lines) - 1))
+        lines.insert(at, lines[at] if draw(st.booleans()) else " " + lines[at])
+    return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+@settings(max_examples=250, deadline=None)
+@given(input_like())
+def test_random_input_like_texts_are_loaded_alike_or_left_to_libyaml(text: str) -> None:
+    assert_loaded_alike(text)

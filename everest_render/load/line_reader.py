@@ -1,24 +1,30 @@
-"""Reading a template's output back: a fast reader for the YAML that templates write.
+"""A fast reader for the YAML that templates write and people mostly write: line by line.
 
-Every rendered object is Jinja text read back as YAML, and reading it through libyaml costs
-as much as the templates themselves (a node object and a callback per scalar). Templates write
-a small part of YAML: block mappings and sequences, one line per value, plain scalars, quoted
-strings and flow collections from ``tojson``. This reader takes exactly that part, line by
-line, and answers None for anything else (comments between values excepted, which it skips):
-then libyaml reads the text, as before, and reports whatever is wrong with it. So it never
-decides an error, and what it accepts it reads as libyaml does: plain scalars and keys are
-resolved *by* libyaml (once per distinct spelling), quoted and flow values by ``json`` only
-where JSON and YAML agree (no exponent floats, no surrogate escapes, no duplicate keys).
-tests/test_output_reader.py compares the two readers on every template output of a fleet
-covering every built-in provider and feature, and on texts at the edges of the subset.
+Every rendered object is Jinja text read back as YAML, and every input file is YAML too;
+reading them through libyaml costs a node object and a Python callback per scalar (as much as
+the templates themselves). Most of that YAML is a small part of the language: block mappings
+and sequences, one line per value, plain scalars, quoted strings, flow collections on one
+line, literal and folded blocks, comments. This reader takes exactly that part, line by line,
+and answers None for anything else: then libyaml reads the text, as before, and reports
+whatever is wrong with it. So it never decides an error, and what it accepts it reads as
+libyaml does: plain scalars and keys are resolved *by* libyaml (once per distinct spelling),
+quoted and flow values by ``json`` only where JSON and YAML agree (no exponent floats, no
+surrogate escapes, no duplicate keys), and any other one-line value (a flow collection of
+plain scalars, a single-quoted string, a value followed by a comment) and every block scalar
+by libyaml too, read alone once per spelling (one line or one block reads the same alone as
+in place: neither depends on what is around it, but an explicit indentation indicator, which
+is left to libyaml with the whole text). tests/test_line_reader.py compares the two readers
+on every template output and input file of a fleet covering every built-in provider and
+feature, and on texts at the edges of the subset.
 
-Provider authors write templates as before: nothing here is a rule for them.
+Provider authors and users write YAML as before: nothing here is a rule for them.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 import yaml
@@ -30,6 +36,13 @@ class _Outside(Exception):
     """The text leaves the subset this reader takes: libyaml reads it instead."""
 
 
+class _Lines(list[tuple[int, str, int]]):
+    """A document's lines as (indentation, content, line number in ``raw``), blank lines and
+    comments left out; ``raw`` is the whole text's lines, for block scalars."""
+
+    raw: list[str]
+
+
 # A plain key (anything else, e.g. `y` or `123`, is read by libyaml below and may be refused).
 _PLAIN_KEY = r"[A-Za-z0-9_][A-Za-z0-9_./-]*"
 # A quoted key as JSON writes it.
@@ -39,7 +52,9 @@ _PLAIN_KEY_TEXT = re.compile(_PLAIN_KEY)
 # A plain scalar of one line that YAML reads the same in a block mapping and a sequence: no
 # indicator first, no `: `, ` #` or quote inside (what the canonical writer writes plainly).
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_/.+-][A-Za-z0-9_./:@%+=~$^(),* -]*")
-_FLOW_ITEM = re.compile(_PLAIN_KEY)
+# A block scalar's header without an indentation indicator (that one counts from the parent's
+# indentation, which a block read alone does not have), and maybe a comment.
+_BLOCK_HEADER = re.compile(r"[|>][-+]?(?: +#.*)?")
 # Escapes JSON and YAML read alike; any other (\/, \b, \f, \r and UTF-16 surrogates, which
 # libyaml refuses) leaves the subset.
 _OTHER_ESCAPE = re.compile(r'\\(?:[^"\\ntu]|u[dD][89abAB])')
@@ -49,11 +64,16 @@ _OTHER_BREAKS = re.compile("[\t\r\x85\u2028\u2029\ufeff]")
 _FLOAT = re.compile(r"-?[0-9]+\.[0-9]+")
 
 # Plain scalars and keys as libyaml reads them, by spelling (manifests repeat a few thousand
-# spellings; bounded so a huge fleet's names do not pile up).
+# spellings; bounded so a huge fleet's names do not pile up); other values read alone, by
+# spelling (collections among them are copied for each use: no two documents share one).
 _PLAIN: dict[str, Any] = {}
 _KEYS: dict[str, Any] = {}
+_ALONE: dict[str, Any] = {}
 _REMEMBERED = 50_000
 _REFUSED = object()
+# A flow value nested this deep at most (by its brackets): JSON's decoder nests in C, and the
+# loader's reading refuses a document nested deeper than the interpreter's recursion allows.
+_FLOW_DEPTH = 32
 
 
 def read_rendered(text: str) -> list[Any] | None:
@@ -67,6 +87,36 @@ def read_rendered(text: str) -> list[Any] | None:
         return None
 
 
+def read_input(text: str) -> list[tuple[int, Any]] | None:
+    """An input file's documents, each with its index in the stream as libyaml counts them
+    (empty ones count, and are dropped), or None when it leaves the subset. Stricter than
+    `read_rendered` where the input loader is: a key that is not ASCII is left to libyaml
+    (the loader compares keys Unicode-normalised), and so is a document that may hold more
+    than MAX_VALUES values (the loader says so, at the document)."""
+    if _other_breaks(text):
+        return None
+    try:
+        documents = _split(text)
+        if not documents[0]:
+            documents = documents[1:]  # nothing before the first `---`: no document there
+        if len(text) > MAX_VALUES and any(sum(len(line[1]) for line in lines) + 1 > MAX_VALUES for lines in documents):
+            return None
+        read = [(index, _document(lines)) for index, lines in enumerate(documents) if lines]
+    except (_Outside, RecursionError):
+        return None
+    if not text.isascii() and not all(_ascii_keys(value) for _, value in read):
+        return None
+    return read
+
+
+def _ascii_keys(value: Any) -> bool:
+    if type(value) is dict:
+        return all(key.isascii() and _ascii_keys(item) for key, item in value.items())
+    if type(value) is list:
+        return all(_ascii_keys(item) for item in value)
+    return True
+
+
 def _other_breaks(text: str) -> bool:
     # Of _OTHER_BREAKS, ASCII text (most output) can hold only tab and carriage return: two
     # scans in C instead of the regex's over every character.
@@ -75,26 +125,29 @@ def _other_breaks(text: str) -> bool:
     return _OTHER_BREAKS.search(text) is not None
 
 
-def _split(text: str) -> list[list[tuple[int, str]]]:
-    """Each document's lines as (indentation, content), blank lines and comments left out."""
-    documents: list[list[tuple[int, str]]] = [[]]
-    lines = documents[0]
-    for raw in text.split("\n"):
+def _split(text: str) -> list[_Lines]:
+    """Each document's lines (the first: what comes before any ``---``, maybe nothing)."""
+    raw_lines = text.split("\n")
+    lines = _Lines()
+    lines.raw = raw_lines
+    documents = [lines]
+    for number, raw in enumerate(raw_lines):
         content = raw.lstrip(" ")  # once, for the indentation and the content both
         if not content or content[0] == "#":
             continue
         if raw[0] in "-.%" and raw.startswith(("---", "...", "%")):
             if raw.rstrip(" ") != "---":
                 raise _Outside
-            lines = []
+            lines = _Lines()
+            lines.raw = raw_lines
             documents.append(lines)
             continue
         indent = len(raw) - len(content)
-        lines.append((indent, content.rstrip(" ") if content[-1] == " " else content))
+        lines.append((indent, content.rstrip(" ") if content[-1] == " " else content, number))
     return documents
 
 
-def _document(lines: list[tuple[int, str]]) -> Any:
+def _document(lines: _Lines) -> Any:
     if _is_item(lines[0][1]):
         raise _Outside  # a list is no object: libyaml's reading goes on to say so
     value, end = _mapping(lines, 0, lines[0][0])
@@ -107,18 +160,18 @@ def _is_item(content: str) -> bool:
     return content == "-" or content.startswith("- ")
 
 
-def _block(lines: list[tuple[int, str]], index: int) -> tuple[Any, int]:
-    indent, content = lines[index]
+def _block(lines: _Lines, index: int) -> tuple[Any, int]:
+    indent, content, _ = lines[index]
     if _is_item(content):
         return _sequence(lines, index, indent)
     return _mapping(lines, index, indent)
 
 
-def _mapping(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[dict[str, Any], int]:
+def _mapping(lines: _Lines, index: int, indent: int) -> tuple[dict[str, Any], int]:
     result: dict[str, Any] = {}
     count = len(lines)
     while index < count:
-        at, content = lines[index]
+        at, content, number = lines[index]
         if at < indent:
             break
         entry = _entry(content) if at == indent else None
@@ -129,7 +182,12 @@ def _mapping(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[dic
         if key in result:
             raise _Outside
         index += 1
+        if rest and rest[0] == "#":
+            rest = ""  # a comment after the key
         if rest:
+            if rest[0] in "|>":
+                result[key], index = _block_scalar(lines, index, indent, number, rest)
+                continue
             result[key] = _scalar(rest)
             if index < count and lines[index][0] > indent:
                 raise _Outside  # a plain scalar going on over lines, or a stray line
@@ -142,16 +200,18 @@ def _mapping(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[dic
     return result, index
 
 
-def _sequence(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[list[Any], int]:
+def _sequence(lines: _Lines, index: int, indent: int) -> tuple[list[Any], int]:
     items: list[Any] = []
     count = len(lines)
     while index < count:
-        at, content = lines[index]
+        at, content, number = lines[index]
         if at < indent or (at == indent and not _is_item(content)):
             break
         if at > indent:
             raise _Outside
         rest = content[1:].lstrip(" ")
+        if rest and rest[0] == "#":
+            rest = ""  # a comment after the dash
         if not rest:
             index += 1
             if index < count and lines[index][0] > indent:
@@ -160,8 +220,10 @@ def _sequence(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[li
                 value = None
         elif _is_item(rest) or _entry(rest) is not None:
             # "- " stands for the indentation of the item's first line.
-            lines[index] = (indent + len(content) - len(rest), rest)
+            lines[index] = (indent + len(content) - len(rest), rest, number)
             value, index = _block(lines, index)
+        elif rest[0] in "|>":
+            value, index = _block_scalar(lines, index + 1, indent, number, rest)
         else:
             value = _scalar(rest)
             index += 1
@@ -169,6 +231,29 @@ def _sequence(lines: list[tuple[int, str]], index: int, indent: int) -> tuple[li
                 raise _Outside
         items.append(value)
     return items, index
+
+
+def _block_scalar(lines: _Lines, index: int, indent: int, number: int, header: str) -> tuple[str, int]:
+    """A literal or folded block whose header ends line ``number`` of a mapping or sequence at
+    ``indent``: read by libyaml alone, the header and every line after it up to the first
+    that is neither blank nor indented deeper (any line of the block is, and a comment line
+    not indented deeper ends the block too); then the index of the first line after it."""
+    if _BLOCK_HEADER.fullmatch(header) is None:
+        raise _Outside  # an indentation indicator, or not a block scalar header
+    raw = lines.raw
+    end = number + 1
+    while end < len(raw) and (not raw[end].strip(" ") or len(raw[end]) - len(raw[end].lstrip(" ")) > indent):
+        end += 1
+    # The text as it is, to the line break before the first line after the block (the last
+    # of ``raw`` is what follows the text's last line break: nothing, or a line without one).
+    body = "\n".join(raw[number + 1 : end])
+    value = _alone(f"{header}\n{body}" + ("\n" if end < len(raw) else ""), block=True)
+    if not isinstance(value, str):
+        raise _Outside
+    count = len(lines)
+    while index < count and lines[index][2] < end:
+        index += 1
+    return value, index
 
 
 def _entry(content: str) -> tuple[str, str] | None:
@@ -204,7 +289,7 @@ def _read_key(written: str) -> Any:
             key = _json_text(written)
         except _Outside:
             return _REFUSED
-        return key if isinstance(key, str) else _REFUSED
+        return sys.intern(key) if isinstance(key, str) else _REFUSED
     try:
         (mapping,) = [node_value(node) for node in compose_stream(f"{written}: 0")]
         (key,) = mapping
@@ -218,13 +303,23 @@ def _scalar(written: str) -> Any:
     if value is not _REFUSED:
         return value
     first = written[0]
-    if first == '"':
-        return _json_text(written)
-    if first == "{" or first == "[":
+    if first == '"' or first == "{" or first == "[":
+        if written.count("[") + written.count("{") > _FLOW_DEPTH:
+            raise _Outside  # deeper maybe than libyaml's reading goes before it says so
         try:
-            return _json_text(written)
+            value = _json_text(written)
         except _Outside:
-            return _plain_list(written)
+            return _copy(_alone(written))
+        if type(value) is str:
+            value = sys.intern(value)
+            _remember(written, value)  # a quoted name, again and again: one string for all
+        return value
+    if first == "'":
+        return _copy(_alone(written))
+    if " #" in written:
+        value = _scalar(written[: written.index(" #")].rstrip(" "))  # a comment after the value
+        _remember(written, value)
+        return value
     if (
         _PLAIN_VALUE.fullmatch(written) is None
         or ": " in written
@@ -237,21 +332,43 @@ def _scalar(written: str) -> Any:
         value = mapping["k"]
     except (Refused, ValueError, KeyError, yaml.YAMLError):
         raise _Outside from None
-    if len(_PLAIN) >= _REMEMBERED:
-        _PLAIN.clear()
-    _PLAIN[written] = value
+    _remember(written, sys.intern(value) if type(value) is str else value)
     return value
 
 
-def _plain_list(written: str) -> list[Any]:
-    """``[ReadWriteOnce]``: a flow sequence of simple plain scalars."""
-    if written[0] != "[" or written[-1] != "]":
+def _remember(written: str, value: Any) -> None:
+    if len(_PLAIN) >= _REMEMBERED:
+        _PLAIN.clear()
+    _PLAIN[written] = value
+
+
+def _alone(written: str, block: bool = False) -> Any:
+    """The value of ``written`` (one line; or a block scalar's header and lines, each line
+    break kept), as libyaml reads it as the value of a key by itself; once per spelling."""
+    value = _ALONE.get(written, _REFUSED)
+    if value is _REFUSED:
+        try:
+            (mapping,) = [node_value(node) for node in compose_stream(f"k: {written}" if block else f"k: {written}\n")]
+            value = mapping["k"]
+        except (Refused, ValueError, KeyError, TypeError, yaml.YAMLError):
+            value = _OUTSIDE
+        if len(_ALONE) >= _REMEMBERED:
+            _ALONE.clear()
+        _ALONE[written] = value
+    if value is _OUTSIDE:
         raise _Outside
-    inner = written[1:-1].strip(" ")
-    items = [item.strip(" ") for item in inner.split(",")] if inner else []
-    if not all(_FLOW_ITEM.fullmatch(item) for item in items):
-        raise _Outside
-    return [_scalar(item) for item in items]
+    return value
+
+
+_OUTSIDE = object()
+
+
+def _copy(value: Any) -> Any:
+    if type(value) is dict:
+        return {key: _copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copy(item) for item in value]
+    return value
 
 
 def _json_text(written: str) -> Any:
