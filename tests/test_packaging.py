@@ -92,3 +92,32 @@ def _render_here() -> bytes:
     result = CliRunner().invoke(main, ["render", "--stdout", "--repo", str(PROJECT_ROOT)])
     assert result.exit_code == 0
     return result.stdout_bytes
+
+
+def test_a_wheel_built_after_prepare_ships_the_prepared_files_but_not_the_checkouts_stat_record(tmp_path):
+    # As the Dockerfile builds: the files it copies, `prepare` run, then `pip wheel`. The stat
+    # record names the build machine's paths and stats (a checkout's cache, package_files.py);
+    # an installed wheel is vouched for by its RECORD instead.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", ".gitignore"):
+        shutil.copy2(PROJECT_ROOT / name, source / name)
+    skip = shutil.ignore_patterns("__pycache__", "_prepared", "crds")
+    for folder in ("everest_render", "providers", "extensions"):
+        shutil.copytree(PROJECT_ROOT / folder, source / folder, ignore=skip)
+    prepared = source / "everest_render/_prepared"
+    prepared.mkdir()
+    (prepared / "templates.marshal").write_bytes(b"prepared")
+    (prepared / "file-stats.marshal").write_bytes(b"stats of the build machine")
+    wheels = tmp_path / "wheels"
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (wheel,) = wheels.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "everest_render/_prepared/templates.marshal" in names
+    assert "everest_render/_prepared/file-stats.marshal" not in names
