@@ -557,7 +557,12 @@ class LoadedFiles:
             own = by_source[id(source)]
             if source.path not in named and not (sensitive and sensitive_values(own)):
                 self._documents[source] = tuple(own)
-        every = [document for source, held in zip(sources, kept, strict=True) for document in (held or by_source[id(source)])]
+        # A kept file may hold no document (an empty file): its empty tuple is still its documents.
+        every = [
+            document
+            for source, held in zip(sources, kept, strict=True)
+            for document in (held if held is not None else by_source[id(source)])
+        ]
         return every, problems, sensitive
 
 

@@ -152,6 +152,22 @@ def test_an_error_only_at_the_revision_is_reported_as_before(repo):
     assert result.stdout.startswith("--- /dev/null\n+++ b/out/shop/orders.yaml\n")
 
 
+def test_a_file_without_documents_on_both_sides_is_shared_as_it_is(repo):
+    # An empty file (and one of comments only) loads to no document; kept for the revision's
+    # resolve, its documents are that empty tuple, not a file to load again.
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/empty.yaml", "")
+    repo.write("clusters/shop/notes.yaml", "# nothing here yet\n")
+    commit(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    today, before, diagnostics = both_sides(repo)
+    assert (today, before) == alone(repo)
+    assert diagnostics == ()
+    result = run("diff", "--repo", str(repo.root), "--against", "HEAD", "--no-cache")
+    assert result.exit_code == 1, result.stderr
+    assert "+++ b/out/shop/orders.yaml" in result.stdout
+
+
 def read_unpacked(repo: Repo, scratch: Path):
     _unpack(repo.root, "HEAD", scratch)
     return read_repository(scratch, scratch / "out")
