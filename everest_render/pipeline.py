@@ -419,19 +419,7 @@ def _render_cached(
 ) -> list[RenderedSlice]:
     """Each cluster's slice, through ``cache``, on up to ``jobs`` processes (each keys, looks
     up, renders and stores its own share of the clusters)."""
-    return start_rendering(clusters, jobs, cache, sensitive, keep_objects=keep_objects)()
-
-
-def start_rendering(
-    clusters: Sequence[ResolvedCluster], jobs: int, cache: Store | None, sensitive: frozenset[str], *, keep_objects: bool = False
-) -> Callable[[], list[RenderedSlice]]:
-    """Each cluster's slice, as `render_resolved` renders them, begun on up to ``jobs``
-    processes (`parallel.start_slices`); the function returned waits for them."""
-    if cache is None or not cache.enabled:
-        waiting = start_slices(partial(render_each, keep_objects=keep_objects), clusters, jobs)
-        return lambda: [part for parts in waiting() for part in parts]
-    keyed = start_keyed_rendering(clusters, jobs, cache, sensitive, keep_objects=keep_objects)
-    return lambda: [part for part, _ in keyed()]
+    return [part for part, _ in start_keyed_rendering(clusters, jobs, cache, sensitive, keep_objects=keep_objects)()]
 
 
 def start_keyed_rendering(
@@ -443,7 +431,9 @@ def start_keyed_rendering(
     keys: Sequence[str | None] | None = None,
     keep_objects: bool = False,
 ) -> Callable[[], list[tuple[RenderedSlice, str | None]]]:
-    """`start_rendering`, each slice with its cluster's cache key (None when it has none):
+    """Each cluster's slice, as `render_resolved` renders them through ``cache``, with its
+    cluster's cache key (None when it has none), begun on up to ``jobs`` processes
+    (`parallel.start_slices`); the function returned waits for them. Keys are
     ``keys`` when the caller has them, else each worker keys its share of the clusters."""
     keyed = list(zip(clusters, keys if keys is not None else [_UNKEYED] * len(clusters), strict=True))
     pending = start_slices(partial(_keyed_slices, cache, sensitive, keep_objects), keyed, jobs)
