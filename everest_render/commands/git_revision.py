@@ -113,16 +113,24 @@ def _begun(before: ResolveResult, today: ResolveResult, cache: Store | None) -> 
 
     maker = KeyMaker(renderer_identity())
     keys = [maker.cluster_key(cluster) for cluster in before.clusters]
-    # A file the same on both sides was loaded once (pipeline.LoadedFiles): its documents are
-    # today's very objects. The others' clusters render here now, unless they are many (then
-    # on every CPU, once today's are done).
-    ours = {id(cluster.cluster.document) for cluster in today.clusters}
-    changed = [index for index, cluster in enumerate(before.clusters) if id(cluster.cluster.document) not in ours]
+    # A file the same on both sides is today's very SourceFile (revision_files.py; and loaded
+    # once, pipeline.LoadedFiles): a cluster of it is most likely today's too (its key says; a
+    # document translated from another kind, an Instance, is a new object each parse, but of
+    # the same file and place). The others' clusters render here now, unless they are many
+    # (then on every CPU, once today's are done).
+    ours = {_place(cluster) for cluster in today.clusters}
+    changed = [index for index, cluster in enumerate(before.clusters) if _place(cluster) not in ours]
     if len(changed) >= PARALLEL_FROM:
         return _Begun(keys, {})
     clusters = [before.clusters[index] for index in changed]
     parts = start_keyed_rendering(clusters, 1, cache, before.sensitive, keys=[keys[index] for index in changed])()
     return _Begun(keys, {index: part for index, (part, _) in zip(changed, parts, strict=True)})
+
+
+def _place(cluster: ResolvedCluster) -> tuple[int, int]:
+    """Where a cluster is written: its file (the very object) and its document's place there."""
+    document = cluster.cluster.document
+    return id(document.source), document.index
 
 
 def _shared_or_rendered(
