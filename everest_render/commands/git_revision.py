@@ -82,6 +82,10 @@ def render_with_revision(
     before = read if isinstance(read, str) else read[0]
     touched = None if isinstance(read, str) else _touched_namespaces(today, read[1], resolved, read[0])
     begun = before if isinstance(before, str) else _attempt(revision, lambda: _begun(before, resolved, earlier_cache, touched))
+    if jobs > 1 and len(resolved.clusters) >= PARALLEL_FROM:
+        # Here, rather than after the workers are done: the comparison's library (~0.1 s to
+        # import) would be the first thing the command pays for once both sides are rendered.
+        import deepdiff  # noqa: F401
     keyed = pending()
     slices = [part for part, _ in keyed]
     result = render_resolved(resolved, renderer=lambda _: slices)
