@@ -282,8 +282,11 @@ TOUCHING = {
 }
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["no cache", "cache"])
 @pytest.mark.parametrize("what", sorted(TOUCHING))
-def test_a_cluster_of_a_namespace_no_change_touched_renders_as_today_s_without_a_key(repo, keyed, what):
+def test_a_cluster_of_a_namespace_no_change_touched_renders_as_today_s_without_a_key(repo, tmp_path, keyed, what, cached):
+    from everest_render.cache.store import Store
+
     change, keyed_at_revision = TOUCHING[what]
     repo.write("clusters/shop/orders.yaml", mongodb())
     repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
@@ -293,11 +296,21 @@ def test_a_cluster_of_a_namespace_no_change_touched_renders_as_today_s_without_a
     _settings(repo, "1")
     commit(repo)
     change(repo)
-    today, before, diagnostics = both_sides(repo)
-    # On one process, the revision's side is keyed first (while today's would render on the
-    # workers), then today's side keys each of its clusters.
-    todays = sorted(str(c.ref) for c in render_repository(read_repository(repo.root, repo.root / "out")).resolved.clusters)
-    assert sorted(keyed[-len(todays) :]) == todays
-    assert sorted(keyed[: -len(todays)]) == sorted(keyed_at_revision)
-    assert (today, before) == alone(repo)
-    assert diagnostics == ()
+    todays = render_repository(read_repository(repo.root, repo.root / "out")).resolved.clusters
+    store = Store.open(tmp_path / "cache") if cached else None
+    today, earlier = render_with_revision(repo.root, repo.root / "out", "HEAD", jobs=1, cache=store)
+    before = earlier()
+    if cached:
+        # On one process, the revision's side is keyed first (while today's would render on
+        # the workers), then today's side keys each of its clusters, for the cache.
+        assert sorted(keyed[-len(todays) :]) == sorted(str(c.ref) for c in todays)
+        assert sorted(keyed[: -len(todays)]) == sorted(keyed_at_revision)
+    else:
+        # Without a cache, each cluster keyed is compared with today's at the same place only
+        # (the one whose key can be the same), keyed too.
+        places = {(c.cluster.document.source.path, c.cluster.document.index): str(c.ref) for c in todays}
+        at_revision = render_at_revision(repo.root, "HEAD").resolved.clusters
+        partners = {places[(c.cluster.document.source.path, c.cluster.document.index)] for c in at_revision if str(c.ref) in keyed_at_revision}
+        assert sorted(keyed) == sorted([*keyed_at_revision, *partners])
+    assert (dict(today.plan.files), dict(before.files)) == alone(repo)
+    assert before.diagnostics == ()

@@ -74,7 +74,11 @@ def render_with_revision(
     # Today's clusters render (and are keyed) on the workers; meanwhile, the files loaded are
     # stored, and the revision is read and resolved here. Its copy of the store keeps its own
     # warnings, which are not printed (today's side says whether the cache works).
-    pending = start_keyed_rendering(resolved.clusters, jobs, cache, resolved.sensitive)
+    # Without a cache, today's clusters need no key on the workers (_begun keys the few it
+    # compares).
+    cached = cache is not None and cache.enabled
+    unkeyed = None if cached else [None] * len(resolved.clusters)
+    pending = start_keyed_rendering(resolved.clusters, jobs, cache, resolved.sensitive, keys=unkeyed)
     if held is not None:
         held.flush(cache)
     earlier_cache = copy.copy(cache)
@@ -126,20 +130,32 @@ def _begun(before: ResolveResult, today: ResolveResult, cache: Store | None, tou
     # A file the same on both sides is today's very SourceFile (revision_files.py; and loaded
     # once, pipeline.LoadedFiles). A cluster of it whose namespace no change touched renders as
     # today's at that place does (_touched_namespaces): no key is needed to know it. The others
-    # are keyed: one of an unchanged file is most likely today's too (its key says; a document
-    # translated from another kind, an Instance, is a new object each parse, but of the same
-    # file and place), the rest render here now, unless they are many (then on every CPU, once
-    # today's are done).
+    # are keyed. A key covers the cluster's file (its name and text) and its place there, so
+    # the one cluster of today's that can have a cluster's key is today's at the same place:
+    # without a cache, today's are not keyed on the workers, but those few here. With one,
+    # today's keys come from the workers, and a cluster of an unchanged file is most likely
+    # today's too (a document translated from another kind, an Instance, is a new object each
+    # parse, but of the same file and place). The rest render here now, unless they are many
+    # (then on every CPU, once today's are done).
     ours = {_place(cluster): index for index, cluster in enumerate(today.clusters)}
-    todays: dict[int, int] = {}
-    if touched is not None:
-        for index, cluster in enumerate(before.clusters):
-            at = ours.get(_place(cluster))
-            if at is not None and cluster.ref.namespace not in touched and today.clusters[at].ref == cluster.ref:
-                todays[index] = at
+    named = {_named_place(cluster): index for index, cluster in enumerate(today.clusters)}
+    cached = cache is not None and cache.enabled
     maker = KeyMaker(renderer_identity())
-    keys = {index: maker.cluster_key(cluster) for index, cluster in enumerate(before.clusters) if index not in todays}
-    changed = [index for index in keys if _place(before.clusters[index]) not in ours]
+    todays: dict[int, int] = {}
+    keys: dict[int, str | None] = {}
+    for index, cluster in enumerate(before.clusters):
+        at = ours.get(_place(cluster))
+        if touched is not None and at is not None and cluster.ref.namespace not in touched and today.clusters[at].ref == cluster.ref:
+            todays[index] = at
+            continue
+        keys[index] = key = maker.cluster_key(cluster)
+        at = named.get(_named_place(cluster))
+        if not cached and at is not None and key is not None and maker.cluster_key(today.clusters[at]) == key:
+            todays[index] = at
+    if cached:
+        changed = [index for index in keys if _place(before.clusters[index]) not in ours]
+    else:
+        changed = [index for index in keys if index not in todays]
     if len(changed) >= PARALLEL_FROM:
         return _Begun(todays, keys, {})
     clusters = [before.clusters[index] for index in changed]
@@ -210,6 +226,12 @@ def _place(cluster: ResolvedCluster) -> tuple[int, int]:
     """Where a cluster is written: its file (the very object) and its document's place there."""
     document = cluster.cluster.document
     return id(document.source), document.index
+
+
+def _named_place(cluster: ResolvedCluster) -> tuple[str, int]:
+    """Where a cluster is written: its file's name and its document's place there."""
+    document = cluster.cluster.document
+    return document.source.path, document.index
 
 
 def _shared_or_rendered(
