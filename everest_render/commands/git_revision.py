@@ -7,6 +7,7 @@ import io
 import subprocess
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -61,10 +62,12 @@ def render_with_revision(
     serving the revision too, with or without the persistent cache. Today's clusters render on
     up to ``jobs`` processes while the revision is read and resolved here; the revision's own
     clusters then render on up to ``jobs`` processes too."""
+    archive = _Archiving(repo, revision)
     today = read_repository(repo, out_dir)
     loaded = LoadedFiles()
     held = _SavesLater(cache) if cache is not None and cache.enabled else None
     resolved = resolve_repository(today, held or cache, loaded)
+    archive.wait()
     if resolved.failed:
         if held is not None:
             held.flush(cache)
@@ -82,7 +85,7 @@ def render_with_revision(
     if held is not None:
         held.flush(cache)
     earlier_cache = copy.copy(cache)
-    read = _attempt(revision, lambda: _resolve_at_revision(repo, out_dir, revision, today, earlier_cache, loaded))
+    read = _attempt(revision, lambda: _resolve_at_revision(archive.archive(), repo, out_dir, today, earlier_cache, loaded))
     before = read if isinstance(read, str) else read[0]
     touched = None if isinstance(read, str) else _touched_namespaces(today, read[1], resolved, read[0])
     begun = before if isinstance(before, str) else _attempt(revision, lambda: _begun(before, resolved, earlier_cache, touched))
@@ -295,14 +298,13 @@ def _attempt(revision: str, work: Callable[[], Outcome]) -> Outcome | str:
 
 
 def _resolve_at_revision(
-    repo: Path, out_dir: Path, revision: str, today: RepositoryFiles, cache: Store | None, loaded: LoadedFiles
+    archive: bytes, repo: Path, out_dir: Path, today: RepositoryFiles, cache: Store | None, loaded: LoadedFiles
 ) -> tuple[ResolveResult, RepositoryFiles | None]:
     """The revision's inputs resolved, and the files: read from its archive in memory beside
     ``today``'s (revision_files.py), or, when its tree is not shaped as the working tree is,
     unpacked (then None for the files)."""
     from everest_render.commands.revision_files import files_at_revision
 
-    archive = _archive(repo, revision)
     files = files_at_revision(archive, repo, out_dir, today)
     if files is not None:
         return resolve_repository(files, cache, loaded), files
@@ -310,6 +312,35 @@ def _resolve_at_revision(
         root = Path(scratch)
         _extract(archive, root)
         return resolve_repository(read_repository(root, root / "out"), cache, loaded), None
+
+
+class _Archiving:
+    """`_archive`, begun on a thread: git works on a CPU of its own while today's inputs are
+    read and resolved here, when the other CPU has nothing to do yet. Waited for before the
+    workers fork (a fork copies only the thread that forks), so it only overlaps that read."""
+
+    def __init__(self, repo: Path, revision: str) -> None:
+        self._archive: bytes | None = None
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, args=(repo, revision), name="git archive")
+        self._thread.start()
+
+    def _run(self, repo: Path, revision: str) -> None:
+        try:
+            self._archive = _archive(repo, revision)
+        except Exception as error:  # raised where the archive is asked for, as when it was read there
+            self._error = error
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def archive(self) -> bytes:
+        """The archive, or what reading it raised."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._archive is not None
+        return self._archive
 
 
 def _earlier(repo: Path, revision: str, cache: Store | None) -> EarlierRender:
