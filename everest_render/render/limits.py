@@ -46,10 +46,11 @@ class TemplateLimit(Exception):
 
 class Budget:
     """The steps a template has spent. The hot paths (every attribute read, call, filter and
-    output chunk) count inline, as `step` does, and call `check` only when the count says the
-    budget may be spent: a method call per step was a tenth of the template stage."""
+    output chunk) count inline and call `check` only when the count reaches ``mark``: the next
+    multiple of 1,024 (when the wall clock is looked at) or the first step beyond the budget.
+    A method call per step, and its two tests, were a tenth of the template stage."""
 
-    __slots__ = ("depth", "started", "steps")
+    __slots__ = ("depth", "mark", "started", "steps")
 
     def __init__(self) -> None:
         self.reset()
@@ -58,17 +59,25 @@ class Budget:
         self.steps = 0
         self.depth = 0
         self.started = time.monotonic()
+        self.mark = min(0x400, STEP_BUDGET + 1)
 
     def step(self, count: int = 1) -> None:
         self.steps += count
-        if self.steps > STEP_BUDGET or not self.steps & 0x3FF:
+        if self.steps >= self.mark:
             self.check()
 
     def check(self) -> None:
-        if self.steps > STEP_BUDGET:
+        steps = self.steps
+        if steps > STEP_BUDGET:
             raise TemplateLimit(f"template ran out of its step budget ({STEP_BUDGET:,} steps): a loop or recursion too long")
-        if self.steps & 0x3FF == 0 and time.monotonic() - self.started > WALL_CLOCK_SECONDS:
+        if steps & 0x3FF == 0 and time.monotonic() - self.started > WALL_CLOCK_SECONDS:
             raise TemplateLimit(f"template ran longer than {WALL_CLOCK_SECONDS:.0f} s (the wall-clock backstop)")
+        self.mark = min((steps | 0x3FF) + 1, STEP_BUDGET + 1)
+
+
+# Tuples, not ``str | list``: that builds a union object on every call.
+_SEQUENCES = (str, list, tuple, dict, bytes)
+_REPEATABLE = (str, list, tuple)
 
 
 def check_size(value: Any) -> Any:
@@ -79,7 +88,11 @@ def check_size(value: Any) -> Any:
         return value
     if kind is bool or value is None:
         return value
-    if isinstance(value, str | list | tuple | dict | bytes) and len(value) > MAX_OUTPUT_CHARS:
+    if kind is int:
+        if value.bit_length() > MAX_INTEGER_BITS:
+            raise TemplateLimit(f"an integer of more than {MAX_INTEGER_BITS} bits")
+        return value
+    if isinstance(value, _SEQUENCES) and len(value) > MAX_OUTPUT_CHARS:
         raise TemplateLimit(f"a value of {len(value):,} items or characters, more than the limit of {MAX_OUTPUT_CHARS:,}")
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INTEGER_BITS:
         raise TemplateLimit(f"an integer of more than {MAX_INTEGER_BITS} bits")
@@ -192,9 +205,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
             if right * max(left.bit_length(), 1) > MAX_INTEGER_BITS:
                 raise TemplateLimit(f"{left} ** {right} is larger than {MAX_INTEGER_BITS} bits")
-        if operator == "*" and isinstance(right, int) and isinstance(left, str | list | tuple) and len(left) * right > MAX_OUTPUT_CHARS:
+        if operator == "*" and isinstance(right, int) and isinstance(left, _REPEATABLE) and len(left) * right > MAX_OUTPUT_CHARS:
             raise TemplateLimit(f"repeating {len(left):,} items {right:,} times is beyond the limit of {MAX_OUTPUT_CHARS:,}")
-        if operator == "*" and isinstance(left, int) and isinstance(right, str | list | tuple) and len(right) * left > MAX_OUTPUT_CHARS:
+        if operator == "*" and isinstance(left, int) and isinstance(right, _REPEATABLE) and len(right) * left > MAX_OUTPUT_CHARS:
             raise TemplateLimit(f"repeating {len(right):,} items {left:,} times is beyond the limit of {MAX_OUTPUT_CHARS:,}")
         if operator == "%" and isinstance(left, str) and _HUGE_WIDTH.search(left):
             raise TemplateLimit("a format width beyond the limit")
@@ -203,7 +216,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = __self.budget
         budget.steps += 1
-        if budget.steps > STEP_BUDGET or not budget.steps & 0x3FF:
+        if budget.steps >= budget.mark:
             budget.check()
         name = getattr(__obj, "__name__", "")
         _check_arguments(args, kwargs, name)
@@ -220,7 +233,11 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             finally:
                 budget.depth -= 1
         if (kind is BuiltinMethodType and type(__obj.__self__) in _PLAIN_TYPES) or __self._direct.get(id(__obj)) is __obj:
-            return check_size(__self._call_directly(__context, __obj, args, kwargs))
+            result = __self._call_directly(__context, __obj, args, kwargs)
+            kind = type(result)
+            if kind in _SIZED:
+                return result if len(result) <= MAX_OUTPUT_CHARS else check_size(result)
+            return result if kind in _UNSIZED else check_size(result)
         if isinstance(__obj, Macro):
             budget.depth += 1
             try:
@@ -246,7 +263,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         budget = self.budget
         budget.steps += 1
-        if budget.steps > STEP_BUDGET or not budget.steps & 0x3FF:
+        if budget.steps >= budget.mark:
             budget.check()
         kind = type(obj)
         if kind is dict and attribute not in _DICT_ATTRIBUTES:
@@ -281,7 +298,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
     def getitem(self, obj: Any, argument: Any) -> Any:
         budget = self.budget
         budget.steps += 1
-        if budget.steps > STEP_BUDGET or not budget.steps & 0x3FF:
+        if budget.steps >= budget.mark:
             budget.check()
         return super().getitem(obj, argument)
 
@@ -306,7 +323,7 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
             # The same checks for every other helper (most are ``| tojson``), inline: a call per
             # check was a fifth of the template stage.
             budget.steps += 1
-            if budget.steps > STEP_BUDGET or not budget.steps & 0x3FF:
+            if budget.steps >= budget.mark:
                 budget.check()
             for value in args:
                 kind = type(value)
@@ -340,16 +357,31 @@ def render_bounded(template: jinja2.Template, context: Mapping[str, Any], budget
     budget.reset()
     chunks = []
     size = 0
-    for chunk in template.generate(context):
-        budget.steps += 1  # budget.step(), inline
-        if budget.steps > STEP_BUDGET or not budget.steps & 0x3FF:
-            budget.check()
-        size += len(chunk)
-        if size > MAX_OUTPUT_CHARS:
-            raise TemplateLimit(f"template output beyond the limit of {MAX_OUTPUT_CHARS:,} characters")
-        chunks.append(chunk)
+    over: TemplateLimit | None = None
+    # What Template.generate does, without its generator wrapped around the template's (a
+    # resumption per chunk): a failure inside the template is raised as Jinja's handler
+    # rewrites it (its traceback at template lines); a bound the chunks go beyond is raised
+    # outside, as from here.
+    try:
+        for chunk in template.root_render_func(template.new_context(dict(context))):
+            budget.steps += 1  # budget.step(), inline
+            if budget.steps >= budget.mark:
+                try:
+                    budget.check()
+                except TemplateLimit as limit:
+                    over = limit
+                    break
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                over = TemplateLimit(f"template output beyond the limit of {MAX_OUTPUT_CHARS:,} characters")
+                break
+            chunks.append(chunk)
+    except Exception:
+        template.environment.handle_exception()
+    if over is not None:
+        raise over
     text = "".join(chunks)
-    identity = _IDENTITY.search(text)
+    identity = _IDENTITY.search(text) if " at 0x" in text else None  # every match has it; the search is 10x dearer
     if identity is not None:
         printed = re.sub(r"0x[0-9a-fA-F]+", "0x...", identity.group())[:80]  # the address itself differs on every run
         raise TemplateLimit(f"template printed an object's identity ({printed}), which differs on every run")
