@@ -327,6 +327,7 @@ def _resolve_at_revision(
 
     files = files_at_revision(archive, repo, out_dir, today)
     if files is not None:
+        del archive  # as large as the inputs: let go before the resolve
         return resolve_repository(files, cache, loaded), files
     with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
         root = Path(scratch)
@@ -355,12 +356,14 @@ class _Archiving:
         self._thread.join()
 
     def archive(self) -> bytes:
-        """The archive, or what reading it raised."""
+        """The archive (handed over: this keeps no reference to it, it is as large as the
+        inputs), or what reading it raised."""
         self.wait()
         if self._error is not None:
             raise self._error
-        assert self._archive is not None
-        return self._archive
+        archive, self._archive = self._archive, None
+        assert archive is not None
+        return archive
 
 
 def _earlier(repo: Path, revision: str, cache: Store | None) -> EarlierRender:
