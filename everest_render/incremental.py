@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
 from pathlib import Path
 
 from everest_render.cache.kept import KeptFiles, KeptFilesLost
@@ -48,18 +47,24 @@ def render_incremental(
     walked = load_tree(cache, key)
     # The walk by stat (cache/tree.py): no folder changed, so only the files are asked about.
     tree = quick_read(walked, snapshot.reader) if walked is not None else None
-    if tree is not None:
-        shape = tree.shape
+    if tree is None:
+        walk = read_repository_files(root, out_dir, snapshot.reader)
+        tree = record_tree(walk, root, out_dir, snapshot.reader)
+        inputs = fingerprint(walk, token_digest) if tree is None else tree.inputs
     else:
-        shape = read_repository_files(root, out_dir, snapshot.reader)
-        tree = record_tree(shape, root, out_dir, snapshot.reader)
-    inputs = fingerprint(shape, token_digest)
-    last = snapshot.last(partial(_recovered, shape, snapshot, inputs, jobs))
+        inputs = tree.inputs  # no file changed: the record's own, its shape not even made
+    read = tree
+
+    def shape_of() -> RepositoryFiles:
+        return read.shape if read is not None else walk
+
+    last = snapshot.last(lambda: _recovered(shape_of(), snapshot, inputs, jobs))
     if replay and last is not None and last[0] == inputs:
         replayed = _replayed(last[1])
         if replay is True or replay(replayed):
             _save(snapshot, tree, walked, key, cache)
             return replayed
+    shape = shape_of()
     result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache) if last is not None and last[1].parts and only is None else None
     if result is None:
         texts = with_texts(shape, snapshot.reader.text)

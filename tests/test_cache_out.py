@@ -75,6 +75,39 @@ def test_unchanged_out_files_are_known_by_their_stat(repo, tmp_path, monkeypatch
     assert {Path(p).name for p in reads} == {"db2.yaml"}  # only the file whose bytes changed
 
 
+def counted_listings(monkeypatch) -> list[str]:
+    """The out/ folders listed to look for old writers' temporary files."""
+    names: list[str] = []
+    real = os.scandir
+
+    def listing(folder):
+        names.append(os.fspath(folder))
+        return real(folder)
+
+    monkeypatch.setattr(output.os, "scandir", listing)
+    return names
+
+
+@pytest.mark.parametrize("where", ["a", "", "a/deeper"])
+def test_an_old_writers_temporary_file_is_found_in_a_folder_known_clean(repo, tmp_path, monkeypatch, later, where):
+    toy(repo)
+    cache = tmp_path / "cache"
+    out = repo.root / "out"
+    if where == "a/deeper":
+        (out / where).mkdir(parents=True)
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    listed = counted_listings(monkeypatch)
+    assert run(repo, "--check", cache=cache)[0] == 0
+    assert str(out / "b") not in listed  # known clean by its stat: not listed
+    temporary = out / where / ".db0.yaml.tmp-4242"
+    temporary.write_text("half")
+    code, text = run(repo, "--check", cache=cache)
+    assert code == 1 and f"interrupted: {temporary.as_posix()}" in text
+    assert run(repo, cache=cache)[0] == 0 and not temporary.exists()
+    assert run(repo, "--check", cache=cache)[0] == 0
+
+
 @pytest.mark.parametrize("how", ["same size and mtime", "removed", "a link to other bytes"])
 def test_an_out_file_changed_behind_the_cache_is_rewritten_and_reported(repo, tmp_path, later, how):
     toy(repo)
@@ -140,11 +173,16 @@ def test_a_corrupt_or_foreign_out_record_is_never_trusted(repo, tmp_path, later)
     from everest_render.cache.outputs import FORMAT
 
     record = snapshot.record_of(target.stat(), bytes(32))
-    assert _decode(dumps((FORMAT, {"a.yaml": record}))) == {"a.yaml": record}
-    assert _decode(dumps((FORMAT + 1, {"a.yaml": record}))) == {}  # another format
-    assert _decode(dumps((FORMAT, {"a.yaml": record, "b.yaml": record[:-1]}))) == {}  # not a record: none is trusted
-    assert _decode(dumps((FORMAT, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {}  # the format before
-    assert _decode(b"not marshal") == {}
+    folder = (bytes(48), ("a",))
+    assert _decode(dumps((FORMAT, {"a.yaml": record}, {"": folder}))) == ({"a.yaml": record}, {"": folder})
+    assert _decode(dumps((FORMAT + 1, {"a.yaml": record}, {}))) == ({}, {})  # another format
+    assert _decode(dumps((FORMAT - 1, {"a.yaml": record}))) == ({}, {})  # the format before: no folders
+    assert _decode(dumps((FORMAT, {"a.yaml": record, "b.yaml": record[:-1]}, {})))[0] == {}  # not a record: none is trusted
+    assert _decode(dumps((FORMAT, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}, {})))[0] == {}  # the format before
+    assert _decode(dumps((FORMAT, {}, {"": (bytes(47), ("a",))})))[1] == {}  # not a folder's stat
+    assert _decode(dumps((FORMAT, {}, {"": (bytes(48), ("a", 1))})))[1] == {}  # not the names of folders
+    assert _decode(dumps((FORMAT, {}, {"": (bytes(48), ["a"])})))[1] == {}  # not a tuple of names
+    assert _decode(b"not marshal") == ({}, {})
 
 
 OUT_EDITS = st.one_of(
