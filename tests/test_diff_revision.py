@@ -251,3 +251,66 @@ def test_on_several_processes_both_sides_are_what_one_process_gives(tmp_path):
     assert several_today.plan.files == one_today.plan.files
     assert several_earlier() == one_earlier()
     assert {path for path, data in one_today.plan.files.items() if one_earlier().files[path] != data} == {"team-01/db-00001.yaml"}
+
+
+@pytest.fixture
+def keyed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The clusters whose cache key was computed, as ``namespace/name``."""
+    from everest_render.cache.entries import KeyMaker
+
+    refs: list[str] = []
+    cluster_key = KeyMaker.cluster_key
+
+    def counting(self, cluster):  # type: ignore[no-untyped-def]
+        refs.append(str(cluster.ref))
+        return cluster_key(self, cluster)
+
+    monkeypatch.setattr(KeyMaker, "cluster_key", counting)
+    return refs
+
+
+CONFIG_MAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n  namespace: web\ndata:\n  note: {note}\n"
+NAMESPACE = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n  labels:\n    team: {note}\n"
+# What changes since the revision, and the revision's clusters that are keyed for it (the others
+# render as today's at the same place: no change touched their namespace, nor the world).
+TOUCHING = {
+    "a cluster of shop": (lambda repo: repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n")), {"shop/carts", "shop/orders"}),
+    "a ConfigMap of web": (lambda repo: repo.write("clusters/web/notes.yaml", CONFIG_MAP.format(note="two")), {"web/carts"}),
+    "the Namespace web": (lambda repo: repo.write("clusters/namespaces.yaml", NAMESPACE.format(note="two")), {"web/carts"}),
+    "a cluster moved to web": (lambda repo: repo.write("clusters/shop/orders.yaml", mongodb(namespace="web")), {"shop/carts", "shop/orders", "web/carts"}),
+    "the settings": (lambda repo: _settings(repo, "2"), {"shop/carts", "shop/orders", "web/carts"}),
+}
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["no cache", "cache"])
+@pytest.mark.parametrize("what", sorted(TOUCHING))
+def test_a_cluster_of_a_namespace_no_change_touched_renders_as_today_s_without_a_key(repo, tmp_path, keyed, what, cached):
+    from everest_render.cache.store import Store
+
+    change, keyed_at_revision = TOUCHING[what]
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
+    repo.write("clusters/web/carts.yaml", mongodb(name="carts", namespace="web"))
+    repo.write("clusters/web/notes.yaml", CONFIG_MAP.format(note="one"))
+    repo.write("clusters/namespaces.yaml", NAMESPACE.format(note="one"))
+    _settings(repo, "1")
+    commit(repo)
+    change(repo)
+    todays = render_repository(read_repository(repo.root, repo.root / "out")).resolved.clusters
+    store = Store.open(tmp_path / "cache") if cached else None
+    today, earlier = render_with_revision(repo.root, repo.root / "out", "HEAD", jobs=1, cache=store)
+    before = earlier()
+    if cached:
+        # On one process, the revision's side is keyed first (while today's would render on
+        # the workers), then today's side keys each of its clusters, for the cache.
+        assert sorted(keyed[-len(todays) :]) == sorted(str(c.ref) for c in todays)
+        assert sorted(keyed[: -len(todays)]) == sorted(keyed_at_revision)
+    else:
+        # Without a cache, each cluster keyed is compared with today's at the same place only
+        # (the one whose key can be the same), keyed too.
+        places = {(c.cluster.document.source.path, c.cluster.document.index): str(c.ref) for c in todays}
+        at_revision = render_at_revision(repo.root, "HEAD").resolved.clusters
+        partners = {places[(c.cluster.document.source.path, c.cluster.document.index)] for c in at_revision if str(c.ref) in keyed_at_revision}
+        assert sorted(keyed) == sorted([*keyed_at_revision, *partners])
+    assert (dict(today.plan.files), dict(before.files)) == alone(repo)
+    assert before.diagnostics == ()

@@ -129,12 +129,28 @@ ALIKE = [
     '"q:x": y\n',
     "- a:b\n",
     "- a: b\n  c:d\n",
+    # Block scalars after blank and comment lines, in lists and in later documents: each is
+    # read from its own lines (the reader counts line numbers only for them).
+    "# c\n\na:\n- |\n  x\n\n  y\n- >-\n  f\n# c\nb: |+\n  k\n\n",
+    "a: 1\n---\n# c\n\nb: |\n  t\n---\nc: >\n  u\n",
+    "a:\n  - - x\n    - |\n      t\n  -   b: 1\n      c: |\n        u\n  - # c\n    d: |-\n      v\n",
 ]
 
 
 @pytest.mark.parametrize("text", ALIKE)
 def test_texts_at_the_edges_of_the_subset_are_read_alike_or_left_to_libyaml(text: str) -> None:
     assert_read_alike(text)
+
+
+def test_no_two_documents_share_a_collection() -> None:
+    """A line is read once per spelling, but a flow collection is each document's own: the
+    stages after change one document's objects, not another's."""
+    text = 'a: {"x": [1]}\nb: [c, d]\n---\na: {"x": [1]}\nb: [c, d]\n'
+    first, second = read_rendered(text) or []
+    first["a"]["x"].append(2)
+    first["b"].append("e")
+    assert second == {"a": {"x": [1]}, "b": ["c", "d"]}
+    assert (read_rendered(text) or [])[0] == second
 
 
 def test_the_subset_is_what_templates_write() -> None:

@@ -77,3 +77,16 @@ def test_what_the_writer_remembers_is_bounded_and_changes_nothing(monkeypatch):
     assert len(yaml_text._WRITTEN) <= 8 and len(yaml_text._KEYS) <= 8
     assert [dump_document(d) for d in documents] == first
     assert first[0] == '---\nkind: K\nc: |\n  line 0\n  next\nk0: v0\n"on": "on"\n'
+
+
+def test_the_order_of_keys_remembered_for_one_mapping_is_not_taken_for_another():
+    # True == 1 and hash alike: the order of {True: ..} must not be taken for {1: ..} ("1" < "A" < "True").
+    assert dump_document({True: "a", "A": 1}) == '---\nA: 1\n"True": a\n'
+    assert dump_document({1: "a", "A": 1}) == '---\n"1": a\nA: 1\n'
+    assert dump_document({"A": 1, True: "a"}) == '---\nA: 1\n"True": a\n'
+
+
+def test_mappings_that_are_not_dicts_are_written_as_dicts():
+    import types
+
+    assert dump_document({"x": types.MappingProxyType({"z": 1.5}), "y": types.MappingProxyType({})}) == '---\nx:\n  z: 1.5\n"y": {}\n'

@@ -7,6 +7,7 @@ import io
 import subprocess
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -15,8 +16,11 @@ from typing import TypeVar
 
 from everest_render.cache.store import Store, renderer_identity
 from everest_render.diagnostics import Diagnostic
+from everest_render.load.documents import SourceFile, parse_yaml
 from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, RepositoryFiles
 from everest_render.model import ResolvedCluster
+from everest_render.parallel import PARALLEL_FROM
+from everest_render.parse.inputs import CLUSTER_SCOPED_FOLDER
 from everest_render.pipeline import (
     LoadedFiles,
     RenderedSlice,
@@ -28,6 +32,8 @@ from everest_render.pipeline import (
     resolve_repository,
     start_keyed_rendering,
 )
+
+CLUSTERS_FOLDER = "clusters/"  # where the namespaces' own documents are; all else is the world
 
 # What a render reads at the repository's root: only these are unpacked (not out/, not docs).
 INPUTS = (*INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE)
@@ -56,10 +62,12 @@ def render_with_revision(
     serving the revision too, with or without the persistent cache. Today's clusters render on
     up to ``jobs`` processes while the revision is read and resolved here; the revision's own
     clusters then render on up to ``jobs`` processes too."""
+    archive = _Archiving(repo, revision)
     today = read_repository(repo, out_dir)
     loaded = LoadedFiles()
     held = _SavesLater(cache) if cache is not None and cache.enabled else None
     resolved = resolve_repository(today, held or cache, loaded)
+    archive.wait()
     if resolved.failed:
         if held is not None:
             held.flush(cache)
@@ -69,19 +77,29 @@ def render_with_revision(
     # Today's clusters render (and are keyed) on the workers; meanwhile, the files loaded are
     # stored, and the revision is read and resolved here. Its copy of the store keeps its own
     # warnings, which are not printed (today's side says whether the cache works).
-    pending = start_keyed_rendering(resolved.clusters, jobs, cache, resolved.sensitive)
+    # Without a cache, today's clusters need no key on the workers (_begun keys the few it
+    # compares).
+    cached = cache is not None and cache.enabled
+    unkeyed = None if cached else [None] * len(resolved.clusters)
+    pending = start_keyed_rendering(resolved.clusters, jobs, cache, resolved.sensitive, keys=unkeyed)
     if held is not None:
         held.flush(cache)
     earlier_cache = copy.copy(cache)
-    before = _attempt(revision, lambda: _resolve_at_revision(repo, out_dir, revision, today, earlier_cache, loaded))
-    begun = before if isinstance(before, str) else _attempt(revision, lambda: _begun(before, resolved, earlier_cache))
+    read = _attempt(revision, lambda: _resolve_at_revision(archive.archive(), repo, out_dir, today, earlier_cache, loaded))
+    before = read if isinstance(read, str) else read[0]
+    touched = None if isinstance(read, str) else _touched_namespaces(today, read[1], resolved, read[0])
+    begun = before if isinstance(before, str) else _attempt(revision, lambda: _begun(before, resolved, earlier_cache, touched))
+    if jobs > 1 and len(resolved.clusters) >= PARALLEL_FROM:
+        # Here, rather than after the workers are done: the comparison's library (~0.1 s to
+        # import) would be the first thing the command pays for once both sides are rendered.
+        import deepdiff  # noqa: F401
     keyed = pending()
     slices = [part for part, _ in keyed]
     result = render_resolved(resolved, renderer=lambda _: slices)
     if isinstance(before, str) or isinstance(begun, str):
         return result, _raising(str(begun))
     rendered = {key: part for part, key in keyed if key is not None}
-    renderer = partial(_shared_or_rendered, rendered, begun, jobs, earlier_cache, before.sensitive)
+    renderer = partial(_shared_or_rendered, rendered, slices, begun, jobs, earlier_cache, before.sensitive)
     earlier = _attempt(revision, lambda: render_resolved(before, renderer=renderer))
     if isinstance(earlier, str):
         return result, _raising(earlier)
@@ -98,45 +116,145 @@ def _raising(message: str) -> Callable[[], EarlierRender]:
 
 @dataclass(frozen=True)
 class _Begun:
-    """What is done of the revision's render while today's renders: each cluster's key, and the
-    clusters whose file changed since, which no cluster of today's can serve, rendered."""
+    """What is done of the revision's render while today's renders: the clusters that render
+    as today's cluster at the same place does (by index there), each other cluster's key, and
+    the clusters whose file changed since, which no cluster of today's can serve, rendered."""
 
-    keys: list[str | None]
+    todays: dict[int, int]
+    keys: dict[int, str | None]
     rendered: dict[int, RenderedSlice]
 
 
-def _begun(before: ResolveResult, today: ResolveResult, cache: Store | None) -> _Begun:
+def _begun(before: ResolveResult, today: ResolveResult, cache: Store | None, touched: frozenset[str] | None) -> _Begun:
     if before.failed:
-        return _Begun([], {})
+        return _Begun({}, {}, {})
     from everest_render.cache.entries import KeyMaker
-    from everest_render.parallel import PARALLEL_FROM
 
+    # A file the same on both sides is today's very SourceFile (revision_files.py; and loaded
+    # once, pipeline.LoadedFiles). A cluster of it whose namespace no change touched renders as
+    # today's at that place does (_touched_namespaces): no key is needed to know it. The others
+    # are keyed. A key covers the cluster's file (its name and text) and its place there, so
+    # the one cluster of today's that can have a cluster's key is today's at the same place:
+    # without a cache, today's are not keyed on the workers, but those few here. With one,
+    # today's keys come from the workers, and a cluster of an unchanged file is most likely
+    # today's too (a document translated from another kind, an Instance, is a new object each
+    # parse, but of the same file and place). The rest render here now, unless they are many
+    # (then on every CPU, once today's are done).
+    ours = {_place(cluster): index for index, cluster in enumerate(today.clusters)}
+    named = {_named_place(cluster): index for index, cluster in enumerate(today.clusters)}
+    cached = cache is not None and cache.enabled
     maker = KeyMaker(renderer_identity())
-    keys = [maker.cluster_key(cluster) for cluster in before.clusters]
-    # A file the same on both sides was loaded once (pipeline.LoadedFiles): its documents are
-    # today's very objects. The others' clusters render here now, unless they are many (then
-    # on every CPU, once today's are done).
-    ours = {id(cluster.cluster.document) for cluster in today.clusters}
-    changed = [index for index, cluster in enumerate(before.clusters) if id(cluster.cluster.document) not in ours]
+    todays: dict[int, int] = {}
+    keys: dict[int, str | None] = {}
+    for index, cluster in enumerate(before.clusters):
+        at = ours.get(_place(cluster))
+        if touched is not None and at is not None and cluster.ref.namespace not in touched and today.clusters[at].ref == cluster.ref:
+            todays[index] = at
+            continue
+        keys[index] = key = maker.cluster_key(cluster)
+        at = named.get(_named_place(cluster))
+        if not cached and at is not None and key is not None and maker.cluster_key(today.clusters[at]) == key:
+            todays[index] = at
+    if cached:
+        changed = [index for index in keys if _place(before.clusters[index]) not in ours]
+    else:
+        changed = [index for index in keys if index not in todays]
     if len(changed) >= PARALLEL_FROM:
-        return _Begun(keys, {})
+        return _Begun(todays, keys, {})
     clusters = [before.clusters[index] for index in changed]
     parts = start_keyed_rendering(clusters, 1, cache, before.sensitive, keys=[keys[index] for index in changed])()
-    return _Begun(keys, {index: part for index, (part, _) in zip(changed, parts, strict=True)})
+    return _Begun(todays, keys, {index: part for index, (part, _) in zip(changed, parts, strict=True)})
+
+
+def _touched_namespaces(
+    today_files: RepositoryFiles, files: RepositoryFiles | None, today: ResolveResult, before: ResolveResult
+) -> frozenset[str] | None:
+    """The namespaces whose documents differ between the two sides, when nothing else does;
+    else None. What a cluster renders to depends on the world (every input outside clusters/:
+    definitions, providers, settings, extensions, the built-ins) and on the documents of its
+    own namespace, nothing else (docs/design.md, "Only what changed": the incremental render
+    stands on the same ground). So with the world the same, a cluster of an untouched namespace
+    resolves and renders on both sides alike. ``files``: the revision's inputs as read in memory
+    beside today's (None when unpacked: then nothing is known to be the same)."""
+    if files is None or today.failed or before.failed or files.builtin is not today_files.builtin:
+        return None
+    if files.settings is not today_files.settings or files.extensions is not today_files.extensions:
+        return None
+    if files.own.assets.keys() != today_files.own.assets.keys() or any(
+        files.own.assets[folder] is not assets for folder, assets in today_files.own.assets.items()
+    ):
+        return None
+    ours = {source.path: source for source in today_files.own.sources}
+    changed = {source.path: source for source in files.own.sources if ours.get(source.path) is not source}
+    if any(not path.startswith(CLUSTERS_FOLDER) for path in changed) or today.inputs.broken != before.inputs.broken:
+        return None
+    touched: set[str] = set()
+    for side, sources in ((today, [ours[path] for path in changed if path in ours]), (before, list(changed.values()))):
+        inputs = side.inputs
+        catalogue = [d.document.source.path for d in inputs.definitions] + [p.document.source.path for p in inputs.providers]
+        if any(path in changed for path in catalogue):
+            return None  # a catalogue document under clusters/ is the world's
+        touched.update(
+            namespace
+            for path, namespace in (
+                *((c.document.source.path, c.ref.namespace) for c in inputs.clusters),
+                *((b.document.source.path, b.ref.namespace) for b in inputs.backup_storages),
+                *((m.document.source.path, m.ref.namespace) for m in inputs.monitoring_configs),
+                *((p.document.source.path, p.namespace) for p in inputs.passthrough),
+            )
+            if path in changed
+        )
+        # And what the documents name, parsed or not (a document that parsed to nothing).
+        touched.update(namespace for source in sources for namespace in _named_namespaces(source))
+    return frozenset(touched)
+
+
+def _named_namespaces(source: SourceFile) -> set[str]:
+    """Every namespace a file's documents name (a Namespace's own name included); the
+    cluster-scoped folder for a document that names none."""
+    documents, _ = parse_yaml(source)
+    found = set()
+    for document in documents:
+        data = document.data if isinstance(document.data, dict) else {}
+        metadata = data.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        namespace, name = metadata.get("namespace"), metadata.get("name")
+        found.add(namespace if isinstance(namespace, str) and namespace else CLUSTER_SCOPED_FOLDER)
+        if data.get("kind") == "Namespace" and isinstance(name, str) and name:
+            found.add(name)
+    return found
+
+
+def _place(cluster: ResolvedCluster) -> tuple[int, int]:
+    """Where a cluster is written: its file (the very object) and its document's place there."""
+    document = cluster.cluster.document
+    return id(document.source), document.index
+
+
+def _named_place(cluster: ResolvedCluster) -> tuple[str, int]:
+    """Where a cluster is written: its file's name and its document's place there."""
+    document = cluster.cluster.document
+    return document.source.path, document.index
 
 
 def _shared_or_rendered(
     rendered: Mapping[str, RenderedSlice],
+    slices: Sequence[RenderedSlice],
     begun: _Begun,
     jobs: int,
     cache: Store | None,
     sensitive: frozenset[str],
     clusters: Sequence[ResolvedCluster],
 ) -> list[RenderedSlice]:
-    """The revision's slices of ``clusters``: those rendered already, today's where a cluster's
-    key is today's too, the others rendered (through ``cache``, on up to ``jobs`` processes)."""
+    """The revision's slices of ``clusters``: those rendered already, today's (``slices``, one
+    a cluster of today's) where a cluster renders as today's at its place does or its key is
+    today's too, the others rendered (through ``cache``, on up to ``jobs`` processes)."""
     keys = begun.keys
-    found = [begun.rendered.get(index) or (rendered.get(key) if key is not None else None) for index, key in enumerate(keys)]
+    found: list[RenderedSlice | None] = []
+    for index in range(len(clusters)):
+        at, key = begun.todays.get(index), keys.get(index)
+        part = slices[at] if at is not None else begun.rendered.get(index) or (rendered.get(key) if key is not None else None)
+        found.append(part)
     missing = [index for index, part in enumerate(found) if part is None]
     fresh = start_keyed_rendering([clusters[i] for i in missing], jobs, cache, sensitive, keys=[keys[i] for i in missing])()
     for index, (part, _) in zip(missing, fresh, strict=True):
@@ -180,20 +298,49 @@ def _attempt(revision: str, work: Callable[[], Outcome]) -> Outcome | str:
 
 
 def _resolve_at_revision(
-    repo: Path, out_dir: Path, revision: str, today: RepositoryFiles, cache: Store | None, loaded: LoadedFiles
-) -> ResolveResult:
-    """The revision's inputs resolved: read from its archive in memory beside ``today``'s
-    (revision_files.py), or, when its tree is not shaped as the working tree is, unpacked."""
+    archive: bytes, repo: Path, out_dir: Path, today: RepositoryFiles, cache: Store | None, loaded: LoadedFiles
+) -> tuple[ResolveResult, RepositoryFiles | None]:
+    """The revision's inputs resolved, and the files: read from its archive in memory beside
+    ``today``'s (revision_files.py), or, when its tree is not shaped as the working tree is,
+    unpacked (then None for the files)."""
     from everest_render.commands.revision_files import files_at_revision
 
-    archive = _archive(repo, revision)
     files = files_at_revision(archive, repo, out_dir, today)
     if files is not None:
-        return resolve_repository(files, cache, loaded)
+        return resolve_repository(files, cache, loaded), files
     with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
         root = Path(scratch)
         _extract(archive, root)
-        return resolve_repository(read_repository(root, root / "out"), cache, loaded)
+        return resolve_repository(read_repository(root, root / "out"), cache, loaded), None
+
+
+class _Archiving:
+    """`_archive`, begun on a thread: git works on a CPU of its own while today's inputs are
+    read and resolved here, when the other CPU has nothing to do yet. Waited for before the
+    workers fork (a fork copies only the thread that forks), so it only overlaps that read."""
+
+    def __init__(self, repo: Path, revision: str) -> None:
+        self._archive: bytes | None = None
+        self._error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, args=(repo, revision), name="git archive")
+        self._thread.start()
+
+    def _run(self, repo: Path, revision: str) -> None:
+        try:
+            self._archive = _archive(repo, revision)
+        except Exception as error:  # raised where the archive is asked for, as when it was read there
+            self._error = error
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def archive(self) -> bytes:
+        """The archive, or what reading it raised."""
+        self.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._archive is not None
+        return self._archive
 
 
 def _earlier(repo: Path, revision: str, cache: Store | None) -> EarlierRender:

@@ -90,26 +90,58 @@ def _key(key: Any) -> str:
 
 def _mapping(value: Mapping[Any, Any], indent: str, lines: list[str], lead: str) -> None:
     """The entries of a non-empty mapping, one a line at ``indent``; the first line starts with
-    ``lead`` instead (``- `` in its place for a list item)."""
+    ``lead`` instead (``- `` in its place for a list item). The types read from YAML first,
+    each by its type alone (most values of a manifest are these); any other as `_other`."""
     inner = indent + "  "
-    for key in _ordered_keys(value):
+    for key in _ORDERS.get(tuple(value)) or _ordered_keys(value):
         item = value[key]
         head = lead + (_KEYS.get(key) or _key(key))
         lead = indent
-        if isinstance(item, str):
+        kind = type(item)
+        if kind is str:
             if "\n" in item:
                 block = _literal(item, inner)
                 lines.append(f"{head} {block}" if block else f"{head} {_quoted(item)}")
             else:
-                lines.append(f"{head} {_string(item)}")
-        elif (type(item) is dict or isinstance(item, Mapping)) and item:
-            lines.append(head)
-            _mapping(item, inner, lines, inner)
-        elif isinstance(item, list) and item:
-            lines.append(head)
-            _sequence(item, indent, lines, indent)
+                lines.append(f"{head} {_WRITTEN.get(item) or _string(item)}")
+        elif kind is dict:
+            if item:
+                lines.append(head)
+                _mapping(item, inner, lines, inner)
+            else:
+                lines.append(f"{head} {{}}")
+        elif kind is list:
+            if item:
+                lines.append(head)
+                _sequence(item, indent, lines, indent)
+            else:
+                lines.append(f"{head} []")
+        elif kind is bool:
+            lines.append(f"{head} true" if item else f"{head} false")
+        elif kind is int:
+            lines.append(f"{head} {item}")
+        elif item is None:
+            lines.append(f"{head} null")
         else:
-            lines.append(f"{head} {_inline(item)}")
+            _other(item, head, indent, inner, lines)
+
+
+def _other(item: Any, head: str, indent: str, inner: str, lines: list[str]) -> None:
+    """The entry ``head`` of a value of any other type (a float, a str, dict or list subclass, a Mapping)."""
+    if isinstance(item, str):
+        if "\n" in item:
+            block = _literal(item, inner)
+            lines.append(f"{head} {block}" if block else f"{head} {_quoted(item)}")
+        else:
+            lines.append(f"{head} {_string(item)}")
+    elif isinstance(item, Mapping) and item:
+        lines.append(head)
+        _mapping(item, inner, lines, inner)
+    elif isinstance(item, list) and item:
+        lines.append(head)
+        _sequence(item, indent, lines, indent)
+    else:
+        lines.append(f"{head} {_inline(item)}")
 
 
 def _sequence(value: list[Any], indent: str, lines: list[str], lead: str) -> None:
@@ -139,8 +171,21 @@ def _inline(item: Any) -> str:
 def _ordered_keys(value: Mapping[Any, Any]) -> list[Any]:
     if "apiVersion" in value or "kind" in value or "metadata" in value or "spec" in value:
         first = [k for k in _FIRST_KEYS if k in value]
-        return first + sorted((k for k in value if k not in _FIRST_KEYS), key=str)
-    return sorted(value, key=str)
+        ordered = first + sorted((k for k in value if k not in _FIRST_KEYS), key=str)
+    else:
+        ordered = sorted(value, key=str)
+    # Remembered by the keys in their order in the mapping, only when all are strings: no
+    # other key equals a string (1 == True would take one's order for the other's).
+    if all(type(k) is str for k in ordered):
+        if len(_ORDERS) >= _REMEMBERED:
+            _ORDERS.clear()
+        _ORDERS[tuple(value)] = ordered
+    return ordered
+
+
+# The order of the keys of each mapping by its keys as they come (a fleet's objects have a few
+# thousand shapes).
+_ORDERS: dict[tuple[Any, ...], list[Any]] = {}
 
 
 def _float(value: float) -> str:

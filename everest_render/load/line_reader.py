@@ -36,11 +36,23 @@ class _Outside(Exception):
     """The text leaves the subset this reader takes: libyaml reads it instead."""
 
 
-class _Lines(list[tuple[int, str, int]]):
-    """A document's lines as (indentation, content, line number in ``raw``), blank lines and
-    comments left out; ``raw`` is the whole text's lines, for block scalars."""
+class _Lines(list[tuple[int, str]]):
+    """A document's lines as (indentation, content), blank lines and comments left out; with
+    the whole text's lines and their shapes (`_shape`), for block scalars, which need each
+    line's number in ``raw`` (counted only then: most documents have no block scalar)."""
 
-    raw: list[str]
+    def __init__(self, raw: list[str], shapes: list[Any], start: int, end: int) -> None:
+        super().__init__([shape for shape in shapes[start:end] if shape is not _SKIP])
+        self.raw = raw
+        self._shapes = shapes
+        self._start, self._end = start, end
+        self._numbers: list[int] | None = None
+
+    def number(self, index: int) -> int:
+        """The number in ``raw`` of line ``index``."""
+        if self._numbers is None:
+            self._numbers = [at for at in range(self._start, self._end) if self._shapes[at] is not _SKIP]
+        return self._numbers[index]
 
 
 # A plain key (anything else, e.g. `y` or `123`, is read by libyaml below and may be refused).
@@ -128,23 +140,38 @@ def _other_breaks(text: str) -> bool:
 def _split(text: str) -> list[_Lines]:
     """Each document's lines (the first: what comes before any ``---``, maybe nothing)."""
     raw_lines = text.split("\n")
-    lines = _Lines()
-    lines.raw = raw_lines
-    documents = [lines]
-    for number, raw in enumerate(raw_lines):
-        content = raw.lstrip(" ")  # once, for the indentation and the content both
-        if not content or content[0] == "#":
-            continue
-        if raw[0] in "-.%" and raw.startswith(("---", "...", "%")):
-            if raw.rstrip(" ") != "---":
-                raise _Outside
-            lines = _Lines()
-            lines.raw = raw_lines
-            documents.append(lines)
-            continue
-        indent = len(raw) - len(content)
-        lines.append((indent, content.rstrip(" ") if content[-1] == " " else content, number))
+    known = _SHAPES.get
+    shapes = [known(raw) or _shape(raw) for raw in raw_lines]
+    documents = []
+    start = 0
+    if _SEPARATOR in shapes:
+        while True:
+            try:
+                end = shapes.index(_SEPARATOR, start)
+            except ValueError:
+                break
+            documents.append(_Lines(raw_lines, shapes, start, end))
+            start = end + 1
+    documents.append(_Lines(raw_lines, shapes, start, len(shapes)))
     return documents
+
+
+def _shape(raw: str) -> Any:
+    """What line ``raw`` is to `_split` (once per spelling: a fleet's files repeat their lines):
+    nothing (blank, a comment), a document's end, or its (indentation, content)."""
+    content = raw.lstrip(" ")  # once, for the indentation and the content both
+    if not content or content[0] == "#":
+        shape: Any = _SKIP
+    elif raw[0] in "-.%" and raw.startswith(("---", "...", "%")):
+        if raw.rstrip(" ") != "---":
+            raise _Outside
+        shape = _SEPARATOR
+    else:
+        shape = (len(raw) - len(content), content.rstrip(" ") if content[-1] == " " else content)
+    if len(_SHAPES) >= _REMEMBERED:
+        _SHAPES.clear()
+    _SHAPES[raw] = shape
+    return shape
 
 
 def _document(lines: _Lines) -> Any:
@@ -161,7 +188,7 @@ def _is_item(content: str) -> bool:
 
 
 def _block(lines: _Lines, index: int) -> tuple[Any, int]:
-    indent, content, _ = lines[index]
+    indent, content = lines[index]
     if _is_item(content):
         return _sequence(lines, index, indent)
     return _mapping(lines, index, indent)
@@ -170,77 +197,159 @@ def _block(lines: _Lines, index: int) -> tuple[Any, int]:
 def _mapping(lines: _Lines, index: int, indent: int) -> tuple[dict[str, Any], int]:
     result: dict[str, Any] = {}
     count = len(lines)
+    known = _ENTRIES.get
     while index < count:
-        at, content, number = lines[index]
-        if at < indent:
-            break
-        entry = _entry(content) if at == indent else None
-        if entry is None:
+        at, content = lines[index]
+        if at != indent:
+            if at < indent:
+                break
             raise _Outside
-        written, rest = entry
-        key = _key(written)
-        if key in result:
+        key, rest, value = known(content) or _entry_of(content)
+        if key is _REFUSED or key in result:
             raise _Outside
         index += 1
-        if rest and rest[0] == "#":
-            rest = ""  # a comment after the key
-        if rest:
-            if rest[0] in "|>":
-                result[key], index = _block_scalar(lines, index, indent, number, rest)
-                continue
-            result[key] = _scalar(rest)
+        if value is _EMPTY:
             if index < count and lines[index][0] > indent:
-                raise _Outside  # a plain scalar going on over lines, or a stray line
-        elif index < count and lines[index][0] > indent:
-            result[key], index = _block(lines, index)
-        elif index < count and lines[index][0] == indent and _is_item(lines[index][1]):
-            result[key], index = _sequence(lines, index, indent)  # kubectl's style: not indented
-        else:
-            result[key] = None
+                result[key], index = _block(lines, index)
+            elif index < count and lines[index][0] == indent and _is_item(lines[index][1]):
+                result[key], index = _sequence(lines, index, indent)  # kubectl's style: not indented
+            else:
+                result[key] = None
+            continue
+        if value is _BLOCK:
+            result[key], index = _block_scalar(lines, index, indent, index - 1, rest)
+            continue
+        if type(value) is _Fresh:
+            value = _copy(value.value)
+        elif value is _NOT_READ:
+            raise _Outside
+        result[key] = value
+        if index < count and lines[index][0] > indent:
+            raise _Outside  # a plain scalar going on over lines, or a stray line
     return result, index
 
 
 def _sequence(lines: _Lines, index: int, indent: int) -> tuple[list[Any], int]:
     items: list[Any] = []
     count = len(lines)
+    known = _ITEMS.get
     while index < count:
-        at, content, number = lines[index]
+        at, content = lines[index]
         if at < indent or (at == indent and not _is_item(content)):
             break
         if at > indent:
             raise _Outside
-        rest = content[1:].lstrip(" ")
-        if rest and rest[0] == "#":
-            rest = ""  # a comment after the dash
-        if not rest:
-            index += 1
+        nested, rest, value = known(content) or _item_of(content)
+        index += 1
+        if value is _EMPTY:
             if index < count and lines[index][0] > indent:
                 value, index = _block(lines, index)
             else:
                 value = None
-        elif _is_item(rest) or _entry(rest) is not None:
+        elif nested:
             # "- " stands for the indentation of the item's first line.
-            lines[index] = (indent + len(content) - len(rest), rest, number)
+            index -= 1
+            lines[index] = (indent + nested, rest)
             value, index = _block(lines, index)
-        elif rest[0] in "|>":
-            value, index = _block_scalar(lines, index + 1, indent, number, rest)
+        elif value is _BLOCK:
+            value, index = _block_scalar(lines, index, indent, index - 1, rest)
         else:
-            value = _scalar(rest)
-            index += 1
+            if type(value) is _Fresh:
+                value = _copy(value.value)
+            elif value is _NOT_READ:
+                raise _Outside
             if index < count and lines[index][0] > indent:
                 raise _Outside
         items.append(value)
     return items, index
 
 
-def _block_scalar(lines: _Lines, index: int, indent: int, number: int, header: str) -> tuple[str, int]:
-    """A literal or folded block whose header ends line ``number`` of a mapping or sequence at
-    ``indent``: read by libyaml alone, the header and every line after it up to the first
+def _entry_of(content: str) -> tuple[Any, str, Any]:
+    """A mapping's line ``content`` as `_mapping` takes it, once per spelling: (its key, or
+    _REFUSED when it is no ``key: value`` line that this reader takes; the value as written;
+    the value, or what stands for it: _EMPTY, _BLOCK, a _Fresh, _NOT_READ)."""
+    entry = _entry(content)
+    if entry is None:
+        found: tuple[Any, str, Any] = (_REFUSED, "", _NOT_READ)
+    else:
+        written, rest = entry
+        try:
+            key: Any = _key(written)
+        except _Outside:
+            key = _REFUSED
+        if rest and rest[0] == "#":
+            rest = ""  # a comment after the key
+        found = (key, rest, _value_of(rest))
+    if len(_ENTRIES) >= _REMEMBERED:
+        _ENTRIES.clear()
+    _ENTRIES[content] = found
+    return found
+
+
+def _item_of(content: str) -> tuple[int, str, Any]:
+    """A sequence's line ``content`` (``- ...``) as `_sequence` takes it, once per spelling:
+    (where a mapping or sequence starting on it is indented, from the dash, or 0; what
+    follows the dash; its value, or what stands for it, as in `_entry_of`)."""
+    rest = content[1:].lstrip(" ")
+    if rest and rest[0] == "#":
+        rest = ""  # a comment after the dash
+    if rest and (_is_item(rest) or _entry(rest) is not None):
+        found: tuple[int, str, Any] = (len(content) - len(rest), rest, None)
+    else:
+        found = (0, rest, _value_of(rest))
+    if len(_ITEMS) >= _REMEMBERED:
+        _ITEMS.clear()
+    _ITEMS[content] = found
+    return found
+
+
+def _value_of(rest: str) -> Any:
+    """The value written as ``rest`` after a key or a dash, or what stands for it: _EMPTY
+    (nothing: what the next lines hold), _BLOCK (a block scalar's header), a _Fresh (a collection:
+    each use copies it), _NOT_READ (outside the subset)."""
+    if not rest:
+        return _EMPTY
+    if rest[0] in "|>":
+        return _BLOCK
+    try:
+        value = _scalar(rest)
+    except _Outside:
+        return _NOT_READ
+    return value if type(value) in _SHARED else _Fresh(value)
+
+
+class _Fresh:
+    """A collection written on one line (a flow mapping or sequence): each use takes a copy,
+    as no two documents share one."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+# What _split, _mapping and _sequence make of each line, by spelling (see _REMEMBERED).
+_SHAPES: dict[str, Any] = {}
+_ENTRIES: dict[str, tuple[Any, str, Any]] = {}
+_ITEMS: dict[str, tuple[int, str, Any]] = {}
+_SKIP = (-1, "")  # a blank or comment line (truthy, as every shape)
+_SEPARATOR = (-2, "---")
+_EMPTY = object()
+_BLOCK = object()
+_NOT_READ = object()
+# Values that many documents may share: none can be changed.
+_SHARED = frozenset({str, int, float, bool, type(None)})
+
+
+def _block_scalar(lines: _Lines, index: int, indent: int, header_at: int, header: str) -> tuple[str, int]:
+    """A literal or folded block whose header ends line ``header_at`` of a mapping or sequence
+    at ``indent``: read by libyaml alone, the header and every line after it up to the first
     that is neither blank nor indented deeper (any line of the block is, and a comment line
     not indented deeper ends the block too); then the index of the first line after it."""
     if _BLOCK_HEADER.fullmatch(header) is None:
         raise _Outside  # an indentation indicator, or not a block scalar header
     raw = lines.raw
+    number = lines.number(header_at)
     end = number + 1
     while end < len(raw) and (not raw[end].strip(" ") or len(raw[end]) - len(raw[end].lstrip(" ")) > indent):
         end += 1
@@ -251,7 +360,7 @@ def _block_scalar(lines: _Lines, index: int, indent: int, number: int, header: s
     if not isinstance(value, str):
         raise _Outside
     count = len(lines)
-    while index < count and lines[index][2] < end:
+    while index < count and lines.number(index) < end:
         index += 1
     return value, index
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from types import BuiltinMethodType
 from typing import Any
 
 import jinja2
-from jinja2.runtime import Macro
+from jinja2.environment import TemplateModule
+from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
-from jinja2.utils import Namespace
+from jinja2.utils import Namespace, _PassArg
 
 STEP_BUDGET = 2_000_000
 WALL_CLOCK_SECONDS = 20.0
@@ -35,6 +37,7 @@ _DICT_ATTRIBUTES = frozenset(dir(dict))
 # Exact types whose attributes the sandbox judges by type and name alone (no subclasses: a
 # subclass may define anything).
 _PLAIN_TYPES = frozenset({str, dict, list, tuple, int, float, bool, type(None)})
+_FORMATTERS = frozenset({"format", "format_map"})
 
 
 class TemplateLimit(Exception):
@@ -42,6 +45,13 @@ class TemplateLimit(Exception):
 
 
 class Budget:
+    """The steps a template has spent. The hot paths (every attribute read, call, filter and
+    output chunk) count inline and call `check` only when the count reaches ``mark``: the next
+    multiple of 1,024 (when the wall clock is looked at) or the first step beyond the budget.
+    A method call per step, and its two tests, were a tenth of the template stage."""
+
+    __slots__ = ("depth", "mark", "started", "steps")
+
     def __init__(self) -> None:
         self.reset()
 
@@ -49,13 +59,25 @@ class Budget:
         self.steps = 0
         self.depth = 0
         self.started = time.monotonic()
+        self.mark = min(0x400, STEP_BUDGET + 1)
 
     def step(self, count: int = 1) -> None:
         self.steps += count
-        if self.steps > STEP_BUDGET:
+        if self.steps >= self.mark:
+            self.check()
+
+    def check(self) -> None:
+        steps = self.steps
+        if steps > STEP_BUDGET:
             raise TemplateLimit(f"template ran out of its step budget ({STEP_BUDGET:,} steps): a loop or recursion too long")
-        if self.steps & 0x3FF == 0 and time.monotonic() - self.started > WALL_CLOCK_SECONDS:
+        if steps & 0x3FF == 0 and time.monotonic() - self.started > WALL_CLOCK_SECONDS:
             raise TemplateLimit(f"template ran longer than {WALL_CLOCK_SECONDS:.0f} s (the wall-clock backstop)")
+        self.mark = min((steps | 0x3FF) + 1, STEP_BUDGET + 1)
+
+
+# Tuples, not ``str | list``: that builds a union object on every call.
+_SEQUENCES = (str, list, tuple, dict, bytes)
+_REPEATABLE = (str, list, tuple)
 
 
 def check_size(value: Any) -> Any:
@@ -66,7 +88,11 @@ def check_size(value: Any) -> Any:
         return value
     if kind is bool or value is None:
         return value
-    if isinstance(value, str | list | tuple | dict | bytes) and len(value) > MAX_OUTPUT_CHARS:
+    if kind is int:
+        if value.bit_length() > MAX_INTEGER_BITS:
+            raise TemplateLimit(f"an integer of more than {MAX_INTEGER_BITS} bits")
+        return value
+    if isinstance(value, _SEQUENCES) and len(value) > MAX_OUTPUT_CHARS:
         raise TemplateLimit(f"a value of {len(value):,} items or characters, more than the limit of {MAX_OUTPUT_CHARS:,}")
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INTEGER_BITS:
         raise TemplateLimit(f"an integer of more than {MAX_INTEGER_BITS} bits")
@@ -77,13 +103,19 @@ def check_size(value: Any) -> Any:
 WIDTH_TAKERS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "indent", "wordwrap", "truncate", "do_center", "do_indent"})
 
 
-# What check_size passes at a glance when short enough (a call's arguments are mostly these).
+# What check_size passes at a glance: these when short enough (a call's arguments are mostly
+# these), and those always.
 _SIZED = frozenset({str, dict, list, tuple})
+_UNSIZED = frozenset({bool, type(None), float})
 
 
 def _check_arguments(args: Sequence[Any], kwargs: dict[str, Any], name: str) -> None:
     for value in args:
-        if type(value) not in _SIZED or len(value) > MAX_OUTPUT_CHARS:
+        kind = type(value)
+        if kind in _SIZED:
+            if len(value) > MAX_OUTPUT_CHARS:
+                check_size(value)
+        elif kind not in _UNSIZED:
             check_size(value)
     for value in kwargs.values():
         check_size(value)
@@ -118,6 +150,19 @@ class BoundedNamespace(Namespace):
         super().__setitem__(name, check_size(value))
 
 
+# Exact types whose attributes' safety depends on the type and the name alone: the plain ones
+# and the objects Jinja gives a template (an imported template, ``loop``, ``namespace()``).
+_JUDGED_BY_TYPE = _PLAIN_TYPES | {TemplateModule, LoopContext, Macro, BoundedNamespace}
+
+
+def _takes_nothing_from_jinja(function: Any) -> bool:
+    """Whether Jinja's `Context.call` calls ``function`` as it is: it passes no context,
+    environment or eval context first to it (or to its ``__call__``)."""
+    if _PassArg.from_obj(function) is not None:
+        return False
+    return not hasattr(function, "__call__") or _PassArg.from_obj(function.__call__) is None  # noqa: B004
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
@@ -125,6 +170,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         super().__init__(*args, **kwargs)
         self.budget = Budget()
         self._safe_attributes: dict[tuple[type, str], bool] = {}
+        self._plain_methods: set[tuple[type, str]] = set()
+        # The globals called as they are (`call`), by identity: filled by bound_helpers.
+        self._direct: dict[int, Any] = {}
         budget = self.budget
         for name in NONDETERMINISTIC:
             self.filters.pop(name, None)
@@ -146,15 +194,20 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             for name, function in list(table.items()):
                 if not getattr(function, "_bounded", False):
                     table[name] = _bounded(function, self.budget)
+        # The globals `call` may call as they are: what the sandbox deems safely callable and
+        # Jinja passes nothing to (``dict``, ``namespace``, ``range``, ``required``, ``fail``).
+        for function in self.globals.values():
+            if callable(function) and self.is_safe_callable(function) and _takes_nothing_from_jinja(function):
+                self._direct[id(function)] = function
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         self.budget.step()
         if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
             if right * max(left.bit_length(), 1) > MAX_INTEGER_BITS:
                 raise TemplateLimit(f"{left} ** {right} is larger than {MAX_INTEGER_BITS} bits")
-        if operator == "*" and isinstance(right, int) and isinstance(left, str | list | tuple) and len(left) * right > MAX_OUTPUT_CHARS:
+        if operator == "*" and isinstance(right, int) and isinstance(left, _REPEATABLE) and len(left) * right > MAX_OUTPUT_CHARS:
             raise TemplateLimit(f"repeating {len(left):,} items {right:,} times is beyond the limit of {MAX_OUTPUT_CHARS:,}")
-        if operator == "*" and isinstance(left, int) and isinstance(right, str | list | tuple) and len(right) * left > MAX_OUTPUT_CHARS:
+        if operator == "*" and isinstance(left, int) and isinstance(right, _REPEATABLE) and len(right) * left > MAX_OUTPUT_CHARS:
             raise TemplateLimit(f"repeating {len(right):,} items {left:,} times is beyond the limit of {MAX_OUTPUT_CHARS:,}")
         if operator == "%" and isinstance(left, str) and _HUGE_WIDTH.search(left):
             raise TemplateLimit("a format width beyond the limit")
@@ -162,12 +215,29 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = __self.budget
-        budget.step()
+        budget.steps += 1
+        if budget.steps >= budget.mark:
+            budget.check()
         name = getattr(__obj, "__name__", "")
         _check_arguments(args, kwargs, name)
         if name == "format" and isinstance(getattr(__obj, "__self__", None), str):
             if _HUGE_WIDTH.search(__obj.__self__):
                 raise TemplateLimit("a format width beyond the limit")
+        kind = type(__obj)
+        if kind is Macro:
+            budget.depth += 1
+            try:
+                if budget.depth > MAX_DEPTH:
+                    raise TemplateLimit(f"macros nested more than {MAX_DEPTH} deep (a recursion without end?)")
+                return check_size(__self._call_directly(__context, __obj, args, kwargs))
+            finally:
+                budget.depth -= 1
+        if (kind is BuiltinMethodType and type(__obj.__self__) in _PLAIN_TYPES) or __self._direct.get(id(__obj)) is __obj:
+            result = __self._call_directly(__context, __obj, args, kwargs)
+            kind = type(result)
+            if kind in _SIZED:
+                return result if len(result) <= MAX_OUTPUT_CHARS else check_size(result)
+            return result if kind in _UNSIZED else check_size(result)
         if isinstance(__obj, Macro):
             budget.depth += 1
             try:
@@ -178,23 +248,47 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 budget.depth -= 1
         return check_size(super().call(__context, __obj, *args, **kwargs))
 
+    @staticmethod
+    def _call_directly(context: jinja2.runtime.Context, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """What the sandbox's `call` and Jinja's `Context.call` come to for a callable known to
+        be safe that takes no context (a macro, a method of a builtin value, a global of ours,
+        ``dict``): the call itself, without their per-call inspection of it."""
+        kwargs.pop("_block_vars", None)
+        kwargs.pop("_loop_vars", None)
+        try:
+            return function(*args, **kwargs)
+        except StopIteration:
+            return context.environment.undefined("value was undefined because a callable raised a StopIteration exception")
+
     def getattr(self, obj: Any, attribute: str) -> Any:
-        self.budget.step()
-        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+        budget = self.budget
+        budget.steps += 1
+        if budget.steps >= budget.mark:
+            budget.check()
+        kind = type(obj)
+        if kind is dict and attribute not in _DICT_ATTRIBUTES:
             # What the sandbox does for a field of a mapping (``cluster.name``), without trying
             # the attribute first and catching its AttributeError: most reads of a template.
             try:
                 return obj[attribute]
             except KeyError:
                 return self.undefined(obj=obj, name=attribute)
-        return super().getattr(obj, attribute)
+        if (kind, attribute) in self._plain_methods:
+            return getattr(obj, attribute)
+        value = super().getattr(obj, attribute)
+        if kind in _PLAIN_TYPES and attribute not in _FORMATTERS and self._safe_attributes.get((kind, attribute)):
+            # A method of a builtin value the sandbox let through as it is (``name.startswith``;
+            # never ``format``, which it wraps): the same answer for every value of the type.
+            self._plain_methods.add((kind, attribute))
+        return value
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        # For the builtin values templates read (``name.startswith``, ``items.values``) the
+        # For the builtin values templates read (``name.startswith``, ``items.values``) and the
+        # objects Jinja itself hands them (an imported template, ``loop``, a namespace) the
         # sandbox's answer depends only on the type and the name (not on the object or the
-        # value): asked once per pair, instead of its seven isinstance tests every time.
+        # value): asked once per pair, instead of its isinstance tests every time.
         kind = type(obj)
-        if kind in _PLAIN_TYPES:
+        if kind in _JUDGED_BY_TYPE:
             safe = self._safe_attributes.get((kind, attr))
             if safe is None:
                 safe = self._safe_attributes[(kind, attr)] = super().is_safe_attribute(obj, attr, value)
@@ -202,7 +296,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        self.budget.step()
+        budget = self.budget
+        budget.steps += 1
+        if budget.steps >= budget.mark:
+            budget.check()
         return super().getitem(obj, argument)
 
 
@@ -210,13 +307,41 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
     name = getattr(function, "__name__", "")
     formats = name in ("do_format", "format")
 
-    def bounded(*args: Any, **kwargs: Any) -> Any:
-        budget.step()
-        # The context or environment Jinja passes first to some filters passes the checks.
-        _check_arguments(args, kwargs, name)
-        if formats and args and isinstance(args[0], str) and _HUGE_WIDTH.search(args[0]):
-            raise TemplateLimit("a format width beyond the limit")
-        return check_size(function(*args, **kwargs))
+    if formats or name in WIDTH_TAKERS:
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            budget.step()
+            # The context or environment Jinja passes first to some filters passes the checks.
+            _check_arguments(args, kwargs, name)
+            if formats and args and isinstance(args[0], str) and _HUGE_WIDTH.search(args[0]):
+                raise TemplateLimit("a format width beyond the limit")
+            return check_size(function(*args, **kwargs))
+
+    else:
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            # The same checks for every other helper (most are ``| tojson``), inline: a call per
+            # check was a fifth of the template stage.
+            budget.steps += 1
+            if budget.steps >= budget.mark:
+                budget.check()
+            for value in args:
+                kind = type(value)
+                if kind in _SIZED:
+                    if len(value) > MAX_OUTPUT_CHARS:
+                        check_size(value)
+                elif kind not in _UNSIZED:
+                    check_size(value)
+            if kwargs:
+                for value in kwargs.values():
+                    check_size(value)
+            result = function(*args, **kwargs)
+            kind = type(result)
+            if kind in _SIZED:
+                if len(result) > MAX_OUTPUT_CHARS:
+                    check_size(result)
+                return result
+            return result if kind in _UNSIZED else check_size(result)
 
     # Jinja passes the context, environment or eval context to filters marked for it.
     for marker in ("jinja_pass_arg",):
@@ -232,14 +357,31 @@ def render_bounded(template: jinja2.Template, context: Mapping[str, Any], budget
     budget.reset()
     chunks = []
     size = 0
-    for chunk in template.generate(context):
-        budget.step()
-        size += len(chunk)
-        if size > MAX_OUTPUT_CHARS:
-            raise TemplateLimit(f"template output beyond the limit of {MAX_OUTPUT_CHARS:,} characters")
-        chunks.append(chunk)
+    over: TemplateLimit | None = None
+    # What Template.generate does, without its generator wrapped around the template's (a
+    # resumption per chunk): a failure inside the template is raised as Jinja's handler
+    # rewrites it (its traceback at template lines); a bound the chunks go beyond is raised
+    # outside, as from here.
+    try:
+        for chunk in template.root_render_func(template.new_context(dict(context))):
+            budget.steps += 1  # budget.step(), inline
+            if budget.steps >= budget.mark:
+                try:
+                    budget.check()
+                except TemplateLimit as limit:
+                    over = limit
+                    break
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                over = TemplateLimit(f"template output beyond the limit of {MAX_OUTPUT_CHARS:,} characters")
+                break
+            chunks.append(chunk)
+    except Exception:
+        template.environment.handle_exception()
+    if over is not None:
+        raise over
     text = "".join(chunks)
-    identity = _IDENTITY.search(text)
+    identity = _IDENTITY.search(text) if " at 0x" in text else None  # every match has it; the search is 10x dearer
     if identity is not None:
         printed = re.sub(r"0x[0-9a-fA-F]+", "0x...", identity.group())[:80]  # the address itself differs on every run
         raise TemplateLimit(f"template printed an object's identity ({printed}), which differs on every run")
