@@ -632,10 +632,12 @@ class ResolvedCluster:
 
 @dataclass(frozen=True)
 class TextMarks:
-    """Which of the characters two checks look for first an object's JSON text holds: most
-    objects hold none, which one text written in C says before either walks the object's keys
-    and strings in Python. JSON escapes none of them, so a key or string holding one puts it
-    in the text; a value JSON cannot write may hold any of them."""
+    """Which of the characters two checks look for first an object's text holds: most objects
+    hold none, which a search of one text in C says before either walks the object's keys and
+    strings in Python. The text is the object's canonical YAML when it is written first (the
+    emit takes it: `RenderedObject.text`), else its JSON. Neither writer escapes any of these
+    characters, both write every key and string, and no key or string of them continues across
+    a line break ("://" cannot span one); a value neither can write may hold any of them."""
 
     dollar: bool  # "$": Flux could substitute in it (render/postprocess.py)
     url: bool  # "://" and "@": a URL could carry credentials (check/core.py)
@@ -646,6 +648,10 @@ class TextMarks:
             text = _JSON.encode(value)
         except (TypeError, ValueError, RecursionError):
             return _MARKS[True, True]
+        return TextMarks.in_text(text)
+
+    @staticmethod
+    def in_text(text: str) -> TextMarks:
         return _MARKS["$" in text, "://" in text and "@" in text]
 
 
@@ -664,9 +670,22 @@ class RenderedObject:
     shared: bool = False  # an extension's namespace object (out/<namespace>/_extensions.yaml)
 
     @functools.cached_property
+    def text(self) -> str:
+        """``obj`` as its file holds it (emit/yaml_text.py), written once: for the marks, on
+        first use (the Flux guard's, then the URL check's), and then for the file, which
+        forgets it (emit/output.py: the object is what is kept, and sent between processes)."""
+        from everest_render.emit.yaml_text import dump_document
+
+        return dump_document(self.obj)
+
+    @functools.cached_property
     def marks(self) -> TextMarks:
-        """Of ``obj``'s text, written on first use: the Flux guard's, then the URL check's."""
-        return TextMarks.of(self.obj)
+        """Of ``obj``'s text (`TextMarks`)."""
+        try:
+            text = self.text
+        except (TypeError, ValueError, RecursionError):
+            return TextMarks.of(self.obj)  # not YAML the emit can write: the emit says so
+        return TextMarks.in_text(text)
 
 
 @dataclass(frozen=True)

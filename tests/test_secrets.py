@@ -113,8 +113,9 @@ def test_what_may_be_secret_is_what_each_value_s_path_says(documents):
 
 
 
-# Both searches first read the marks of an object's JSON text (model.TextMarks), written once
-# for both: they may only say where nothing is to be found.
+# Both searches first read the marks of an object's text (model.TextMarks: its canonical YAML
+# for a rendered object, else its JSON), written once for both: they may only say where nothing
+# is to be found.
 _DOLLAR_TEXTS = st.lists(st.sampled_from([*_URL_PIECES, "$", "${v}", "$$", "{"]), max_size=6).map("".join)
 _DOLLAR_VALUES = st.recursive(
     st.one_of(_DOLLAR_TEXTS, st.integers(), st.none()),
@@ -140,6 +141,25 @@ def _keys_and_strings(value):
 def test_the_marks_of_an_object_hide_nothing_flux_would_rewrite_in_a_key_or_string(value):
     each = any("${" in text or "$$" in text for text in _keys_and_strings(value))
     assert flux_would_rewrite(value, TextMarks.of(value)) == each
+
+
+# A rendered object's marks are read from its YAML text, which writes multi-line strings as
+# literal blocks (indented after each line break), quotes others, and writes floats its own way.
+_YAML_TEXTS = st.lists(st.sampled_from([*_URL_PIECES, "$", "${v}", "$$", "{", "\n\n", "- ", "\u0085", '"']), max_size=8).map("".join)
+_YAML_VALUES = st.recursive(
+    st.one_of(_YAML_TEXTS, st.integers(), st.none(), st.booleans(), st.floats()),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_YAML_TEXTS, children, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.dictionaries(_YAML_TEXTS, _YAML_VALUES, max_size=4))
+def test_the_marks_of_a_rendered_object_s_yaml_text_hide_nothing_either_search_finds(value):
+    marks = RenderedObject(value, ObjectRef("shop", "x"), "t.yaml").marks
+    each = any("${" in text or "$$" in text for text in _keys_and_strings(value))
+    assert flux_would_rewrite(value, marks) == each
+    assert holds_url_credentials(value, marks) == holds_url_credentials(value, TextMarks(dollar=True, url=True))
 
 
 def test_an_object_flux_would_rewrite_and_holding_a_url_credential_is_guarded_and_refused():

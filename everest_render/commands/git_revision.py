@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import subprocess
 import tarfile
@@ -88,7 +89,16 @@ def render_with_revision(
     read = _attempt(revision, lambda: _resolve_at_revision(archive.archive(), repo, out_dir, today, earlier_cache, loaded))
     before = read if isinstance(read, str) else read[0]
     touched = None if isinstance(read, str) else _touched_namespaces(today, read[1], resolved, read[0])
-    begun = before if isinstance(before, str) else _attempt(revision, lambda: _begun(before, resolved, earlier_cache, touched))
+    del read  # the revision's own clusters may go once today's serve it (below)
+    begun: _Begun | str
+    if isinstance(before, str):
+        begun = before
+    else:
+        resolved_before = before
+        begun = _attempt(revision, lambda: _begun(resolved_before, resolved, earlier_cache, touched))
+        if not isinstance(begun, str):
+            before = _with_todays(before, resolved, begun)
+        del resolved_before
     if jobs > 1 and len(resolved.clusters) >= PARALLEL_FROM:
         # Here, rather than after the workers are done: the comparison's library (~0.1 s to
         # import) would be the first thing the command pays for once both sides are rendered.
@@ -123,6 +133,16 @@ class _Begun:
     todays: dict[int, int]
     keys: dict[int, str | None]
     rendered: dict[int, RenderedSlice]
+
+
+def _with_todays(before: ResolveResult, today: ResolveResult, begun: _Begun) -> ResolveResult:
+    """The revision's resolve with today's very cluster in place of each that renders as
+    today's does: equal (their keys, or their namespace, say so), so the revision's own copy,
+    all of its resolved parts, is let go (most of a fleet's worth of memory)."""
+    if not begun.todays:
+        return before
+    clusters = tuple(today.clusters[begun.todays[index]] if index in begun.todays else c for index, c in enumerate(before.clusters))
+    return dataclasses.replace(before, clusters=clusters)
 
 
 def _begun(before: ResolveResult, today: ResolveResult, cache: Store | None, touched: frozenset[str] | None) -> _Begun:
@@ -307,6 +327,7 @@ def _resolve_at_revision(
 
     files = files_at_revision(archive, repo, out_dir, today)
     if files is not None:
+        del archive  # as large as the inputs: let go before the resolve
         return resolve_repository(files, cache, loaded), files
     with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
         root = Path(scratch)
@@ -335,12 +356,14 @@ class _Archiving:
         self._thread.join()
 
     def archive(self) -> bytes:
-        """The archive, or what reading it raised."""
+        """The archive (handed over: this keeps no reference to it, it is as large as the
+        inputs), or what reading it raised."""
         self.wait()
         if self._error is not None:
             raise self._error
-        assert self._archive is not None
-        return self._archive
+        archive, self._archive = self._archive, None
+        assert archive is not None
+        return archive
 
 
 def _earlier(repo: Path, revision: str, cache: Store | None) -> EarlierRender:

@@ -66,28 +66,38 @@ def without_sops(plan: OutputPlan) -> OutputPlan:
 def cluster_files(objects: Iterable[RenderedObject], kind_orders: Mapping[ObjectRef, Sequence[str]]) -> dict[str, bytes]:
     """``<namespace>/<cluster>.yaml`` for each cluster: its objects in the canonical order
     (``kind_orders``: each cluster's provider's ``kindOrder``)."""
-    by_cluster: dict[ObjectRef, list[Mapping[str, Any]]] = defaultdict(list)
+    by_cluster: dict[ObjectRef, list[RenderedObject]] = defaultdict(list)
     for rendered in objects:
         if not rendered.shared:  # an extension's namespace objects go to extension_files
-            by_cluster[rendered.cluster].append(rendered.obj)
+            by_cluster[rendered.cluster].append(rendered)
+        else:
+            vars(rendered).pop("text", None)  # as _written: written again there
     files: dict[str, bytes] = {}
     for ref in sorted(by_cluster):
         kind_order = kind_orders.get(ref, ())
-        ordered = sorted(by_cluster[ref], key=lambda o: object_sort_key(ref.namespace, ref.name, o, kind_order))
-        files[f"{ref.namespace}/{ref.name}.yaml"] = "".join(dump_document(o) for o in ordered).encode()
+        ordered = sorted(by_cluster[ref], key=lambda o: object_sort_key(ref.namespace, ref.name, o.obj, kind_order))
+        files[f"{ref.namespace}/{ref.name}.yaml"] = "".join(_written(o) for o in ordered).encode()
     return files
+
+
+def _written(rendered: RenderedObject) -> str:
+    """The object's document, as written for its marks (model.RenderedObject.text) or now; the
+    object forgets it then: it is held on (and sent between processes) for what it is."""
+    text = rendered.text
+    vars(rendered).pop("text", None)
+    return text
 
 
 def extension_files(shared: Iterable[RenderedObject]) -> dict[str, bytes]:
     """``<namespace>/_extensions.yaml``: the extensions' shared objects of each namespace, in
     the canonical order (one BackupStorage's credentials, whichever clusters need them)."""
-    by_namespace: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    by_namespace: dict[str, list[RenderedObject]] = defaultdict(list)
     for rendered in shared:
-        by_namespace[rendered.cluster.namespace].append(rendered.obj)
+        by_namespace[rendered.cluster.namespace].append(rendered)
     files: dict[str, bytes] = {}
     for namespace in sorted(by_namespace):
-        ordered = sorted(by_namespace[namespace], key=lambda o: object_sort_key(namespace, "", o))
-        files[f"{namespace}/{EXTENSIONS_FILE}"] = "".join(dump_document(o) for o in ordered).encode()
+        ordered = sorted(by_namespace[namespace], key=lambda o: object_sort_key(namespace, "", o.obj))
+        files[f"{namespace}/{EXTENSIONS_FILE}"] = "".join(_written(o) for o in ordered).encode()
     return files
 
 

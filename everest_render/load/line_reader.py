@@ -209,12 +209,19 @@ def _mapping(lines: _Lines, index: int, indent: int) -> tuple[dict[str, Any], in
             raise _Outside
         index += 1
         if value is _EMPTY:
-            if index < count and lines[index][0] > indent:
-                result[key], index = _block(lines, index)
-            elif index < count and lines[index][0] == indent and _is_item(lines[index][1]):
-                result[key], index = _sequence(lines, index, indent)  # kubectl's style: not indented
-            else:
-                result[key] = None
+            # What the next lines hold: _block and _is_item written out (a call each, saved).
+            if index < count:
+                deeper, first = lines[index]
+                if deeper > indent:
+                    if first == "-" or first.startswith("- "):
+                        result[key], index = _sequence(lines, index, deeper)
+                    else:
+                        result[key], index = _mapping(lines, index, deeper)
+                    continue
+                if deeper == indent and (first == "-" or first.startswith("- ")):
+                    result[key], index = _sequence(lines, index, indent)  # kubectl's style: not indented
+                    continue
+            result[key] = None
             continue
         if value is _BLOCK:
             result[key], index = _block_scalar(lines, index, indent, index - 1, rest)
@@ -235,8 +242,8 @@ def _sequence(lines: _Lines, index: int, indent: int) -> tuple[list[Any], int]:
     known = _ITEMS.get
     while index < count:
         at, content = lines[index]
-        if at < indent or (at == indent and not _is_item(content)):
-            break
+        if at < indent or (at == indent and content != "-" and not content.startswith("- ")):
+            break  # not an item (`_is_item`): the list ends
         if at > indent:
             raise _Outside
         nested, rest, value = known(content) or _item_of(content)

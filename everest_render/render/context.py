@@ -10,7 +10,7 @@ input). `explain` shows the same parts through the functions below.
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
-from everest_render.model import BackupStorage, Expose, ResolvedBackup, ResolvedCluster, ResolvedComponent, ResolvedMonitoring
+from everest_render.model import BackupStorage, Definition, Expose, ResolvedBackup, ResolvedCluster, ResolvedComponent, ResolvedMonitoring
 
 
 class ClusterContext(TypedDict):
@@ -147,10 +147,7 @@ def template_context(resolved: ResolvedCluster) -> TemplateContext:
         "topology": topology_context(resolved),
         "components": {name: component_context(c) for name, c in resolved.components.items()},
         "versions": versions_context(resolved),
-        "catalogue": {
-            t: [{"version": v.version, "image": v.image, "default": v.default} for v in ct.versions]
-            for t, ct in resolved.definition.component_types.items()
-        },
+        "catalogue": catalogue_context(resolved.definition),
         "pinned": list(resolved.pinned),
         "defaulted": sorted({d.path for d in resolved.defaults}),
         "backup": backup_context(resolved.backup),
@@ -160,6 +157,27 @@ def template_context(resolved: ResolvedCluster) -> TemplateContext:
             "operator": {"name": resolved.provider.operator_name, "version": resolved.provider.operator_version},
         },
     }
+
+
+def catalogue_context(definition: Definition) -> dict[str, list[CatalogueEntryContext]]:
+    """The definition's catalogue, built once per definition and shared by its clusters'
+    contexts (the same values for each; a template cannot change them: the sandbox is
+    immutable, and the helpers copy what they return)."""
+    built = _CATALOGUES.get(id(definition))
+    if built is not None and built[0] is definition:
+        return built[1]
+    catalogue: dict[str, list[CatalogueEntryContext]] = {
+        t: [{"version": v.version, "image": v.image, "default": v.default} for v in ct.versions]
+        for t, ct in definition.component_types.items()
+    }
+    if len(_CATALOGUES) >= 64:  # a long-lived process (tests, a server) renders many repositories
+        _CATALOGUES.clear()
+    _CATALOGUES[id(definition)] = (definition, catalogue)
+    return catalogue
+
+
+# By the identity of the definition, which the entry holds (so the id is not reused meanwhile).
+_CATALOGUES: dict[int, tuple[Definition, dict[str, list[CatalogueEntryContext]]]] = {}
 
 
 def topology_context(resolved: ResolvedCluster) -> TopologyContext:
@@ -205,15 +223,16 @@ def backup_context(backup: ResolvedBackup) -> BackupContext:
 
 
 def backup_storage_context(name: str, storage: BackupStorage) -> BackupStorageContext:
+    scheme, host, path = storage.endpoint_parts  # parsed once, not once per part
     return {
         "name": name,
         "type": storage.type,
         "bucket": storage.bucket,
         "region": storage.region,
         "endpointURL": storage.endpoint_url,
-        "endpointScheme": storage.endpoint_parts[0],
-        "endpointHost": storage.endpoint_parts[1],
-        "endpointPath": storage.endpoint_parts[2],
+        "endpointScheme": scheme,
+        "endpointHost": host,
+        "endpointPath": path,
         "verifyTLS": storage.verify_tls,
         "forcePathStyle": storage.force_path_style,
         "credentialsSecretName": storage.credentials_secret_name,

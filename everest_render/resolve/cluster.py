@@ -46,6 +46,23 @@ def _config_validator(schema_text: str) -> Any:
     return compile_schema(json.loads(schema_text))
 
 
+def _topology_validator(topology: Topology) -> Any:
+    """`_config_validator` of the topology's configSchema, looked up once per topology (by its
+    identity, which the entry holds): writing the schema out as the cache key was a tenth of
+    resolving a cluster."""
+    known = _TOPOLOGY_VALIDATORS.get(id(topology))
+    if known is not None and known[0] is topology:
+        return known[1]
+    validator = _config_validator(json.dumps(topology.config_schema, sort_keys=True))
+    if len(_TOPOLOGY_VALIDATORS) >= 64:  # a long-lived process (tests) resolves many repositories
+        _TOPOLOGY_VALIDATORS.clear()
+    _TOPOLOGY_VALIDATORS[id(topology)] = (topology, validator)
+    return validator
+
+
+_TOPOLOGY_VALIDATORS: dict[int, tuple[Topology, Any]] = {}
+
+
 EXPOSE_ALIASES = {"internal": "ClusterIP", "external": "LoadBalancer"}
 INSTANCE_FIELDS = ("replicas", "resources", "storage", "config", "affinity")
 
@@ -209,7 +226,7 @@ def _topology_config(spec: Mapping[str, Any], definition: Definition, topology: 
         if given:
             found.error(base, f"topology {topology.name} takes no config")
         return given
-    for problem in schema_problems(_config_validator(json.dumps(schema, sort_keys=True)), given):
+    for problem in schema_problems(_topology_validator(topology), given):
         path = (*base, *problem.path)
         if problem.missing:
             found.missing(path, problem.message)
@@ -409,17 +426,16 @@ def _merged_field(name: str, field: str, written: Mapping[str, Any], defaults: M
     mine, theirs = written.get(field), defaults.get(field)
     if field == "config" and mine == "":
         mine = None  # everest treats an empty config as none given (its appliers test config == "")
-    label = f"spec.instances.{name}.{field}"
     if field == "storage" and (mine is not None or theirs is not None):
         merged = dict(mine or {})
         for key, value in (theirs or {}).items():
             if key not in merged:
-                merged[key] = found.default(f"{label}.{key}", value, origin)
+                merged[key] = found.default(f"spec.instances.{name}.{field}.{key}", value, origin)
         return merged
     if mine is not None:
         return mine
     if theirs is not None:
-        return found.default(label, theirs, origin)
+        return found.default(f"spec.instances.{name}.{field}", theirs, origin)
     return None
 
 
