@@ -169,3 +169,16 @@ def test_an_object_flux_would_rewrite_and_holding_a_url_credential_is_guarded_an
     assert guarded.marks == TextMarks(dollar=True, url=True)
     problems = object_problems(guarded.obj, marks=guarded.marks)
     assert [path for path, message in problems if "must not carry credentials" in message] == [("data", "url")]
+
+
+def test_a_url_credential_whose_at_sign_is_an_escape_is_refused_too():
+    # The check first asks whether the file holds an "@" at all; an escape writes one without.
+    from everest_render.check.secrets import url_credential_problems
+    from everest_render.load.documents import SourceFile, parse_yaml
+
+    for written in ('"https://AKIAEXAMPLE:x\\u0040s3.example.com"', '"https://AKIAEXAMPLE:x\\x40s3.example.com"', '"https://AKIAEXAMPLE:x@s3.example.com"'):
+        documents, problems = parse_yaml(SourceFile("clusters/shop/storage.yaml", f"kind: BackupStorage\nspec:\n  endpointURL: {written}\n"))
+        assert not problems
+        found = url_credential_problems(documents)
+        assert [(d.line, d.column) for d in found] == [(3, 16)], written
+        assert "must not carry credentials" in found[0].message

@@ -219,21 +219,34 @@ class RuleSet:
         return f"{text} ({rule.reason})" if rule.reason else text
 
 
-def _reach(value: Any, at: tuple[str, ...], path: ObjectPath) -> Iterator[tuple[ObjectPath, Any]]:
-    if not at:
-        yield path, value
-        return
-    step, rest = at[0], at[1:]
-    if step == EACH_ITEM:
-        if isinstance(value, list):
-            for index, item in enumerate(value):
-                yield from _reach(item, rest, (*path, index))
-    elif step == EACH_VALUE:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                yield from _reach(item, rest, (*path, key))
-    elif isinstance(value, dict) and step in value:
-        yield from _reach(value[step], rest, (*path, step))
+def _reach(value: Any, at: tuple[str, ...], path: ObjectPath) -> list[tuple[ObjectPath, Any]]:
+    """Every value ``at`` leads to from ``value`` (a key, each item, each value: depth first),
+    with its path: a list, no generator a step (most steps are keys, and most lead nowhere)."""
+    found: list[tuple[ObjectPath, Any]] = []
+    _reach_into(value, at, 0, path, found)
+    return found
+
+
+def _reach_into(value: Any, at: tuple[str, ...], start: int, path: ObjectPath, found: list[tuple[ObjectPath, Any]]) -> None:
+    step_at = start
+    while step_at < len(at):
+        step = at[step_at]
+        step_at += 1
+        if step == EACH_ITEM:
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    _reach_into(item, at, step_at, (*path, index), found)
+            return
+        if step == EACH_VALUE:
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    _reach_into(item, at, step_at, (*path, key), found)
+            return
+        if not (isinstance(value, dict) and step in value):
+            return
+        value = value[step]
+        path = (*path, step)
+    found.append((path, value))
 
 
 _FIELD_PATH_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\['([^']*)'\]")

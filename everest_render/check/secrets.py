@@ -45,7 +45,9 @@ def sensitive_in(objects: Iterable[Any]) -> frozenset[str]:
         secret = data.get("kind") == "Secret"
         for key, item in data.items():
             _collect(item, secret and key in ("data", "stringData"), _key_is_sensitive(key, False), found, texts)
-    # URL user-info in any string: one search, a line each (a match cannot span two).
+    # URL user-info in any string: one search, a line each (a match cannot span two). Only the
+    # strings holding an "@" are searched: a match ends with one, and starts a line or follows
+    # a character of the same string (what precedes a string is the line break joining them).
     for match in URL_CREDENTIALS.finditer("\n".join(texts)):
         found.add(match.group(2))
         found.update(part for part in match.group(2).split(":") if part)
@@ -55,22 +57,51 @@ def sensitive_in(objects: Iterable[Any]) -> frozenset[str]:
 def _collect(value: Any, in_data: bool, under: bool, found: set[str], texts: list[str]) -> None:
     """``value``'s scalars into ``found`` when they are a Secret's data (``in_data``) or the
     nearest key above them is credential-like (``under``; a list item has its list's key), and
-    its strings into ``texts``."""
+    its strings that hold an "@" into ``texts``. A dict's or list's strings, numbers and nulls
+    are taken here, without a call each (most values of a document are these)."""
     kind = type(value)
-    if kind is str:
+    if kind is dict:
+        known = _SENSITIVE_KEYS.get
+        for key, item in value.items():
+            sensitive = known(key) if type(key) is str else None
+            if sensitive is None:
+                sensitive = _key_is_sensitive(key, under)
+            kind = type(item)
+            if kind is str:
+                if in_data or sensitive:
+                    found.add(item)
+                if "@" in item:
+                    texts.append(item)
+            elif kind is int or kind is bool:
+                if in_data or sensitive:
+                    found.add(str(item))
+            elif item is not None:
+                _collect(item, in_data, sensitive, found, texts)
+    elif kind is list:
+        for item in value:
+            kind = type(item)
+            if kind is str:
+                if in_data or under:
+                    found.add(item)
+                if "@" in item:
+                    texts.append(item)
+            elif item is not None:
+                _collect(item, in_data, under, found, texts)
+    elif kind is str:
         if in_data or under:
             found.add(value)
-        texts.append(value)
-    elif kind is dict or isinstance(value, Mapping):
+        if "@" in value:
+            texts.append(value)
+    elif isinstance(value, Mapping):
         for key, item in value.items():
             _collect(item, in_data, _key_is_sensitive(key, under), found, texts)
-    elif kind is list or isinstance(value, list | tuple):
+    elif isinstance(value, list | tuple):
         for item in value:
             _collect(item, in_data, under, found, texts)
     elif value is not None:
         if in_data or under:
             found.add(str(value))
-        if isinstance(value, str):
+        if isinstance(value, str) and "@" in value:
             texts.append(value)
 
 
@@ -103,13 +134,24 @@ def masked_line(line: str, *, in_secret: bool) -> str:
 def url_credential_problems(documents: Iterable[Document]) -> list[Diagnostic]:
     problems = []
     for document in documents:
-        if not isinstance(document.data, dict) or "sops" in document.data or not holds_url_credentials(document.data):
+        if not isinstance(document.data, dict) or "sops" in document.data or not _may_hold_url_credentials(document):
             continue
         for path, text in strings(document.data):
             if URL_CREDENTIALS.search(text):
                 message = "a URL must not carry credentials (user:password@host); keep them in the Secret credentialsSecretName names"
                 problems.append(document.at(path, message))
     return problems
+
+
+def _may_hold_url_credentials(document: Document) -> bool:
+    """Whether some string of ``document`` may hold a URL's credentials (`holds_url_credentials`),
+    told first by its file's text: a string of a document is made of the text's characters but
+    for what the escapes of a double-quoted scalar make (explicit tags are refused), and the
+    credentials end with an "@". Most files hold neither an "@" nor a backslash."""
+    text = document.source.text
+    if "@" not in text and "\\" not in text:
+        return False
+    return holds_url_credentials(document.data)
 
 
 def redact(diagnostics: Iterable[Diagnostic], sensitive: frozenset[str]) -> list[Diagnostic]:

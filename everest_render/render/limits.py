@@ -6,9 +6,9 @@ that runs too long fails at the same point on every machine. A wall-clock backst
 (`WALL_CLOCK_SECONDS`) catches what the steps do not count. Macro calls nest at most
 `MAX_DEPTH` deep. No string, list or output grows beyond `MAX_OUTPUT_CHARS`, no integer beyond
 `MAX_INTEGER_BITS` bits: the operators that could (``*``, ``**``, ``+``, ``%``) and every call
-are checked before they allocate. Helpers that are not deterministic (``random``, ``lipsum``)
-are not offered, and output that prints an object's identity (``<function f at 0x7f...>``)
-is refused.
+are checked before they allocate, and ``~`` (of parts each within the limits) once joined.
+Helpers that are not deterministic (``random``, ``lipsum``) are not offered, and output that
+prints an object's identity (``<function f at 0x7f...>``) is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from types import BuiltinMethodType
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.environment import TemplateModule
 from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
@@ -163,8 +165,23 @@ def _takes_nothing_from_jinja(function: Any) -> bool:
     return not hasattr(function, "__call__") or _PassArg.from_obj(function.__call__) is None  # noqa: B004
 
 
+class _BoundedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, except that ``a ~ b`` is checked: Jinja joins it with no hook a
+    sandbox can intercept, so ``{% set s = s ~ s %}`` written 30 times made a string of a
+    thousand million characters. The joined text goes through `BoundedSandbox.sized`; a
+    constant one is still joined when the template compiles."""
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.sized(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
 class BoundedSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _BoundedCodeGenerator
+    sized = staticmethod(check_size)  # what ``a ~ b`` joins to, checked (_BoundedCodeGenerator)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
