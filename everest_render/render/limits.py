@@ -237,8 +237,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             budget.check()
         name = getattr(__obj, "__name__", "")
         _check_arguments(args, kwargs, name)
-        if name == "format" and isinstance(getattr(__obj, "__self__", None), str):
-            if _HUGE_WIDTH.search(__obj.__self__):
+        if name in _FORMATTERS:
+            # A template gets str.format wrapped by the sandbox (its SandboxedFormatter), which
+            # keeps the method as __wrapped__: the widths are in the string it is bound to.
+            text = getattr(__obj, "__self__", None)
+            if text is None:
+                text = getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
+            if isinstance(text, str) and _HUGE_WIDTH.search(text):
                 raise TemplateLimit("a format width beyond the limit")
         kind = type(__obj)
         if kind is Macro:
