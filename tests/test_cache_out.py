@@ -75,6 +75,107 @@ def test_unchanged_out_files_are_known_by_their_stat(repo, tmp_path, monkeypatch
     assert {Path(p).name for p in reads} == {"db2.yaml"}  # only the file whose bytes changed
 
 
+def counted_listings(monkeypatch) -> list[str]:
+    """The out/ folders listed to look for old writers' temporary files."""
+    names: list[str] = []
+    real = os.scandir
+
+    def listing(folder):
+        names.append(os.fspath(folder))
+        return real(folder)
+
+    monkeypatch.setattr(output.os, "scandir", listing)
+    return names
+
+
+@pytest.mark.parametrize("where", ["a", "", "a/deeper"])
+def test_an_old_writers_temporary_file_is_found_in_a_folder_known_clean(repo, tmp_path, monkeypatch, later, where):
+    toy(repo)
+    cache = tmp_path / "cache"
+    out = repo.root / "out"
+    if where == "a/deeper":
+        (out / where).mkdir(parents=True)
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    listed = counted_listings(monkeypatch)
+    assert run(repo, "--check", cache=cache)[0] == 0
+    assert str(out / "b") not in listed  # known clean by its stat: not listed
+    temporary = out / where / ".db0.yaml.tmp-4242"
+    temporary.write_text("half")
+    code, text = run(repo, "--check", cache=cache)
+    assert code == 1 and f"interrupted: {temporary.as_posix()}" in text
+    assert run(repo, cache=cache)[0] == 0 and not temporary.exists()
+    assert run(repo, "--check", cache=cache)[0] == 0
+
+
+def counted_out_looks(monkeypatch) -> list[int]:
+    """How many out/ files each batch look (OutputRecord.held) is asked about."""
+    from everest_render.cache import outputs
+
+    sizes: list[int] = []
+    real = outputs.OutputRecord.held
+
+    def held(self, out_dir, paths, digest):
+        sizes.append(len(paths))
+        return real(self, out_dir, paths, digest)
+
+    monkeypatch.setattr(outputs.OutputRecord, "held", held)
+    return sizes
+
+
+def test_out_is_looked_at_once_per_run_and_a_finished_journal_makes_it_look_again(repo, tmp_path, monkeypatch, later):
+    """out/'s lock is taken before the look and held to the write, so the write does not look
+    again; unless the write first finishes an interrupted one's journal, which moves files."""
+    toy(repo)
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    out = repo.root / "out"
+    expected = tree(out)
+    looks = counted_out_looks(monkeypatch)
+    assert run(repo, cache=cache) == (0, "everest-render: 3 clusters rendered; 0 files written, 3 unchanged, 0 removed\n")
+    assert run(repo, "--check", cache=cache)[0] == 0
+    assert looks == [3, 3]  # one look per run (the replay's test, reused by the write or the check)
+    # A killed render's committed journal: it replaces a/db0.yaml, which every look before the
+    # write found holding its planned bytes.
+    staging = out / output.STAGING_FOLDER
+    staging.mkdir()
+    (staging / "0").write_bytes(b"half of another render\n")
+    (out / output.JOURNAL_FILE).write_text('{"replace": [["0", "a/db0.yaml"]], "remove": []}')
+    looks.clear()
+    code, text = run(repo, cache=cache)
+    assert (code, text) == (0, "everest-render: 3 clusters rendered; 1 file written, 2 unchanged, 0 removed\n")
+    assert tree(out) == expected and len(looks) == 2  # looked at again once the journal moved files
+
+
+def test_a_render_holding_outs_lock_keeps_another_from_writing_meanwhile(repo, tmp_path, monkeypatch, later):
+    """While one run holds out/'s lock from its look to its write, another waits and refuses
+    as it always did; and a run whose early lock is not free takes the write's lock as before."""
+    import fcntl
+
+    toy(repo)
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    out = repo.root / "out"
+    monkeypatch.setattr(output, "LOCK_WAIT_SECONDS", 0.3)
+    holder = output.OutputLock(out)
+    assert holder.take()
+    try:
+        code, text = run(repo, cache=cache)
+        assert code == 3 and "is being written by another everest-render run" in text
+        assert run(repo, "--check", cache=cache)[0] == 0  # a check takes no lock
+    finally:
+        holder.release()
+    descriptor = os.open(out, os.O_RDONLY)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    os.close(descriptor)  # released
+    assert run(repo, cache=cache)[0] == 0
+    released = output.OutputLock(out)
+    assert released.take()  # the run released its lock when it ended
+    released.release()
+
+
 @pytest.mark.parametrize("how", ["same size and mtime", "removed", "a link to other bytes"])
 def test_an_out_file_changed_behind_the_cache_is_rewritten_and_reported(repo, tmp_path, later, how):
     toy(repo)
@@ -140,11 +241,16 @@ def test_a_corrupt_or_foreign_out_record_is_never_trusted(repo, tmp_path, later)
     from everest_render.cache.outputs import FORMAT
 
     record = snapshot.record_of(target.stat(), bytes(32))
-    assert _decode(dumps((FORMAT, {"a.yaml": record}))) == {"a.yaml": record}
-    assert _decode(dumps((FORMAT + 1, {"a.yaml": record}))) == {}  # another format
-    assert _decode(dumps((FORMAT, {"a.yaml": record, "b.yaml": record[:-1]}))) == {}  # not a record: none is trusted
-    assert _decode(dumps((FORMAT, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}))) == {}  # the format before
-    assert _decode(b"not marshal") == {}
+    folder = (bytes(48), ("a",))
+    assert _decode(dumps((FORMAT, {"a.yaml": record}, {"": folder}))) == ({"a.yaml": record}, {"": folder})
+    assert _decode(dumps((FORMAT + 1, {"a.yaml": record}, {}))) == ({}, {})  # another format
+    assert _decode(dumps((FORMAT - 1, {"a.yaml": record}))) == ({}, {})  # the format before: no folders
+    assert _decode(dumps((FORMAT, {"a.yaml": record, "b.yaml": record[:-1]}, {})))[0] == {}  # not a record: none is trusted
+    assert _decode(dumps((FORMAT, {"a.yaml": ((1, 2, 3, 4, 5), b"d")}, {})))[0] == {}  # the format before
+    assert _decode(dumps((FORMAT, {}, {"": (bytes(47), ("a",))})))[1] == {}  # not a folder's stat
+    assert _decode(dumps((FORMAT, {}, {"": (bytes(48), ("a", 1))})))[1] == {}  # not the names of folders
+    assert _decode(dumps((FORMAT, {}, {"": (bytes(48), ["a"])})))[1] == {}  # not a tuple of names
+    assert _decode(b"not marshal") == ({}, {})
 
 
 OUT_EDITS = st.one_of(

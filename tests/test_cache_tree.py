@@ -5,6 +5,7 @@ edited in place, a link) is seen. The random edits of tests/test_cache.py go thr
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -137,8 +138,40 @@ def test_a_corrupt_walk_record_is_never_trusted(repo, tmp_path, later, walks):
     dumps = __import__("marshal").dumps
     plain = (([("clusters/a.yaml", "t")], {}, False), ([], {}, True), None, [])
     good = {"/r": (True, bytes(48))}
-    assert _decode(dumps((FORMAT, good, plain, {"a": ("/r/a", "t")}))) is not None
-    assert _decode(dumps((FORMAT + 1, good, plain, {}))) is None  # another format
-    assert _decode(dumps((FORMAT, {"/r": (True, (1, 2, 3, 4, 5, 6))}, plain, {}))) is None  # the stat of the format before
-    assert _decode(dumps((FORMAT, good, plain, {"a": ("/r/a",)}))) is None  # not a file's place and token
-    assert _decode(dumps((FORMAT, good, (([("clusters/a.yaml", 1)], {}, False), *plain[1:]), {}))) is None  # not a text
+    fingerprint = "0" * 64
+    decoded = _decode(dumps((FORMAT, good, plain, {"a": ("/r/a", "t")}, fingerprint)))
+    assert decoded is not None and decoded.inputs == fingerprint and decoded.shape.own.sources == []
+    assert _decode(dumps((FORMAT, good, plain, {"a": ("/r/a", "t")}))) is None  # the format before: no fingerprint
+    assert _decode(dumps((FORMAT + 1, good, plain, {}, fingerprint))) is None  # another format
+    assert _decode(dumps((FORMAT, {"/r": (True, (1, 2, 3, 4, 5, 6))}, plain, {}, fingerprint))) is None  # the stat of the format before
+    assert _decode(dumps((FORMAT, good, plain, {"a": ("/r/a",)}, fingerprint))) is None  # not a file's place and token
+    assert _decode(dumps((FORMAT, good, plain, {}, 1))) is None  # not a fingerprint
+    # The shape is checked whole when read, though its objects are made only when asked for.
+    assert _decode(dumps((FORMAT, good, (([("clusters/a.yaml", 1)], {}, False), *plain[1:]), {}, fingerprint))) is None  # not a text
+    assert _decode(dumps((FORMAT, good, (*plain[:2], ("everest-render.yaml",), []), {}, fingerprint))) is None  # settings: no text
+    bad_assets = (([], {"p": ({"t.yaml": 1}, {})}, False), *plain[1:])
+    assert _decode(dumps((FORMAT, good, bad_assets, {}, fingerprint))) is None  # a template that is no text
+    bad_extension = (*plain[:3], [("e", ("m.yaml", "x"), ({}, {}), "yes")])
+    assert _decode(dumps((FORMAT, good, bad_extension, {}, fingerprint))) is None  # an extension's flag that is no bool
+
+
+def test_files_asked_about_one_by_one_when_a_stat_is_out_of_the_packed_range(tmp_path, later):
+    """The stat reader's batch (snapshot.StatReader.changed) packs stats unmasked; a file whose
+    stat does not pack so (a time before 1970), or that is gone, is asked about one by one."""
+    files = {}
+    for name in ("a.yaml", "old.yaml", "gone.yaml"):
+        (tmp_path / name).write_text(name)
+    os.utime(tmp_path / "old.yaml", ns=(-(10**9), -(10**9)))
+    first = snapshot.StatReader({})
+    for name in ("a.yaml", "old.yaml", "gone.yaml"):
+        token, _ = first(tmp_path / name, name)
+        files[name] = (str(tmp_path / name), token)
+    (tmp_path / "gone.yaml").unlink()
+    second = snapshot.StatReader(dict(first.seen))
+    assert second.changed(files) == ["gone.yaml"]
+    assert second.unread == 2 and second.where == {name: files[name][0] for name in ("a.yaml", "old.yaml")}
+    (tmp_path / "a.yaml").write_text("other")
+    third = snapshot.StatReader(dict(first.seen))
+    assert third.changed({name: files[name] for name in ("a.yaml", "old.yaml")}) == ["a.yaml"]
+    fourth = snapshot.StatReader(dict(first.seen))  # all in range: the batch itself
+    assert fourth.changed({"a.yaml": files["a.yaml"]}) == ["a.yaml"] and fourth.unread == 0

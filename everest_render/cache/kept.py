@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
+import operator
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
@@ -27,6 +29,11 @@ def bucket_of(path: str) -> int:
     """The bucket an out/ file is kept in: by its namespace (its first folder), so a change that
     touches one namespace rewrites one bucket."""
     return _bucket_of_namespace(path.partition("/")[0])
+
+
+def buckets_of(paths: Iterable[str]) -> Iterator[int]:
+    """`bucket_of` each of ``paths``, in C loops (a fleet's out/ has 10,000 files)."""
+    return map(_bucket_of_namespace, map(operator.itemgetter(0), map(str.partition, paths, itertools.repeat("/"))))
 
 
 @functools.cache

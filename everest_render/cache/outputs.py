@@ -18,15 +18,22 @@ this run is not recorded by it (it is racy by construction): the next run reads 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import marshal
+import operator
 import os
 import stat
+import struct
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from everest_render.cache import snapshot
 from everest_render.cache.store import Store
 
-FORMAT = 2  # 2: each record packed (snapshot.record_of)
+FORMAT = 3  # 2: each record packed (snapshot.record_of); 3: with out/'s folders found clean
+# A folder's stat, as cache/tree.py packs it (its mode too: a link in a folder's place is no folder).
+_FOLDER = struct.Struct("<6Q")
+_FOLDER_FIELDS = operator.attrgetter("st_mode", "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
 
 
 class OutputRecord:
@@ -36,8 +43,9 @@ class OutputRecord:
     def __init__(self, store: Store, identity: bytes, out_dir: Path) -> None:
         self.store = store
         self.key = hashlib.sha256(identity + b"out\0" + os.path.abspath(out_dir).encode()).hexdigest()
-        self.recorded = _decode(store.load(self.key))
+        self.recorded, self.recorded_folders = _decode(store.load(self.key))
         self.seen: dict[str, bytes] = {}
+        self.folders: dict[str, tuple[bytes, tuple[str, ...]]] = {}
         self.started = snapshot.now()
 
     def holds(self, path: str, found: os.stat_result, digest: bytes) -> bool:
@@ -51,15 +59,49 @@ class OutputRecord:
         self.seen[path] = known
         return True
 
+    def held(self, out_dir: Path, paths: Sequence[str], digest: Callable[[str], bytes]) -> set[str]:
+        """Of ``paths``, those `holds` would say out/ holds, each a regular file itself (no
+        link: looked at with lstat): a fleet's files at once, each pass one C loop over them
+        (a Python step per file was most of a no-change run's look at out/). A file this does
+        not name is for the caller to look at one by one."""
+        prefix = f"{out_dir}/"
+        try:
+            found = list(map(os.lstat, map(prefix.__add__, paths)))
+            signatures = list(itertools.starmap(snapshot.SIGNATURE.pack, map(snapshot.SIGNATURE_FIELDS, found)))
+        except (OSError, struct.error):  # a file missing, or a stat out of the packed range
+            return set()
+        expected = list(map(operator.add, signatures, map(digest, paths)))
+        known = list(map({**self.recorded, **self.seen}.get, paths))
+        trusted = list(map(operator.and_, map(operator.eq, known, expected), map(stat.S_ISREG, map(_MODE, found))))
+        self.seen.update(zip(itertools.compress(paths, trusted), itertools.compress(expected, trusted), strict=True))
+        return set(itertools.compress(paths, trusted))
+
     def saw(self, path: str, found: os.stat_result, content: bytes) -> None:
         """out/``path`` was read and held ``content``; ``found``: its stat taken before the read."""
         if stat.S_ISREG(found.st_mode) and snapshot.settled(found, self.started):
             self.seen[path] = snapshot.record_of(found, hashlib.sha256(content).digest())
 
+    def clean_folder(self, folder: str, found: os.stat_result) -> tuple[str, ...] | None:
+        """When out/``folder`` (``found``: its lstat) is known to hold no old writer's temporary
+        file (emit/output.py), the names of its folders; else None (then it is listed)."""
+        known = self.folders.get(folder) or self.recorded_folders.get(folder)
+        if known is None or known[0] != _folder_stat(found):
+            return None
+        self.folders[folder] = known
+        return known[1]
+
+    def scanned(self, folder: str, found: os.stat_result, folders: Sequence[str]) -> None:
+        """out/``folder``, lstat ``found`` taken before it was listed, holds no temporary file
+        and these ``folders``: kept when it last changed long enough ago (the racy rule), so
+        that a later listing would find the same names (an entry made, removed or renamed
+        changes its folder's mtime and ctime)."""
+        if stat.S_ISDIR(found.st_mode) and snapshot.settled(found, self.started):
+            self.folders[folder] = (_folder_stat(found), tuple(folders))
+
     def save(self) -> None:
         """Keep what this run saw (only the files it found holding what it planned)."""
-        if self.seen != self.recorded:
-            self.store.save(self.key, marshal.dumps((FORMAT, self.seen)))
+        if self.seen != self.recorded or self.folders != self.recorded_folders:
+            self.store.save(self.key, marshal.dumps((FORMAT, self.seen, self.folders)))
 
 
 def open_record(store: Store | None, out_dir: Path) -> OutputRecord | None:
@@ -71,5 +113,35 @@ def open_record(store: Store | None, out_dir: Path) -> OutputRecord | None:
     return OutputRecord(store, renderer_identity(), out_dir)
 
 
-def _decode(payload: bytes | None) -> dict[str, bytes]:
-    return snapshot.decode_records(payload, FORMAT)
+def _decode(payload: bytes | None) -> tuple[dict[str, bytes], dict[str, tuple[bytes, tuple[str, ...]]]]:
+    """The files' records (snapshot.decode_records) and the folders', each checked whole: a
+    record of any other shape is none."""
+    if payload is None:
+        return {}, {}
+    try:
+        version, files, folders = marshal.loads(payload)
+    except (ValueError, TypeError, EOFError):
+        return {}, {}
+    if version != FORMAT:
+        return {}, {}
+    return snapshot.checked_records(files), folders if _folder_records(folders) else {}
+
+
+def _folder_records(found: object) -> bool:
+    if type(found) is not dict or set(map(type, found)) - {str}:
+        return False
+    values = list(found.values())
+    if set(map(type, values)) - {tuple} or set(map(len, values)) - {2}:
+        return False
+    stats, names = list(map(operator.itemgetter(0), values)), list(map(operator.itemgetter(1), values))
+    if set(map(type, stats)) - {bytes} or set(map(len, stats)) - {_FOLDER.size} or set(map(type, names)) - {tuple}:
+        return False
+    return not set(map(type, itertools.chain.from_iterable(names))) - {str}
+
+
+def _folder_stat(found: os.stat_result) -> bytes:
+    mask = (1 << 64) - 1
+    return _FOLDER.pack(*(n & mask for n in _FOLDER_FIELDS(found)))
+
+
+_MODE = operator.attrgetter("st_mode")

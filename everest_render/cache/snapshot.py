@@ -27,17 +27,18 @@ import functools
 import hashlib
 import itertools
 import marshal
+import operator
 import os
 import stat
 import struct
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
-from everest_render.cache.kept import KeptFiles, bucket_of, digest_of
+from everest_render.cache.kept import KeptFiles, buckets_of, digest_of
 from everest_render.cache.store import Store
 from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.documents import SourceFile
@@ -59,8 +60,10 @@ _TOKEN = "\0everest-render digest "  # stands for a file's text while fingerprin
 # record of a fleet decodes and is checked for its shape without a Python step per file.
 # Each field taken modulo 2**64 (a timestamp beyond 2262 or before 1678 still packs); ctime,
 # which only the kernel sets, to now, tells changes apart whatever mtime says.
-_SIGNATURE = struct.Struct("<5Q")
-SIGNATURE_BYTES = _SIGNATURE.size
+SIGNATURE = struct.Struct("<5Q")
+SIGNATURE_FIELDS = operator.attrgetter("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")  # unmasked: see `changed`
+_MODE = operator.attrgetter("st_mode")
+SIGNATURE_BYTES = SIGNATURE.size
 RECORD_BYTES = SIGNATURE_BYTES + 32
 _MASK = (1 << 64) - 1
 
@@ -72,7 +75,7 @@ def now() -> int:
 
 def packed_signature(found: os.stat_result) -> bytes:
     """`package_files.stat_signature`'s fields (what a file's stat says of its identity), packed."""
-    return _SIGNATURE.pack(
+    return SIGNATURE.pack(
         found.st_dev & _MASK, found.st_ino & _MASK, found.st_size & _MASK, found.st_mtime_ns & _MASK, found.st_ctime_ns & _MASK
     )
 
@@ -140,13 +143,35 @@ class StatReader:
         """Of ``files`` (name -> the file, absolute, and the token it was answered by before),
         those not known by their stat to hold that token's bytes, to be asked about by a call;
         the others are answered as the call would, unread (cache/tree.py: a no-change run asks
-        this of every file, so it takes no Path, reads nothing, and takes one step per file)."""
-        recorded = self.recorded
-        asked = []
-        trusted = []
+        this of every file, so it takes no Path, reads nothing, and takes no Python step per
+        file: each pass below is one C loop over the fleet's files)."""
+        names = list(files)
+        wheres = list(map(itemgetter(0), files.values()))
+        tokens = list(map(itemgetter(1), files.values()))
+        try:
+            found = list(map(os.stat, wheres))
+            signatures = list(itertools.starmap(SIGNATURE.pack, map(SIGNATURE_FIELDS, found)))
+        except (OSError, struct.error):  # a file gone, or a stat field out of range: one by one
+            return self._changed_one_by_one(names, wheres, tokens)
         start = len(_TOKEN)
-        for name, (where, was) in files.items():
-            known = recorded.get(where)
+        # What the record of each file must be for it to be trusted: its signature now and the
+        # digest its token names (a token's digest is 64 hex digits after `_TOKEN`).
+        digests = [bytes.fromhex(token[start : start + 64]) for token in tokens]
+        expected = list(map(operator.add, signatures, digests))
+        known = list(map(self.recorded.get, wheres))
+        regular = list(map(stat.S_ISREG, map(_MODE, found)))
+        trusted = list(map(operator.and_, map(operator.eq, known, expected), regular))
+        self.seen.update(zip(itertools.compress(wheres, trusted), itertools.compress(expected, trusted), strict=True))
+        self.paths.update(zip(itertools.compress(tokens, trusted), itertools.compress(wheres, trusted), strict=True))
+        self.where.update(zip(itertools.compress(names, trusted), itertools.compress(wheres, trusted), strict=True))
+        self.unread += sum(trusted)
+        return list(itertools.compress(names, map(operator.not_, trusted)))
+
+    def _changed_one_by_one(self, names: list[str], wheres: list[str], tokens: list[str]) -> list[str]:
+        asked = []
+        start = len(_TOKEN)
+        for name, where, was in zip(names, wheres, tokens, strict=True):
+            known = self.recorded.get(where)
             try:
                 found = os.stat(where)
             except OSError:
@@ -160,11 +185,10 @@ class StatReader:
             ):
                 asked.append(name)
             else:
-                trusted.append((name, where, was, known))
-        self.seen.update((where, known) for _, where, _, known in trusted)
-        self.paths.update((was, where) for _, where, was, _ in trusted)
-        self.where.update((name, where) for name, where, _, _ in trusted)
-        self.unread += len(trusted)
+                self.seen[where] = known
+                self.paths[was] = where
+                self.where[name] = where
+                self.unread += 1
         return asked
 
     def _trusted(self, where: str, name: str, known: bytes, path: Path | str) -> str:
@@ -238,6 +262,15 @@ def token_digest(text: str) -> str:
     return text[len(_TOKEN) :].split(" ", 1)[0] if text.startswith(_TOKEN) else _sha(text)
 
 
+def token_digests(texts: list[str]) -> list[str]:
+    """`token_digest` of each of ``texts`` (in one C loop when all are tokens, as the stat
+    reader answers)."""
+    if all(map(str.startswith, texts, itertools.repeat(_TOKEN))):
+        start = len(_TOKEN)
+        return list(map(operator.getitem, texts, itertools.repeat(slice(start, start + 64))))
+    return list(map(token_digest, texts))
+
+
 def token_name(text: str) -> str | None:
     """The name a fingerprinting token was answered for; None for a text that is no token."""
     return text[len(_TOKEN) :].split(" ", 1)[1] if text.startswith(_TOKEN) else None
@@ -283,17 +316,17 @@ def with_texts(files: RepositoryFiles, text: Callable[[str], str | None]) -> Rep
 # --- entries -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(NamedTuple):
     """A clusters/ file, as a render that can be taken apart (incremental.py) saw it: its
-    digest and the namespaces (out/ folders) its documents belong to."""
+    digest and the namespaces (out/ folders) its documents belong to. A tuple: a run entry's
+    10,000 are made from what it holds in one C loop, and kept so (a dataclass each was a
+    Python step per file on every run after a change)."""
 
     digest: str
     namespaces: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Space:
+class Space(NamedTuple):
     """One namespace (out/ folder) of such a render: its clusters' names, its objects' identities."""
 
     clusters: tuple[str, ...]
@@ -402,7 +435,12 @@ def decode_records(payload: bytes | None, version: int) -> dict[str, bytes]:
         found, recorded = marshal.loads(payload)
     except (ValueError, TypeError, EOFError):
         return {}
-    if found != version or type(recorded) is not dict:
+    return checked_records(recorded) if found == version else {}
+
+
+def checked_records(recorded: object) -> dict[str, bytes]:
+    """``recorded`` when it is ``{path: record_of(...)}``, else no record (empty)."""
+    if type(recorded) is not dict:
         return {}
     # Whole: one bad entry and none is trusted (set(map(...)): no Python step per file).
     if set(map(type, recorded)) - {str} or set(map(type, recorded.values())) - {bytes}:
@@ -415,8 +453,9 @@ def decode_records(payload: bytes | None, version: int) -> dict[str, bytes]:
 def _encode_run(inputs: str, render: Replay, buckets: dict[int, str], digests: dict[str, bytes]) -> bytes | None:
     try:
         found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in render.diagnostics]
-        parts = {name: (part.digest, part.namespaces) for name, part in render.parts.items()}
-        spaces = {name: (space.clusters, space.identities) for name, space in render.spaces.items()}
+        # As plain tuples (marshal takes no subclass), each pass one C loop.
+        parts = dict(zip(render.parts.keys(), map(tuple, render.parts.values()), strict=True))
+        spaces = dict(zip(render.spaces.keys(), map(tuple, render.spaces.values()), strict=True))
         # Apart, as bytes: a replay decodes only what it uses.
         apart = marshal.dumps((parts, spaces))
         return marshal.dumps((RUN_FORMAT, inputs, render.clusters, buckets, digests, found, render.world, apart))
@@ -468,8 +507,8 @@ class _Layout:
                 parts, spaces = None, None
             if _pairs(parts, _text, _texts) and _pairs(spaces, _texts, _identities):
                 # Checked whole (a fleet's 10,000 files and 50,000 objects), then made as they are.
-                self.decoded = dict(zip(parts, itertools.starmap(Part, parts.values()), strict=True)), dict(
-                    zip(spaces, itertools.starmap(Space, spaces.values()), strict=True)
+                self.decoded = dict(zip(parts, map(Part._make, parts.values()), strict=True)), dict(
+                    zip(spaces, map(Space._make, spaces.values()), strict=True)
                 )
             else:
                 self.decoded = {}, {}
@@ -498,11 +537,24 @@ class _Later(Mapping[str, T]):
     def __len__(self) -> int:
         return len(self._found)
 
+    # The dict's own: Mapping's would take a Python step per item (a fleet's 10,000 files).
+    def __contains__(self, key: object) -> bool:
+        return key in self._found
+
+    def keys(self) -> KeysView[str]:
+        return self._found.keys()
+
+    def values(self) -> ValuesView[T]:
+        return self._found.values()
+
+    def items(self) -> ItemsView[str, T]:
+        return self._found.items()
+
 
 def _by_bucket(digests: Mapping[str, bytes]) -> dict[int, list[str]]:
     grouped: dict[int, list[str]] = {}
-    for path in digests:
-        grouped.setdefault(bucket_of(path), []).append(path)
+    for number, path in zip(buckets_of(digests), digests, strict=True):
+        grouped.setdefault(number, []).append(path)
     return grouped
 
 

@@ -18,13 +18,15 @@ Anything else, and the next run walks as without a cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import marshal
+import operator
 import os
 import struct
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -45,22 +47,45 @@ from everest_render.load.files import (
 )
 from everest_render.model import ProviderAssets
 
-FORMAT = 2  # 2: stats packed, the record checked whole
+FORMAT = 3  # 2: stats packed, the record checked whole; 3: with the fingerprint of its shape
 _STAT = struct.Struct("<6Q")  # mode, dev, ino, size, mtime_ns, ctime_ns, each modulo 2**64 (snapshot.packed_signature)
+_STAT_FIELDS = operator.attrgetter("st_mode", "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
 Stat = bytes  # `_STAT`-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
 
 
-@dataclass(frozen=True)
 class Tree:
     """A recorded read: ``watched``, each folder (and ignore file) with how it is looked at
     (True: links followed, for a root) and its stat; ``shape``, the stat reader's answer (texts
-    are its tokens); ``where``: each file's name, the path it was asked about and its token."""
+    are its tokens); ``where``: each file's name, the path it was asked about and its token;
+    ``inputs``: the shape's fingerprint (snapshot.fingerprint). A record read from the cache
+    makes its shape only when asked for: a run after no change needs only the stats, the
+    names and the fingerprint."""
 
-    watched: dict[str, tuple[bool, Stat]]
-    shape: RepositoryFiles
-    where: dict[str, tuple[str, str]]
+    def __init__(
+        self,
+        watched: dict[str, tuple[bool, Stat]],
+        shape: RepositoryFiles | Callable[[], RepositoryFiles],
+        where: dict[str, tuple[str, str]],
+        inputs: str | None = None,
+    ) -> None:
+        self.watched = watched
+        self._shape = shape
+        self.where = where
+        self._inputs = inputs
+
+    @property
+    def shape(self) -> RepositoryFiles:
+        if not isinstance(self._shape, RepositoryFiles):
+            self._shape = self._shape()
+        return self._shape
+
+    @property
+    def inputs(self) -> str:
+        if self._inputs is None:
+            self._inputs = snapshot.fingerprint(self.shape, snapshot.token_digest)
+        return self._inputs
 
 
 def load_tree(store: Store, key: str) -> Tree | None:
@@ -68,7 +93,7 @@ def load_tree(store: Store, key: str) -> Tree | None:
 
 
 def save_tree(store: Store, key: str, tree: Tree, before: Tree | None) -> None:
-    if before is None or tree != before:
+    if tree is not before:  # `quick_read` gives the record itself when nothing changed
         payload = _encode(tree)
         if payload is not None:
             store.save(key, payload)
@@ -83,13 +108,8 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     """``tree`` with the shape `read_repository_files` gives with ``reader``, when no folder
     it watches changed: each file asked about as the walk would; None when one changed or a
     file cannot be read now (then the caller walks)."""
-    for folder, (follow, recorded) in tree.watched.items():
-        try:
-            found = os.stat(folder) if follow else os.lstat(folder)
-        except OSError:
-            return None
-        if _stat(found) != recorded:
-            return None
+    if not _unchanged(tree.watched):
+        return None
     changed: dict[str, str] = {}
     for name in reader.changed(tree.where):  # the rest known by their stat, with the digests the shape holds
         token, problem = reader(Path(tree.where[name][0]), name)
@@ -101,6 +121,25 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     shape = _swapped(tree.shape, {tree.where[name][1]: token for name, token in changed.items()})
     asked = {name: (path, changed.get(name, was)) for name, (path, was) in tree.where.items()}
     return Tree(tree.watched, shape, asked)
+
+
+def _unchanged(watched: dict[str, tuple[bool, Stat]]) -> bool:
+    """Whether every folder of ``watched`` has its recorded stat (a fleet's thousands of
+    folders, each pass one C loop: stat, the fields, packed, compared)."""
+    folders = list(watched)
+    follows = list(map(itemgetter(0), watched.values()))
+    try:
+        found = list(itertools.chain(
+            map(os.stat, itertools.compress(folders, follows)),
+            map(os.lstat, itertools.compress(folders, map(operator.not_, follows))),
+        ))
+        stats = list(itertools.starmap(_STAT.pack, map(_STAT_FIELDS, found)))
+    except OSError:
+        return False
+    except struct.error:  # a field out of range unmasked: one by one, as recorded
+        stats = list(map(_stat, found))
+    recorded = [*itertools.compress(watched.values(), follows), *itertools.compress(watched.values(), map(operator.not_, follows))]
+    return stats == list(map(itemgetter(1), recorded))
 
 
 def _swapped(shape: RepositoryFiles, swaps: dict[str, str]) -> RepositoryFiles:
@@ -232,40 +271,20 @@ def _encode(tree: Tree) -> bytes | None:
     ]
     plain = (source_set(shape.builtin), source_set(shape.own), settings, extensions)
     try:
-        return marshal.dumps((FORMAT, tree.watched, plain, tree.where))
+        return marshal.dumps((FORMAT, tree.watched, plain, tree.where, tree.inputs))
     except ValueError:
         return None
 
 
 def _decode(payload: bytes | None) -> Tree | None:
+    """The record, checked whole for its shape now (a record of another shape is none); its
+    shape's objects made when first asked for (`Tree.shape`)."""
     if payload is None:
         return None
     try:
-        version, watched, (builtin, own, settings, extensions), where = marshal.loads(payload)
-        if version != FORMAT:
+        version, watched, plain, where, inputs = marshal.loads(payload)
+        if version != FORMAT or type(inputs) is not str or not _plain_shape(plain):
             return None
-
-        def source_set(found: tuple[list[tuple[str, str]], dict[str, tuple[dict[str, str], dict[str, str]]], bool]) -> SourceSet:
-            sources, assets, is_builtin = found
-            if type(sources) is not list or not _text_pairs(sources):
-                raise TypeError("not a list of files")
-            return SourceSet(
-                list(itertools.starmap(SourceFile, sources)),  # checked whole: one C loop
-                {str(k): ProviderAssets(dict(t), dict(s)) for k, (t, s) in assets.items()},
-                bool(is_builtin),
-            )
-
-        shape = RepositoryFiles(
-            source_set(builtin),
-            source_set(own),
-            SourceFile(str(settings[0]), str(settings[1])) if settings is not None else None,
-            (),
-            tuple(
-                ExtensionFolder(str(f), SourceFile(str(m[0]), str(m[1])), ProviderAssets(dict(a[0]), dict(a[1])), bool(b))
-                for f, m, a, b in extensions
-            ),
-            (),
-        )
         if type(where) is not dict or set(map(type, where)) - {str} or not _text_pairs(where.values()):
             return None
         if type(watched) is not dict or set(map(type, watched)) - {str}:
@@ -275,9 +294,61 @@ def _decode(payload: bytes | None) -> Tree | None:
         follows, stats = list(map(itemgetter(0), watched.values())), list(map(itemgetter(1), watched.values()))
         if set(map(type, follows)) - {bool} or set(map(type, stats)) - {bytes} or set(map(len, stats)) - {_STAT.size}:
             return None
-        return Tree(watched, shape, where)
+        return Tree(watched, functools.partial(_shape, plain), where, inputs)
     except (ValueError, TypeError, EOFError, IndexError, AttributeError):
         return None
+
+
+def _plain_shape(plain: Any) -> bool:
+    """Whether ``plain`` is what `_encode` makes of a shape (so that `_shape` cannot fail)."""
+
+    def source_set(found: Any) -> bool:
+        if type(found) is not tuple or len(found) != 3 or type(found[0]) is not list or type(found[1]) is not dict:
+            return False
+        sources, assets, is_builtin = found
+        return _text_pairs(sources) and type(is_builtin) is bool and all(type(k) is str and _assets(a) for k, a in assets.items())
+
+    def _assets(found: Any) -> bool:
+        return type(found) is tuple and len(found) == 2 and all(type(d) is dict and _text_map(d) for d in found)
+
+    def source(found: Any) -> bool:
+        return type(found) is tuple and _text_pairs([found])
+
+    if type(plain) is not tuple or len(plain) != 4:
+        return False
+    builtin, own, settings, extensions = plain
+    if not source_set(builtin) or not source_set(own) or not (settings is None or source(settings)) or type(extensions) is not list:
+        return False
+    return all(
+        type(e) is tuple and len(e) == 4 and type(e[0]) is str and source(e[1]) and _assets(e[2]) and type(e[3]) is bool
+        for e in extensions
+    )
+
+
+def _text_map(found: dict[Any, Any]) -> bool:
+    return not set(map(type, found)) - {str} and not set(map(type, found.values())) - {str}
+
+
+def _shape(plain: Any) -> RepositoryFiles:
+    """The shape `_encode` made ``plain`` of (checked by `_plain_shape`)."""
+    builtin, own, settings, extensions = plain
+
+    def source_set(found: tuple[list[tuple[str, str]], dict[str, tuple[dict[str, str], dict[str, str]]], bool]) -> SourceSet:
+        sources, assets, is_builtin = found
+        return SourceSet(
+            list(itertools.starmap(SourceFile, sources)),  # one C loop
+            {k: ProviderAssets(dict(t), dict(s)) for k, (t, s) in assets.items()},
+            is_builtin,
+        )
+
+    return RepositoryFiles(
+        source_set(builtin),
+        source_set(own),
+        SourceFile(*settings) if settings is not None else None,
+        (),
+        tuple(ExtensionFolder(f, SourceFile(*m), ProviderAssets(dict(a[0]), dict(a[1])), b) for f, m, a, b in extensions),
+        (),
+    )
 
 
 def _text_pairs(values: Collection[object]) -> bool:

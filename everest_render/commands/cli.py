@@ -402,9 +402,11 @@ def render(
     from everest_render.cache.outputs import open_record
     from everest_render.emit.output import (
         OutputError,
+        OutputLock,
         OutputPlan,
         changed_output,
         differences,
+        held_files,
         with_kustomization,
         without_sops,
         write_output,
@@ -426,6 +428,20 @@ def render(
     # render going on with the same files.
     seen: list[tuple[object, dict[str, bytes]]] = []
     planned: list[tuple[object, OutputPlan]] = []  # the last plan's files, and the plan as written
+    # out/'s files known to hold a plan's bytes, looked at once for its files (the replay's test,
+    # the guardrails, the check or the write): for a write, under out/'s lock, taken for the look
+    # and held to the write (released when a replay is refused: the render takes a while).
+    lock = OutputLock(out_dir) if trust is not None and not check else None
+    known: list[tuple[object, set[str]]] = []
+
+    def held(plan: OutputPlan) -> set[str] | None:
+        if trust is None:
+            return None
+        if not known or known[0][0] is not plan.files:
+            if lock is not None:
+                lock.take()
+            known[:] = [(plan.files, held_files(plan, out_dir, trust))]
+        return known[0][1]
 
     def written(plan: OutputPlan) -> OutputPlan:
         if not planned or planned[0][0] is not plan.files:  # a fleet's kustomization.yaml lists thousands of files
@@ -439,67 +455,81 @@ def render(
         if replayed.failed:
             return True
         plan = written(replayed.plan)
-        changed, exact = changed_output(plan, out_dir, trust)
+        changed, exact = changed_output(plan, out_dir, trust, held(plan))
         seen[:] = [(plan.files, _present(changed))]
+        if not exact and lock is not None:
+            lock.release()
         return exact
 
-    result = render_incremental(repo, out_dir, selection, jobs, cache, replay=True if to_stdout else out_holds)
-    _cache_warning(output, cache)
-    output.diagnostics(result.diagnostics)
-    tally = Tally.of(result.diagnostics)
-    if result.failed:
-        output.summary(failure_summary(tally))
-        _finish(exit_code(failed=True))
-    plan = written(result.plan)
-    if to_stdout:
-        refused = _sops_refused(plan, sops)
-        if refused:
-            output.error(refused)
+    try:
+        result = render_incremental(repo, out_dir, selection, jobs, cache, replay=True if to_stdout else out_holds)
+        _cache_warning(output, cache)
+        output.diagnostics(result.diagnostics)
+        tally = Tally.of(result.diagnostics)
+        if result.failed:
+            output.summary(failure_summary(tally))
+            _finish(exit_code(failed=True))
+        plan = written(result.plan)
+        if to_stdout:
+            refused = _sops_refused(plan, sops)
+            if refused:
+                output.error(refused)
+                _finish(EXIT_INVALID)
+            plan = without_sops(plan) if sops == "omit" else plan
+        if only and not plan.files:
+            # An empty stream would make Argo CD prune the application's databases.
+            output.error(f"--only {' '.join(only)} selects no cluster or namespace of {repo}")
             _finish(EXIT_INVALID)
-        plan = without_sops(plan) if sops == "omit" else plan
-    if only and not plan.files:
-        # An empty stream would make Argo CD prune the application's databases.
-        output.error(f"--only {' '.join(only)} selects no cluster or namespace of {repo}")
-        _finish(EXIT_INVALID)
-    if to_stdout:
-        sys.stdout.buffer.write(plan.stream())
-        sys.stdout.flush()
-        _finish(EXIT_OK)
-    clusters = result.cluster_count
-    current = seen[0][1] if seen and seen[0][0] is plan.files else None  # read for these very files
-    flagged, reasons = _guardrails(
-        output, result, plan, out_dir, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, current=current, trust=trust
-    )
-    tally = Tally(tally.errors + len(reasons), tally.error_files, tally.warnings + flagged)
-    if reasons:
-        output.summary(failure_summary(tally))
-        _finish(exit_code(blocked=True))
-    if check:
-        changes = differences(plan, out_dir, trust)
+        if to_stdout:
+            sys.stdout.buffer.write(plan.stream())
+            sys.stdout.flush()
+            _finish(EXIT_OK)
+        clusters = result.cluster_count
+        current = seen[0][1] if seen and seen[0][0] is plan.files else None  # read for these very files
+        flagged, reasons = _guardrails(
+            output,
+            result,
+            plan,
+            out_dir,
+            fail_on_destructive=fail_on_destructive,
+            allow_removals=allow_removals,
+            current=current,
+            trust=trust,
+            held=held(plan) if current is None else None,
+        )
+        tally = Tally(tally.errors + len(reasons), tally.error_files, tally.warnings + flagged)
+        if reasons:
+            output.summary(failure_summary(tally))
+            _finish(exit_code(blocked=True))
+        if check:
+            changes = differences(plan, out_dir, trust, held(plan))
+            if trust is not None:
+                trust.save()
+            for change in changes:
+                status, path = change.split(": ", 1)
+                output.change(f"{status}: {(out_dir / path).as_posix()}", out_dir / path)
+            output.summary(check_summary(clusters, tally, len(plan.files) + 1, changes))  # + the index
+            _finish(exit_code(differences=bool(changes)))
+        named = ctx.get_parameter_source("out_dir") not in (None, ParameterSource.DEFAULT)
+        if not named and not out_dir.resolve().is_relative_to(repo.resolve()):
+            # A link planted as out/ would have the render write wherever it leads.
+            where = f"{out_dir} resolves to {out_dir.resolve()}, outside the repository"
+            output.error(f"{where}; writing nothing (name it with --out to write there)")
+            output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
+            _finish(EXIT_INVALID)
+        try:
+            counts = write_output(plan, out_dir, trust, lock=lock, held=held(plan))
+        except OutputError as error:
+            output.error(str(error))
+            output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
+            _finish(EXIT_INVALID)
         if trust is not None:
             trust.save()
-        for change in changes:
-            status, path = change.split(": ", 1)
-            output.change(f"{status}: {(out_dir / path).as_posix()}", out_dir / path)
-        output.summary(check_summary(clusters, tally, len(plan.files) + 1, changes))  # + the index
-        _finish(exit_code(differences=bool(changes)))
-    named = ctx.get_parameter_source("out_dir") not in (None, ParameterSource.DEFAULT)
-    if not named and not out_dir.resolve().is_relative_to(repo.resolve()):
-        # A link planted as out/ would have the render write wherever it leads.
-        where = f"{out_dir} resolves to {out_dir.resolve()}, outside the repository"
-        output.error(f"{where}; writing nothing (name it with --out to write there)")
-        output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
-        _finish(EXIT_INVALID)
-    try:
-        counts = write_output(plan, out_dir, trust)
-    except OutputError as error:
-        output.error(str(error))
-        output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
-        _finish(EXIT_INVALID)
-    if trust is not None:
-        trust.save()
-    output.summary(render_summary(clusters, tally, counts.written, counts.unchanged, counts.removed))
-    _finish(EXIT_OK)
+        output.summary(render_summary(clusters, tally, counts.written, counts.unchanged, counts.removed))
+        _finish(EXIT_OK)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _present(files: dict[str, bytes | None]) -> dict[str, bytes]:
@@ -522,6 +552,7 @@ def _guardrails(
     allow_removals: bool,
     current: Any = None,
     trust: Any = None,
+    held: set[str] | None = None,
 ) -> tuple[int, list[str]]:
     """The destructive changes from out/ to this render, printed as warnings, and why a
     guardrail stops the run (printed as errors): (how many changes, the reasons)."""
@@ -533,7 +564,7 @@ def _guardrails(
     # ``current``: what out/ holds of the files that differ from this very plan, as the caller
     # read it (only those can hold a destructive change; the plan's bytes are read for them).
     destructive, unreadable = destructive_between(
-        current if current is not None else _present(changed_output(plan, out_dir, trust)[0]), plan.files, kind_rules(result)
+        current if current is not None else _present(changed_output(plan, out_dir, trust, held)[0]), plan.files, kind_rules(result)
     )
     described = [file.described(out_dir.as_posix()) for file in unreadable]
     reasons = blocking_reasons(destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, unreadable=described)

@@ -173,6 +173,31 @@ class Trust(Protocol):
 
 
 @runtime_checkable
+class BatchTrust(Trust, Protocol):
+    """A `Trust` that also answers for many files at once (``held``: the regular files, no
+    links, known to hold their planned bytes), and knows out/'s folders that hold no old
+    writer's temporary file (``clean_folder``: their folders' names; told by ``scanned``)."""
+
+    def held(self, out_dir: Path, paths: Sequence[str], digest: Callable[[str], bytes]) -> set[str]: ...
+
+    def clean_folder(self, folder: str, found: os.stat_result) -> tuple[str, ...] | None: ...
+
+    def scanned(self, folder: str, found: os.stat_result, folders: Sequence[str]) -> None: ...
+
+
+def held_files(plan: OutputPlan, out_dir: Path, trust: Trust | None) -> set[str]:
+    """The planned files out/ is known by ``trust`` to hold, each a regular file (no link): what
+    a run looks at once and hands on (`changed_output`, `differences`, `write_output`)."""
+    return _held(trust, out_dir, plan.files, _digests(plan.files))
+
+
+def _held(trust: Trust | None, out_dir: Path, files: Mapping[str, bytes], digest: Callable[[str], bytes]) -> set[str]:
+    """The planned files ``trust`` knows at once to hold their bytes (each other is looked at
+    one by one): one look at the whole of a fleet's out/, not a Python step per file."""
+    return trust.held(out_dir, list(files), digest) if isinstance(trust, BatchTrust) else set()
+
+
+@runtime_checkable
 class KeptElsewhere(Protocol):
     """A plan's files whose bytes are kept elsewhere and read only when asked for, each one's
     SHA-256 known unread (cache/kept.py: a render taken from the cache, whose out/ usually
@@ -256,15 +281,18 @@ def read_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> 
     return dict(sorted({**held, **{path: data for path, data in changed.items() if data is not None}}.items()))
 
 
-def changed_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> tuple[dict[str, bytes | None], bool]:
+def changed_output(
+    plan: OutputPlan, out_dir: Path, trust: Trust | None = None, held: set[str] | None = None
+) -> tuple[dict[str, bytes | None], bool]:
     """`read_output` but for the files that hold their planned bytes: what out/ holds of each
     other planned file (None: no regular file) and of each file the renderer owns beyond the
     plan; and whether out/ holds exactly the plan's files (``read_output(...) == plan.files``).
     A plan kept elsewhere is read only for the files out/ does not hold."""
     digest = _digests(plan.files)
+    held = _held(trust, out_dir, plan.files, digest) if held is None else held
     changed: dict[str, bytes | None] = {}
     for path in plan.files:
-        if not _holds(out_dir, path, plan.files, digest, trust):
+        if path not in held and not _holds(out_dir, path, plan.files, digest, trust):
             changed[path] = _read_regular(f"{out_dir}/{path}")[0]
     extra = False
     for path in sorted(owned_files(out_dir, plan.files) - plan.files.keys()):
@@ -329,44 +357,68 @@ def _read_regular(target: str, expected: int | None = None) -> tuple[bytes | Non
         os.close(descriptor)
 
 
-def leftovers(out_dir: Path) -> list[str]:
-    """What an interrupted write left in out/: its journal, its staging folder, old temporaries."""
+def leftovers(out_dir: Path, trust: Trust | None = None) -> list[str]:
+    """What an interrupted write left in out/: its journal, its staging folder, old temporaries
+    (``trust``: out/'s folders known to hold none are not listed)."""
     found = [name for name in (JOURNAL_FILE, STAGING_FOLDER) if (out_dir / name).exists()]
     if out_dir.is_dir():
-        found += _legacy_temporaries(out_dir)
+        found += _legacy_temporaries(out_dir, trust if isinstance(trust, BatchTrust) else None)
     return found
 
 
-def _legacy_temporaries(out_dir: Path) -> list[str]:
+def _legacy_temporaries(out_dir: Path, known: BatchTrust | None = None) -> list[str]:
     """What `rglob(".*.tmp-*")` finds of them (links to folders not followed), sorted, by plain
-    scandir: pathlib's glob was a tenth of a second per look at a fleet's out/."""
+    scandir: pathlib's glob was a tenth of a second per look at a fleet's out/. A folder that
+    ``known`` knows by its stat to hold none is not listed (its folders are as it recorded:
+    an entry made, removed or renamed changes the folder's stat); one listed and holding
+    none is told to it."""
     found = []
     pending = [("", os.fspath(out_dir))]
     while pending:
         relative, folder = pending.pop()
+        looked = None
+        if known is not None:
+            try:
+                looked = os.lstat(folder)
+            except OSError:
+                continue
+            folders = known.clean_folder(relative, looked)
+            if folders is not None:
+                pending += [(f"{relative}{name}/", f"{folder}/{name}") for name in folders]
+                continue
         try:
             with os.scandir(folder) as listing:
                 entries = list(listing)
         except OSError:
             continue
+        here = []
+        inside = []
+        whole = True  # every entry's kind known: the folders listed are all of them
         for entry in entries:
             if entry.name.startswith(".") and _LEGACY_TEMPORARY.match(entry.name):
-                found.append(relative + entry.name)
+                here.append(relative + entry.name)
             try:
                 if entry.is_dir(follow_symlinks=False):
                     pending.append((f"{relative}{entry.name}/", entry.path))
+                    inside.append(entry.name)
             except OSError:
+                whole = False
                 continue
+        found += here
+        if known is not None and looked is not None and not here and whole:
+            known.scanned(relative, looked, inside)
     return sorted(found)
 
 
-def differences(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> list[str]:
+def differences(plan: OutputPlan, out_dir: Path, trust: Trust | None = None, held: set[str] | None = None) -> list[str]:
     """What `render` would change in out/: one line per file, sorted (for --check; ``trust``:
-    a file known to hold its planned bytes is not read)."""
-    changes: list[str] = [f"interrupted: {name}" for name in leftovers(out_dir)]
+    a file known to hold its planned bytes is not read; ``held``: `held_files` as the caller
+    found them this run)."""
+    changes: list[str] = [f"interrupted: {name}" for name in leftovers(out_dir, trust)]
     digest = _digests(plan.files)
+    held = _held(trust, out_dir, plan.files, digest) if held is None else held
     for path in plan.files:
-        if _holds(out_dir, path, plan.files, digest, trust):
+        if path in held or _holds(out_dir, path, plan.files, digest, trust):
             continue
         changes.append(f"{'stale' if (out_dir / path).is_file() else 'missing'}: {path}")
     for path in sorted(owned_files(out_dir, plan.files) - plan.files.keys()):
@@ -392,9 +444,13 @@ class WriteCounts:
     removed: int
 
 
-def write_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> WriteCounts:
+def write_output(
+    plan: OutputPlan, out_dir: Path, trust: Trust | None = None, *, lock: OutputLock | None = None, held: set[str] | None = None
+) -> WriteCounts:
     """Bring out/ to exactly ``plan``: changed files replaced, owned leftovers pruned, journalled
-    (``trust``: a file known to hold its planned bytes is not read to compare).
+    (``trust``: a file known to hold its planned bytes is not read to compare). ``lock``: out/'s
+    lock, when the caller took it before looking at out/, and ``held``: `held_files` as found
+    under it (out/ cannot have changed since: each is counted unchanged without a second look).
 
     Every target is checked before anything is written: a symbolic link under out/ that leads
     outside it stops the whole write."""
@@ -408,12 +464,14 @@ def write_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) ->
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"cannot create {out_dir}: {error.strerror or error}") from None
-    with _locked(out_dir):
+    taken = lock is not None and lock.taken
+    with contextlib.nullcontext() if taken else _locked(out_dir):
         try:
-            recover(out_dir)
+            finished = recover(out_dir, trust)
         except OSError as error:
             raise OutputError(f"cannot finish the interrupted write of {out_dir}: {error.strerror or error}") from None
-        return _write(plan, out_dir, trust, inside.real)
+        # A journal finished just now moved files: what was found before is looked at again.
+        return _write(plan, out_dir, trust, inside.real, held if taken and not finished else None)
 
 
 def _refused(out_dir: Path, escaping: Iterable[str]) -> OutputError:
@@ -426,10 +484,13 @@ def _remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def recover(out_dir: Path) -> None:
-    """Finish a committed write an interrupted render left, or discard an uncommitted one."""
+def recover(out_dir: Path, trust: Trust | None = None) -> bool:
+    """Finish a committed write an interrupted render left, or discard an uncommitted one
+    (``trust``: out/'s folders known to hold no temporary file are not listed); whether a
+    journal was found (then files may have moved)."""
     journal = out_dir / JOURNAL_FILE
-    if journal.is_file():
+    finished = journal.is_file()
+    if finished:
         try:
             entries = json.loads(journal.read_text(encoding="utf-8"))
         except (ValueError, OSError):
@@ -440,19 +501,23 @@ def recover(out_dir: Path) -> None:
     staging = out_dir / STAGING_FOLDER
     if staging.exists():
         _remove_tree(staging)
-    for name in leftovers(out_dir):
+    for name in leftovers(out_dir, trust):
         target = out_dir / name
         if target.is_file():
             target.unlink(missing_ok=True)
+    return finished
 
 
-def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path) -> WriteCounts:
+def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path, held: set[str] | None = None) -> WriteCounts:
     previous = owned_files(out_dir, plan.files)
     changed = {}
-    unchanged = 0
     escaping = []
     digest = _digests(plan.files)
+    held = _held(trust, out_dir, plan.files, digest) if held is None else held  # regular files, no links: nothing to refuse
+    unchanged = len(held)
     for path in plan.files:
+        if path in held:
+            continue
         try:
             found: os.stat_result | None = os.lstat(f"{out_dir}/{path}")
         except OSError:
@@ -519,6 +584,40 @@ def _apply(out_dir: Path, entries: dict[str, Any]) -> None:
         os.replace(staging / "index", out_dir / INDEX_FILE)
     _fsync_folder(out_dir)
     _remove_tree(staging)
+
+
+class OutputLock:
+    """out/'s lock (as `write_output` takes it), taken early by a caller that looks at out/ and
+    then writes what it found missing: held from the look to the write, what it found cannot
+    change in between, so it is not looked at again. Taken only if free at once (else the write
+    takes it as always); released by `release` or when the process ends."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.taken = False
+        self._descriptor: int | None = None
+
+    def take(self) -> bool:
+        if self.taken:
+            return True
+        try:
+            import fcntl
+
+            descriptor = os.open(self.out_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except (ImportError, OSError):  # no POSIX lock, or no out/ yet: the write locks
+            return False
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(descriptor)
+            return False
+        self._descriptor, self.taken = descriptor, True
+        return True
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)  # releases the lock
+        self._descriptor, self.taken = None, False
 
 
 @contextlib.contextmanager
