@@ -303,3 +303,52 @@ def test_a_bad_secrets_expression_is_refused_when_the_provider_loads_and_explain
     explained = CliRunner().invoke(cli_main, ["explain", "--repo", str(repo.root), "ns/db"])
     assert explained.exception is None or isinstance(explained.exception, SystemExit), explained.exception
     assert "Traceback" not in explained.stderr and explained.exit_code in (0, 3)
+
+
+# A width or precision a format takes from its arguments: only the arguments tell it, and
+# formatting allocates it before any check on the result (10**10 would be 10 GB).
+WIDTHS_FROM_ARGUMENTS = [
+    "{{ '{:{w}}'.format(1, w=10**8) }}",
+    "{{ '{:{}}'.format(1, 100000000) }}",
+    "{{ '{0:{1}}'.format(1, 100000000) }}",
+    "{{ '{:.{p}f}'.format(1.0, p=10**8) }}",
+    "{{ '{x:{w}}'.format_map({'x': 1, 'w': 10**8}) }}",
+    "{{ '%*d' % (10**8, 1) }}",
+    "{{ '%.*f' % (10**8, 1.0) }}",
+    "{{ '%s %-*d' % ('a', -10**8, 1) }}",
+    "{{ '%*d'|format(10**8, 1) }}",
+]
+
+
+def _bounded_render(text):
+    from everest_render.render.limits import BoundedSandbox, render_bounded
+
+    sandbox = BoundedSandbox()
+    sandbox.bound_helpers()
+    return render_bounded(sandbox.from_string(text), {}, sandbox.budget)
+
+
+def test_a_huge_width_taken_from_the_arguments_is_refused_before_it_is_allocated():
+    from everest_render.render.limits import TemplateLimit
+
+    for text in WIDTHS_FROM_ARGUMENTS:
+        try:
+            _bounded_render(text)
+        except TemplateLimit as limit:
+            assert str(limit) == "a format width beyond the limit", text
+        else:
+            raise AssertionError(f"{text} rendered")
+
+
+def test_widths_taken_from_the_arguments_within_the_limit_format_as_python_does():
+    cases = {
+        "{{ '%-*s|%s' % (5, 'a', 'b') }}": "a    |b",
+        "{{ '%% %*d' % (4, 1) }}": "%    1",
+        "{{ '%s %*d' % ('a', 3, 12345678) }}": "a 12345678",  # a big value, not a width
+        "{{ '{:{w}}'.format(123456789, w=3) }}": "123456789",
+        "{{ '{:{w}}|{{x}}'.format('a', w=5) }}": "a    |{x}",
+        "{{ '{{{}}}'.format(7) }}": "{7}",
+        "{{ '{x:>{w}}'.format_map({'x': 1, 'w': 3}) }}": "  1",
+        "{{ '%*d'|format(3, 1) }}": "  1",
+    }
+    assert {text: _bounded_render(text) for text in cases} == cases

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from functools import update_wrapper
 from types import BuiltinMethodType
 from typing import Any
 
@@ -24,7 +25,7 @@ from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.environment import TemplateModule
 from jinja2.runtime import LoopContext, Macro
-from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, safe_range
 from jinja2.utils import Namespace, _PassArg
 
 STEP_BUDGET = 2_000_000
@@ -35,6 +36,12 @@ MAX_INTEGER_BITS = 1024
 NONDETERMINISTIC = ("random", "shuffle", "lipsum")
 _IDENTITY = re.compile(r"<[^<>\n]{1,200} (at|object at) 0x[0-9a-fA-F]{4,}>")
 _HUGE_WIDTH = re.compile(r"\d{8,}")  # a format width of 10**7 characters or more
+_WIDTH_LIMIT = 10**7  # what _HUGE_WIDTH finds written, for a width given as a value
+# A replacement field with a field inside its spec (``{:{w}}``): its width is an argument. Also
+# matches escaped braces (``{{{x}}}``), which only costs the check below.
+_NESTED_FIELD = re.compile(r"\{[^{}]*\{")
+# A printf-style conversion: its mapping key, width and precision (``*``: taken from the values).
+_PRINTF_SPEC = re.compile(r"%(\([^)]*\))?[#0\- +]*(\*|\d*)(?:\.(\*|\d*))?[hlL]?(.)", re.DOTALL)
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 # Exact types whose attributes the sandbox judges by type and name alone (no subclasses: a
 # subclass may define anything).
@@ -226,9 +233,28 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             raise TemplateLimit(f"repeating {len(left):,} items {right:,} times is beyond the limit of {MAX_OUTPUT_CHARS:,}")
         if operator == "*" and isinstance(left, int) and isinstance(right, _REPEATABLE) and len(right) * left > MAX_OUTPUT_CHARS:
             raise TemplateLimit(f"repeating {len(right):,} items {left:,} times is beyond the limit of {MAX_OUTPUT_CHARS:,}")
-        if operator == "%" and isinstance(left, str) and _HUGE_WIDTH.search(left):
+        if operator == "%" and isinstance(left, str) and (_HUGE_WIDTH.search(left) or _huge_star_width(left, right)):
             raise TemplateLimit("a format width beyond the limit")
         return check_size(super().call_binop(context, operator, left, right))
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """The sandbox's ``str.format``, and where a field's width or precision is itself a
+        field (``'{:{w}}'.format(1, w=10**9)``), the widths it comes to checked first: only
+        the arguments tell them, and formatting would allocate before any check after."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None or not _NESTED_FIELD.search(value.__self__):
+            return wrapped
+        text, is_format_map = value.__self__, value.__name__ == "format_map"
+        probe = _WidthProbe(self)
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            if is_format_map and len(args) == 1 and not kwargs:
+                probe.vformat(text, (), args[0])
+            elif not is_format_map:
+                probe.vformat(text, args, kwargs)
+            return wrapped(*args, **kwargs)  # which says what is wrong with a bad call
+
+        return update_wrapper(bounded, value)
 
     def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = __self.budget
@@ -325,6 +351,40 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
 
+class _WidthProbe(SandboxedFormatter):
+    """Goes through a ``str.format`` call as the sandbox's formatter does (the same fields, read
+    the same sandboxed way), refusing each spec whose width or precision, once its nested
+    fields are filled in, is beyond the limit before that field is formatted."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if _HUGE_WIDTH.search(format_spec):
+            raise TemplateLimit("a format width beyond the limit")
+        return super().format_field(value, format_spec)
+
+
+def _huge_star_width(text: str, values: Any) -> bool:
+    """Whether a ``*`` width or precision of printf-style ``text`` takes a value (from
+    ``values``, as ``%`` takes them) beyond the limit. A bad call is left to ``%`` to refuse."""
+    if "*" not in text:
+        return False
+    taken = values if isinstance(values, tuple) else (values,)
+    index = 0
+    for spec in _PRINTF_SPEC.finditer(text):
+        key, width, precision, conversion = spec.groups()
+        if conversion == "%" or key is not None:
+            continue  # ``%%`` takes nothing; a mapping's conversions take no ``*``
+        for star in (width, precision):
+            if star == "*":
+                if index >= len(taken):
+                    return False
+                size = taken[index]
+                index += 1
+                if isinstance(size, int) and abs(size) >= _WIDTH_LIMIT:
+                    return True
+        index += 1
+    return False
+
+
 def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]:
     name = getattr(function, "__name__", "")
     formats = name in ("do_format", "format")
@@ -335,7 +395,7 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
             budget.step()
             # The context or environment Jinja passes first to some filters passes the checks.
             _check_arguments(args, kwargs, name)
-            if formats and args and isinstance(args[0], str) and _HUGE_WIDTH.search(args[0]):
+            if formats and args and isinstance(args[0], str) and (_HUGE_WIDTH.search(args[0]) or _huge_star_width(args[0], args[1:])):
                 raise TemplateLimit("a format width beyond the limit")
             return check_size(function(*args, **kwargs))
 
