@@ -272,28 +272,18 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             if isinstance(text, str) and _HUGE_WIDTH.search(text):
                 raise TemplateLimit("a format width beyond the limit")
         kind = type(__obj)
-        if kind is Macro:
-            budget.depth += 1
-            try:
-                if budget.depth > MAX_DEPTH:
-                    raise TemplateLimit(f"macros nested more than {MAX_DEPTH} deep (a recursion without end?)")
-                return check_size(__self._call_directly(__context, __obj, args, kwargs))
-            finally:
-                budget.depth -= 1
-        if (kind is BuiltinMethodType and type(__obj.__self__) in _PLAIN_TYPES) or __self._direct.get(id(__obj)) is __obj:
-            result = __self._call_directly(__context, __obj, args, kwargs)
-            kind = type(result)
-            if kind in _SIZED:
-                return result if len(result) <= MAX_OUTPUT_CHARS else check_size(result)
-            return result if kind in _UNSIZED else check_size(result)
         if isinstance(__obj, Macro):
             budget.depth += 1
             try:
                 if budget.depth > MAX_DEPTH:
                     raise TemplateLimit(f"macros nested more than {MAX_DEPTH} deep (a recursion without end?)")
+                if kind is Macro:
+                    return check_size(__self._call_directly(__context, __obj, args, kwargs))
                 return check_size(super().call(__context, __obj, *args, **kwargs))
             finally:
                 budget.depth -= 1
+        if (kind is BuiltinMethodType and type(__obj.__self__) in _PLAIN_TYPES) or __self._direct.get(id(__obj)) is __obj:
+            return check_size(__self._call_directly(__context, __obj, args, kwargs))
         return check_size(super().call(__context, __obj, *args, **kwargs))
 
     @staticmethod
