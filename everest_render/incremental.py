@@ -115,7 +115,7 @@ def _render_changed(
         text = snapshot.reader.text(sources[path].text)
         if text is None:
             return None
-        declared[path] = {*_recorded(last, path), *_declared(SourceFile(path, text))}
+        declared[path] = {*_recorded(last, path), *declared_namespaces(SourceFile(path, text))}
 
     def namespaces_of(path: str) -> Iterable[str]:
         return declared[path] if path in declared else last.parts[path].namespaces
@@ -193,8 +193,9 @@ def _recorded(last: Replay, path: str) -> tuple[str, ...]:
     return part.namespaces if part is not None else ()
 
 
-def _declared(source: SourceFile) -> set[str]:
-    """The namespaces a file's documents name (a guess checked after rendering: parse decides)."""
+def declared_namespaces(source: SourceFile) -> set[str]:
+    """The namespaces a file's documents name, a Namespace its own (a guess checked after
+    rendering: parse decides); the cluster-scoped folder for a document that names none."""
     documents, _ = parse_yaml(source)
     found = set()
     for document in documents:

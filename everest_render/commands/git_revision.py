@@ -17,11 +17,10 @@ from typing import TypeVar
 
 from everest_render.cache.store import Store, renderer_identity
 from everest_render.diagnostics import Diagnostic
-from everest_render.load.documents import SourceFile, parse_yaml
+from everest_render.incremental import CLUSTERS, declared_namespaces
 from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, RepositoryFiles
 from everest_render.model import ResolvedCluster
 from everest_render.parallel import PARALLEL_FROM
-from everest_render.parse.inputs import CLUSTER_SCOPED_FOLDER
 from everest_render.pipeline import (
     LoadedFiles,
     RenderedSlice,
@@ -33,8 +32,6 @@ from everest_render.pipeline import (
     resolve_repository,
     start_keyed_rendering,
 )
-
-CLUSTERS_FOLDER = "clusters/"  # where the namespaces' own documents are; all else is the world
 
 # What a render reads at the repository's root: only these are unpacked (not out/, not docs).
 INPUTS = (*INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE)
@@ -206,7 +203,7 @@ def _touched_namespaces(
         return None
     ours = {source.path: source for source in today_files.own.sources}
     changed = {source.path: source for source in files.own.sources if ours.get(source.path) is not source}
-    if any(not path.startswith(CLUSTERS_FOLDER) for path in changed) or today.inputs.broken != before.inputs.broken:
+    if any(not path.startswith(CLUSTERS) for path in changed) or today.inputs.broken != before.inputs.broken:
         return None
     touched: set[str] = set()
     for side, sources in ((today, [ours[path] for path in changed if path in ours]), (before, list(changed.values()))):
@@ -225,24 +222,8 @@ def _touched_namespaces(
             if path in changed
         )
         # And what the documents name, parsed or not (a document that parsed to nothing).
-        touched.update(namespace for source in sources for namespace in _named_namespaces(source))
+        touched.update(namespace for source in sources for namespace in declared_namespaces(source))
     return frozenset(touched)
-
-
-def _named_namespaces(source: SourceFile) -> set[str]:
-    """Every namespace a file's documents name (a Namespace's own name included); the
-    cluster-scoped folder for a document that names none."""
-    documents, _ = parse_yaml(source)
-    found = set()
-    for document in documents:
-        data = document.data if isinstance(document.data, dict) else {}
-        metadata = data.get("metadata")
-        metadata = metadata if isinstance(metadata, dict) else {}
-        namespace, name = metadata.get("namespace"), metadata.get("name")
-        found.add(namespace if isinstance(namespace, str) and namespace else CLUSTER_SCOPED_FOLDER)
-        if data.get("kind") == "Namespace" and isinstance(name, str) and name:
-            found.add(name)
-    return found
 
 
 def _place(cluster: ResolvedCluster) -> tuple[int, int]:
