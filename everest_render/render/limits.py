@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
 from functools import update_wrapper
+from itertools import chain, repeat
+from operator import length_hint
 from types import BuiltinMethodType
 from typing import Any
 
@@ -54,34 +57,69 @@ class TemplateLimit(Exception):
 
 
 class Budget:
-    """The steps a template has spent. The hot paths (every attribute read, call, filter and
-    output chunk) count inline and call `check` only when the count reaches ``mark``: the next
-    multiple of 1,024 (when the wall clock is looked at) or the first step beyond the budget.
-    A method call per step, and its two tests, were a tenth of the template stage."""
+    """The steps a template has spent, counted by ``next(budget.ticks)``: an iterator that
+    yields ``None`` once per step, in C (a block of `itertools.repeat` at a time), and runs
+    Python only at the steps that must be looked at: every 1,024th (the wall clock) and the
+    first beyond the budget, where it raises the limit instead of yielding, and goes on
+    raising it. A tick costs a C call, in an expression too, so the code Jinja generates for
+    a template counts its steps itself (`_BoundedCodeGenerator`); counting in Python, an
+    integer stored on every step was a tenth of the template stage."""
 
-    __slots__ = ("depth", "mark", "started", "steps")
+    __slots__ = ("_block", "_end", "depth", "started", "ticks")
 
     def __init__(self) -> None:
         self.reset()
 
     def reset(self) -> None:
-        self.steps = 0
         self.depth = 0
         self.started = time.monotonic()
-        self.mark = min(0x400, STEP_BUDGET + 1)
+        self._block: Iterator[None] = iter(())
+        self._end = 0  # the step the current block ends at
+        self.ticks: Iterator[None] = chain.from_iterable(self._blocks())
 
-    def step(self, count: int = 1) -> None:
-        self.steps += count
-        if self.steps >= self.mark:
-            self.check()
+    @property
+    def steps(self) -> int:
+        """How many steps were spent since `reset`."""
+        return self._end - length_hint(self._block)
 
-    def check(self) -> None:
-        steps = self.steps
-        if steps > STEP_BUDGET:
-            raise TemplateLimit(f"template ran out of its step budget ({STEP_BUDGET:,} steps): a loop or recursion too long")
-        if steps & 0x3FF == 0 and time.monotonic() - self.started > WALL_CLOCK_SECONDS:
-            raise TemplateLimit(f"template ran longer than {WALL_CLOCK_SECONDS:.0f} s (the wall-clock backstop)")
-        self.mark = min((steps | 0x3FF) + 1, STEP_BUDGET + 1)
+    def step(self) -> None:
+        next(self.ticks)
+
+    def _blocks(self) -> Iterator[Iterator[None]]:
+        steps = 0
+        while True:
+            # Steps up to the next one to look at (a multiple of 1,024, or the first beyond
+            # the budget) go by unchecked; that one is checked when it is taken.
+            mark = min((steps | 0x3FF) + 1, STEP_BUDGET + 1)
+            if mark - 1 > steps:
+                self._block, self._end = repeat(None, mark - 1 - steps), mark - 1
+                yield self._block
+            steps = mark
+            problem = _problem(steps, self.started)
+            self._block, self._end = (iter(()), steps) if problem else (repeat(None, 1), steps)
+            if problem:
+                yield _Refusing(problem)
+                return
+            yield self._block
+
+
+def _problem(steps: int, started: float) -> str | None:
+    if steps > STEP_BUDGET:
+        return f"template ran out of its step budget ({STEP_BUDGET:,} steps): a loop or recursion too long"
+    if steps & 0x3FF == 0 and time.monotonic() - started > WALL_CLOCK_SECONDS:
+        return f"template ran longer than {WALL_CLOCK_SECONDS:.0f} s (the wall-clock backstop)"
+    return None
+
+
+class _Refusing(Iterator[None]):
+    """The ticks beyond a bound: each one raises it (the template is stopped; whatever asks
+    for another step after, as a caller that caught the first, is refused again)."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+    def __next__(self) -> None:
+        raise TemplateLimit(self.problem)
 
 
 # Tuples, not ``str | list``: that builds a union object on every call.
@@ -129,9 +167,14 @@ def _check_arguments(args: Sequence[Any], kwargs: dict[str, Any], name: str) -> 
     for value in kwargs.values():
         check_size(value)
     if name in WIDTH_TAKERS:
-        for value in (*args, *kwargs.values()):
-            if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OUTPUT_CHARS:
-                raise TemplateLimit(f"{name.removeprefix('do_')}({value:,}): widths are limited to {MAX_OUTPUT_CHARS:,}")
+        _check_widths(args, kwargs, name)
+
+
+def _check_widths(args: Sequence[Any], kwargs: dict[str, Any], name: str) -> None:
+    """The integers given to what allocates as much as they say (`WIDTH_TAKERS`), refused beyond the limit."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_OUTPUT_CHARS:
+            raise TemplateLimit(f"{name.removeprefix('do_')}({value:,}): widths are limited to {MAX_OUTPUT_CHARS:,}")
 
 
 class _CountedRange(Sequence[int]):
@@ -147,8 +190,9 @@ class _CountedRange(Sequence[int]):
         return self.items[index]
 
     def __iter__(self) -> Iterator[int]:
+        budget = self.budget
         for item in self.items:
-            self.budget.step()
+            next(budget.ticks)
             yield item
 
 
@@ -173,15 +217,54 @@ def _takes_nothing_from_jinja(function: Any) -> bool:
 
 
 class _BoundedCodeGenerator(CodeGenerator):
-    """Jinja's code generator, except that ``a ~ b`` is checked: Jinja joins it with no hook a
-    sandbox can intercept, so ``{% set s = s ~ s %}`` written 30 times made a string of a
-    thousand million characters. The joined text goes through `BoundedSandbox.sized`; a
-    constant one is still joined when the template compiles."""
+    """Jinja's code generator, with the sandbox's checks written into the template's code:
+
+    - ``a ~ b`` is checked: Jinja joins it with no hook a sandbox can intercept, so ``{% set
+      s = s ~ s %}`` written 30 times made a string of a thousand million characters. The
+      joined text goes through `BoundedSandbox.sized`; a constant one is still joined when
+      the template compiles.
+    - ``x.name`` of a plain dict holding the key (the template context is plain JSON-like
+      data: most reads of a template) is read and its step counted in place; anything else
+      goes to `BoundedSandbox.getattr` as before. The same value and the same step, without
+      a call.
+    - A filter or test given only its value calls the wrapper's one-argument form
+      (``_bounded``'s ``one``): the same checks, without packing arguments.
+    """
 
     @optimizeconst
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         self.write("environment.sized(")
         super().visit_Concat(node, frame)
+        self.write(")")
+
+    @optimizeconst
+    def visit_Getattr(self, node: nodes.Getattr, frame: Frame) -> None:
+        if self.environment.is_async or node.attr in _DICT_ATTRIBUTES:
+            super().visit_Getattr(node, frame)
+            return
+        # Every Getattr is evaluated whole before the next one assigns ``_o`` (an enclosing
+        # one assigns it only once this one's value is there): one name serves them all.
+        key = repr(node.attr)
+        self.write(f"((next(environment.budget.ticks) or _o[{key}]) if type(_o := ")
+        self.visit(node.node, frame)
+        self.write(f") is dict and {key} in _o else environment.getattr(_o, {key}))")
+
+    def pull_dependencies(self, nodes: Iterable[nodes.Node]) -> None:
+        super().pull_dependencies(nodes)
+        for ident in (*self.filters.values(), *self.tests.values()):
+            self.writeline(f"{ident}_1 = getattr({ident}, 'one', {ident})")
+
+    @contextmanager
+    def _filter_test_common(self, node: nodes.Filter | nodes.Test, frame: Frame, is_filter: bool) -> Iterator[None]:
+        table = self.environment.filters if is_filter else self.environment.tests
+        func: Any = table.get(node.name)
+        alone = not (node.args or node.kwargs or node.dyn_args or node.dyn_kwargs)
+        if not alone or self.environment.is_async or func is None or _PassArg.from_obj(func) is not None:
+            with super()._filter_test_common(node, frame, is_filter):
+                yield
+            return
+        self.write(f"{(self.filters if is_filter else self.tests)[node.name]}_1(")
+        yield
         self.write(")")
 
 
@@ -258,12 +341,21 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: jinja2.runtime.Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         budget = __self.budget
-        budget.steps += 1
-        if budget.steps >= budget.mark:
-            budget.check()
+        next(budget.ticks)
+        for value in args:  # `_check_arguments`, inline (the widths below, for the few that take one)
+            kind = type(value)
+            if kind in _SIZED:
+                if len(value) > MAX_OUTPUT_CHARS:
+                    check_size(value)
+            elif kind not in _UNSIZED:
+                check_size(value)
+        if kwargs:
+            for value in kwargs.values():
+                check_size(value)
         name = getattr(__obj, "__name__", "")
-        _check_arguments(args, kwargs, name)
-        if name in _FORMATTERS:
+        if name in WIDTH_TAKERS:
+            _check_widths(args, kwargs, name)
+        elif name in _FORMATTERS:
             # A template gets str.format wrapped by the sandbox (its SandboxedFormatter), which
             # keeps the method as __wrapped__: the widths are in the string it is bound to.
             text = getattr(__obj, "__self__", None)
@@ -278,13 +370,24 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 if budget.depth > MAX_DEPTH:
                     raise TemplateLimit(f"macros nested more than {MAX_DEPTH} deep (a recursion without end?)")
                 if kind is Macro:
-                    return check_size(__self._call_directly(__context, __obj, args, kwargs))
-                return check_size(super().call(__context, __obj, *args, **kwargs))
+                    result = __self._call_directly(__context, __obj, args, kwargs)
+                else:
+                    result = super().call(__context, __obj, *args, **kwargs)
+                if type(result) is str and len(result) <= MAX_OUTPUT_CHARS:
+                    return result
+                return check_size(result)
             finally:
                 budget.depth -= 1
         if (kind is BuiltinMethodType and type(__obj.__self__) in _PLAIN_TYPES) or __self._direct.get(id(__obj)) is __obj:
-            return check_size(__self._call_directly(__context, __obj, args, kwargs))
-        return check_size(super().call(__context, __obj, *args, **kwargs))
+            result = __self._call_directly(__context, __obj, args, kwargs)
+        else:
+            result = super().call(__context, __obj, *args, **kwargs)
+        kind = type(result)
+        if kind in _SIZED:
+            if len(result) > MAX_OUTPUT_CHARS:
+                check_size(result)
+            return result
+        return result if kind in _UNSIZED else check_size(result)
 
     @staticmethod
     def _call_directly(context: jinja2.runtime.Context, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -299,10 +402,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
             return context.environment.undefined("value was undefined because a callable raised a StopIteration exception")
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        budget = self.budget
-        budget.steps += 1
-        if budget.steps >= budget.mark:
-            budget.check()
+        next(self.budget.ticks)
         kind = type(obj)
         if kind is dict and attribute not in _DICT_ATTRIBUTES:
             # What the sandbox does for a field of a mapping (``cluster.name``), without trying
@@ -334,10 +434,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
-        budget = self.budget
-        budget.steps += 1
-        if budget.steps >= budget.mark:
-            budget.check()
+        next(self.budget.ticks)
         return super().getitem(obj, argument)
 
 
@@ -394,9 +491,7 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
         def bounded(*args: Any, **kwargs: Any) -> Any:
             # The same checks for every other helper (most are ``| tojson``), inline: a call per
             # check was a fifth of the template stage.
-            budget.steps += 1
-            if budget.steps >= budget.mark:
-                budget.check()
+            next(budget.ticks)
             for value in args:
                 kind = type(value)
                 if kind in _SIZED:
@@ -415,6 +510,26 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
                 return result
             return result if kind in _UNSIZED else check_size(result)
 
+        def one(value: Any) -> Any:
+            # `bounded` for a filter or test given only its value (``x | tojson``, ``x is none``):
+            # `_BoundedCodeGenerator` calls this one there, without packing the arguments.
+            next(budget.ticks)
+            kind = type(value)
+            if kind in _SIZED:
+                if len(value) > MAX_OUTPUT_CHARS:
+                    check_size(value)
+            elif kind not in _UNSIZED:
+                check_size(value)
+            result = function(value)
+            kind = type(result)
+            if kind in _SIZED:
+                if len(result) > MAX_OUTPUT_CHARS:
+                    check_size(result)
+                return result
+            return result if kind in _UNSIZED else check_size(result)
+
+        bounded.one = one  # type: ignore[attr-defined]
+
     # Jinja passes the context, environment or eval context to filters marked for it.
     for marker in ("jinja_pass_arg",):
         if hasattr(function, marker):
@@ -427,27 +542,28 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
 def render_bounded(template: jinja2.Template, context: Mapping[str, Any], budget: Budget) -> str:
     """The template's output, produced chunk by chunk within the budget and the size limit."""
     budget.reset()
-    chunks = []
+    chunks: list[str] = []
+    append = chunks.append
     size = 0
     over: TemplateLimit | None = None
     # What Template.generate does, without its generator wrapped around the template's (a
     # resumption per chunk): a failure inside the template is raised as Jinja's handler
     # rewrites it (its traceback at template lines); a bound the chunks go beyond is raised
-    # outside, as from here.
+    # outside, as from here. Each chunk is a step, taken once it is produced (`zip` asks the
+    # template first): the ticks refuse it by raising in `_Refusing.__next__`, directly below
+    # this frame, where a step the template takes raises below the template's frames.
     try:
-        for chunk in template.root_render_func(template.new_context(dict(context))):
-            budget.steps += 1  # budget.step(), inline
-            if budget.steps >= budget.mark:
-                try:
-                    budget.check()
-                except TemplateLimit as limit:
-                    over = limit
-                    break
+        for chunk, _ in zip(template.root_render_func(template.new_context(dict(context))), budget.ticks, strict=False):
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
                 over = TemplateLimit(f"template output beyond the limit of {MAX_OUTPUT_CHARS:,} characters")
                 break
-            chunks.append(chunk)
+            append(chunk)
+    except TemplateLimit as limit:
+        below = limit.__traceback__.tb_next if limit.__traceback__ is not None else None
+        if below is None or below.tb_frame.f_code is not _Refusing.__next__.__code__:
+            template.environment.handle_exception()
+        over = TemplateLimit(str(limit))
     except Exception:
         template.environment.handle_exception()
     if over is not None:

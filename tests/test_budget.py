@@ -1,0 +1,89 @@
+"""The step budget counts what docs/api.md says it counts, one step each, however the sandbox
+counts it (in the template's own code or in a wrapper): a call, an attribute or item access, a
+filter or test, an item of ``range``, an output chunk."""
+
+from __future__ import annotations
+
+import traceback
+
+import jinja2
+import pytest
+
+from everest_render.render import limits
+from everest_render.render.limits import BoundedSandbox, TemplateLimit, render_bounded
+
+
+class _Mapping(dict):  # type: ignore[type-arg]
+    """Not a plain dict: its fields go the sandbox's general way, never the inline one."""
+
+
+def _sandbox() -> BoundedSandbox:
+    sandbox = BoundedSandbox(undefined=jinja2.StrictUndefined)
+    sandbox.filters["twice"] = lambda value: value * 2
+    sandbox.bound_helpers()
+    return sandbox
+
+
+def _steps(text: str, context: dict) -> tuple[str, int]:
+    sandbox = _sandbox()
+    output = render_bounded(sandbox.from_string(text), context, sandbox.budget)
+    return output, sandbox.budget.steps
+
+
+@pytest.mark.parametrize(
+    ("text", "steps"),
+    [
+        ("{{ d.a }}", 2),  # an attribute, a chunk
+        ("{{ d.a | tojson }}!", 4),  # an attribute, a filter, two chunks
+        ("{{ d.a | twice }}", 3),
+        ("{{ d.b is none }}", 3),  # a missing field is read as one step too, then tested
+        ("{{ d['a'] }}{{ d.items() | list | length }}", 7),  # item, chunk; attribute, call, two filters, chunk
+        ("{% for i in range(3) %}{{ i }}{% endfor %}", 1 + 3 + 3),  # the call, each item, each chunk
+        ("{% if d.a and d.c %}x{% endif %}", 2),  # only what runs: d.c is never read
+        ("{{ d.a if d.c else d.c }}", 3),
+    ],
+)
+def test_each_operation_is_one_step_plain_dict_or_not(text, steps):
+    context = {"d": {"a": "x", "b": None, "c": ""}}
+    traced = {"d": _Mapping(context["d"])}
+    assert _steps(text, context)[1] == steps
+    assert _steps(text, traced) == _steps(text, context)
+
+
+def test_a_missing_field_is_undefined_on_either_path():
+    for d in ({"a": 1}, _Mapping({"a": 1})):
+        with pytest.raises(jinja2.UndefinedError, match="has no attribute 'zz'"):
+            _steps("{{ d.zz }}", {"d": d})
+
+
+def test_the_budget_is_exact_and_keeps_refusing(monkeypatch):
+    """A template of exactly the budget renders; one step more is refused, at the step itself,
+    and every step after it (a caller that caught the first refusal gets no more)."""
+    monkeypatch.setattr(limits, "STEP_BUDGET", 2050)  # across two wall-clock checks, at 1,024 and 2,048
+    loop = "{% for i in range(n) %}{{ d.a }}{% endfor %}"  # 1 + 3 a turn (item, attribute, chunk)
+    assert _steps(loop, {"n": 683, "d": {"a": ""}})[1] == 2050
+    with pytest.raises(TemplateLimit, match=r"step budget \(2,050 steps\)"):
+        _steps(loop, {"n": 684, "d": {"a": ""}})
+    sandbox = _sandbox()
+    with pytest.raises(TemplateLimit):
+        render_bounded(sandbox.from_string(loop), {"n": 684, "d": {"a": ""}}, sandbox.budget)
+    assert sandbox.budget.steps == 2051
+    for _ in range(3):
+        with pytest.raises(TemplateLimit, match="step budget"):
+            sandbox.budget.step()
+    sandbox.budget.reset()
+    assert sandbox.budget.steps == 0
+    sandbox.budget.step()
+    assert sandbox.budget.steps == 1
+
+
+def test_a_chunk_beyond_the_budget_is_refused_outside_the_template(monkeypatch):
+    """The step of an output chunk is taken by the render, not the template: its refusal has no
+    template line; a step the template takes itself is refused at its line."""
+    monkeypatch.setattr(limits, "STEP_BUDGET", 2)
+    for text, inside in (("a{{ d.a }}", False), ("{{ d.a }}{{ d.a }}", True)):  # the 3rd step: a chunk; an attribute
+        sandbox = _sandbox()
+        with pytest.raises(TemplateLimit, match="step budget") as refused:
+            render_bounded(sandbox.from_string(text), {"d": {"a": "x"}}, sandbox.budget)
+        frames = traceback.extract_tb(refused.value.__traceback__)
+        assert any(f.filename == "<template>" for f in frames) is inside, text
