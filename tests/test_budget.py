@@ -41,13 +41,24 @@ def _steps(text: str, context: dict) -> tuple[str, int]:
         ("{% for i in range(3) %}{{ i }}{% endfor %}", 1 + 3 + 3),  # the call, each item, each chunk
         ("{% if d.a and d.c %}x{% endif %}", 2),  # only what runs: d.c is never read
         ("{{ d.a if d.c else d.c }}", 3),
+        ("{{ d[d.a] }}{{ d[k] }}{{ l[0] }}{{ l[-1:] }}", 3 + 2 + 2 + 1),  # items read by a read key, a variable, an index; a slice is no step
+        ("{{ d['items'] is defined }}", 3),  # no such key: the method of that name, as the sandbox reads it
+        ("{{ d.x | tojson }}{{ d.n | tojson }}{{ l | tojson }}", 3 + 3 + 2),
     ],
 )
 def test_each_operation_is_one_step_plain_dict_or_not(text, steps):
-    context = {"d": {"a": "x", "b": None, "c": ""}}
-    traced = {"d": _Mapping(context["d"])}
+    context = {"d": {"a": "x", "b": None, "c": "", "x": "q\"\n", "n": 3}, "k": "a", "l": [1, 2]}
+    traced = {**context, "d": _Mapping(context["d"])}
     assert _steps(text, context)[1] == steps
     assert _steps(text, traced) == _steps(text, context)
+
+
+def test_tojson_of_a_string_is_checked_after_encoding_too():
+    """Escaping grows a string six times: within the limit before, beyond it after."""
+    text = "\x01" * (limits.MAX_OUTPUT_CHARS // 5)
+    with pytest.raises(TemplateLimit, match="more than the limit"):
+        _steps("{{ s | tojson }}", {"s": text})
+    assert _steps("{{ s | tojson }}", {"s": "\x01"})[0] == '"\\u0001"'
 
 
 def test_a_missing_field_is_undefined_on_either_path():

@@ -92,6 +92,9 @@ def _json_default(value: Any) -> Any:
 _JSON = json.JSONEncoder(ensure_ascii=False, default=_json_default)
 _JSON_STRING = json.encoder.encode_basestring  # what _JSON writes a str with (ensure_ascii=False)
 _JSON_CONSTANTS = {True: "true", False: "false", None: "null"}
+# What tojson makes of a str, in C: the sandbox's wrapper calls it itself for a str (most of
+# what templates write), without calling tojson (render/limits.py, `_bounded`).
+tojson.for_strings = _JSON_STRING  # type: ignore[attr-defined]
 
 
 def resources(value: Mapping[str, Any] | None, shorthand: str = "limits") -> dict[str, Any]:

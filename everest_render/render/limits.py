@@ -249,6 +249,22 @@ class _BoundedCodeGenerator(CodeGenerator):
         self.visit(node.node, frame)
         self.write(f") is dict and {key} in _o else environment.getattr(_o, {key}))")
 
+    @optimizeconst
+    def visit_Getitem(self, node: nodes.Getitem, frame: Frame) -> None:
+        if self.environment.is_async or isinstance(node.arg, nodes.Slice):
+            super().visit_Getitem(node, frame)
+            return
+        # ``x[key]`` of a plain dict holding a str key, read in place (the sandbox's getitem
+        # reads it so too); the item and the key evaluated first, in that order, as for the
+        # call. Names of their own: the key may read other items meanwhile.
+        self._items = getattr(self, "_items", 0) + 1
+        item, key = f"_i{self._items}", f"_k{self._items}"
+        self.write(f"((next(environment.budget.ticks) or {item}[{key}]) if ({item} := ")
+        self.visit(node.node, frame)
+        self.write(f") is {item} and type({key} := ")
+        self.visit(node.arg, frame)
+        self.write(f") is str and type({item}) is dict and {key} in {item} else environment.getitem({item}, {key}))")
+
     def pull_dependencies(self, nodes: Iterable[nodes.Node]) -> None:
         super().pull_dependencies(nodes)
         for ident in (*self.filters.values(), *self.tests.values()):
@@ -352,34 +368,46 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         if kwargs:
             for value in kwargs.values():
                 check_size(value)
-        name = getattr(__obj, "__name__", "")
-        if name in WIDTH_TAKERS:
-            _check_widths(args, kwargs, name)
-        elif name in _FORMATTERS:
-            # A template gets str.format wrapped by the sandbox (its SandboxedFormatter), which
-            # keeps the method as __wrapped__: the widths are in the string it is bound to.
-            text = getattr(__obj, "__self__", None)
-            if text is None:
-                text = getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
-            if isinstance(text, str) and _HUGE_WIDTH.search(text):
-                raise TemplateLimit("a format width beyond the limit")
         kind = type(__obj)
-        if isinstance(__obj, Macro):
+        macro = kind is Macro  # (a macro has no __name__: no width or format to check)
+        if macro:
             budget.depth += 1
+        else:
+            name = getattr(__obj, "__name__", "")
+            if name in WIDTH_TAKERS:
+                _check_widths(args, kwargs, name)
+            elif name in _FORMATTERS:
+                # A template gets str.format wrapped by the sandbox (its SandboxedFormatter), which
+                # keeps the method as __wrapped__: the widths are in the string it is bound to.
+                text = getattr(__obj, "__self__", None)
+                if text is None:
+                    text = getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
+                if isinstance(text, str) and _HUGE_WIDTH.search(text):
+                    raise TemplateLimit("a format width beyond the limit")
+            if isinstance(__obj, Macro):  # of a subclass: as Jinja calls it
+                budget.depth += 1
+                try:
+                    if budget.depth > MAX_DEPTH:
+                        raise TemplateLimit(f"macros nested more than {MAX_DEPTH} deep (a recursion without end?)")
+                    return check_size(super().call(__context, __obj, *args, **kwargs))
+                finally:
+                    budget.depth -= 1
+        if macro or (kind is BuiltinMethodType and type(__obj.__self__) in _PLAIN_TYPES) or __self._direct.get(id(__obj)) is __obj:
+            # What the sandbox's `call` and Jinja's `Context.call` come to for a callable known
+            # to be safe that takes no context (a macro, a method of a builtin value, a global
+            # of ours, ``dict``): the call itself, without their per-call inspection of it.
             try:
-                if budget.depth > MAX_DEPTH:
+                if macro and budget.depth > MAX_DEPTH:
                     raise TemplateLimit(f"macros nested more than {MAX_DEPTH} deep (a recursion without end?)")
-                if kind is Macro:
-                    result = __self._call_directly(__context, __obj, args, kwargs)
-                else:
-                    result = super().call(__context, __obj, *args, **kwargs)
-                if type(result) is str and len(result) <= MAX_OUTPUT_CHARS:
-                    return result
-                return check_size(result)
+                if kwargs:
+                    kwargs.pop("_block_vars", None)
+                    kwargs.pop("_loop_vars", None)
+                result = __obj(*args, **kwargs)
+            except StopIteration:
+                result = __self.undefined("value was undefined because a callable raised a StopIteration exception")
             finally:
-                budget.depth -= 1
-        if (kind is BuiltinMethodType and type(__obj.__self__) in _PLAIN_TYPES) or __self._direct.get(id(__obj)) is __obj:
-            result = __self._call_directly(__context, __obj, args, kwargs)
+                if macro:
+                    budget.depth -= 1
         else:
             result = super().call(__context, __obj, *args, **kwargs)
         kind = type(result)
@@ -388,18 +416,6 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 check_size(result)
             return result
         return result if kind in _UNSIZED else check_size(result)
-
-    @staticmethod
-    def _call_directly(context: jinja2.runtime.Context, function: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """What the sandbox's `call` and Jinja's `Context.call` come to for a callable known to
-        be safe that takes no context (a macro, a method of a builtin value, a global of ours,
-        ``dict``): the call itself, without their per-call inspection of it."""
-        kwargs.pop("_block_vars", None)
-        kwargs.pop("_loop_vars", None)
-        try:
-            return function(*args, **kwargs)
-        except StopIteration:
-            return context.environment.undefined("value was undefined because a callable raised a StopIteration exception")
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         next(self.budget.ticks)
@@ -510,13 +526,16 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
                 return result
             return result if kind in _UNSIZED else check_size(result)
 
-        def one(value: Any) -> Any:
+        def plain_one(value: Any) -> Any:
             # `bounded` for a filter or test given only its value (``x | tojson``, ``x is none``):
             # `_BoundedCodeGenerator` calls this one there, without packing the arguments.
             next(budget.ticks)
             kind = type(value)
             if kind in _SIZED:
                 if len(value) > MAX_OUTPUT_CHARS:
+                    check_size(value)
+            elif kind is int:
+                if value.bit_length() > MAX_INTEGER_BITS:
                     check_size(value)
             elif kind not in _UNSIZED:
                 check_size(value)
@@ -528,7 +547,20 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
                 return result
             return result if kind in _UNSIZED else check_size(result)
 
-        bounded.one = one  # type: ignore[attr-defined]
+        # What the function makes of a str, as a C callable (tojson's, json's string encoder):
+        # `one` of a str calls it itself, the same checks around it. Most of what a template
+        # writes is a string through tojson.
+        for_strings: Callable[[str], str] | None = getattr(function, "for_strings", None)
+        encode: Callable[[str], str] = for_strings or str
+
+        def string_one(value: Any) -> Any:
+            if type(value) is not str or len(value) > MAX_OUTPUT_CHARS:
+                return plain_one(value)
+            next(budget.ticks)
+            result = encode(value)
+            return result if len(result) <= MAX_OUTPUT_CHARS else check_size(result)
+
+        bounded.one = plain_one if for_strings is None else string_one  # type: ignore[attr-defined]
 
     # Jinja passes the context, environment or eval context to filters marked for it.
     for marker in ("jinja_pass_arg",):
