@@ -93,9 +93,9 @@ def _mapping(value: Mapping[Any, Any], indent: str, lines: list[str], lead: str)
     ``lead`` instead (``- `` in its place for a list item). The types read from YAML first,
     each by its type alone (most values of a manifest are these); any other as `_other`."""
     inner = indent + "  "
-    for key in _ORDERS.get(tuple(value)) or _ordered_keys(value):
+    for key, written in _ORDERS.get(tuple(value)) or _ordered_keys(value):
         item = value[key]
-        head = lead + (_KEYS.get(key) or _key(key))
+        head = lead + written
         lead = indent
         kind = type(item)
         if kind is str:
@@ -168,24 +168,26 @@ def _inline(item: Any) -> str:
     return _scalar(item)
 
 
-def _ordered_keys(value: Mapping[Any, Any]) -> list[Any]:
+def _ordered_keys(value: Mapping[Any, Any]) -> list[tuple[Any, str]]:
+    """The keys of ``value`` in the order they are written, each with its written form."""
     if "apiVersion" in value or "kind" in value or "metadata" in value or "spec" in value:
         first = [k for k in _FIRST_KEYS if k in value]
         ordered = first + sorted((k for k in value if k not in _FIRST_KEYS), key=str)
     else:
         ordered = sorted(value, key=str)
+    written = [(key, _key(key)) for key in ordered]
     # Remembered by the keys in their order in the mapping, only when all are strings: no
     # other key equals a string (1 == True would take one's order for the other's).
     if all(type(k) is str for k in ordered):
         if len(_ORDERS) >= _REMEMBERED:
             _ORDERS.clear()
-        _ORDERS[tuple(value)] = ordered
-    return ordered
+        _ORDERS[tuple(value)] = written
+    return written
 
 
-# The order of the keys of each mapping by its keys as they come (a fleet's objects have a few
-# thousand shapes).
-_ORDERS: dict[tuple[Any, ...], list[Any]] = {}
+# The keys of each mapping in their written order, each with its written form ("name:"), by
+# its keys as they come (a fleet's objects have a few thousand shapes).
+_ORDERS: dict[tuple[Any, ...], list[tuple[Any, str]]] = {}
 
 
 def _float(value: float) -> str:
