@@ -12,6 +12,7 @@ as is decided once per text.
 from __future__ import annotations
 
 import json
+import marshal
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -241,9 +242,63 @@ def _written_literal(text: str, indent: str) -> str | None:
 def dump_document(obj: Mapping[str, Any]) -> str:
     """One object as a YAML document, starting with ``---``."""
     lines: list[str] = []
-    if obj:
+    if type(obj) is dict and obj:
+        _document(obj, lines)
+    elif obj:
         _mapping(obj, "", lines, "")
     return "---\n" + ("\n".join(lines) if lines else "{}") + "\n"
+
+
+def _document(obj: dict[str, Any], lines: list[str]) -> None:
+    """A document's entries, as `_mapping` writes them; each collection one level below one of
+    them (``spec.replsets``, ``spec.backup``) written once per value and then remembered: a
+    fleet's objects repeat these blocks in most of their clusters (but their metadata, whose
+    labels name the cluster, differ in each: not remembered)."""
+    for key, written in _ORDERS.get(tuple(obj)) or _ordered_keys(obj):
+        item = obj[key]
+        if type(item) is not dict or not item or key == "metadata":
+            _mapping({key: item}, "", lines, "")
+            continue
+        lines.append(written)
+        for child, child_written in _ORDERS.get(tuple(item)) or _ordered_keys(item):
+            value = item[child]
+            kind = type(value)
+            if (kind is dict or kind is list) and value:
+                block = _remembered_block(child, child_written, value)
+                if block is not None:
+                    lines.extend(block)
+                    continue
+            _mapping({child: value}, "  ", lines, "  ")
+
+
+def _remembered_block(key: Any, written: str, value: dict[str, Any] | list[Any]) -> list[str] | None:
+    """The lines of entry ``key: value`` at the second level, written once per value: known by
+    its marshalled bytes, which name each type exactly (marshal refuses subclasses: 1, True and
+    1.0 differ, and so do a list and a tuple) and read back as the value, so equal bytes are an
+    equal value. None: not marshallable (the caller writes it, or says what is wrong)."""
+    try:
+        known = (written, marshal.dumps(value, _MARSHAL_VERSION))
+    except ValueError:
+        return None
+    if len(known[1]) > _BLOCK_BYTES:
+        return None
+    block = _BLOCKS.get(known)
+    if block is None:
+        block = []
+        _mapping({key: value}, "  ", block, "  ")
+        if len(_BLOCKS) >= _BLOCKS_REMEMBERED:
+            _BLOCKS.clear()
+        _BLOCKS[known] = block
+    return block
+
+
+# The second-level blocks written, by key and marshalled value (`_remembered_block`). Version 2:
+# no references between objects, so the bytes depend on the value, not on which of its strings
+# happen to be one object.
+_BLOCKS: dict[tuple[str, bytes], list[str]] = {}
+_BLOCKS_REMEMBERED = 4_096
+_BLOCK_BYTES = 16_384
+_MARSHAL_VERSION = 2
 
 
 def dump_documents(objects: Iterable[Mapping[str, Any]]) -> str:
