@@ -265,7 +265,7 @@ def _shared_or_rendered(
 
 class _SavesLater(Store):
     """A store whose saves wait for `flush`: today's loaded files are stored while the workers
-    render, not before they start (a cold cache writes a file per input)."""
+    render, not before they start (a cold cache writes a file per group of inputs)."""
 
     def __init__(self, store: Store) -> None:
         super().__init__(store.root)
