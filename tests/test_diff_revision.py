@@ -317,3 +317,40 @@ def test_a_cluster_of_a_namespace_no_change_touched_renders_as_today_s_without_a
         assert sorted(keyed) == sorted([*keyed_at_revision, *partners])
     assert (dict(today.plan.files), dict(before.files)) == (dict(today_alone.plan.files), dict(revision_alone.plan.files))
     assert before.diagnostics == ()
+
+
+@pytest.fixture
+def resolved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The clusters resolved (each `resolve_cluster`), as ``namespace/name``."""
+    import everest_render.resolve.cluster as resolve
+
+    refs: list[str] = []
+    resolve_cluster = resolve.resolve_cluster
+
+    def counting(cluster, *args, **kwargs):  # type: ignore[no-untyped-def]
+        refs.append(str(cluster.ref))
+        return resolve_cluster(cluster, *args, **kwargs)
+
+    monkeypatch.setattr(resolve, "resolve_cluster", counting)
+    return refs
+
+
+IGNORED_RANGES = "  instances:\n    engine: {expose: {type: ClusterIP, sourceRanges: [10.0.0.0/8]}}\n"
+
+
+@pytest.mark.parametrize("warned", [False, True], ids=["no warning", "a warning in web"])
+def test_the_revision_resolves_again_only_what_a_change_touched_or_today_s_side_warned_of(repo, resolved, warned):
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
+    repo.write("clusters/web/carts.yaml", mongodb(name="carts", namespace="web", body=IGNORED_RANGES if warned else "  instances:\n    engine: {}\n"))
+    repo.write("clusters/web/notes.yaml", CONFIG_MAP.format(note="one"))
+    commit(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    today, before, diagnostics = both_sides(repo)
+    # Today's three, then the revision's of shop: web/carts is today's very cluster, unless
+    # today's side said something of its file (then it is resolved, and says it, again).
+    again = ["web/carts"] if warned else []
+    assert sorted(resolved) == sorted(["shop/carts", "shop/orders", "web/carts", "shop/carts", "shop/orders", *again])
+    assert (today, before) == alone(repo)
+    revision_alone = render_at_revision(repo.root, "HEAD")
+    assert diagnostics == tuple(str(d) for d in revision_alone.diagnostics) and bool(diagnostics) == warned
