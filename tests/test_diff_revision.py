@@ -192,6 +192,50 @@ def test_the_revision_read_in_memory_is_what_reading_it_unpacked_gives(repo, tmp
     assert found != today
 
 
+def by_tarfile(archive: bytes) -> dict[str, bytes] | None:
+    """What revision_files._regular_files reads, as tarfile reads it."""
+    import io
+    import tarfile
+
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar:
+            if member.isdir():
+                continue
+            handle = tar.extractfile(member) if member.isreg() else None
+            if handle is None:
+                return None
+            found[member.name.rstrip("/")] = handle.read()
+    return found
+
+
+@pytest.mark.parametrize("link", [False, True], ids=["files and folders", "a link"])
+def test_the_revision_s_archive_is_read_as_tarfile_reads_it(repo, link):
+    from everest_render.commands.revision_files import _regular_files
+
+    deep = "clusters/" + "/".join(["a-folder-name-of-some-length"] * 10)  # longer than ustar's 255: a pax header
+    repo.write(f"{deep}/orders.yaml", mongodb())
+    repo.write(f"clusters/{'n' * 90}/{'m' * 90}.yaml", mongodb(name="carts"))  # in ustar's prefix field
+    repo.write("clusters/shop/naïve.yaml", mongodb(name="naive"))
+    repo.write("clusters/shop/empty.yaml", "")
+    repo.write("clusters/shop/big.yaml", "# " + "x" * 5000 + "\n")
+    (repo.root / "clusters/shop/run.sh").write_text("#!/bin/sh\n")
+    (repo.root / "clusters/shop/run.sh").chmod(0o755)
+    if link:
+        os.symlink("orders.yaml", repo.root / "clusters/shop/alias.yaml")
+    commit(repo)
+    archive = _archive(repo.root, "HEAD")
+    assert f" path={deep}/orders.yaml\n".encode() in archive  # as git writes it
+    found = _regular_files(archive)
+    assert found == by_tarfile(archive)
+    assert (found is None) == link
+    if found is not None:
+        assert found[f"{deep}/orders.yaml"] == mongodb().encode() and found["clusters/shop/empty.yaml"] == b""
+    assert _regular_files(b"") == {}
+    assert _regular_files(archive[:700]) is None  # cut short
+    assert _regular_files(archive[:148] + b"0000000\0" + archive[156:]) is None  # a header that does not add up
+
+
 @pytest.mark.parametrize("shape", ["a file only in the working tree", "a link", "an ignore file changed", "a text refused"])
 def test_a_revision_shaped_otherwise_is_unpacked_and_read(repo, tmp_path, shape):
     repo.write("clusters/shop/orders.yaml", mongodb())
