@@ -470,15 +470,29 @@ def _expose(name: str, written: Mapping[str, Any], exposed: str | None, found: _
 
 
 def _cidr(path: tuple[str | int, ...], index: int, text: str, found: _Findings) -> str:
+    known = _RANGES.get(text) if type(text) is str else None
+    if known is not None:
+        return known
     try:
         if "/" in text:
             ipaddress.ip_network(text, strict=False)  # validate only: a range is kept as written
-            return text
-        address = ipaddress.ip_address(text)
-        return f"{text}/{address.max_prefixlen}"
+            written = text
+        else:
+            address = ipaddress.ip_address(text)
+            written = f"{text}/{address.max_prefixlen}"
     except ValueError:
         found.error((*path, "sourceRanges", index), f"{text!r} is not an IP address or CIDR range")
         return text
+    if type(text) is str:
+        if len(_RANGES) >= 10_000:
+            _RANGES.clear()
+        _RANGES[text] = written
+    return written
+
+
+# Each valid source range as written, and as kept: a fleet repeats a few (ipaddress parses in
+# Python, a good part of resolving a cluster that is exposed).
+_RANGES: dict[str, str] = {}
 
 
 def _names(cluster: DatabaseCluster, provider: Provider, found: _Findings) -> tuple[str, str]:
