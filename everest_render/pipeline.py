@@ -33,6 +33,7 @@ from everest_render.load.documents import Document, SourceFile, load_documents, 
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
 from everest_render.model import (
     AppliedExtension,
+    DatabaseCluster,
     Definition,
     EmittedObject,
     ObjectRef,
@@ -154,10 +155,17 @@ class RenderResult:
         return self.replayed_clusters if self.replayed_clusters is not None else len(self.resolved.clusters)
 
 
-def resolve_repository(files: RepositoryFiles, cache: Store | None = None, loaded: LoadedFiles | None = None) -> ResolveResult:
+# Given the repository's parsed inputs, what gives a cluster resolved before from the very same
+# inputs (or None): `resolve_repository`'s ``known``.
+KnownClusters = Callable[[ParsedInputs], Callable[[DatabaseCluster], ResolvedCluster | None] | None]
+
+
+def resolve_repository(
+    files: RepositoryFiles, cache: Store | None = None, loaded: LoadedFiles | None = None, known: KnownClusters | None = None
+) -> ResolveResult:
     """load -> parse -> resolve, for the built-ins and the repository (and its settings file);
     files loaded before are taken from ``cache``, or from ``loaded``, which this run's resolves
-    share and fill (the result depends on neither)."""
+    share and fill; clusters resolved before, from ``known`` (the result depends on none of them)."""
     settings, settings_problems = parse_settings(files.settings)
     builtin_loaded, builtin, builtin_extensions = parse_builtins(files, cache)
     own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, builtin.definitions, cache, loaded)
@@ -166,7 +174,7 @@ def resolve_repository(files: RepositoryFiles, cache: Store | None = None, loade
     )
     asset_problems = _provider_problems(own.providers)
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
-    clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references, settings)
+    clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references, settings, known(own) if known is not None else None)
     extensions, extension_problems = parse_extensions(files.extensions, builtin_extensions)
     broken = {f.folder.rsplit("/", 1)[-1] for f in files.extensions} - {e.name for e in extensions}
     applied, choice_problems = extensions_in_effect(extensions, settings, catalog.providers, broken)
