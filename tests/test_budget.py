@@ -98,3 +98,31 @@ def test_a_chunk_beyond_the_budget_is_refused_outside_the_template(monkeypatch):
             render_bounded(sandbox.from_string(text), {"d": {"a": "x"}}, sandbox.budget)
         frames = traceback.extract_tb(refused.value.__traceback__)
         assert any(f.filename == "<template>" for f in frames) is inside, text
+
+
+# Macros, loops, namespaces and imported templates: read and called in the sandbox's quick
+# ways where they apply, Jinja's own where not (defaults, varargs, kwargs, caller, a bad call).
+# The outputs and step counts are what the sandbox gave before it had quick ways.
+MACROS = [
+    ("{% macro f(a, b=2) %}{{ a }}{{ b }}{% endmacro %}{{ f(1) }}|{{ f(1, 3) }}|{{ f(1, b=4) }}", "12|13|14", 8),
+    ("{% macro g() %}{{ varargs | length }}{% endmacro %}{{ g(1, 2) }}", "2", 3),
+    ("{% macro h() %}{{ kwargs | length }}{% endmacro %}{{ h(x=1) }}", "1", 3),
+    ("{% macro c() %}[{{ caller() }}]{% endmacro %}{% call c() %}in{% endcall %}", "[in]", 3),
+    ("{% macro f(a) %}{{ a }}{% endmacro %}{{ f(1, 2) }}", "TypeError: macro 'f' takes not more than 1 argument(s)", 1),
+    ("{% macro f(a) %}{{ a }}{% endmacro %}{{ f(a=1, b=2) }}", "TypeError: macro 'f' takes no keyword argument 'b'", 1),
+    ("{% for i in l %}{{ loop.index }}{{ loop.last }}{{ loop.cycle('a', 'b') }}{% endfor %}", "1Falsea2Falseb3Truea", 21),
+    ("{% set ns = namespace(x=1) %}{% set ns.x = 2 %}{{ ns.x }}{{ ns.y is defined }}", "2False", 6),
+    ("{% import 'm.j2' as m %}{{ m.two(l) }}{{ m.value }}{{ m.missing is defined }}{{ m._private is defined }}", "3vFalseFalse", 12),
+]
+
+
+@pytest.mark.parametrize(("text", "output", "steps"), MACROS)
+def test_macros_loops_namespaces_and_modules_read_as_before(text, output, steps):
+    module = "{% set value = 'v' %}{% set _private = 1 %}{% macro two(x) %}{{ x | length }}{% endmacro %}"
+    sandbox = BoundedSandbox(undefined=jinja2.StrictUndefined, loader=jinja2.DictLoader({"m.j2": module}))
+    sandbox.bound_helpers()
+    try:
+        got = render_bounded(sandbox.from_string(text), {"l": [1, 2, 3]}, sandbox.budget)
+    except TypeError as error:
+        got = f"TypeError: {error}"
+    assert (got, sandbox.budget.steps) == (output, steps)

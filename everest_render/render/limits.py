@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from functools import update_wrapper
 from itertools import chain, repeat
 from operator import length_hint
-from types import BuiltinMethodType
+from types import BuiltinMethodType, MethodType
 from typing import Any
 
 import jinja2
@@ -205,7 +205,14 @@ class BoundedNamespace(Namespace):
 
 # Exact types whose attributes' safety depends on the type and the name alone: the plain ones
 # and the objects Jinja gives a template (an imported template, ``loop``, ``namespace()``).
-_JUDGED_BY_TYPE = _PLAIN_TYPES | {TemplateModule, LoopContext, Macro, BoundedNamespace}
+_JINJA_TYPES = frozenset({TemplateModule, LoopContext, Macro, BoundedNamespace})
+_JUDGED_BY_TYPE = _PLAIN_TYPES | _JINJA_TYPES
+_METHODS = (MethodType, BuiltinMethodType)
+
+
+def _takes_more(macro: Macro) -> bool:
+    """Whether `Macro.__call__` passes the macro more than the arguments it is given."""
+    return bool(macro.caller or macro.catch_kwargs or macro.catch_varargs or macro._default_autoescape)
 
 
 def _takes_nothing_from_jinja(function: Any) -> bool:
@@ -402,7 +409,13 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 if kwargs:
                     kwargs.pop("_block_vars", None)
                     kwargs.pop("_loop_vars", None)
-                result = __obj(*args, **kwargs)
+                if macro and not kwargs and len(args) == __obj._argument_count and not _takes_more(__obj):
+                    # What `Macro.__call__` comes to for a macro given each of its arguments by
+                    # position that takes no caller, varargs or kwargs (and escapes nothing):
+                    # its function, on them.
+                    result = __obj._func(*args)
+                else:
+                    result = __obj(*args, **kwargs)
             except StopIteration:
                 result = __self.undefined("value was undefined because a callable raised a StopIteration exception")
             finally:
@@ -429,6 +442,18 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         if (kind, attribute) in self._plain_methods:
             return getattr(obj, attribute)
+        if kind in _JINJA_TYPES and self._safe_attributes.get((kind, attribute)):
+            # A field of an object Jinja hands the template (``m.storage`` of an imported
+            # template, ``loop.index``, ``ns.found``), which the sandbox let through before: the
+            # same answer (`is_safe_attribute`), unless it is a ``format`` method, which the
+            # sandbox wraps; a missing one goes the sandbox's way below.
+            try:
+                value = getattr(obj, attribute)
+            except AttributeError:
+                pass
+            else:
+                if not (isinstance(value, _METHODS) and value.__name__ in _FORMATTERS):
+                    return value
         value = super().getattr(obj, attribute)
         if kind in _PLAIN_TYPES and attribute not in _FORMATTERS and self._safe_attributes.get((kind, attribute)):
             # A method of a builtin value the sandbox let through as it is (``name.startswith``;
