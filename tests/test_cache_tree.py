@@ -198,9 +198,14 @@ def test_a_run_after_no_change_reads_no_manifest_and_no_shape(repo, tmp_path, la
     place = f"{repo.root}\0{repo.root / 'out'}".encode()
     manifest = __import__("hashlib").sha256(renderer_identity() + b"manifest\0" + place).hexdigest()
     assert decoded == [] and manifest not in loaded and saved == [] and len(walks) == 1
-    (repo.root / "clusters/a/db0.yaml").write_text((repo.root / "clusters/a/db0.yaml").read_text() + "\n")
-    render(repo, store)  # a change: the files asked about one by one, through the manifest
-    assert len(decoded) == 1 and manifest in loaded and len(walks) == 1
+    stats: list[str] = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: stats.append(os.fspath(path)) or real_stat(path, *a, **k))
+    repo.write("clusters/a/db0.yaml", toy_cluster("db0", 3, namespace="a"))
+    # A change: the files' stats taken once, the changed file read; the record's rest read.
+    assert b'replicas: "3"' in render(repo, store).plan.files["a/db0.yaml"]
+    assert len(decoded) == 1 and len(walks) == 1
+    assert stats.count(str(repo.root / "clusters/b/db2.yaml")) == 1
 
 
 def test_files_asked_about_one_by_one_when_a_stat_is_out_of_the_packed_range(tmp_path, later):

@@ -68,15 +68,24 @@ class Quick:
         self.files = files  # NUL-separated (no path holds NUL)
         self.signatures = signatures
 
-    def unchanged(self) -> bool:
-        """Whether every file has its signature, and is a regular file (links followed, as
-        the stat reader looks)."""
+    def unchanged(self) -> bool | list[bytes | None]:
+        """True when every file has its signature and is a regular file (links followed, as
+        the stat reader looks); else each file's signature now, None for one that is no
+        regular file (False: a file gone, or a stat out of the packed range)."""
         try:
             found = list(map(os.stat, self.files.split("\0")))
-            signatures = b"".join(itertools.starmap(snapshot.SIGNATURE.pack, map(snapshot.SIGNATURE_FIELDS, found)))
+            signatures = list(itertools.starmap(snapshot.SIGNATURE.pack, map(snapshot.SIGNATURE_FIELDS, found)))
         except (OSError, struct.error):  # a file gone, or a stat field out of range: asked one by one
             return False
-        return signatures == self.signatures and all(map(stat.S_ISREG, map(_MODE, found)))
+        regular = list(map(stat.S_ISREG, map(_MODE, found)))
+        if b"".join(signatures) == self.signatures and all(regular):
+            return True
+        return [signature if is_regular else None for signature, is_regular in zip(signatures, regular, strict=True)]
+
+    def recorded(self) -> list[bytes]:
+        """Each file's signature as recorded."""
+        size = snapshot.SIGNATURE_BYTES
+        return [self.signatures[start : start + size] for start in range(0, len(self.signatures), size)]
 
 
 class Tree:
@@ -163,14 +172,20 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     file cannot be read now (then the caller walks)."""
     if not _unchanged(tree.watched):
         return None
-    if tree.quick is not None and tree.quick.unchanged():
+    now = tree.quick.unchanged() if tree.quick is not None else False
+    if now is True:
         reader.known_unchanged(lambda: tree.where)  # every file as its record says: nothing read
         return tree
     where = tree.where_or_none()
     if where is None:
         return None
+    if now is not False and tree.quick is not None and "\0".join(map(itemgetter(0), where.values())) == tree.quick.files:
+        # The files' stats taken once: those as recorded are known so, the others asked about.
+        asking = reader.known_by(where, now, tree.quick.recorded())
+    else:
+        asking = reader.changed(where)
     changed: dict[str, str] = {}
-    for name in reader.changed(where):  # the rest known by their stat, with the digests the shape holds
+    for name in asking:  # the rest known by their stat, with the digests the shape holds
         token, problem = reader(Path(where[name][0]), name)
         if token is None or problem is not None:
             return None
