@@ -669,6 +669,11 @@ class RenderedObject:
     extension: str | None = None  # the extension that rendered it; None: the cluster's provider
     shared: bool = False  # an extension's namespace object (out/<namespace>/_extensions.yaml)
 
+    def with_obj(self, obj: Mapping[str, Any]) -> RenderedObject:
+        """This object's provenance around ``obj`` (post-processing's steps: built directly,
+        as `dataclasses.replace` looks every field up anew on each call)."""
+        return RenderedObject(obj, self.cluster, self.template, self.extension, self.shared)
+
     @functools.cached_property
     def text(self) -> str:
         """``obj`` as its file holds it (emit/yaml_text.py), written once: for the marks, on

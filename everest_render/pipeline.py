@@ -33,6 +33,7 @@ from everest_render.load.documents import Document, SourceFile, load_documents, 
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
 from everest_render.model import (
     AppliedExtension,
+    DatabaseCluster,
     Definition,
     EmittedObject,
     ObjectRef,
@@ -154,10 +155,17 @@ class RenderResult:
         return self.replayed_clusters if self.replayed_clusters is not None else len(self.resolved.clusters)
 
 
-def resolve_repository(files: RepositoryFiles, cache: Store | None = None, loaded: LoadedFiles | None = None) -> ResolveResult:
+# Given the repository's parsed inputs, what gives a cluster resolved before from the very same
+# inputs (or None): `resolve_repository`'s ``known``.
+KnownClusters = Callable[[ParsedInputs], Callable[[DatabaseCluster], ResolvedCluster | None] | None]
+
+
+def resolve_repository(
+    files: RepositoryFiles, cache: Store | None = None, loaded: LoadedFiles | None = None, known: KnownClusters | None = None
+) -> ResolveResult:
     """load -> parse -> resolve, for the built-ins and the repository (and its settings file);
     files loaded before are taken from ``cache``, or from ``loaded``, which this run's resolves
-    share and fill (the result depends on neither)."""
+    share and fill; clusters resolved before, from ``known`` (the result depends on none of them)."""
     settings, settings_problems = parse_settings(files.settings)
     builtin_loaded, builtin, builtin_extensions = parse_builtins(files, cache)
     own_loaded, own, sensitive = _load_and_parse(files.own, builtin.providers, builtin.definitions, cache, loaded)
@@ -166,7 +174,7 @@ def resolve_repository(files: RepositoryFiles, cache: Store | None = None, loade
     )
     asset_problems = _provider_problems(own.providers)
     references, reference_problems = index_references(own.backup_storages, own.monitoring_configs)
-    clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references, settings)
+    clusters, cluster_problems = resolve_clusters(own.clusters, catalog, references, settings, known(own) if known is not None else None)
     extensions, extension_problems = parse_extensions(files.extensions, builtin_extensions)
     broken = {f.folder.rsplit("/", 1)[-1] for f in files.extensions} - {e.name for e in extensions}
     applied, choice_problems = extensions_in_effect(extensions, settings, catalog.providers, broken)
@@ -458,7 +466,7 @@ def _keyed_slices(
     stored, with a cache). A slice whose diagnostics would be masked (they hold a value that
     may be secret) is not stored: no secret is written, and masking stays exactly what a run
     without cache does."""
-    from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
+    from everest_render.cache.entries import KeyMaker, cluster_group_key, decode_entry, decode_group, encode_entry, encode_group, neighbours
     from everest_render.cache.store import renderer_identity
 
     maker = KeyMaker(renderer_identity())
@@ -466,24 +474,41 @@ def _keyed_slices(
     keys = [maker.cluster_key(cluster) if known == _UNKEYED else known for cluster, known in keyed]
     if cache is None or not cache.enabled:
         return list(zip(render_each(clusters, keep_objects), keys, strict=True)), None
+    # Stored by groups of clusters of neighbouring files (cache/entries.py); a cluster without
+    # a key is in none, and rendered every time.
+    keyed_at = [index for index, key in enumerate(keys) if key is not None]
+    groups = [[keyed_at[i] for i in group] for group in neighbours([clusters[i].cluster.document.source.path for i in keyed_at])]
     found: dict[int, RenderedSlice] = {}
-    missing: list[int] = []
-    for index, (cluster, key) in enumerate(zip(clusters, keys, strict=True)):
-        payload = cache.load(key) if key is not None else None
-        entry = decode_entry(payload, cluster.ref) if payload is not None else None
-        if entry is not None:
+    missing = [index for index, key in enumerate(keys) if key is None]
+    unsaved: dict[int, tuple[str, list[int]]] = {}  # each group not found, by its last cluster
+    for group in groups:
+        group_key = cluster_group_key([keys[index] or "" for index in group])
+        payload = cache.load(group_key)
+        held = decode_group(payload, len(group)) if payload is not None else None
+        if held is None:
+            missing += group
+            unsaved[group[-1]] = (group_key, group)
+            continue
+        for index, kept in zip(group, held, strict=True):
+            entry = decode_entry(kept, clusters[index].ref) if kept is not None else None
+            if entry is None:
+                missing.append(index)
+                continue
             part = RenderedSlice.of(*entry)
             found[index] = part if keep_objects else part.lean()
-        else:
-            missing.append(index)
+    missing.sort()
     rendered = rendered_each([clusters[index] for index in missing])
+    stored: dict[int, bytes | None] = {}
     for index, part in zip(missing, rendered, strict=True):
         key = keys[index]
         if key is not None and redact(part.diagnostics, sensitive) == list(part.diagnostics):
-            payload = encode_entry(part.objects, part.files, part.diagnostics)
-            if payload is not None:
-                cache.save(key, payload)
+            stored[index] = encode_entry(part.objects, part.files, part.diagnostics)
         found[index] = part if keep_objects else part.lean()
+        if index in unsaved:  # the group's last cluster: stored now, its payloads let go
+            group_key, group = unsaved.pop(index)
+            members = [stored.pop(member, None) for member in group]
+            if any(member is not None for member in members):
+                cache.save(group_key, encode_group(members))
     return [(found[index], keys[index]) for index in range(len(clusters))], cache.warning
 
 
@@ -563,28 +588,34 @@ def _load(sources: Sequence[SourceFile], cache: Store | None) -> tuple[list[Docu
     if cache is None or not cache.enabled:
         every, loaded_problems = load_documents(list(sources))
         return every, [*loaded_problems, *url_credential_problems(every)], sensitive_values(every)
-    from everest_render.cache.entries import decode_loaded, encode_loaded, source_key
+    from everest_render.cache.entries import decode_group, decode_loaded, encode_group, encode_loaded, loaded_group_key, neighbours
     from everest_render.cache.store import renderer_identity
 
     identity = renderer_identity()
     documents: list[Document] = []
     problems: list[Diagnostic] = []
     sensitive: set[str] = set()
-    for source in sources:
-        key = source_key(identity, source)
+    # Stored by groups of neighbouring files (cache/entries.py), in order: the documents and
+    # problems come out file by file, as without the cache.
+    for group in neighbours([source.path for source in sources]):
+        members = [sources[index] for index in group]
+        key = loaded_group_key(identity, members)
         payload = cache.load(key)
-        loaded = decode_loaded(payload, source) if payload is not None else None
-        if loaded is not None:
-            documents.extend(loaded)
-            continue
-        found, found_problems = parse_yaml(source)
-        found_problems += url_credential_problems(found)
-        found_sensitive = sensitive_values(found)
-        documents.extend(found)
-        problems.extend(found_problems)
-        sensitive |= found_sensitive
-        if not found_problems and not found_sensitive:
-            payload = encode_loaded(found)
-            if payload is not None:
-                cache.save(key, payload)
+        held = decode_group(payload, len(members)) if payload is not None else None
+        stored: list[bytes | None] = []
+        for position, source in enumerate(members):
+            kept = held[position] if held is not None else None
+            loaded = decode_loaded(kept, source) if kept is not None else None
+            if loaded is not None:
+                documents.extend(loaded)
+                continue
+            found, found_problems = parse_yaml(source)
+            found_problems += url_credential_problems(found)
+            found_sensitive = sensitive_values(found)
+            documents.extend(found)
+            problems.extend(found_problems)
+            sensitive |= found_sensitive
+            stored.append(encode_loaded(found) if not found_problems and not found_sensitive else None)
+        if held is None and any(member is not None for member in stored):
+            cache.save(key, encode_group(stored))
     return documents, problems, frozenset(sensitive)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from everest_render import parallel
 from everest_render.cache import snapshot
-from everest_render.cache.entries import KeyMaker, decode_entry, encode_entry
+from everest_render.cache.entries import GROUP_SPREAD, KeyMaker, decode_entry, decode_group, encode_entry, encode_group, neighbours
 from everest_render.cache.store import LAYOUT, Store, default_location, renderer_identity
 from everest_render.commands.cli import main as cli_main
 from everest_render.pipeline import RenderResult, read_repository, render_incremental, render_repository
@@ -103,6 +103,62 @@ def test_an_entry_that_is_not_a_render_is_a_miss(repo):
     assert decode_entry(b"not marshal", ref) is None
     assert decode_entry(__import__("marshal").dumps((1, [], {"a": "text, not bytes"}, [])), ref) is None
 
+
+
+def test_neighbours_are_a_few_files_in_order_and_an_added_file_changes_only_its_group():
+    flat = [f"clusters/a/{number:03d}.yaml" for number in range(400)]
+    paths = [*flat, "clusters/b/x.yaml", "clusters/b/x.yaml", "clusters/c.yaml"]
+    groups = [[paths[index] for index in group] for group in neighbours(paths)]
+    assert [path for group in groups for path in group] == paths  # in order, each once
+    assert any({400, 401} <= set(group) for group in neighbours(paths))  # a file's members together
+    assert 400 / GROUP_SPREAD / 2 < len([g for g in groups if g[0] in flat]) < 400 / GROUP_SPREAD * 2
+    added = [*sorted([*flat, "clusters/a/050b.yaml"]), *paths[400:]]
+    changed = [group for group in ([added[index] for index in g] for g in neighbours(added)) if group not in groups]
+    # The added file's group, and its second half when the file is where a group ends.
+    assert 1 <= len(changed) <= 2 and "clusters/a/050b.yaml" in changed[0]
+    assert neighbours([]) == []
+
+
+def test_a_group_entry_that_is_not_one_is_a_miss():
+    assert decode_group(encode_group([b"a", None]), 2) == [b"a", None]
+    assert decode_group(encode_group([b"a", None]), 3) is None  # another group's
+    assert decode_group(b"not marshal", 1) is None
+    assert decode_group(__import__("marshal").dumps((-1, [b"a"])), 1) is None  # another format
+    assert decode_group(__import__("marshal").dumps((decode_group.__globals__["ENTRY_FORMAT"], ["text"])), 1) is None
+
+
+def test_clusters_are_stored_by_groups_and_a_change_renders_only_its_own_again(repo, tmp_path, monkeypatch):
+    import everest_render.pipeline as pipeline
+
+    rendered: list[str] = []
+    render_slice = pipeline.render_slice
+
+    def counting(clusters, *args, **kwargs):  # type: ignore[no-untyped-def]
+        rendered.extend(c.ref.name for c in clusters)
+        return render_slice(clusters, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "render_slice", counting)
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    repo.write("clusters/z.yaml", toy_cluster("z"))
+    store = Store.open(tmp_path / "cache")
+    render_repository(read_repository(repo.root), cache=store)
+    before = set(entries(tmp_path / "cache"))  # the world's, and z's
+    (repo.root / "clusters/z.yaml").unlink()
+    names = [f"db{index}" for index in range(6)]
+    paths = [f"clusters/{'a' if name < 'db4' else 'b'}/{name}.yaml" for name in names]
+    for name, path in zip(names, paths, strict=True):
+        repo.write(path, toy_cluster(name))
+    first = render_repository(read_repository(repo.root), cache=store)
+    groups = [[names[index] for index in group] for group in neighbours(paths)]
+    # One entry a group of clusters and one a group of their loaded files, not one a file each.
+    assert len(set(entries(tmp_path / "cache")) - before) == 2 * len(groups) < 2 * len(names)
+    rendered.clear()
+    assert seen(render_repository(read_repository(repo.root), cache=store)) == seen(first) and rendered == []
+    repo.write("clusters/a/db1.yaml", toy_cluster("db1", 2))
+    uncached = seen(render_repository(read_repository(repo.root)))
+    rendered.clear()
+    assert seen(render_repository(read_repository(repo.root), cache=store)) == uncached
+    assert rendered == next(group for group in groups if "db1" in group)  # its group's, no other
 
 # --- through the command line ------------------------------------------------------------
 

@@ -114,7 +114,7 @@ def test_a_record_older_than_the_manifest_never_lends_an_old_digest(repo, tmp_pa
     render(repo, store)
     render(repo, store)
     key = tree_key(renderer_identity(), repo.root, repo.root / "out")
-    entry = tmp_path / "cache" / "v1" / key[:2] / key[2:]
+    entry = store._path(key)
     old = entry.read_bytes()
     repo.write("clusters/a/db0.yaml", toy_cluster("db0", 3, namespace="a"))
     render(repo, store)
@@ -131,7 +131,7 @@ def test_a_corrupt_walk_record_is_never_trusted(repo, tmp_path, later, walks):
     store = Store.open(tmp_path / "cache")
     render(repo, store)
     key = tree_key(renderer_identity(), repo.root, repo.root / "out")
-    entry = tmp_path / "cache" / "v1" / key[:2] / key[2:]
+    entry = store._path(key)
     data = entry.read_bytes()
     entry.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     render(repo, store)

@@ -435,3 +435,12 @@ def test_providers_list_reports_the_rules_and_those_not_checked():
         "notChecked": [{"at": "spec.serviceAccountName", "rule": "self == oldSelf", "why": "transition rule, compares with the live object: oldSelf"}],
     }
 
+
+
+def test_a_verdict_is_taken_again_only_for_the_very_same_value():
+    # A rule that held for a value is not evaluated again for the same bytes (a fleet repeats
+    # them); True, equal to 1 in Python but not in CEL, is evaluated, and so is another value.
+    rules = RuleSet(rules_from_schema({"x-kubernetes-validations": [{"rule": "self[0] == 1"}]}))
+    verdicts = [[v.message for v in rules.problems(value)] for value in ([1], [True], [1], [True], [2])]
+    broken = ["failed rule: self[0] == 1"]
+    assert verdicts == [[], broken, [], broken, broken]

@@ -192,6 +192,50 @@ def test_the_revision_read_in_memory_is_what_reading_it_unpacked_gives(repo, tmp
     assert found != today
 
 
+def by_tarfile(archive: bytes) -> dict[str, bytes] | None:
+    """What revision_files._regular_files reads, as tarfile reads it."""
+    import io
+    import tarfile
+
+    found = {}
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for member in tar:
+            if member.isdir():
+                continue
+            handle = tar.extractfile(member) if member.isreg() else None
+            if handle is None:
+                return None
+            found[member.name.rstrip("/")] = handle.read()
+    return found
+
+
+@pytest.mark.parametrize("link", [False, True], ids=["files and folders", "a link"])
+def test_the_revision_s_archive_is_read_as_tarfile_reads_it(repo, link):
+    from everest_render.commands.revision_files import _regular_files
+
+    deep = "clusters/" + "/".join(["a-folder-name-of-some-length"] * 10)  # longer than ustar's 255: a pax header
+    repo.write(f"{deep}/orders.yaml", mongodb())
+    repo.write(f"clusters/{'n' * 90}/{'m' * 90}.yaml", mongodb(name="carts"))  # in ustar's prefix field
+    repo.write("clusters/shop/naïve.yaml", mongodb(name="naive"))
+    repo.write("clusters/shop/empty.yaml", "")
+    repo.write("clusters/shop/big.yaml", "# " + "x" * 5000 + "\n")
+    (repo.root / "clusters/shop/run.sh").write_text("#!/bin/sh\n")
+    (repo.root / "clusters/shop/run.sh").chmod(0o755)
+    if link:
+        os.symlink("orders.yaml", repo.root / "clusters/shop/alias.yaml")
+    commit(repo)
+    archive = _archive(repo.root, "HEAD")
+    assert f" path={deep}/orders.yaml\n".encode() in archive  # as git writes it
+    found = _regular_files(archive)
+    assert found == by_tarfile(archive)
+    assert (found is None) == link
+    if found is not None:
+        assert found[f"{deep}/orders.yaml"] == mongodb().encode() and found["clusters/shop/empty.yaml"] == b""
+    assert _regular_files(b"") == {}
+    assert _regular_files(archive[:700]) is None  # cut short
+    assert _regular_files(archive[:148] + b"0000000\0" + archive[156:]) is None  # a header that does not add up
+
+
 @pytest.mark.parametrize("shape", ["a file only in the working tree", "a link", "an ignore file changed", "a text refused"])
 def test_a_revision_shaped_otherwise_is_unpacked_and_read(repo, tmp_path, shape):
     repo.write("clusters/shop/orders.yaml", mongodb())
@@ -317,3 +361,40 @@ def test_a_cluster_of_a_namespace_no_change_touched_renders_as_today_s_without_a
         assert sorted(keyed) == sorted([*keyed_at_revision, *partners])
     assert (dict(today.plan.files), dict(before.files)) == (dict(today_alone.plan.files), dict(revision_alone.plan.files))
     assert before.diagnostics == ()
+
+
+@pytest.fixture
+def resolved(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The clusters resolved (each `resolve_cluster`), as ``namespace/name``."""
+    import everest_render.resolve.cluster as resolve
+
+    refs: list[str] = []
+    resolve_cluster = resolve.resolve_cluster
+
+    def counting(cluster, *args, **kwargs):  # type: ignore[no-untyped-def]
+        refs.append(str(cluster.ref))
+        return resolve_cluster(cluster, *args, **kwargs)
+
+    monkeypatch.setattr(resolve, "resolve_cluster", counting)
+    return refs
+
+
+IGNORED_RANGES = "  instances:\n    engine: {expose: {type: ClusterIP, sourceRanges: [10.0.0.0/8]}}\n"
+
+
+@pytest.mark.parametrize("warned", [False, True], ids=["no warning", "a warning in web"])
+def test_the_revision_resolves_again_only_what_a_change_touched_or_today_s_side_warned_of(repo, resolved, warned):
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
+    repo.write("clusters/web/carts.yaml", mongodb(name="carts", namespace="web", body=IGNORED_RANGES if warned else "  instances:\n    engine: {}\n"))
+    repo.write("clusters/web/notes.yaml", CONFIG_MAP.format(note="one"))
+    commit(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    today, before, diagnostics = both_sides(repo)
+    # Today's three, then the revision's of shop: web/carts is today's very cluster, unless
+    # today's side said something of its file (then it is resolved, and says it, again).
+    again = ["web/carts"] if warned else []
+    assert sorted(resolved) == sorted(["shop/carts", "shop/orders", "web/carts", "shop/carts", "shop/orders", *again])
+    assert (today, before) == alone(repo)
+    revision_alone = render_at_revision(repo.root, "HEAD")
+    assert diagnostics == tuple(str(d) for d in revision_alone.diagnostics) and bool(diagnostics) == warned

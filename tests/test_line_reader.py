@@ -153,6 +153,34 @@ def test_no_two_documents_share_a_collection() -> None:
     assert (read_rendered(text) or [])[0] == second
 
 
+def test_a_block_read_before_is_each_document_its_own_copy() -> None:
+    """The blocks under a document's entries are read once per spelling (`_remembered`), each
+    document given a copy of its own."""
+    text = "spec:\n  a:\n    b: [1]\n    c:\n      - d\n"
+    first, second = read_rendered(f"{text}---\n{text}") or []
+    first["spec"]["a"]["b"].append(2)
+    first["spec"]["a"]["c"].append("e")
+    assert second == {"spec": {"a": {"b": [1], "c": ["d"]}}}
+    assert (read_rendered(text) or [])[0] == second
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        ["x", "", "y"],  # a blank line, which a line's shape leaves out
+        ["x", "y"],
+        ["x", "# kept: no comment in a literal", "y"],
+        ["x  ", "y"],  # trailing spaces, which a line's shape strips
+        ["x", "y", ""],
+    ],
+)
+def test_a_block_holding_a_block_scalar_is_read_from_its_text_each_time(body: list[str]) -> None:
+    """Lines alike in shape may differ in the text a literal reads: such a block is not remembered."""
+    for header in ("|", "|+", ">"):
+        lines = "\n".join(f"      {line}" if line else "" for line in body)
+        assert assert_read_alike(f"spec:\n  a:\n    b: {header}\n{lines}\n    c: 1\n")
+
+
 def test_the_subset_is_what_templates_write() -> None:
     taken = [text for text in ALIKE if read_rendered(text) is not None]
     assert {ALIKE[i] for i in (0, 2, 3, 4, 5, 7, 8)} <= set(taken)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -90,3 +91,31 @@ def test_mappings_that_are_not_dicts_are_written_as_dicts():
     import types
 
     assert dump_document({"x": types.MappingProxyType({"z": 1.5}), "y": types.MappingProxyType({})}) == '---\nx:\n  z: 1.5\n"y": {}\n'
+
+
+def test_a_remembered_block_is_only_taken_for_the_very_same_value(monkeypatch):
+    import everest_render.emit.yaml_text as yaml_text
+
+    monkeypatch.setattr(yaml_text, "_BLOCKS", {})
+    # Equal in Python, and hashing alike, but each written as what it is.
+    written = [dump_document({"spec": {"a": {"x": value}}}) for value in (1, True, 1.0, 1, True)]
+    assert written == ["---\nspec:\n  a:\n    x: 1\n", "---\nspec:\n  a:\n    x: true\n", "---\nspec:\n  a:\n    x: 1.0\n", *written[:2]]
+    assert dump_document({"spec": {"a": [{"x": 1}]}}) != dump_document({"spec": {"b": [{"x": 1}]}})  # the key is part of it
+    for _ in range(2):  # a tuple is no YAML value, remembered or not
+        with pytest.raises(TypeError):
+            dump_document({"spec": {"a": ({"x": 1},)}})
+    # A cluster's metadata (its name, its labels) is written afresh each time, not remembered.
+    dump_document({"metadata": {"labels": {"app": "orders"}}, "spec": {"a": {"x": 1}}})
+    assert all(key != "labels:" for key, _ in yaml_text._BLOCKS)
+
+
+def test_remembered_blocks_are_bounded(monkeypatch):
+    import everest_render.emit.yaml_text as yaml_text
+
+    monkeypatch.setattr(yaml_text, "_BLOCKS", {})
+    monkeypatch.setattr(yaml_text, "_BLOCKS_REMEMBERED", 4)
+    documents = [{"spec": {"a": {"x": i % 6}, "b": [i % 5]}} for i in range(30)]
+    first = [dump_document(d) for d in documents]
+    assert len(yaml_text._BLOCKS) <= 4
+    assert [dump_document(d) for d in documents] == first
+    assert first[7] == "---\nspec:\n  a:\n    x: 1\n  b:\n  - 2\n"

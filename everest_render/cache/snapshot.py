@@ -14,7 +14,7 @@ The run entry: what the last render of that repository gave (its plan, diagnosti
 count) and the fingerprint of its inputs: every name the read stage read, the digest of each,
 what it could not read. A run whose fingerprint, from stats alone, equals the entry's takes the
 render from it: no file is read, parsed or resolved. Any difference, and the render runs as
-before (through the per-file and per-cluster entries), texts read while fingerprinting reused.
+before (through the entries of loaded files and clusters), texts read while fingerprinting reused.
 A repository holding anything that may be secret has no run entry (its plan would hold it).
 The plan's files are kept beside the entry in buckets by namespace (cache/kept.py), each named
 by the SHA-256 of its content, so a change that touches one namespace writes one bucket and the

@@ -2,8 +2,10 @@
 
 Where it is (docs/api.md, "Cache"): ``EVEREST_RENDER_CACHE`` when set, else
 ``$XDG_CACHE_HOME/everest-render``, else ``~/.cache/everest-render``. Never under out/: the
-output folder holds exactly the render. Each entry is one file, ``v1/<2 hex>/<62 hex>``,
-holding a header, the SHA-256 of its key and payload, and the payload. An entry whose digest
+output folder holds exactly the render. Each entry is one file, ``v2/<64 hex>`` (one folder:
+entries hold groups of clusters or files, cache/entries.py, so a large fleet makes thousands
+of them, not hundreds of thousands; a folder per key prefix was most of a cold cache's
+creations), holding a header, the SHA-256 of its key and payload, and the payload. An entry whose digest
 does not match (a torn write, a disk error, an edit) is a miss, never an error. Writes go to
 a temporary file renamed into place, so concurrent runs see an entry whole or not at all; two
 runs writing one key write the same bytes. Deleting the folder at any time is safe.
@@ -22,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 CACHE_VARIABLE = "EVEREST_RENDER_CACHE"
-LAYOUT = "v1"  # bumped when the entry format changes; old folders are ignored, never read
+LAYOUT = "v2"  # bumped when the entry format or layout changes; old folders are ignored, never read
 _HEADER = b"everest-render cache entry\n"
 _DIGEST_BYTES = 64  # hex SHA-256
 
@@ -73,7 +75,7 @@ class Store:
         # a slice of the file's bytes would copy.
         start = len(_HEADER) + _DIGEST_BYTES + 1
         try:
-            with open(f"{self._folder(key)}/{key[2:]}", "rb") as handle:
+            with open(self._file(key), "rb") as handle:
                 head = handle.read(start)
                 payload = handle.read() if len(head) == start else b""
         except OSError:
@@ -86,7 +88,7 @@ class Store:
 
     def has(self, key: str) -> bool:
         """Whether an entry is stored under ``key`` (not whether it is sound: `load` says that)."""
-        return self.enabled and os.path.isfile(f"{self._folder(key)}/{key[2:]}")
+        return self.enabled and os.path.isfile(self._file(key))
 
     def save(self, key: str, payload: bytes) -> None:
         """Store ``payload`` under ``key``: renamed into place whole, or not at all."""
@@ -94,20 +96,19 @@ class Store:
             return
         import tempfile  # a run whose clusters are all cached writes nothing and does not load it
 
-        target = self._path(key)
+        folder = f"{self.root}/{LAYOUT}"
         temporary: str | None = None
         try:
             try:
-                descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+                descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
             except FileNotFoundError:
-                # The entry's folder is made when first missing (a mkdir before every save
-                # was a sixth of a cold cache's writes).
-                target.parent.mkdir(exist_ok=True)
-                descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+                # Deleted since the store was opened (the cache is safe to delete at any time).
+                os.mkdir(folder)
+                descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(_HEADER + _digest(key, payload) + b"\n")
                 handle.write(payload)  # apart, not copied into one (a run entry is a whole out/)
-            os.replace(temporary, target)
+            os.replace(temporary, self._file(key))
             temporary = None
         except OSError as error:
             self._turn_off(error)
@@ -119,11 +120,11 @@ class Store:
                     pass
 
     def _path(self, key: str) -> Path:
-        return Path(self._folder(key), key[2:])
+        return Path(self._file(key))
 
-    def _folder(self, key: str) -> str:
-        # Plain strings: a lookup per cluster and per file, where pathlib's joins would show.
-        return f"{self.root}/{LAYOUT}/{key[:2]}"
+    def _file(self, key: str) -> str:
+        # A plain string: a lookup per group of clusters and of files, where pathlib's joins would show.
+        return f"{self.root}/{LAYOUT}/{key}"
 
     def _turn_off(self, error: OSError) -> None:
         self.enabled = False

@@ -25,6 +25,7 @@ under ``items`` or ``additionalProperties`` to each element).
 
 from __future__ import annotations
 
+import marshal
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, NoReturn
@@ -154,6 +155,12 @@ class _Rule(NamedTuple):
     defaults: Mapping[str, Any] | None
 
 
+# The values a rule held for, remembered by a rule set (`RuleSet._check`): a fleet's objects
+# give most rules the same few values. Bounded in number and size.
+_HELD_REMEMBERED = 4_096
+_HELD_BYTES = 16_384
+
+
 class RuleSet:
     """The CEL rules of one kind, compiled on first use and kept for the run."""
 
@@ -173,6 +180,7 @@ class RuleSet:
         )
         self.transition = tuple(r for r in records if r.get("transition"))
         self._programs: dict[str, Program] = {}
+        self._held: set[tuple[int, bytes]] = set()  # (rule's id, marshalled value) that held (`_check`)
         # One walk per schema location, however many rules are declared there (PG: 18 on one map).
         self._by_location: dict[tuple[str, ...], list[_Rule]] = {}
         for rule in self.rules:
@@ -194,6 +202,14 @@ class RuleSet:
                     yield from self._check(rule, path, value)
 
     def _check(self, rule: _Rule, path: ObjectPath, value: Any) -> Iterator[RuleViolation]:
+        try:
+            # A rule's verdict is a function of the value alone: one that held for these very
+            # bytes holds again (marshal names each type: 1, True and 1.0 differ).
+            known: tuple[int, bytes] | None = (id(rule), marshal.dumps(value, 2))  # the rule is one of self.rules
+        except ValueError:  # no plain JSON value, or nested too deeply for marshal
+            known = None
+        if known is not None and known in self._held:
+            return
         if rule.defaults:
             value = apply_defaults(value, rule.defaults)
         try:
@@ -201,6 +217,10 @@ class RuleSet:
         except CelError as error:
             yield RuleViolation(path, f"rule {rule.text!r} cannot be evaluated: {error}", rule.text)
             return
+        if ok is True and known is not None and len(known[1]) <= _HELD_BYTES:
+            if len(self._held) >= _HELD_REMEMBERED:
+                self._held.clear()
+            self._held.add(known)
         if ok is False:
             yield RuleViolation(_field_path(path, rule.field_path), self._message(rule, value), rule.text)
         elif ok is not True:

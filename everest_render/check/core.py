@@ -120,10 +120,20 @@ def _metadata_map_problems(value: Any, field: str) -> Iterator[tuple[ObjectPath,
 
 
 def _qualified_name(key: str) -> bool:
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
-        return False
-    return 0 < len(name) <= 63 and bool(_NAME_PART.fullmatch(name))
+    known = _QUALIFIED.get(key)
+    if known is None:
+        prefix, _, name = key.rpartition("/")
+        known = not (prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)))
+        known = known and 0 < len(name) <= 63 and bool(_NAME_PART.fullmatch(name))
+        if type(key) is str:
+            if len(_QUALIFIED) >= 10_000:
+                _QUALIFIED.clear()
+            _QUALIFIED[key] = known
+    return known
+
+
+# Label and annotation keys checked, by text: every object of a fleet carries the same few.
+_QUALIFIED: dict[str, bool] = {}
 
 
 def strings(value: Any, path: ObjectPath = ()) -> Iterator[tuple[ObjectPath, str]]:

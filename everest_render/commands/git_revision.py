@@ -19,8 +19,9 @@ from everest_render.cache.store import Store, renderer_identity
 from everest_render.diagnostics import Diagnostic
 from everest_render.incremental import CLUSTERS, declared_namespaces
 from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, RepositoryFiles
-from everest_render.model import ResolvedCluster
+from everest_render.model import DatabaseCluster, ResolvedCluster
 from everest_render.parallel import PARALLEL_FROM
+from everest_render.parse.inputs import ParsedInputs
 from everest_render.pipeline import (
     LoadedFiles,
     RenderedSlice,
@@ -83,9 +84,9 @@ def render_with_revision(
     if held is not None:
         held.flush(cache)
     earlier_cache = copy.copy(cache)
-    read = _attempt(revision, lambda: _resolve_at_revision(archive.archive(), repo, out_dir, today, earlier_cache, loaded))
+    read = _attempt(revision, lambda: _resolve_at_revision(archive.archive(), repo, out_dir, today, resolved, earlier_cache, loaded))
     before = read if isinstance(read, str) else read[0]
-    touched = None if isinstance(read, str) else _touched_namespaces(today, read[1], resolved, read[0])
+    touched = None if isinstance(read, str) else read[1]
     del read  # the revision's own clusters may go once today's serve it (below)
     begun: _Begun | str
     if isinstance(before, str):
@@ -184,7 +185,7 @@ def _begun(before: ResolveResult, today: ResolveResult, cache: Store | None, tou
 
 
 def _touched_namespaces(
-    today_files: RepositoryFiles, files: RepositoryFiles | None, today: ResolveResult, before: ResolveResult
+    today_files: RepositoryFiles, files: RepositoryFiles, today: ResolveResult, before: ParsedInputs
 ) -> frozenset[str] | None:
     """The namespaces whose documents differ between the two sides, when nothing else does;
     else None. What a cluster renders to depends on the world (every input outside clusters/:
@@ -192,8 +193,8 @@ def _touched_namespaces(
     own namespace, nothing else (docs/design.md, "Only what changed": the incremental render
     stands on the same ground). So with the world the same, a cluster of an untouched namespace
     resolves and renders on both sides alike. ``files``: the revision's inputs as read in memory
-    beside today's (None when unpacked: then nothing is known to be the same)."""
-    if files is None or today.failed or before.failed or files.builtin is not today_files.builtin:
+    beside today's; ``before``: what they parsed to."""
+    if today.failed or files.builtin is not today_files.builtin:
         return None
     if files.settings is not today_files.settings or files.extensions is not today_files.extensions:
         return None
@@ -203,11 +204,10 @@ def _touched_namespaces(
         return None
     ours = {source.path: source for source in today_files.own.sources}
     changed = {source.path: source for source in files.own.sources if ours.get(source.path) is not source}
-    if any(not path.startswith(CLUSTERS) for path in changed) or today.inputs.broken != before.inputs.broken:
+    if any(not path.startswith(CLUSTERS) for path in changed) or today.inputs.broken != before.broken:
         return None
     touched: set[str] = set()
-    for side, sources in ((today, [ours[path] for path in changed if path in ours]), (before, list(changed.values()))):
-        inputs = side.inputs
+    for inputs, sources in ((today.inputs, [ours[path] for path in changed if path in ours]), (before, list(changed.values()))):
         catalogue = [d.document.source.path for d in inputs.definitions] + [p.document.source.path for p in inputs.providers]
         if any(path in changed for path in catalogue):
             return None  # a catalogue document under clusters/ is the world's
@@ -265,7 +265,7 @@ def _shared_or_rendered(
 
 class _SavesLater(Store):
     """A store whose saves wait for `flush`: today's loaded files are stored while the workers
-    render, not before they start (a cold cache writes a file per input)."""
+    render, not before they start (a cold cache writes a file per group of inputs)."""
 
     def __init__(self, store: Store) -> None:
         super().__init__(store.root)
@@ -299,21 +299,52 @@ def _attempt(revision: str, work: Callable[[], Outcome]) -> Outcome | str:
 
 
 def _resolve_at_revision(
-    archive: bytes, repo: Path, out_dir: Path, today: RepositoryFiles, cache: Store | None, loaded: LoadedFiles
-) -> tuple[ResolveResult, RepositoryFiles | None]:
-    """The revision's inputs resolved, and the files: read from its archive in memory beside
-    ``today``'s (revision_files.py), or, when its tree is not shaped as the working tree is,
-    unpacked (then None for the files)."""
+    archive: bytes, repo: Path, out_dir: Path, today_files: RepositoryFiles, today: ResolveResult, cache: Store | None, loaded: LoadedFiles
+) -> tuple[ResolveResult, frozenset[str] | None]:
+    """The revision's inputs resolved, and the namespaces the changes since touch
+    (`_touched_namespaces`; None when not known). Its inputs are read from its archive in
+    memory beside today's (revision_files.py), and then a cluster of an untouched namespace
+    that today's side resolved without a problem is today's very cluster, not resolved again;
+    or, when its tree is not shaped as the working tree is, unpacked and resolved whole."""
     from everest_render.commands.revision_files import files_at_revision
 
-    files = files_at_revision(archive, repo, out_dir, today)
+    files = files_at_revision(archive, repo, out_dir, today_files)
     if files is not None:
         del archive  # as large as the inputs: let go before the resolve
-        return resolve_repository(files, cache, loaded), files
+        touched: list[frozenset[str] | None] = [None]
+
+        def known(inputs: ParsedInputs) -> Callable[[DatabaseCluster], ResolvedCluster | None] | None:
+            touched[0] = _touched_namespaces(today_files, files, today, inputs)
+            return _todays_clusters(today, touched[0])
+
+        before = resolve_repository(files, cache, loaded, known)
+        return before, None if before.failed else touched[0]
     with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
         root = Path(scratch)
         _extract(archive, root)
         return resolve_repository(read_repository(root, root / "out"), cache, loaded), None
+
+
+def _todays_clusters(today: ResolveResult, touched: frozenset[str] | None) -> Callable[[DatabaseCluster], ResolvedCluster | None] | None:
+    """Today's resolved cluster of the very document (a file the same on both sides is loaded
+    once: pipeline.LoadedFiles) in a namespace no change touched: it resolves on the revision's
+    side from the same inputs to the same value. Not one whose file today's side has anything
+    to say about (resolve's problems are said at the cluster's document): those resolve again,
+    and say it again."""
+    if touched is None:
+        return None
+    said = {diagnostic.file for diagnostic in today.diagnostics}
+    todays = {
+        id(cluster.cluster.document): cluster
+        for cluster in today.clusters
+        if cluster.ref.namespace not in touched and cluster.cluster.document.source.path not in said
+    }
+
+    def known(cluster: DatabaseCluster) -> ResolvedCluster | None:
+        found = todays.get(id(cluster.document))
+        return found if found is not None and found.cluster.document is cluster.document and found.ref == cluster.ref else None
+
+    return known
 
 
 class _Archiving:

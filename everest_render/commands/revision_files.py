@@ -14,10 +14,8 @@ unpacked and read as before: this is a shortcut, never a second reading of the r
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 import stat
-import tarfile
 from pathlib import Path
 
 from everest_render.load.documents import SourceFile, text_problems
@@ -72,21 +70,78 @@ def _plain_today(root: Path, out_dir: Path, today: RepositoryFiles) -> bool:
 
 
 def _regular_files(archive: bytes) -> dict[str, bytes] | None:
-    """Every file of the archive by name; None when it holds anything but files and folders."""
+    """Every file of the archive by name; None when it holds anything but files and folders, or
+    anything but what `git archive` writes (ustar headers, a pax header naming a long path,
+    the global one naming the commit). Read here rather than by tarfile, whose objects for
+    each member cost as much as the rest of reading the revision (~0.1 s at 1,000 clusters)."""
     found: dict[str, bytes] = {}
     if not archive:
         return found
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        for member in tar:
-            if member.isdir():
-                continue
-            if not member.isreg():
+    path: bytes | None = None  # a long name, from the pax header before its member
+    offset = 0
+    while True:
+        header = archive[offset : offset + _BLOCK]
+        if len(header) < _BLOCK:
+            return None  # cut short: no end
+        if header == _EMPTY_BLOCK:
+            return found  # the end
+        size = _octal(header[124:136])
+        if size is None or header[257:263] != b"ustar\0" or _octal(header[148:156]) != sum(header[:148]) + 256 + sum(header[156:]):
+            return None
+        start = offset + _BLOCK
+        data = archive[start : start + size]
+        offset = start + -(-size // _BLOCK) * _BLOCK
+        kind = header[156:157]
+        if kind in (b"g", b"x"):
+            records = _pax_records(data)
+            if records is None or not records.keys() <= ({"comment"} if kind == b"g" else {"path"}):
                 return None
-            handle = tar.extractfile(member)
-            if handle is None:
-                return None
-            found[member.name.rstrip("/")] = handle.read()
-    return found
+            path = records.get("path", path)
+            continue
+        name = path if path is not None else _joined(header[345:500], header[0:100])
+        path = None
+        if kind == b"5" or (kind == b"\0" and name.endswith(b"/")):
+            continue
+        if kind not in (b"0", b"\0") or len(data) != size:
+            return None
+        found[name.decode("utf-8", "surrogateescape").rstrip("/")] = data
+
+
+_BLOCK = 512
+_EMPTY_BLOCK = bytes(_BLOCK)
+
+
+def _octal(field: bytes) -> int | None:
+    digits = field.split(b"\0", 1)[0].strip()
+    try:
+        return int(digits, 8) if digits else 0
+    except ValueError:
+        return None
+
+
+def _joined(prefix: bytes, name: bytes) -> bytes:
+    """A ustar member's name: its prefix field, a slash, its name field."""
+    prefix, name = prefix.split(b"\0", 1)[0], name.split(b"\0", 1)[0]
+    return prefix + b"/" + name if prefix else name
+
+
+def _pax_records(data: bytes) -> dict[str, bytes] | None:
+    """A pax header's records (``<length> <key>=<value>\\n``), or None if it is not that."""
+    records = {}
+    at = 0
+    while at < len(data):
+        space = data.find(b" ", at)
+        try:
+            length = int(data[at:space])
+        except ValueError:
+            return None
+        record = data[space + 1 : at + length]
+        if length <= 0 or not record.endswith(b"\n") or b"=" not in record:
+            return None
+        key, _, value = record[:-1].partition(b"=")
+        records[key.decode("utf-8", "surrogateescape")] = value
+        at += length
+    return records
 
 
 def _working_files(root: Path) -> set[str] | None:

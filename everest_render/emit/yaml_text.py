@@ -12,6 +12,7 @@ as is decided once per text.
 from __future__ import annotations
 
 import json
+import marshal
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -93,9 +94,9 @@ def _mapping(value: Mapping[Any, Any], indent: str, lines: list[str], lead: str)
     ``lead`` instead (``- `` in its place for a list item). The types read from YAML first,
     each by its type alone (most values of a manifest are these); any other as `_other`."""
     inner = indent + "  "
-    for key in _ORDERS.get(tuple(value)) or _ordered_keys(value):
+    for key, written in _ORDERS.get(tuple(value)) or _ordered_keys(value):
         item = value[key]
-        head = lead + (_KEYS.get(key) or _key(key))
+        head = lead + written
         lead = indent
         kind = type(item)
         if kind is str:
@@ -168,24 +169,26 @@ def _inline(item: Any) -> str:
     return _scalar(item)
 
 
-def _ordered_keys(value: Mapping[Any, Any]) -> list[Any]:
+def _ordered_keys(value: Mapping[Any, Any]) -> list[tuple[Any, str]]:
+    """The keys of ``value`` in the order they are written, each with its written form."""
     if "apiVersion" in value or "kind" in value or "metadata" in value or "spec" in value:
         first = [k for k in _FIRST_KEYS if k in value]
         ordered = first + sorted((k for k in value if k not in _FIRST_KEYS), key=str)
     else:
         ordered = sorted(value, key=str)
+    written = [(key, _key(key)) for key in ordered]
     # Remembered by the keys in their order in the mapping, only when all are strings: no
     # other key equals a string (1 == True would take one's order for the other's).
     if all(type(k) is str for k in ordered):
         if len(_ORDERS) >= _REMEMBERED:
             _ORDERS.clear()
-        _ORDERS[tuple(value)] = ordered
-    return ordered
+        _ORDERS[tuple(value)] = written
+    return written
 
 
-# The order of the keys of each mapping by its keys as they come (a fleet's objects have a few
-# thousand shapes).
-_ORDERS: dict[tuple[Any, ...], list[Any]] = {}
+# The keys of each mapping in their written order, each with its written form ("name:"), by
+# its keys as they come (a fleet's objects have a few thousand shapes).
+_ORDERS: dict[tuple[Any, ...], list[tuple[Any, str]]] = {}
 
 
 def _float(value: float) -> str:
@@ -239,9 +242,63 @@ def _written_literal(text: str, indent: str) -> str | None:
 def dump_document(obj: Mapping[str, Any]) -> str:
     """One object as a YAML document, starting with ``---``."""
     lines: list[str] = []
-    if obj:
+    if type(obj) is dict and obj:
+        _document(obj, lines)
+    elif obj:
         _mapping(obj, "", lines, "")
     return "---\n" + ("\n".join(lines) if lines else "{}") + "\n"
+
+
+def _document(obj: dict[str, Any], lines: list[str]) -> None:
+    """A document's entries, as `_mapping` writes them; each collection one level below one of
+    them (``spec.replsets``, ``spec.backup``) written once per value and then remembered: a
+    fleet's objects repeat these blocks in most of their clusters (but their metadata, whose
+    labels name the cluster, differ in each: not remembered)."""
+    for key, written in _ORDERS.get(tuple(obj)) or _ordered_keys(obj):
+        item = obj[key]
+        if type(item) is not dict or not item or key == "metadata":
+            _mapping({key: item}, "", lines, "")
+            continue
+        lines.append(written)
+        for child, child_written in _ORDERS.get(tuple(item)) or _ordered_keys(item):
+            value = item[child]
+            kind = type(value)
+            if (kind is dict or kind is list) and value:
+                block = _remembered_block(child, child_written, value)
+                if block is not None:
+                    lines.extend(block)
+                    continue
+            _mapping({child: value}, "  ", lines, "  ")
+
+
+def _remembered_block(key: Any, written: str, value: dict[str, Any] | list[Any]) -> list[str] | None:
+    """The lines of entry ``key: value`` at the second level, written once per value: known by
+    its marshalled bytes, which name each type exactly (marshal refuses subclasses: 1, True and
+    1.0 differ, and so do a list and a tuple) and read back as the value, so equal bytes are an
+    equal value. None: not marshallable (the caller writes it, or says what is wrong)."""
+    try:
+        known = (written, marshal.dumps(value, _MARSHAL_VERSION))
+    except ValueError:
+        return None
+    if len(known[1]) > _BLOCK_BYTES:
+        return None
+    block = _BLOCKS.get(known)
+    if block is None:
+        block = []
+        _mapping({key: value}, "  ", block, "  ")
+        if len(_BLOCKS) >= _BLOCKS_REMEMBERED:
+            _BLOCKS.clear()
+        _BLOCKS[known] = block
+    return block
+
+
+# The second-level blocks written, by key and marshalled value (`_remembered_block`). Version 2:
+# no references between objects, so the bytes depend on the value, not on which of its strings
+# happen to be one object.
+_BLOCKS: dict[tuple[str, bytes], list[str]] = {}
+_BLOCKS_REMEMBERED = 4_096
+_BLOCK_BYTES = 16_384
+_MARSHAL_VERSION = 2
 
 
 def dump_documents(objects: Iterable[Mapping[str, Any]]) -> str:

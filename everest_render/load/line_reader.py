@@ -23,6 +23,7 @@ Provider authors and users write YAML as before: nothing here is a rule for them
 from __future__ import annotations
 
 import json
+import marshal
 import re
 import sys
 from typing import Any
@@ -213,7 +214,9 @@ def _mapping(lines: _Lines, index: int, indent: int) -> tuple[dict[str, Any], in
             if index < count:
                 deeper, first = lines[index]
                 if deeper > indent:
-                    if first == "-" or first.startswith("- "):
+                    if indent == _REMEMBERED_UNDER:
+                        result[key], index = _remembered(lines, index, indent)
+                    elif first == "-" or first.startswith("- "):
                         result[key], index = _sequence(lines, index, deeper)
                     else:
                         result[key], index = _mapping(lines, index, deeper)
@@ -234,6 +237,46 @@ def _mapping(lines: _Lines, index: int, indent: int) -> tuple[dict[str, Any], in
         if index < count and lines[index][0] > indent:
             raise _Outside  # a plain scalar going on over lines, or a stray line
     return result, index
+
+
+def _remembered(lines: _Lines, index: int, parent: int) -> tuple[Any, int]:
+    """The block of lines from ``index`` indented deeper than ``parent``, as `_block` reads it;
+    read once per spelling of its lines (a fleet's documents repeat the blocks under their
+    ``spec`` in most clusters), then given back as a copy of what was read (marshal's, made in C).
+
+    A block's value is a function of its lines' shapes alone, but for a block scalar, which
+    reads the text itself (blank lines, comment-like lines and trailing spaces, which shapes
+    leave out): a block holding one is never remembered."""
+    end = index + 1
+    count = len(lines)
+    while end < count and lines[end][0] > parent:
+        end += 1
+    spelling = tuple(lines[index:end])
+    known = _BLOCKS.get(spelling)
+    if known is not None:
+        return marshal.loads(known), end
+    scalars = _BLOCK_SCALARS_READ[0]
+    value, after = _block(lines, index)
+    if after == end and _BLOCK_SCALARS_READ[0] == scalars:
+        try:
+            written = marshal.dumps(value, 2)
+        except ValueError:  # nested too deeply for marshal: read each time
+            return value, after
+        if len(written) <= _BLOCK_BYTES:
+            if len(_BLOCKS) >= _BLOCKS_REMEMBERED:
+                _BLOCKS.clear()
+            _BLOCKS[spelling] = written
+    return value, after
+
+
+# The indentation of a document's second level (two spaces, as templates and people write it):
+# the blocks under its entries are `_remembered`, by their lines (a tuple of shapes), as
+# marshalled bytes (version 2: no references, so no two values share an object).
+_REMEMBERED_UNDER = 2
+_BLOCKS: dict[tuple[tuple[int, str], ...], bytes] = {}
+_BLOCKS_REMEMBERED = 4_096
+_BLOCK_BYTES = 16_384
+_BLOCK_SCALARS_READ = [0]  # how many block scalars were read: a block holding one is not remembered
 
 
 def _sequence(lines: _Lines, index: int, indent: int) -> tuple[list[Any], int]:
@@ -355,6 +398,7 @@ def _block_scalar(lines: _Lines, index: int, indent: int, header_at: int, header
     not indented deeper ends the block too); then the index of the first line after it."""
     if _BLOCK_HEADER.fullmatch(header) is None:
         raise _Outside  # an indentation indicator, or not a block scalar header
+    _BLOCK_SCALARS_READ[0] += 1
     raw = lines.raw
     number = lines.number(header_at)
     end = number + 1

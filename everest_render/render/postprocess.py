@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,16 +18,19 @@ def apply_labels(rendered: RenderedObject, cluster: ResolvedCluster) -> Rendered
     metadata = dict(obj.get("metadata") or {})
     metadata["labels"] = {**(metadata.get("labels") or {}), **cluster.labels}
     obj["metadata"] = metadata
-    return dataclasses.replace(rendered, obj=obj)
+    return rendered.with_obj(obj)
 
 
 def set_namespace(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
     """Objects live in the cluster's namespace; a template may omit it."""
+    metadata = rendered.obj.get("metadata")
+    if type(metadata) is dict and "namespace" in metadata:
+        return rendered  # as the template wrote it (most do): nothing to set
     obj = dict(rendered.obj)
     metadata = dict(obj.get("metadata") or {})
     metadata.setdefault("namespace", cluster.ref.namespace)
     obj["metadata"] = metadata
-    return dataclasses.replace(rendered, obj=obj)
+    return rendered.with_obj(obj)
 
 
 def apply_annotations(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
@@ -39,7 +41,7 @@ def apply_annotations(rendered: RenderedObject, cluster: ResolvedCluster) -> Ren
         return rendered
     metadata = dict(rendered.obj["metadata"])
     metadata["annotations"] = {**(metadata.get("annotations") or {}), **annotations}
-    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
+    return rendered.with_obj({**rendered.obj, "metadata": metadata})
 
 
 def keep_volumes(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
@@ -55,7 +57,7 @@ def keep_volumes(rendered: RenderedObject, cluster: ResolvedCluster) -> Rendered
         metadata["finalizers"] = kept
     else:
         del metadata["finalizers"]
-    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
+    return rendered.with_obj({**rendered.obj, "metadata": metadata})
 
 
 def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
@@ -68,7 +70,7 @@ def guard_flux_substitution(rendered: RenderedObject, cluster: ResolvedCluster) 
         return rendered
     metadata = dict(rendered.obj["metadata"])
     metadata["annotations"] = {**(metadata.get("annotations") or {}), FLUX_SUBSTITUTE: FLUX_DISABLED}
-    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
+    return rendered.with_obj({**rendered.obj, "metadata": metadata})
 
 
 def flux_would_rewrite(value: Any, marks: TextMarks | None = None) -> bool:
@@ -117,7 +119,7 @@ def label_extension(rendered: RenderedObject, cluster: ResolvedCluster) -> Rende
     if rendered.shared:
         own[RENDERER_LABELS[0]] = MANAGED_BY
     metadata["labels"] = {**own, EXTENSION_LABEL: str(rendered.extension)}
-    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
+    return rendered.with_obj({**rendered.obj, "metadata": metadata})
 
 
 def apply_annotations_under_own(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
@@ -128,7 +130,7 @@ def apply_annotations_under_own(rendered: RenderedObject, cluster: ResolvedClust
         return rendered
     metadata = dict(rendered.obj["metadata"])
     metadata["annotations"] = {**annotations, **(metadata.get("annotations") or {})}
-    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
+    return rendered.with_obj({**rendered.obj, "metadata": metadata})
 
 
 def guard_flux_substitution_always(rendered: RenderedObject, cluster: ResolvedCluster) -> RenderedObject:
@@ -137,7 +139,7 @@ def guard_flux_substitution_always(rendered: RenderedObject, cluster: ResolvedCl
         return rendered
     metadata = dict(rendered.obj["metadata"])
     metadata["annotations"] = {**(metadata.get("annotations") or {}), FLUX_SUBSTITUTE: FLUX_DISABLED}
-    return dataclasses.replace(rendered, obj={**rendered.obj, "metadata": metadata})
+    return rendered.with_obj({**rendered.obj, "metadata": metadata})
 
 
 # An extension's object around one cluster, and a shared one around the namespace.

@@ -11,7 +11,7 @@ import dataclasses
 import functools
 import ipaddress
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, Severity, candidates
@@ -72,12 +72,19 @@ def resolve_clusters(
     catalog: Catalog,
     references: References | None = None,
     settings: RepositorySettings = DEFAULT_SETTINGS,
+    known: Callable[[DatabaseCluster], ResolvedCluster | None] | None = None,
 ) -> tuple[list[ResolvedCluster], list[Diagnostic]]:
-    """Resolve every cluster; a duplicate (same namespace/name) points at the second and names the first."""
+    """Resolve every cluster; a duplicate (same namespace/name) points at the second and names
+    the first. ``known``: a cluster resolved before from the very same inputs, without a
+    problem, which is taken as it is (the diff against a revision: today's side resolved it)."""
     references = references or References({}, {})
     resolved: list[ResolvedCluster] = []
     problems: list[Diagnostic] = []
     for cluster in unique_by(clusters, lambda c: c.ref, "DatabaseCluster", problems).values():
+        before = known(cluster) if known is not None else None
+        if before is not None:
+            resolved.append(before)
+            continue
         result, found = resolve_cluster(cluster, catalog, references, settings)
         problems.extend(d for d in found if not _beside_refused(d.path, cluster.refused))
         if result is not None:
@@ -463,15 +470,29 @@ def _expose(name: str, written: Mapping[str, Any], exposed: str | None, found: _
 
 
 def _cidr(path: tuple[str | int, ...], index: int, text: str, found: _Findings) -> str:
+    known = _RANGES.get(text) if type(text) is str else None
+    if known is not None:
+        return known
     try:
         if "/" in text:
             ipaddress.ip_network(text, strict=False)  # validate only: a range is kept as written
-            return text
-        address = ipaddress.ip_address(text)
-        return f"{text}/{address.max_prefixlen}"
+            written = text
+        else:
+            address = ipaddress.ip_address(text)
+            written = f"{text}/{address.max_prefixlen}"
     except ValueError:
         found.error((*path, "sourceRanges", index), f"{text!r} is not an IP address or CIDR range")
         return text
+    if type(text) is str:
+        if len(_RANGES) >= 10_000:
+            _RANGES.clear()
+        _RANGES[text] = written
+    return written
+
+
+# Each valid source range as written, and as kept: a fleet repeats a few (ipaddress parses in
+# Python, a good part of resolving a cluster that is exposed).
+_RANGES: dict[str, str] = {}
 
 
 def _names(cluster: DatabaseCluster, provider: Provider, found: _Findings) -> tuple[str, str]:
