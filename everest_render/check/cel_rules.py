@@ -157,8 +157,8 @@ class _Rule(NamedTuple):
 
 # The values a rule held for, remembered by a rule set (`RuleSet._check`): a fleet's objects
 # give most rules the same few values. Bounded in number and size.
-_HELD_REMEMBERED = 4_096
-_HELD_BYTES = 16_384
+_HELD_REMEMBERED = 1_024
+_HELD_BYTES = 4_096
 
 
 class RuleSet:

@@ -296,7 +296,7 @@ def _remembered_block(key: Any, written: str, value: dict[str, Any] | list[Any])
 # no references between objects, so the bytes depend on the value, not on which of its strings
 # happen to be one object.
 _BLOCKS: dict[tuple[str, bytes], list[str]] = {}
-_BLOCKS_REMEMBERED = 4_096
+_BLOCKS_REMEMBERED = 1_024  # ~3 MB at most (a fleet of 10,000 fills it every few thousand clusters)
 _BLOCK_BYTES = 16_384
 _MARSHAL_VERSION = 2
 

@@ -42,12 +42,13 @@ class _Lines(list[tuple[int, str]]):
     the whole text's lines and their shapes (`_shape`), for block scalars, which need each
     line's number in ``raw`` (counted only then: most documents have no block scalar)."""
 
-    def __init__(self, raw: list[str], shapes: list[Any], start: int, end: int) -> None:
+    def __init__(self, raw: list[str], shapes: list[Any], start: int, end: int, remember: bool = False) -> None:
         super().__init__([shape for shape in shapes[start:end] if shape is not _SKIP])
         self.raw = raw
         self._shapes = shapes
         self._start, self._end = start, end
         self._numbers: list[int] | None = None
+        self.remember = remember  # template output: its blocks are `_remembered`
 
     def number(self, index: int) -> int:
         """The number in ``raw`` of line ``index``."""
@@ -95,7 +96,7 @@ def read_rendered(text: str) -> list[Any] | None:
     if len(text) > MAX_VALUES or _other_breaks(text):
         return None
     try:
-        return [_document(lines) for lines in _split(text) if lines]
+        return [_document(lines) for lines in _split(text, remember=True) if lines]
     except (_Outside, RecursionError):
         return None
 
@@ -138,7 +139,7 @@ def _other_breaks(text: str) -> bool:
     return _OTHER_BREAKS.search(text) is not None
 
 
-def _split(text: str) -> list[_Lines]:
+def _split(text: str, remember: bool = False) -> list[_Lines]:
     """Each document's lines (the first: what comes before any ``---``, maybe nothing)."""
     raw_lines = text.split("\n")
     known = _SHAPES.get
@@ -151,9 +152,9 @@ def _split(text: str) -> list[_Lines]:
                 end = shapes.index(_SEPARATOR, start)
             except ValueError:
                 break
-            documents.append(_Lines(raw_lines, shapes, start, end))
+            documents.append(_Lines(raw_lines, shapes, start, end, remember))
             start = end + 1
-    documents.append(_Lines(raw_lines, shapes, start, len(shapes)))
+    documents.append(_Lines(raw_lines, shapes, start, len(shapes), remember))
     return documents
 
 
@@ -214,7 +215,7 @@ def _mapping(lines: _Lines, index: int, indent: int) -> tuple[dict[str, Any], in
             if index < count:
                 deeper, first = lines[index]
                 if deeper > indent:
-                    if indent == _REMEMBERED_UNDER:
+                    if indent == _REMEMBERED_UNDER and lines.remember:
                         result[key], index = _remembered(lines, index, indent)
                     elif first == "-" or first.startswith("- "):
                         result[key], index = _sequence(lines, index, deeper)
@@ -271,10 +272,12 @@ def _remembered(lines: _Lines, index: int, parent: int) -> tuple[Any, int]:
 
 # The indentation of a document's second level (two spaces, as templates and people write it):
 # the blocks under its entries are `_remembered`, by their lines (a tuple of shapes), as
-# marshalled bytes (version 2: no references, so no two values share an object).
+# marshalled bytes (version 2: no references, so no two values share an object). Template
+# output only: an input file's documents are held for the whole run, and a copy's strings
+# that are not interned would be each document's own (+19 MB at 10,000 clusters).
 _REMEMBERED_UNDER = 2
 _BLOCKS: dict[tuple[tuple[int, str], ...], bytes] = {}
-_BLOCKS_REMEMBERED = 4_096
+_BLOCKS_REMEMBERED = 1_024
 _BLOCK_BYTES = 16_384
 _BLOCK_SCALARS_READ = [0]  # how many block scalars were read: a block holding one is not remembered
 
