@@ -48,6 +48,7 @@ def render_incremental(
     walked = load_tree(cache, key)
     # The walk by stat (cache/tree.py): no folder changed, so only the files are asked about.
     tree = quick_read(walked, snapshot.reader) if walked is not None else None
+    walk: RepositoryFiles | None = None
     if tree is None:
         walk = read_repository_files(root, out_dir, snapshot.reader)
         tree = record_tree(walk, root, out_dir, snapshot.reader)
@@ -57,7 +58,16 @@ def render_incremental(
     read = tree
 
     def shape_of() -> RepositoryFiles:
-        return read.shape if read is not None else walk
+        nonlocal walk, tree, read, inputs
+        if read is not None:
+            if read.where_or_none() is not None:
+                return read.shape
+            read = None  # the record's files and shape are gone (the cache pruned): walked again
+        if walk is None:
+            walk = read_repository_files(root, out_dir, snapshot.reader)
+            tree = record_tree(walk, root, out_dir, snapshot.reader)
+            inputs = fingerprint(walk, token_digest) if tree is None else tree.inputs
+        return walk
 
     last = snapshot.last(lambda: _recovered(shape_of(), snapshot, inputs, jobs))
     if replay and last is not None and last[0] == inputs:
@@ -86,7 +96,7 @@ def render_incremental(
 def _save(snapshot: Snapshot, tree: Tree | None, walked: Tree | None, key: str, cache: Store) -> None:
     snapshot.save_manifest()
     if tree is not None:
-        save_tree(cache, key, tree, walked)
+        save_tree(cache, key, tree, walked, snapshot.reader.seen)
 
 
 def _replayed(render: Replay) -> RenderResult:

@@ -330,3 +330,24 @@ def test_check_and_render_with_the_out_record_are_as_without_it(tmp_path_factory
         cached, uncached = run(repo, cache=cache), run(twin)
         assert cached[0] == uncached[0] and tree(repo.root / "out") == tree(twin.root / "out"), step
         assert run(repo, "--check", cache=cache)[0] == 0
+
+
+def test_a_render_looks_at_each_out_folder_once(repo, tmp_path, monkeypatch, later):
+    """Its link check and its look for old temporaries share one lstat per folder (under the
+    lock): a fleet's out/ has thousands of folders."""
+    toy(repo)
+    cache = tmp_path / "cache"
+    out = repo.root / "out"
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    looked: list[str] = []
+    real = os.lstat
+
+    def lstat(path, *args, **kwargs):
+        looked.append(os.fspath(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", lstat)
+    assert run(repo, cache=cache)[0] == 0
+    folders = [path for path in looked if path in (str(out / "a"), str(out / "b"))]
+    assert sorted(folders) == [str(out / "a"), str(out / "b")]

@@ -121,7 +121,9 @@ def test_a_record_older_than_the_manifest_never_lends_an_old_digest(repo, tmp_pa
     assert entry.read_bytes() != old  # the record holds the new digest now
     entry.write_bytes(old)  # as if the earlier run had saved its record last
     assert b'replicas: "3"' in render(repo, store).plan.files["a/db0.yaml"]
-    assert len(walks) == 1
+    # Its files' stats are not the files' now, and it names a rest (its files and shape) that
+    # the later run replaced: no record, so the repository is walked.
+    assert len(walks) == 2
 
 
 def test_a_corrupt_walk_record_is_never_trusted(repo, tmp_path, later, walks):
@@ -134,25 +136,76 @@ def test_a_corrupt_walk_record_is_never_trusted(repo, tmp_path, later, walks):
     entry.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     render(repo, store)
     assert len(walks) == 2
-    assert _decode(b"not marshal") is None
+    assert _decode(b"not marshal", lambda: None) is None
     dumps = __import__("marshal").dumps
     plain = (([("clusters/a.yaml", "t")], {}, False), ([], {}, True), None, [])
     good = {"/r": (True, bytes(48))}
     fingerprint = "0" * 64
-    decoded = _decode(dumps((FORMAT, good, plain, {"a": ("/r/a", "t")}, fingerprint)))
-    assert decoded is not None and decoded.inputs == fingerprint and decoded.shape.own.sources == []
-    assert _decode(dumps((FORMAT, good, plain, {"a": ("/r/a", "t")}))) is None  # the format before: no fingerprint
-    assert _decode(dumps((FORMAT + 1, good, plain, {}, fingerprint))) is None  # another format
-    assert _decode(dumps((FORMAT, {"/r": (True, (1, 2, 3, 4, 5, 6))}, plain, {}, fingerprint))) is None  # the stat of the format before
-    assert _decode(dumps((FORMAT, good, plain, {"a": ("/r/a",)}, fingerprint))) is None  # not a file's place and token
-    assert _decode(dumps((FORMAT, good, plain, {}, 1))) is None  # not a fingerprint
-    # The shape is checked whole when read, though its objects are made only when asked for.
-    assert _decode(dumps((FORMAT, good, (([("clusters/a.yaml", 1)], {}, False), *plain[1:]), {}, fingerprint))) is None  # not a text
-    assert _decode(dumps((FORMAT, good, (*plain[:2], ("everest-render.yaml",), []), {}, fingerprint))) is None  # settings: no text
+    files = {"a": ("/r/a", "t")}
+
+    def record(watched=good, shape=plain, where=files, inputs=fingerprint, quick=None, version=FORMAT, rest=None):
+        rest = dumps((shape, where)) if rest is None else rest
+        digest = __import__("hashlib").sha256(rest).digest()
+        return _decode(dumps((version, watched, digest, inputs, quick)), lambda: rest)
+
+    def files_of(found):  # the files and shape, checked whole when first asked for
+        return found.where_or_none() if found is not None else None
+
+    decoded = record()
+    assert decoded is not None and decoded.inputs == fingerprint and files_of(decoded) == files
+    assert decoded.shape.own.sources == [] and decoded.quick is None
+    assert _decode(dumps((FORMAT - 1, good, plain, files, fingerprint)), lambda: None) is None  # the format before
+    assert _decode(dumps((FORMAT, good, plain, files, fingerprint)), lambda: None) is None  # its layout: the shape not apart
+    assert record(version=FORMAT + 1) is None  # another format
+    assert record(watched={"/r": (True, (1, 2, 3, 4, 5, 6))}) is None  # the stat of an older format
+    assert record(inputs=1) is None  # not a fingerprint
+    quick = record(quick=("/r/a", bytes(40)))
+    assert quick is not None and quick.quick is not None and quick.quick.files == "/r/a"
+    assert record(quick=("/r/a", bytes(39))) is None  # not a signature per file
+    assert record(quick=("/r/a\0/r/b", bytes(40))) is None
+    assert record(quick=("", b"")) is None  # no file
+    assert files_of(record(where={"a": ("/r/a",)})) is None  # not a file's place and token
+    assert files_of(record(shape=(([("clusters/a.yaml", 1)], {}, False), *plain[1:]))) is None  # not a text
+    assert files_of(record(shape=(*plain[:2], ("everest-render.yaml",), []))) is None  # settings: no text
     bad_assets = (([], {"p": ({"t.yaml": 1}, {})}, False), *plain[1:])
-    assert _decode(dumps((FORMAT, good, bad_assets, {}, fingerprint))) is None  # a template that is no text
+    assert files_of(record(shape=bad_assets)) is None  # a template that is no text
     bad_extension = (*plain[:3], [("e", ("m.yaml", "x"), ({}, {}), "yes")])
-    assert _decode(dumps((FORMAT, good, bad_extension, {}, fingerprint))) is None  # an extension's flag that is no bool
+    assert files_of(record(shape=bad_extension)) is None  # an extension's flag that is no bool
+    assert files_of(record(rest=b"not marshal")) is None
+    named = dumps((FORMAT, good, bytes(32), fingerprint, None))  # names a rest of other bytes
+    assert files_of(_decode(named, lambda: dumps((plain, files)))) is None
+    assert files_of(_decode(named, lambda: None)) is None  # its rest gone
+
+
+def test_a_run_after_no_change_reads_no_manifest_and_no_shape(repo, tmp_path, later, walks, monkeypatch):
+    """Its files known unchanged by their stats at once: the manifest and the record's files
+    and shape are not read, and nothing is written."""
+    from everest_render.cache import tree as tree_module
+
+    toy(repo)
+    store = Store.open(tmp_path / "cache")
+    for _ in range(2):
+        render(repo, store)
+    decoded: list[bytes] = []
+    real = tree_module._decoded_rest
+    monkeypatch.setattr(tree_module, "_decoded_rest", lambda rest, digest: decoded.append(rest) or real(rest, digest))
+    loaded: list[str] = []
+    saved: list[str] = []
+    real_load, real_save = Store.load, Store.save
+    monkeypatch.setattr(Store, "load", lambda self, key: loaded.append(key) or real_load(self, key))
+    monkeypatch.setattr(Store, "save", lambda self, key, payload: saved.append(key) or real_save(self, key, payload))
+    render(repo, store)
+    place = f"{repo.root}\0{repo.root / 'out'}".encode()
+    manifest = __import__("hashlib").sha256(renderer_identity() + b"manifest\0" + place).hexdigest()
+    assert decoded == [] and manifest not in loaded and saved == [] and len(walks) == 1
+    stats: list[str] = []
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: stats.append(os.fspath(path)) or real_stat(path, *a, **k))
+    repo.write("clusters/a/db0.yaml", toy_cluster("db0", 3, namespace="a"))
+    # A change: the files' stats taken once, the changed file read; the record's rest read.
+    assert b'replicas: "3"' in render(repo, store).plan.files["a/db0.yaml"]
+    assert len(decoded) == 1 and len(walks) == 1
+    assert stats.count(str(repo.root / "clusters/b/db2.yaml")) == 1
 
 
 def test_files_asked_about_one_by_one_when_a_stat_is_out_of_the_packed_range(tmp_path, later):
@@ -175,3 +228,23 @@ def test_files_asked_about_one_by_one_when_a_stat_is_out_of_the_packed_range(tmp
     assert third.changed({name: files[name] for name in ("a.yaml", "old.yaml")}) == ["a.yaml"]
     fourth = snapshot.StatReader(dict(first.seen))  # all in range: the batch itself
     assert fourth.changed({"a.yaml": files["a.yaml"]}) == ["a.yaml"] and fourth.unread == 0
+
+
+def test_a_record_whose_files_and_shape_are_gone_is_walked_again(repo, tmp_path, later, walks):
+    """The cache is safe to delete entry by entry: a record whose rest (its files and shape)
+    is gone, asked for them (the run entry gone too, so the render goes on), walks as
+    without it."""
+    from everest_render.cache.tree import _rest_key
+
+    toy(repo)
+    store = Store.open(tmp_path / "cache")
+    for _ in range(2):
+        render(repo, store)
+    key = tree_key(renderer_identity(), repo.root, repo.root / "out")
+    run_key = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", repr(None)).run_key
+    for gone in (_rest_key(key), run_key):
+        store._path(gone).unlink()
+    result = render(repo, store)
+    assert result.plan.files and len(walks) == 2
+    render(repo, store)  # the record made anew
+    assert len(walks) == 2

@@ -190,3 +190,17 @@ def test_out_files_are_compared_by_their_bytes_whatever_stands_at_their_path(tmp
     (out / "a/dir.yaml").rmdir()
     assert write_output(plan, out).written == 4 and differences(plan, out) == []
     assert output.read_output(plan, out) == dict(plan.files)
+
+
+def test_names_with_odd_parts_are_each_resolved(tmp_path):
+    """The write's check of a fleet's names at once (emit/output.py `_Inside.escaping`) finds
+    the same names outside out/ as a check of each name alone."""
+    out = tmp_path / "out"
+    (out / "a").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (out / "link").symlink_to(tmp_path / "elsewhere")
+    names = ["a/b.yaml", "../x.yaml", "a//b.yaml", "/abs.yaml", "a/./c.yaml", "a/..", "link/d.yaml", "a/", "."]
+    inside = output._Inside(out)
+    expected = [name for name in names if not output._Inside(out)(name, file_looked_at=True)]
+    assert inside.escaping(names) == expected and "../x.yaml" in expected and "link/d.yaml" in expected
+    assert output._Inside(out).escaping(["a/b.yaml", "a/c.yaml", "top.yaml"]) == []

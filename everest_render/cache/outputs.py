@@ -140,8 +140,11 @@ def _folder_records(found: object) -> bool:
 
 
 def _folder_stat(found: os.stat_result) -> bytes:
-    mask = (1 << 64) - 1
-    return _FOLDER.pack(*(n & mask for n in _FOLDER_FIELDS(found)))
+    try:
+        return _FOLDER.pack(*_FOLDER_FIELDS(found))  # a Python step per folder of a fleet's out/: the fields as they are
+    except struct.error:  # one out of the packed range: each modulo 2**64, as recorded then
+        mask = (1 << 64) - 1
+        return _FOLDER.pack(*(n & mask for n in _FOLDER_FIELDS(found)))
 
 
 _MODE = operator.attrgetter("st_mode")

@@ -63,6 +63,7 @@ _TOKEN = "\0everest-render digest "  # stands for a file's text while fingerprin
 SIGNATURE = struct.Struct("<5Q")
 SIGNATURE_FIELDS = operator.attrgetter("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")  # unmasked: see `changed`
 _MODE = operator.attrgetter("st_mode")
+_PATH, _TEXT = operator.attrgetter("path"), operator.attrgetter("text")
 SIGNATURE_BYTES = SIGNATURE.size
 RECORD_BYTES = SIGNATURE_BYTES + 32
 _MASK = (1 << 64) - 1
@@ -103,6 +104,9 @@ class StatReader:
 
     recorded: dict[str, bytes]  # absolute path -> `record_of` the file
     seen: dict[str, bytes] = field(default_factory=dict)  # the next manifest
+    # What ``recorded`` is read from, when first needed (a run whose walk record says no file
+    # changed never reads the manifest); None: ``recorded`` is all there is.
+    load_recorded: Callable[[], dict[str, bytes]] | None = None
     texts: dict[str, str] = field(default_factory=dict)  # token -> text, for what was read
     paths: dict[str, Path | str] = field(default_factory=dict)  # token -> file, for what was not
     where: dict[str, str] = field(default_factory=dict)  # name -> the file asked about, absolute
@@ -114,6 +118,30 @@ class StatReader:
     def __post_init__(self) -> None:
         self.started = now()
         self.cwd = os.getcwd()
+        # Files known unchanged by their stat all at once (cache/tree.py), as name -> (file,
+        # token): each told to this reader only if a render goes on to read them.
+        self._known_later: Callable[[], Mapping[str, tuple[str, str]]] | None = None
+        self.untouched = False  # every file known so: the manifest stays as it is
+
+    def _records(self) -> dict[str, bytes]:
+        if self.load_recorded is not None:
+            self.recorded.update(self.load_recorded())
+            self.load_recorded = None
+        return self.recorded
+
+    def known_unchanged(self, files: Callable[[], Mapping[str, tuple[str, str]]]) -> None:
+        """Every file of ``files`` (name -> the file, absolute, and its token) is known by its
+        stat to hold its token's bytes (checked by the caller, all at once); the mapping is
+        made only if a render goes on to read them. Nothing else is asked of this reader."""
+        self._known_later = files
+        self.untouched = True
+
+    def _told(self) -> None:
+        if self._known_later is not None:
+            files, self._known_later = self._known_later(), None
+            wheres = list(map(itemgetter(0), files.values()))
+            self.paths.update(zip(map(itemgetter(1), files.values()), wheres, strict=True))
+            self.where.update(zip(files, wheres, strict=True))
 
     def __call__(self, path: Path, name: str) -> tuple[str | None, Diagnostic | None]:
         # Absolute, but not normalised (abspath asks for the working folder every time): any
@@ -125,7 +153,7 @@ class StatReader:
         except OSError:
             return read_text(path, name)  # it says why
         signature = packed_signature(found)
-        known = self.recorded.get(where)
+        known = self._records().get(where)
         if known is not None and known.startswith(signature) and stat.S_ISREG(found.st_mode):
             return self._trusted(where, name, known, path), None
         text, problem = read_text(path, name)
@@ -158,7 +186,7 @@ class StatReader:
         # digest its token names (a token's digest is 64 hex digits after `_TOKEN`).
         digests = [bytes.fromhex(token[start : start + 64]) for token in tokens]
         expected = list(map(operator.add, signatures, digests))
-        known = list(map(self.recorded.get, wheres))
+        known = list(map(self._records().get, wheres))
         regular = list(map(stat.S_ISREG, map(_MODE, found)))
         trusted = list(map(operator.and_, map(operator.eq, known, expected), regular))
         self.seen.update(zip(itertools.compress(wheres, trusted), itertools.compress(expected, trusted), strict=True))
@@ -167,11 +195,28 @@ class StatReader:
         self.unread += sum(trusted)
         return list(itertools.compress(names, map(operator.not_, trusted)))
 
+    def known_by(self, files: Mapping[str, tuple[str, str]], now: list[bytes | None], recorded: list[bytes]) -> list[str]:
+        """`changed`, from each file's signature ``now`` (None: no regular file) and as
+        ``recorded`` when this reader knew the file to hold its token's bytes (cache/tree.py,
+        in the order of ``files``): no file looked at again, no manifest read."""
+        names = list(files)
+        wheres = list(map(itemgetter(0), files.values()))
+        tokens = list(map(itemgetter(1), files.values()))
+        trusted = list(map(operator.eq, now, recorded))
+        start = len(_TOKEN)
+        kept = list(itertools.compress(tokens, trusted))
+        records = map(operator.add, itertools.compress(recorded, trusted), (bytes.fromhex(t[start : start + 64]) for t in kept))
+        self.seen.update(zip(itertools.compress(wheres, trusted), records, strict=True))
+        self.paths.update(zip(kept, itertools.compress(wheres, trusted), strict=True))
+        self.where.update(zip(itertools.compress(names, trusted), itertools.compress(wheres, trusted), strict=True))
+        self.unread += len(kept)
+        return list(itertools.compress(names, map(operator.not_, trusted)))
+
     def _changed_one_by_one(self, names: list[str], wheres: list[str], tokens: list[str]) -> list[str]:
         asked = []
         start = len(_TOKEN)
         for name, where, was in zip(names, wheres, tokens, strict=True):
-            known = self.recorded.get(where)
+            known = self._records().get(where)
             try:
                 found = os.stat(where)
             except OSError:
@@ -207,6 +252,8 @@ class StatReader:
             return token
         if token in self.texts:
             return self.texts[token]
+        if token not in self.paths:
+            self._told()
         path = self.paths[token]
         text, _ = read_text(Path(path) if isinstance(path, str) else path, token[len(_TOKEN) :].split(" ", 1)[1])
         if text is not None and _sha(text) != token_digest(token):
@@ -237,8 +284,11 @@ def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
 
     def source_set(found: SourceSet) -> None:
         put(("set", str(found.builtin)))
-        for item in sorted(found.sources, key=lambda s: s.path):
-            source(item)
+        # As `source` of each, in path order: C loops over a fleet's 10,000 files.
+        ordered = sorted(found.sources, key=_PATH)
+        texts = list(map(_TEXT, ordered))
+        digests = token_digests(texts) if digest is token_digest else list(map(digest, texts))
+        put(itertools.chain.from_iterable(zip(itertools.repeat("file"), map(_PATH, ordered), digests)))
         for folder in sorted(found.assets):
             put(("assets", folder))
             assets(found.assets[folder])
@@ -357,8 +407,8 @@ class Snapshot:
         self.identity = identity
         self.manifest_key = hashlib.sha256(identity + b"manifest\0" + place).hexdigest()
         self.run_key = hashlib.sha256(identity + b"run\0" + place + b"\0" + selection.encode()).hexdigest()
-        self.recorded = _decode_manifest(store.load(self.manifest_key))
-        self.reader = StatReader(dict(self.recorded))
+        self.recorded: dict[str, bytes] | None = None  # the manifest, read when first needed
+        self.reader = StatReader({}, load_recorded=self._manifest)
         # The run entry read: its buckets' keys by number, and each out/ file's digest.
         self.buckets: dict[int, str] = {}
         self.digests: dict[str, bytes] = {}
@@ -417,8 +467,15 @@ class Snapshot:
         if entry is not None:
             self.store.save(self.run_key, entry)
 
+    def _manifest(self) -> dict[str, bytes]:
+        if self.recorded is None:
+            self.recorded = _decode_manifest(self.store.load(self.manifest_key))
+        return dict(self.recorded)
+
     def save_manifest(self) -> None:
-        if self.reader.seen != self.recorded:
+        if self.reader.untouched:
+            return  # every file known unchanged by its stat: each record stands as it is
+        if self.recorded is None or self.reader.seen != self.recorded:  # not read: files were known by the walk record
             self.store.save(self.manifest_key, marshal.dumps((FORMAT, self.reader.seen)))
 
 
@@ -479,7 +536,8 @@ def _decode_run(payload: bytes | None) -> tuple[str, Replay, dict[int, str], dic
         return None
     if not all(isinstance(n, int) and isinstance(key, str) and len(key) == 64 for n, key in buckets.items()):
         return None
-    if not all(isinstance(path, str) and isinstance(d, bytes) and len(d) == 32 for path, d in digests.items()):
+    # Checked whole: a fleet's out/ has 10,000 files (no Python step per file).
+    if set(map(type, digests)) - {str} or set(map(type, digests.values())) - {bytes} or set(map(len, digests.values())) - {32}:
         return None
     layout = _Layout(apart)
     return inputs, Replay(clusters, {}, found, world, _Later(layout.parts), _Later(layout.spaces)), buckets, digests

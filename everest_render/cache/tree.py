@@ -24,6 +24,7 @@ import itertools
 import marshal
 import operator
 import os
+import stat
 import struct
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
@@ -47,39 +48,90 @@ from everest_render.load.files import (
 )
 from everest_render.model import ProviderAssets
 
-FORMAT = 3  # 2: stats packed, the record checked whole; 3: with the fingerprint of its shape
+FORMAT = 4  # 3: with the fingerprint of its shape; 4: the files' stats packed whole, the rest decoded when needed
 _STAT = struct.Struct("<6Q")  # mode, dev, ino, size, mtime_ns, ctime_ns, each modulo 2**64 (snapshot.packed_signature)
 _STAT_FIELDS = operator.attrgetter("st_mode", "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+_MODE = operator.attrgetter("st_mode")
 Stat = bytes  # `_STAT`-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
+Where = dict[str, tuple[str, str]]  # name -> the file asked about (absolute) and its token
+
+
+class Quick:
+    """Every file of a record at once: the files, absolute, and the signature each had when
+    the stat reader knew it to hold its token's bytes (snapshot.SIGNATURE, one after the
+    other, in the same order): a run compares one packed string with one, no Python step
+    per file, and reads nothing else of the record when they are equal."""
+
+    def __init__(self, files: str, signatures: bytes) -> None:
+        self.files = files  # NUL-separated (no path holds NUL)
+        self.signatures = signatures
+
+    def unchanged(self) -> bool | list[bytes | None]:
+        """True when every file has its signature and is a regular file (links followed, as
+        the stat reader looks); else each file's signature now, None for one that is no
+        regular file (False: a file gone, or a stat out of the packed range)."""
+        try:
+            found = list(map(os.stat, self.files.split("\0")))
+            signatures = list(itertools.starmap(snapshot.SIGNATURE.pack, map(snapshot.SIGNATURE_FIELDS, found)))
+        except (OSError, struct.error):  # a file gone, or a stat field out of range: asked one by one
+            return False
+        regular = list(map(stat.S_ISREG, map(_MODE, found)))
+        if b"".join(signatures) == self.signatures and all(regular):
+            return True
+        return [signature if is_regular else None for signature, is_regular in zip(signatures, regular, strict=True)]
+
+    def recorded(self) -> list[bytes]:
+        """Each file's signature as recorded."""
+        size = snapshot.SIGNATURE_BYTES
+        return [self.signatures[start : start + size] for start in range(0, len(self.signatures), size)]
 
 
 class Tree:
     """A recorded read: ``watched``, each folder (and ignore file) with how it is looked at
     (True: links followed, for a root) and its stat; ``shape``, the stat reader's answer (texts
     are its tokens); ``where``: each file's name, the path it was asked about and its token;
-    ``inputs``: the shape's fingerprint (snapshot.fingerprint). A record read from the cache
-    makes its shape only when asked for: a run after no change needs only the stats, the
-    names and the fingerprint."""
+    ``inputs``: the shape's fingerprint (snapshot.fingerprint); ``quick``: its files' stats
+    at once, when the stat reader knew every one. A record read from the cache makes its
+    ``where`` and shape only when asked for: a run after no change needs only the stats and
+    the fingerprint."""
 
     def __init__(
         self,
         watched: dict[str, tuple[bool, Stat]],
         shape: RepositoryFiles | Callable[[], RepositoryFiles],
-        where: dict[str, tuple[str, str]],
+        where: Where | Callable[[], Where | None],
         inputs: str | None = None,
+        quick: Quick | None = None,
     ) -> None:
         self.watched = watched
         self._shape = shape
-        self.where = where
+        self._where = where
         self._inputs = inputs
+        self.quick = quick
 
     @property
     def shape(self) -> RepositoryFiles:
         if not isinstance(self._shape, RepositoryFiles):
             self._shape = self._shape()
         return self._shape
+
+    @property
+    def where(self) -> Where:
+        found = self.where_or_none()
+        if found is None:
+            raise ValueError("a walk record whose files do not decode")  # `_decode` checked them: cannot happen
+        return found
+
+    def where_or_none(self) -> Where | None:
+        """``where``; None for a record read from the cache whose files do not decode."""
+        if callable(self._where):
+            found = self._where()
+            if found is None:
+                return None
+            self._where = found
+        return self._where
 
     @property
     def inputs(self) -> str:
@@ -89,14 +141,24 @@ class Tree:
 
 
 def load_tree(store: Store, key: str) -> Tree | None:
-    return _decode(store.load(key))
+    return _decode(store.load(key), lambda: store.load(_rest_key(key)))
 
 
-def save_tree(store: Store, key: str, tree: Tree, before: Tree | None) -> None:
+def save_tree(store: Store, key: str, tree: Tree, before: Tree | None, known: dict[str, bytes] | None = None) -> None:
+    """Keep ``tree`` (``known``: the stat reader's records, snapshot.StatReader.seen, for its
+    files' stats at once): its files and shape in an entry of their own, which the record
+    names by digest (a run after no change reads only the record; two runs saving at once
+    leave a record that names the other's rest, which is then no record)."""
     if tree is not before:  # `quick_read` gives the record itself when nothing changed
-        payload = _encode(tree)
-        if payload is not None:
-            store.save(key, payload)
+        encoded = _encode(tree, known or {})
+        if encoded is not None:
+            record, rest = encoded
+            store.save(_rest_key(key), rest)
+            store.save(key, record)
+
+
+def _rest_key(key: str) -> str:
+    return hashlib.sha256(b"tree rest\0" + key.encode()).hexdigest()
 
 
 def tree_key(identity: bytes, root: Path, out_dir: Path) -> str:
@@ -110,16 +172,32 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     file cannot be read now (then the caller walks)."""
     if not _unchanged(tree.watched):
         return None
+    now = tree.quick.unchanged() if tree.quick is not None else False
+    if now is True:
+        reader.known_unchanged(lambda: tree.where)  # every file as its record says: nothing read
+        return tree
+    where = tree.where_or_none()
+    if where is None:
+        return None
+    if now is not False and tree.quick is not None and "\0".join(map(itemgetter(0), where.values())) == tree.quick.files:
+        # The files' stats taken once: those as recorded are known so, the others asked about.
+        asking = reader.known_by(where, now, tree.quick.recorded())
+    else:
+        asking = reader.changed(where)
     changed: dict[str, str] = {}
-    for name in reader.changed(tree.where):  # the rest known by their stat, with the digests the shape holds
-        token, problem = reader(Path(tree.where[name][0]), name)
+    for name in asking:  # the rest known by their stat, with the digests the shape holds
+        token, problem = reader(Path(where[name][0]), name)
         if token is None or problem is not None:
             return None
         changed[name] = token
     if not changed:
         return tree
-    shape = _swapped(tree.shape, {tree.where[name][1]: token for name, token in changed.items()})
-    asked = {name: (path, changed.get(name, was)) for name, (path, was) in tree.where.items()}
+    asked = {name: (path, changed.get(name, was)) for name, (path, was) in where.items()}
+    if all(where[name][1] == token for name, token in changed.items()):
+        # Read again (its record too new, or only its stat changed) but holding what it did:
+        # the same shape and fingerprint, the record kept anew for its stats.
+        return Tree(tree.watched, tree.shape, asked, tree.inputs)
+    shape = _swapped(tree.shape, {where[name][1]: token for name, token in changed.items()})
     return Tree(tree.watched, shape, asked)
 
 
@@ -258,7 +336,7 @@ def _texts(shape: RepositoryFiles) -> list[str]:
     return found
 
 
-def _encode(tree: Tree) -> bytes | None:
+def _encode(tree: Tree, known: dict[str, bytes]) -> tuple[bytes, bytes] | None:
     def source_set(found: SourceSet) -> Any:
         assets = {k: (dict(a.templates), dict(a.schemas)) for k, a in found.assets.items()}
         return ([(s.path, s.text) for s in found.sources], assets, found.builtin)
@@ -271,21 +349,35 @@ def _encode(tree: Tree) -> bytes | None:
     ]
     plain = (source_set(shape.builtin), source_set(shape.own), settings, extensions)
     try:
-        return marshal.dumps((FORMAT, tree.watched, plain, tree.where, tree.inputs))
+        rest = marshal.dumps((plain, tree.where))
+        return marshal.dumps((FORMAT, tree.watched, hashlib.sha256(rest).digest(), tree.inputs, _quick(tree.where, known))), rest
     except ValueError:
         return None
 
 
-def _decode(payload: bytes | None) -> Tree | None:
-    """The record, checked whole for its shape now (a record of another shape is none); its
-    shape's objects made when first asked for (`Tree.shape`)."""
+def _quick(where: Where, known: dict[str, bytes]) -> tuple[str, bytes] | None:
+    """Every file's signature as the stat reader recorded it (snapshot.record_of) with the
+    digest its token names; None unless it recorded every one so (a file too new is read by
+    the next run: the racy rule)."""
+    files = list(map(itemgetter(0), where.values()))
+    records = list(map(known.get, files))
+    if not files or None in records:
+        return None
+    digests = snapshot.token_digests(list(map(itemgetter(1), where.values())))
+    if b"".join(r[snapshot.SIGNATURE_BYTES :] for r in records).hex() != "".join(digests):  # type: ignore[index]
+        return None
+    return "\0".join(files), b"".join(r[: snapshot.SIGNATURE_BYTES] for r in records)  # type: ignore[index]
+
+
+def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tree | None:
+    """The record, checked for its shape now but for its files and shape (a record of another
+    shape is none), which ``load_rest`` reads and are checked whole when first asked for
+    (`Tree.where`): none unless they are those the record names by digest."""
     if payload is None:
         return None
     try:
-        version, watched, plain, where, inputs = marshal.loads(payload)
-        if version != FORMAT or type(inputs) is not str or not _plain_shape(plain):
-            return None
-        if type(where) is not dict or set(map(type, where)) - {str} or not _text_pairs(where.values()):
+        version, watched, digest, inputs, quick = marshal.loads(payload)
+        if version != FORMAT or type(inputs) is not str or type(digest) is not bytes or len(digest) != 32:
             return None
         if type(watched) is not dict or set(map(type, watched)) - {str}:
             return None
@@ -294,9 +386,46 @@ def _decode(payload: bytes | None) -> Tree | None:
         follows, stats = list(map(itemgetter(0), watched.values())), list(map(itemgetter(1), watched.values()))
         if set(map(type, follows)) - {bool} or set(map(type, stats)) - {bytes} or set(map(len, stats)) - {_STAT.size}:
             return None
-        return Tree(watched, functools.partial(_shape, plain), where, inputs)
+        if quick is not None and not _quick_shape(quick):
+            return None
     except (ValueError, TypeError, EOFError, IndexError, AttributeError):
         return None
+    decoded = functools.cache(lambda: _decoded_rest(load_rest(), digest))
+
+    def where() -> Where | None:
+        found = decoded()
+        return found[1] if found is not None else None
+
+    def shape() -> RepositoryFiles:
+        found = decoded()
+        if found is None:
+            raise ValueError("a walk record whose shape does not decode")  # asked only once `where` decoded
+        return _shape(found[0])
+
+    return Tree(watched, shape, where, inputs, Quick(*quick) if quick is not None else None)
+
+
+def _quick_shape(quick: Any) -> bool:
+    if type(quick) is not tuple or len(quick) != 2 or type(quick[0]) is not str or type(quick[1]) is not bytes:
+        return False
+    files, signatures = quick
+    return len(signatures) == snapshot.SIGNATURE_BYTES * (files.count("\0") + 1) and bool(files)
+
+
+def _decoded_rest(rest: bytes | None, digest: bytes) -> tuple[Any, Where] | None:
+    """The record's shape (plain) and files, checked whole; None when they are not what
+    `_encode` made for the record (``digest``: of theirs)."""
+    if rest is None or hashlib.sha256(rest).digest() != digest:
+        return None
+    try:
+        plain, where = marshal.loads(rest)
+        if not _plain_shape(plain):
+            return None
+        if type(where) is not dict or set(map(type, where)) - {str} or not _text_pairs(where.values()):
+            return None
+    except (ValueError, TypeError, EOFError, IndexError, AttributeError):
+        return None
+    return plain, where
 
 
 def _plain_shape(plain: Any) -> bool:

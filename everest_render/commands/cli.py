@@ -556,16 +556,18 @@ def _guardrails(
 ) -> tuple[int, list[str]]:
     """The destructive changes from out/ to this render, printed as warnings, and why a
     guardrail stops the run (printed as errors): (how many changes, the reasons)."""
-    from everest_render.commands.baselines import kind_rules
-    from everest_render.commands.diff import destructive_between
-    from everest_render.commands.guardrails import blocking_reasons, unreadable_blocks
     from everest_render.emit.output import changed_output
 
     # ``current``: what out/ holds of the files that differ from this very plan, as the caller
     # read it (only those can hold a destructive change; the plan's bytes are read for them).
-    destructive, unreadable = destructive_between(
-        current if current is not None else _present(changed_output(plan, out_dir, trust, held)[0]), plan.files, kind_rules(result)
-    )
+    before = current if current is not None else _present(changed_output(plan, out_dir, trust, held)[0])
+    if not before:
+        return 0, []  # out/ holds the plan: nothing to judge (and the judges' modules stay unloaded)
+    from everest_render.commands.baselines import kind_rules
+    from everest_render.commands.diff import destructive_between
+    from everest_render.commands.guardrails import blocking_reasons, unreadable_blocks
+
+    destructive, unreadable = destructive_between(before, plan.files, kind_rules(result))
     described = [file.described(out_dir.as_posix()) for file in unreadable]
     reasons = blocking_reasons(destructive, fail_on_destructive=fail_on_destructive, allow_removals=allow_removals, unreadable=described)
     for change in destructive:

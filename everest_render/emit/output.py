@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -17,7 +18,9 @@ import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -226,8 +229,14 @@ def owned_files(out_dir: Path, planned: Mapping[str, bytes] | None = None) -> se
         return set()
     lines = index.read_text(encoding="utf-8", errors="replace").splitlines()
     inside = _Inside(out_dir)
-    planned = planned or {}
-    return {line for line in lines if line and not line.startswith("#") and (line in planned or inside(line))}
+    names = _names(planned or {})
+    return {line for line in lines if line and not line.startswith("#") and (line in names or inside(line))}
+
+
+def _names(files: Mapping[str, bytes]) -> AbstractSet[str]:
+    """The names of ``files``, for `in` and set operations in C: a plan kept elsewhere would
+    answer each by a Python call (a fleet's out/ lists 10,000 names)."""
+    return files.keys() if isinstance(files, dict) else set(files)
 
 
 def _inside(out_dir: Path, relative: str, real: Path | None = None) -> bool:
@@ -246,6 +255,9 @@ class _Inside:
         self.out_dir = out_dir
         self.real = out_dir.resolve()
         self.plain_folders: dict[str, bool] = {"": True}
+        # Each folder's lstat as looked at (None: none there), for `_legacy_temporaries` to
+        # take under the same lock rather than look at every folder again.
+        self.looked: dict[str, os.stat_result | None] = {}
 
     def __call__(self, relative: str, *, file_looked_at: bool = False) -> bool:
         """``file_looked_at``: the caller looks at the file itself for a link (`_write`)."""
@@ -256,13 +268,39 @@ class _Inside:
             return True
         return _inside(self.out_dir, relative, self.real)
 
+    def escaping(self, paths: Iterable[str]) -> list[str]:
+        """Of ``paths``, those not inside out/, each file looked at for a link by the caller
+        (`__call__` with ``file_looked_at``): a fleet's names checked for odd parts in one
+        pass over their text, and their folders once each, not a Python step per name."""
+        paths = list(paths)
+        joined = "\n" + "\n".join(paths) + "\n"
+        if any(part in joined for part in _ODD_PARTS):
+            return [path for path in paths if not self(path, file_looked_at=True)]
+        folders = set(map(itemgetter(0), map(str.rpartition, paths, itertools.repeat("/"))))
+        if all(self._plain(folder) for folder in folders):
+            return []
+        return [path for path in paths if not self(path, file_looked_at=True)]
+
     def _plain(self, folder: str) -> bool:
         known = self.plain_folders.get(folder)
         if known is None:
             parent = folder.rpartition("/")[0]
-            known = self._plain(parent) and not _is_link(f"{self.out_dir}/{folder}")
+            known = self._plain(parent) and not self._is_link(folder)
             self.plain_folders[folder] = known
         return known
+
+    def _is_link(self, folder: str) -> bool:
+        try:
+            found: os.stat_result | None = os.lstat(f"{self.out_dir}/{folder}")
+        except OSError:
+            found = None
+        self.looked[folder] = found
+        return found is not None and stat.S_ISLNK(found.st_mode)
+
+
+# What a name with an empty, ``.`` or ``..`` part (a leading ``/`` too) holds, once names are
+# joined by newlines with one before and after: each looked for in C over a fleet's names.
+_ODD_PARTS = tuple(f"{before}{part}{after}" for part in ("", ".", "..") for before in "\n/" for after in "\n/")
 
 
 def _is_link(path: str) -> bool:
@@ -295,7 +333,7 @@ def changed_output(
         if path not in held and not _holds(out_dir, path, plan.files, digest, trust):
             changed[path] = _read_regular(f"{out_dir}/{path}")[0]
     extra = False
-    for path in sorted(owned_files(out_dir, plan.files) - plan.files.keys()):
+    for path in sorted(owned_files(out_dir, plan.files) - _names(plan.files)):
         data = _read_regular(f"{out_dir}/{path}")[0]
         if data is not None:
             changed[path] = data
@@ -357,31 +395,41 @@ def _read_regular(target: str, expected: int | None = None) -> tuple[bytes | Non
         os.close(descriptor)
 
 
-def leftovers(out_dir: Path, trust: Trust | None = None) -> list[str]:
+def leftovers(out_dir: Path, trust: Trust | None = None, looked: Mapping[str, os.stat_result | None] | None = None) -> list[str]:
     """What an interrupted write left in out/: its journal, its staging folder, old temporaries
-    (``trust``: out/'s folders known to hold none are not listed)."""
+    (``trust``: out/'s folders known to hold none are not listed; ``looked``: out/'s folders'
+    lstats as taken since out/ was locked, by folder, not looked at again)."""
     found = [name for name in (JOURNAL_FILE, STAGING_FOLDER) if (out_dir / name).exists()]
     if out_dir.is_dir():
-        found += _legacy_temporaries(out_dir, trust if isinstance(trust, BatchTrust) else None)
+        found += _legacy_temporaries(out_dir, trust if isinstance(trust, BatchTrust) else None, looked or {})
     return found
 
 
-def _legacy_temporaries(out_dir: Path, known: BatchTrust | None = None) -> list[str]:
+def _legacy_temporaries(
+    out_dir: Path, known: BatchTrust | None = None, looked_at: Mapping[str, os.stat_result | None] | None = None
+) -> list[str]:
     """What `rglob(".*.tmp-*")` finds of them (links to folders not followed), sorted, by plain
     scandir: pathlib's glob was a tenth of a second per look at a fleet's out/. A folder that
     ``known`` knows by its stat to hold none is not listed (its folders are as it recorded:
     an entry made, removed or renamed changes the folder's stat); one listed and holding
-    none is told to it."""
+    none is told to it. ``looked_at``: folders' lstats already taken (out/ itself is always
+    looked at: this run may have changed it)."""
     found = []
     pending = [("", os.fspath(out_dir))]
+    taken = looked_at or {}
     while pending:
         relative, folder = pending.pop()
         looked = None
         if known is not None:
-            try:
-                looked = os.lstat(folder)
-            except OSError:
-                continue
+            if relative[:-1] in taken:
+                looked = taken[relative[:-1]]
+                if looked is None:
+                    continue
+            else:
+                try:
+                    looked = os.lstat(folder)
+                except OSError:
+                    continue
             folders = known.clean_folder(relative, looked)
             if folders is not None:
                 pending += [(f"{relative}{name}/", f"{folder}/{name}") for name in folders]
@@ -421,7 +469,7 @@ def differences(plan: OutputPlan, out_dir: Path, trust: Trust | None = None, hel
         if path in held or _holds(out_dir, path, plan.files, digest, trust):
             continue
         changes.append(f"{'stale' if (out_dir / path).is_file() else 'missing'}: {path}")
-    for path in sorted(owned_files(out_dir, plan.files) - plan.files.keys()):
+    for path in sorted(owned_files(out_dir, plan.files) - _names(plan.files)):
         if (out_dir / path).exists():
             changes.append(f"extra: {path}")
     index = _read(out_dir / INDEX_FILE)
@@ -457,7 +505,7 @@ def write_output(
     inside = _Inside(out_dir)
     # Each planned file itself is looked at for a link by `_write`, with the look that compares
     # it (one lstat per file, not two); its folders and name here.
-    escaping = [path for path in plan.files if not inside(path, file_looked_at=True)] + [p for p in [INDEX_FILE] if not inside(p)]
+    escaping = inside.escaping(plan.files) + [p for p in [INDEX_FILE] if not inside(p)]
     if escaping:
         raise _refused(out_dir, escaping)
     try:
@@ -467,7 +515,8 @@ def write_output(
     taken = lock is not None and lock.taken
     with contextlib.nullcontext() if taken else _locked(out_dir):
         try:
-            finished = recover(out_dir, trust)
+            # The folders looked at above, under the lock already taken, are not looked at again.
+            finished = recover(out_dir, trust, inside.looked if taken else None)
         except OSError as error:
             raise OutputError(f"cannot finish the interrupted write of {out_dir}: {error.strerror or error}") from None
         # A journal finished just now moved files: what was found before is looked at again.
@@ -484,12 +533,14 @@ def _remove_tree(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def recover(out_dir: Path, trust: Trust | None = None) -> bool:
+def recover(out_dir: Path, trust: Trust | None = None, looked: Mapping[str, os.stat_result | None] | None = None) -> bool:
     """Finish a committed write an interrupted render left, or discard an uncommitted one
-    (``trust``: out/'s folders known to hold no temporary file are not listed); whether a
+    (``trust``: out/'s folders known to hold no temporary file are not listed; ``looked``:
+    their lstats as taken under out/'s lock, unless a journal moves files); whether a
     journal was found (then files may have moved)."""
     journal = out_dir / JOURNAL_FILE
     finished = journal.is_file()
+    looked = None if finished else looked
     if finished:
         try:
             entries = json.loads(journal.read_text(encoding="utf-8"))
@@ -501,7 +552,7 @@ def recover(out_dir: Path, trust: Trust | None = None) -> bool:
     staging = out_dir / STAGING_FOLDER
     if staging.exists():
         _remove_tree(staging)
-    for name in leftovers(out_dir, trust):
+    for name in leftovers(out_dir, trust, looked):
         target = out_dir / name
         if target.is_file():
             target.unlink(missing_ok=True)
@@ -533,7 +584,7 @@ def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path, hel
             changed[path] = plan.files[path]
     if escaping:  # before anything is written
         raise _refused(out_dir, escaping)
-    removed = [path for path in sorted(previous - plan.files.keys()) if (out_dir / path).is_file()]
+    removed = [path for path in sorted(previous - _names(plan.files)) if (out_dir / path).is_file()]
     index = _index_text(plan).encode()
     if not changed and not removed and _read(out_dir / INDEX_FILE) == index.decode():
         return WriteCounts(0, unchanged, 0)
