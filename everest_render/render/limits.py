@@ -374,11 +374,35 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                 check_size(value)
         if kwargs:
             for value in kwargs.values():
-                check_size(value)
+                kind = type(value)
+                if kind in _SIZED:
+                    if len(value) > MAX_OUTPUT_CHARS:
+                        check_size(value)
+                elif kind not in _UNSIZED:
+                    check_size(value)
         kind = type(__obj)
-        macro = kind is Macro  # (a macro has no __name__: no width or format to check)
-        if macro:
+        # The sandbox's `call` and Jinja's `Context.call` come to the call itself for a callable
+        # known to be safe that takes no context (a macro, a method of a builtin value, a global
+        # of ours, ``dict``): it is called so, without their per-call inspection of it.
+        if kind is Macro:  # (a macro has no __name__: no width or format to check)
             budget.depth += 1
+            try:
+                if budget.depth > MAX_DEPTH:
+                    raise TemplateLimit(f"macros nested more than {MAX_DEPTH} deep (a recursion without end?)")
+                if kwargs:  # Jinja's loop and block variables, which `Context.call` drops too
+                    kwargs.pop("_block_vars", None)
+                    kwargs.pop("_loop_vars", None)
+                if not kwargs and len(args) == __obj._argument_count and not _takes_more(__obj):
+                    # What `Macro.__call__` comes to for a macro given each of its arguments by
+                    # position that takes no caller, varargs or kwargs (and escapes nothing):
+                    # its function, on them.
+                    result = __obj._func(*args)
+                else:
+                    result = __obj(*args, **kwargs)
+            except StopIteration:
+                result = __self.undefined("value was undefined because a callable raised a StopIteration exception")
+            finally:
+                budget.depth -= 1
         else:
             name = getattr(__obj, "__name__", "")
             if name in WIDTH_TAKERS:
@@ -391,7 +415,15 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                     text = getattr(getattr(__obj, "__wrapped__", None), "__self__", None)
                 if isinstance(text, str) and _HUGE_WIDTH.search(text):
                     raise TemplateLimit("a format width beyond the limit")
-            if isinstance(__obj, Macro):  # of a subclass: as Jinja calls it
+            if (kind is BuiltinMethodType and type(__obj.__self__) in _PLAIN_TYPES) or __self._direct.get(id(__obj)) is __obj:
+                if kwargs:
+                    kwargs.pop("_block_vars", None)
+                    kwargs.pop("_loop_vars", None)
+                try:
+                    result = __obj(*args, **kwargs)
+                except StopIteration:
+                    result = __self.undefined("value was undefined because a callable raised a StopIteration exception")
+            elif isinstance(__obj, Macro):  # of a subclass: as Jinja calls it
                 budget.depth += 1
                 try:
                     if budget.depth > MAX_DEPTH:
@@ -399,30 +431,8 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
                     return check_size(super().call(__context, __obj, *args, **kwargs))
                 finally:
                     budget.depth -= 1
-        if macro or (kind is BuiltinMethodType and type(__obj.__self__) in _PLAIN_TYPES) or __self._direct.get(id(__obj)) is __obj:
-            # What the sandbox's `call` and Jinja's `Context.call` come to for a callable known
-            # to be safe that takes no context (a macro, a method of a builtin value, a global
-            # of ours, ``dict``): the call itself, without their per-call inspection of it.
-            try:
-                if macro and budget.depth > MAX_DEPTH:
-                    raise TemplateLimit(f"macros nested more than {MAX_DEPTH} deep (a recursion without end?)")
-                if kwargs:
-                    kwargs.pop("_block_vars", None)
-                    kwargs.pop("_loop_vars", None)
-                if macro and not kwargs and len(args) == __obj._argument_count and not _takes_more(__obj):
-                    # What `Macro.__call__` comes to for a macro given each of its arguments by
-                    # position that takes no caller, varargs or kwargs (and escapes nothing):
-                    # its function, on them.
-                    result = __obj._func(*args)
-                else:
-                    result = __obj(*args, **kwargs)
-            except StopIteration:
-                result = __self.undefined("value was undefined because a callable raised a StopIteration exception")
-            finally:
-                if macro:
-                    budget.depth -= 1
-        else:
-            result = super().call(__context, __obj, *args, **kwargs)
+            else:
+                result = super().call(__context, __obj, *args, **kwargs)
         kind = type(result)
         if kind in _SIZED:
             if len(result) > MAX_OUTPUT_CHARS:
