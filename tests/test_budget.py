@@ -126,3 +126,26 @@ def test_macros_loops_namespaces_and_modules_read_as_before(text, output, steps)
     except TypeError as error:
         got = f"TypeError: {error}"
     assert (got, sandbox.budget.steps) == (output, steps)
+
+
+# Inheritance, blocks, includes and macros reading names set around them: names are looked
+# up in place and filters looked up for each function as before (outputs and step counts of
+# the sandbox before it looked them up in place).
+TEMPLATES = {
+    "base.j2": "{% set a = 'A' %}[{% block body %}{{ a }}{{ b is defined }}{% endblock %}]{{ c | default('noc') }}",
+    "child.j2": "{% extends 'base.j2' %}{% set c = 'C' %}{% block body %}{{ super() }}|{{ a is defined }}{{ c }}{% endblock %}",
+    "inc.j2": "<{{ x }}{{ y | default('ny') }}>",
+    "loop.j2": "{% for x in [1, 2] %}{% set y = x * 2 %}{% include 'inc.j2' %}{% endfor %}{% with x = 5 %}{% include 'inc.j2' %}{% endwith %}",
+    "scoped.j2": "{% set outer = 'o' %}{% macro m() %}{{ outer }}{{ later is defined }}{% endmacro %}{% set later = 1 %}{{ m() }}",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "output", "steps"),
+    [("child.j2", "[AFalse|TrueC]C", 11), ("loop.j2", "<12><24><5ny>", 17), ("scoped.j2", "oTrue", 3), ("base.j2", "[AFalse]noc", 7)],
+)
+def test_inheritance_blocks_and_includes_render_as_before(name, output, steps):
+    sandbox = BoundedSandbox(undefined=jinja2.StrictUndefined, loader=jinja2.DictLoader(TEMPLATES))
+    sandbox.bound_helpers()
+    assert render_bounded(sandbox.get_template(name), {"x": "X"}, sandbox.budget) == output
+    assert sandbox.budget.steps == steps

@@ -25,9 +25,10 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.compiler import CodeGenerator, Frame, optimizeconst
+from jinja2.compiler import CodeGenerator, DependencyFinderVisitor, Frame, optimizeconst
 from jinja2.environment import TemplateModule
-from jinja2.runtime import LoopContext, Macro
+from jinja2.idtracking import VAR_LOAD_ALIAS, VAR_LOAD_PARAMETER, VAR_LOAD_RESOLVE, VAR_LOAD_UNDEFINED
+from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, safe_range
 from jinja2.utils import Namespace, _PassArg
 
@@ -272,9 +273,36 @@ class _BoundedCodeGenerator(CodeGenerator):
         self.visit(node.arg, frame)
         self.write(f") is str and type({item}) is dict and {key} in {item} else environment.getitem({item}, {key}))")
 
+    def enter_frame(self, frame: Frame) -> None:
+        # A free name is looked up where Jinja's `Context.resolve_or_missing` looks (the
+        # context's own variables, then what it was given), in place rather than by a call
+        # for each; with a context of another class, or a derived one, by Jinja's call.
+        if self.environment.context_class is not Context or self.get_context_ref() != "context":
+            super().enter_frame(frame)
+            return
+        undefined = []
+        for target, (action, param) in frame.symbols.loads.items():
+            if action == VAR_LOAD_RESOLVE:
+                key = repr(param)
+                self.writeline(f"{target} = context.vars[{key}] if {key} in context.vars else context.parent.get({key}, missing)")
+            elif action == VAR_LOAD_ALIAS:
+                self.writeline(f"{target} = {param}")
+            elif action == VAR_LOAD_UNDEFINED:
+                undefined.append(target)
+            elif action != VAR_LOAD_PARAMETER:
+                raise NotImplementedError("unknown load instruction")
+        if undefined:
+            self.writeline(f"{' = '.join(undefined)} = missing")
+
     def pull_dependencies(self, nodes: Iterable[nodes.Node]) -> None:
+        # Next to each filter and test Jinja looks up for this function (the template's, or a
+        # block's), its one-argument form (`_filter_test_common`), or itself if it has none.
+        nodes = list(nodes)
         super().pull_dependencies(nodes)
-        for ident in (*self.filters.values(), *self.tests.values()):
+        used = DependencyFinderVisitor()
+        for node in nodes:
+            used.visit(node)
+        for ident in (*(self.filters[n] for n in sorted(used.filters)), *(self.tests[n] for n in sorted(used.tests))):
             self.writeline(f"{ident}_1 = getattr({ident}, 'one', {ident})")
 
     @contextmanager
