@@ -70,6 +70,15 @@ def test_an_entry_comes_back_and_a_corrupt_one_is_a_miss(tmp_path):
     assert store.load("cd" * 32) is None and store.warning is None
 
 
+def test_a_cache_folder_deleted_during_a_run_is_made_again(tmp_path):
+    import shutil
+
+    store = Store.open(tmp_path / "cache")
+    shutil.rmtree(tmp_path / "cache")
+    store.save("ab" * 32, b"payload")
+    assert store.load("ab" * 32) == b"payload" and store.enabled and store.warning is None
+
+
 def test_an_unwritable_location_turns_the_cache_off_with_a_warning(tmp_path):
     (tmp_path / "file").write_text("")
     store = Store.open(tmp_path / "file" / "cache")  # under a file: cannot be created (even as root)

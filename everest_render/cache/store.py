@@ -102,8 +102,9 @@ class Store:
             try:
                 descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
             except FileNotFoundError:
-                # Deleted since the store was opened (the cache is safe to delete at any time).
-                os.mkdir(folder)
+                # Deleted since the store was opened (the cache is safe to delete at any time;
+                # another process of the run may make it again first).
+                os.makedirs(folder, exist_ok=True)
                 descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(_HEADER + _digest(key, payload) + b"\n")
