@@ -168,7 +168,7 @@ def _render_changed(
     if _repeats(refs) or _repeats(objects) or kept & result.plan.files.keys() or not isinstance(last.files, KeptFiles):
         return None
     # The files kept stay unread (their digests are known): only what out/ lacks is read.
-    plan = OutputPlan(last.files.merged(result.plan.files, keep=kept.__contains__))
+    plan = OutputPlan(last.files.merged(result.plan.files, keep=kept))
     clusters = len(result.resolved.clusters) + sum(len(space.clusters) for space in kept_spaces.values())
     all_parts = {path: part for path, part in last.parts.items() if path in sources and path not in rendered}
     render = Replay(clusters, plan.files, (), last.world, {**all_parts, **parts}, {**kept_spaces, **spaces})

@@ -159,11 +159,13 @@ def test_a_corrupt_walk_record_is_never_trusted(repo, tmp_path, later, walks):
     assert record(version=FORMAT + 1) is None  # another format
     assert record(watched={"/r": (True, (1, 2, 3, 4, 5, 6))}) is None  # the stat of an older format
     assert record(inputs=1) is None  # not a fingerprint
-    quick = record(quick=("/r/a", bytes(40)))
+    quick = record(quick=("/r/a", bytes(40), b"\0"))
     assert quick is not None and quick.quick is not None and quick.quick.files == "/r/a"
-    assert record(quick=("/r/a", bytes(39))) is None  # not a signature per file
-    assert record(quick=("/r/a\0/r/b", bytes(40))) is None
-    assert record(quick=("", b"")) is None  # no file
+    assert record(quick=("/r/a", bytes(40))) is None  # the layout before: no file asked about always
+    assert record(quick=("/r/a", bytes(39), b"\0")) is None  # not a signature per file
+    assert record(quick=("/r/a\0/r/b", bytes(40), b"\0")) is None
+    assert record(quick=("/r/a", bytes(40), b"\2")) is None  # not a flag
+    assert record(quick=("", b"", b"")) is None  # no file
     assert files_of(record(where={"a": ("/r/a",)})) is None  # not a file's place and token
     assert files_of(record(shape=(([("clusters/a.yaml", 1)], {}, False), *plain[1:]))) is None  # not a text
     assert files_of(record(shape=(*plain[:2], ("everest-render.yaml",), []))) is None  # settings: no text
@@ -248,3 +250,26 @@ def test_a_record_whose_files_and_shape_are_gone_is_walked_again(repo, tmp_path,
     assert result.plan.files and len(walks) == 2
     render(repo, store)  # the record made anew
     assert len(walks) == 2
+
+
+def test_a_file_too_new_to_record_is_asked_about_and_the_others_known_by_the_record(repo, tmp_path, walks, monkeypatch):
+    """A file changed within the racy window has no record: every run reads it again, and
+    knows every other file by the walk record's signatures (no manifest read)."""
+    toy(repo)
+    store = Store.open(tmp_path / "cache")
+    monkeypatch.setattr(snapshot, "now", lambda: time.time_ns() + 10 * snapshot.RACY_NS)
+    for _ in range(2):
+        render(repo, store)
+    monkeypatch.setattr(snapshot, "now", time.time_ns)  # the file edited now is too new to record
+    repo.write("clusters/a/db0.yaml", toy_cluster("db0", 3, namespace="a"))
+    render(repo, store)
+    loaded: list[str] = []
+    real_load = Store.load
+    monkeypatch.setattr(Store, "load", lambda self, key: loaded.append(key) or real_load(self, key))
+    read: list[str] = []
+    real_read = snapshot.read_text
+    monkeypatch.setattr(snapshot, "read_text", lambda path, name: read.append(name) or real_read(path, name))
+    assert b'replicas: "3"' in render(repo, store).plan.files["a/db0.yaml"]
+    place = f"{repo.root}\0{repo.root / 'out'}".encode()
+    manifest = __import__("hashlib").sha256(renderer_identity() + b"manifest\0" + place).hexdigest()
+    assert read == ["clusters/a/db0.yaml"] and manifest not in loaded and len(walks) == 1

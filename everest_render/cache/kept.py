@@ -16,6 +16,7 @@ import itertools
 import operator
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 
 BUCKETS = 64
 
@@ -74,10 +75,14 @@ class KeptFiles(Mapping[str, bytes]):
         """The SHA-256 of ``path``'s bytes, unread."""
         return self.digests[path]
 
-    def merged(self, extra: Mapping[str, bytes], keep: Callable[[str], bool] | None = None) -> KeptFiles:
-        """These files (those ``keep`` keeps) with ``extra`` added or replacing, in path order,
-        the kept ones still unread."""
-        digests = {path: d for path, d in self.digests.items() if keep is None or keep(path)}
+    def merged(self, extra: Mapping[str, bytes], keep: AbstractSet[str] | None = None) -> KeptFiles:
+        """These files (those named in ``keep``) with ``extra`` added or replacing, in path
+        order, the kept ones still unread."""
+        if keep is None:
+            digests = dict(self.digests)
+        else:  # a set operation and C loops over a fleet's 10,000 files, not a Python step each
+            names = self.digests.keys() & keep
+            digests = dict(zip(names, map(self.digests.__getitem__, names), strict=True))
         digests.update((path, digest_of(content)) for path, content in extra.items())
         known = {path: content for path, content in self.known.items() if path in digests}
         return KeptFiles(dict(sorted(digests.items())), {**known, **extra}, self._read, self._recover, self._memo)

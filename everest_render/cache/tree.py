@@ -64,9 +64,11 @@ class Quick:
     other, in the same order): a run compares one packed string with one, no Python step
     per file, and reads nothing else of the record when they are equal."""
 
-    def __init__(self, files: str, signatures: bytes) -> None:
+    def __init__(self, files: str, signatures: bytes, ask: bytes) -> None:
         self.files = files  # NUL-separated (no path holds NUL)
         self.signatures = signatures
+        # Per file, 1: none recorded (read within the racy window): asked about by every run.
+        self.ask = ask
 
     def unchanged(self) -> bool | list[bytes | None]:
         """True when every file has its signature and is a regular file (links followed, as
@@ -78,7 +80,7 @@ class Quick:
         except (OSError, struct.error):  # a file gone, or a stat field out of range: asked one by one
             return False
         regular = list(map(stat.S_ISREG, map(_MODE, found)))
-        if b"".join(signatures) == self.signatures and all(regular):
+        if b"".join(signatures) == self.signatures and all(regular) and 1 not in self.ask:
             return True
         return [signature if is_regular else None for signature, is_regular in zip(signatures, regular, strict=True)]
 
@@ -181,7 +183,7 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
         return None
     if now is not False and tree.quick is not None and "\0".join(map(itemgetter(0), where.values())) == tree.quick.files:
         # The files' stats taken once: those as recorded are known so, the others asked about.
-        asking = reader.known_by(where, now, tree.quick.recorded())
+        asking = reader.known_by(where, now, tree.quick.recorded(), tree.quick.ask)
     else:
         asking = reader.changed(where)
     changed: dict[str, str] = {}
@@ -355,18 +357,21 @@ def _encode(tree: Tree, known: dict[str, bytes]) -> tuple[bytes, bytes] | None:
         return None
 
 
-def _quick(where: Where, known: dict[str, bytes]) -> tuple[str, bytes] | None:
+def _quick(where: Where, known: dict[str, bytes]) -> tuple[str, bytes, bytes] | None:
     """Every file's signature as the stat reader recorded it (snapshot.record_of) with the
-    digest its token names; None unless it recorded every one so (a file too new is read by
-    the next run: the racy rule)."""
+    digest its token names, and which it did not record (a file too new, read by the next
+    run again: the racy rule); None when a record names another digest, or no file."""
     files = list(map(itemgetter(0), where.values()))
     records = list(map(known.get, files))
-    if not files or None in records:
+    if not files:
         return None
-    digests = snapshot.token_digests(list(map(itemgetter(1), where.values())))
-    if b"".join(r[snapshot.SIGNATURE_BYTES :] for r in records).hex() != "".join(digests):  # type: ignore[index]
+    ask = bytes(record is None for record in records)
+    recorded = [record for record in records if record is not None]
+    digests = itertools.compress(snapshot.token_digests(list(map(itemgetter(1), where.values()))), map(operator.not_, ask))
+    if b"".join(r[snapshot.SIGNATURE_BYTES :] for r in recorded).hex() != "".join(digests):
         return None
-    return "\0".join(files), b"".join(r[: snapshot.SIGNATURE_BYTES] for r in records)  # type: ignore[index]
+    none = bytes(snapshot.SIGNATURE_BYTES)
+    return "\0".join(files), b"".join(r[: snapshot.SIGNATURE_BYTES] if r is not None else none for r in records), ask
 
 
 def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tree | None:
@@ -406,10 +411,11 @@ def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tre
 
 
 def _quick_shape(quick: Any) -> bool:
-    if type(quick) is not tuple or len(quick) != 2 or type(quick[0]) is not str or type(quick[1]) is not bytes:
+    if type(quick) is not tuple or len(quick) != 3 or not all(map(isinstance, quick, (str, bytes, bytes))):
         return False
-    files, signatures = quick
-    return len(signatures) == snapshot.SIGNATURE_BYTES * (files.count("\0") + 1) and bool(files)
+    files, signatures, ask = quick
+    count = files.count("\0") + 1
+    return bool(files) and len(signatures) == snapshot.SIGNATURE_BYTES * count and len(ask) == count and not set(ask) - {0, 1}
 
 
 def _decoded_rest(rest: bytes | None, digest: bytes) -> tuple[Any, Where] | None:
