@@ -269,7 +269,15 @@ def test_a_file_too_new_to_record_is_asked_about_and_the_others_known_by_the_rec
     read: list[str] = []
     real_read = snapshot.read_text
     monkeypatch.setattr(snapshot, "read_text", lambda path, name: read.append(name) or real_read(path, name))
+    saved: list[str] = []
+    real_save = Store.save
+    monkeypatch.setattr(Store, "save", lambda self, key, payload: saved.append(key) or real_save(self, key, payload))
     assert b'replicas: "3"' in render(repo, store).plan.files["a/db0.yaml"]
     place = f"{repo.root}\0{repo.root / 'out'}".encode()
     manifest = __import__("hashlib").sha256(renderer_identity() + b"manifest\0" + place).hexdigest()
     assert read == ["clusters/a/db0.yaml"] and manifest not in loaded and len(walks) == 1
+    # It held what it did: the record saved anew for its stats, its files and shape as kept.
+    from everest_render.cache.tree import _rest_key
+
+    key = tree_key(renderer_identity(), repo.root, repo.root / "out")
+    assert key in saved and _rest_key(key) not in saved

@@ -209,7 +209,8 @@ class StatReader:
         self.by_signatures = True
         start = len(_TOKEN)
         kept = list(itertools.compress(tokens, trusted))
-        records = map(operator.add, itertools.compress(recorded, trusted), (bytes.fromhex(t[start : start + 64]) for t in kept))
+        digests = map(bytes.fromhex, map(operator.getitem, kept, itertools.repeat(slice(start, start + 64))))  # type: ignore[arg-type]
+        records = map(operator.add, itertools.compress(recorded, trusted), digests)
         self.seen.update(zip(itertools.compress(wheres, trusted), records, strict=True))
         self.paths.update(zip(kept, itertools.compress(wheres, trusted), strict=True))
         self.where.update(zip(itertools.compress(names, trusted), itertools.compress(wheres, trusted), strict=True))
@@ -476,9 +477,11 @@ class Snapshot:
         return dict(self.recorded)
 
     def save_manifest(self) -> None:
-        if self.reader.untouched:
-            return  # every file known unchanged by its stat: each record stands as it is
-        if self.recorded is None or self.reader.seen != self.recorded:  # not read: files were known by the walk record
+        if self.reader.untouched or self.reader.by_signatures:
+            # Files known by the walk record, which is saved with their records: the manifest
+            # (for a walk) keeps its own, each still true of a file whose stat is unchanged.
+            return
+        if self.recorded is None or self.reader.seen != self.recorded:
             self.store.save(self.manifest_key, marshal.dumps((FORMAT, self.reader.seen)))
 
 

@@ -106,12 +106,16 @@ class Tree:
         where: Where | Callable[[], Where | None],
         inputs: str | None = None,
         quick: Quick | None = None,
+        kept_rest: bytes | None = None,
     ) -> None:
         self.watched = watched
         self._shape = shape
         self._where = where
         self._inputs = inputs
         self.quick = quick
+        # The digest of the rest (files and shape) kept in the cache, when this record's are
+        # exactly those: saving it again writes the record alone.
+        self.kept_rest = kept_rest
 
     @property
     def shape(self) -> RepositoryFiles:
@@ -152,6 +156,12 @@ def save_tree(store: Store, key: str, tree: Tree, before: Tree | None, known: di
     names by digest (a run after no change reads only the record; two runs saving at once
     leave a record that names the other's rest, which is then no record)."""
     if tree is not before:  # `quick_read` gives the record itself when nothing changed
+        if tree.kept_rest is not None:  # its files and shape as kept: the record alone, anew
+            try:
+                store.save(key, marshal.dumps((FORMAT, tree.watched, tree.kept_rest, tree.inputs, _quick(tree.where, known or {}))))
+            except ValueError:
+                pass
+            return
         encoded = _encode(tree, known or {})
         if encoded is not None:
             record, rest = encoded
@@ -197,8 +207,8 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     asked = {name: (path, changed.get(name, was)) for name, (path, was) in where.items()}
     if all(where[name][1] == token for name, token in changed.items()):
         # Read again (its record too new, or only its stat changed) but holding what it did:
-        # the same shape and fingerprint, the record kept anew for its stats.
-        return Tree(tree.watched, tree.shape, asked, tree.inputs)
+        # the same shape, files and fingerprint (made only if asked for), kept anew for its stats.
+        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=tree.kept_rest)
     shape = _swapped(tree.shape, {where[name][1]: token for name, token in changed.items()})
     return Tree(tree.watched, shape, asked)
 
@@ -407,7 +417,7 @@ def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tre
             raise ValueError("a walk record whose shape does not decode")  # asked only once `where` decoded
         return _shape(found[0])
 
-    return Tree(watched, shape, where, inputs, Quick(*quick) if quick is not None else None)
+    return Tree(watched, shape, where, inputs, Quick(*quick) if quick is not None else None, kept_rest=digest)
 
 
 def _quick_shape(quick: Any) -> bool:
