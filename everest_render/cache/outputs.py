@@ -31,9 +31,6 @@ from everest_render.cache import snapshot
 from everest_render.cache.store import Store
 
 FORMAT = 3  # 2: each record packed (snapshot.record_of); 3: with out/'s folders found clean
-# A folder's stat, as cache/tree.py packs it (its mode too: a link in a folder's place is no folder).
-_FOLDER = struct.Struct("<6Q")
-_FOLDER_FIELDS = operator.attrgetter("st_mode", "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
 
 
 class OutputRecord:
@@ -66,13 +63,12 @@ class OutputRecord:
         not name is for the caller to look at one by one."""
         prefix = f"{out_dir}/"
         try:
-            found = list(map(os.lstat, map(prefix.__add__, paths)))
-            signatures = list(itertools.starmap(snapshot.SIGNATURE.pack, map(snapshot.SIGNATURE_FIELDS, found)))
+            signatures, regular = snapshot.signatures(map(prefix.__add__, paths), os.lstat)
         except (OSError, struct.error):  # a file missing, or a stat out of the packed range
             return set()
         expected = list(map(operator.add, signatures, map(digest, paths)))
         known = list(map({**self.recorded, **self.seen}.get, paths))
-        trusted = list(map(operator.and_, map(operator.eq, known, expected), map(stat.S_ISREG, map(_MODE, found))))
+        trusted = list(map(operator.and_, map(operator.eq, known, expected), regular))
         self.seen.update(zip(itertools.compress(paths, trusted), itertools.compress(expected, trusted), strict=True))
         return set(itertools.compress(paths, trusted))
 
@@ -85,7 +81,7 @@ class OutputRecord:
         """When out/``folder`` (``found``: its lstat) is known to hold no old writer's temporary
         file (emit/output.py), the names of its folders; else None (then it is listed)."""
         known = self.folders.get(folder) or self.recorded_folders.get(folder)
-        if known is None or known[0] != _folder_stat(found):
+        if known is None or known[0] != snapshot.folder_stat(found):
             return None
         self.folders[folder] = known
         return known[1]
@@ -96,7 +92,7 @@ class OutputRecord:
         that a later listing would find the same names (an entry made, removed or renamed
         changes its folder's mtime and ctime)."""
         if stat.S_ISDIR(found.st_mode) and snapshot.settled(found, self.started):
-            self.folders[folder] = (_folder_stat(found), tuple(folders))
+            self.folders[folder] = (snapshot.folder_stat(found), tuple(folders))
 
     def save(self) -> None:
         """Keep what this run saw (only the files it found holding what it planned)."""
@@ -134,17 +130,8 @@ def _folder_records(found: object) -> bool:
     if set(map(type, values)) - {tuple} or set(map(len, values)) - {2}:
         return False
     stats, names = list(map(operator.itemgetter(0), values)), list(map(operator.itemgetter(1), values))
-    if set(map(type, stats)) - {bytes} or set(map(len, stats)) - {_FOLDER.size} or set(map(type, names)) - {tuple}:
+    if set(map(type, stats)) - {bytes} or set(map(len, stats)) - {snapshot.FOLDER_STAT.size} or set(map(type, names)) - {tuple}:
         return False
     return not set(map(type, itertools.chain.from_iterable(names))) - {str}
 
 
-def _folder_stat(found: os.stat_result) -> bytes:
-    try:
-        return _FOLDER.pack(*_FOLDER_FIELDS(found))  # a Python step per folder of a fleet's out/: the fields as they are
-    except struct.error:  # one out of the packed range: each modulo 2**64, as recorded then
-        mask = (1 << 64) - 1
-        return _FOLDER.pack(*(n & mask for n in _FOLDER_FIELDS(found)))
-
-
-_MODE = operator.attrgetter("st_mode")

@@ -32,7 +32,7 @@ import os
 import stat
 import struct
 import time
-from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, ValuesView
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
@@ -68,6 +68,11 @@ SIGNATURE_BYTES = SIGNATURE.size
 RECORD_BYTES = SIGNATURE_BYTES + 32
 _MASK = (1 << 64) - 1
 
+# A folder's (or a root's) stat, packed: its mode too (a link in a folder's place is no folder)
+# and the signature's fields, each modulo 2**64 (cache/tree.py's walk record, out/'s record).
+FOLDER_STAT = struct.Struct("<6Q")
+_FOLDER_FIELDS = operator.attrgetter("st_mode", "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+
 
 def now() -> int:
     """The clock records are judged by (a test moves it on to see stat-trusted reads)."""
@@ -79,6 +84,30 @@ def packed_signature(found: os.stat_result) -> bytes:
     return SIGNATURE.pack(
         found.st_dev & _MASK, found.st_ino & _MASK, found.st_size & _MASK, found.st_mtime_ns & _MASK, found.st_ctime_ns & _MASK
     )
+
+
+def folder_stat(found: os.stat_result) -> bytes:
+    try:
+        return FOLDER_STAT.pack(*_FOLDER_FIELDS(found))  # the fields as they are: one out of range is rare
+    except struct.error:
+        return FOLDER_STAT.pack(*(n & _MASK for n in _FOLDER_FIELDS(found)))
+
+
+def folder_stats(found: list[os.stat_result]) -> list[bytes]:
+    """`folder_stat` of each, in one C loop (a fleet's thousands of folders)."""
+    try:
+        return list(itertools.starmap(FOLDER_STAT.pack, map(_FOLDER_FIELDS, found)))
+    except struct.error:  # a field out of range unmasked: one by one, as recorded
+        return list(map(folder_stat, found))
+
+
+def signatures(paths: Iterable[str], look: Callable[[str], os.stat_result] | None = None) -> tuple[list[bytes], list[bool]]:
+    """Each file's signature (`SIGNATURE`, unmasked: see `changed`) and whether it is a regular
+    file, looked at by ``look``: each pass one C loop over a fleet's files. Raises OSError for a
+    file gone and struct.error for a field out of range (the caller asks one by one then).
+    ``look``: os.stat unless told, looked up when called."""
+    found = list(map(look or os.stat, paths))
+    return list(itertools.starmap(SIGNATURE.pack, map(SIGNATURE_FIELDS, found))), list(map(stat.S_ISREG, map(_MODE, found)))
 
 
 def settled(found: os.stat_result, started: int) -> bool:
@@ -179,17 +208,15 @@ class StatReader:
         wheres = list(map(itemgetter(0), files.values()))
         tokens = list(map(itemgetter(1), files.values()))
         try:
-            found = list(map(os.stat, wheres))
-            signatures = list(itertools.starmap(SIGNATURE.pack, map(SIGNATURE_FIELDS, found)))
+            now, regular = signatures(wheres)
         except (OSError, struct.error):  # a file gone, or a stat field out of range: one by one
             return self._changed_one_by_one(names, wheres, tokens)
         start = len(_TOKEN)
         # What the record of each file must be for it to be trusted: its signature now and the
         # digest its token names (a token's digest is 64 hex digits after `_TOKEN`).
         digests = [bytes.fromhex(token[start : start + 64]) for token in tokens]
-        expected = list(map(operator.add, signatures, digests))
+        expected = list(map(operator.add, now, digests))
         known = list(map(self._records().get, wheres))
-        regular = list(map(stat.S_ISREG, map(_MODE, found)))
         trusted = list(map(operator.and_, map(operator.eq, known, expected), regular))
         self.seen.update(zip(itertools.compress(wheres, trusted), itertools.compress(expected, trusted), strict=True))
         self.paths.update(zip(itertools.compress(tokens, trusted), itertools.compress(wheres, trusted), strict=True))

@@ -24,7 +24,6 @@ import itertools
 import marshal
 import operator
 import os
-import stat
 import struct
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
@@ -49,10 +48,7 @@ from everest_render.load.files import (
 from everest_render.model import ProviderAssets
 
 FORMAT = 4  # 3: with the fingerprint of its shape; 4: the files' stats packed whole, the rest decoded when needed
-_STAT = struct.Struct("<6Q")  # mode, dev, ino, size, mtime_ns, ctime_ns, each modulo 2**64 (snapshot.packed_signature)
-_STAT_FIELDS = operator.attrgetter("st_mode", "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
-_MODE = operator.attrgetter("st_mode")
-Stat = bytes  # `_STAT`-packed
+Stat = bytes  # snapshot.FOLDER_STAT-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
 Where = dict[str, tuple[str, str]]  # name -> the file asked about (absolute) and its token
@@ -75,11 +71,9 @@ class Quick:
         the stat reader looks); else each file's signature now, None for one that is no
         regular file (False: a file gone, or a stat out of the packed range)."""
         try:
-            found = list(map(os.stat, self.files.split("\0")))
-            signatures = list(itertools.starmap(snapshot.SIGNATURE.pack, map(snapshot.SIGNATURE_FIELDS, found)))
+            signatures, regular = snapshot.signatures(self.files.split("\0"))
         except (OSError, struct.error):  # a file gone, or a stat field out of range: asked one by one
             return False
-        regular = list(map(stat.S_ISREG, map(_MODE, found)))
         if b"".join(signatures) == self.signatures and all(regular) and 1 not in self.ask:
             return True
         return [signature if is_regular else None for signature, is_regular in zip(signatures, regular, strict=True)]
@@ -223,11 +217,9 @@ def _unchanged(watched: dict[str, tuple[bool, Stat]]) -> bool:
             map(os.stat, itertools.compress(folders, follows)),
             map(os.lstat, itertools.compress(folders, map(operator.not_, follows))),
         ))
-        stats = list(itertools.starmap(_STAT.pack, map(_STAT_FIELDS, found)))
     except OSError:
         return False
-    except struct.error:  # a field out of range unmasked: one by one, as recorded
-        stats = list(map(_stat, found))
+    stats = snapshot.folder_stats(found)
     recorded = [*itertools.compress(watched.values(), follows), *itertools.compress(watched.values(), map(operator.not_, follows))]
     return stats == list(map(itemgetter(1), recorded))
 
@@ -284,7 +276,7 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, started: int, wat
         return False
     if not snapshot.settled(found, started) or any(entries[name].is_symlink() for name in _ROOT_NAMES & entries.keys()):
         return False
-    watched[os.path.abspath(base)] = (True, _stat(found))
+    watched[os.path.abspath(base)] = (True, snapshot.folder_stat(found))
     if IGNORE_FILE in entries:
         ignore = entries[IGNORE_FILE]
         try:
@@ -293,7 +285,7 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, started: int, wat
             return False
         if not snapshot.settled(ignore_stat, started):
             return False
-        watched[ignore.path] = (False, _stat(ignore_stat))
+        watched[ignore.path] = (False, snapshot.folder_stat(ignore_stat))
     pending = [entries[name].path for name in folders if name in entries and entries[name].is_dir(follow_symlinks=False)]
     while pending:
         folder = pending.pop()
@@ -307,18 +299,13 @@ def _watch_root(base: Path, folders: Iterable[str], skip: str, started: int, wat
             return False
         if not snapshot.settled(found, started):
             return False
-        watched[folder] = (False, _stat(found))
+        watched[folder] = (False, snapshot.folder_stat(found))
         for entry in inside:
             if entry.is_symlink():
                 return False
             if entry.is_dir(follow_symlinks=False):
                 pending.append(entry.path)
     return True
-
-
-def _stat(found: os.stat_result) -> Stat:
-    mask = (1 << 64) - 1
-    return _STAT.pack(*(n & mask for n in (found.st_mode, found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns)))
 
 
 # --- the record as plain data -------------------------------------------------------------
@@ -399,7 +386,7 @@ def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tre
         if set(map(type, watched.values())) - {tuple} or set(map(len, watched.values())) - {2}:
             return None
         follows, stats = list(map(itemgetter(0), watched.values())), list(map(itemgetter(1), watched.values()))
-        if set(map(type, follows)) - {bool} or set(map(type, stats)) - {bytes} or set(map(len, stats)) - {_STAT.size}:
+        if set(map(type, follows)) - {bool} or set(map(type, stats)) - {bytes} or set(map(len, stats)) - {snapshot.FOLDER_STAT.size}:
             return None
         if quick is not None and not _quick_shape(quick):
             return None

@@ -274,11 +274,10 @@ class _Inside:
         pass over their text, and their folders once each, not a Python step per name."""
         paths = list(paths)
         joined = "\n" + "\n".join(paths) + "\n"
-        if any(part in joined for part in _ODD_PARTS):
-            return [path for path in paths if not self(path, file_looked_at=True)]
-        folders = set(map(itemgetter(0), map(str.rpartition, paths, itertools.repeat("/"))))
-        if all(self._plain(folder) for folder in folders):
-            return []
+        if not any(part in joined for part in _ODD_PARTS):
+            folders = set(map(itemgetter(0), map(str.rpartition, paths, itertools.repeat("/"))))
+            if all(self._plain(folder) for folder in folders):
+                return []
         return [path for path in paths if not self(path, file_looked_at=True)]
 
     def _plain(self, folder: str) -> bool:
