@@ -41,7 +41,14 @@ Identity = tuple[str, str, str, str]
 
 
 def render_incremental(
-    root: Path, out_dir: Path, only: Selection | None, jobs: int, cache: Store, *, replay: bool | Callable[[RenderResult], bool] = True
+    root: Path,
+    out_dir: Path,
+    only: Selection | None,
+    jobs: int,
+    cache: Store,
+    *,
+    replay: bool | Callable[[RenderResult], bool] = True,
+    rendering: Callable[[], None] = lambda: None,
 ) -> RenderResult:
     snapshot = Snapshot(cache, renderer_identity(), root, out_dir, repr(only))
     key = tree_key(renderer_identity(), root, out_dir)
@@ -76,10 +83,15 @@ def render_incremental(
             _save(snapshot, tree, walked, key, cache)
             return replayed
     shape = shape_of()
-    result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache) if last is not None and last[1].parts and only is None else None
+    result = (
+        _render_changed(shape, last[1], snapshot, inputs, jobs, cache, rendering)
+        if last is not None and last[1].parts and only is None
+        else None
+    )
     if result is None:
         texts = with_texts(shape, snapshot.reader.text)
         files = texts or read_repository(root, out_dir)
+        rendering()
         result = render_repository(files, only, jobs, cache)
         if not result.resolved.sensitive:
             parts = _parts(result, files) if only is None else None
@@ -106,10 +118,11 @@ def _replayed(render: Replay) -> RenderResult:
 
 
 def _render_changed(
-    shape: RepositoryFiles, last: Replay, snapshot: Snapshot, inputs: str, jobs: int, cache: Store
+    shape: RepositoryFiles, last: Replay, snapshot: Snapshot, inputs: str, jobs: int, cache: Store, rendering: Callable[[], None]
 ) -> RenderResult | None:
     """The render with every namespace the changes do not touch taken from ``last``; None when
-    it cannot be taken apart so (then the whole repository renders)."""
+    it cannot be taken apart so (then the whole repository renders). ``rendering``: called
+    before any cluster is rendered (not for ``last`` with the catalogue alone)."""
     if _world(shape) != last.world:
         return None
     sources = {s.path: s for s in shape.own.sources if s.path.startswith(CLUSTERS)}
@@ -152,6 +165,7 @@ def _render_changed(
     rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
     if rest is None or snapshot.reader.moved:
         return None  # a file changed since its stat: the world may not be the recorded one
+    rendering()
     result = render_repository(rest, None, jobs, cache)
     parts = _parts(result, rest)
     if parts is None or result.resolved.sensitive:
