@@ -25,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from everest_render.cache.kept import KeptFiles, KeptFilesLost
 from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, token_digests, with_texts
@@ -32,11 +33,16 @@ from everest_render.cache.store import Store, renderer_identity
 from everest_render.cache.tree import Tree, load_tree, quick_read, record_tree, save_tree, tree_key
 from everest_render.check.core import identity
 from everest_render.emit.output import OutputPlan
-from everest_render.load.documents import SourceFile, parse_yaml
 from everest_render.load.files import RepositoryFiles, read_repository_files
-from everest_render.model import RepositorySettings
-from everest_render.parse.inputs import CLUSTER_SCOPED_FOLDER, ParsedInputs
-from everest_render.pipeline import RenderResult, ResolveResult, Selection, read_repository, render_repository, resolve_repository
+from everest_render.load.text import SourceFile
+from everest_render.model import ParsedInputs, RenderResult, RepositorySettings, ResolveResult
+
+if TYPE_CHECKING:
+    from everest_render.pipeline import Selection
+
+# The stages (pipeline.py; load and parse for a changed file's namespaces) are imported by the
+# functions that render: a run that replays the last render (no input changed) loads none of
+# them, nor PyYAML or the schema library (a seventh of that run at 10,000 clusters).
 
 CLUSTERS = "clusters/"
 Identity = tuple[str, str, str, str]
@@ -47,11 +53,17 @@ def render_incremental(
     out_dir: Path,
     only: Selection | None,
     jobs: int,
-    cache: Store,
+    cache: Store | None,
     *,
     replay: bool | Callable[[RenderResult], bool] = True,
     rendering: Callable[[], None] = lambda: None,
 ) -> RenderResult:
+    """`pipeline.render_incremental` (which says what it gives)."""
+    if cache is None or not cache.enabled:
+        from everest_render.pipeline import read_repository, render_repository
+
+        rendering()
+        return render_repository(read_repository(root, out_dir), only, jobs, cache)
     snapshot = Snapshot(cache, renderer_identity(), root, out_dir, repr(only))
     key = tree_key(renderer_identity(), root, out_dir)
     walked = load_tree(cache, key)
@@ -84,6 +96,8 @@ def render_incremental(
         if replay is True or replay(replayed):
             _save(snapshot, tree, walked, key, cache)
             return replayed
+    from everest_render.pipeline import read_repository, render_repository  # rendering: see above
+
     shape = shape_of()
     result = (
         _render_changed(shape, last[1], snapshot, inputs, jobs, cache, rendering)
@@ -164,6 +178,8 @@ def _render_changed(
     rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
     if rest is None or snapshot.reader.moved:
         return None  # a file changed since its stat: the world may not be the recorded one
+    from everest_render.pipeline import render_repository  # rendering: see above
+
     rendering()
     result = render_repository(rest, None, jobs, cache)
     parts = _parts(result, rest)
@@ -195,6 +211,8 @@ def _render_changed(
 def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, cache: Store) -> RenderResult | None:
     """``last`` as it is, with the catalogue (the world resolved alone), for a caller that
     judges destructive changes: nothing under clusters/ changed."""
+    from everest_render.pipeline import resolve_repository  # resolving: see above
+
     world = with_texts(_only_sources(shape, _world_sources(shape)), snapshot.reader.text)
     resolved = resolve_repository(world, cache) if world is not None else None
     if resolved is None or resolved.catalog is None:
@@ -211,6 +229,8 @@ def _recovered(shape: RepositoryFiles, snapshot: Snapshot, inputs: str, jobs: in
     files = with_texts(shape, snapshot.reader.text)
     if files is None or fingerprint(files, token_digest) != inputs:
         raise KeptFilesLost("the render cache and the repository both changed during the run: run it again")
+    from everest_render.pipeline import render_repository  # rendering: see above
+
     return render_repository(files, None, jobs, None).plan.files
 
 
@@ -231,6 +251,9 @@ def _recorded(last: Replay, path: str) -> tuple[str, ...]:
 def declared_namespaces(source: SourceFile) -> set[str]:
     """The namespaces a file's documents name, a Namespace its own (a guess checked after
     rendering: parse decides); the cluster-scoped folder for a document that names none."""
+    from everest_render.load.documents import parse_yaml  # a file changed: see above
+    from everest_render.parse.inputs import CLUSTER_SCOPED_FOLDER
+
     documents, _ = parse_yaml(source)
     found = set()
     for document in documents:

@@ -180,7 +180,7 @@ def test_a_replay_whose_changes_are_judged_keeps_outs_lock_to_the_write(repo, tm
     """After `--check` kept the render of an edit, `render` replays it, judges its changes to
     out/ (the catalogue alone resolved) and writes them under the lock of its one look; a run
     that renders clusters lets the lock go first (a while: another run may write meanwhile)."""
-    from everest_render import incremental
+    from everest_render import pipeline
 
     toy(repo)
     cache = tmp_path / "cache"
@@ -188,7 +188,7 @@ def test_a_replay_whose_changes_are_judged_keeps_outs_lock_to_the_write(repo, tm
         assert run(repo, cache=cache)[0] == 0
     out = repo.root / "out"
     free_while_rendering: list[bool] = []
-    real_render = incremental.render_repository
+    real_render = pipeline.render_repository
 
     def render_repository(*args, **kwargs):
         other = output.OutputLock(out)
@@ -196,7 +196,7 @@ def test_a_replay_whose_changes_are_judged_keeps_outs_lock_to_the_write(repo, tm
         other.release()
         return real_render(*args, **kwargs)
 
-    monkeypatch.setattr(incremental, "render_repository", render_repository)
+    monkeypatch.setattr(pipeline, "render_repository", render_repository)
     looks = counted_out_looks(monkeypatch)
     repo.write("clusters/db2.yaml", toy_cluster("db2", replicas=3, namespace="b"))
     assert run(repo, "--check", cache=cache)[0] == 1
