@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from everest_render.cache.kept import KeptFiles, KeptFilesLost
 from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, token_digests, with_texts
@@ -30,19 +31,35 @@ from everest_render.cache.store import Store, renderer_identity
 from everest_render.cache.tree import Tree, load_tree, quick_read, record_tree, save_tree, tree_key
 from everest_render.check.core import identity
 from everest_render.emit.output import OutputPlan
-from everest_render.load.documents import SourceFile, parse_yaml
 from everest_render.load.files import RepositoryFiles, read_repository_files
-from everest_render.model import RepositorySettings
-from everest_render.parse.inputs import CLUSTER_SCOPED_FOLDER, ParsedInputs
-from everest_render.pipeline import RenderResult, ResolveResult, Selection, read_repository, render_repository, resolve_repository
+from everest_render.load.text import SourceFile
+from everest_render.model import ParsedInputs, RenderResult, RepositorySettings, ResolveResult
+
+if TYPE_CHECKING:
+    from everest_render.pipeline import Selection
+
+# The stages (pipeline.py; load and parse for a changed file's namespaces) are imported by the
+# functions that render: a run that replays the last render (no input changed) loads none of
+# them, nor PyYAML or the schema library (a seventh of that run at 10,000 clusters).
 
 CLUSTERS = "clusters/"
 Identity = tuple[str, str, str, str]
 
 
 def render_incremental(
-    root: Path, out_dir: Path, only: Selection | None, jobs: int, cache: Store, *, replay: bool | Callable[[RenderResult], bool] = True
+    root: Path,
+    out_dir: Path,
+    only: Selection | None,
+    jobs: int,
+    cache: Store | None,
+    *,
+    replay: bool | Callable[[RenderResult], bool] = True,
 ) -> RenderResult:
+    """`pipeline.render_incremental` (which says what it gives)."""
+    if cache is None or not cache.enabled:
+        from everest_render.pipeline import read_repository, render_repository
+
+        return render_repository(read_repository(root, out_dir), only, jobs, cache)
     snapshot = Snapshot(cache, renderer_identity(), root, out_dir, repr(only))
     key = tree_key(renderer_identity(), root, out_dir)
     walked = load_tree(cache, key)
@@ -75,6 +92,8 @@ def render_incremental(
         if replay is True or replay(replayed):
             _save(snapshot, tree, walked, key, cache)
             return replayed
+    from everest_render.pipeline import read_repository, render_repository  # rendering: see above
+
     shape = shape_of()
     result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache) if last is not None and last[1].parts and only is None else None
     if result is None:
@@ -152,6 +171,8 @@ def _render_changed(
     rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
     if rest is None or snapshot.reader.moved:
         return None  # a file changed since its stat: the world may not be the recorded one
+    from everest_render.pipeline import render_repository  # rendering: see above
+
     result = render_repository(rest, None, jobs, cache)
     parts = _parts(result, rest)
     if parts is None or result.resolved.sensitive:
@@ -179,6 +200,8 @@ def _render_changed(
 def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, cache: Store) -> RenderResult | None:
     """``last`` as it is, with the catalogue (the world resolved alone), for a caller that
     judges destructive changes: nothing under clusters/ changed."""
+    from everest_render.pipeline import resolve_repository  # resolving: see above
+
     world = with_texts(_only_sources(shape, [s for s in shape.own.sources if not s.path.startswith(CLUSTERS)]), snapshot.reader.text)
     resolved = resolve_repository(world, cache) if world is not None else None
     if resolved is None or resolved.catalog is None:
@@ -195,6 +218,8 @@ def _recovered(shape: RepositoryFiles, snapshot: Snapshot, inputs: str, jobs: in
     files = with_texts(shape, snapshot.reader.text)
     if files is None or fingerprint(files, token_digest) != inputs:
         raise KeptFilesLost("the render cache and the repository both changed during the run: run it again")
+    from everest_render.pipeline import render_repository  # rendering: see above
+
     return render_repository(files, None, jobs, None).plan.files
 
 
@@ -206,6 +231,9 @@ def _recorded(last: Replay, path: str) -> tuple[str, ...]:
 def declared_namespaces(source: SourceFile) -> set[str]:
     """The namespaces a file's documents name, a Namespace its own (a guess checked after
     rendering: parse decides); the cluster-scoped folder for a document that names none."""
+    from everest_render.load.documents import parse_yaml  # a file changed: see above
+    from everest_render.parse.inputs import CLUSTER_SCOPED_FOLDER
+
     documents, _ = parse_yaml(source)
     found = set()
     for document in documents:

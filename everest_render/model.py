@@ -6,9 +6,14 @@ import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from everest_render.load.documents import Document
+from everest_render.diagnostics import Diagnostic, has_errors
+
+if TYPE_CHECKING:  # only named in annotations: the model loads no stage (nor YAML library)
+    from everest_render.emit.output import OutputPlan
+    from everest_render.load.documents import Document
+    from everest_render.resolve.catalog import Catalog
 
 RENDERER_LABELS = ("app.kubernetes.io/managed-by", "everest.percona.com/cluster")
 MANAGED_BY = "everest-render"
@@ -703,3 +708,68 @@ class EmittedObject:
     cluster: ObjectRef
     template: str
     shared: bool = False
+
+
+# --- what the stages give ---------------------------------------------------------------
+# Here rather than beside the stages that make them, so that a render replayed from the cache
+# (incremental.py: no input changed) gives its result without loading any stage.
+
+
+@dataclass(frozen=True)
+class ParsedInputs:
+    """One root's documents, sorted into kinds and parsed."""
+
+    definitions: tuple[Definition, ...]
+    providers: tuple[Provider, ...]
+    clusters: tuple[DatabaseCluster, ...]
+    backup_storages: tuple[BackupStorage, ...]
+    monitoring_configs: tuple[MonitoringConfig, ...]
+    broken: frozenset[str]  # names of definitions/providers that failed to parse
+    passthrough: tuple[PassthroughObject, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass(frozen=True)
+class ResolveResult:
+    """What load, parse and resolve gave: the catalogue, the resolved clusters and the diagnostics."""
+
+    catalog: Catalog | None
+    clusters: tuple[ResolvedCluster, ...]
+    inputs: ParsedInputs
+    diagnostics: tuple[Diagnostic, ...]
+    settings: RepositorySettings
+    # What may be secret in the repository's documents: masked in every message (check/secrets.py).
+    sensitive: frozenset[str] = frozenset()
+    extensions: tuple[AppliedExtension, ...] = ()  # enabled, in the order they apply
+
+    @property
+    def failed(self) -> bool:
+        return has_errors(self.diagnostics)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render gave: the objects, the output plan and every diagnostic."""
+
+    resolved: ResolveResult
+    objects: tuple[RenderedObject, ...]  # only when asked for (render_repository's keep_objects)
+    plan: OutputPlan
+    diagnostics: tuple[Diagnostic, ...]
+    # A render taken whole or in part from the cache (`render_incremental`): how many clusters
+    # it rendered. ``resolved``, ``objects`` and ``emitted`` then hold only what was rendered
+    # afresh (nothing, and no catalogue, for a whole replay); the plan and diagnostics are whole.
+    replayed_clusters: int | None = None
+    emitted: tuple[EmittedObject, ...] = ()  # every object rendered, in the plan's files
+
+    @property
+    def failed(self) -> bool:
+        return has_errors(self.diagnostics)
+
+    @property
+    def replayed(self) -> bool:
+        """Taken whole from the cache: no catalogue, no objects (only its plan and diagnostics)."""
+        return self.replayed_clusters is not None and self.resolved.catalog is None
+
+    @property
+    def cluster_count(self) -> int:
+        return self.replayed_clusters if self.replayed_clusters is not None else len(self.resolved.clusters)

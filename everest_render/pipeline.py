@@ -31,21 +31,25 @@ from everest_render.extend.select import select_extensions
 from everest_render.load.documents import Document, SourceFile, load_documents, parse_yaml
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
 from everest_render.model import (
-    AppliedExtension,
     DatabaseCluster,
     Definition,
     EmittedObject,
     ObjectRef,
+    ParsedInputs,
     PassthroughObject,
     Provider,
     RenderedObject,
-    RepositorySettings,
     ResolvedCluster,
 )
+
+# What a resolve and a render give are the model's (a replay gives one without loading any
+# stage); named here, where they are made.
+from everest_render.model import RenderResult as RenderResult
+from everest_render.model import ResolveResult as ResolveResult
 from everest_render.parallel import map_slices, start_slices
-from everest_render.parse.inputs import ParsedInputs, parse_documents
+from everest_render.parse.inputs import parse_documents
 from everest_render.parse.settings import parse_settings
-from everest_render.resolve.catalog import Catalog, build_catalog
+from everest_render.resolve.catalog import build_catalog
 from everest_render.resolve.cluster import resolve_clusters
 from everest_render.resolve.references import index_references
 from everest_render.resolve.suppliers import SHARED, double_supply_problems
@@ -85,24 +89,6 @@ class Selection:
 
 
 @dataclass(frozen=True)
-class ResolveResult:
-    """What load, parse and resolve gave: the catalogue, the resolved clusters and the diagnostics."""
-
-    catalog: Catalog | None
-    clusters: tuple[ResolvedCluster, ...]
-    inputs: ParsedInputs
-    diagnostics: tuple[Diagnostic, ...]
-    settings: RepositorySettings
-    # What may be secret in the repository's documents: masked in every message (check/secrets.py).
-    sensitive: frozenset[str] = frozenset()
-    extensions: tuple[AppliedExtension, ...] = ()  # enabled, in the order they apply
-
-    @property
-    def failed(self) -> bool:
-        return has_errors(self.diagnostics)
-
-
-@dataclass(frozen=True)
 class RenderedSlice:
     """Some clusters rendered, checked and emitted: the unit `parallel.map_slices` fans out.
     ``emitted``: each object, its bytes in ``files``; ``objects``: each object whole, or once
@@ -125,34 +111,6 @@ class RenderedSlice:
 
 def emitted_objects(objects: Iterable[RenderedObject]) -> tuple[EmittedObject, ...]:
     return tuple(EmittedObject(identity(o.obj), o.cluster, o.template, o.shared) for o in objects)
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    """What a render gave: the objects, the output plan and every diagnostic."""
-
-    resolved: ResolveResult
-    objects: tuple[RenderedObject, ...]  # only when asked for (render_repository's keep_objects)
-    plan: OutputPlan
-    diagnostics: tuple[Diagnostic, ...]
-    # A render taken whole or in part from the cache (`render_incremental`): how many clusters
-    # it rendered. ``resolved``, ``objects`` and ``emitted`` then hold only what was rendered
-    # afresh (nothing, and no catalogue, for a whole replay); the plan and diagnostics are whole.
-    replayed_clusters: int | None = None
-    emitted: tuple[EmittedObject, ...] = ()  # every object rendered, in the plan's files
-
-    @property
-    def failed(self) -> bool:
-        return has_errors(self.diagnostics)
-
-    @property
-    def replayed(self) -> bool:
-        """Taken whole from the cache: no catalogue, no objects (only its plan and diagnostics)."""
-        return self.replayed_clusters is not None and self.resolved.catalog is None
-
-    @property
-    def cluster_count(self) -> int:
-        return self.replayed_clusters if self.replayed_clusters is not None else len(self.resolved.clusters)
 
 
 # Given the repository's parsed inputs, what gives a cluster resolved before from the very same
@@ -280,9 +238,7 @@ def render_incremental(
     are (incremental.py). ``replay``: False when the caller needs the catalogue, which a whole
     replay does not hold; or a test of the replayed result, whose False sends the render on
     from the files already read, as with False. The plan and diagnostics are the same either way."""
-    if cache is None or not cache.enabled:
-        return render_repository(read_repository(root, out_dir), only, jobs, cache)
-    from everest_render import incremental
+    from everest_render import incremental  # with or without the cache
 
     return incremental.render_incremental(root, out_dir, only, jobs, cache, replay=replay)
 

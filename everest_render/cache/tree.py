@@ -33,7 +33,6 @@ from typing import Any
 
 from everest_render.cache import snapshot
 from everest_render.cache.store import Store
-from everest_render.load.documents import SourceFile
 from everest_render.load.files import (
     EXTENSIONS_FOLDER,
     IGNORE_FILE,
@@ -45,6 +44,7 @@ from everest_render.load.files import (
     SourceSet,
     builtin_root,
 )
+from everest_render.load.text import SourceFile
 from everest_render.model import ProviderAssets
 
 FORMAT = 4  # 3: with the fingerprint of its shape; 4: the files' stats packed whole, the rest decoded when needed

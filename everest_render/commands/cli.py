@@ -411,7 +411,10 @@ def render(
         without_sops,
         write_output,
     )
-    from everest_render.pipeline import RenderResult, Selection, render_incremental
+
+    # Not pipeline's: a render replayed from the cache (no input changed) loads no stage.
+    from everest_render.incremental import render_incremental
+    from everest_render.model import RenderResult
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
     if only and not to_stdout:
@@ -420,7 +423,11 @@ def render(
     output = Output(repo, annotations=_annotations(annotations), quiet=quiet or to_stdout)
     out_dir = out_dir if out_dir is not None else repo / "out"
     cache = _open_cache(no_cache)
-    selection = Selection(only) if only else None
+    selection = None
+    if only:
+        from everest_render.pipeline import Selection  # as render_incremental would load it
+
+        selection = Selection(only)
     # out/ known by its files' stat (cache/outputs.py): a file holding what is planned is not read.
     trust = open_record(cache, out_dir) if not to_stdout else None
     # out/ as read for a replay's plan (its files' mapping, and what out/ held of the files that

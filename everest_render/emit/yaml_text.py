@@ -18,8 +18,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
-
 from everest_render.yaml_readings import is_ambiguous
 
 _FIRST_KEYS = ("apiVersion", "kind", "metadata", "spec")
@@ -231,7 +229,10 @@ def _written_literal(text: str, indent: str) -> str | None:
     indicator = "2" if first.startswith(" ") else ""
     rendered = [indent + line if line else "" for line in lines] + [""] * (trailing - 1 if trailing > 1 else 0)
     block = f"|{indicator}{chomp}\n" + "\n".join(rendered)
-    # Belt and braces: a literal must read back as exactly the text it stands for.
+    # Belt and braces: a literal must read back as exactly the text it stands for. (PyYAML only
+    # here, once per text: writing out/ from a replay of the last render loads no YAML library.)
+    import yaml
+
     try:
         probe = yaml.load("k: " + block.replace("\n" + indent, "\n  ") + "\n", Loader=yaml.CSafeLoader)
     except yaml.YAMLError:

@@ -1,13 +1,14 @@
 """Stage 1, load: source texts -> YAML documents that remember where each value was written.
 
 Positions live beside the data (in `Positions`), never inside it, so later stages see plain
-dicts and lists. Reading the files is `load.files`; this module touches no file.
+dicts and lists. Reading the files is `load.files`; this module touches no file. A file's
+name and text (`SourceFile`) and the characters no text may hold are `load.text`'s, which
+loads no YAML library; they are named here too, where most of the package finds them.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sys
 import unicodedata
 from dataclasses import dataclass, field
@@ -16,9 +17,12 @@ from typing import Any
 import yaml
 
 from everest_render.diagnostics import Diagnostic, ObjectPath
+from everest_render.load.text import BUILTIN_PREFIX as BUILTIN_PREFIX
+from everest_render.load.text import CONTROL
+from everest_render.load.text import SourceFile as SourceFile
+from everest_render.load.text import character_problem as character_problem
+from everest_render.load.text import text_problems as text_problems
 from everest_render.yaml_readings import other_reading
-
-BUILTIN_PREFIX = "<built-in>/"  # how diagnostics name files shipped inside the package
 
 
 @dataclass(frozen=True)
@@ -97,14 +101,6 @@ class ReloadedPositions(DeferredPositions):
 
 
 @dataclass(frozen=True)
-class SourceFile:
-    """One input file's text, by its name in the repository."""
-
-    path: str  # relative to the repository root, with forward slashes
-    text: str
-
-
-@dataclass(frozen=True)
 class Document:
     """One YAML document of a source file."""
 
@@ -161,13 +157,6 @@ _AS_TEXT = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
 _TYPE_NAMES = {_INT: "an integer", _BOOL: "a boolean", _NULL: "null", _FLOAT: "a number"}
 # Kubernetes integers are int64; a longer literal is refused before Python converts it.
 MAX_INTEGER = 2**63 - 1
-# What YAML does not allow as text (its "printable" set): C0 controls but tab, newline and
-# carriage return; DEL; C1 controls but NEL; U+FFFE and U+FFFF; and lone surrogates (only an
-# escape such as "\ud800" makes one, and no UTF-8 file or JSON API can hold it).
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
-# What _CONTROL allows of ASCII: most files are ASCII, and deleting these bytes in C is ten
-# times faster than the regex's scan (a megabyte of built-in schemas is read in every run).
-_CLEAN_ASCII = bytes([0x09, 0x0A, 0x0D, *range(0x20, 0x7F)])
 
 
 class _Resolver(yaml.resolver.Resolver):
@@ -193,34 +182,6 @@ def _short(tag: str) -> str:
     return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
 
 
-def character_problem(text: str) -> str | None:
-    """Why ``text`` cannot appear in a manifest (a control character, a lone surrogate), or None."""
-    found = _CONTROL.search(text)
-    if found is None:
-        return None
-    if 0xD800 <= ord(found.group()) <= 0xDFFF:
-        return "invalid Unicode (a lone surrogate)"
-    return f"{_character(found.group())} is not allowed"
-
-
-def _character(char: str) -> str:
-    kind = "control character" if ord(char) <= 0x9F else "non-character"
-    return f"{kind} U+{ord(char):04X}"
-
-
-def text_problems(text: str, name: str) -> list[Diagnostic]:
-    """A raw control character in a file's text, located (YAML, templates, ignore files)."""
-    if text.isascii() and not text.encode("ascii").translate(None, _CLEAN_ASCII):
-        return []
-    found = _CONTROL.search(text)
-    if found is None:
-        return []
-    before = text[: found.start()]
-    line, column = before.count("\n") + 1, found.start() - (before.rfind("\n") + 1) + 1
-    what = "a lone surrogate" if 0xD800 <= ord(found.group()) <= 0xDFFF else _character(found.group())
-    return [Diagnostic(name, line, column, f"{what} is not allowed in text")]
-
-
 def _scalar(node: yaml.Node) -> Any:
     """A scalar's value. The common tags are built here directly (PyYAML's generic
     constructor is the hot spot of every load); anything unusual goes to PyYAML, after the
@@ -228,7 +189,7 @@ def _scalar(node: yaml.Node) -> Any:
     tag, value = node.tag, node.value
     plain = getattr(node, "style", "") == ""
     if tag == _STR:
-        if not plain and _CONTROL.search(value):
+        if not plain and CONTROL.search(value):
             raise Refused(character_problem(value) or "")
         return value
     if tag == _INT and plain and value and set(value) <= _DECIMAL and (value == "0" or value[0] != "0") and len(value) < 19:

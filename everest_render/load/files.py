@@ -23,7 +23,7 @@ from typing import Any
 
 from everest_render import package_files
 from everest_render.diagnostics import Diagnostic, Severity
-from everest_render.load.documents import BUILTIN_PREFIX, SourceFile, text_problems
+from everest_render.load.text import BUILTIN_PREFIX, SourceFile, text_problems
 from everest_render.model import ProviderAssets
 
 INPUT_FOLDERS = ("definitions", "providers", "clusters")

@@ -45,6 +45,9 @@ from everest_render.model import (
     Topology,
     TopologyComponent,
 )
+
+# ParsedInputs is the model's (what the stages give); named here, where it is made.
+from everest_render.model import ParsedInputs as ParsedInputs
 from everest_render.schema_check import Validator, compile_schema, schema_problems
 
 EVEREST_GROUP = "everest.percona.com/"
@@ -92,20 +95,6 @@ CLUSTER_SCOPED_FOLDER = "_cluster"  # "_" cannot start a namespace: no collision
 # Where each kind may be written, by top-level folder (a provider folder's definition file
 # holds its DatabaseClusterDefinition).
 FOLDER_KINDS = {"definitions": "DatabaseClusterDefinition", "providers": "Provider"}
-
-
-@dataclass(frozen=True)
-class ParsedInputs:
-    """One root's documents, sorted into kinds and parsed."""
-
-    definitions: tuple[Definition, ...]
-    providers: tuple[Provider, ...]
-    clusters: tuple[DatabaseCluster, ...]
-    backup_storages: tuple[BackupStorage, ...]
-    monitoring_configs: tuple[MonitoringConfig, ...]
-    broken: frozenset[str]  # names of definitions/providers that failed to parse
-    passthrough: tuple[PassthroughObject, ...]
-    diagnostics: tuple[Diagnostic, ...]
 
 
 @dataclass
