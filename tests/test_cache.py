@@ -7,6 +7,7 @@ cached and an uncached render after every edit. EVEREST_FUZZ_EXAMPLES (make fuzz
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from everest_render import parallel
@@ -23,6 +24,7 @@ from everest_render.cache import snapshot
 from everest_render.cache.entries import GROUP_SPREAD, KeyMaker, decode_entry, decode_group, encode_entry, encode_group, neighbours
 from everest_render.cache.store import LAYOUT, Store, default_location, renderer_identity
 from everest_render.commands.cli import main as cli_main
+from everest_render.model import ResolvedCluster
 from everest_render.pipeline import RenderResult, read_repository, render_incremental, render_repository
 from everest_render.testing import Repo
 from tests.test_templates import CONFIGMAP_SCHEMA, GOOD_TEMPLATE, write_toy_provider
@@ -305,6 +307,26 @@ def later(monkeypatch):
     monkeypatch.setattr(snapshot, "now", lambda: __import__("time").time_ns() + 10 * snapshot.RACY_NS)
 
 
+# Every key the property test made, with the digest of the whole resolved cluster it keyed. A key
+# serialises only what a cluster is resolved from (cache/entries.py): equal keys must have keyed
+# equal resolved clusters, which one that left out a dependency would not.
+WHOLE: dict[str, bytes] = {}
+
+
+@pytest.fixture
+def keys_checked(monkeypatch):
+    key = KeyMaker.cluster_key
+
+    def checked(self: KeyMaker, cluster: ResolvedCluster) -> str | None:
+        found = key(self, cluster)
+        if found is not None:
+            whole = hashlib.sha256(self.pickled(cluster)).digest()
+            assert WHOLE.setdefault(found, whole) == whole, f"one key for two resolved forms of {cluster.ref}"
+        return found
+
+    monkeypatch.setattr(KeyMaker, "cluster_key", checked)
+
+
 @settings(
     max_examples=int(os.environ.get("EVEREST_FUZZ_EXAMPLES", "4")),
     deadline=None,
@@ -313,7 +335,9 @@ def later(monkeypatch):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(st.lists(st.lists(EDITS, min_size=1, max_size=2), min_size=1, max_size=4))
-def test_cached_and_uncached_renders_are_identical_after_any_edits(tmp_path_factory, shared_cache, later, edits):
+# Every edit of the world once, whatever the random examples draw: each must miss the entries it changes.
+@example([[("template", None, 1)], [("schema", None, True)], [("image", None, "db:1.1")], [("settings", None, 1), ("cluster", "db1", 2)]])
+def test_cached_and_uncached_renders_are_identical_after_any_edits(tmp_path_factory, shared_cache, later, keys_checked, edits):
     repo = Repo(tmp_path_factory.mktemp("repo"))
     write_toy_provider(repo, GOOD_TEMPLATE)
     for name in NAMES[:3]:
