@@ -14,7 +14,6 @@ ResourceList. Each stage returns new frozen values and its diagnostics; nothing 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -106,7 +105,8 @@ class RenderedSlice:
 
     def lean(self) -> RenderedSlice:
         """The slice without the objects its files and ``emitted`` already say."""
-        return dataclasses.replace(self, objects=tuple(o for o in self.objects if o.extension is not None))
+        # Built directly: `dataclasses.replace` looks every field up again, once per cluster.
+        return RenderedSlice(tuple(o for o in self.objects if o.extension is not None), self.files, self.diagnostics, self.emitted)
 
 
 def emitted_objects(objects: Iterable[RenderedObject]) -> tuple[EmittedObject, ...]:

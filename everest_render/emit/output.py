@@ -570,6 +570,11 @@ def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path, hel
             continue
         try:
             found: os.stat_result | None = os.lstat(f"{out_dir}/{path}")
+        except FileNotFoundError:
+            # Nothing there (a new cluster, a fresh out/): nothing to read or compare, which
+            # would only fail to open it and ask again whether it is a file.
+            changed[path] = plan.files[path]
+            continue
         except OSError:
             found = None
         if found is not None and stat.S_ISLNK(found.st_mode):
