@@ -75,10 +75,13 @@ def object_problems(
         problems.append((("metadata", "namespace"), f"{namespace!r} is not a valid namespace (RFC 1123 label)"))
     if "status" in obj:
         problems.append((("status",), "an object in git must not carry status (the operator writes it)"))
-    for field in sorted(SERVER_FIELDS.keys() & metadata.keys()):
+    server = SERVER_FIELDS.keys() & metadata.keys()
+    for field in sorted(server) if server else ():
         problems.append((("metadata", field), f"metadata.{field} must not be written: {SERVER_FIELDS[field]}"))
     for field in ("labels", "annotations"):
-        problems.extend(_metadata_map_problems(metadata.get(field), field))
+        value = metadata.get(field)
+        if value is not None and not _plainly_valid(value, field):
+            problems.extend(_metadata_map_problems(value, field))
     kind = obj.get("kind")
     if isinstance(kind, str) and (kind == "List" or (kind.endswith("List") and isinstance(obj.get("items"), list))):
         # kubectl and the GitOps tools apply each item of a list: its items (a Secret with
@@ -115,8 +118,35 @@ def _metadata_map_problems(value: Any, field: str) -> Iterator[tuple[ObjectPath,
         why = TRACKING[field].get(key)
         if why is not None:
             yield path, f"{key} is {why}: the GitOps tool sets it, the renderer never writes it"
+        elif type(key) is str and _qualified_name(key):
+            good = _GOOD_KEYS[field]
+            if len(good) >= 10_000:
+                good.clear()
+            good.add(key)
     if field == "annotations" and total > MAX_ANNOTATIONS_BYTES:
         yield ("metadata", field), f"annotations total {total} bytes, more than the API server's {MAX_ANNOTATIONS_BYTES}"
+
+
+def _plainly_valid(value: Any, field: str) -> bool:
+    """Whether labels or annotations ``value`` are valid by a quick look, which
+    `_metadata_map_problems` would pass without a word: a dict of strings whose keys are
+    known good (`_GOOD_KEYS`), label values that pass the rule, and annotations that cannot
+    reach the API server's limit (UTF-8 writes a character in 4 bytes at most). Every object
+    carries the same few keys; anything else (False) is looked at in full."""
+    if type(value) is not dict:
+        return False
+    good = _GOOD_KEYS[field]
+    if field == "labels":
+        for key, item in value.items():
+            if type(item) is not str or key not in good or len(item) > 63 or not _LABEL_VALUE.fullmatch(item):
+                return False
+        return True
+    size = 0
+    for key, item in value.items():
+        if type(item) is not str or key not in good:
+            return False
+        size += len(key) + 4 * len(item)
+    return size <= MAX_ANNOTATIONS_BYTES
 
 
 def _qualified_name(key: str) -> bool:
@@ -134,6 +164,9 @@ def _qualified_name(key: str) -> bool:
 
 # Label and annotation keys checked, by text: every object of a fleet carries the same few.
 _QUALIFIED: dict[str, bool] = {}
+# The keys `_metadata_map_problems` found valid and not tracking metadata, by field (a key's
+# verdict is the same in every object): what `_plainly_valid` passes at a glance.
+_GOOD_KEYS: dict[str, set[str]] = {"labels": set(), "annotations": set()}
 
 
 def strings(value: Any, path: ObjectPath = ()) -> Iterator[tuple[ObjectPath, str]]:

@@ -32,23 +32,20 @@ class SchemaBook:
         self._validators: dict[tuple[int, str, str], tuple[Validator, RuleSet]] = {}
         self._narrow = narrow or {}
 
-    def validator(self, provider: TemplateSource, api_version: str, kind: str) -> Validator:
-        return self._compiled(provider, api_version, kind)[0]
-
-    def rules(self, provider: TemplateSource, api_version: str, kind: str) -> RuleSet:
-        return self._compiled(provider, api_version, kind)[1]
-
-    def _compiled(self, provider: TemplateSource, api_version: str, kind: str) -> tuple[Validator, RuleSet]:
+    def compiled(self, provider: TemplateSource, api_version: str, kind: str) -> tuple[Validator, RuleSet]:
+        """The kind's validator and rule set, compiled on first use."""
         key = (id(provider), api_version, kind)
-        if key not in self._validators:
-            entry = next(o for o in provider.objects if (o.api_version, o.kind) == (api_version, kind))
-            instances = self._narrow.get(key)
-            narrowed = instances is not None and len(instances) <= NARROW_UP_TO
-            schema = _parsed(provider, entry.schema_file, narrowed=narrowed)
-            rules = RuleSet(schema.pop(RULES_KEY, []))
-            if instances is not None and narrowed:
-                schema = schema_for(schema, instances)
-            self._validators[key] = (compile_schema(schema), rules)
+        known = self._validators.get(key)
+        if known is not None:
+            return known
+        entry = next(o for o in provider.objects if (o.api_version, o.kind) == (api_version, kind))
+        instances = self._narrow.get(key)
+        narrowed = instances is not None and len(instances) <= NARROW_UP_TO
+        schema = _parsed(provider, entry.schema_file, narrowed=narrowed)
+        rules = RuleSet(schema.pop(RULES_KEY, []))
+        if instances is not None and narrowed:
+            schema = schema_for(schema, instances)
+        self._validators[key] = (compile_schema(schema), rules)
         return self._validators[key]
 
 
@@ -76,8 +73,9 @@ def check_objects(
     for rendered in objects:
         cluster = clusters[rendered.cluster]
         obj = rendered.obj
-        source = owner_of(rendered, cluster)
-        validator = book.validator(source, obj["apiVersion"], obj["kind"])
+        # Both of the kind's checks from one look-up (`SchemaBook.validator` and `rules` each
+        # make one): a lookup a check, per object, was a visible part of this stage.
+        validator, rules = book.compiled(owner_of(rendered, cluster), obj["apiVersion"], obj["kind"])
         for problem in schema_problems(validator, obj):
             anchor = cluster.cluster.document.at(("spec",), "")
             message = (
@@ -85,7 +83,7 @@ def check_objects(
                 f"at {format_path(problem.path) or '(root)'}: {problem.message} (template {rendered.template})"
             )
             problems.append(Diagnostic(anchor.file, anchor.line, anchor.column, message))
-        for violation in book.rules(source, obj["apiVersion"], obj["kind"]).problems(obj):
+        for violation in rules.problems(obj):
             anchor = cluster.cluster.document.at(("spec",), "")
             message = (
                 f"rendered {obj['kind']} {rendered.cluster} breaks a rule of {_whose(rendered)} CRD "
