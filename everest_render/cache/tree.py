@@ -40,12 +40,12 @@ from everest_render.load.files import (
     SETTINGS_FILE,
     SETTINGS_FILE_MISSPELT,
     ExtensionFolder,
+    ProviderAssets,
     RepositoryFiles,
     SourceSet,
     builtin_root,
 )
 from everest_render.load.text import SourceFile
-from everest_render.model import ProviderAssets
 
 FORMAT = 4  # 3: with the fingerprint of its shape; 4: the files' stats packed whole, the rest decoded when needed
 Stat = bytes  # snapshot.FOLDER_STAT-packed
