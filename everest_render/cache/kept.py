@@ -69,7 +69,7 @@ class KeptFiles(Mapping[str, bytes]):
         self._read = read
         self._recover = recover
         self._memo = memo
-        self._by_bucket: dict[int, list[str]] | None = None
+        self._numbers: list[int] | None = None  # each file's bucket, in the order of ``digests``
 
     def digest(self, path: str) -> bytes:
         """The SHA-256 of ``path``'s bytes, unread."""
@@ -102,12 +102,10 @@ class KeptFiles(Mapping[str, bytes]):
             return found
         if path not in self.digests:
             raise KeyError(path)
-        if self._by_bucket is None:
-            self._by_bucket = {}
-            for name in self.digests:
-                self._by_bucket.setdefault(bucket_of(name), []).append(name)
+        if self._numbers is None:
+            self._numbers = list(buckets_of(self.digests))  # C loops, once: a fleet has 10,000 files
         number = bucket_of(path)
-        wanted = [p for p in self._by_bucket[number] if p not in self.known]
+        wanted = [p for p in itertools.compress(self.digests, map(number.__eq__, self._numbers)) if p not in self.known]
         bucket = self._read(number)
         if bucket is not None and all(p in bucket and digest_of(bucket[p]) == self.digests[p] for p in wanted):
             self.known.update((p, bucket[p]) for p in wanted)

@@ -47,7 +47,13 @@ from everest_render.load.files import (
 )
 from everest_render.load.text import SourceFile
 
-FORMAT = 4  # 3: with the fingerprint of its shape; 4: the files' stats packed whole, the rest decoded when needed
+# 3: with the fingerprint of its shape; 4: the files' stats packed whole, the rest decoded when
+# needed; 5: the rest named by an id it holds (not hashed again), files changed since it apart.
+FORMAT = 5
+# Files whose tokens changed since the rest was kept, held by the record itself (a change of a
+# few files writes the record alone: the rest is a fleet's 3.5 MB); beyond, the rest anew.
+OVERLAY_LIMIT = 64
+REST_ID_BYTES = 16
 Stat = bytes  # snapshot.FOLDER_STAT-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
@@ -101,15 +107,17 @@ class Tree:
         inputs: str | None = None,
         quick: Quick | None = None,
         kept_rest: bytes | None = None,
+        overlay: dict[str, str] | None = None,
     ) -> None:
         self.watched = watched
         self._shape = shape
         self._where = where
         self._inputs = inputs
         self.quick = quick
-        # The digest of the rest (files and shape) kept in the cache, when this record's are
-        # exactly those: saving it again writes the record alone.
+        # The id of the rest (files and shape) kept in the cache, when this record's are those
+        # with the tokens of ``overlay`` (name -> token): saving it again writes the record alone.
         self.kept_rest = kept_rest
+        self.overlay = overlay or {}
 
     @property
     def shape(self) -> RepositoryFiles:
@@ -147,12 +155,13 @@ def load_tree(store: Store, key: str) -> Tree | None:
 def save_tree(store: Store, key: str, tree: Tree, before: Tree | None, known: dict[str, bytes] | None = None) -> None:
     """Keep ``tree`` (``known``: the stat reader's records, snapshot.StatReader.seen, for its
     files' stats at once): its files and shape in an entry of their own, which the record
-    names by digest (a run after no change reads only the record; two runs saving at once
-    leave a record that names the other's rest, which is then no record)."""
+    names by an id the entry holds (a run after no change reads only the record; two runs
+    saving at once leave a record that names the other's rest, which is then no record)."""
     if tree is not before:  # `quick_read` gives the record itself when nothing changed
-        if tree.kept_rest is not None:  # its files and shape as kept: the record alone, anew
+        if tree.kept_rest is not None:  # its files and shape as kept, but the overlay's: the record alone, anew
+            quick = _quick(tree.where, known or {})
             try:
-                store.save(key, marshal.dumps((FORMAT, tree.watched, tree.kept_rest, tree.inputs, _quick(tree.where, known or {}))))
+                store.save(key, marshal.dumps((FORMAT, tree.watched, tree.kept_rest, tree.inputs, quick, tree.overlay)))
             except ValueError:
                 pass
             return
@@ -198,12 +207,16 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
         changed[name] = token
     if not changed:
         return tree
-    asked = {name: (path, changed.get(name, was)) for name, (path, was) in where.items()}
+    asked = dict(where)  # a copy in C, the few changed put in
+    asked.update((name, (where[name][0], token)) for name, token in changed.items())
     if all(where[name][1] == token for name, token in changed.items()):
         # Read again (its record too new, or only its stat changed) but holding what it did:
         # the same shape, files and fingerprint (made only if asked for), kept anew for its stats.
-        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=tree.kept_rest)
+        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=tree.kept_rest, overlay=tree.overlay)
     shape = _swapped(tree.shape, {where[name][1]: token for name, token in changed.items()})
+    overlay = {**tree.overlay, **changed}
+    if tree.kept_rest is not None and len(overlay) <= OVERLAY_LIMIT:
+        return Tree(tree.watched, shape, asked, kept_rest=tree.kept_rest, overlay=overlay)  # the rest as kept
     return Tree(tree.watched, shape, asked)
 
 
@@ -347,9 +360,12 @@ def _encode(tree: Tree, known: dict[str, bytes]) -> tuple[bytes, bytes] | None:
         for e in shape.extensions
     ]
     plain = (source_set(shape.builtin), source_set(shape.own), settings, extensions)
+    # Named by an id of its own, not by its digest: the store checks an entry's bytes when it
+    # reads them, so a rest holding the id its record names is the one saved with it.
+    rest_id = os.urandom(REST_ID_BYTES)
     try:
-        rest = marshal.dumps((plain, tree.where))
-        return marshal.dumps((FORMAT, tree.watched, hashlib.sha256(rest).digest(), tree.inputs, _quick(tree.where, known))), rest
+        rest = marshal.dumps((rest_id, plain, tree.where))
+        return marshal.dumps((FORMAT, tree.watched, rest_id, tree.inputs, _quick(tree.where, known), {})), rest
     except ValueError:
         return None
 
@@ -374,12 +390,15 @@ def _quick(where: Where, known: dict[str, bytes]) -> tuple[str, bytes, bytes] | 
 def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tree | None:
     """The record, checked for its shape now but for its files and shape (a record of another
     shape is none), which ``load_rest`` reads and are checked whole when first asked for
-    (`Tree.where`): none unless they are those the record names by digest."""
+    (`Tree.where`): none unless they are those the record names by id, each file of its
+    overlay among them."""
     if payload is None:
         return None
     try:
-        version, watched, digest, inputs, quick = marshal.loads(payload)
-        if version != FORMAT or type(inputs) is not str or type(digest) is not bytes or len(digest) != 32:
+        version, watched, rest_id, inputs, quick, overlay = marshal.loads(payload)
+        if version != FORMAT or type(inputs) is not str or type(rest_id) is not bytes or len(rest_id) != REST_ID_BYTES:
+            return None
+        if type(overlay) is not dict or len(overlay) > OVERLAY_LIMIT or not _text_map(overlay):
             return None
         if type(watched) is not dict or set(map(type, watched)) - {str}:
             return None
@@ -392,19 +411,27 @@ def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tre
             return None
     except (ValueError, TypeError, EOFError, IndexError, AttributeError):
         return None
-    decoded = functools.cache(lambda: _decoded_rest(load_rest(), digest))
+    decoded = functools.cache(lambda: _decoded_rest(load_rest(), rest_id))
 
+    @functools.cache
     def where() -> Where | None:
         found = decoded()
-        return found[1] if found is not None else None
+        if found is None or not overlay.keys() <= found[1].keys():
+            return None
+        files = found[1]
+        if overlay:
+            files = dict(files)
+            files.update((name, (files[name][0], token)) for name, token in overlay.items())
+        return files
 
     def shape() -> RepositoryFiles:
         found = decoded()
         if found is None:
             raise ValueError("a walk record whose shape does not decode")  # asked only once `where` decoded
-        return _shape(found[0])
+        return _swapped(_shape(found[0]), {found[1][name][1]: token for name, token in overlay.items()})
 
-    return Tree(watched, shape, where, inputs, Quick(*quick) if quick is not None else None, kept_rest=digest)
+    quick_files = Quick(*quick) if quick is not None else None
+    return Tree(watched, shape, where, inputs, quick_files, kept_rest=rest_id, overlay=overlay)
 
 
 def _quick_shape(quick: Any) -> bool:
@@ -415,14 +442,14 @@ def _quick_shape(quick: Any) -> bool:
     return bool(files) and len(signatures) == snapshot.SIGNATURE_BYTES * count and len(ask) == count and not set(ask) - {0, 1}
 
 
-def _decoded_rest(rest: bytes | None, digest: bytes) -> tuple[Any, Where] | None:
+def _decoded_rest(rest: bytes | None, rest_id: bytes) -> tuple[Any, Where] | None:
     """The record's shape (plain) and files, checked whole; None when they are not what
-    `_encode` made for the record (``digest``: of theirs)."""
-    if rest is None or hashlib.sha256(rest).digest() != digest:
+    `_encode` made for the record (``rest_id``: the id they were kept with)."""
+    if rest is None:
         return None
     try:
-        plain, where = marshal.loads(rest)
-        if not _plain_shape(plain):
+        found_id, plain, where = marshal.loads(rest)
+        if found_id != rest_id or not _plain_shape(plain):
             return None
         if type(where) is not dict or set(map(type, where)) - {str} or not _text_pairs(where.values()):
             return None

@@ -464,12 +464,18 @@ def render(
         plan = written(replayed.plan)
         changed, exact = changed_output(plan, out_dir, trust, held(plan))
         seen[:] = [(plan.files, _present(changed))]
-        if not exact and lock is not None:
-            lock.release()
         return exact
 
+    def rendering() -> None:
+        """Clusters are rendered (a while): out/'s lock, if taken for a replay, is let go. A
+        replay whose changes are judged keeps it: its look at out/ stands for the write."""
+        if lock is not None:
+            lock.release()
+
     try:
-        result = render_incremental(repo, out_dir, selection, jobs, cache, replay=True if to_stdout else out_holds)
+        result = render_incremental(
+            repo, out_dir, selection, jobs, cache, replay=True if to_stdout else out_holds, rendering=rendering
+        )
         _cache_warning(output, cache)
         output.diagnostics(result.diagnostics)
         tally = Tally.of(result.diagnostics)
