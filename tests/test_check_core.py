@@ -29,8 +29,8 @@ def _full(obj):
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(_MAPS, _MAPS), min_size=1, max_size=4))
 def test_the_quick_look_at_metadata_maps_says_what_the_full_look_says(objects):
-    for labels, annotations in objects:
-        obj = {"metadata": {"name": "x", "labels": labels, "annotations": annotations}}
+    for labels, notes in objects:
+        obj = {"metadata": {"name": "x", "labels": labels, "annotations": notes}}
         assert object_problems(obj) == _full(obj)
 
 
