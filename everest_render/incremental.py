@@ -31,18 +31,18 @@ from everest_render.cache.kept import KeptFiles, KeptFilesLost
 from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, token_digests, with_texts
 from everest_render.cache.store import Store, renderer_identity
 from everest_render.cache.tree import Tree, load_tree, quick_read, record_tree, save_tree, tree_key
-from everest_render.check.core import identity
 from everest_render.emit.output import OutputPlan
 from everest_render.load.files import RepositoryFiles, read_repository_files
 from everest_render.load.text import SourceFile
-from everest_render.model import ParsedInputs, RenderResult, RepositorySettings, ResolveResult
+from everest_render.results import ParsedInputs, RenderResult, RepositorySettings, ResolveResult
 
 if TYPE_CHECKING:
     from everest_render.pipeline import Selection
 
-# The stages (pipeline.py; load and parse for a changed file's namespaces) are imported by the
-# functions that render: a run that replays the last render (no input changed) loads none of
-# them, nor PyYAML or the schema library (a seventh of that run at 10,000 clusters).
+# The stages (pipeline.py; load and parse for a changed file's namespaces; check) are imported
+# by the functions that render: a run that replays the last render (no input changed) loads
+# none of them, nor the model's classes, PyYAML or the schema library (a sixth of that run
+# at 10,000 clusters).
 
 CLUSTERS = "clusters/"
 Identity = tuple[str, str, str, str]
@@ -299,6 +299,8 @@ def _parts(result: RenderResult, files: RepositoryFiles) -> dict[str, Part] | No
 
 def _spaces(result: RenderResult) -> dict[str, Space]:
     """Each namespace's clusters and object identities (pass-through objects included)."""
+    from everest_render.check.core import identity  # after a render: see above
+
     clusters: dict[str, list[str]] = defaultdict(list)
     identities: dict[str, list[Identity]] = defaultdict(list)
     for cluster in result.resolved.clusters:

@@ -41,9 +41,8 @@ from typing import NamedTuple, TypeVar
 from everest_render.cache.kept import KeptFiles, buckets_of, digest_of
 from everest_render.cache.store import Store
 from everest_render.diagnostics import Diagnostic, Severity
-from everest_render.load.files import ExtensionFolder, RepositoryFiles, SourceSet, read_text
+from everest_render.load.files import ExtensionFolder, ProviderAssets, RepositoryFiles, SourceSet, read_text
 from everest_render.load.text import SourceFile
-from everest_render.model import ProviderAssets
 
 FORMAT = 2  # 2: each record packed (`record_of`)
 # The run entry's: 2, its out/ files kept in bucket entries of their own, by namespace, named

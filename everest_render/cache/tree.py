@@ -40,12 +40,12 @@ from everest_render.load.files import (
     SETTINGS_FILE,
     SETTINGS_FILE_MISSPELT,
     ExtensionFolder,
+    ProviderAssets,
     RepositoryFiles,
     SourceSet,
     builtin_root,
 )
 from everest_render.load.text import SourceFile
-from everest_render.model import ProviderAssets
 
 # 3: with the fingerprint of its shape; 4: the files' stats packed whole, the rest decoded when
 # needed; 5: the rest named by an id it holds (not hashed again), files changed since it apart.

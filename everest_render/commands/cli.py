@@ -414,7 +414,7 @@ def render(
 
     # Not pipeline's: a render replayed from the cache (no input changed) loads no stage.
     from everest_render.incremental import render_incremental
-    from everest_render.model import RenderResult
+    from everest_render.results import RenderResult
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
     if only and not to_stdout:

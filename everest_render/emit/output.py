@@ -22,11 +22,13 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from everest_render.emit.order import object_sort_key
 from everest_render.emit.yaml_text import dump_document
-from everest_render.model import ObjectRef, PassthroughObject, RenderedObject
+
+if TYPE_CHECKING:  # only named in annotations: a replayed render defines no model class
+    from everest_render.model import ObjectRef, PassthroughObject, RenderedObject
 
 INDEX_FILE = ".everest-render-index"
 INDEX_HEADER = "# Files under this folder written by everest-render; `render` prunes only these.\n"
