@@ -19,9 +19,11 @@ were guessed wrong) renders the whole repository, so every diagnostic is what a 
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import operator
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from operator import itemgetter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,18 +31,18 @@ from everest_render.cache.kept import KeptFiles, KeptFilesLost
 from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, token_digests, with_texts
 from everest_render.cache.store import Store, renderer_identity
 from everest_render.cache.tree import Tree, load_tree, quick_read, record_tree, save_tree, tree_key
-from everest_render.check.core import identity
 from everest_render.emit.output import OutputPlan
 from everest_render.load.files import RepositoryFiles, read_repository_files
 from everest_render.load.text import SourceFile
-from everest_render.model import ParsedInputs, RenderResult, RepositorySettings, ResolveResult
+from everest_render.results import ParsedInputs, RenderResult, RepositorySettings, ResolveResult
 
 if TYPE_CHECKING:
     from everest_render.pipeline import Selection
 
-# The stages (pipeline.py; load and parse for a changed file's namespaces) are imported by the
-# functions that render: a run that replays the last render (no input changed) loads none of
-# them, nor PyYAML or the schema library (a seventh of that run at 10,000 clusters).
+# The stages (pipeline.py; load and parse for a changed file's namespaces; check) are imported
+# by the functions that render: a run that replays the last render (no input changed) loads
+# none of them, nor the model's classes, PyYAML or the schema library (a sixth of that run
+# at 10,000 clusters).
 
 CLUSTERS = "clusters/"
 Identity = tuple[str, str, str, str]
@@ -54,11 +56,13 @@ def render_incremental(
     cache: Store | None,
     *,
     replay: bool | Callable[[RenderResult], bool] = True,
+    rendering: Callable[[], None] = lambda: None,
 ) -> RenderResult:
     """`pipeline.render_incremental` (which says what it gives)."""
     if cache is None or not cache.enabled:
         from everest_render.pipeline import read_repository, render_repository
 
+        rendering()
         return render_repository(read_repository(root, out_dir), only, jobs, cache)
     snapshot = Snapshot(cache, renderer_identity(), root, out_dir, repr(only))
     key = tree_key(renderer_identity(), root, out_dir)
@@ -95,10 +99,19 @@ def render_incremental(
     from everest_render.pipeline import read_repository, render_repository  # rendering: see above
 
     shape = shape_of()
-    result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache) if last is not None and last[1].parts and only is None else None
+    if last is not None and last[0] == inputs and last[1].world and only is None:
+        # The entry's own inputs (its replay refused by the caller, who needs the catalogue):
+        # nothing changed since it was made, so nothing is rendered again, and its parts (a
+        # fleet's 14,000 files) are not even decoded to find so.
+        result = _with_catalogue(shape, last[1], snapshot, cache)
+    elif last is not None and last[1].parts and only is None:
+        result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache, rendering)
+    else:
+        result = None
     if result is None:
         texts = with_texts(shape, snapshot.reader.text)
         files = texts or read_repository(root, out_dir)
+        rendering()
         result = render_repository(files, only, jobs, cache)
         if not result.resolved.sensitive:
             parts = _parts(result, files) if only is None else None
@@ -125,16 +138,20 @@ def _replayed(render: Replay) -> RenderResult:
 
 
 def _render_changed(
-    shape: RepositoryFiles, last: Replay, snapshot: Snapshot, inputs: str, jobs: int, cache: Store
+    shape: RepositoryFiles, last: Replay, snapshot: Snapshot, inputs: str, jobs: int, cache: Store, rendering: Callable[[], None]
 ) -> RenderResult | None:
     """The render with every namespace the changes do not touch taken from ``last``; None when
-    it cannot be taken apart so (then the whole repository renders)."""
+    it cannot be taken apart so (then the whole repository renders). ``rendering``: called
+    before any cluster is rendered (not for ``last`` with the catalogue alone)."""
     if _world(shape) != last.world:
         return None
-    sources = {s.path: s for s in shape.own.sources if s.path.startswith(CLUSTERS)}
+    own = shape.own.sources
+    own_paths = list(map(_PATH, own))
+    in_clusters = list(map(str.startswith, own_paths, itertools.repeat(CLUSTERS)))
     # Set operations and C loops over the fleet's files: a Python step per file of 10,000 was
     # much of a one-change run.
-    digests = dict(zip(sources, token_digests([s.text for s in sources.values()]), strict=True))
+    sources = dict(zip(itertools.compress(own_paths, in_clusters), itertools.compress(own, in_clusters), strict=True))
+    digests = dict(zip(sources, token_digests(list(map(_TEXT, sources.values()))), strict=True))
     recorded = dict(zip(last.parts.keys(), map(itemgetter(0), last.parts.values()), strict=True))
     changed = {path for path, _ in digests.items() - recorded.items()}
     removed = last.parts.keys() - sources.keys()
@@ -145,34 +162,29 @@ def _render_changed(
         if text is None:
             return None
         declared[path] = {*_recorded(last, path), *declared_namespaces(SourceFile(path, text))}
-
-    def namespaces_of(path: str) -> Iterable[str]:
-        return declared[path] if path in declared else last.parts[path].namespaces
-
+    namespaces: dict[str, Collection[str]] = dict(zip(last.parts.keys(), map(itemgetter(1), last.parts.values()), strict=True))
+    namespaces.update(declared)  # every file of ``sources`` now: a new one is changed
     touched = {n for path in (*changed, *removed) for n in (*declared.get(path, ()), *_recorded(last, path))}
-    # A file in a touched namespace touches every namespace it has documents in: the files of
-    # each namespace, then the closure from the touched ones.
-    files_in: dict[str, list[str]] = defaultdict(list)
-    for path in sources:
-        for namespace in namespaces_of(path):
-            files_in[namespace].append(path)
+    # A file in a touched namespace touches every namespace it has documents in: to a fixed
+    # point, each pass one C loop over the files (two passes, unless a file spans namespaces).
+    paths = list(sources)
+    spanned = list(map(namespaces.__getitem__, paths))
     rendered: set[str] = set()
-    pending = list(touched)
-    while pending:
-        for path in files_in.get(pending.pop(), ()):
-            if path not in rendered:
-                rendered.add(path)
-                found = [n for n in namespaces_of(path) if n not in touched]
-                touched.update(found)
-                pending += found
+    while True:
+        found = set(itertools.compress(paths, map(operator.not_, map(touched.isdisjoint, spanned)))) - rendered
+        if not found:
+            break
+        rendered |= found
+        touched.update(itertools.chain.from_iterable(map(namespaces.__getitem__, found)))
     if not touched:
         return _with_catalogue(shape, last, snapshot, cache)
-    chosen = [s for s in shape.own.sources if not s.path.startswith(CLUSTERS) or s.path in rendered]
+    chosen = itertools.compress(own, map(operator.or_, map(operator.not_, in_clusters), map(rendered.__contains__, own_paths)))
     rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
     if rest is None or snapshot.reader.moved:
         return None  # a file changed since its stat: the world may not be the recorded one
     from everest_render.pipeline import render_repository  # rendering: see above
 
+    rendering()
     result = render_repository(rest, None, jobs, cache)
     parts = _parts(result, rest)
     if parts is None or result.resolved.sensitive:
@@ -182,16 +194,19 @@ def _render_changed(
         return None  # a namespace guessed wrong: the render would be partial there
     if not all(path.split("/", 1)[0] in touched for path in result.plan.files):
         return None
-    kept_spaces = {name: space for name, space in last.spaces.items() if name not in touched}
-    kept = {path for path in last.files if path.split("/", 1)[0] not in touched}
-    refs = [(name, cluster) for name, space in (*kept_spaces.items(), *spaces.items()) for cluster in space.clusters]
-    objects = [i for space in (*kept_spaces.values(), *spaces.values()) for i in space.identities]
+    kept_names = list(itertools.compress(last.spaces, map(operator.not_, map(touched.__contains__, last.spaces))))
+    kept_spaces = dict(zip(kept_names, map(last.spaces.__getitem__, kept_names), strict=True))
+    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, map(_namespace_folder, last.files)))))
+    every = {**kept_spaces, **spaces}
+    refs = list(itertools.chain.from_iterable(map(zip, map(itertools.repeat, every), map(_CLUSTERS_OF, every.values()))))
+    objects = list(itertools.chain.from_iterable(map(_IDENTITIES_OF, every.values())))
     if _repeats(refs) or _repeats(objects) or kept & result.plan.files.keys() or not isinstance(last.files, KeptFiles):
         return None
     # The files kept stay unread (their digests are known): only what out/ lacks is read.
     plan = OutputPlan(last.files.merged(result.plan.files, keep=kept))
     clusters = len(result.resolved.clusters) + sum(len(space.clusters) for space in kept_spaces.values())
-    all_parts = {path: part for path, part in last.parts.items() if path in sources and path not in rendered}
+    still = map(operator.and_, map(sources.__contains__, last.parts), map(operator.not_, map(rendered.__contains__, last.parts)))
+    all_parts = dict(itertools.compress(last.parts.items(), still))
     render = Replay(clusters, plan.files, (), last.world, {**all_parts, **parts}, {**kept_spaces, **spaces})
     snapshot.keep(inputs, render)  # no file changed since its stat: the texts rendered are those it names
     return dataclasses.replace(result, plan=plan, replayed_clusters=clusters)
@@ -202,7 +217,7 @@ def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, ca
     judges destructive changes: nothing under clusters/ changed."""
     from everest_render.pipeline import resolve_repository  # resolving: see above
 
-    world = with_texts(_only_sources(shape, [s for s in shape.own.sources if not s.path.startswith(CLUSTERS)]), snapshot.reader.text)
+    world = with_texts(_only_sources(shape, _world_sources(shape)), snapshot.reader.text)
     resolved = resolve_repository(world, cache) if world is not None else None
     if resolved is None or resolved.catalog is None:
         return None
@@ -221,6 +236,15 @@ def _recovered(shape: RepositoryFiles, snapshot: Snapshot, inputs: str, jobs: in
     from everest_render.pipeline import render_repository  # rendering: see above
 
     return render_repository(files, None, jobs, None).plan.files
+
+
+_PATH, _TEXT = attrgetter("path"), attrgetter("text")
+_CLUSTERS_OF, _IDENTITIES_OF = attrgetter("clusters"), attrgetter("identities")
+
+
+def _namespace_folder(path: str) -> str:
+    """The out/ folder (a namespace's) an out/ file is in."""
+    return path.partition("/")[0]
 
 
 def _recorded(last: Replay, path: str) -> tuple[str, ...]:
@@ -275,6 +299,8 @@ def _parts(result: RenderResult, files: RepositoryFiles) -> dict[str, Part] | No
 
 def _spaces(result: RenderResult) -> dict[str, Space]:
     """Each namespace's clusters and object identities (pass-through objects included)."""
+    from everest_render.check.core import identity  # after a render: see above
+
     clusters: dict[str, list[str]] = defaultdict(list)
     identities: dict[str, list[Identity]] = defaultdict(list)
     for cluster in result.resolved.clusters:
@@ -289,7 +315,13 @@ def _spaces(result: RenderResult) -> dict[str, Space]:
 
 def _world(files: RepositoryFiles) -> str:
     """The fingerprint of every input outside clusters/ (problems reading clusters/ included)."""
-    return fingerprint(_only_sources(files, [s for s in files.own.sources if not s.path.startswith(CLUSTERS)]), token_digest)
+    return fingerprint(_only_sources(files, _world_sources(files)), token_digest)
+
+
+def _world_sources(files: RepositoryFiles) -> list[SourceFile]:
+    """The repository's own files outside clusters/ (C loops over a fleet's 10,000 there)."""
+    own = files.own.sources
+    return list(itertools.compress(own, map(operator.not_, map(str.startswith, map(_PATH, own), itertools.repeat(CLUSTERS)))))
 
 
 def _only_sources(files: RepositoryFiles, sources: Iterable[SourceFile]) -> RepositoryFiles:

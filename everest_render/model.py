@@ -8,12 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from everest_render.diagnostics import Diagnostic, has_errors
+# What the read stage gives and the values of a whole run are named here too, where most of
+# the package finds them (load/files.py, results.py: a replayed render defines no class here).
+from everest_render.load.files import ProviderAssets as ProviderAssets
+from everest_render.results import ParsedInputs as ParsedInputs
+from everest_render.results import RenderResult as RenderResult
+from everest_render.results import RepositorySettings as RepositorySettings
+from everest_render.results import ResolveResult as ResolveResult
 
 if TYPE_CHECKING:  # only named in annotations: the model loads no stage (nor YAML library)
-    from everest_render.emit.output import OutputPlan
     from everest_render.load.documents import Document
-    from everest_render.resolve.catalog import Catalog
 
 RENDERER_LABELS = ("app.kubernetes.io/managed-by", "everest.percona.com/cluster")
 MANAGED_BY = "everest-render"
@@ -62,30 +66,6 @@ class GitopsDefaults:
     keep_volumes: bool | None = None
     namespaces: Mapping[str, GitopsDefaults] = field(default_factory=dict)
     source: str = ""  # the settings file, for explain
-
-
-@dataclass(frozen=True)
-class RepositorySettings:
-    """The repository's ``everest-render.yaml`` (kind RepositorySettings), schema-validated.
-
-    Optional: without the file every section takes its default. One field per top-level
-    section of ``spec``, named as the section in snake_case (``parse/settings.py`` fills each
-    from its section, as written unless a parser is registered there for it). ``document`` is
-    None without the file, and locates every value of it otherwise.
-    """
-
-    document: Document | None = None
-    # spec.catalogue: versions added to definitions in effect, without copying them.
-    catalogue: tuple[AddedVersion, ...] = ()
-    gitops: GitopsDefaults | None = None
-    # spec.extensions: which extensions the repository enables, and their settings as written.
-    extensions: Mapping[str, ExtensionChoice] = field(default_factory=dict)
-    # spec.operatorReleases: per provider, the operator release it targets (resolve/releases.py).
-    operator_releases: tuple[ReleasePin, ...] = ()
-
-    @property
-    def file(self) -> str | None:
-        return self.document.source.path if self.document is not None else None
 
 
 @dataclass(frozen=True)
@@ -220,15 +200,6 @@ class OperatorRelease:
     schemas: Mapping[str, str]  # kind -> schema file, relative to the provider folder
     crds: str  # the folder under crds/<operator>/ holding this release's CRDs
     preview: bool = False
-
-
-@dataclass(frozen=True)
-class ProviderAssets:
-    """The provider folder's files, read by the load stage so rendering stays pure."""
-
-    templates: Mapping[str, str]  # every *.j2 file, by path relative to the folder
-    schemas: Mapping[str, str]  # every *.json file, by path relative to the folder
-    unreadable: frozenset[str] = frozenset()  # files that could not be read (load reported why)
 
 
 @dataclass(frozen=True)
@@ -708,68 +679,3 @@ class EmittedObject:
     cluster: ObjectRef
     template: str
     shared: bool = False
-
-
-# --- what the stages give ---------------------------------------------------------------
-# Here rather than beside the stages that make them, so that a render replayed from the cache
-# (incremental.py: no input changed) gives its result without loading any stage.
-
-
-@dataclass(frozen=True)
-class ParsedInputs:
-    """One root's documents, sorted into kinds and parsed."""
-
-    definitions: tuple[Definition, ...]
-    providers: tuple[Provider, ...]
-    clusters: tuple[DatabaseCluster, ...]
-    backup_storages: tuple[BackupStorage, ...]
-    monitoring_configs: tuple[MonitoringConfig, ...]
-    broken: frozenset[str]  # names of definitions/providers that failed to parse
-    passthrough: tuple[PassthroughObject, ...]
-    diagnostics: tuple[Diagnostic, ...]
-
-
-@dataclass(frozen=True)
-class ResolveResult:
-    """What load, parse and resolve gave: the catalogue, the resolved clusters and the diagnostics."""
-
-    catalog: Catalog | None
-    clusters: tuple[ResolvedCluster, ...]
-    inputs: ParsedInputs
-    diagnostics: tuple[Diagnostic, ...]
-    settings: RepositorySettings
-    # What may be secret in the repository's documents: masked in every message (check/secrets.py).
-    sensitive: frozenset[str] = frozenset()
-    extensions: tuple[AppliedExtension, ...] = ()  # enabled, in the order they apply
-
-    @property
-    def failed(self) -> bool:
-        return has_errors(self.diagnostics)
-
-
-@dataclass(frozen=True)
-class RenderResult:
-    """What a render gave: the objects, the output plan and every diagnostic."""
-
-    resolved: ResolveResult
-    objects: tuple[RenderedObject, ...]  # only when asked for (render_repository's keep_objects)
-    plan: OutputPlan
-    diagnostics: tuple[Diagnostic, ...]
-    # A render taken whole or in part from the cache (`render_incremental`): how many clusters
-    # it rendered. ``resolved``, ``objects`` and ``emitted`` then hold only what was rendered
-    # afresh (nothing, and no catalogue, for a whole replay); the plan and diagnostics are whole.
-    replayed_clusters: int | None = None
-    emitted: tuple[EmittedObject, ...] = ()  # every object rendered, in the plan's files
-
-    @property
-    def failed(self) -> bool:
-        return has_errors(self.diagnostics)
-
-    @property
-    def replayed(self) -> bool:
-        """Taken whole from the cache: no catalogue, no objects (only its plan and diagnostics)."""
-        return self.replayed_clusters is not None and self.resolved.catalog is None
-
-    @property
-    def cluster_count(self) -> int:
-        return self.replayed_clusters if self.replayed_clusters is not None else len(self.resolved.clusters)

@@ -14,7 +14,6 @@ ResourceList. Each stage returns new frozen values and its diagnostics; nothing 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -106,7 +105,8 @@ class RenderedSlice:
 
     def lean(self) -> RenderedSlice:
         """The slice without the objects its files and ``emitted`` already say."""
-        return dataclasses.replace(self, objects=tuple(o for o in self.objects if o.extension is not None))
+        # Built directly: `dataclasses.replace` looks every field up again, once per cluster.
+        return RenderedSlice(tuple(o for o in self.objects if o.extension is not None), self.files, self.diagnostics, self.emitted)
 
 
 def emitted_objects(objects: Iterable[RenderedObject]) -> tuple[EmittedObject, ...]:
@@ -230,6 +230,7 @@ def render_incremental(
     cache: Store | None = None,
     *,
     replay: bool | Callable[[RenderResult], bool] = True,
+    rendering: Callable[[], None] = lambda: None,
 ) -> RenderResult:
     """read -> `render_repository`, for ``render``: with ``cache``, the inputs are first known by
     their stat and recorded digests (cache/snapshot.py), and when none changed since the last
@@ -237,10 +238,12 @@ def render_incremental(
     replay: no file is read, parsed or resolved); when only cluster files changed, only they
     are (incremental.py). ``replay``: False when the caller needs the catalogue, which a whole
     replay does not hold; or a test of the replayed result, whose False sends the render on
-    from the files already read, as with False. The plan and diagnostics are the same either way."""
+    from the files already read, as with False. The plan and diagnostics are the same either way.
+    ``rendering``: called before any cluster is rendered (a caller's lock let go), so not when a
+    replay refused by its test goes on with its own plan, only the catalogue resolved."""
     from everest_render import incremental  # with or without the cache
 
-    return incremental.render_incremental(root, out_dir, only, jobs, cache, replay=replay)
+    return incremental.render_incremental(root, out_dir, only, jobs, cache, replay=replay, rendering=rendering)
 
 
 def _provider_problems(providers: Sequence[Provider]) -> list[Diagnostic]:

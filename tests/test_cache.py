@@ -257,6 +257,8 @@ EDITS = st.one_of(
     st.tuples(st.just("remove"), st.sampled_from(NAMES), st.none()),
     st.tuples(st.just("shift"), st.sampled_from(NAMES), st.integers(1, 3)),  # comment lines: every position moves
     st.tuples(st.just("duplicate"), st.sampled_from(NAMES), st.none()),
+    st.tuples(st.just("move"), st.sampled_from(NAMES), st.sampled_from(["ns", "other", "third"])),  # to another namespace
+    st.tuples(st.just("span"), st.none(), st.booleans()),  # one file with documents in two namespaces (or gone)
     st.tuples(st.just("template"), st.none(), st.sampled_from(range(len(TEMPLATES)))),
     st.tuples(st.just("settings"), st.none(), st.sampled_from(range(len(SETTINGS)))),
     st.tuples(st.just("image"), st.none(), st.sampled_from(["db:1.0", "db:1.1"])),
@@ -273,6 +275,12 @@ def apply(repo: Repo, edit: tuple[str, str | None, object]) -> None:
         path.unlink()
     elif what == "shift" and path.exists():
         path.write_text("# moved\n" * int(str(value)) + path.read_text())
+    elif what == "move":
+        repo.write(f"clusters/{name}.yaml", toy_cluster(str(name), namespace=str(value)))
+    elif what == "span":
+        spanning = repo.root / "clusters" / "span.yaml"
+        text = toy_cluster("span-a", namespace="ns") + "---\n" + toy_cluster("span-b", namespace="third")
+        spanning.write_text(text) if value else spanning.unlink(missing_ok=True)
     elif what == "duplicate":
         repo.write(f"clusters/copy-of-{name}.yaml", toy_cluster(str(name), namespace=SPACES[str(name)]))
     elif what == "template":

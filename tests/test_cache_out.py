@@ -176,6 +176,43 @@ def test_a_render_holding_outs_lock_keeps_another_from_writing_meanwhile(repo, t
     released.release()
 
 
+def test_a_replay_whose_changes_are_judged_keeps_outs_lock_to_the_write(repo, tmp_path, monkeypatch, later):
+    """After `--check` kept the render of an edit, `render` replays it, judges its changes to
+    out/ (the catalogue alone resolved) and writes them under the lock of its one look; a run
+    that renders clusters lets the lock go first (a while: another run may write meanwhile)."""
+    from everest_render import pipeline
+
+    toy(repo)
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        assert run(repo, cache=cache)[0] == 0
+    out = repo.root / "out"
+    free_while_rendering: list[bool] = []
+    real_render = pipeline.render_repository
+
+    def render_repository(*args, **kwargs):
+        other = output.OutputLock(out)
+        free_while_rendering.append(other.take())
+        other.release()
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "render_repository", render_repository)
+    looks = counted_out_looks(monkeypatch)
+    repo.write("clusters/db2.yaml", toy_cluster("db2", replicas=3, namespace="b"))
+    assert run(repo, "--check", cache=cache)[0] == 1
+    decoded: list[bytes] = []
+    real_decoded = snapshot._Layout._decoded
+    monkeypatch.setattr(snapshot._Layout, "_decoded", lambda self: decoded.append(self.apart) or real_decoded(self))
+    assert run(repo, cache=cache) == (0, "everest-render: 3 clusters rendered; 1 file written, 2 unchanged, 0 removed\n")
+    assert looks == [3, 3] and free_while_rendering == [True]  # the check's render; the render's replay, judged
+    assert decoded == []  # the entry's own inputs: its parts not decoded to find nothing changed
+    repo.write("clusters/db2.yaml", toy_cluster("db2", replicas=2, namespace="b"))
+    looks.clear()
+    assert run(repo, cache=cache) == (0, "everest-render: 3 clusters rendered; 1 file written, 2 unchanged, 0 removed\n")
+    assert looks == [3] and free_while_rendering == [True, True]  # the namespace rendered with the lock let go
+    assert run(repo, "--check", cache=cache)[0] == 0
+
+
 @pytest.mark.parametrize("how", ["same size and mtime", "removed", "a link to other bytes"])
 def test_an_out_file_changed_behind_the_cache_is_rewritten_and_reported(repo, tmp_path, later, how):
     toy(repo)

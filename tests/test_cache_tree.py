@@ -13,7 +13,7 @@ import pytest
 from everest_render import incremental
 from everest_render.cache import snapshot
 from everest_render.cache.store import Store, renderer_identity
-from everest_render.cache.tree import FORMAT, _decode, tree_key
+from everest_render.cache.tree import FORMAT, OVERLAY_LIMIT, _decode, tree_key
 from everest_render.pipeline import read_repository, render_incremental, render_repository
 from tests.test_cache import toy_cluster, written
 from tests.test_templates import GOOD_TEMPLATE, write_toy_provider
@@ -106,9 +106,14 @@ def test_a_repository_with_a_link_is_always_walked(repo, tmp_path, later, walks)
     assert len(walks) == 3
 
 
-def test_a_record_older_than_the_manifest_never_lends_an_old_digest(repo, tmp_path, later, walks):
+@pytest.mark.parametrize("overlay", [True, False])
+def test_a_record_older_than_the_manifest_never_lends_an_old_digest(repo, tmp_path, later, walks, monkeypatch, overlay):
     # Two runs saving in turn can leave the walk's record of one run beside the other's
     # manifest: a file known by its stat is taken with the manifest's digest, not the record's.
+    from everest_render.cache import tree as tree_module
+
+    if not overlay:
+        monkeypatch.setattr(tree_module, "OVERLAY_LIMIT", 0)  # every change keeps the rest anew
     toy(repo)
     store = Store.open(tmp_path / "cache")
     render(repo, store)
@@ -121,9 +126,10 @@ def test_a_record_older_than_the_manifest_never_lends_an_old_digest(repo, tmp_pa
     assert entry.read_bytes() != old  # the record holds the new digest now
     entry.write_bytes(old)  # as if the earlier run had saved its record last
     assert b'replicas: "3"' in render(repo, store).plan.files["a/db0.yaml"]
-    # Its files' stats are not the files' now, and it names a rest (its files and shape) that
-    # the later run replaced: no record, so the repository is walked.
-    assert len(walks) == 2
+    # Its files' stats are not the files' now: the changed file is read again. With the change
+    # in the later record's overlay, the rest (its files and shape) is the one it names; kept
+    # anew, it names a rest the later run replaced: no record, so the repository is walked.
+    assert len(walks) == (1 if overlay else 2)
 
 
 def test_a_corrupt_walk_record_is_never_trusted(repo, tmp_path, later, walks):
@@ -143,10 +149,11 @@ def test_a_corrupt_walk_record_is_never_trusted(repo, tmp_path, later, walks):
     fingerprint = "0" * 64
     files = {"a": ("/r/a", "t")}
 
-    def record(watched=good, shape=plain, where=files, inputs=fingerprint, quick=None, version=FORMAT, rest=None):
-        rest = dumps((shape, where)) if rest is None else rest
-        digest = __import__("hashlib").sha256(rest).digest()
-        return _decode(dumps((version, watched, digest, inputs, quick)), lambda: rest)
+    rest_id = bytes(16)
+
+    def record(watched=good, shape=plain, where=files, inputs=fingerprint, quick=None, version=FORMAT, rest=None, overlay=None):
+        rest = dumps((rest_id, shape, where)) if rest is None else rest
+        return _decode(dumps((version, watched, rest_id, inputs, quick, overlay or {})), lambda: rest)
 
     def files_of(found):  # the files and shape, checked whole when first asked for
         return found.where_or_none() if found is not None else None
@@ -174,9 +181,16 @@ def test_a_corrupt_walk_record_is_never_trusted(repo, tmp_path, later, walks):
     bad_extension = (*plain[:3], [("e", ("m.yaml", "x"), ({}, {}), "yes")])
     assert files_of(record(shape=bad_extension)) is None  # an extension's flag that is no bool
     assert files_of(record(rest=b"not marshal")) is None
-    named = dumps((FORMAT, good, bytes(32), fingerprint, None))  # names a rest of other bytes
-    assert files_of(_decode(named, lambda: dumps((plain, files)))) is None
+    named = dumps((FORMAT, good, b"\1" * 16, fingerprint, None, {}))  # names another rest
+    assert files_of(_decode(named, lambda: dumps((rest_id, plain, files)))) is None
     assert files_of(_decode(named, lambda: None)) is None  # its rest gone
+    assert record(rest=dumps((plain, files))) is not None and files_of(record(rest=dumps((plain, files)))) is None  # format 4's
+    # Files changed since the rest was kept, in the record's overlay: their tokens put in.
+    changed = record(overlay={"a": "t2"})
+    assert files_of(changed) == {"a": ("/r/a", "t2")} and changed.shape.builtin.sources[0].text == "t2"
+    assert files_of(record(overlay={"b": "x"})) is None  # not a file of the rest
+    assert record(overlay={"a": 1}) is None and record(overlay=[("a", "t2")]) is None
+    assert record(overlay={str(n): "t" for n in range(OVERLAY_LIMIT + 1)}) is None  # beyond its bound
 
 
 def test_a_run_after_no_change_reads_no_manifest_and_no_shape(repo, tmp_path, later, walks, monkeypatch):
@@ -208,6 +222,16 @@ def test_a_run_after_no_change_reads_no_manifest_and_no_shape(repo, tmp_path, la
     assert b'replicas: "3"' in render(repo, store).plan.files["a/db0.yaml"]
     assert len(decoded) == 1 and len(walks) == 1
     assert stats.count(str(repo.root / "clusters/b/db2.yaml")) == 1
+    # The change is kept in the record's overlay: the rest (files and shape) not written again.
+    from everest_render.cache.tree import _rest_key
+
+    key = tree_key(renderer_identity(), repo.root, repo.root / "out")
+    assert key in saved and _rest_key(key) not in saved
+    saved.clear()
+    repo.write("clusters/b/db2.yaml", toy_cluster("db2", 2, namespace="b"))
+    assert b'replicas: "2"' in render(repo, store).plan.files["b/db2.yaml"]
+    assert b'replicas: "3"' in render(repo, store).plan.files["a/db0.yaml"]  # the overlay's first change still there
+    assert _rest_key(key) not in saved and len(walks) == 1
 
 
 def test_files_asked_about_one_by_one_when_a_stat_is_out_of_the_packed_range(tmp_path, later):
@@ -281,3 +305,33 @@ def test_a_file_too_new_to_record_is_asked_about_and_the_others_known_by_the_rec
 
     key = tree_key(renderer_identity(), repo.root, repo.root / "out")
     assert key in saved and _rest_key(key) not in saved
+
+
+def test_the_record_after_a_change_holds_what_the_readers_records_say(repo, tmp_path, monkeypatch, walks):
+    """The signatures a change's record keeps, made from the record's own and the few files
+    asked about (no Python step per file), are those the stat reader's records give; a file
+    too new to record is flagged, to be asked about by the next run."""
+    from everest_render.cache import tree as tree_module
+
+    compared: list[tuple[bool, bytes]] = []
+    real = tree_module._quick_of
+
+    def quick_of(tree, known):
+        found = real(tree, known)
+        if tree.quick_now is not None and found is not None:
+            compared.append((found == tree_module._quick(tree.where, known), found[2]))
+        return found
+
+    monkeypatch.setattr(tree_module, "_quick_of", quick_of)
+    toy(repo)
+    store = Store.open(tmp_path / "cache")
+    monkeypatch.setattr(snapshot, "now", lambda: time.time_ns() + 10 * snapshot.RACY_NS)
+    for _ in range(2):
+        render(repo, store)
+    repo.write("clusters/a/db0.yaml", toy_cluster("db0", 3, namespace="a"))
+    render(repo, store)
+    assert compared == [(True, bytes(len(compared[0][1])))]  # every file recorded
+    monkeypatch.setattr(snapshot, "now", time.time_ns)  # the file edited now is too new to record
+    repo.write("clusters/b/db2.yaml", toy_cluster("db2", 2, namespace="b"))
+    render(repo, store)
+    assert len(compared) == 2 and compared[1][0] and sum(compared[1][1]) == 1 and len(walks) == 1

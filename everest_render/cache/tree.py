@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from everest_render.cache import snapshot
 from everest_render.cache.store import Store
@@ -40,14 +40,20 @@ from everest_render.load.files import (
     SETTINGS_FILE,
     SETTINGS_FILE_MISSPELT,
     ExtensionFolder,
+    ProviderAssets,
     RepositoryFiles,
     SourceSet,
     builtin_root,
 )
 from everest_render.load.text import SourceFile
-from everest_render.model import ProviderAssets
 
-FORMAT = 4  # 3: with the fingerprint of its shape; 4: the files' stats packed whole, the rest decoded when needed
+# 3: with the fingerprint of its shape; 4: the files' stats packed whole, the rest decoded when
+# needed; 5: the rest named by an id it holds (not hashed again), files changed since it apart.
+FORMAT = 5
+# Files whose tokens changed since the rest was kept, held by the record itself (a change of a
+# few files writes the record alone: the rest is a fleet's 3.5 MB); beyond, the rest anew.
+OVERLAY_LIMIT = 64
+REST_ID_BYTES = 16
 Stat = bytes  # snapshot.FOLDER_STAT-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
@@ -101,15 +107,21 @@ class Tree:
         inputs: str | None = None,
         quick: Quick | None = None,
         kept_rest: bytes | None = None,
+        overlay: dict[str, str] | None = None,
+        quick_now: Quick | None = None,
     ) -> None:
         self.watched = watched
         self._shape = shape
         self._where = where
         self._inputs = inputs
         self.quick = quick
-        # The digest of the rest (files and shape) kept in the cache, when this record's are
-        # exactly those: saving it again writes the record alone.
+        # The id of the rest (files and shape) kept in the cache, when this record's are those
+        # with the tokens of ``overlay`` (name -> token): saving it again writes the record alone.
         self.kept_rest = kept_rest
+        self.overlay = overlay or {}
+        # Its files' signatures as the stat reader knows them now, when `quick_read` made them
+        # from the record's own and the few files it asked about (else made from the reader's).
+        self.quick_now = quick_now
 
     @property
     def shape(self) -> RepositoryFiles:
@@ -147,12 +159,13 @@ def load_tree(store: Store, key: str) -> Tree | None:
 def save_tree(store: Store, key: str, tree: Tree, before: Tree | None, known: dict[str, bytes] | None = None) -> None:
     """Keep ``tree`` (``known``: the stat reader's records, snapshot.StatReader.seen, for its
     files' stats at once): its files and shape in an entry of their own, which the record
-    names by digest (a run after no change reads only the record; two runs saving at once
-    leave a record that names the other's rest, which is then no record)."""
+    names by an id the entry holds (a run after no change reads only the record; two runs
+    saving at once leave a record that names the other's rest, which is then no record)."""
     if tree is not before:  # `quick_read` gives the record itself when nothing changed
-        if tree.kept_rest is not None:  # its files and shape as kept: the record alone, anew
+        if tree.kept_rest is not None:  # its files and shape as kept, but the overlay's: the record alone, anew
+            quick = _quick_of(tree, known or {})
             try:
-                store.save(key, marshal.dumps((FORMAT, tree.watched, tree.kept_rest, tree.inputs, _quick(tree.where, known or {}))))
+                store.save(key, marshal.dumps((FORMAT, tree.watched, tree.kept_rest, tree.inputs, quick, tree.overlay)))
             except ValueError:
                 pass
             return
@@ -185,9 +198,11 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     where = tree.where_or_none()
     if where is None:
         return None
-    if now is not False and tree.quick is not None and "\0".join(map(itemgetter(0), where.values())) == tree.quick.files:
+    same = now is not False and tree.quick is not None and "\0".join(map(itemgetter(0), where.values())) == tree.quick.files
+    known = tree.quick if same and not isinstance(now, bool) else None
+    if known is not None and not isinstance(now, bool):
         # The files' stats taken once: those as recorded are known so, the others asked about.
-        asking = reader.known_by(where, now, tree.quick.recorded(), tree.quick.ask)
+        asking = reader.known_by(where, now, known.recorded(), known.ask)
     else:
         asking = reader.changed(where)
     changed: dict[str, str] = {}
@@ -198,13 +213,20 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
         changed[name] = token
     if not changed:
         return tree
-    asked = {name: (path, changed.get(name, was)) for name, (path, was) in where.items()}
+    asked = dict(where)  # a copy in C, the few changed put in
+    asked.update((name, (where[name][0], token)) for name, token in changed.items())
+    fresh = None
+    if known is not None and not isinstance(now, bool):
+        fresh = _quick_now(known, now, reader.asked_at, [asked[name] for name in asking], reader.seen)
     if all(where[name][1] == token for name, token in changed.items()):
         # Read again (its record too new, or only its stat changed) but holding what it did:
         # the same shape, files and fingerprint (made only if asked for), kept anew for its stats.
-        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=tree.kept_rest)
+        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=tree.kept_rest, overlay=tree.overlay, quick_now=fresh)
     shape = _swapped(tree.shape, {where[name][1]: token for name, token in changed.items()})
-    return Tree(tree.watched, shape, asked)
+    overlay = {**tree.overlay, **changed}
+    if tree.kept_rest is not None and len(overlay) <= OVERLAY_LIMIT:
+        return Tree(tree.watched, shape, asked, kept_rest=tree.kept_rest, overlay=overlay, quick_now=fresh)  # the rest as kept
+    return Tree(tree.watched, shape, asked, quick_now=fresh)
 
 
 def _unchanged(watched: dict[str, tuple[bool, Stat]]) -> bool:
@@ -347,11 +369,39 @@ def _encode(tree: Tree, known: dict[str, bytes]) -> tuple[bytes, bytes] | None:
         for e in shape.extensions
     ]
     plain = (source_set(shape.builtin), source_set(shape.own), settings, extensions)
+    # Named by an id of its own, not by its digest: the store checks an entry's bytes when it
+    # reads them, so a rest holding the id its record names is the one saved with it.
+    rest_id = os.urandom(REST_ID_BYTES)
     try:
-        rest = marshal.dumps((plain, tree.where))
-        return marshal.dumps((FORMAT, tree.watched, hashlib.sha256(rest).digest(), tree.inputs, _quick(tree.where, known))), rest
+        rest = marshal.dumps((rest_id, plain, tree.where))
+        return marshal.dumps((FORMAT, tree.watched, rest_id, tree.inputs, _quick_of(tree, known), {})), rest
     except ValueError:
         return None
+
+
+def _quick_of(tree: Tree, known: dict[str, bytes]) -> tuple[str, bytes, bytes] | None:
+    """`_quick` of ``tree``'s files, or as `quick_read` made it."""
+    if tree.quick_now is not None:
+        return tree.quick_now.files, tree.quick_now.signatures, tree.quick_now.ask
+    return _quick(tree.where, known)
+
+
+def _quick_now(quick: Quick, now: list[bytes | None], at: list[int], asked: list[tuple[str, str]], seen: dict[str, bytes]) -> Quick | None:
+    """`_quick` after `StatReader.known_by` told which files to ask about (``at``, by place in
+    ``quick``'s files; ``asked``: each one's file and token once read), without a Python step per
+    file of a fleet: every other file's signature ``now`` is the one recorded; each asked about
+    has the reader's record of it, else (too new to record) is asked about by the next run."""
+    signatures = list(now)
+    ask = bytearray(len(signatures))
+    for index, (path, token) in zip(at, asked, strict=True):
+        record = seen.get(path)
+        if record is not None and record[snapshot.SIGNATURE_BYTES :].hex() == snapshot.token_digest(token):
+            signatures[index] = record[: snapshot.SIGNATURE_BYTES]
+        else:
+            signatures[index], ask[index] = bytes(snapshot.SIGNATURE_BYTES), 1
+    if None in signatures:
+        return None  # cannot be: a file that is no regular file is asked about
+    return Quick(quick.files, b"".join(cast("list[bytes]", signatures)), bytes(ask))
 
 
 def _quick(where: Where, known: dict[str, bytes]) -> tuple[str, bytes, bytes] | None:
@@ -374,12 +424,15 @@ def _quick(where: Where, known: dict[str, bytes]) -> tuple[str, bytes, bytes] | 
 def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tree | None:
     """The record, checked for its shape now but for its files and shape (a record of another
     shape is none), which ``load_rest`` reads and are checked whole when first asked for
-    (`Tree.where`): none unless they are those the record names by digest."""
+    (`Tree.where`): none unless they are those the record names by id, each file of its
+    overlay among them."""
     if payload is None:
         return None
     try:
-        version, watched, digest, inputs, quick = marshal.loads(payload)
-        if version != FORMAT or type(inputs) is not str or type(digest) is not bytes or len(digest) != 32:
+        version, watched, rest_id, inputs, quick, overlay = marshal.loads(payload)
+        if version != FORMAT or type(inputs) is not str or type(rest_id) is not bytes or len(rest_id) != REST_ID_BYTES:
+            return None
+        if type(overlay) is not dict or len(overlay) > OVERLAY_LIMIT or not _text_map(overlay):
             return None
         if type(watched) is not dict or set(map(type, watched)) - {str}:
             return None
@@ -392,19 +445,27 @@ def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tre
             return None
     except (ValueError, TypeError, EOFError, IndexError, AttributeError):
         return None
-    decoded = functools.cache(lambda: _decoded_rest(load_rest(), digest))
+    decoded = functools.cache(lambda: _decoded_rest(load_rest(), rest_id))
 
+    @functools.cache
     def where() -> Where | None:
         found = decoded()
-        return found[1] if found is not None else None
+        if found is None or not overlay.keys() <= found[1].keys():
+            return None
+        files = found[1]
+        if overlay:
+            files = dict(files)
+            files.update((name, (files[name][0], token)) for name, token in overlay.items())
+        return files
 
     def shape() -> RepositoryFiles:
         found = decoded()
         if found is None:
             raise ValueError("a walk record whose shape does not decode")  # asked only once `where` decoded
-        return _shape(found[0])
+        return _swapped(_shape(found[0]), {found[1][name][1]: token for name, token in overlay.items()})
 
-    return Tree(watched, shape, where, inputs, Quick(*quick) if quick is not None else None, kept_rest=digest)
+    quick_files = Quick(*quick) if quick is not None else None
+    return Tree(watched, shape, where, inputs, quick_files, kept_rest=rest_id, overlay=overlay)
 
 
 def _quick_shape(quick: Any) -> bool:
@@ -415,14 +476,14 @@ def _quick_shape(quick: Any) -> bool:
     return bool(files) and len(signatures) == snapshot.SIGNATURE_BYTES * count and len(ask) == count and not set(ask) - {0, 1}
 
 
-def _decoded_rest(rest: bytes | None, digest: bytes) -> tuple[Any, Where] | None:
+def _decoded_rest(rest: bytes | None, rest_id: bytes) -> tuple[Any, Where] | None:
     """The record's shape (plain) and files, checked whole; None when they are not what
-    `_encode` made for the record (``digest``: of theirs)."""
-    if rest is None or hashlib.sha256(rest).digest() != digest:
+    `_encode` made for the record (``rest_id``: the id they were kept with)."""
+    if rest is None:
         return None
     try:
-        plain, where = marshal.loads(rest)
-        if not _plain_shape(plain):
+        found_id, plain, where = marshal.loads(rest)
+        if found_id != rest_id or not _plain_shape(plain):
             return None
         if type(where) is not dict or set(map(type, where)) - {str} or not _text_pairs(where.values()):
             return None

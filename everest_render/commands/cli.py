@@ -414,7 +414,7 @@ def render(
 
     # Not pipeline's: a render replayed from the cache (no input changed) loads no stage.
     from everest_render.incremental import render_incremental
-    from everest_render.model import RenderResult
+    from everest_render.results import RenderResult
 
     _exclusive(ctx, "check", "to_stdout", "--check compares out/ with the render, --stdout prints the render instead")
     if only and not to_stdout:
@@ -464,12 +464,18 @@ def render(
         plan = written(replayed.plan)
         changed, exact = changed_output(plan, out_dir, trust, held(plan))
         seen[:] = [(plan.files, _present(changed))]
-        if not exact and lock is not None:
-            lock.release()
         return exact
 
+    def rendering() -> None:
+        """Clusters are rendered (a while): out/'s lock, if taken for a replay, is let go. A
+        replay whose changes are judged keeps it: its look at out/ stands for the write."""
+        if lock is not None:
+            lock.release()
+
     try:
-        result = render_incremental(repo, out_dir, selection, jobs, cache, replay=True if to_stdout else out_holds)
+        result = render_incremental(
+            repo, out_dir, selection, jobs, cache, replay=True if to_stdout else out_holds, rendering=rendering
+        )
         _cache_warning(output, cache)
         output.diagnostics(result.diagnostics)
         tally = Tally.of(result.diagnostics)

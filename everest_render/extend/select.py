@@ -38,7 +38,11 @@ def select_extensions(
                 not_applied[extension.name] = f"not selected: {why}"
             else:
                 applies.append(entry)
-        selected.append(dataclasses.replace(cluster, extensions=tuple(applies), extensions_skipped=not_applied))
+        if applies or not_applied or cluster.extensions or cluster.extensions_skipped:
+            cluster = dataclasses.replace(cluster, extensions=tuple(applies), extensions_skipped=not_applied)
+        # else it is already what the replace would make: no copy (a repository without
+        # extensions would copy every one of its clusters, field by field).
+        selected.append(cluster)
     return selected, problems
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,6 @@ from typing import Any
 from everest_render import package_files
 from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.text import BUILTIN_PREFIX, SourceFile, text_problems
-from everest_render.model import ProviderAssets
 
 INPUT_FOLDERS = ("definitions", "providers", "clusters")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -43,6 +42,15 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 # How a file becomes text: `read_text`, or (cache/snapshot.py) a reader that may answer from a
 # file's recorded digest instead of its bytes. Whatever reads, the same files are asked for.
 TextReader = Callable[[Path, str], tuple["str | None", "Diagnostic | None"]]
+
+
+@dataclass(frozen=True)
+class ProviderAssets:
+    """The provider folder's files, read by the load stage so rendering stays pure."""
+
+    templates: Mapping[str, str]  # every *.j2 file, by path relative to the folder
+    schemas: Mapping[str, str]  # every *.json file, by path relative to the folder
+    unreadable: frozenset[str] = frozenset()  # files that could not be read (load reported why)
 
 
 @dataclass(frozen=True)
