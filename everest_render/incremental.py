@@ -99,11 +99,15 @@ def render_incremental(
     from everest_render.pipeline import read_repository, render_repository  # rendering: see above
 
     shape = shape_of()
-    result = (
-        _render_changed(shape, last[1], snapshot, inputs, jobs, cache, rendering)
-        if last is not None and last[1].parts and only is None
-        else None
-    )
+    if last is not None and last[0] == inputs and last[1].world and only is None:
+        # The entry's own inputs (its replay refused by the caller, who needs the catalogue):
+        # nothing changed since it was made, so nothing is rendered again, and its parts (a
+        # fleet's 14,000 files) are not even decoded to find so.
+        result = _with_catalogue(shape, last[1], snapshot, cache)
+    elif last is not None and last[1].parts and only is None:
+        result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache, rendering)
+    else:
+        result = None
     if result is None:
         texts = with_texts(shape, snapshot.reader.text)
         files = texts or read_repository(root, out_dir)

@@ -305,3 +305,33 @@ def test_a_file_too_new_to_record_is_asked_about_and_the_others_known_by_the_rec
 
     key = tree_key(renderer_identity(), repo.root, repo.root / "out")
     assert key in saved and _rest_key(key) not in saved
+
+
+def test_the_record_after_a_change_holds_what_the_readers_records_say(repo, tmp_path, monkeypatch, walks):
+    """The signatures a change's record keeps, made from the record's own and the few files
+    asked about (no Python step per file), are those the stat reader's records give; a file
+    too new to record is flagged, to be asked about by the next run."""
+    from everest_render.cache import tree as tree_module
+
+    compared: list[tuple[bool, bytes]] = []
+    real = tree_module._quick_of
+
+    def quick_of(tree, known):
+        found = real(tree, known)
+        if tree.quick_now is not None and found is not None:
+            compared.append((found == tree_module._quick(tree.where, known), found[2]))
+        return found
+
+    monkeypatch.setattr(tree_module, "_quick_of", quick_of)
+    toy(repo)
+    store = Store.open(tmp_path / "cache")
+    monkeypatch.setattr(snapshot, "now", lambda: time.time_ns() + 10 * snapshot.RACY_NS)
+    for _ in range(2):
+        render(repo, store)
+    repo.write("clusters/a/db0.yaml", toy_cluster("db0", 3, namespace="a"))
+    render(repo, store)
+    assert compared == [(True, bytes(len(compared[0][1])))]  # every file recorded
+    monkeypatch.setattr(snapshot, "now", time.time_ns)  # the file edited now is too new to record
+    repo.write("clusters/b/db2.yaml", toy_cluster("db2", 2, namespace="b"))
+    render(repo, store)
+    assert len(compared) == 2 and compared[1][0] and sum(compared[1][1]) == 1 and len(walks) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -185,3 +186,32 @@ def test_live_with_everything_in_place_reports_no_difference(rendered_repo, tmp_
         "explanations": [],
         "files": [],
     }
+
+
+IMPORTED = (
+    "import sys\n"
+    "from everest_render.commands.diff import diff_objects\n"
+    "changes = diff_objects({('v1', 'A', 'n', 'a'): {'x': [1, {'y': 2}]}}, {('v1', 'A', 'n', 'a'): {'x': [1, {'y': 3}], 'z': None}})\n"
+    "print([(f.path, f.before, f.after) for c in changes for f in c.fields], 'deepdiff' in sys.modules,\n"
+    "      'pydantic' in sys.modules, sys.modules.get('pydantic', 0) is None)\n"
+)
+
+
+def test_deepdiff_is_imported_without_pydantic_and_reports_the_same(tmp_path):
+    # pydantic is hidden only while deepdiff first imports (commands/diff.py), and never left hidden.
+    found = subprocess.run([sys.executable, "-c", IMPORTED], capture_output=True, text=True, check=True).stdout
+    assert found == "[('x[1].y', 2, 3), ('z', None, None)] True False False\n"
+    # A deepdiff that cannot do without pydantic is imported again with it.
+    fake = tmp_path / "deepdiff"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("import pydantic\nfrom deepdiff.diff import DeepDiff\n")
+    script = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from everest_render.commands.diff import import_deepdiff\n"
+        "found = import_deepdiff()\n"
+        "print(found.__module__, sys.modules['pydantic'] is not None)\n"
+    )
+    (fake / "diff.py").write_text("class DeepDiff:\n    pass\n")
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert found == "deepdiff.diff True\n"

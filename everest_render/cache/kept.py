@@ -80,9 +80,10 @@ class KeptFiles(Mapping[str, bytes]):
         order, the kept ones still unread."""
         if keep is None:
             digests = dict(self.digests)
-        else:  # a set operation and C loops over a fleet's 10,000 files, not a Python step each
-            names = self.digests.keys() & keep
-            digests = dict(zip(names, map(self.digests.__getitem__, names), strict=True))
+        else:  # C loops over a fleet's 10,000 files, not a Python step each, in the order they are
+            digests = dict(itertools.compress(self.digests.items(), map(keep.__contains__, self.digests)))
+        # In path order: the kept ones are, so sorting merges two runs in one pass (a set's
+        # order made it a sort of 10,000 names).
         digests.update((path, digest_of(content)) for path, content in extra.items())
         known = {path: content for path, content in self.known.items() if path in digests}
         return KeptFiles(dict(sorted(digests.items())), {**known, **extra}, self._read, self._recover, self._memo)

@@ -151,6 +151,7 @@ class StatReader:
         self._known_later: Callable[[], Mapping[str, tuple[str, str]]] | None = None
         self.untouched = False  # every file known so: the manifest stays as it is
         self.by_signatures = False  # files known by `known_by`: the others are read, the manifest unread
+        self.asked_at: list[int] = []  # where the names `known_by` gave are among those it was told
 
     def _records(self) -> dict[str, bytes]:
         if self.load_recorded is not None:
@@ -241,6 +242,7 @@ class StatReader:
         self.paths.update(zip(kept, itertools.compress(wheres, trusted), strict=True))
         self.where.update(zip(itertools.compress(names, trusted), itertools.compress(wheres, trusted), strict=True))
         self.unread += len(kept)
+        self.asked_at = list(itertools.compress(range(len(names)), map(operator.not_, trusted)))
         return list(itertools.compress(names, map(operator.not_, trusted)))
 
     def _changed_one_by_one(self, names: list[str], wheres: list[str], tokens: list[str]) -> list[str]:

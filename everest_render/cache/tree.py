@@ -29,7 +29,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from everest_render.cache import snapshot
 from everest_render.cache.store import Store
@@ -108,6 +108,7 @@ class Tree:
         quick: Quick | None = None,
         kept_rest: bytes | None = None,
         overlay: dict[str, str] | None = None,
+        quick_now: Quick | None = None,
     ) -> None:
         self.watched = watched
         self._shape = shape
@@ -118,6 +119,9 @@ class Tree:
         # with the tokens of ``overlay`` (name -> token): saving it again writes the record alone.
         self.kept_rest = kept_rest
         self.overlay = overlay or {}
+        # Its files' signatures as the stat reader knows them now, when `quick_read` made them
+        # from the record's own and the few files it asked about (else made from the reader's).
+        self.quick_now = quick_now
 
     @property
     def shape(self) -> RepositoryFiles:
@@ -159,7 +163,7 @@ def save_tree(store: Store, key: str, tree: Tree, before: Tree | None, known: di
     saving at once leave a record that names the other's rest, which is then no record)."""
     if tree is not before:  # `quick_read` gives the record itself when nothing changed
         if tree.kept_rest is not None:  # its files and shape as kept, but the overlay's: the record alone, anew
-            quick = _quick(tree.where, known or {})
+            quick = _quick_of(tree, known or {})
             try:
                 store.save(key, marshal.dumps((FORMAT, tree.watched, tree.kept_rest, tree.inputs, quick, tree.overlay)))
             except ValueError:
@@ -194,9 +198,11 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     where = tree.where_or_none()
     if where is None:
         return None
-    if now is not False and tree.quick is not None and "\0".join(map(itemgetter(0), where.values())) == tree.quick.files:
+    same = now is not False and tree.quick is not None and "\0".join(map(itemgetter(0), where.values())) == tree.quick.files
+    known = tree.quick if same and not isinstance(now, bool) else None
+    if known is not None and not isinstance(now, bool):
         # The files' stats taken once: those as recorded are known so, the others asked about.
-        asking = reader.known_by(where, now, tree.quick.recorded(), tree.quick.ask)
+        asking = reader.known_by(where, now, known.recorded(), known.ask)
     else:
         asking = reader.changed(where)
     changed: dict[str, str] = {}
@@ -209,15 +215,18 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
         return tree
     asked = dict(where)  # a copy in C, the few changed put in
     asked.update((name, (where[name][0], token)) for name, token in changed.items())
+    fresh = None
+    if known is not None and not isinstance(now, bool):
+        fresh = _quick_now(known, now, reader.asked_at, [asked[name] for name in asking], reader.seen)
     if all(where[name][1] == token for name, token in changed.items()):
         # Read again (its record too new, or only its stat changed) but holding what it did:
         # the same shape, files and fingerprint (made only if asked for), kept anew for its stats.
-        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=tree.kept_rest, overlay=tree.overlay)
+        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=tree.kept_rest, overlay=tree.overlay, quick_now=fresh)
     shape = _swapped(tree.shape, {where[name][1]: token for name, token in changed.items()})
     overlay = {**tree.overlay, **changed}
     if tree.kept_rest is not None and len(overlay) <= OVERLAY_LIMIT:
-        return Tree(tree.watched, shape, asked, kept_rest=tree.kept_rest, overlay=overlay)  # the rest as kept
-    return Tree(tree.watched, shape, asked)
+        return Tree(tree.watched, shape, asked, kept_rest=tree.kept_rest, overlay=overlay, quick_now=fresh)  # the rest as kept
+    return Tree(tree.watched, shape, asked, quick_now=fresh)
 
 
 def _unchanged(watched: dict[str, tuple[bool, Stat]]) -> bool:
@@ -365,9 +374,34 @@ def _encode(tree: Tree, known: dict[str, bytes]) -> tuple[bytes, bytes] | None:
     rest_id = os.urandom(REST_ID_BYTES)
     try:
         rest = marshal.dumps((rest_id, plain, tree.where))
-        return marshal.dumps((FORMAT, tree.watched, rest_id, tree.inputs, _quick(tree.where, known), {})), rest
+        return marshal.dumps((FORMAT, tree.watched, rest_id, tree.inputs, _quick_of(tree, known), {})), rest
     except ValueError:
         return None
+
+
+def _quick_of(tree: Tree, known: dict[str, bytes]) -> tuple[str, bytes, bytes] | None:
+    """`_quick` of ``tree``'s files, or as `quick_read` made it."""
+    if tree.quick_now is not None:
+        return tree.quick_now.files, tree.quick_now.signatures, tree.quick_now.ask
+    return _quick(tree.where, known)
+
+
+def _quick_now(quick: Quick, now: list[bytes | None], at: list[int], asked: list[tuple[str, str]], seen: dict[str, bytes]) -> Quick | None:
+    """`_quick` after `StatReader.known_by` told which files to ask about (``at``, by place in
+    ``quick``'s files; ``asked``: each one's file and token once read), without a Python step per
+    file of a fleet: every other file's signature ``now`` is the one recorded; each asked about
+    has the reader's record of it, else (too new to record) is asked about by the next run."""
+    signatures = list(now)
+    ask = bytearray(len(signatures))
+    for index, (path, token) in zip(at, asked, strict=True):
+        record = seen.get(path)
+        if record is not None and record[snapshot.SIGNATURE_BYTES :].hex() == snapshot.token_digest(token):
+            signatures[index] = record[: snapshot.SIGNATURE_BYTES]
+        else:
+            signatures[index], ask[index] = bytes(snapshot.SIGNATURE_BYTES), 1
+    if None in signatures:
+        return None  # cannot be: a file that is no regular file is asked about
+    return Quick(quick.files, b"".join(cast("list[bytes]", signatures)), bytes(ask))
 
 
 def _quick(where: Where, known: dict[str, bytes]) -> tuple[str, bytes, bytes] | None:

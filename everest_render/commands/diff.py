@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -164,8 +165,33 @@ def object_key(obj: Mapping[str, Any]) -> ObjectKey:
     return (str(obj.get("apiVersion", "")), str(obj.get("kind", "")), str(metadata.get("namespace", "")), str(metadata.get("name", "")))
 
 
+def import_deepdiff() -> Any:
+    """deepdiff's DeepDiff (~0.1 s to import: only the diff command pays it). deepdiff imports
+    pydantic if it can, to compare pydantic's models, which no YAML document is: where pydantic
+    is installed (the development tools bring it; requirements.lock does not), that was a third
+    of the import, ~50 ms of every diff. So pydantic is hidden while deepdiff is first imported,
+    unless something imported it already; a deepdiff that cannot do without it is imported again
+    with it. What DeepDiff reports of plain data is the same either way."""
+    if "deepdiff" in sys.modules or "pydantic" in sys.modules:
+        from deepdiff import DeepDiff
+
+        return DeepDiff
+    sys.modules["pydantic"] = None  # type: ignore[assignment]  # an import of it raises ImportError
+    try:
+        from deepdiff import DeepDiff
+    except ImportError:
+        for name in [name for name in sys.modules if name == "deepdiff" or name.startswith("deepdiff.")]:
+            del sys.modules[name]
+        del sys.modules["pydantic"]
+        from deepdiff import DeepDiff
+    finally:
+        if "pydantic" in sys.modules and sys.modules["pydantic"] is None:
+            del sys.modules["pydantic"]
+    return DeepDiff
+
+
 def diff_objects(before: Mapping[ObjectKey, Any], after: Mapping[ObjectKey, Any]) -> list[ObjectChange]:
-    from deepdiff import DeepDiff  # ~0.1 s to import: only the diff command pays it
+    DeepDiff = import_deepdiff()
 
     changes = []
     for key in sorted(before.keys() | after.keys()):

@@ -100,7 +100,9 @@ def render_with_revision(
     if jobs > 1 and len(resolved.clusters) >= PARALLEL_FROM:
         # Here, rather than after the workers are done: the comparison's library (~0.1 s to
         # import) would be the first thing the command pays for once both sides are rendered.
-        import deepdiff  # noqa: F401
+        from everest_render.commands.diff import import_deepdiff
+
+        import_deepdiff()
     keyed = pending()
     slices = [part for part, _ in keyed]
     result = render_resolved(resolved, renderer=lambda _: slices)
