@@ -30,26 +30,36 @@ RENDER_STAGE = ("jinja2", "everest_render.render", "everest_render.check.crd", "
 NOT_FOR_THIS_REPOSITORY = ("everest_render.eras.openeverest", "everest_render.extend.render")
 
 
-def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library(tmp_path):
+def run_twice(tmp_path: Path, argv: list[str], report: str) -> list[subprocess.CompletedProcess[str]]:
+    """The command ``argv`` run twice in fresh processes over a one-cluster repository (the
+    second with the cache the first filled), each printing ``report`` (its exit code ``code``
+    and the modules it loaded at hand) as its last line of stderr."""
     (tmp_path / "repo/clusters").mkdir(parents=True)
     (tmp_path / "repo/clusters/orders.yaml").write_text(mongodb())
     script = (
         "import sys\n"
-        "sys.argv = ['everest-render', 'argocd', 'generate']\n"
+        f"sys.argv = {['everest-render', *argv]!r}\n"
         "from everest_render.commands.entry import main\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as done:\n"
         "    code = done.code\n"
-        f"loaded = sorted({{m.split('.')[0] for m in sys.modules}} & {set(NOT_ON_THE_RENDER_PATH)!r})\n"
-        f"rendering = sorted(m for m in sys.modules if m.startswith({RENDER_STAGE!r}))\n"
-        f"unneeded = sorted(m for m in sys.modules if m.startswith({NOT_FOR_THIS_REPOSITORY!r}))\n"
-        "print(code, loaded, bool(rendering), unneeded, file=sys.stderr)\n"
+        f"print({report}, file=sys.stderr)\n"
     )
     environment = {**os.environ, "EVEREST_RENDER_CACHE": str(tmp_path / "cache")}
-    first, again = (
+    return [
         subprocess.run([sys.executable, "-c", script], cwd=tmp_path / "repo", env=environment, capture_output=True, text=True, check=True)
         for _ in range(2)
+    ]
+
+
+def test_argocd_generate_imports_no_cli_framework_and_no_diff_or_cluster_library(tmp_path):
+    first, again = run_twice(
+        tmp_path,
+        ["argocd", "generate"],
+        f"code, sorted({{m.split('.')[0] for m in sys.modules}} & {set(NOT_ON_THE_RENDER_PATH)!r}), "
+        f"any(m.startswith({RENDER_STAGE!r}) for m in sys.modules), "
+        f"sorted(m for m in sys.modules if m.startswith({NOT_FOR_THIS_REPOSITORY!r}))",
     )
     assert first.stdout.startswith("---\napiVersion: psmdb.percona.com/v1\n") and again.stdout == first.stdout
     # Nor what only other repositories need: it holds no foreign input and applies no extension.
@@ -75,22 +85,8 @@ NOT_ON_A_REPLAY = (
 
 
 def test_a_render_replayed_from_the_cache_imports_no_stage(tmp_path):
-    (tmp_path / "repo/clusters").mkdir(parents=True)
-    (tmp_path / "repo/clusters/orders.yaml").write_text(mongodb())
-    script = (
-        "import sys\n"
-        "sys.argv = ['everest-render', 'render', '--kustomization']\n"
-        "from everest_render.commands.entry import main\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as done:\n"
-        "    code = done.code\n"
-        f"print(code, sorted(m for m in sys.modules if m.startswith({NOT_ON_A_REPLAY!r})), file=sys.stderr)\n"
-    )
-    environment = {**os.environ, "EVEREST_RENDER_CACHE": str(tmp_path / "cache")}
-    first, again = (
-        subprocess.run([sys.executable, "-c", script], cwd=tmp_path / "repo", env=environment, capture_output=True, text=True, check=True)
-        for _ in range(2)
+    first, again = run_twice(
+        tmp_path, ["render", "--kustomization"], f"code, sorted(m for m in sys.modules if m.startswith({NOT_ON_A_REPLAY!r}))"
     )
     assert "'everest_render.pipeline'" in first.stderr.splitlines()[-1]  # it rendered
     assert again.stderr.splitlines()[-2:] == ["everest-render: 1 cluster rendered; 0 files written, 2 unchanged, 0 removed", "0 []"]
