@@ -192,7 +192,7 @@ def _render_changed(
     spaces = _spaces(result)
     if not all(set(part.namespaces) <= touched for part in parts.values()) or not spaces.keys() <= touched:
         return None  # a namespace guessed wrong: the render would be partial there
-    if not all(path.split("/", 1)[0] in touched for path in result.plan.files):
+    if not all(_namespace_folder(path) in touched for path in result.plan.files):
         return None
     kept_names = list(itertools.compress(last.spaces, map(operator.not_, map(touched.__contains__, last.spaces))))
     kept_spaces = dict(zip(kept_names, map(last.spaces.__getitem__, kept_names), strict=True))

@@ -92,16 +92,31 @@ def test_a_render_replayed_from_the_cache_imports_no_stage(tmp_path):
     assert again.stderr.splitlines()[-2:] == ["everest-render: 1 cluster rendered; 0 files written, 2 unchanged, 0 removed", "0 []"]
 
 
-def test_the_plugin_exits_with_what_it_made_frozen_for_the_collection_at_exit(monkeypatch):
-    # The interpreter collects everything at exit, gc disabled or not: a tenth of a one-cluster
-    # start-up, for a process about to end. Frozen objects are out of its sight.
+@pytest.mark.parametrize(
+    ("argv", "stubbed", "code"),
+    [
+        # The plugin's path (entry.main's own, before click): a tenth of a one-cluster start-up.
+        (["argocd", "discover"], ("everest_render.commands.plugin", "discover"), 0),
+        # Every other command, through click: 1-2% of a render at 10,000 clusters, replayed or not.
+        (["render"], ("everest_render.commands.cli", "main"), 3),
+    ],
+)
+def test_a_command_exits_with_what_it_made_frozen_for_the_collection_at_exit(monkeypatch, argv, stubbed, code):
+    # The interpreter collects everything at exit, gc disabled or not, for a process about to
+    # end. Frozen objects are out of its sight.
     import gc
+    import importlib
 
     from everest_render import prepared_code, prepared_patterns
-    from everest_render.commands import entry, plugin
+    from everest_render.commands import entry
 
-    monkeypatch.setattr(sys, "argv", ["everest-render", "argocd", "discover"])
-    monkeypatch.setattr(plugin, "discover", lambda: 0)
+    def command() -> int:
+        if code:
+            raise SystemExit(code)  # as click ends a command
+        return code
+
+    monkeypatch.setattr(sys, "argv", ["everest-render", *argv])
+    monkeypatch.setattr(importlib.import_module(stubbed[0]), stubbed[1], command)
     monkeypatch.setattr(prepared_patterns, "install", lambda: None)  # not this test process's business
     monkeypatch.setattr(prepared_code, "install", lambda: None)
     enabled = gc.isenabled()
@@ -109,34 +124,11 @@ def test_the_plugin_exits_with_what_it_made_frozen_for_the_collection_at_exit(mo
     try:
         with pytest.raises(SystemExit) as done:
             entry.main()
-        assert done.value.code == 0 and gc.get_freeze_count() > 0
+        assert done.value.code == code and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
         if enabled:
             gc.enable()
-
-
-def test_every_command_exits_with_what_it_made_frozen_for_the_collection_at_exit(monkeypatch):
-    # As the plugin's: 1-2% of a render's instructions at 10,000 clusters, replayed or not.
-    import gc
-
-    from everest_render import prepared_code, prepared_patterns
-    from everest_render.commands import cli, entry
-
-    def render() -> None:
-        raise SystemExit(3)
-
-    monkeypatch.setattr(sys, "argv", ["everest-render", "render"])
-    monkeypatch.setattr(cli, "main", render)
-    monkeypatch.setattr(prepared_patterns, "install", lambda: None)
-    monkeypatch.setattr(prepared_code, "install", lambda: None)
-    assert gc.get_freeze_count() == 0
-    try:
-        with pytest.raises(SystemExit) as done:
-            entry.main()
-        assert done.value.code == 3 and gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
 
 
 def test_the_foreign_apis_are_named_as_their_translators_name_them():

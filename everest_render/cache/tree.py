@@ -198,13 +198,12 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     where = tree.where_or_none()
     if where is None:
         return None
-    same = now is not False and tree.quick is not None and "\0".join(map(itemgetter(0), where.values())) == tree.quick.files
-    known = tree.quick if same and not isinstance(now, bool) else None
-    if known is not None and not isinstance(now, bool):
-        # The files' stats taken once: those as recorded are known so, the others asked about.
-        asking = reader.known_by(where, now, known.recorded(), known.ask)
-    else:
-        asking = reader.changed(where)
+    # The files' stats taken once (``now``) with the record they are known by, when its files
+    # are these: those as recorded are known so, the others asked about.
+    taken: tuple[Quick, list[bytes | None]] | None = None
+    if tree.quick is not None and not isinstance(now, bool) and "\0".join(map(itemgetter(0), where.values())) == tree.quick.files:
+        taken = (tree.quick, now)
+    asking = reader.known_by(where, taken[1], taken[0].recorded(), taken[0].ask) if taken is not None else reader.changed(where)
     changed: dict[str, str] = {}
     for name in asking:  # the rest known by their stat, with the digests the shape holds
         token, problem = reader(Path(where[name][0]), name)
@@ -215,9 +214,7 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
         return tree
     asked = dict(where)  # a copy in C, the few changed put in
     asked.update((name, (where[name][0], token)) for name, token in changed.items())
-    fresh = None
-    if known is not None and not isinstance(now, bool):
-        fresh = _quick_now(known, now, reader.asked_at, [asked[name] for name in asking], reader.seen)
+    fresh = _quick_now(*taken, reader.asked_at, [asked[name] for name in asking], reader.seen) if taken is not None else None
     if all(where[name][1] == token for name, token in changed.items()):
         # Read again (its record too new, or only its stat changed) but holding what it did:
         # the same shape, files and fingerprint (made only if asked for), kept anew for its stats.
