@@ -289,6 +289,8 @@ def _versions(
 ) -> dict[str, ResolvedVersion]:
     """Each component type's version: the one the cluster pins, else its bundle's, else the catalogue default."""
     pinned = spec.get("components", {}).get("versions", {})
+    if not pinned and not from_bundle:
+        return _catalogue_versions(definition, found)
     base = ("spec", "components", "versions")
     for type_name in pinned:
         if type_name not in definition.component_types:
@@ -306,6 +308,29 @@ def _versions(
         if entry is not None:
             versions[type_name] = ResolvedVersion(type_name, entry.version, entry.image)
     return versions
+
+
+def _catalogue_versions(definition: Definition, found: _Findings) -> dict[str, ResolvedVersion]:
+    """`_versions` of a cluster that pins none and has no bundle: every type's catalogue default,
+    the same for each such cluster of the definition, so decided once per definition (by its
+    identity, which the entry holds) and its defaults recorded again for each."""
+    known = _CATALOGUE_VERSIONS.get(id(definition))
+    if known is None or known[0] is not definition:
+        start = len(found.defaults)
+        versions: dict[str, ResolvedVersion] = {}
+        for type_name, component_type in definition.component_types.items():
+            entry = _default_version(type_name, component_type, definition, found)
+            if entry is not None:
+                versions[type_name] = ResolvedVersion(type_name, entry.version, entry.image)
+        if len(_CATALOGUE_VERSIONS) >= 64:  # a long-lived process (tests) resolves many repositories
+            _CATALOGUE_VERSIONS.clear()
+        _CATALOGUE_VERSIONS[id(definition)] = (definition, versions, tuple(found.defaults[start:]))
+        return dict(versions)
+    found.defaults.extend(known[2])
+    return dict(known[1])
+
+
+_CATALOGUE_VERSIONS: dict[int, tuple[Definition, dict[str, ResolvedVersion], tuple[AppliedDefault, ...]]] = {}
 
 
 def _pinned_version(wanted: Any, type_name: str, component_type: ComponentType, found: _Findings) -> CatalogueVersion | None:
