@@ -65,6 +65,8 @@ _TOPOLOGY_VALIDATORS: dict[int, tuple[Topology, Any]] = {}
 
 EXPOSE_ALIASES = {"internal": "ClusterIP", "external": "LoadBalancer"}
 INSTANCE_FIELDS = ("replicas", "resources", "storage", "config", "affinity")
+# What a component's entry holds besides its settings (a set made once, not a tuple per key).
+_NOT_SETTINGS = frozenset({*INSTANCE_FIELDS, "type", "expose"})
 
 
 def resolve_clusters(
@@ -257,8 +259,10 @@ def _bundle(cluster: DatabaseCluster, definition: Definition, found: _Findings) 
             found.error(("spec", "components", "bundle"), message)
             return None
         return ResolvedBundle(name, "spec.components.bundle")
+    if not cluster.default_bundle:
+        return None
     default = definition.default_bundle
-    if not cluster.default_bundle or default is None:
+    if default is None:
         return None
     origin = f"definition {definition.name} default bundle"
     found.default("spec.components.bundle", default.name, origin)
@@ -437,7 +441,7 @@ def _component(
     version = versions.get(type_name)
     if version is None:
         return None
-    settings = {k: v for k, v in written.items() if k not in (*INSTANCE_FIELDS, "type", "expose")}
+    settings = {k: v for k, v in written.items() if k not in _NOT_SETTINGS}
     return ResolvedComponent(
         name=name,
         type=type_name,
