@@ -137,3 +137,29 @@ def test_a_block_the_reader_made_from_remembered_bytes_is_written_as_a_copy_of_i
     assert all(id(block) in marshalled._KNOWN for block in blocks)
     assert dump_document(document) == dump_document(copy.deepcopy(document))
     assert not any(id(block) in marshalled._KNOWN for block in blocks)  # taken, once
+
+
+def test_no_stage_changes_a_block_between_the_reader_and_the_emitter(monkeypatch):
+    """The emitter writes a block the line reader handed over by the bytes it was read from
+    (everest_render/marshalled.py), which holds only while nothing between the two changes the
+    block in place. Every block of the example repository's render is checked: its bytes must
+    still be the block's (compared as marshal writes both), or a stage changed it in place and
+    its output would be stale."""
+    import marshal
+
+    from everest_render import marshalled
+    from everest_render.pipeline import read_repository, render_repository
+    from tests.conftest import PROJECT_ROOT
+
+    taken = []
+    take = marshalled.take
+
+    def checked_take(block):
+        read = take(block)
+        if read is not None:
+            taken.append(marshal.dumps(marshal.loads(read), 2) == marshal.dumps(block, 2))
+        return read
+
+    monkeypatch.setattr(marshalled, "take", checked_take)
+    render_repository(read_repository(PROJECT_ROOT))
+    assert taken and all(taken), f"{taken.count(False)} of {len(taken)} blocks changed after they were read"
