@@ -125,6 +125,7 @@ def test_a_command_exits_with_what_it_made_frozen_for_the_collection_at_exit(mon
     monkeypatch.setattr(importlib.import_module(stubbed[0]), stubbed[1], command)
     monkeypatch.setattr(prepared_patterns, "install", lambda: None)  # not this test process's business
     monkeypatch.setattr(prepared_code, "install", lambda: None)
+    monkeypatch.setattr(entry, "_nothing_left_at_exit", lambda: False)  # the ordinary exit: this process goes on
     enabled = gc.isenabled()
     assert gc.get_freeze_count() == 0
     try:
@@ -135,6 +136,32 @@ def test_a_command_exits_with_what_it_made_frozen_for_the_collection_at_exit(mon
         gc.unfreeze()
         if enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("left", "code", "stderr"),
+    [
+        ("", 3, ""),  # nothing left to run: no teardown
+        ("import atexit; atexit.register(print, 'callback ran', file=sys.stderr)", 3, "callback ran\ntorn down\n"),
+        ("import threading; threading.Thread(target=lambda: time.sleep(0.2) or print('thread ran', file=sys.stderr)).start()", 0, "thread ran\ntorn down\n"),
+        ("", "a message", "a message\ntorn down\n"),  # what sys.exit prints: the ordinary exit prints it
+    ],
+)
+def test_a_command_ends_without_the_teardown_only_when_the_exit_has_nothing_else_to_run(left, code, stderr):
+    script = (
+        "import sys, time\n"
+        "class Kept:\n"
+        "    def __del__(self):\n"
+        "        print('torn down', file=sys.stderr)\n"
+        "kept = Kept()\n"
+        f"{left}\n"
+        "from everest_render.commands.entry import end\n"
+        "sys.stdout.write('written, not yet flushed')\n"
+        f"end({code!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout == "written, not yet flushed" and done.stderr == stderr
+    assert done.returncode == (code if isinstance(code, int) else 1)
 
 
 def test_the_foreign_apis_are_named_as_their_translators_name_them():
