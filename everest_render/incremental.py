@@ -128,7 +128,7 @@ def render_incremental(
 def _save(snapshot: Snapshot, tree: Tree | None, walked: Tree | None, key: str, cache: Store) -> None:
     snapshot.save_manifest()
     if tree is not None:
-        save_tree(cache, key, tree, walked, snapshot.reader.seen)
+        save_tree(cache, key, tree, walked, snapshot.reader.seen_all())
 
 
 def _replayed(render: Replay) -> RenderResult:

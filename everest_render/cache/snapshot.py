@@ -152,6 +152,9 @@ class StatReader:
         self.untouched = False  # every file known so: the manifest stays as it is
         self.by_signatures = False  # files known by `known_by`: the others are read, the manifest unread
         self.asked_at: list[int] = []  # where the names `known_by` gave are among those it was told
+        # What `known_by` was told (files, the names it gave to ask about, which were known
+        # unchanged, their signatures as recorded), until `seen_all` makes their records.
+        self._known_by: tuple[Mapping[str, tuple[str, str]], frozenset[str], list[bool], list[bytes]] | None = None
 
     def _records(self) -> dict[str, bytes]:
         if self.load_recorded is not None:
@@ -228,22 +231,41 @@ class StatReader:
         """`changed`, from each file's signature ``now`` (None: no regular file) and as
         ``recorded`` when this reader knew the file to hold its token's bytes (cache/tree.py,
         in the order of ``files``; ``ask``: 1 for a file it did not know so): no file looked at
-        again, no manifest read."""
+        again, no manifest read. The files known so are told to this reader only when asked for
+        (`text` finds each in ``files``; `seen_all` makes their records): a run after one change
+        of a fleet's 10,000 files reads a few of them."""
         names = list(files)
-        wheres = list(map(itemgetter(0), files.values()))
-        tokens = list(map(itemgetter(1), files.values()))
         trusted = list(map(operator.and_, map(operator.eq, now, recorded), map(operator.not_, ask)))
         self.by_signatures = True
-        start = len(_TOKEN)
-        kept = list(itertools.compress(tokens, trusted))
-        digests = map(bytes.fromhex, map(operator.getitem, kept, itertools.repeat(slice(start, start + 64))))  # type: ignore[arg-type]
-        records = map(operator.add, itertools.compress(recorded, trusted), digests)
-        self.seen.update(zip(itertools.compress(wheres, trusted), records, strict=True))
-        self.paths.update(zip(kept, itertools.compress(wheres, trusted), strict=True))
-        self.where.update(zip(itertools.compress(names, trusted), itertools.compress(wheres, trusted), strict=True))
-        self.unread += len(kept)
         self.asked_at = list(itertools.compress(range(len(names)), map(operator.not_, trusted)))
-        return list(itertools.compress(names, map(operator.not_, trusted)))
+        asking = list(itertools.compress(names, map(operator.not_, trusted)))
+        self._known_by = (files, frozenset(asking), trusted, recorded)
+        self.unread += len(names) - len(asking)
+        return asking
+
+    def _known_path(self, token: str) -> str | None:
+        """The file a token names, when `known_by` knew it unchanged (None: it did not)."""
+        if self._known_by is None:
+            return None
+        files, asked, _, _ = self._known_by
+        name = token_name(token)
+        found = files.get(name) if name is not None and name not in asked else None
+        return found[0] if found is not None and found[1] == token else None
+
+    def seen_all(self) -> dict[str, bytes]:
+        """``seen`` with the record of every file `known_by` knew unchanged (its signature as
+        recorded and the digest its token names): the next manifest, whole."""
+        if self._known_by is not None:
+            files, _, trusted, recorded = self._known_by
+            self._known_by = None
+            wheres = list(map(itemgetter(0), files.values()))
+            kept = list(itertools.compress(map(itemgetter(1), files.values()), trusted))
+            start = len(_TOKEN)
+            digests = map(bytes.fromhex, map(operator.getitem, kept, itertools.repeat(slice(start, start + 64))))  # type: ignore[arg-type]
+            records = map(operator.add, itertools.compress(recorded, trusted), digests)
+            # A file read since holds what it was found to hold then.
+            self.seen = {**dict(zip(itertools.compress(wheres, trusted), records, strict=True)), **self.seen}
+        return self.seen
 
     def _changed_one_by_one(self, names: list[str], wheres: list[str], tokens: list[str]) -> list[str]:
         asked = []
@@ -285,9 +307,10 @@ class StatReader:
             return token
         if token in self.texts:
             return self.texts[token]
-        if token not in self.paths:
+        path: Path | str | None = self.paths.get(token) or self._known_path(token)
+        if path is None:
             self._told()
-        path = self.paths[token]
+            path = self.paths[token]
         text, _ = read_text(Path(path) if isinstance(path, str) else path, token[len(_TOKEN) :].split(" ", 1)[1])
         if text is not None and _sha(text) != token_digest(token):
             self.moved = True
