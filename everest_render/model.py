@@ -10,11 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 # What the read stage gives and the values of a whole run are named here too, where most of
 # the package finds them (load/files.py, results.py: a replayed render defines no class here).
-from everest_render.load.files import ProviderAssets as ProviderAssets
-from everest_render.results import ParsedInputs as ParsedInputs
-from everest_render.results import RenderResult as RenderResult
-from everest_render.results import RepositorySettings as RepositorySettings
-from everest_render.results import ResolveResult as ResolveResult
+from everest_render.load.files import ProviderAssets
+from everest_render.results import RepositorySettings
 
 if TYPE_CHECKING:  # only named in annotations: the model loads no stage (nor YAML library)
     from everest_render.load.documents import Document

@@ -26,7 +26,8 @@ from everest_render.cache.entries import GROUP_SPREAD, KeyMaker, decode_entry, d
 from everest_render.cache.store import LAYOUT, Store, default_location, renderer_identity
 from everest_render.commands.cli import main as cli_main
 from everest_render.model import ResolvedCluster
-from everest_render.pipeline import RenderResult, read_repository, render_incremental, render_repository
+from everest_render.pipeline import read_repository, render_incremental, render_repository
+from everest_render.results import RenderResult
 from everest_render.testing import Repo
 from tests.test_templates import CONFIGMAP_SCHEMA, GOOD_TEMPLATE, write_toy_provider
 

@@ -481,7 +481,7 @@ def test_prepared_builtins_are_not_used_for_other_files_code_or_libraries(tmp_pa
     import marshal
 
     from everest_render import package_files, prepared_builtins
-    from everest_render.load.documents import SourceFile
+    from everest_render.load.text import SourceFile
     from everest_render.pipeline import parse_builtins
 
     file = str(tmp_path / "builtins.marshal")

@@ -18,7 +18,6 @@ import os
 import stat
 from pathlib import Path
 
-from everest_render.load.documents import SourceFile, text_problems
 from everest_render.load.files import (
     EXTENSIONS_FOLDER,
     IGNORE_FILE,
@@ -29,6 +28,7 @@ from everest_render.load.files import (
     RepositoryFiles,
     builtin_root,
 )
+from everest_render.load.text import SourceFile, text_problems
 
 ROOT_FILES = (SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE)
 

@@ -30,7 +30,8 @@ from typing import Any
 
 import yaml
 
-from everest_render.load.documents import MAX_VALUES, Refused, character_problem, compose_stream, node_value
+from everest_render.load.documents import MAX_VALUES, Refused, compose_stream, node_value
+from everest_render.load.text import character_problem
 
 
 class _Outside(Exception):

@@ -17,8 +17,9 @@ import yaml
 
 from everest_render.check.secrets import masked_line
 from everest_render.diagnostics import Diagnostic, format_path, parse_path
-from everest_render.load.documents import Refused, compose_stream, node_value, text_problems
+from everest_render.load.documents import Refused, compose_stream, node_value
 from everest_render.load.line_reader import read_rendered
+from everest_render.load.text import text_problems
 from everest_render.model import Provider, RenderedObject, ResolvedCluster, TemplateSource
 from everest_render.render import prepared
 from everest_render.render.context import template_context

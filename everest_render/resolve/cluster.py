@@ -27,7 +27,6 @@ from everest_render.model import (
     Definition,
     Expose,
     Provider,
-    RepositorySettings,
     ResolvedBundle,
     ResolvedCluster,
     ResolvedComponent,
@@ -37,6 +36,7 @@ from everest_render.model import (
 from everest_render.resolve.catalog import Catalog, unique_by
 from everest_render.resolve.gitops import resolve_controls
 from everest_render.resolve.references import References, resolve_backup, resolve_monitoring
+from everest_render.results import RepositorySettings
 from everest_render.schema_check import compile_schema, schema_problems
 
 
