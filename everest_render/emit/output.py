@@ -408,8 +408,11 @@ def _read_regular(target: str, expected: int | None = None) -> tuple[bytes | Non
         if expected is not None and found.st_size != expected:
             return None, None
         chunks = []
-        while chunk := os.read(descriptor, max(found.st_size + 1, 1 << 16)):
+        wanted = max(found.st_size + 1, 1 << 16)
+        while chunk := os.read(descriptor, wanted):
             chunks.append(chunk)
+            if len(chunk) < wanted:
+                break  # a regular file reads short only at its end: no read to be told so
         return b"".join(chunks), found
     finally:
         os.close(descriptor)
