@@ -164,6 +164,22 @@ def test_a_command_ends_without_the_teardown_only_when_the_exit_has_nothing_else
     assert done.returncode == (code if isinstance(code, int) else 1)
 
 
+@pytest.mark.parametrize("argv", [["--version"], ["argocd", "discover"]])
+def test_the_executable_never_runs_the_cyclic_collector(tmp_path, argv):
+    # Disabled before the first import (entry.main), not only once click calls the group.
+    script = (
+        "import atexit, gc, sys\n"
+        f"sys.argv = {['everest-render', *argv]!r}\n"
+        "from everest_render.commands.entry import main\n"
+        "runs = []\n"
+        "gc.callbacks.append(lambda phase, info: runs.append(phase))\n"
+        "atexit.register(lambda: print(len(runs), file=sys.stderr))  # before the exit's own collection\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.stderr.splitlines()[-1] == "0", done.stderr
+
+
 def test_the_foreign_apis_are_named_as_their_translators_name_them():
     from everest_render import eras
     from everest_render.eras import openeverest_instance, openeverest_provider
