@@ -10,11 +10,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 # What the read stage gives and the values of a whole run are named here too, where most of
 # the package finds them (load/files.py, results.py: a replayed render defines no class here).
-from everest_render.load.files import ProviderAssets as ProviderAssets
-from everest_render.results import ParsedInputs as ParsedInputs
-from everest_render.results import RenderResult as RenderResult
-from everest_render.results import RepositorySettings as RepositorySettings
-from everest_render.results import ResolveResult as ResolveResult
+from everest_render.load.files import ProviderAssets
+from everest_render.results import RepositorySettings
 
 if TYPE_CHECKING:  # only named in annotations: the model loads no stage (nor YAML library)
     from everest_render.load.documents import Document
@@ -412,6 +409,11 @@ class DatabaseCluster:
     default_bundle: bool = False
 
 
+# Each endpoint URL's parts, by its text (`BackupStorage.endpoint_parts`: a fleet's clusters
+# share a few storages, each asked once per cluster rendered).
+_ENDPOINT_PARTS: dict[str, tuple[str | None, str | None, str]] = {}
+
+
 @dataclass(frozen=True)
 class BackupStorage:
     """Where backups go (everest.percona.com/v1alpha1 BackupStorage), read from clusters/."""
@@ -429,13 +431,19 @@ class BackupStorage:
     @property
     def endpoint_parts(self) -> tuple[str | None, str | None, str]:
         """``endpointURL`` as (scheme or None, host[:port], path): a scheme is optional."""
-        from urllib.parse import urlsplit
-
         if not self.endpoint_url:
             return None, None, ""
-        written = self.endpoint_url if "://" in self.endpoint_url else "//" + self.endpoint_url
-        parts = urlsplit(written)
-        return parts.scheme or None, parts.netloc, parts.path
+        known = _ENDPOINT_PARTS.get(self.endpoint_url)
+        if known is None:
+            from urllib.parse import urlsplit
+
+            written = self.endpoint_url if "://" in self.endpoint_url else "//" + self.endpoint_url
+            parts = urlsplit(written)
+            known = (parts.scheme or None, parts.netloc, parts.path)
+            if len(_ENDPOINT_PARTS) >= 10_000:
+                _ENDPOINT_PARTS.clear()
+            _ENDPOINT_PARTS[self.endpoint_url] = known
+        return known
 
 
 @dataclass(frozen=True)

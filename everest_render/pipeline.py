@@ -28,24 +28,19 @@ from everest_render.emit.output import OutputPlan, cluster_files, extension_file
 from everest_render.extend.catalog import extensions_in_effect
 from everest_render.extend.manifest import ParsedExtension, parse_extension, parse_extensions
 from everest_render.extend.select import select_extensions
-from everest_render.load.documents import Document, SourceFile, load_documents, parse_yaml
+from everest_render.load.documents import Document, load_documents, parse_yaml
 from everest_render.load.files import RepositoryFiles, SourceSet, read_repository_files
+from everest_render.load.text import SourceFile
 from everest_render.model import (
     DatabaseCluster,
     Definition,
     EmittedObject,
     ObjectRef,
-    ParsedInputs,
     PassthroughObject,
     Provider,
     RenderedObject,
     ResolvedCluster,
 )
-
-# What a resolve and a render give are the model's (a replay gives one without loading any
-# stage); named here, where they are made.
-from everest_render.model import RenderResult as RenderResult
-from everest_render.model import ResolveResult as ResolveResult
 from everest_render.parallel import map_slices, start_slices
 from everest_render.parse.inputs import parse_documents
 from everest_render.parse.settings import parse_settings
@@ -53,6 +48,7 @@ from everest_render.resolve.catalog import build_catalog
 from everest_render.resolve.cluster import resolve_clusters
 from everest_render.resolve.references import index_references
 from everest_render.resolve.suppliers import SHARED, double_supply_problems
+from everest_render.results import ParsedInputs, RenderResult, ResolveResult
 
 if TYPE_CHECKING:
     from everest_render.cache.store import Store

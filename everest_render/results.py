@@ -3,8 +3,7 @@ settings, a resolve's and a render's result.
 
 Apart from model.py's values of single objects (clusters, providers, definitions, rendered
 objects: some fifty classes, which take a run ~9 ms to define) so that a render replayed from
-the cache (incremental.py: no input changed) builds its result without defining them. model.py
-names these too, where most of the package finds them.
+the cache (incremental.py: no input changed) builds its result without defining them.
 """
 
 from __future__ import annotations

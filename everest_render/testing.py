@@ -40,7 +40,8 @@ import yaml
 from everest_render.diagnostics import Diagnostic
 from everest_render.load.files import builtin_root
 from everest_render.model import ResolvedCluster
-from everest_render.pipeline import RenderResult, read_repository, render_repository, resolve_repository
+from everest_render.pipeline import read_repository, render_repository, resolve_repository
+from everest_render.results import RenderResult
 
 CASE_FIELDS = {"case", "files", "errors", "warnings", "stream"}
 

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 import everest_render.load.line_reader as line_reader
 import everest_render.render.templates as templates
-from everest_render.load.documents import Refused, SourceFile, compose_stream, node_value, parse_yaml
+from everest_render.load.documents import Refused, compose_stream, node_value, parse_yaml
 from everest_render.load.line_reader import read_input, read_rendered
+from everest_render.load.text import SourceFile
 from everest_render.pipeline import read_repository, render_repository
 
 EXAMPLE = Path(__file__).resolve().parent.parent

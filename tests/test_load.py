@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from everest_render.load.documents import SourceFile, parse_yaml
+from everest_render.load.documents import parse_yaml
 from everest_render.load.files import discover_input_files
+from everest_render.load.text import SourceFile
 
 
 def test_positions_of_values_and_keys_are_one_based():

@@ -1125,7 +1125,8 @@ def test_an_instance_and_a_database_cluster_of_the_same_name_are_duplicates(repo
 
 def test_the_translated_document_maps_every_path_to_its_origin():
     from everest_render.eras.openeverest_instance import translate_instance
-    from everest_render.load.documents import SourceFile, parse_yaml
+    from everest_render.load.documents import parse_yaml
+    from everest_render.load.text import SourceFile
 
     text = instance(PSMDB + "components:\n  engine:\n    storage: {storageClass: fast}\n    service: {serviceType: NodePort}")
     ((document,), _) = parse_yaml(SourceFile("clusters/orders.yaml", text))
@@ -1146,8 +1147,9 @@ def test_the_translated_document_maps_every_path_to_its_origin():
 def test_every_translated_path_comes_from_a_field_the_instance_writes():
     # Origins are recorded by the one write primitive, so none can name a field that is not there.
     from everest_render.eras.openeverest_instance import translate_instance
-    from everest_render.load.documents import SourceFile, parse_yaml
+    from everest_render.load.documents import parse_yaml
     from everest_render.load.files import RepositoryFiles, SourceSet, read_builtins
+    from everest_render.load.text import SourceFile
     from everest_render.pipeline import resolve_repository
 
     builtins = resolve_repository(RepositoryFiles(read_builtins(), SourceSet([], {}, False))).catalog

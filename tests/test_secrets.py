@@ -174,7 +174,8 @@ def test_an_object_flux_would_rewrite_and_holding_a_url_credential_is_guarded_an
 def test_a_url_credential_whose_at_sign_is_an_escape_is_refused_too():
     # The check first asks whether the file holds an "@" at all; an escape writes one without.
     from everest_render.check.secrets import url_credential_problems
-    from everest_render.load.documents import SourceFile, parse_yaml
+    from everest_render.load.documents import parse_yaml
+    from everest_render.load.text import SourceFile
 
     for written in ('"https://AKIAEXAMPLE:x\\u0040s3.example.com"', '"https://AKIAEXAMPLE:x\\x40s3.example.com"', '"https://AKIAEXAMPLE:x@s3.example.com"'):
         documents, problems = parse_yaml(SourceFile("clusters/shop/storage.yaml", f"kind: BackupStorage\nspec:\n  endpointURL: {written}\n"))

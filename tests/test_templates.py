@@ -241,6 +241,19 @@ def test_provider_checks_refuse_every_broken_rule_at_its_field_before_any_templa
     ]
 
 
+def test_each_provider_check_sees_the_template_context_alone(repo):
+    """A cluster's checks share one Jinja context: what one check set there (its ``result``)
+    is gone before the next one runs, as if each ran in a context of its own."""
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    provider = repo.root / "providers/toy/provider.yaml"
+    provider.write_text(provider.read_text() + """  checks:
+    - {require: "true", message: "never", at: spec}
+    - {require: "result is undefined", message: "saw {{ result }}", at: spec}
+""")
+    repo.write("clusters/db.yaml", CLUSTER)
+    assert repo.errors() == []
+
+
 def test_replicas_from_must_name_another_component(repo):
     write_toy_provider(repo, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     definition = repo.root / "definitions/toy.yaml"

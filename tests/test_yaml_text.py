@@ -119,3 +119,21 @@ def test_remembered_blocks_are_bounded(monkeypatch):
     assert len(yaml_text._BLOCKS) <= 4
     assert [dump_document(d) for d in documents] == first
     assert first[7] == "---\nspec:\n  a:\n    x: 1\n  b:\n  - 2\n"
+
+
+def test_a_block_the_reader_made_from_remembered_bytes_is_written_as_a_copy_of_it_is():
+    """The line reader leaves the bytes it read a second-level block from for the emitter
+    (everest_render/marshalled.py), which takes them rather than marshalling the block again:
+    the document comes out as a copy of it, whose bytes the emitter makes itself."""
+    import copy
+
+    from everest_render import marshalled
+    from everest_render.load.line_reader import read_rendered
+
+    text = 'apiVersion: v1\nkind: X\nspec:\n  a:\n    b: [1, 2.5, true]\n    c: "on"\n  d:\n    - {e: null}\n'
+    read_rendered(text)  # its blocks remembered
+    (document,) = read_rendered(text) or [None]  # and read again from their bytes
+    blocks = [document["spec"]["a"], document["spec"]["d"]]
+    assert all(id(block) in marshalled._KNOWN for block in blocks)
+    assert dump_document(document) == dump_document(copy.deepcopy(document))
+    assert not any(id(block) in marshalled._KNOWN for block in blocks)  # taken, once

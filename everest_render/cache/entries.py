@@ -41,7 +41,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, Severity
-from everest_render.load.documents import Document, ReloadedPositions, SourceFile
+from everest_render.load.documents import Document, ReloadedPositions
+from everest_render.load.text import SourceFile
 from everest_render.model import (
     BackupStorage,
     Definition,
@@ -50,9 +51,9 @@ from everest_render.model import (
     ObjectRef,
     Provider,
     RenderedObject,
-    RepositorySettings,
     ResolvedCluster,
 )
+from everest_render.results import RepositorySettings
 
 ENTRY_FORMAT = 2  # 2: an object's extension and whether it is shared (extensions)
 # Values many clusters share: hashed once, then named by digest inside each cluster's key.

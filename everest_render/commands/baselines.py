@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from everest_render.commands.diff import Comparison, FileChange, compare, compare_objects, diff_objects, live_view, object_key
 from everest_render.commands.guardrails import KindRules, rules_by_kind
 from everest_render.emit.output import read_output, with_kustomization
-from everest_render.pipeline import RenderResult
+from everest_render.results import RenderResult
 
 if TYPE_CHECKING:
     from everest_render.commands.git_revision import EarlierRender

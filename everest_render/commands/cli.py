@@ -89,7 +89,7 @@ class Output:
             click.echo(line, err=True)
 
     def _workspace_path(self, file: str) -> str | None:
-        from everest_render.load.documents import BUILTIN_PREFIX
+        from everest_render.load.text import BUILTIN_PREFIX
 
         return None if file.startswith(BUILTIN_PREFIX) else _relative_to_workspace(self.repo / file)
 

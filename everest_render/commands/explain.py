@@ -22,8 +22,8 @@ from everest_render.render.context import expose_context, pitr_context, schedule
 from everest_render.render.templates import ProviderRenderer
 
 if TYPE_CHECKING:
-    from everest_render.pipeline import ResolveResult
     from everest_render.resolve.catalog import Catalog
+    from everest_render.results import ResolveResult
 
 
 def find_cluster(result: ResolveResult, wanted: str) -> ResolvedCluster | None:

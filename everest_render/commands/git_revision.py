@@ -21,18 +21,16 @@ from everest_render.incremental import CLUSTERS, declared_namespaces
 from everest_render.load.files import IGNORE_FILE, INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, RepositoryFiles
 from everest_render.model import DatabaseCluster, ResolvedCluster
 from everest_render.parallel import PARALLEL_FROM
-from everest_render.parse.inputs import ParsedInputs
 from everest_render.pipeline import (
     LoadedFiles,
     RenderedSlice,
-    RenderResult,
-    ResolveResult,
     read_repository,
     render_repository,
     render_resolved,
     resolve_repository,
     start_keyed_rendering,
 )
+from everest_render.results import ParsedInputs, RenderResult, ResolveResult
 
 # What a render reads at the repository's root: only these are unpacked (not out/, not docs).
 INPUTS = (*INPUT_FOLDERS, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE)

@@ -18,8 +18,8 @@ import yaml
 
 from everest_render.diagnostics import Diagnostic, format_path
 from everest_render.emit.yaml_text import dump_document, dump_documents
-from everest_render.load.documents import SourceFile
 from everest_render.load.files import RepositoryFiles, SourceSet, read_builtins
+from everest_render.load.text import SourceFile
 from everest_render.pipeline import render_repository
 
 PATH_ANNOTATIONS = ("internal.config.kubernetes.io/path", "config.kubernetes.io/path")

@@ -19,7 +19,6 @@ import stat
 import zlib
 from pathlib import Path
 
-from everest_render.load.documents import SourceFile, text_problems
 from everest_render.load.files import (
     EXTENSIONS_FOLDER,
     IGNORE_FILE,
@@ -30,6 +29,7 @@ from everest_render.load.files import (
     RepositoryFiles,
     builtin_root,
 )
+from everest_render.load.text import SourceFile, text_problems
 
 ROOT_FILES = (SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE)
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from everest_render import marshalled
 from everest_render.yaml_readings import is_ambiguous
 
 _FIRST_KEYS = ("apiVersion", "kind", "metadata", "spec")
@@ -277,8 +278,9 @@ def _remembered_block(key: Any, written: str, value: dict[str, Any] | list[Any])
     its marshalled bytes, which name each type exactly (marshal refuses subclasses: 1, True and
     1.0 differ, and so do a list and a tuple) and read back as the value, so equal bytes are an
     equal value. None: not marshallable (the caller writes it, or says what is wrong)."""
+    read = marshalled.take(value)  # the bytes the line reader made it from, when it did
     try:
-        known = (written, marshal.dumps(value, _MARSHAL_VERSION))
+        known = (written, read if read is not None else marshal.dumps(value, _MARSHAL_VERSION))
     except ValueError:
         return None
     if len(known[1]) > _BLOCK_BYTES:

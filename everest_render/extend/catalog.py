@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic, candidates
-from everest_render.model import AppliedExtension, Extension, Provider, RepositorySettings
+from everest_render.model import AppliedExtension, Extension, Provider
+from everest_render.results import RepositorySettings
 from everest_render.schema_check import compile_schema, schema_problems
 
 

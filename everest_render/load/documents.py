@@ -17,11 +17,7 @@ from typing import Any
 import yaml
 
 from everest_render.diagnostics import Diagnostic, ObjectPath
-from everest_render.load.text import BUILTIN_PREFIX as BUILTIN_PREFIX
-from everest_render.load.text import CONTROL
-from everest_render.load.text import SourceFile as SourceFile
-from everest_render.load.text import character_problem as character_problem
-from everest_render.load.text import text_problems as text_problems
+from everest_render.load.text import CONTROL, SourceFile, character_problem, text_problems
 from everest_render.yaml_readings import other_reading
 
 

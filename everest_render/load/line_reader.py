@@ -30,7 +30,9 @@ from typing import Any
 
 import yaml
 
-from everest_render.load.documents import MAX_VALUES, Refused, character_problem, compose_stream, node_value
+from everest_render import marshalled
+from everest_render.load.documents import MAX_VALUES, Refused, compose_stream, node_value
+from everest_render.load.text import character_problem
 
 
 class _Outside(Exception):
@@ -255,7 +257,9 @@ def _remembered(lines: _Lines, index: int, parent: int) -> tuple[Any, int]:
     spelling = tuple(lines[index:end])
     known = _BLOCKS.get(spelling)
     if known is not None:
-        return marshal.loads(known), end
+        value = marshal.loads(known)
+        marshalled.remember(value, known)  # the emitter would marshal it again (everest_render/marshalled.py)
+        return value, end
     scalars = _BLOCK_SCALARS_READ[0]
     value, after = _block(lines, index)
     if after == end and _BLOCK_SCALARS_READ[0] == scalars:
@@ -267,6 +271,7 @@ def _remembered(lines: _Lines, index: int, parent: int) -> tuple[Any, int]:
             if len(_BLOCKS) >= _BLOCKS_REMEMBERED:
                 _BLOCKS.clear()
             _BLOCKS[spelling] = written
+            marshalled.remember(value, written)
     return value, after
 
 

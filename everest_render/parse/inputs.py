@@ -21,8 +21,9 @@ import yaml
 from everest_render.check.core import object_problems
 from everest_render.diagnostics import Diagnostic, ObjectPath, candidates, format_path
 from everest_render.eras import FOREIGN_APIS, FOREIGN_DEFINITIONS, DefinitionTranslator, Translator
-from everest_render.load.documents import BUILTIN_PREFIX, Document
-from everest_render.load.files import DEFINITION_FILES
+from everest_render.load.documents import Document
+from everest_render.load.files import DEFINITION_FILES, ProviderAssets
+from everest_render.load.text import BUILTIN_PREFIX
 from everest_render.model import (
     BackupStorage,
     Bundle,
@@ -40,14 +41,13 @@ from everest_render.model import (
     OperatorRelease,
     PassthroughObject,
     Provider,
-    ProviderAssets,
     ProviderGitops,
     Topology,
     TopologyComponent,
 )
 
 # ParsedInputs is the model's (what the stages give); named here, where it is made.
-from everest_render.model import ParsedInputs as ParsedInputs
+from everest_render.results import ParsedInputs
 from everest_render.schema_check import Validator, compile_schema, schema_problems
 
 EVEREST_GROUP = "everest.percona.com/"

@@ -17,16 +17,9 @@ from typing import Any
 from everest_render.diagnostics import Diagnostic
 from everest_render.load.documents import Document, load_documents
 from everest_render.load.files import SETTINGS_FILE
-from everest_render.model import (
-    DEFAULT_SETTINGS,
-    AddedVersion,
-    CatalogueVersion,
-    ExtensionChoice,
-    GitopsDefaults,
-    ReleasePin,
-    RepositorySettings,
-)
+from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, ExtensionChoice, GitopsDefaults, ReleasePin
 from everest_render.parse.inputs import check_against_schema
+from everest_render.results import RepositorySettings
 
 API_VERSION = "everest-render/v1alpha1"
 KIND = "RepositorySettings"

@@ -73,7 +73,12 @@ def tojson(value: Any) -> str:
         return int.__repr__(value)
     if isinstance(value, jinja2.Undefined):
         str(value)  # a StrictUndefined raises its own "x is undefined" error here
-    return _JSON.encode(value)
+    if _C_ENCODER is None:
+        return _JSON.encode(value)
+    # What _JSON.encode does for a value that is not a str, without its Python steps on the
+    # way to json's C encoder (made for each call, as encode makes it: its markers of the
+    # values being written, which find a circular value, start empty).
+    return "".join(_C_ENCODER({}, _json_default, _JSON_STRING, None, ": ", ", ", False, False, True)(value, 0))
 
 
 def _json_default(value: Any) -> Any:
@@ -91,6 +96,7 @@ def _json_default(value: Any) -> Any:
 # One encoder for every call (json.dumps builds one per call when given options).
 _JSON = json.JSONEncoder(ensure_ascii=False, default=_json_default)
 _JSON_STRING = json.encoder.encode_basestring  # what _JSON writes a str with (ensure_ascii=False)
+_C_ENCODER: Callable[..., Any] | None = getattr(json.encoder, "c_make_encoder", None)  # None: no C accelerator
 _JSON_CONSTANTS = {True: "true", False: "false", None: "null"}
 # What tojson makes of a str, in C: the sandbox's wrapper calls it itself for a str (most of
 # what templates write), without calling tojson (render/limits.py, `_bounded`).

@@ -648,7 +648,8 @@ def render_bounded(template: jinja2.Template, context: Mapping[str, Any], budget
     # template first): the ticks refuse it by raising in `_Refusing.__next__`, directly below
     # this frame, where a step the template takes raises below the template's frames.
     try:
-        for chunk, _ in zip(template.root_render_func(template.new_context(dict(context))), budget.ticks, strict=False):
+        variables = context if type(context) is dict else dict(context)  # new_context copies it
+        for chunk, _ in zip(template.root_render_func(template.new_context(variables)), budget.ticks, strict=False):
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
                 over = TemplateLimit(f"template output beyond the limit of {MAX_OUTPUT_CHARS:,} characters")

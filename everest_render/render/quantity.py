@@ -28,6 +28,10 @@ _QUANTITY = re.compile(r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][-+]?[0
 
 def parse_quantity(value: str | int | float) -> Decimal:
     """``"4G"`` -> 4000000000, ``"500m"`` -> 0.5; raises ValueError on anything else."""
+    if type(value) is str:
+        known = _PARSED.get(value)
+        if known is not None:
+            return known
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a quantity")
     if isinstance(value, int | float):
@@ -40,4 +44,14 @@ def parse_quantity(value: str | int | float) -> Decimal:
         result = Decimal(number + (exponent or ""))
     except InvalidOperation as error:  # pragma: no cover - the regex admits only valid numbers
         raise ValueError(f"{value!r} is not a quantity") from error
-    return result * _SUFFIXES[suffix or ""]
+    result *= _SUFFIXES[suffix or ""]
+    if type(value) is str:
+        if len(_PARSED) >= 10_000:
+            _PARSED.clear()
+        _PARSED[value] = result
+    return result
+
+
+# Each quantity text parsed, by its text (a fleet writes a few dozen: "4Gi", "500m"); a
+# Decimal is immutable, so every caller may have the same one.
+_PARSED: dict[str, Decimal] = {}

@@ -14,11 +14,13 @@ from typing import Any
 
 import jinja2
 import yaml
+from jinja2.environment import TemplateExpression
 
 from everest_render.check.secrets import masked_line
 from everest_render.diagnostics import Diagnostic, format_path, parse_path
-from everest_render.load.documents import Refused, compose_stream, node_value, text_problems
+from everest_render.load.documents import Refused, compose_stream, node_value
 from everest_render.load.line_reader import read_rendered
+from everest_render.load.text import text_problems
 from everest_render.model import Provider, RenderedObject, ResolvedCluster, TemplateSource
 from everest_render.render import prepared
 from everest_render.render.context import template_context
@@ -47,6 +49,10 @@ def sandbox(
     provider: TemplateSource, kind: type[BoundedSandbox] = BoundedSandbox, options: Mapping[str, Any] | None = None
 ) -> BoundedSandbox:
     """The environment a provider's templates run in (render, the load-time checks, explain)."""
+    # The templates are the provider's, in memory and never changed: each loaded once and then
+    # looked up in a plain dict (Jinja's default, an LRU cache with a lock, asking each time
+    # whether the template is up to date, was a visible part of every `{% import %}`).
+    settings: dict[str, Any] = {"cache_size": -1, "auto_reload": False, **(options or {})}
     env = kind(
         loader=_ProviderLoader(provider),
         undefined=jinja2.StrictUndefined,
@@ -54,7 +60,7 @@ def sandbox(
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        **(options or {}),
+        **settings,
     )
     env.filters.update(FILTERS)
     env.globals.update(GLOBALS)
@@ -230,11 +236,17 @@ class ProviderRenderer(TemplateRenderer):
         """The provider's checks this cluster breaks, each at the cluster field it names."""
         broken = []
         where = self.provider.document.source.path
+        scope: jinja2.runtime.Context | None = None  # the checks' Jinja context, made for the first
         for index, require, message in self.checks:
             check = self.provider.checks[index]
             self.env.budget.reset()
             try:
-                holds = bool(require(**context))
+                if type(require) is TemplateExpression:
+                    if scope is None:
+                        scope = require._template.new_context(dict(context))
+                    holds = bool(_evaluated(require, scope))
+                else:
+                    holds = bool(require(**context))
                 text = "" if holds else message.render(context)
             except Exception as error:  # a broken check is the provider's error; say which
                 holds, text = False, f"check spec.checks[{index}] failed: {type(error).__name__}: {error}"
@@ -272,6 +284,21 @@ class ProviderRenderer(TemplateRenderer):
                     }
                 )
         return sorted(needed, key=lambda s: s["name"])
+
+def _evaluated(expression: TemplateExpression, scope: jinja2.runtime.Context) -> Any:
+    """What calling ``expression`` with the variables of ``scope`` gives (`TemplateExpression`'s
+    call, step by step), in ``scope`` itself rather than a context made anew for each of a
+    cluster's checks: an expression sets only its ``result`` there, taken out again after."""
+    template = expression._template
+    try:
+        for _ in template.root_render_func(scope):
+            pass
+        value = scope.vars["result"]
+    finally:
+        scope.vars.pop("result", None)
+        scope.exported_vars.discard("result")
+    return None if expression._undefined_to_none and isinstance(value, jinja2.Undefined) else value
+
 
 def _chain(frames: list[traceback.FrameSummary]) -> str:
     """``, included from a.j2:3, included from b.j2:9``, innermost first; a frame repeated

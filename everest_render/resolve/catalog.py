@@ -9,8 +9,9 @@ from typing import Protocol, TypeVar
 
 from everest_render.diagnostics import Diagnostic, candidates
 from everest_render.load.documents import Document
-from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, ComponentType, Definition, Provider, RepositorySettings
+from everest_render.model import DEFAULT_SETTINGS, AddedVersion, CatalogueVersion, ComponentType, Definition, Provider
 from everest_render.resolve.releases import select_releases
+from everest_render.results import RepositorySettings
 
 _Named = TypeVar("_Named", Definition, Provider)
 

@@ -27,7 +27,6 @@ from everest_render.model import (
     Definition,
     Expose,
     Provider,
-    RepositorySettings,
     ResolvedBundle,
     ResolvedCluster,
     ResolvedComponent,
@@ -37,6 +36,7 @@ from everest_render.model import (
 from everest_render.resolve.catalog import Catalog, unique_by
 from everest_render.resolve.gitops import resolve_controls
 from everest_render.resolve.references import References, resolve_backup, resolve_monitoring
+from everest_render.results import RepositorySettings
 from everest_render.schema_check import compile_schema, schema_problems
 
 
@@ -65,6 +65,8 @@ _TOPOLOGY_VALIDATORS: dict[int, tuple[Topology, Any]] = {}
 
 EXPOSE_ALIASES = {"internal": "ClusterIP", "external": "LoadBalancer"}
 INSTANCE_FIELDS = ("replicas", "resources", "storage", "config", "affinity")
+# What a component's entry holds besides its settings (a set made once, not a tuple per key).
+_NOT_SETTINGS = frozenset({*INSTANCE_FIELDS, "type", "expose"})
 
 
 def resolve_clusters(
@@ -257,8 +259,10 @@ def _bundle(cluster: DatabaseCluster, definition: Definition, found: _Findings) 
             found.error(("spec", "components", "bundle"), message)
             return None
         return ResolvedBundle(name, "spec.components.bundle")
+    if not cluster.default_bundle:
+        return None
     default = definition.default_bundle
-    if not cluster.default_bundle or default is None:
+    if default is None:
         return None
     origin = f"definition {definition.name} default bundle"
     found.default("spec.components.bundle", default.name, origin)
@@ -289,6 +293,8 @@ def _versions(
 ) -> dict[str, ResolvedVersion]:
     """Each component type's version: the one the cluster pins, else its bundle's, else the catalogue default."""
     pinned = spec.get("components", {}).get("versions", {})
+    if not pinned and not from_bundle:
+        return _catalogue_versions(definition, found)
     base = ("spec", "components", "versions")
     for type_name in pinned:
         if type_name not in definition.component_types:
@@ -306,6 +312,29 @@ def _versions(
         if entry is not None:
             versions[type_name] = ResolvedVersion(type_name, entry.version, entry.image)
     return versions
+
+
+def _catalogue_versions(definition: Definition, found: _Findings) -> dict[str, ResolvedVersion]:
+    """`_versions` of a cluster that pins none and has no bundle: every type's catalogue default,
+    the same for each such cluster of the definition, so decided once per definition (by its
+    identity, which the entry holds) and its defaults recorded again for each."""
+    known = _CATALOGUE_VERSIONS.get(id(definition))
+    if known is None or known[0] is not definition:
+        start = len(found.defaults)
+        versions: dict[str, ResolvedVersion] = {}
+        for type_name, component_type in definition.component_types.items():
+            entry = _default_version(type_name, component_type, definition, found)
+            if entry is not None:
+                versions[type_name] = ResolvedVersion(type_name, entry.version, entry.image)
+        if len(_CATALOGUE_VERSIONS) >= 64:  # a long-lived process (tests) resolves many repositories
+            _CATALOGUE_VERSIONS.clear()
+        _CATALOGUE_VERSIONS[id(definition)] = (definition, versions, tuple(found.defaults[start:]))
+        return dict(versions)
+    found.defaults.extend(known[2])
+    return dict(known[1])
+
+
+_CATALOGUE_VERSIONS: dict[int, tuple[Definition, dict[str, ResolvedVersion], tuple[AppliedDefault, ...]]] = {}
 
 
 def _pinned_version(wanted: Any, type_name: str, component_type: ComponentType, found: _Findings) -> CatalogueVersion | None:
@@ -412,7 +441,7 @@ def _component(
     version = versions.get(type_name)
     if version is None:
         return None
-    settings = {k: v for k, v in written.items() if k not in (*INSTANCE_FIELDS, "type", "expose")}
+    settings = {k: v for k, v in written.items() if k not in _NOT_SETTINGS}
     return ResolvedComponent(
         name=name,
         type=type_name,

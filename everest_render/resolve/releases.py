@@ -15,7 +15,8 @@ import re
 from collections.abc import Mapping
 
 from everest_render.diagnostics import Diagnostic, candidates
-from everest_render.model import Definition, ObjectSchema, OperatorRelease, Provider, RepositorySettings
+from everest_render.model import Definition, ObjectSchema, OperatorRelease, Provider
+from everest_render.results import RepositorySettings
 
 _NUMBERED = re.compile(r"(\d+(?:\.\d+)*)(.*)")
 
