@@ -22,7 +22,7 @@ import dataclasses
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -203,7 +203,7 @@ def _render_changed(
         return None
     kept_names = list(itertools.compress(last.spaces, map(operator.not_, map(touched.__contains__, last.spaces))))
     kept_spaces = dict(zip(kept_names, map(last.spaces.__getitem__, kept_names), strict=True))
-    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, map(_namespace_folder, last.files)))))
+    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, _namespace_folders(last.files)))))
     every = {**kept_spaces, **spaces}
     refs = list(itertools.chain.from_iterable(map(zip, map(itertools.repeat, every), map(_CLUSTERS_OF, every.values()))))
     objects = list(itertools.chain.from_iterable(map(_IDENTITIES_OF, every.values())))
@@ -303,7 +303,7 @@ def _render_few(
     if named is None:
         return None
     objects += itertools.chain.from_iterable(map(_IDENTITIES_OF, named.values()))
-    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, map(_namespace_folder, last.files)))))
+    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, _namespace_folders(last.files)))))
     if _repeats(refs) or _repeats(objects) or kept & result.plan.files.keys() or not isinstance(last.files, KeptFiles):
         return None
     changed_layout = layout.replaced({path: part_text(part) for path, part in parts.items()}, spaces, touched)
@@ -349,6 +349,11 @@ _CLUSTERS_OF, _IDENTITIES_OF = attrgetter("clusters"), attrgetter("identities")
 def _namespace_folder(path: str) -> str:
     """The out/ folder (a namespace's) an out/ file is in."""
     return path.partition("/")[0]
+
+
+def _namespace_folders(paths: Iterable[str]) -> Iterator[str]:
+    """`_namespace_folder` of each, in C (a fleet's out/ has 10,000 files)."""
+    return map(itemgetter(0), map(str.partition, paths, itertools.repeat("/")))
 
 
 def _recorded(last: Replay, path: str) -> tuple[str, ...]:

@@ -51,8 +51,8 @@ FORMAT = 2  # 2: each record packed (`record_of`)
 # The run entry's: 2, its out/ files kept in bucket entries of their own, by namespace, named
 # by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k);
 # 3, each file's digest in the entry, its bytes read from its bucket only when asked for; 4, its
-# parts one text a file and its spaces in buckets by namespace (cache/layout.py).
-RUN_FORMAT = 4
+# parts one text a file and its spaces in buckets by namespace (cache/layout.py); 5, 256 buckets.
+RUN_FORMAT = 5
 # Coarser than any file system's timestamps (FAT: 2 s; ext4, XFS: the kernel's tick) and than
 # the lag of the clock the kernel stamps files with behind the one read here.
 RACY_NS = 2_000_000_000
