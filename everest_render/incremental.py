@@ -92,6 +92,12 @@ def render_incremental(
             inputs = fingerprint(walk, token_digest) if tree is None else tree.inputs
         return walk
 
+    def world_of() -> RepositoryFiles:
+        """`shape_of`, the repository's own files outside clusters/ alone (or all, walked)."""
+        if read is not None and read.where_or_none() is not None:
+            return read.world_shape
+        return shape_of()
+
     last = snapshot.last(lambda: _recovered(shape_of(), snapshot, inputs, jobs))
     if replay and last is not None and last[0] == inputs:
         replayed = _replayed(last[1])
@@ -100,22 +106,25 @@ def render_incremental(
             return replayed
     from everest_render.pipeline import read_repository, render_repository  # rendering: see above
 
-    shape = shape_of()
+    # The world's shape (a walk record's, without its fleet of clusters/ files), or the walk's:
+    # a record whose files are gone is walked again first (the inputs are the walk's then).
+    world = world_of()
     layout = None
     if last is not None and last[0] == inputs and last[1].world and only is None:
         # The entry's own inputs (its replay refused by the caller, who needs the catalogue):
         # nothing changed since it was made, so nothing is rendered again, and its parts (a
         # fleet's 14,000 files) are not even decoded to find so.
-        result = _with_catalogue(shape, last[1], snapshot, cache)
+        result = _with_catalogue(world, last[1], snapshot, cache)
     elif last is not None and only is None and (layout := last[1].layout()) is not None:
-        few = _changed_since(quick, last[0], layout)
+        few = _changed_since(quick if read is quick else None, last[0], layout)
         if few is not None and quick is not None:
-            result = _render_few(shape, last[1], layout, few, quick.where, snapshot, inputs, jobs, cache, rendering)
+            result = _render_few(world, last[1], layout, few, quick.where, snapshot, inputs, jobs, cache, rendering)
         else:
-            result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache, rendering)
+            result = _render_changed(shape_of(), last[1], snapshot, inputs, jobs, cache, rendering)
     else:
         result = None
     if result is None:
+        shape = shape_of()
         texts = with_texts(shape, snapshot.reader.text)
         files = texts or read_repository(root, out_dir)
         rendering()
@@ -245,7 +254,8 @@ def _render_few(
     rendering: Callable[[], None],
 ) -> RenderResult | None:
     """`_render_changed` when the files changed since ``last`` are known (``changed``, by
-    `_changed_since`; ``where``: each file's token now): only the parts and spaces of the
+    `_changed_since`; ``where``: each file's token now; ``shape``: the read's, its clusters/
+    files not needed): only the parts and spaces of the
     namespaces they touch are looked at (cache/layout.py), and the objects that can repeat one
     of another namespace. None: as `_render_changed`'s (the whole repository renders)."""
     # Each file's namespaces, recorded (one text a file: spans, a NUL between two), or (changed)
@@ -318,7 +328,8 @@ def _render_few(
 
 def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, cache: Store) -> RenderResult | None:
     """``last`` as it is, with the catalogue (the world resolved alone), for a caller that
-    judges destructive changes: nothing under clusters/ changed."""
+    judges destructive changes: nothing under clusters/ changed (``shape``: the read's, its
+    clusters/ files not needed)."""
     from everest_render.pipeline import resolve_repository  # resolving: see above
 
     world = with_texts(_only_sources(shape, _world_sources(shape)), snapshot.reader.text)
