@@ -83,6 +83,23 @@ def test_a_cache_folder_deleted_during_a_run_is_made_again(tmp_path):
     assert store.load("ab" * 32) == b"payload" and store.enabled and store.warning is None
 
 
+def test_an_entry_is_written_through_a_new_private_temporary_file_drawn_again_when_its_name_is_taken(tmp_path, monkeypatch):
+    from everest_render.cache import store as store_module
+
+    store = Store.open(tmp_path / "cache")
+    folder = tmp_path / "cache" / LAYOUT
+    (folder / f".tmp-{'00' * 8}").write_bytes(b"another run's")  # the first name drawn is taken
+    draws = iter([bytes(8), bytes(8), b"\x01" * 8])
+    monkeypatch.setattr(store_module.os, "urandom", lambda size: next(draws))
+    made: list[str] = []
+    replace = os.replace
+    monkeypatch.setattr(store_module.os, "replace", lambda source, target: made.append(oct(os.stat(source).st_mode & 0o777)) or replace(source, target))
+    store.save("ab" * 32, b"payload")
+    assert made == ["0o600"] and store.load("ab" * 32) == b"payload"  # as tempfile.mkstemp makes it
+    assert (folder / f".tmp-{'00' * 8}").read_bytes() == b"another run's" and not (folder / f".tmp-{'01' * 8}").exists()
+    assert next(draws, None) is None  # drawn again until a name was free
+
+
 def test_an_unwritable_location_turns_the_cache_off_with_a_warning(tmp_path):
     (tmp_path / "file").write_text("")
     store = Store.open(tmp_path / "file" / "cache")  # under a file: cannot be created (even as root)
