@@ -170,8 +170,23 @@ class _Findings:
         self.problems.append(Diagnostic(d.file, d.line, d.column, d.message, d.path, Severity.WARNING))
 
     def default(self, path: str, value: Any, origin: str) -> Any:
-        self.defaults.append(AppliedDefault(path, value, origin))
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            # One record for each (path, value, origin) a fleet's clusters are given: they
+            # repeat from cluster to cluster, and a record is frozen, so all may share it.
+            key = (path, kind, value, origin)  # the type too: True == 1, and the record says which
+            applied = _APPLIED.get(key)
+            if applied is None:
+                if len(_APPLIED) >= 10_000:
+                    _APPLIED.clear()
+                applied = _APPLIED[key] = AppliedDefault(path, value, origin)
+            self.defaults.append(applied)
+        else:
+            self.defaults.append(AppliedDefault(path, value, origin))
         return value
+
+
+_APPLIED: dict[tuple[str, type, Any, str], AppliedDefault] = {}
 
 
 # --- the steps, in the order resolve_cluster takes them ----------------------------------------
