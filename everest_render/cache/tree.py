@@ -109,6 +109,7 @@ class Tree:
         kept_rest: bytes | None = None,
         overlay: dict[str, str] | None = None,
         quick_now: Quick | None = None,
+        since: tuple[str, dict[str, str]] | None = None,
     ) -> None:
         self.watched = watched
         self._shape = shape
@@ -122,6 +123,9 @@ class Tree:
         # Its files' signatures as the stat reader knows them now, when `quick_read` made them
         # from the record's own and the few files it asked about (else made from the reader's).
         self.quick_now = quick_now
+        # When `quick_read` made it from a record: that record's inputs, and the files whose
+        # tokens changed since (name -> token now): what changed since a render of those inputs.
+        self.since = since
 
     @property
     def shape(self) -> RepositoryFiles:
@@ -218,12 +222,15 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     if all(where[name][1] == token for name, token in changed.items()):
         # Read again (its record too new, or only its stat changed) but holding what it did:
         # the same shape, files and fingerprint (made only if asked for), kept anew for its stats.
-        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=tree.kept_rest, overlay=tree.overlay, quick_now=fresh)
+        same: tuple[str, dict[str, str]] = (tree.inputs, {})
+        kept, overlay = tree.kept_rest, tree.overlay
+        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=kept, overlay=overlay, quick_now=fresh, since=same)
+    since = (tree.inputs, {name: token for name, token in changed.items() if where[name][1] != token})
     shape = _swapped(tree.shape, {where[name][1]: token for name, token in changed.items()})
     overlay = {**tree.overlay, **changed}
     if tree.kept_rest is not None and len(overlay) <= OVERLAY_LIMIT:
-        return Tree(tree.watched, shape, asked, kept_rest=tree.kept_rest, overlay=overlay, quick_now=fresh)  # the rest as kept
-    return Tree(tree.watched, shape, asked, quick_now=fresh)
+        return Tree(tree.watched, shape, asked, kept_rest=tree.kept_rest, overlay=overlay, quick_now=fresh, since=since)  # the rest as kept
+    return Tree(tree.watched, shape, asked, quick_now=fresh, since=since)
 
 
 def _unchanged(watched: dict[str, tuple[bool, Stat]]) -> bool:
