@@ -27,8 +27,9 @@ from everest_render.check.core import identity
 from everest_render.emit.output import plan_from_files
 from everest_render.incremental import CLUSTERS, declared_namespaces
 from everest_render.load.files import RepositoryFiles
-from everest_render.model import ParsedInputs, PassthroughObject
-from everest_render.pipeline import RenderedSlice, RenderResult, ResolveResult
+from everest_render.model import PassthroughObject
+from everest_render.pipeline import RenderedSlice
+from everest_render.results import ParsedInputs, RenderResult, ResolveResult
 
 
 def same_world(today_files: RepositoryFiles, files: RepositoryFiles) -> bool:
