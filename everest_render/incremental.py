@@ -22,7 +22,7 @@ import dataclasses
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -92,6 +92,12 @@ def render_incremental(
             inputs = fingerprint(walk, token_digest) if tree is None else tree.inputs
         return walk
 
+    def world_of() -> RepositoryFiles:
+        """`shape_of`, the repository's own files outside clusters/ alone (or all, walked)."""
+        if read is not None and read.where_or_none() is not None:
+            return read.world_shape
+        return shape_of()
+
     last = snapshot.last(lambda: _recovered(shape_of(), snapshot, inputs, jobs))
     if replay and last is not None and last[0] == inputs:
         replayed = _replayed(last[1])
@@ -100,22 +106,25 @@ def render_incremental(
             return replayed
     from everest_render.pipeline import read_repository, render_repository  # rendering: see above
 
-    shape = shape_of()
+    # The world's shape (a walk record's, without its fleet of clusters/ files), or the walk's:
+    # a record whose files are gone is walked again first (the inputs are the walk's then).
+    world = world_of()
     layout = None
     if last is not None and last[0] == inputs and last[1].world and only is None:
         # The entry's own inputs (its replay refused by the caller, who needs the catalogue):
         # nothing changed since it was made, so nothing is rendered again, and its parts (a
         # fleet's 14,000 files) are not even decoded to find so.
-        result = _with_catalogue(shape, last[1], snapshot, cache)
+        result = _with_catalogue(world, last[1], snapshot, cache)
     elif last is not None and only is None and (layout := last[1].layout()) is not None:
-        few = _changed_since(quick, last[0], layout)
+        few = _changed_since(quick if read is quick else None, last[0], layout)
         if few is not None and quick is not None:
-            result = _render_few(shape, last[1], layout, few, quick.where, snapshot, inputs, jobs, cache, rendering)
+            result = _render_few(world, last[1], layout, few, quick.where, snapshot, inputs, jobs, cache, rendering)
         else:
-            result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache, rendering)
+            result = _render_changed(shape_of(), last[1], snapshot, inputs, jobs, cache, rendering)
     else:
         result = None
     if result is None:
+        shape = shape_of()
         texts = with_texts(shape, snapshot.reader.text)
         files = texts or read_repository(root, out_dir)
         rendering()
@@ -203,7 +212,7 @@ def _render_changed(
         return None
     kept_names = list(itertools.compress(last.spaces, map(operator.not_, map(touched.__contains__, last.spaces))))
     kept_spaces = dict(zip(kept_names, map(last.spaces.__getitem__, kept_names), strict=True))
-    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, map(_namespace_folder, last.files)))))
+    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, _namespace_folders(last.files)))))
     every = {**kept_spaces, **spaces}
     refs = list(itertools.chain.from_iterable(map(zip, map(itertools.repeat, every), map(_CLUSTERS_OF, every.values()))))
     objects = list(itertools.chain.from_iterable(map(_IDENTITIES_OF, every.values())))
@@ -245,7 +254,8 @@ def _render_few(
     rendering: Callable[[], None],
 ) -> RenderResult | None:
     """`_render_changed` when the files changed since ``last`` are known (``changed``, by
-    `_changed_since`; ``where``: each file's token now): only the parts and spaces of the
+    `_changed_since`; ``where``: each file's token now; ``shape``: the read's, its clusters/
+    files not needed): only the parts and spaces of the
     namespaces they touch are looked at (cache/layout.py), and the objects that can repeat one
     of another namespace. None: as `_render_changed`'s (the whole repository renders)."""
     # Each file's namespaces, recorded (one text a file: spans, a NUL between two), or (changed)
@@ -303,7 +313,7 @@ def _render_few(
     if named is None:
         return None
     objects += itertools.chain.from_iterable(map(_IDENTITIES_OF, named.values()))
-    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, map(_namespace_folder, last.files)))))
+    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, _namespace_folders(last.files)))))
     if _repeats(refs) or _repeats(objects) or kept & result.plan.files.keys() or not isinstance(last.files, KeptFiles):
         return None
     changed_layout = layout.replaced({path: part_text(part) for path, part in parts.items()}, spaces, touched)
@@ -318,7 +328,8 @@ def _render_few(
 
 def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, cache: Store) -> RenderResult | None:
     """``last`` as it is, with the catalogue (the world resolved alone), for a caller that
-    judges destructive changes: nothing under clusters/ changed."""
+    judges destructive changes: nothing under clusters/ changed (``shape``: the read's, its
+    clusters/ files not needed)."""
     from everest_render.pipeline import resolve_repository  # resolving: see above
 
     world = with_texts(_only_sources(shape, _world_sources(shape)), snapshot.reader.text)
@@ -349,6 +360,11 @@ _CLUSTERS_OF, _IDENTITIES_OF = attrgetter("clusters"), attrgetter("identities")
 def _namespace_folder(path: str) -> str:
     """The out/ folder (a namespace's) an out/ file is in."""
     return path.partition("/")[0]
+
+
+def _namespace_folders(paths: Iterable[str]) -> Iterator[str]:
+    """`_namespace_folder` of each, in C (a fleet's out/ has 10,000 files)."""
+    return map(itemgetter(0), map(str.partition, paths, itertools.repeat("/")))
 
 
 def _recorded(last: Replay, path: str) -> tuple[str, ...]:

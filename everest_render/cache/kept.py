@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 
-BUCKETS = 64
+BUCKETS = 256  # a change of one namespace rewrites a 256th of a fleet's out/ (and of its spaces)
 
 # A bucket's files by its number, or None when it cannot be read (absent or corrupt).
 BucketReader = Callable[[int], "dict[str, bytes] | None"]
@@ -78,15 +78,21 @@ class KeptFiles(Mapping[str, bytes]):
     def merged(self, extra: Mapping[str, bytes], keep: AbstractSet[str] | None = None) -> KeptFiles:
         """These files (those named in ``keep``) with ``extra`` added or replacing, in path
         order, the kept ones still unread."""
-        if keep is None:
+        fresh = dict(zip(extra, map(digest_of, extra.values()), strict=True))
+        if keep is None or (len(keep) + len(fresh) == len(self.digests) and fresh.keys() == self.digests.keys() - keep):
+            # Every name kept or put in place (a namespace rendered again): a copy in C, the
+            # fresh digests put in place.
             digests = dict(self.digests)
         else:  # C loops over a fleet's 10,000 files, not a Python step each, in the order they are
             digests = dict(itertools.compress(self.digests.items(), map(keep.__contains__, self.digests)))
-        # In path order: the kept ones are, so sorting merges two runs in one pass (a set's
-        # order made it a sort of 10,000 names).
-        digests.update((path, digest_of(content)) for path, content in extra.items())
+        digests.update(fresh)
+        # In path order: the kept ones are, so a sort, when one is needed, merges two runs in
+        # one pass (a set's order made it a sort of 10,000 names); the same names need none.
+        names = list(digests)
+        if names != sorted(names):
+            digests = dict(sorted(digests.items()))
         known = {path: content for path, content in self.known.items() if path in digests}
-        return KeptFiles(dict(sorted(digests.items())), {**known, **extra}, self._read, self._recover, self._memo)
+        return KeptFiles(digests, {**known, **extra}, self._read, self._recover, self._memo)
 
     def with_listing(self, path: str, listing: Callable[[Iterable[str]], bytes]) -> KeptFiles:
         """These files and ``path``, holding the ``listing`` of their names: taken from the

@@ -51,8 +51,8 @@ FORMAT = 2  # 2: each record packed (`record_of`)
 # The run entry's: 2, its out/ files kept in bucket entries of their own, by namespace, named
 # by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k);
 # 3, each file's digest in the entry, its bytes read from its bucket only when asked for; 4, its
-# parts one text a file and its spaces in buckets by namespace (cache/layout.py).
-RUN_FORMAT = 4
+# parts one text a file and its spaces in buckets by namespace (cache/layout.py); 5, 256 buckets.
+RUN_FORMAT = 5
 # Coarser than any file system's timestamps (FAT: 2 s; ext4, XFS: the kernel's tick) and than
 # the lag of the clock the kernel stamps files with behind the one read here.
 RACY_NS = 2_000_000_000
@@ -321,8 +321,10 @@ class StatReader:
         return text
 
 
-def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
-    """The SHA-256 of everything the read stage gave: names, each text's ``digest``, problems."""
+def fingerprint(files: RepositoryFiles, digest: Callable[[str], str], own: Iterable[tuple[str, str]] | None = None) -> str:
+    """The SHA-256 of everything the read stage gave: names, each text's ``digest``, problems.
+    ``own``: the repository's own files as (name, text) pairs, in place of ``files.own.sources``
+    (a walk record's fleet of 14,000 is not made into `SourceFile`s to be fingerprinted)."""
     # Every part followed by NUL, hashed at once (a fleet has some 40,000 parts).
     parts: list[str] = []
     put = parts.extend
@@ -342,20 +344,21 @@ def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
     def problems(found: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
         put(("problems", *(repr(d) for d in found)))
 
-    def source_set(found: SourceSet) -> None:
+    def source_set(found: SourceSet, pairs: Iterable[tuple[str, str]] | None = None) -> None:
         put(("set", str(found.builtin)))
         # As `source` of each, in path order: C loops over a fleet's 10,000 files.
-        ordered = sorted(found.sources, key=_PATH)
-        texts = list(map(_TEXT, ordered))
+        pairs = pairs if pairs is not None else zip(map(_PATH, found.sources), map(_TEXT, found.sources), strict=True)
+        ordered = sorted(pairs, key=itemgetter(0))
+        texts = list(map(itemgetter(1), ordered))
         digests = token_digests(texts) if digest is token_digest else list(map(digest, texts))
-        put(itertools.chain.from_iterable(zip(itertools.repeat("file"), map(_PATH, ordered), digests)))
+        put(itertools.chain.from_iterable(zip(itertools.repeat("file"), map(itemgetter(0), ordered), digests)))
         for folder in sorted(found.assets):
             put(("assets", folder))
             assets(found.assets[folder])
         problems(found.unreadable)
 
     source_set(files.builtin)
-    source_set(files.own)
+    source_set(files.own, own)
     source(files.settings)
     problems(files.settings_unreadable)
     for extension in files.extensions:

@@ -582,15 +582,13 @@ def recover(out_dir: Path, trust: Trust | None = None, looked: Mapping[str, os.s
 
 
 def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path, held: set[str] | None = None) -> WriteCounts:
-    previous = owned_files(out_dir, plan.files)
+    beyond = owned_beyond(out_dir, plan.files)
     changed = {}
     escaping = []
     digest = _digests(plan.files)
     held = _held(trust, out_dir, plan.files, digest) if held is None else held  # regular files, no links: nothing to refuse
     unchanged = len(held)
-    for path in plan.files:
-        if path in held:
-            continue
+    for path in itertools.filterfalse(held.__contains__, plan.files):  # in C over a fleet's files
         try:
             found: os.stat_result | None = os.lstat(f"{out_dir}/{path}")
         except FileNotFoundError:
@@ -611,7 +609,7 @@ def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path, hel
             changed[path] = plan.files[path]
     if escaping:  # before anything is written
         raise _refused(out_dir, escaping)
-    removed = [path for path in sorted(previous - _names(plan.files)) if (out_dir / path).is_file()]
+    removed = [path for path in sorted(beyond) if (out_dir / path).is_file()]
     index = _index_text(plan).encode()
     if not changed and not removed and _read(out_dir / INDEX_FILE) == index.decode():
         return WriteCounts(0, unchanged, 0)
