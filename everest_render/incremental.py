@@ -22,13 +22,14 @@ import dataclasses
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from everest_render.cache.kept import KeptFiles, KeptFilesLost
-from everest_render.cache.snapshot import Part, Replay, Snapshot, Space, fingerprint, token_digest, token_digests, with_texts
+from everest_render.cache.layout import Layout, Part, Space, part_of, part_text
+from everest_render.cache.snapshot import Replay, Snapshot, fingerprint, token_digest, token_digests, with_texts
 from everest_render.cache.store import Store, renderer_identity
 from everest_render.cache.tree import Tree, load_tree, quick_read, record_tree, save_tree, tree_key
 from everest_render.emit.output import OutputPlan
@@ -69,6 +70,7 @@ def render_incremental(
     walked = load_tree(cache, key)
     # The walk by stat (cache/tree.py): no folder changed, so only the files are asked about.
     tree = quick_read(walked, snapshot.reader) if walked is not None else None
+    quick = tree  # the record's files asked about, none walked
     walk: RepositoryFiles | None = None
     if tree is None:
         walk = read_repository_files(root, out_dir, snapshot.reader)
@@ -90,6 +92,12 @@ def render_incremental(
             inputs = fingerprint(walk, token_digest) if tree is None else tree.inputs
         return walk
 
+    def world_of() -> RepositoryFiles:
+        """`shape_of`, the repository's own files outside clusters/ alone (or all, walked)."""
+        if read is not None and read.where_or_none() is not None:
+            return read.world_shape
+        return shape_of()
+
     last = snapshot.last(lambda: _recovered(shape_of(), snapshot, inputs, jobs))
     if replay and last is not None and last[0] == inputs:
         replayed = _replayed(last[1])
@@ -98,17 +106,25 @@ def render_incremental(
             return replayed
     from everest_render.pipeline import read_repository, render_repository  # rendering: see above
 
-    shape = shape_of()
+    # The world's shape (a walk record's, without its fleet of clusters/ files), or the walk's:
+    # a record whose files are gone is walked again first (the inputs are the walk's then).
+    world = world_of()
+    layout = None
     if last is not None and last[0] == inputs and last[1].world and only is None:
         # The entry's own inputs (its replay refused by the caller, who needs the catalogue):
         # nothing changed since it was made, so nothing is rendered again, and its parts (a
         # fleet's 14,000 files) are not even decoded to find so.
-        result = _with_catalogue(shape, last[1], snapshot, cache)
-    elif last is not None and last[1].parts and only is None:
-        result = _render_changed(shape, last[1], snapshot, inputs, jobs, cache, rendering)
+        result = _with_catalogue(world, last[1], snapshot, cache)
+    elif last is not None and only is None and (layout := last[1].layout()) is not None:
+        few = _changed_since(quick if read is quick else None, last[0], layout)
+        if few is not None and quick is not None:
+            result = _render_few(world, last[1], layout, few, quick.where, snapshot, inputs, jobs, cache, rendering)
+        else:
+            result = _render_changed(shape_of(), last[1], snapshot, inputs, jobs, cache, rendering)
     else:
         result = None
     if result is None:
+        shape = shape_of()
         texts = with_texts(shape, snapshot.reader.text)
         files = texts or read_repository(root, out_dir)
         rendering()
@@ -128,7 +144,7 @@ def render_incremental(
 def _save(snapshot: Snapshot, tree: Tree | None, walked: Tree | None, key: str, cache: Store) -> None:
     snapshot.save_manifest()
     if tree is not None:
-        save_tree(cache, key, tree, walked, snapshot.reader.seen)
+        save_tree(cache, key, tree, walked, snapshot.reader.seen_all())
 
 
 def _replayed(render: Replay) -> RenderResult:
@@ -196,7 +212,7 @@ def _render_changed(
         return None
     kept_names = list(itertools.compress(last.spaces, map(operator.not_, map(touched.__contains__, last.spaces))))
     kept_spaces = dict(zip(kept_names, map(last.spaces.__getitem__, kept_names), strict=True))
-    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, map(_namespace_folder, last.files)))))
+    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, _namespace_folders(last.files)))))
     every = {**kept_spaces, **spaces}
     refs = list(itertools.chain.from_iterable(map(zip, map(itertools.repeat, every), map(_CLUSTERS_OF, every.values()))))
     objects = list(itertools.chain.from_iterable(map(_IDENTITIES_OF, every.values())))
@@ -212,9 +228,108 @@ def _render_changed(
     return dataclasses.replace(result, plan=plan, replayed_clusters=clusters)
 
 
+def _changed_since(tree: Tree | None, inputs: str, layout: Layout) -> list[str] | None:
+    """The clusters/ files changed since the render of ``inputs`` (a run entry's, whose
+    ``layout`` it is), when ``tree`` tells: it was read by the walk record of those very inputs
+    (same files, same names) and only clusters/ files the render saw changed since (then the
+    world is the render's). None: not known so (then every file's digest is compared)."""
+    if tree is None or tree.since is None or tree.since[0] != inputs:
+        return None
+    changed = list(tree.since[1])
+    if not all(map(str.startswith, changed, itertools.repeat(CLUSTERS))) or not all(map(layout.parts.__contains__, changed)):
+        return None
+    return changed
+
+
+def _render_few(
+    shape: RepositoryFiles,
+    last: Replay,
+    layout: Layout,
+    changed: list[str],
+    where: Mapping[str, tuple[str, str]],
+    snapshot: Snapshot,
+    inputs: str,
+    jobs: int,
+    cache: Store,
+    rendering: Callable[[], None],
+) -> RenderResult | None:
+    """`_render_changed` when the files changed since ``last`` are known (``changed``, by
+    `_changed_since`; ``where``: each file's token now; ``shape``: the read's, its clusters/
+    files not needed): only the parts and spaces of the
+    namespaces they touch are looked at (cache/layout.py), and the objects that can repeat one
+    of another namespace. None: as `_render_changed`'s (the whole repository renders)."""
+    # Each file's namespaces, recorded (one text a file: spans, a NUL between two), or (changed)
+    # as recorded and as its documents now say.
+    declared: dict[str, set[str]] = {}
+    for path in changed:
+        text = snapshot.reader.text(where[path][1])
+        if text is None:
+            return None
+        declared[path] = {*part_of(layout.parts[path]).namespaces, *declared_namespaces(SourceFile(path, text))}
+    touched = set(itertools.chain.from_iterable(declared.values()))
+    if not touched:
+        return _with_catalogue(shape, last, snapshot, cache)
+    # A file in a touched namespace touches every namespace it has documents in: to a fixed
+    # point, each pass one C loop over the fleet's spans.
+    paths = list(layout.parts)
+    spans = list(map(itemgetter(2), map(str.partition, layout.parts.values(), itertools.repeat("\0"))))
+    apart = itertools.compress(range(len(spans)), map(operator.contains, spans, itertools.repeat("\0")))
+    several = {paths[at]: set(spans[at].split("\0")) for at in apart}
+    rendered: set[str] = set()
+    while True:
+        found = set(itertools.compress(paths, map(touched.__contains__, spans)))
+        found.update(path for path, names in (*several.items(), *declared.items()) if not names.isdisjoint(touched))
+        found -= rendered
+        if not found:
+            break
+        rendered |= found
+        touched.update(itertools.chain.from_iterable(declared.get(path) or part_of(layout.parts[path]).namespaces for path in found))
+    chosen = [*_world_sources(shape), *(SourceFile(path, where[path][1]) for path in rendered)]
+    rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
+    if rest is None or snapshot.reader.moved:
+        return None  # a file changed since its stat: the world may not be the recorded one
+    from everest_render.pipeline import render_repository  # rendering: see above
+
+    rendering()
+    result = render_repository(rest, None, jobs, cache)
+    parts = _parts(result, rest)
+    if parts is None or result.resolved.sensitive:
+        return None
+    spaces = _spaces(result)
+    if not all(set(part.namespaces) <= touched for part in parts.values()) or not spaces.keys() <= touched:
+        return None  # a namespace guessed wrong: the render would be partial there
+    if not all(_namespace_folder(path) in touched for path in result.plan.files):
+        return None
+    before = layout.spaces(touched)
+    if before is None:
+        return None  # a bucket of the layout cannot be read
+    # Names repeat only within a space (each is its namespace's); an object only within a space
+    # or where one is named in another namespace than its space's (``foreign``): those, with
+    # the spaces they name, are all the objects the rendered ones can repeat.
+    refs = [(name, cluster) for name, space in spaces.items() for cluster in space.clusters]
+    objects = list(itertools.chain.from_iterable(map(_IDENTITIES_OF, spaces.values())))
+    objects += [found for space, found in layout.foreign if space not in touched]
+    named = layout.spaces({found[2] for found in objects} - touched)
+    if named is None:
+        return None
+    objects += itertools.chain.from_iterable(map(_IDENTITIES_OF, named.values()))
+    kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, _namespace_folders(last.files)))))
+    if _repeats(refs) or _repeats(objects) or kept & result.plan.files.keys() or not isinstance(last.files, KeptFiles):
+        return None
+    changed_layout = layout.replaced({path: part_text(part) for path, part in parts.items()}, spaces, touched)
+    if changed_layout is None:
+        return None
+    # The files kept stay unread (their digests are known): only what out/ lacks is read.
+    plan = OutputPlan(last.files.merged(result.plan.files, keep=kept))
+    clusters = len(result.resolved.clusters) + last.clusters - sum(len(space.clusters) for space in before.values())
+    snapshot.keep(inputs, Replay(clusters, plan.files, (), last.world, kept=lambda: changed_layout))
+    return dataclasses.replace(result, plan=plan, replayed_clusters=clusters)
+
+
 def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, cache: Store) -> RenderResult | None:
     """``last`` as it is, with the catalogue (the world resolved alone), for a caller that
-    judges destructive changes: nothing under clusters/ changed."""
+    judges destructive changes: nothing under clusters/ changed (``shape``: the read's, its
+    clusters/ files not needed)."""
     from everest_render.pipeline import resolve_repository  # resolving: see above
 
     world = with_texts(_only_sources(shape, _world_sources(shape)), snapshot.reader.text)
@@ -245,6 +360,11 @@ _CLUSTERS_OF, _IDENTITIES_OF = attrgetter("clusters"), attrgetter("identities")
 def _namespace_folder(path: str) -> str:
     """The out/ folder (a namespace's) an out/ file is in."""
     return path.partition("/")[0]
+
+
+def _namespace_folders(paths: Iterable[str]) -> Iterator[str]:
+    """`_namespace_folder` of each, in C (a fleet's out/ has 10,000 files)."""
+    return map(itemgetter(0), map(str.partition, paths, itertools.repeat("/")))
 
 
 def _recorded(last: Replay, path: str) -> tuple[str, ...]:

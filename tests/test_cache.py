@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from everest_render import parallel
+from everest_render.cache import layout as layout_module
 from everest_render.cache import snapshot
 from everest_render.cache.entries import GROUP_SPREAD, KeyMaker, decode_entry, decode_group, encode_entry, encode_group, neighbours
 from everest_render.cache.store import LAYOUT, Store, default_location, renderer_identity
@@ -80,6 +81,23 @@ def test_a_cache_folder_deleted_during_a_run_is_made_again(tmp_path):
     shutil.rmtree(tmp_path / "cache")
     store.save("ab" * 32, b"payload")
     assert store.load("ab" * 32) == b"payload" and store.enabled and store.warning is None
+
+
+def test_an_entry_is_written_through_a_new_private_temporary_file_drawn_again_when_its_name_is_taken(tmp_path, monkeypatch):
+    from everest_render.cache import store as store_module
+
+    store = Store.open(tmp_path / "cache")
+    folder = tmp_path / "cache" / LAYOUT
+    (folder / f".tmp-{'00' * 8}").write_bytes(b"another run's")  # the first name drawn is taken
+    draws = iter([bytes(8), bytes(8), b"\x01" * 8])
+    monkeypatch.setattr(store_module.os, "urandom", lambda size: next(draws))
+    made: list[str] = []
+    replace = os.replace
+    monkeypatch.setattr(store_module.os, "replace", lambda source, target: made.append(oct(os.stat(source).st_mode & 0o777)) or replace(source, target))
+    store.save("ab" * 32, b"payload")
+    assert made == ["0o600"] and store.load("ab" * 32) == b"payload"  # as tempfile.mkstemp makes it
+    assert (folder / f".tmp-{'00' * 8}").read_bytes() == b"another run's" and not (folder / f".tmp-{'01' * 8}").exists()
+    assert next(draws, None) is None  # drawn again until a name was free
 
 
 def test_an_unwritable_location_turns_the_cache_off_with_a_warning(tmp_path):
@@ -499,17 +517,28 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
     assert not again.replayed and written(again) == written(first)
     dumps = __import__("marshal").dumps
 
-    def run_entry(buckets=None, digests=None, parts=None, version=snapshot.RUN_FORMAT, spaces=None):
-        apart = dumps((parts or {}, spaces or {}))
-        return snapshot._decode_run(dumps((version, "x", 1, buckets or {}, digests or {}, [], "", apart)))
+    held: dict[str, bytes] = {}  # a layout's buckets of spaces, by key
 
-    assert run_entry() is not None
+    def run_entry(buckets=None, digests=None, layout=None, version=snapshot.RUN_FORMAT):
+        entry = dumps((version, "x", 1, buckets or {}, digests or {}, [], "", dumps(layout)))
+        return snapshot._decode_run(entry, lambda key: layout_module.decode_spaces(key, held.get(key)))
+
+    def spaces_bucket(spaces):
+        payload = dumps(spaces)
+        held[layout_module.spaces_key(payload)] = payload
+        return {layout_module.bucket_of_namespace(next(iter(spaces))): layout_module.spaces_key(payload)}
+
+    assert run_entry() is not None and run_entry()[1].parts == {}  # a render not taken apart
     assert run_entry(version=snapshot.RUN_FORMAT + 1) is None  # another format
-    assert run_entry(parts={"c.yaml": ("d", ("ns",))})[1].parts == {"c.yaml": snapshot.Part("d", ("ns",))}
-    assert run_entry(parts={"c.yaml": ("d",)})[1].parts == {}  # not a part: the render is not taken apart
+    assert run_entry(layout=({"c.yaml": "d\0ns"}, {}, ()))[1].parts == {"c.yaml": snapshot.Part("d", ("ns",))}
+    assert run_entry(layout=({"c.yaml": ("d",)}, {}, ()))[1].parts == {}  # not a part: the render is not taken apart
     space = (("db",), (("", "v1", "ConfigMap", "db-settings"),))
-    assert run_entry(parts={"c.yaml": ("d", ("ns",))}, spaces={"ns": space})[1].spaces == {"ns": snapshot.Space(*space)}
-    assert run_entry(parts={"c.yaml": ("d", ("ns",))}, spaces={"ns": (("db",), (("v1", "ConfigMap"),))})[1].parts == {}
+    whole = run_entry(layout=({"c.yaml": "d\0ns"}, spaces_bucket({"ns": space}), ()))[1]
+    assert whole.spaces == {"ns": snapshot.Space(*space)} and whole.parts == {"c.yaml": snapshot.Part("d", ("ns",))}
+    assert run_entry(layout=({"c.yaml": "d\0ns"}, spaces_bucket({"ns": (("db",), (("v1", "ConfigMap"),))}), ()))[1].parts == {}
+    lost = {number: "0" * 64 for number in spaces_bucket({"ns": space})}  # a bucket that cannot be read
+    assert run_entry(layout=({"c.yaml": "d\0ns"}, lost, ()))[1].parts == {}
+    assert run_entry(layout=({"c.yaml": "d\0ns"}, {}, (("ns", ("", "v1", "ConfigMap")),)))[1].parts == {}  # not an identity
     assert run_entry(buckets={0: "not a key"}) is None
     assert run_entry(digests={"ns/db.yaml": b"short"}) is None  # not a digest
     payload = dumps({"ns/db.yaml": b"---\n"})
@@ -675,3 +704,45 @@ def test_namespaces_a_change_touches_are_rendered_whole_and_the_rest_taken(repo,
     repo.write("clusters/db3.yaml", toy_cluster("db3", namespace="d") + "---\napiVersion: rbac.authorization.k8s.io/v1\n"
                "kind: ClusterRole\nmetadata: {name: reader, namespace: d}\nrules: []\n")  # not where it says it is
     rendered_afresh()
+
+
+def test_a_change_of_one_file_decodes_only_the_namespaces_it_touches(repo, tmp_path, monkeypatch, later):
+    # The run entry's layout (cache/layout.py): a file known changed since the render of the
+    # walk record's inputs renders from its namespaces' parts and spaces alone, not the whole
+    # fleet's; an added file (the walk runs again) is judged from every file's digest.
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    for index, namespace in enumerate(["a", "b", "b", "c"]):
+        repo.write(f"clusters/db{index}.yaml", toy_cluster(f"db{index}", namespace=namespace))
+    store = Store.open(tmp_path / "cache")
+    render_incremental(repo.root, repo.root / "out", cache=store)
+    whole: list[str] = []
+    every_part, every_space = layout_module.Layout.every_part, layout_module.Layout.every_space
+    monkeypatch.setattr(layout_module.Layout, "every_part", lambda self: whole.append("parts") or every_part(self))
+    monkeypatch.setattr(layout_module.Layout, "every_space", lambda self: whole.append("spaces") or every_space(self))
+    repo.write("clusters/db1.yaml", toy_cluster("db1", 3, namespace="b"))
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert sorted(str(c.ref) for c in after.resolved.clusters) == ["b/db1", "b/db2"] and after.cluster_count == 4
+    assert written(after) == written(render_repository(read_repository(repo.root))) and whole == []
+    repo.write("clusters/db4.yaml", toy_cluster("db4", namespace="d"))
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert [str(c.ref) for c in after.resolved.clusters] == ["d/db4"] and sorted(whole) == ["parts", "spaces"]
+    assert written(after) == written(render_repository(read_repository(repo.root)))
+
+
+def test_objects_named_outside_their_namespace_are_judged_beside_a_change_elsewhere(repo, tmp_path, later):
+    # A cluster-scoped object (out/_cluster/) and a Namespace are named in no namespace: the
+    # layout keeps them apart, and a change in another namespace is judged beside them.
+    write_toy_provider(repo, GOOD_TEMPLATE)
+    role = "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\nrules: []\n"
+    repo.write("clusters/db0.yaml", toy_cluster("db0", namespace="a") + role + "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n")
+    repo.write("clusters/db1.yaml", toy_cluster("db1", namespace="b"))
+    store = Store.open(tmp_path / "cache")
+    render_incremental(repo.root, repo.root / "out", cache=store)
+    for replicas in (2, 3):
+        repo.write("clusters/db1.yaml", toy_cluster("db1", replicas, namespace="b"))
+        after = render_incremental(repo.root, repo.root / "out", cache=store)
+        assert [str(c.ref) for c in after.resolved.clusters] == ["b/db1"]
+        assert written(after) == written(render_repository(read_repository(repo.root)))
+    repo.write("clusters/db1.yaml", toy_cluster("db1", namespace="b") + role)  # the same object again
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert after.failed and written(after) == written(render_repository(read_repository(repo.root)))

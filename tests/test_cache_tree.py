@@ -335,3 +335,24 @@ def test_the_record_after_a_change_holds_what_the_readers_records_say(repo, tmp_
     repo.write("clusters/b/db2.yaml", toy_cluster("db2", 2, namespace="b"))
     render(repo, store)
     assert len(compared) == 2 and compared[1][0] and sum(compared[1][1]) == 1 and len(walks) == 1
+
+
+def test_a_record_read_after_a_change_is_fingerprinted_as_its_whole_shape(repo, tmp_path, later):
+    # A change of a few clusters/ files is fingerprinted from the record's (name, token) pairs
+    # and the world's shape, the fleet not made into files: the same fingerprint as the shape's.
+    from everest_render.cache.tree import load_tree, quick_read
+
+    toy(repo)
+    repo.write("definitions/notes.yaml", "# a file of the world\n")
+    store = Store.open(tmp_path / "cache")
+    render(repo, store)
+    render(repo, store)
+    repo.write("clusters/a/db0.yaml", toy_cluster("db0", 3, namespace="a"))  # in place
+    reader = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", "None").reader
+    tree = quick_read(load_tree(store, tree_key(renderer_identity(), repo.root, repo.root / "out")), reader)
+    assert tree is not None and tree.since is not None and list(tree.since[1]) == ["clusters/a/db0.yaml"]
+    inputs, world = tree.inputs, tree.world_shape  # before the whole shape is made
+    shape = tree.shape
+    assert inputs == snapshot.fingerprint(shape, snapshot.token_digest) != tree.since[0]
+    assert world.own.sources == [s for s in shape.own.sources if not s.path.startswith("clusters/")] != []
+    assert world.builtin == shape.builtin and world.settings == shape.settings

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,18 +34,23 @@ NOT_FOR_THIS_REPOSITORY = ("everest_render.eras.openeverest", "everest_render.ex
 def run_twice(tmp_path: Path, argv: list[str], report: str) -> list[subprocess.CompletedProcess[str]]:
     """The command ``argv`` run twice in fresh processes over a one-cluster repository (the
     second with the cache the first filled), each printing ``report`` (its exit code ``code``
-    and the modules it loaded at hand) as its last line of stderr."""
+    and the modules it loaded at hand) as its last line of stderr, at exit (an atexit callback:
+    the process takes the ordinary exit, entry.end)."""
     (tmp_path / "repo/clusters").mkdir(parents=True)
     (tmp_path / "repo/clusters/orders.yaml").write_text(mongodb())
     script = (
-        "import sys\n"
+        "import atexit, sys\n"
         f"sys.argv = {['everest-render', *argv]!r}\n"
         "from everest_render.commands.entry import main\n"
+        "code = None\n"
+        "@atexit.register\n"
+        "def report():\n"
+        f"    print({report}, file=sys.stderr)\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as done:\n"
         "    code = done.code\n"
-        f"print({report}, file=sys.stderr)\n"
+        "    raise\n"
     )
     environment = {**os.environ, "EVEREST_RENDER_CACHE": str(tmp_path / "cache")}
     return [
@@ -119,6 +125,7 @@ def test_a_command_exits_with_what_it_made_frozen_for_the_collection_at_exit(mon
     monkeypatch.setattr(importlib.import_module(stubbed[0]), stubbed[1], command)
     monkeypatch.setattr(prepared_patterns, "install", lambda: None)  # not this test process's business
     monkeypatch.setattr(prepared_code, "install", lambda: None)
+    monkeypatch.setattr(entry, "_nothing_left_at_exit", lambda: False)  # the ordinary exit: this process goes on
     enabled = gc.isenabled()
     assert gc.get_freeze_count() == 0
     try:
@@ -129,6 +136,48 @@ def test_a_command_exits_with_what_it_made_frozen_for_the_collection_at_exit(mon
         gc.unfreeze()
         if enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("left", "code", "stderr"),
+    [
+        ("", 3, ""),  # nothing left to run: no teardown
+        ("import atexit; atexit.register(print, 'callback ran', file=sys.stderr)", 3, "callback ran\ntorn down\n"),
+        ("import threading; threading.Thread(target=lambda: time.sleep(0.2) or print('thread ran', file=sys.stderr)).start()", 0, "thread ran\ntorn down\n"),
+        ("", "a message", "a message\ntorn down\n"),  # what sys.exit prints: the ordinary exit prints it
+    ],
+)
+def test_a_command_ends_without_the_teardown_only_when_the_exit_has_nothing_else_to_run(left, code, stderr):
+    script = (
+        "import sys, time\n"
+        "class Kept:\n"
+        "    def __del__(self):\n"
+        "        print('torn down', file=sys.stderr)\n"
+        "kept = Kept()\n"
+        f"{left}\n"
+        "from everest_render.commands.entry import end\n"
+        "sys.stdout.write('written, not yet flushed')\n"
+        f"end({code!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout == "written, not yet flushed" and done.stderr == stderr
+    assert done.returncode == (code if isinstance(code, int) else 1)
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["argocd", "discover"]])
+def test_the_executable_never_runs_the_cyclic_collector(tmp_path, argv):
+    # Disabled before the first import (entry.main), not only once click calls the group.
+    script = (
+        "import atexit, gc, sys\n"
+        f"sys.argv = {['everest-render', *argv]!r}\n"
+        "from everest_render.commands.entry import main\n"
+        "runs = []\n"
+        "gc.callbacks.append(lambda phase, info: runs.append(phase))\n"
+        "atexit.register(lambda: print(len(runs), file=sys.stderr))  # before the exit's own collection\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert done.stderr.splitlines()[-1] == "0", done.stderr
 
 
 def test_the_foreign_apis_are_named_as_their_translators_name_them():
@@ -346,9 +395,7 @@ def test_prepared_dataclass_code_of_another_python_is_not_used(tmp_path):
     file = tmp_path / "dataclasses.marshal"
     prepared_code.write({"def f(): pass": marshal.dumps(compile("", "<string>", "exec"))}, file)
     assert prepared_code.load(file) is not None
-    content = marshal.loads(file.read_bytes())
-    for changed in ({**content, "version": "3.11.0 (another build)"}, {**content, "payload": _flipped(content["payload"])}):
-        file.write_bytes(marshal.dumps(changed))
+    for _ in _changed_envelopes(file, {"version": "3.11.0 (another build)"}):
         assert prepared_code.load(file) is None
     assert not prepared_code.install(tmp_path / "missing.marshal")
 
@@ -422,15 +469,8 @@ def test_prepared_patterns_of_another_python_or_a_damaged_file_are_not_used(tmp_
 
     file = tmp_path / "patterns.marshal"
     prepared_patterns.write(PATTERNS, str(file))
-    content = marshal.loads(file.read_bytes())
-    for changed in (
-        {**content, "version": "3.11.0 (another build)"},
-        {**content, "python": b"\x00\x00\r\n"},
-        {**content, "engine": (0, 0)},
-        {**content, "payload": _flipped(content["payload"])},  # the checksum no longer holds
-        {**content, "format": 0},
-    ):
-        file.write_bytes(marshal.dumps(changed))
+    header, _ = _envelope(file)
+    for _ in _changed_envelopes(file, {"version": "3.11.0 (another build)"}, {"python": b"\x00\x00\r\n"}, {"engine": (0, 0)}, {"format": 0}):
         assert prepared_patterns.load(str(file)) is None
         assert prepared_patterns.install(str(file)) == 0
     file.write_bytes(b"not marshal data")
@@ -440,13 +480,37 @@ def test_prepared_patterns_of_another_python_or_a_damaged_file_are_not_used(tmp_
     # A program _sre cannot run (a file written by hand) is refused by _sre, not run.
     bad = (PATTERNS[1][0], 0, 32, [1, 2, 3], 3, {"year": 1, "month": 2, "hour": 3}, (None, "year", "month", "hour"))
     patterns = marshal.dumps([bad])
-    file.write_bytes(marshal.dumps({**content, "patterns": patterns, "crc32": __import__("zlib").crc32(patterns)}))
-    assert prepared_patterns.install(str(file)) == 0
+    _write_envelope(file, {**header, "size": len(patterns), "crc32": __import__("zlib").crc32(patterns)}, patterns)
+    assert prepared_patterns.load(str(file)) == [bad] and prepared_patterns.install(str(file)) == 0
 
 
 def _flipped(data: bytes) -> bytes:
     middle = len(data) // 2
     return data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :]
+
+
+def _envelope(file: Path | str) -> tuple[dict, bytes]:
+    """A prepared file's header and payload (prepared_file.py: the header's length, the header, the payload)."""
+    data = Path(file).read_bytes()
+    end = 4 + int.from_bytes(data[:4], "little")
+    return marshal.loads(data[4:end]), data[end:]
+
+
+def _write_envelope(file: Path | str, header: dict, payload: bytes) -> None:
+    written = marshal.dumps(header)
+    Path(file).write_bytes(len(written).to_bytes(4, "little") + written + payload)
+
+
+def _changed_envelopes(file: Path | str, *changes: dict) -> Iterator[None]:
+    """The file written with each header change, then with its payload damaged (each in turn)."""
+    header, payload = _envelope(file)
+    for change in changes:
+        _write_envelope(file, {**header, **change}, payload)
+        yield
+    _write_envelope(file, header, _flipped(payload))  # the checksum no longer holds
+    yield
+    _write_envelope(file, header, payload[:-1])  # cut short
+    yield
 
 
 # --- the built-ins loaded and parsed at build time -----------------------------------------------
@@ -478,7 +542,6 @@ def test_prepared_builtins_are_what_parsing_the_files_gives(tmp_path, builtin_fi
 
 def test_prepared_builtins_are_not_used_for_other_files_code_or_libraries(tmp_path, builtin_files, monkeypatch):
     import dataclasses
-    import marshal
 
     from everest_render import package_files, prepared_builtins
     from everest_render.load.text import SourceFile
@@ -503,10 +566,7 @@ def test_prepared_builtins_are_not_used_for_other_files_code_or_libraries(tmp_pa
     assert prepared_builtins.load(inputs, file) is None
     monkeypatch.undo()
     # Another Python, a damaged or missing file.
-    content = marshal.loads(open(file, "rb").read())
-    for changed in ({**content, "version": "3.11.0 (another build)"}, {**content, "payload": _flipped(content["payload"])}, {**content, "format": 0}):
-        with open(file, "wb") as out:
-            out.write(marshal.dumps(changed))
+    for _ in _changed_envelopes(file, {"version": "3.11.0 (another build)"}, {"format": 0}):
         assert prepared_builtins.load(inputs, file) is None
     with open(file, "wb") as out:
         out.write(b"not marshal data")

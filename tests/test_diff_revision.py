@@ -398,3 +398,83 @@ def test_the_revision_resolves_again_only_what_a_change_touched_or_today_s_side_
     assert (today, before) == alone(repo)
     revision_alone = render_at_revision(repo.root, "HEAD")
     assert diagnostics == tuple(str(d) for d in revision_alone.diagnostics) and bool(diagnostics) == warned
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The repository's own files each parse of its documents read (`parse_documents`), by path."""
+    calls: list[list[str]] = []
+    parse_documents = pipeline.parse_documents
+
+    def counting(documents, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not kwargs.get("builtin"):
+            calls.append(sorted({d.source.path for d in documents if d.source.path.startswith("clusters/")}))
+        return parse_documents(documents, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "parse_documents", counting)
+    return calls
+
+
+def _namespaces_apart(repo: Repo, *, warned: bool = False) -> None:
+    """shop (two clusters, storages, and a cluster of shop kept in another folder), web apart."""
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
+    _storage(repo, "bucket-a")
+    repo.write("clusters/elsewhere/inventory.yaml", cluster("percona-postgresql", PG_BACKUPS, name="inventory"))
+    repo.write("clusters/web/carts.yaml", mongodb(name="carts", namespace="web", body=IGNORED_RANGES if warned else "  instances:\n    engine: {}\n"))
+    repo.write("clusters/web/notes.yaml", CONFIG_MAP.format(note="one"))
+    commit(repo)
+
+
+SHOP = ["clusters/elsewhere/inventory.yaml", "clusters/shop/carts.yaml", "clusters/shop/orders.yaml", "clusters/shop/storages.yaml"]
+EVERY = sorted([*SHOP, "clusters/web/carts.yaml", "clusters/web/notes.yaml"])
+IN_SHOP = {
+    "a cluster": (lambda repo: repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n")), {"orders"}),
+    "a BackupStorage": (lambda repo: _storage(repo, "bucket-c"), {"inventory"}),
+}
+
+
+@pytest.mark.parametrize("what", sorted(IN_SHOP))
+def test_the_revision_parses_only_the_files_of_the_namespaces_its_changes_touch(repo, parsed, what):
+    change, changed = IN_SHOP[what]
+    _namespaces_apart(repo)
+    change(repo)
+    today, before, diagnostics = both_sides(repo)
+    # Today's side parses every file; the revision's only shop's, wherever they are (web's
+    # output is today's): the file of another folder holding a cluster of shop among them.
+    assert parsed == [EVERY, SHOP]
+    assert (today, before) == alone(repo)
+    assert {path for path in today if today[path] != before.get(path)} == {f"shop/{name}.yaml" for name in changed}
+    assert diagnostics == ()
+
+
+def _part_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import everest_render.commands.revision_part as revision_part
+
+    monkeypatch.setattr(revision_part, "spliced", lambda *args: None)
+
+
+# Where the part cannot stand for the whole: the revision is resolved and rendered whole.
+WHOLE = {
+    "today's side warns": lambda repo, monkeypatch: _namespaces_apart(repo, warned=True),
+    "an error at the revision": lambda repo, monkeypatch: (
+        repo.write("clusters/shop/carts.yaml", mongodb(name="carts").replace("percona-server-mongodb", "no-such-provider")),
+        _namespaces_apart(repo),
+        repo.write("clusters/shop/carts.yaml", mongodb(name="carts").replace("percona-server-mongodb", "no-such-provider")),
+        commit(repo),
+        repo.write("clusters/shop/carts.yaml", mongodb(name="carts")),
+    ),
+    "the part refused once rendered": lambda repo, monkeypatch: (_namespaces_apart(repo), _part_refused(monkeypatch)),
+}
+
+
+@pytest.mark.parametrize("what", sorted(WHOLE))
+def test_a_revision_whose_part_cannot_stand_for_it_renders_whole(repo, parsed, monkeypatch, what):
+    WHOLE[what](repo, monkeypatch)
+    if what != "an error at the revision":
+        repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    today, before, diagnostics = both_sides(repo)
+    assert parsed[0] == EVERY and parsed[-1] == EVERY
+    assert (today, before) == alone(repo)
+    assert diagnostics == tuple(str(d) for d in render_at_revision(repo.root, "HEAD").diagnostics)
+    assert bool(diagnostics) == (what != "the part refused once rendered")

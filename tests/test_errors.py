@@ -213,3 +213,22 @@ def test_a_json_file_under_clusters_is_named_not_skipped_silently(repo):
 def test_a_render_with_only_warnings_beside_no_cluster_is_still_refused_as_empty(repo):
     repo.write("clusters/shop/ledger.json", "{}\n")
     assert "clusters:1:1: no DatabaseCluster found: refusing an empty render (it would prune every database)" in repo.errors()
+
+
+def test_versions_are_decided_per_set_of_pins_and_each_cluster_records_its_defaults(repo):
+    """Clusters pinning the same versions share what those resolve to (decided once); one pinning
+    another gets its own; each records the defaults it was given; a bad pin is refused for
+    every cluster that writes it."""
+    from everest_render.pipeline import read_repository, resolve_repository
+
+    pin = "  components:\n    versions:\n      mongod: {version: '%s'}\n  instances:\n    engine: {}\n"
+    for name, version in (("a", "7.0.15-9"), ("b", "7.0.15-9"), ("c", "8.0.4-1")):
+        repo.write(f"clusters/shop/{name}.yaml", mongodb(name, body=pin % version))
+    resolved = {c.ref.name: c for c in resolve_repository(read_repository(repo.root)).clusters}
+    assert {name: c.versions["mongod"].version for name, c in resolved.items()} == {"a": "7.0.15-9", "b": "7.0.15-9", "c": "8.0.4-1"}
+    defaulted = {name: sorted(d.path for d in c.defaults if d.path.startswith("spec.components.versions.")) for name, c in resolved.items()}
+    assert defaulted["a"] == defaulted["b"] == defaulted["c"] != []
+    assert "spec.components.versions.mongod.version" not in defaulted["a"]
+    for name in ("d", "e"):
+        repo.write(f"clusters/shop/{name}.yaml", mongodb(name, body=pin % "9.9"))
+    assert [e.split(":")[0] for e in repo.errors()] == ["clusters/shop/d.yaml", "clusters/shop/e.yaml"]

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 
-BUCKETS = 64
+BUCKETS = 256  # a change of one namespace rewrites a 256th of a fleet's out/ (and of its spaces)
 
 # A bucket's files by its number, or None when it cannot be read (absent or corrupt).
 BucketReader = Callable[[int], "dict[str, bytes] | None"]
@@ -29,16 +29,17 @@ Memo = Callable[[str, Callable[[], bytes]], bytes]
 def bucket_of(path: str) -> int:
     """The bucket an out/ file is kept in: by its namespace (its first folder), so a change that
     touches one namespace rewrites one bucket."""
-    return _bucket_of_namespace(path.partition("/")[0])
+    return bucket_of_namespace(path.partition("/")[0])
 
 
 def buckets_of(paths: Iterable[str]) -> Iterator[int]:
     """`bucket_of` each of ``paths``, in C loops (a fleet's out/ has 10,000 files)."""
-    return map(_bucket_of_namespace, map(operator.itemgetter(0), map(str.partition, paths, itertools.repeat("/"))))
+    return map(bucket_of_namespace, map(operator.itemgetter(0), map(str.partition, paths, itertools.repeat("/"))))
 
 
 @functools.cache
-def _bucket_of_namespace(namespace: str) -> int:
+def bucket_of_namespace(namespace: str) -> int:
+    """The bucket of a namespace's out/ files (and of its space in the run entry, cache/snapshot.py)."""
     return zlib.crc32(namespace.encode()) % BUCKETS
 
 
@@ -70,23 +71,28 @@ class KeptFiles(Mapping[str, bytes]):
         self._recover = recover
         self._memo = memo
         self._numbers: list[int] | None = None  # each file's bucket, in the order of ``digests``
-
-    def digest(self, path: str) -> bytes:
-        """The SHA-256 of ``path``'s bytes, unread."""
-        return self.digests[path]
+        # The SHA-256 of a file's bytes, unread: the dict's own lookup, so that a look at a
+        # fleet's out/ (cache/outputs.py) takes its 10,000 digests in one C loop.
+        self.digest: Callable[[str], bytes] = digests.__getitem__
 
     def merged(self, extra: Mapping[str, bytes], keep: AbstractSet[str] | None = None) -> KeptFiles:
         """These files (those named in ``keep``) with ``extra`` added or replacing, in path
         order, the kept ones still unread."""
-        if keep is None:
+        fresh = dict(zip(extra, map(digest_of, extra.values()), strict=True))
+        if keep is None or (len(keep) + len(fresh) == len(self.digests) and fresh.keys() == self.digests.keys() - keep):
+            # Every name kept or put in place (a namespace rendered again): a copy in C, the
+            # fresh digests put in place.
             digests = dict(self.digests)
         else:  # C loops over a fleet's 10,000 files, not a Python step each, in the order they are
             digests = dict(itertools.compress(self.digests.items(), map(keep.__contains__, self.digests)))
-        # In path order: the kept ones are, so sorting merges two runs in one pass (a set's
-        # order made it a sort of 10,000 names).
-        digests.update((path, digest_of(content)) for path, content in extra.items())
+        digests.update(fresh)
+        # In path order: the kept ones are, so a sort, when one is needed, merges two runs in
+        # one pass (a set's order made it a sort of 10,000 names); the same names need none.
+        names = list(digests)
+        if names != sorted(names):
+            digests = dict(sorted(digests.items()))
         known = {path: content for path, content in self.known.items() if path in digests}
-        return KeptFiles(dict(sorted(digests.items())), {**known, **extra}, self._read, self._recover, self._memo)
+        return KeptFiles(digests, {**known, **extra}, self._read, self._recover, self._memo)
 
     def with_listing(self, path: str, listing: Callable[[Iterable[str]], bytes]) -> KeptFiles:
         """These files and ``path``, holding the ``listing`` of their names: taken from the

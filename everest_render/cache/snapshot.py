@@ -36,9 +36,12 @@ from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, M
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 from everest_render.cache.kept import KeptFiles, buckets_of, digest_of
+from everest_render.cache.layout import Foreign, Layout, decode_layout, decode_spaces, spaces_key
+from everest_render.cache.layout import Part as Part  # named here before it had a module of its own
+from everest_render.cache.layout import Space as Space
 from everest_render.cache.store import Store
 from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.files import ExtensionFolder, ProviderAssets, RepositoryFiles, SourceSet, read_text
@@ -47,8 +50,9 @@ from everest_render.load.text import SourceFile
 FORMAT = 2  # 2: each record packed (`record_of`)
 # The run entry's: 2, its out/ files kept in bucket entries of their own, by namespace, named
 # by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k);
-# 3, each file's digest in the entry, its bytes read from its bucket only when asked for.
-RUN_FORMAT = 3
+# 3, each file's digest in the entry, its bytes read from its bucket only when asked for; 4, its
+# parts one text a file and its spaces in buckets by namespace (cache/layout.py); 5, 256 buckets.
+RUN_FORMAT = 5
 # Coarser than any file system's timestamps (FAT: 2 s; ext4, XFS: the kernel's tick) and than
 # the lag of the clock the kernel stamps files with behind the one read here.
 RACY_NS = 2_000_000_000
@@ -152,6 +156,9 @@ class StatReader:
         self.untouched = False  # every file known so: the manifest stays as it is
         self.by_signatures = False  # files known by `known_by`: the others are read, the manifest unread
         self.asked_at: list[int] = []  # where the names `known_by` gave are among those it was told
+        # What `known_by` was told (files, the names it gave to ask about, which were known
+        # unchanged, their signatures as recorded), until `seen_all` makes their records.
+        self._known_by: tuple[Mapping[str, tuple[str, str]], frozenset[str], list[bool], list[bytes]] | None = None
 
     def _records(self) -> dict[str, bytes]:
         if self.load_recorded is not None:
@@ -228,22 +235,41 @@ class StatReader:
         """`changed`, from each file's signature ``now`` (None: no regular file) and as
         ``recorded`` when this reader knew the file to hold its token's bytes (cache/tree.py,
         in the order of ``files``; ``ask``: 1 for a file it did not know so): no file looked at
-        again, no manifest read."""
+        again, no manifest read. The files known so are told to this reader only when asked for
+        (`text` finds each in ``files``; `seen_all` makes their records): a run after one change
+        of a fleet's 10,000 files reads a few of them."""
         names = list(files)
-        wheres = list(map(itemgetter(0), files.values()))
-        tokens = list(map(itemgetter(1), files.values()))
         trusted = list(map(operator.and_, map(operator.eq, now, recorded), map(operator.not_, ask)))
         self.by_signatures = True
-        start = len(_TOKEN)
-        kept = list(itertools.compress(tokens, trusted))
-        digests = map(bytes.fromhex, map(operator.getitem, kept, itertools.repeat(slice(start, start + 64))))  # type: ignore[arg-type]
-        records = map(operator.add, itertools.compress(recorded, trusted), digests)
-        self.seen.update(zip(itertools.compress(wheres, trusted), records, strict=True))
-        self.paths.update(zip(kept, itertools.compress(wheres, trusted), strict=True))
-        self.where.update(zip(itertools.compress(names, trusted), itertools.compress(wheres, trusted), strict=True))
-        self.unread += len(kept)
         self.asked_at = list(itertools.compress(range(len(names)), map(operator.not_, trusted)))
-        return list(itertools.compress(names, map(operator.not_, trusted)))
+        asking = list(itertools.compress(names, map(operator.not_, trusted)))
+        self._known_by = (files, frozenset(asking), trusted, recorded)
+        self.unread += len(names) - len(asking)
+        return asking
+
+    def _known_path(self, token: str) -> str | None:
+        """The file a token names, when `known_by` knew it unchanged (None: it did not)."""
+        if self._known_by is None:
+            return None
+        files, asked, _, _ = self._known_by
+        name = token_name(token)
+        found = files.get(name) if name is not None and name not in asked else None
+        return found[0] if found is not None and found[1] == token else None
+
+    def seen_all(self) -> dict[str, bytes]:
+        """``seen`` with the record of every file `known_by` knew unchanged (its signature as
+        recorded and the digest its token names): the next manifest, whole."""
+        if self._known_by is not None:
+            files, _, trusted, recorded = self._known_by
+            self._known_by = None
+            wheres = list(map(itemgetter(0), files.values()))
+            kept = list(itertools.compress(map(itemgetter(1), files.values()), trusted))
+            start = len(_TOKEN)
+            digests = map(bytes.fromhex, map(operator.getitem, kept, itertools.repeat(slice(start, start + 64))))  # type: ignore[arg-type]
+            records = map(operator.add, itertools.compress(recorded, trusted), digests)
+            # A file read since holds what it was found to hold then.
+            self.seen = {**dict(zip(itertools.compress(wheres, trusted), records, strict=True)), **self.seen}
+        return self.seen
 
     def _changed_one_by_one(self, names: list[str], wheres: list[str], tokens: list[str]) -> list[str]:
         asked = []
@@ -285,17 +311,20 @@ class StatReader:
             return token
         if token in self.texts:
             return self.texts[token]
-        if token not in self.paths:
+        path: Path | str | None = self.paths.get(token) or self._known_path(token)
+        if path is None:
             self._told()
-        path = self.paths[token]
+            path = self.paths[token]
         text, _ = read_text(Path(path) if isinstance(path, str) else path, token[len(_TOKEN) :].split(" ", 1)[1])
         if text is not None and _sha(text) != token_digest(token):
             self.moved = True
         return text
 
 
-def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
-    """The SHA-256 of everything the read stage gave: names, each text's ``digest``, problems."""
+def fingerprint(files: RepositoryFiles, digest: Callable[[str], str], own: Iterable[tuple[str, str]] | None = None) -> str:
+    """The SHA-256 of everything the read stage gave: names, each text's ``digest``, problems.
+    ``own``: the repository's own files as (name, text) pairs, in place of ``files.own.sources``
+    (a walk record's fleet of 14,000 is not made into `SourceFile`s to be fingerprinted)."""
     # Every part followed by NUL, hashed at once (a fleet has some 40,000 parts).
     parts: list[str] = []
     put = parts.extend
@@ -315,20 +344,21 @@ def fingerprint(files: RepositoryFiles, digest: Callable[[str], str]) -> str:
     def problems(found: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
         put(("problems", *(repr(d) for d in found)))
 
-    def source_set(found: SourceSet) -> None:
+    def source_set(found: SourceSet, pairs: Iterable[tuple[str, str]] | None = None) -> None:
         put(("set", str(found.builtin)))
         # As `source` of each, in path order: C loops over a fleet's 10,000 files.
-        ordered = sorted(found.sources, key=_PATH)
-        texts = list(map(_TEXT, ordered))
+        pairs = pairs if pairs is not None else zip(map(_PATH, found.sources), map(_TEXT, found.sources), strict=True)
+        ordered = sorted(pairs, key=itemgetter(0))
+        texts = list(map(itemgetter(1), ordered))
         digests = token_digests(texts) if digest is token_digest else list(map(digest, texts))
-        put(itertools.chain.from_iterable(zip(itertools.repeat("file"), map(_PATH, ordered), digests)))
+        put(itertools.chain.from_iterable(zip(itertools.repeat("file"), map(itemgetter(0), ordered), digests)))
         for folder in sorted(found.assets):
             put(("assets", folder))
             assets(found.assets[folder])
         problems(found.unreadable)
 
     source_set(files.builtin)
-    source_set(files.own)
+    source_set(files.own, own)
     source(files.settings)
     problems(files.settings_unreadable)
     for extension in files.extensions:
@@ -399,29 +429,13 @@ def with_texts(files: RepositoryFiles, text: Callable[[str], str | None]) -> Rep
 # --- entries -------------------------------------------------------------------------------
 
 
-class Part(NamedTuple):
-    """A clusters/ file, as a render that can be taken apart (incremental.py) saw it: its
-    digest and the namespaces (out/ folders) its documents belong to. A tuple: a run entry's
-    10,000 are made from what it holds in one C loop, and kept so (a dataclass each was a
-    Python step per file on every run after a change)."""
-
-    digest: str
-    namespaces: tuple[str, ...]
-
-
-class Space(NamedTuple):
-    """One namespace (out/ folder) of such a render: its clusters' names, its objects' identities."""
-
-    clusters: tuple[str, ...]
-    identities: tuple[tuple[str, str, str, str], ...]
-
-
 @dataclass(frozen=True)
 class Replay:
     """A whole render as the run entry keeps it; ``world``, ``parts`` and ``spaces``: its
     parts, when it can be taken apart (else ``parts`` is empty). From the entry, ``files`` are
     `KeptFiles` (read when asked for) and ``parts`` and ``spaces`` are decoded when first asked
-    for: a run after no change needs neither."""
+    for (a run after no change needs neither), from its layout (cache/layout.py: ``kept``,
+    decoded when first asked for; else made of ``parts`` and ``spaces``)."""
 
     clusters: int
     files: Mapping[str, bytes]
@@ -429,6 +443,13 @@ class Replay:
     world: str = ""
     parts: Mapping[str, Part] = field(default_factory=dict)
     spaces: Mapping[str, Space] = field(default_factory=dict)
+    kept: Callable[[], Layout | None] | None = None
+
+    def layout(self) -> Layout | None:
+        """The parts and spaces as the run entry keeps them; None when the render cannot be taken apart."""
+        if self.kept is not None:
+            return self.kept()
+        return Layout.of(self.parts, self.spaces) if self.parts else None
 
 
 class Snapshot:
@@ -451,7 +472,7 @@ class Snapshot:
         """The run entry: the fingerprint of the inputs it was made from, and the render (its
         files read from their buckets when asked for; ``recover``: the same render's files
         made afresh, for a bucket that cannot be read then)."""
-        found = _decode_run(self.store.load(self.run_key))
+        found = _decode_run(self.store.load(self.run_key), self._spaces)
         if found is None:
             return None
         inputs, render, buckets, digests = found
@@ -467,6 +488,16 @@ class Snapshot:
         made = make()
         self.store.save(key, made)
         return made
+
+    def _spaces(self, key: str) -> dict[str, Space] | None:
+        return decode_spaces(key, self.store.load(key))
+
+    def _kept_spaces(self, payload: bytes) -> str:
+        """The key of a bucket of spaces (cache/layout.py), kept unless it is already."""
+        key = spaces_key(payload)
+        if not self.store.has(key):
+            self.store.save(key, payload)
+        return key
 
     def _bucket(self, number: int) -> dict[str, bytes] | None:
         key = self.buckets.get(number)
@@ -495,7 +526,12 @@ class Snapshot:
                 return
             buckets[number] = _bucket_key(payload)
             self.store.save(buckets[number], payload)
-        entry = _encode_run(inputs, render, buckets, digests)
+        try:
+            layout = render.layout()
+            plain = layout.plain(self._kept_spaces) if layout is not None else None
+        except ValueError:
+            return
+        entry = _encode_run(inputs, render, buckets, digests, plain)
         if entry is not None:
             self.store.save(self.run_key, entry)
 
@@ -541,22 +577,27 @@ def checked_records(recorded: object) -> dict[str, bytes]:
     return recorded
 
 
-def _encode_run(inputs: str, render: Replay, buckets: dict[int, str], digests: dict[str, bytes]) -> bytes | None:
+def _encode_run(
+    inputs: str,
+    render: Replay,
+    buckets: dict[int, str],
+    digests: dict[str, bytes],
+    layout: tuple[dict[str, str], dict[int, str], Foreign] | None,
+) -> bytes | None:
     try:
         found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in render.diagnostics]
-        # As plain tuples (marshal takes no subclass), each pass one C loop.
-        parts = dict(zip(render.parts.keys(), map(tuple, render.parts.values()), strict=True))
-        spaces = dict(zip(render.spaces.keys(), map(tuple, render.spaces.values()), strict=True))
         # Apart, as bytes: a replay decodes only what it uses.
-        apart = marshal.dumps((parts, spaces))
+        apart = marshal.dumps(layout)
         return marshal.dumps((RUN_FORMAT, inputs, render.clusters, buckets, digests, found, render.world, apart))
     except ValueError:
         return None
 
 
-def _decode_run(payload: bytes | None) -> tuple[str, Replay, dict[int, str], dict[str, bytes]] | None:
+def _decode_run(
+    payload: bytes | None, read_spaces: Callable[[str], dict[str, Space] | None]
+) -> tuple[str, Replay, dict[int, str], dict[str, bytes]] | None:
     """The run entry without its files: the inputs' fingerprint, the render, its buckets' keys
-    by number, and each out/ file's digest."""
+    by number, and each out/ file's digest (``read_spaces``: a bucket of its layout's spaces)."""
     if payload is None:
         return None
     try:
@@ -573,39 +614,43 @@ def _decode_run(payload: bytes | None) -> tuple[str, Replay, dict[int, str], dic
     # Checked whole: a fleet's out/ has 10,000 files (no Python step per file).
     if set(map(type, digests)) - {str} or set(map(type, digests.values())) - {bytes} or set(map(len, digests.values())) - {32}:
         return None
-    layout = _Layout(apart)
-    return inputs, Replay(clusters, {}, found, world, _Later(layout.parts), _Later(layout.spaces)), buckets, digests
+    layout = _Layout(apart, read_spaces)
+    render = Replay(clusters, {}, found, world, _Later(layout.parts), _Later(layout.spaces), layout._decoded)
+    return inputs, render, buckets, digests
 
 
 class _Layout:
-    """A run entry's parts and spaces, decoded once, when first asked for; none (so the render
-    cannot be taken apart) when they do not decode."""
+    """A run entry's layout (cache/layout.py), decoded once, when first asked for; none (so the
+    render cannot be taken apart) when it does not decode, or, for its parts and spaces whole,
+    when a bucket of its spaces cannot be read."""
 
-    def __init__(self, apart: bytes) -> None:
+    def __init__(self, apart: bytes, read_spaces: Callable[[str], dict[str, Space] | None]) -> None:
         self.apart = apart
-        self.decoded: tuple[dict[str, Part], dict[str, Space]] | None = None
+        self.read_spaces = read_spaces
+        self.decoded: tuple[Layout | None] | None = None
+        self.whole: tuple[dict[str, Part], dict[str, Space]] | None = None
 
     def parts(self) -> dict[str, Part]:
-        return self._decoded()[0]
+        return self._whole()[0]
 
     def spaces(self) -> dict[str, Space]:
-        return self._decoded()[1]
+        return self._whole()[1]
 
-    def _decoded(self) -> tuple[dict[str, Part], dict[str, Space]]:
+    def _whole(self) -> tuple[dict[str, Part], dict[str, Space]]:
+        if self.whole is None:
+            layout = self._decoded()
+            spaces = layout.every_space() if layout is not None else None
+            self.whole = (layout.every_part(), spaces) if layout is not None and spaces is not None else ({}, {})
+        return self.whole
+
+    def _decoded(self) -> Layout | None:
         if self.decoded is None:
             try:
-                parts, spaces = marshal.loads(self.apart)
+                plain = marshal.loads(self.apart)
             except (ValueError, TypeError, EOFError):
-                parts, spaces = None, None
-            if _pairs(parts, _text, _texts) and _pairs(spaces, _texts, _identities):
-                # Checked whole (a fleet's 10,000 files and 50,000 objects), then made as they
-                # are, by tuple's own constructor in C (`_make` is a Python call each).
-                self.decoded = dict(zip(parts, map(tuple.__new__, itertools.repeat(Part), parts.values()), strict=True)), dict(
-                    zip(spaces, map(tuple.__new__, itertools.repeat(Space), spaces.values()), strict=True)
-                )
-            else:
-                self.decoded = {}, {}
-        return self.decoded
+                plain = None
+            self.decoded = (decode_layout(plain, self.read_spaces) if plain is not None else None,)
+        return self.decoded[0]
 
 
 T = TypeVar("T")
@@ -658,34 +703,3 @@ def _decode_bucket(key: str, payload: bytes | None) -> dict[str, bytes] | None:
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, bytes) for k, v in files.items()):
         return None
     return files
-
-
-def _pairs(found: object, first: Callable[[list[object]], bool], second: Callable[[list[object]], bool]) -> bool:
-    """Whether ``found`` is a dict of text to pairs whose first items all pass ``first`` and
-    second items ``second``: checked whole (one C loop per check), not entry by entry."""
-    if type(found) is not dict or set(map(type, found)) - {str}:
-        return False
-    values = list(found.values())
-    if set(map(type, values)) - {tuple} or set(map(len, values)) - {2}:
-        return False
-    return first(list(map(itemgetter(0), values))) and second(list(map(itemgetter(1), values)))
-
-
-def _text(found: list[object]) -> bool:
-    return not set(map(type, found)) - {str}
-
-
-def _identities(found: list[object]) -> bool:
-    """Whether every one of ``found`` is a tuple of objects' identities (four texts each)."""
-    return not set(map(type, found)) - {tuple} and _texts(_flat(found), width=4)
-
-
-def _texts(found: list[object], width: int | None = None) -> bool:
-    """Whether every one of ``found`` is a tuple of text (each ``width`` long, if given)."""
-    if set(map(type, found)) - {tuple} or (width is not None and set(map(len, found)) - {width}):  # type: ignore[arg-type]
-        return False
-    return not set(map(type, _flat(found))) - {str}
-
-
-def _flat(found: list[object]) -> list[object]:
-    return list(itertools.chain.from_iterable(found))  # type: ignore[arg-type]

@@ -94,18 +94,16 @@ class Store:
         """Store ``payload`` under ``key``: renamed into place whole, or not at all."""
         if not self.enabled:
             return
-        import tempfile  # a run whose clusters are all cached writes nothing and does not load it
-
         folder = f"{self.root}/{LAYOUT}"
         temporary: str | None = None
         try:
             try:
-                descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+                descriptor, temporary = _new_temporary(folder)
             except FileNotFoundError:
                 # Deleted since the store was opened (the cache is safe to delete at any time;
                 # another process of the run may make it again first).
                 os.makedirs(folder, exist_ok=True)
-                descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+                descriptor, temporary = _new_temporary(folder)
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(_HEADER + _digest(key, payload) + b"\n")
                 handle.write(payload)  # apart, not copied into one (a run entry is a whole out/)
@@ -131,6 +129,24 @@ class Store:
         self.enabled = False
         reason = (error.strerror or str(error)).lower()
         self.warning = f"cannot use the cache folder {self.root} ({reason}): rendering without the cache"
+
+
+# What tempfile.mkstemp opens a new file with (os.open adds O_CLOEXEC, as for mkstemp's file).
+_NEW_FILE = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _new_temporary(folder: str) -> tuple[int, str]:
+    """A new file in ``folder``, open, and its name: what ``tempfile.mkstemp(prefix=".tmp-",
+    dir=folder)`` makes (a random name, created exclusively, readable only by its owner),
+    without importing tempfile, which loads shutil, random, bz2 and lzma (~10M instructions,
+    a few milliseconds of every run that writes an entry: a one-change render or --check)."""
+    for _ in range(100):  # as mkstemp: a name taken meanwhile is drawn again
+        name = f"{folder}/.tmp-{os.urandom(8).hex()}"
+        try:
+            return os.open(name, _NEW_FILE, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(17, "no usable temporary name", folder)
 
 
 def _digest(key: str, payload: bytes) -> bytes:

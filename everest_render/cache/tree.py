@@ -58,6 +58,8 @@ Stat = bytes  # snapshot.FOLDER_STAT-packed
 # Each root's names that the read stage looks at: a link among them is never recorded.
 _ROOT_NAMES = frozenset({*INPUT_FOLDERS, EXTENSIONS_FOLDER, SETTINGS_FILE, SETTINGS_FILE_MISSPELT, IGNORE_FILE})
 Where = dict[str, tuple[str, str]]  # name -> the file asked about (absolute) and its token
+CLUSTERS = "clusters/"
+_PATH, _TEXT = operator.attrgetter("path"), operator.attrgetter("text")
 
 
 class Quick:
@@ -109,9 +111,17 @@ class Tree:
         kept_rest: bytes | None = None,
         overlay: dict[str, str] | None = None,
         quick_now: Quick | None = None,
+        since: tuple[str, dict[str, str]] | None = None,
+        world: Callable[[], RepositoryFiles] | None = None,
+        own: Callable[[], list[tuple[str, str]]] | None = None,
     ) -> None:
         self.watched = watched
         self._shape = shape
+        # The shape but for clusters/ (``world``), and the repository's own files as (name,
+        # token) pairs (``own``), when they are made without the whole shape: what a change of
+        # a few clusters/ files needs, not a fleet's 14,000 `SourceFile`s.
+        self._world = world
+        self._own = own
         self._where = where
         self._inputs = inputs
         self.quick = quick
@@ -122,6 +132,9 @@ class Tree:
         # Its files' signatures as the stat reader knows them now, when `quick_read` made them
         # from the record's own and the few files it asked about (else made from the reader's).
         self.quick_now = quick_now
+        # When `quick_read` made it from a record: that record's inputs, and the files whose
+        # tokens changed since (name -> token now): what changed since a render of those inputs.
+        self.since = since
 
     @property
     def shape(self) -> RepositoryFiles:
@@ -148,8 +161,28 @@ class Tree:
     @property
     def inputs(self) -> str:
         if self._inputs is None:
-            self._inputs = snapshot.fingerprint(self.shape, snapshot.token_digest)
+            if self._own is not None and not isinstance(self._shape, RepositoryFiles):
+                self._inputs = snapshot.fingerprint(self.world_shape, snapshot.token_digest, self._own())
+            else:
+                self._inputs = snapshot.fingerprint(self.shape, snapshot.token_digest)
         return self._inputs
+
+    @property
+    def world_shape(self) -> RepositoryFiles:
+        """The shape with the repository's own files outside clusters/ alone."""
+        if self._world is not None and not isinstance(self._shape, RepositoryFiles):
+            return self._world()  # made once (functools.cache)
+        shape = self.shape
+        own = shape.own.sources
+        outside = itertools.compress(own, map(operator.not_, map(str.startswith, map(_PATH, own), itertools.repeat(CLUSTERS))))
+        return replace(shape, own=replace(shape.own, sources=list(outside)))
+
+    def own_pairs(self) -> list[tuple[str, str]]:
+        """The repository's own files as (name, token) pairs."""
+        if self._own is not None and not isinstance(self._shape, RepositoryFiles):
+            return self._own()
+        own = self.shape.own.sources
+        return list(zip(map(_PATH, own), map(_TEXT, own), strict=True))
 
 
 def load_tree(store: Store, key: str) -> Tree | None:
@@ -218,12 +251,27 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     if all(where[name][1] == token for name, token in changed.items()):
         # Read again (its record too new, or only its stat changed) but holding what it did:
         # the same shape, files and fingerprint (made only if asked for), kept anew for its stats.
-        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, kept_rest=tree.kept_rest, overlay=tree.overlay, quick_now=fresh)
-    shape = _swapped(tree.shape, {where[name][1]: token for name, token in changed.items()})
-    overlay = {**tree.overlay, **changed}
-    if tree.kept_rest is not None and len(overlay) <= OVERLAY_LIMIT:
-        return Tree(tree.watched, shape, asked, kept_rest=tree.kept_rest, overlay=overlay, quick_now=fresh)  # the rest as kept
-    return Tree(tree.watched, shape, asked, quick_now=fresh)
+        same: tuple[str, dict[str, str]] = (tree.inputs, {})
+        world = functools.cache(lambda: tree.world_shape)
+        kept, overlay = tree.kept_rest, tree.overlay
+        return Tree(tree.watched, lambda: tree.shape, asked, tree.inputs, None, kept, overlay, fresh, same, world, tree.own_pairs)
+    since = (tree.inputs, {name: token for name, token in changed.items() if where[name][1] != token})
+    swaps = {where[name][1]: token for name, token in changed.items()}
+    # Made when asked for: a change of a few clusters/ files renders from the world's shape
+    # and is fingerprinted from each file's name and token, the fleet never made whole.
+    world = functools.cache(lambda: _swapped(tree.world_shape, swaps))
+    own = functools.cache(lambda: _swapped_pairs(tree.own_pairs(), swaps))
+    shape = functools.cache(lambda: _swapped(tree.shape, swaps))
+    overlay, kept = {**tree.overlay, **changed}, tree.kept_rest  # the rest as kept, but the overlay's
+    if kept is None or len(overlay) > OVERLAY_LIMIT:
+        overlay, kept = {}, None  # the rest kept anew
+    return Tree(tree.watched, shape, asked, None, None, kept, overlay, fresh, since, world, own)
+
+
+def _swapped_pairs(pairs: list[tuple[str, str]], swaps: dict[str, str]) -> list[tuple[str, str]]:
+    """(name, token) ``pairs`` with the tokens of ``swaps`` replaced, in C loops."""
+    tokens = list(map(itemgetter(1), pairs))
+    return list(zip(map(itemgetter(0), pairs), map(swaps.get, tokens, tokens), strict=True))
 
 
 def _unchanged(watched: dict[str, tuple[bool, Stat]]) -> bool:
@@ -455,14 +503,31 @@ def _decode(payload: bytes | None, load_rest: Callable[[], bytes | None]) -> Tre
             files.update((name, (files[name][0], token)) for name, token in overlay.items())
         return files
 
-    def shape() -> RepositoryFiles:
+    def plain() -> tuple[Any, dict[str, str]]:
+        """The shape as kept, and the tokens the overlay swaps (the kept one -> the one now)."""
         found = decoded()
         if found is None:
             raise ValueError("a walk record whose shape does not decode")  # asked only once `where` decoded
-        return _swapped(_shape(found[0]), {found[1][name][1]: token for name, token in overlay.items()})
+        return found[0], {found[1][name][1]: token for name, token in overlay.items()}
+
+    def shape() -> RepositoryFiles:
+        kept, swaps = plain()
+        return _swapped(_shape(kept), swaps)
+
+    @functools.cache
+    def world() -> RepositoryFiles:
+        kept, swaps = plain()
+        own = kept[1][0]
+        outside = itertools.compress(own, map(operator.not_, map(str.startswith, map(itemgetter(0), own), itertools.repeat(CLUSTERS))))
+        return _swapped(_shape((kept[0], (list(outside), *kept[1][1:]), *kept[2:])), swaps)
+
+    @functools.cache
+    def own() -> list[tuple[str, str]]:
+        kept, swaps = plain()
+        return _swapped_pairs(kept[1][0], swaps)
 
     quick_files = Quick(*quick) if quick is not None else None
-    return Tree(watched, shape, where, inputs, quick_files, kept_rest=rest_id, overlay=overlay)
+    return Tree(watched, shape, where, inputs, quick_files, kept_rest=rest_id, overlay=overlay, world=world, own=own)
 
 
 def _quick_shape(quick: Any) -> bool:

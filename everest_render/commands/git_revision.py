@@ -83,18 +83,10 @@ def render_with_revision(
         held.flush(cache)
     earlier_cache = copy.copy(cache)
     read = _attempt(revision, lambda: _resolve_at_revision(archive.archive(), repo, out_dir, today, resolved, earlier_cache, loaded))
-    before = read if isinstance(read, str) else read[0]
-    touched = None if isinstance(read, str) else read[1]
-    del read  # the revision's own clusters may go once today's serve it (below)
-    begun: _Begun | str
-    if isinstance(before, str):
-        begun = before
-    else:
-        resolved_before = before
-        begun = _attempt(revision, lambda: _begun(resolved_before, resolved, earlier_cache, touched))
-        if not isinstance(begun, str):
-            before = _with_todays(before, resolved, begun)
-        del resolved_before
+    part = read.part if isinstance(read, _Read) else None
+    whole = read.whole if isinstance(read, _Read) else None
+    started = _started(revision, read, resolved, earlier_cache)
+    del read  # the revision's own clusters may go once today's serve it (_with_todays)
     if jobs > 1 and len(resolved.clusters) >= PARALLEL_FROM:
         # Here, rather than after the workers are done: the comparison's library (~0.1 s to
         # import) would be the first thing the command pays for once both sides are rendered.
@@ -104,15 +96,72 @@ def render_with_revision(
     keyed = pending()
     slices = [part for part, _ in keyed]
     result = render_resolved(resolved, renderer=lambda _: slices)
-    if isinstance(before, str) or isinstance(begun, str):
-        return result, _raising(str(begun))
+    if isinstance(started, str):
+        return result, _raising(started)
     rendered = {key: part for part, key in keyed if key is not None}
+    if part is not None and whole is not None:
+        before, begun = started
+        found = _attempt(revision, lambda: _in_part(result, slices, before, begun, part, rendered, jobs, earlier_cache))
+        if isinstance(found, str):
+            return result, _raising(found)
+        if found is not None:
+            return result, lambda: found
+        # Today's render or the part's had something to say: the revision is resolved whole.
+        started = _started(revision, _attempt(revision, whole), resolved, earlier_cache)
+        if isinstance(started, str):
+            return result, _raising(started)
+    before, begun = started
     renderer = partial(_shared_or_rendered, rendered, slices, begun, jobs, earlier_cache, before.sensitive)
     earlier = _attempt(revision, lambda: render_resolved(before, renderer=renderer))
     if isinstance(earlier, str):
         return result, _raising(earlier)
     done = EarlierRender(earlier.plan.files, earlier.diagnostics)
     return result, lambda: done
+
+
+@dataclass(frozen=True)
+class _Read:
+    """The revision resolved: whole, or (``part``: the namespaces its changes touch) only the
+    world and those namespaces (commands/revision_part.py), ``whole`` resolving it all when
+    the part turns out not to stand for it. ``touched``: of a whole, the namespaces its changes
+    touch, when known (`_touched_namespaces`)."""
+
+    resolved: ResolveResult
+    touched: frozenset[str] | None
+    part: frozenset[str] | None = None
+    whole: Callable[[], _Read] | None = None
+
+
+def _started(revision: str, read: _Read | str, today: ResolveResult, cache: Store | None) -> tuple[ResolveResult, _Begun] | str:
+    """The revision's resolve and what is done of its render while today's renders (`_begun`),
+    or why it could not be read or rendered."""
+    if isinstance(read, str):
+        return read
+    begun = _attempt(revision, lambda: _begun(read.resolved, today, cache, read.touched))
+    if isinstance(begun, str):
+        return begun
+    return (read.resolved if read.part is not None else _with_todays(read.resolved, today, begun)), begun
+
+
+def _in_part(
+    today: RenderResult,
+    slices: Sequence[RenderedSlice],
+    part: ResolveResult,
+    begun: _Begun,
+    touched: frozenset[str],
+    rendered: Mapping[str, RenderedSlice],
+    jobs: int,
+    cache: Store | None,
+) -> EarlierRender | None:
+    """The revision's render from its part (its clusters served by today's as a whole
+    revision's are, `_shared_or_rendered`) and today's render elsewhere; None when the part
+    cannot stand for the whole (revision_part.spliced)."""
+    from everest_render.commands.revision_part import spliced
+
+    renderer = partial(_shared_or_rendered, rendered, slices, begun, jobs, cache, part.sensitive)
+    earlier = render_resolved(part, renderer=renderer)
+    files = spliced(today, slices, earlier, touched)
+    return EarlierRender(files, earlier.diagnostics) if files is not None else None
 
 
 def _raising(message: str) -> Callable[[], EarlierRender]:
@@ -194,13 +243,9 @@ def _touched_namespaces(
     stands on the same ground). So with the world the same, a cluster of an untouched namespace
     resolves and renders on both sides alike. ``files``: the revision's inputs as read in memory
     beside today's; ``before``: what they parsed to."""
-    if today.failed or files.builtin is not today_files.builtin:
-        return None
-    if files.settings is not today_files.settings or files.extensions is not today_files.extensions:
-        return None
-    if files.own.assets.keys() != today_files.own.assets.keys() or any(
-        files.own.assets[folder] is not assets for folder, assets in today_files.own.assets.items()
-    ):
+    from everest_render.commands.revision_part import same_world
+
+    if today.failed or not same_world(today_files, files):
         return None
     ours = {source.path: source for source in today_files.own.sources}
     changed = {source.path: source for source in files.own.sources if ours.get(source.path) is not source}
@@ -300,29 +345,42 @@ def _attempt(revision: str, work: Callable[[], Outcome]) -> Outcome | str:
 
 def _resolve_at_revision(
     archive: bytes, repo: Path, out_dir: Path, today_files: RepositoryFiles, today: ResolveResult, cache: Store | None, loaded: LoadedFiles
-) -> tuple[ResolveResult, frozenset[str] | None]:
-    """The revision's inputs resolved, and the namespaces the changes since touch
-    (`_touched_namespaces`; None when not known). Its inputs are read from its archive in
-    memory beside today's (revision_files.py), and then a cluster of an untouched namespace
-    that today's side resolved without a problem is today's very cluster, not resolved again;
-    or, when its tree is not shaped as the working tree is, unpacked and resolved whole."""
+) -> _Read:
+    """The revision's inputs resolved. They are read from its archive in memory beside today's
+    (revision_files.py); then, when only files of clusters/ changed and neither side has
+    anything to say, only the namespaces the changes touch are resolved (revision_part.py);
+    else the whole, where a cluster of an untouched namespace that today's side resolved
+    without a problem in its file is today's very cluster, not resolved again. When its tree
+    is not shaped as the working tree is, it is unpacked and resolved whole."""
     from everest_render.commands.revision_files import files_at_revision
+    from everest_render.commands.revision_part import part_stands, touched_part
 
     files = files_at_revision(archive, repo, out_dir, today_files)
-    if files is not None:
-        del archive  # as large as the inputs: let go before the resolve
+    if files is None:
+        with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
+            root = Path(scratch)
+            _extract(archive, root)
+            return _Read(resolve_repository(read_repository(root, root / "out"), cache, loaded), None)
+    del archive  # as large as the inputs: let go before the resolve
+    revision_files = files
+
+    def whole() -> _Read:
         touched: list[frozenset[str] | None] = [None]
 
         def known(inputs: ParsedInputs) -> Callable[[DatabaseCluster], ResolvedCluster | None] | None:
-            touched[0] = _touched_namespaces(today_files, files, today, inputs)
+            touched[0] = _touched_namespaces(today_files, revision_files, today, inputs)
             return _todays_clusters(today, touched[0])
 
-        before = resolve_repository(files, cache, loaded, known)
-        return before, None if before.failed else touched[0]
-    with tempfile.TemporaryDirectory(prefix="everest-render-") as scratch:
-        root = Path(scratch)
-        _extract(archive, root)
-        return resolve_repository(read_repository(root, root / "out"), cache, loaded), None
+        before = resolve_repository(revision_files, cache, loaded, known)
+        return _Read(before, None if before.failed else touched[0])
+
+    found = touched_part(today_files, files, today)
+    if found is not None:
+        namespaces, part_files = found
+        part = resolve_repository(part_files, cache, loaded)
+        if part_stands(part, namespaces):
+            return _Read(part, None, namespaces, whole)
+    return whole()
 
 
 def _todays_clusters(today: ResolveResult, touched: frozenset[str] | None) -> Callable[[DatabaseCluster], ResolvedCluster | None] | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+import zlib
 from pathlib import Path
 
 from everest_render.load.files import (
@@ -86,7 +87,7 @@ def _regular_files(archive: bytes) -> dict[str, bytes] | None:
         if header == _EMPTY_BLOCK:
             return found  # the end
         size = _octal(header[124:136])
-        if size is None or header[257:263] != b"ustar\0" or _octal(header[148:156]) != sum(header[:148]) + 256 + sum(header[156:]):
+        if size is None or header[257:263] != b"ustar\0" or _octal(header[148:156]) != _checksum(header):
             return None
         start = offset + _BLOCK
         data = archive[start : start + size]
@@ -109,6 +110,15 @@ def _regular_files(archive: bytes) -> dict[str, bytes] | None:
 
 _BLOCK = 512
 _EMPTY_BLOCK = bytes(_BLOCK)
+
+
+def _checksum(header: bytes) -> int:
+    """A ustar header's checksum: the sum of its bytes, its checksum field counted as spaces.
+    Summed by zlib's Adler-32, whose first half is one plus the sum of the bytes modulo 65,521,
+    exact for 256 bytes (at most 65,280): a Python sum of 512 bytes was most of reading a
+    fleet's archive (~0.1 s of 17,000 headers at 10,000 clusters)."""
+    first, second = zlib.adler32(header[:256]) & 0xFFFF, zlib.adler32(header[256:]) & 0xFFFF
+    return first + second - 2 - sum(header[148:156]) + 8 * ord(" ")
 
 
 def _octal(field: bytes) -> int | None:
@@ -151,13 +161,15 @@ def _working_files(root: Path) -> set[str] | None:
     if not all(stat.S_ISREG(os.lstat(root / name).st_mode) for name in found):
         return None
     pending = [folder for folder in INPUT_FOLDERS if os.path.lexists(root / folder)]
+    top = str(root)  # joined as strings: pathlib's joins were a third of the walk (~3,000 folders at 10,000 clusters)
     while pending:
         folder = pending.pop()
+        path = f"{top}/{folder}"
         try:
-            entries = list(os.scandir(root / folder))
+            entries = list(os.scandir(path))
         except OSError:
             return None
-        if not stat.S_ISDIR(os.lstat(root / folder).st_mode):
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
             return None
         for entry in entries:
             name = f"{folder}/{entry.name}"

@@ -226,13 +226,32 @@ def _digests(files: Mapping[str, bytes]) -> Callable[[str], bytes]:
 def owned_files(out_dir: Path, planned: Mapping[str, bytes] | None = None) -> set[str]:
     """The files the index lists that stay inside out/; ``planned``: names every caller takes
     anyway (the plan's, each checked when written), listed without looking at their links."""
+    lines = _index_lines(out_dir)
+    names = _names(planned or {})
+    listed = lines.intersection(names)  # a fleet's 10,000 names in C, not a Python step each
+    comments = set(itertools.compress(listed, map(str.startswith, listed, itertools.repeat("#"))))
+    return (listed - comments) | _owned_beyond(out_dir, lines, names)
+
+
+def owned_beyond(out_dir: Path, planned: Mapping[str, bytes]) -> set[str]:
+    """``owned_files(out_dir, planned)`` but the plan's files: what out/ holds that the plan
+    does not (its names only looked at, not the plan's)."""
+    return _owned_beyond(out_dir, _index_lines(out_dir), _names(planned))
+
+
+def _owned_beyond(out_dir: Path, lines: set[str], names: AbstractSet[str]) -> set[str]:
+    beyond = lines.difference(names)
+    if not beyond:
+        return set()
+    inside = _Inside(out_dir)
+    return {line for line in beyond if line and not line.startswith("#") and inside(line)}
+
+
+def _index_lines(out_dir: Path) -> set[str]:
     index = out_dir / INDEX_FILE
     if not index.is_file():
         return set()
-    lines = index.read_text(encoding="utf-8", errors="replace").splitlines()
-    inside = _Inside(out_dir)
-    names = _names(planned or {})
-    return {line for line in lines if line and not line.startswith("#") and (line in names or inside(line))}
+    return set(index.read_text(encoding="utf-8", errors="replace").splitlines())
 
 
 def _names(files: Mapping[str, bytes]) -> AbstractSet[str]:
@@ -330,11 +349,11 @@ def changed_output(
     digest = _digests(plan.files)
     held = _held(trust, out_dir, plan.files, digest) if held is None else held
     changed: dict[str, bytes | None] = {}
-    for path in plan.files:
-        if path not in held and not _holds(out_dir, path, plan.files, digest, trust):
+    for path in itertools.filterfalse(held.__contains__, plan.files):  # in C over a fleet's files
+        if not _holds(out_dir, path, plan.files, digest, trust):
             changed[path] = _read_regular(f"{out_dir}/{path}")[0]
     extra = False
-    for path in sorted(owned_files(out_dir, plan.files) - _names(plan.files)):
+    for path in sorted(owned_beyond(out_dir, plan.files)):
         data = _read_regular(f"{out_dir}/{path}")[0]
         if data is not None:
             changed[path] = data
@@ -469,11 +488,10 @@ def differences(plan: OutputPlan, out_dir: Path, trust: Trust | None = None, hel
     changes: list[str] = [f"interrupted: {name}" for name in leftovers(out_dir, trust)]
     digest = _digests(plan.files)
     held = _held(trust, out_dir, plan.files, digest) if held is None else held
-    for path in plan.files:
-        if path in held or _holds(out_dir, path, plan.files, digest, trust):
-            continue
-        changes.append(f"{'stale' if (out_dir / path).is_file() else 'missing'}: {path}")
-    for path in sorted(owned_files(out_dir, plan.files) - _names(plan.files)):
+    for path in itertools.filterfalse(held.__contains__, plan.files):  # in C over a fleet's files
+        if not _holds(out_dir, path, plan.files, digest, trust):
+            changes.append(f"{'stale' if (out_dir / path).is_file() else 'missing'}: {path}")
+    for path in sorted(owned_beyond(out_dir, plan.files)):
         if (out_dir / path).exists():
             changes.append(f"extra: {path}")
     index = _read(out_dir / INDEX_FILE)
@@ -564,15 +582,13 @@ def recover(out_dir: Path, trust: Trust | None = None, looked: Mapping[str, os.s
 
 
 def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path, held: set[str] | None = None) -> WriteCounts:
-    previous = owned_files(out_dir, plan.files)
+    beyond = owned_beyond(out_dir, plan.files)
     changed = {}
     escaping = []
     digest = _digests(plan.files)
     held = _held(trust, out_dir, plan.files, digest) if held is None else held  # regular files, no links: nothing to refuse
     unchanged = len(held)
-    for path in plan.files:
-        if path in held:
-            continue
+    for path in itertools.filterfalse(held.__contains__, plan.files):  # in C over a fleet's files
         try:
             found: os.stat_result | None = os.lstat(f"{out_dir}/{path}")
         except FileNotFoundError:
@@ -593,7 +609,7 @@ def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path, hel
             changed[path] = plan.files[path]
     if escaping:  # before anything is written
         raise _refused(out_dir, escaping)
-    removed = [path for path in sorted(previous - _names(plan.files)) if (out_dir / path).is_file()]
+    removed = [path for path in sorted(beyond) if (out_dir / path).is_file()]
     index = _index_text(plan).encode()
     if not changed and not removed and _read(out_dir / INDEX_FILE) == index.decode():
         return WriteCounts(0, unchanged, 0)
@@ -704,7 +720,8 @@ def _locked(out_dir: Path) -> Iterator[None]:
 
 
 def _index_text(plan: OutputPlan) -> str:
-    return INDEX_HEADER + "".join(f"{path}\n" for path in sorted(plan.files))
+    paths = sorted(plan.files)
+    return INDEX_HEADER + "\n".join(paths) + "\n" if paths else INDEX_HEADER
 
 
 def _read(path: Path) -> str | None:

@@ -170,8 +170,23 @@ class _Findings:
         self.problems.append(Diagnostic(d.file, d.line, d.column, d.message, d.path, Severity.WARNING))
 
     def default(self, path: str, value: Any, origin: str) -> Any:
-        self.defaults.append(AppliedDefault(path, value, origin))
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            # One record for each (path, value, origin) a fleet's clusters are given: they
+            # repeat from cluster to cluster, and a record is frozen, so all may share it.
+            key = (path, kind, value, origin)  # the type too: True == 1, and the record says which
+            applied = _APPLIED.get(key)
+            if applied is None:
+                if len(_APPLIED) >= 10_000:
+                    _APPLIED.clear()
+                applied = _APPLIED[key] = AppliedDefault(path, value, origin)
+            self.defaults.append(applied)
+        else:
+            self.defaults.append(AppliedDefault(path, value, origin))
         return value
+
+
+_APPLIED: dict[tuple[str, type, Any, str], AppliedDefault] = {}
 
 
 # --- the steps, in the order resolve_cluster takes them ----------------------------------------
@@ -293,13 +308,22 @@ def _versions(
 ) -> dict[str, ResolvedVersion]:
     """Each component type's version: the one the cluster pins, else its bundle's, else the catalogue default."""
     pinned = spec.get("components", {}).get("versions", {})
-    if not pinned and not from_bundle:
-        return _catalogue_versions(definition, found)
+    # Without a bundle, the versions and the defaults recorded are a function of the definition
+    # and the versions pinned, the same for every cluster that pins the same: decided once
+    # (by the definition's identity, which the entry holds), the defaults recorded again for
+    # each. Only when nothing was wrong: a problem is located in the cluster's own file.
+    key = _pins(definition, pinned) if not from_bundle else None
+    if key is not None:
+        known = _VERSIONS.get(key)
+        if known is not None and known[0] is definition:
+            found.defaults.extend(known[2])
+            return dict(known[1])
+    problems, defaults = len(found.problems), len(found.defaults)
     base = ("spec", "components", "versions")
     for type_name in pinned:
         if type_name not in definition.component_types:
-            known = candidates(definition.component_types, type_name)
-            found.error((*base, type_name), f"unknown component type {type_name!r}; known: {known}", key=True)
+            known_types = candidates(definition.component_types, type_name)
+            found.error((*base, type_name), f"unknown component type {type_name!r}; known: {known_types}", key=True)
     versions: dict[str, ResolvedVersion] = {}
     for type_name, component_type in definition.component_types.items():
         if type_name in pinned:
@@ -311,30 +335,28 @@ def _versions(
             entry = _default_version(type_name, component_type, definition, found)
         if entry is not None:
             versions[type_name] = ResolvedVersion(type_name, entry.version, entry.image)
+    if key is not None and len(found.problems) == problems:
+        if len(_VERSIONS) >= 1_024:  # a long-lived process (tests) resolves many repositories
+            _VERSIONS.clear()
+        _VERSIONS[key] = (definition, dict(versions), tuple(found.defaults[defaults:]))
     return versions
 
 
-def _catalogue_versions(definition: Definition, found: _Findings) -> dict[str, ResolvedVersion]:
-    """`_versions` of a cluster that pins none and has no bundle: every type's catalogue default,
-    the same for each such cluster of the definition, so decided once per definition (by its
-    identity, which the entry holds) and its defaults recorded again for each."""
-    known = _CATALOGUE_VERSIONS.get(id(definition))
-    if known is None or known[0] is not definition:
-        start = len(found.defaults)
-        versions: dict[str, ResolvedVersion] = {}
-        for type_name, component_type in definition.component_types.items():
-            entry = _default_version(type_name, component_type, definition, found)
-            if entry is not None:
-                versions[type_name] = ResolvedVersion(type_name, entry.version, entry.image)
-        if len(_CATALOGUE_VERSIONS) >= 64:  # a long-lived process (tests) resolves many repositories
-            _CATALOGUE_VERSIONS.clear()
-        _CATALOGUE_VERSIONS[id(definition)] = (definition, versions, tuple(found.defaults[start:]))
-        return dict(versions)
-    found.defaults.extend(known[2])
-    return dict(known[1])
+def _pins(definition: Definition, pinned: Any) -> tuple[Any, ...] | None:
+    """What `_versions` reads of the versions a cluster pins, with the definition's identity, as a
+    key; None when a pin is not a mapping with a plain version (then it is read each time)."""
+    if type(pinned) is not dict:
+        return None
+    pins: list[Any] = [id(definition)]
+    for type_name, pin in pinned.items():
+        version = pin.get("version") if type(pin) is dict else None
+        if type(type_name) is not str or type(version) not in (str, int, float):
+            return None
+        pins += (type_name, type(version), version)
+    return tuple(pins)
 
 
-_CATALOGUE_VERSIONS: dict[int, tuple[Definition, dict[str, ResolvedVersion], tuple[AppliedDefault, ...]]] = {}
+_VERSIONS: dict[tuple[Any, ...], tuple[Definition, dict[str, ResolvedVersion], tuple[AppliedDefault, ...]]] = {}
 
 
 def _pinned_version(wanted: Any, type_name: str, component_type: ComponentType, found: _Findings) -> CatalogueVersion | None:
