@@ -195,21 +195,10 @@ def _render_changed(
     if not touched:
         return _with_catalogue(shape, last, snapshot, cache)
     chosen = itertools.compress(own, map(operator.or_, map(operator.not_, in_clusters), map(rendered.__contains__, own_paths)))
-    rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
-    if rest is None or snapshot.reader.moved:
-        return None  # a file changed since its stat: the world may not be the recorded one
-    from everest_render.pipeline import render_repository  # rendering: see above
-
-    rendering()
-    result = render_repository(rest, None, jobs, cache)
-    parts = _parts(result, rest)
-    if parts is None or result.resolved.sensitive:
+    done = _render_touched(shape, chosen, touched, snapshot, jobs, cache, rendering)
+    if done is None:
         return None
-    spaces = _spaces(result)
-    if not all(set(part.namespaces) <= touched for part in parts.values()) or not spaces.keys() <= touched:
-        return None  # a namespace guessed wrong: the render would be partial there
-    if not all(_namespace_folder(path) in touched for path in result.plan.files):
-        return None
+    result, parts, spaces = done
     kept_names = list(itertools.compress(last.spaces, map(operator.not_, map(touched.__contains__, last.spaces))))
     kept_spaces = dict(zip(kept_names, map(last.spaces.__getitem__, kept_names), strict=True))
     kept = set(itertools.compress(last.files, map(operator.not_, map(touched.__contains__, _namespace_folders(last.files)))))
@@ -285,21 +274,10 @@ def _render_few(
         rendered |= found
         touched.update(itertools.chain.from_iterable(declared.get(path) or part_of(layout.parts[path]).namespaces for path in found))
     chosen = [*_world_sources(shape), *(SourceFile(path, where[path][1]) for path in rendered)]
-    rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
-    if rest is None or snapshot.reader.moved:
-        return None  # a file changed since its stat: the world may not be the recorded one
-    from everest_render.pipeline import render_repository  # rendering: see above
-
-    rendering()
-    result = render_repository(rest, None, jobs, cache)
-    parts = _parts(result, rest)
-    if parts is None or result.resolved.sensitive:
+    done = _render_touched(shape, chosen, touched, snapshot, jobs, cache, rendering)
+    if done is None:
         return None
-    spaces = _spaces(result)
-    if not all(set(part.namespaces) <= touched for part in parts.values()) or not spaces.keys() <= touched:
-        return None  # a namespace guessed wrong: the render would be partial there
-    if not all(_namespace_folder(path) in touched for path in result.plan.files):
-        return None
+    result, parts, spaces = done
     before = layout.spaces(touched)
     if before is None:
         return None  # a bucket of the layout cannot be read
@@ -324,6 +302,36 @@ def _render_few(
     clusters = len(result.resolved.clusters) + last.clusters - sum(len(space.clusters) for space in before.values())
     snapshot.keep(inputs, Replay(clusters, plan.files, (), last.world, kept=lambda: changed_layout))
     return dataclasses.replace(result, plan=plan, replayed_clusters=clusters)
+
+
+def _render_touched(
+    shape: RepositoryFiles,
+    chosen: Iterable[SourceFile],
+    touched: set[str],
+    snapshot: Snapshot,
+    jobs: int,
+    cache: Store,
+    rendering: Callable[[], None],
+) -> tuple[RenderResult, dict[str, Part], dict[str, Space]] | None:
+    """The render of the world with the clusters/ files ``chosen`` (those of the ``touched``
+    namespaces), its parts and spaces; None when it cannot stand in for those namespaces (a
+    file changed since its stat, a value that may be secret, or output outside them)."""
+    rest = with_texts(_only_sources(shape, chosen), snapshot.reader.text)
+    if rest is None or snapshot.reader.moved:
+        return None  # a file changed since its stat: the world may not be the recorded one
+    from everest_render.pipeline import render_repository  # rendering: see above
+
+    rendering()
+    result = render_repository(rest, None, jobs, cache)
+    parts = _parts(result, rest)
+    if parts is None or result.resolved.sensitive:
+        return None
+    spaces = _spaces(result)
+    if not all(set(part.namespaces) <= touched for part in parts.values()) or not spaces.keys() <= touched:
+        return None  # a namespace guessed wrong: the render would be partial there
+    if not all(namespace_folder(path) in touched for path in result.plan.files):
+        return None
+    return result, parts, spaces
 
 
 def _with_catalogue(shape: RepositoryFiles, last: Replay, snapshot: Snapshot, cache: Store) -> RenderResult | None:
@@ -357,13 +365,13 @@ _PATH, _TEXT = attrgetter("path"), attrgetter("text")
 _CLUSTERS_OF, _IDENTITIES_OF = attrgetter("clusters"), attrgetter("identities")
 
 
-def _namespace_folder(path: str) -> str:
+def namespace_folder(path: str) -> str:
     """The out/ folder (a namespace's) an out/ file is in."""
     return path.partition("/")[0]
 
 
 def _namespace_folders(paths: Iterable[str]) -> Iterator[str]:
-    """`_namespace_folder` of each, in C (a fleet's out/ has 10,000 files)."""
+    """`namespace_folder` of each, in C (a fleet's out/ has 10,000 files)."""
     return map(itemgetter(0), map(str.partition, paths, itertools.repeat("/")))
 
 

@@ -530,11 +530,11 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
 
     assert run_entry() is not None and run_entry()[1].parts == {}  # a render not taken apart
     assert run_entry(version=snapshot.RUN_FORMAT + 1) is None  # another format
-    assert run_entry(layout=({"c.yaml": "d\0ns"}, {}, ()))[1].parts == {"c.yaml": snapshot.Part("d", ("ns",))}
+    assert run_entry(layout=({"c.yaml": "d\0ns"}, {}, ()))[1].parts == {"c.yaml": layout_module.Part("d", ("ns",))}
     assert run_entry(layout=({"c.yaml": ("d",)}, {}, ()))[1].parts == {}  # not a part: the render is not taken apart
     space = (("db",), (("", "v1", "ConfigMap", "db-settings"),))
     whole = run_entry(layout=({"c.yaml": "d\0ns"}, spaces_bucket({"ns": space}), ()))[1]
-    assert whole.spaces == {"ns": snapshot.Space(*space)} and whole.parts == {"c.yaml": snapshot.Part("d", ("ns",))}
+    assert whole.spaces == {"ns": layout_module.Space(*space)} and whole.parts == {"c.yaml": layout_module.Part("d", ("ns",))}
     assert run_entry(layout=({"c.yaml": "d\0ns"}, spaces_bucket({"ns": (("db",), (("v1", "ConfigMap"),))}), ()))[1].parts == {}
     lost = {number: "0" * 64 for number in spaces_bucket({"ns": space})}  # a bucket that cannot be read
     assert run_entry(layout=({"c.yaml": "d\0ns"}, lost, ()))[1].parts == {}

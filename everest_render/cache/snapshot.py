@@ -39,9 +39,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from everest_render.cache.kept import KeptFiles, buckets_of, digest_of
-from everest_render.cache.layout import Foreign, Layout, decode_layout, decode_spaces, spaces_key
-from everest_render.cache.layout import Part as Part  # named here before it had a module of its own
-from everest_render.cache.layout import Space as Space
+from everest_render.cache.layout import Foreign, Layout, Part, Space, decode_layout, decode_spaces, spaces_key
 from everest_render.cache.store import Store
 from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.files import ExtensionFolder, ProviderAssets, RepositoryFiles, SourceSet, read_text

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from everest_render.check.core import identity
 from everest_render.emit.output import plan_from_files
-from everest_render.incremental import CLUSTERS, declared_namespaces
+from everest_render.incremental import CLUSTERS, declared_namespaces, namespace_folder
 from everest_render.load.files import RepositoryFiles
 from everest_render.model import PassthroughObject
 from everest_render.pipeline import RenderedSlice
@@ -102,7 +102,7 @@ def spliced(
         return None
     todays = today.resolved.clusters
     written = [part.plan.files, *(s.files for s, c in zip(today_slices, todays, strict=True) if c.ref.namespace in touched)]
-    if not all(_folder(path) in touched for files in written for path in files):
+    if not all(namespace_folder(path) in touched for files in written for path in files):
         return None
     refs = [c.ref for c in todays if c.ref.namespace not in touched] + [c.ref for c in part.resolved.clusters]
     identities = [
@@ -113,7 +113,7 @@ def spliced(
     ]
     if len(set(refs)) != len(refs) or len(set(identities)) != len(identities):
         return None
-    kept = {path: data for path, data in today.plan.files.items() if _folder(path) not in touched}
+    kept = {path: data for path, data in today.plan.files.items() if namespace_folder(path) not in touched}
     return plan_from_files({**kept, **part.plan.files}).files
 
 
@@ -138,8 +138,3 @@ def _catalogue_in_clusters(inputs: ParsedInputs) -> bool:
 
 def _passthrough_identities(items: Iterable[PassthroughObject]) -> list[tuple[str, str, str, str]]:
     return [identity(item.document.data) for item in items if isinstance(item.document.data, Mapping)]
-
-
-def _folder(path: str) -> str:
-    """The out/ folder (a namespace's) an out/ file is in."""
-    return path.partition("/")[0]
