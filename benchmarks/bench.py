@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import os
 import shutil
 import statistics
@@ -211,7 +212,7 @@ def main() -> int:
                 cells.append(spread(values) if values else "n/a")
             rows.append([label, *cells, goal])
         # Growth from each size to the next, judged (issue 13) from 1,000 to 10,000.
-        for column, ((small, before), (large, after)) in enumerate(zip(results, results[1:]), start=1):
+        for column, ((small, before), (large, after)) in enumerate(itertools.pairwise(results), start=1):
             growth = [a["full 1"] / b["full 1"] for b, a in zip(before, after, strict=True)]
             cells = [""] * len(results)
             cells[column] = spread(growth)
