@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import os
 import shutil
 import statistics
@@ -210,10 +211,13 @@ def main() -> int:
                 values = [v for v in (ratio(r) for r in rounds) if v is not None]
                 cells.append(spread(values) if values else "n/a")
             rows.append([label, *cells, goal])
-        if len(results) > 1:
-            growth = [results[-1][1][i]["full 1"] / results[0][1][i]["full 1"] for i in range(args.repeat)]
-            label = f"growth, full render 1 process, {results[0][0]} -> {results[-1][0]}"
-            rows.append([label, *([""] * (len(results) - 1)), spread(growth), "<= 10 from 1k to 10k"])
+        # Growth from each size to the next, judged (issue 13) from 1,000 to 10,000.
+        for column, ((small, before), (large, after)) in enumerate(itertools.pairwise(results), start=1):
+            growth = [a["full 1"] / b["full 1"] for b, a in zip(before, after, strict=True)]
+            cells = [""] * len(results)
+            cells[column] = spread(growth)
+            goal = "<= 10" if large >= 10 * small and small >= 1000 else ""
+            rows.append([f"growth, full render 1 process, {small} -> {large}", *cells, goal])
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         for row in rows:
             print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())

@@ -22,11 +22,12 @@ from tests.conftest import mongodb
 
 
 def _plan(variant: int, count: int = 30) -> OutputPlan:
-    """Plans that share some files, change others and drop some, so every write has all three.
-    Thirty files are enough for most kills to land inside a write (16-19 of 24 on a loaded
-    machine) at a third of the cost of 160."""
+    """Plans that share some files, change others and drop some, so every write has all three;
+    and each has a folder of its own (out/ lacks it: staged whole and renamed into place), the
+    last plan's emptied. Thirty files are enough for most kills to land inside a write (16-19
+    of 24 on a loaded machine) at a third of the cost of 160."""
     files = {
-        f"ns{i % 7}/c{i:03d}.yaml": f"---\n# variant {variant if i % 3 else 0}\n{'x' * 3000}\n".encode()
+        f"ns{i % 7 if i % 7 < 6 else f'6-{variant}/sub{i % 2}'}/c{i:03d}.yaml": f"---\n# variant {variant if i % 3 else 0}\n{'x' * 3000}\n".encode()
         for i in range(count)
         if (i + variant) % 5
     }
@@ -105,6 +106,22 @@ def test_temporary_files_of_older_writers_are_removed(tmp_path):
     assert differences(plan, out) == ["interrupted: ns1/.c001.yaml.tmp-4242"]
     write_output(plan, out)
     assert _tree(out) == _expected(plan)
+
+
+def test_a_staged_folder_is_put_in_file_by_file_where_a_folder_stands_by_then(tmp_path):
+    # A committed journal moves a staged folder to where out/ lacked it; should one stand there
+    # when the move is finished (made meanwhile by another program), the staged files join it.
+    out = tmp_path / "out"
+    write_output(_plan(0), out)
+    staging = out / output.STAGING_FOLDER
+    (staging / "tree-0/sub").mkdir(parents=True)
+    (staging / "tree-0/sub/new.yaml").write_bytes(b"new\n")
+    (out / "ns0/sub").mkdir()
+    (out / "ns0/sub/kept.yaml").write_bytes(b"kept\n")
+    (out / JOURNAL_FILE).write_text('{"replace": [], "move": [["tree-0", "ns0"]], "remove": []}')
+    assert output.recover(out)
+    assert _tree(out) == {**_expected(_plan(0)), "ns0/sub/new.yaml": b"new\n", "ns0/sub/kept.yaml": b"kept\n"}
+    assert not staging.exists() and not (out / JOURNAL_FILE).exists()
 
 
 def test_a_second_render_waits_for_the_lock_then_refuses_clearly(tmp_path, monkeypatch):

@@ -152,11 +152,13 @@ def _kustomization(paths: Iterable[str]) -> bytes:
 # --- the file system side ---------------------------------------------------------------
 # A write is journalled, so that a render killed at any moment (SIGKILL included) leaves out/
 # either as it was or recoverable to exactly the new plan:
-#   1. every changed file and the new index are staged under out/.everest-render-staging/;
+#   1. every changed file and the new index are staged under out/.everest-render-staging/
+#      (the files of a folder out/ lacks, as that folder's tree);
 #   2. the journal (what goes where, what is removed) is written and renamed into place: the
 #      commit point;
-#   3. staged files are renamed over their targets, removed files unlinked, the index put in
-#      place, then the staging folder and the journal are removed.
+#   3. staged files are renamed over their targets and staged folders to where out/ lacks
+#      them, removed files unlinked, the index put in place, then the staging folder and the
+#      journal are removed.
 # The next render finishes a committed write (step 3 is idempotent) or discards an uncommitted
 # one (out/ was not touched yet) before it does anything else; `render --check` reports either
 # as a difference. A lock on out/ keeps two renders from writing it at once.
@@ -318,6 +320,45 @@ class _Inside:
         return found is not None and stat.S_ISLNK(found.st_mode)
 
 
+class _Absent:
+    """out/'s folders found not there, each looked at once (when a planned file in it was not
+    found): every other file planned in one is new, neither opened nor looked at (a fresh out/
+    holds none of a fleet's 10,000 files), and a write stages each such folder whole and
+    renames it into place, one rename for its files (`_write`)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.there: dict[str, bool] = {"": True}  # out/ itself: a write made it; before, its folders say
+        self.below: dict[str, str] = {}  # a folder found not there -> the topmost of it and its parents not there
+
+    def look(self, folder: str) -> str | None:
+        """The topmost of ``folder`` and its parents that out/ lacks (None: each is there, or
+        something else stands in the way, left to the write to meet), noted in ``below``."""
+        top = self.below.get(folder)
+        if top is not None:
+            return top
+        prefix = ""
+        for part in folder.split("/") if folder else ():
+            prefix = f"{prefix}/{part}" if prefix else part
+            there = self.there.get(prefix)
+            if there is None:
+                there = self.there[prefix] = _there(f"{self.out_dir}/{prefix}")
+            if not there:
+                self.below[folder] = prefix
+                return prefix
+        return None
+
+
+def _there(path: str) -> bool:
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # a file where a folder should be, no permission: as before, the write meets it
+    return True
+
+
 # What a name with an empty, ``.`` or ``..`` part (a leading ``/`` too) holds, once names are
 # joined by newlines with one before and after: each looked for in C over a fleet's names.
 _ODD_PARTS = tuple(f"{before}{part}{after}" for part in ("", ".", "..") for before in "\n/" for after in "\n/")
@@ -349,9 +390,15 @@ def changed_output(
     digest = _digests(plan.files)
     held = _held(trust, out_dir, plan.files, digest) if held is None else held
     changed: dict[str, bytes | None] = {}
+    absent = _Absent(out_dir)
     for path in itertools.filterfalse(held.__contains__, plan.files):  # in C over a fleet's files
-        if not _holds(out_dir, path, plan.files, digest, trust):
-            changed[path] = _read_regular(f"{out_dir}/{path}")[0]
+        folder = path.rpartition("/")[0]
+        if absent.below and folder in absent.below:
+            changed[path] = None  # its folder is not there: nothing to open (a fresh out/'s every file)
+        elif not _holds(out_dir, path, plan.files, digest, trust):
+            changed[path] = data = _read_regular(f"{out_dir}/{path}")[0]
+            if data is None:
+                absent.look(folder)
     extra = False
     for path in sorted(owned_beyond(out_dir, plan.files)):
         data = _read_regular(f"{out_dir}/{path}")[0]
@@ -397,6 +444,8 @@ def _read_regular(target: str, expected: int | None = None) -> tuple[bytes | Non
     And the file's stat taken before it was read (None when not read)."""
     try:
         descriptor = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, None  # nothing there, links followed: no file, and no second look to say so
     except OSError:
         if not os.path.isfile(target):
             return None, None
@@ -588,13 +637,18 @@ def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path, hel
     digest = _digests(plan.files)
     held = _held(trust, out_dir, plan.files, digest) if held is None else held  # regular files, no links: nothing to refuse
     unchanged = len(held)
+    absent = _Absent(out_dir)  # looked at under out/'s lock, unlike the caller's looks
     for path in itertools.filterfalse(held.__contains__, plan.files):  # in C over a fleet's files
+        if absent.below and path.rpartition("/")[0] in absent.below:
+            changed[path] = plan.files[path]  # its folder is not there: nor is it
+            continue
         try:
             found: os.stat_result | None = os.lstat(f"{out_dir}/{path}")
         except FileNotFoundError:
             # Nothing there (a new cluster, a fresh out/): nothing to read or compare, which
             # would only fail to open it and ask again whether it is a file.
             changed[path] = plan.files[path]
+            absent.look(path.rpartition("/")[0])
             continue
         except OSError:
             found = None
@@ -617,17 +671,34 @@ def _write(plan: OutputPlan, out_dir: Path, trust: Trust | None, real: Path, hel
     try:
         staging.mkdir()
         replace = []
+        # A folder out/ lacks is staged whole, as it will stand, and renamed into place: one
+        # rename for its files, and none of its folders made in out/ one by one (a fresh
+        # out/'s thousands of namespaces).
+        move: list[list[str]] = []
+        trees: dict[str, str] = {}
+        made = {os.fspath(staging)}
         for number, (path, content) in enumerate(changed.items()):
-            _write_synced(f"{staging}/{number}", content)  # a str: no Path made per file
-            replace.append([str(number), path])
+            top = absent.below.get(path.rpartition("/")[0])
+            if top is None:
+                _write_synced(f"{staging}/{number}", content)  # a str: no Path made per file
+                replace.append([str(number), path])
+                continue
+            tree = trees.get(top)
+            if tree is None:
+                tree = trees[top] = f"tree-{len(trees)}"
+                move.append([tree, top])
+            staged = f"{staging}/{tree}{path[len(top) :]}"
+            _make_folder(os.path.dirname(staged), made)
+            _write_synced(staged, content)
         _write_synced(staging / "index", index)
-        _write_synced(staging / "journal", json.dumps({"replace": replace, "remove": removed}).encode())
+        entries = {"replace": replace, "move": move, "remove": removed}
+        _write_synced(staging / "journal", json.dumps(entries).encode())
     except OSError as error:
         _remove_tree(staging)
         raise OutputError(f"cannot write {out_dir}: {error.strerror or error}; out/ is as it was") from None
     try:
         os.replace(staging / "journal", out_dir / JOURNAL_FILE)  # the commit point
-        _apply(out_dir, {"replace": replace, "remove": removed})
+        _apply(out_dir, entries)
         (out_dir / JOURNAL_FILE).unlink()
     except OSError as error:
         raise OutputError(f"writing {out_dir} was interrupted: {error.strerror or error}; the next render finishes it") from None
@@ -649,6 +720,20 @@ def _apply(out_dir: Path, entries: dict[str, Any]) -> None:
                 os.makedirs(folder, exist_ok=True)
                 made.add(folder)
             os.replace(staged, f"{out_dir}/{path}")
+    for tree, folder in entries.get("move", []):
+        staged = f"{staging}/{tree}"
+        if os.path.isdir(staged) and inside(folder):
+            target = f"{out_dir}/{folder}"
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            try:
+                os.rename(staged, target)
+            except OSError:
+                # Something stands there now (a folder made since it was found missing): its
+                # files are put in one by one, as any other.
+                _merge(staged, out_dir, folder, inside)
     for path in entries.get("remove", []):
         target = out_dir / path
         if inside(path) and target.is_file():
@@ -657,6 +742,25 @@ def _apply(out_dir: Path, entries: dict[str, Any]) -> None:
     if (staging / "index").is_file():
         os.replace(staging / "index", out_dir / INDEX_FILE)
     _remove_tree(staging)
+
+
+def _merge(staged: str, out_dir: Path, folder: str, inside: _Inside) -> None:
+    """A staged folder's files put into out/``folder`` one by one (a rename of the whole failed)."""
+    for root, _, names in os.walk(staged):
+        below = root[len(staged) :]
+        for name in names:
+            path = f"{folder}{below}/{name}"
+            if inside(path):
+                os.makedirs(os.path.dirname(f"{out_dir}/{path}"), exist_ok=True)
+                os.replace(f"{root}/{name}", f"{out_dir}/{path}")
+
+
+def _make_folder(folder: str, made: set[str]) -> None:
+    """``folder`` and those of its parents not yet ``made`` (each made once, parents first)."""
+    if folder not in made:
+        _make_folder(os.path.dirname(folder), made)
+        os.mkdir(folder)
+        made.add(folder)
 
 
 class OutputLock:
