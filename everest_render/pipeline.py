@@ -13,6 +13,7 @@ ResourceList. Each stage returns new frozen values and its diagnostics; nothing 
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -51,6 +52,7 @@ from everest_render.resolve.suppliers import SHARED, double_supply_problems
 from everest_render.results import ParsedInputs, RenderResult, ResolveResult
 
 if TYPE_CHECKING:
+    from everest_render.cache.entries import KeyMaker
     from everest_render.cache.store import Store
     from everest_render.check.crd import SchemaBook
     from everest_render.render.templates import ProviderRenderer
@@ -335,18 +337,34 @@ def render_each(clusters: Sequence[ResolvedCluster], keep_objects: bool = True) 
     return [part if keep_objects else part.lean() for part in rendered_each(clusters)]
 
 
-def rendered_each(clusters: Sequence[ResolvedCluster]) -> Iterator[RenderedSlice]:
-    """`render_slice` of each cluster alone, one after the other, as `render_each` does."""
+class Compiled:
+    """What rendering compiles on first use (each provider's templates, the whole schemas) and
+    keys once (each shared part's digest), kept across the calls of one `start_keyed_rendering`,
+    whose slices a worker renders one after the other. By the id of a provider or part: it
+    lives no longer than those calls' clusters, which hold them."""
+
+    def __init__(self) -> None:
+        self.renderers: dict[int, ProviderRenderer] = {}
+        self.book: SchemaBook | None = None
+        self.maker: KeyMaker | None = None
+
+
+def rendered_each(clusters: Sequence[ResolvedCluster], compiled: Compiled | None = None) -> Iterator[RenderedSlice]:
+    """`render_slice` of each cluster alone, one after the other, as `render_each` does
+    (with what ``compiled`` holds of earlier calls, and adding to it)."""
     if not clusters:
         return  # all from the cache: nothing of the render stage is even imported
     from everest_render.check.crd import NARROW_UP_TO, SchemaBook
     from everest_render.render import postprocess, templates  # noqa: F401  (imported before the freeze, below)
 
-    renderers: dict[int, ProviderRenderer] = {}
+    compiled = compiled if compiled is not None else Compiled()
+    renderers = compiled.renderers
     # A few clusters: each is checked against the schemas narrowed to its own objects (a
     # one-cluster Argo CD refresh compiles a few KB, not PSMDB's 400); many: the whole
     # schemas, compiled once for all of them (check/crd.py).
-    book = SchemaBook() if len(clusters) > NARROW_UP_TO else None
+    if len(clusters) > NARROW_UP_TO and compiled.book is None:
+        compiled.book = SchemaBook()
+    book = compiled.book if len(clusters) > NARROW_UP_TO else None
     with _template_cycles_collected():
         for index, cluster in enumerate(clusters, 1):
             yield render_slice([cluster], renderers, book)
@@ -399,7 +417,8 @@ def start_keyed_rendering(
     (`parallel.start_slices`); the function returned waits for them. Keys are
     ``keys`` when the caller has them, else each worker keys its share of the clusters."""
     keyed = list(zip(clusters, keys if keys is not None else [_UNKEYED] * len(clusters), strict=True))
-    pending = start_slices(partial(_keyed_slices, cache, sensitive, keep_objects), keyed, jobs)
+    cuts = partial(_group_ends, [cluster.cluster.document.source.path for cluster in clusters])
+    pending = start_slices(partial(_keyed_slices, Compiled(), cache, sensitive, keep_objects), keyed, jobs, cuts=cuts)
 
     def wait() -> list[tuple[RenderedSlice, str | None]]:
         results = pending()
@@ -414,8 +433,28 @@ def start_keyed_rendering(
 _UNKEYED = "unkeyed"  # stands for a key not computed yet (a key is hex, or None when there is none)
 
 
+def _group_ends(paths: Sequence[str], count: int) -> list[int]:
+    """Where ``count`` slices of clusters of these files would start, each evenly placed start
+    moved on to the next end of a group of neighbours (cache/entries.py `neighbours`): each
+    slice then stores and looks up the very groups one slice of them all would, whatever the
+    number of slices and CPUs."""
+    from everest_render.cache.entries import neighbours
+
+    ends = [group.stop for group in neighbours(paths)]
+    starts = []
+    for wanted in (len(paths) * index // count for index in range(1, count)):
+        at = bisect.bisect_left(ends, wanted)
+        if at < len(ends):
+            starts.append(ends[at])
+    return starts
+
+
 def _keyed_slices(
-    cache: Store | None, sensitive: frozenset[str], keep_objects: bool, keyed: Sequence[tuple[ResolvedCluster, str | None]]
+    compiled: Compiled,
+    cache: Store | None,
+    sensitive: frozenset[str],
+    keep_objects: bool,
+    keyed: Sequence[tuple[ResolvedCluster, str | None]],
 ) -> tuple[list[tuple[RenderedSlice, str | None]], str | None]:
     """Each cluster's slice and key: from ``cache`` when its key is there, else rendered (and
     stored, with a cache). A slice whose diagnostics would be masked (they hold a value that
@@ -424,11 +463,14 @@ def _keyed_slices(
     from everest_render.cache.entries import KeyMaker, cluster_group_key, decode_entry, decode_group, encode_entry, encode_group, neighbours
     from everest_render.cache.store import renderer_identity
 
-    maker = KeyMaker(renderer_identity())
+    if compiled.maker is None:
+        compiled.maker = KeyMaker(renderer_identity())
+    maker = compiled.maker
     clusters = [cluster for cluster, _ in keyed]
     keys = [maker.cluster_key(cluster) if known == _UNKEYED else known for cluster, known in keyed]
     if cache is None or not cache.enabled:
-        return list(zip(render_each(clusters, keep_objects), keys, strict=True)), None
+        rendered = rendered_each(clusters, compiled)
+        return [(part if keep_objects else part.lean(), key) for part, key in zip(rendered, keys, strict=True)], None
     # Stored by groups of clusters of neighbouring files (cache/entries.py); a cluster without
     # a key is in none, and rendered every time.
     keyed_at = [index for index, key in enumerate(keys) if key is not None]
@@ -452,7 +494,7 @@ def _keyed_slices(
             part = RenderedSlice.of(*entry)
             found[index] = part if keep_objects else part.lean()
     missing.sort()
-    rendered = rendered_each([clusters[index] for index in missing])
+    rendered = rendered_each([clusters[index] for index in missing], compiled)
     stored: dict[int, bytes | None] = {}
     for index, part in zip(missing, rendered, strict=True):
         key = keys[index]

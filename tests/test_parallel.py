@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
 
-from everest_render.parallel import PARALLEL_FROM
-from everest_render.pipeline import read_repository, render_repository
+from everest_render.cache.entries import neighbours
+from everest_render.parallel import PARALLEL_FROM, SLICES_PER_JOB, start_slices
+from everest_render.pipeline import _group_ends, read_repository, render_repository
 from tests.conftest import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
@@ -39,3 +41,33 @@ def test_problems_found_in_workers_are_all_reported(fleet):
     assert one.failed and len(one.diagnostics) == 2
     assert [str(d) for d in several.diagnostics] == [str(d) for d in one.diagnostics]
     assert several.plan.files == {}
+
+
+def _pids_and_items(items):
+    return os.getpid(), list(items)
+
+
+def test_slices_cut_where_asked_come_back_in_order_from_fewer_workers():
+    items = list(range(PARALLEL_FROM * 2))
+    asked = []
+
+    def cuts(count):
+        asked.append(count)
+        return [7, 7, 150, 0, 301, len(items), 5000]  # repeats and bounds are dropped
+
+    results = start_slices(_pids_and_items, items, 2, cuts=cuts)()
+    assert asked == [2 * SLICES_PER_JOB]
+    assert [part for _, part in results] == [items[:7], items[7:150], items[150:301], items[301:]]
+    assert len({pid for pid, _ in results}) <= 2 and os.getpid() not in {pid for pid, _ in results}
+
+
+def test_slices_of_clusters_start_at_ends_of_cache_groups():
+    # Every start is where a group of neighbours ends: each slice stores the very groups one
+    # slice of them all would (cache/entries.py), on any number of CPUs.
+    paths = [f"clusters/ns-{n // 3:04d}/db.yaml" for n in range(3000)]  # three clusters a file
+    ends = {group.stop for group in neighbours(paths)}
+    for count in (2, 5, 32):
+        starts = _group_ends(paths, count)
+        assert starts and set(starts) <= ends and starts == sorted(starts)
+        assert len(set(starts)) >= count // 2  # spread over the fleet, not bunched
+    assert _group_ends(paths[:3], 4) == [] or set(_group_ends(paths[:3], 4)) <= {3}
