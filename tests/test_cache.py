@@ -520,8 +520,8 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
     held: dict[str, bytes] = {}  # a layout's buckets of spaces, by key
 
     def run_entry(buckets=None, digests=None, layout=None, version=snapshot.RUN_FORMAT):
-        entry = dumps((version, "x", 1, buckets or {}, digests or {}, [], "", dumps(layout)))
-        return snapshot._decode_run(entry, lambda key: layout_module.decode_spaces(key, held.get(key)))
+        entry = dumps((version, "x", 1, buckets or {}, digests or {}, [], "", b"id"))
+        return snapshot._decode_run(entry, lambda key: layout_module.decode_spaces(key, held.get(key)), lambda: dumps((b"id", layout)))
 
     def spaces_bucket(spaces):
         payload = dumps(spaces)
@@ -538,6 +538,11 @@ def test_a_corrupt_or_foreign_run_entry_or_manifest_is_never_trusted(repo, tmp_p
     assert run_entry(layout=({"c.yaml": "d\0ns"}, spaces_bucket({"ns": (("db",), (("v1", "ConfigMap"),))}), ()))[1].parts == {}
     lost = {number: "0" * 64 for number in spaces_bucket({"ns": space})}  # a bucket that cannot be read
     assert run_entry(layout=({"c.yaml": "d\0ns"}, lost, ()))[1].parts == {}
+    entry = dumps((snapshot.RUN_FORMAT, "x", 1, {}, {}, [], "", b"id"))
+    layout = ({"c.yaml": "d\0ns"}, {}, ())
+    assert snapshot._decode_run(entry, held.get, lambda: None)[1].parts == {}  # its layout's entry gone
+    assert snapshot._decode_run(entry, held.get, lambda: dumps((b"other", layout)))[1].parts == {}  # another run's
+    assert snapshot._decode_run(entry, held.get, lambda: dumps((b"id", layout)))[1].parts == {"c.yaml": layout_module.Part("d", ("ns",))}
     assert run_entry(layout=({"c.yaml": "d\0ns"}, {}, (("ns", ("", "v1", "ConfigMap")),)))[1].parts == {}  # not an identity
     assert run_entry(buckets={0: "not a key"}) is None
     assert run_entry(digests={"ns/db.yaml": b"short"}) is None  # not a digest

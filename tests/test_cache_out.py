@@ -218,7 +218,7 @@ def test_a_replay_whose_changes_are_judged_keeps_outs_lock_to_the_write(repo, tm
     assert run(repo, "--check", cache=cache)[0] == 1
     decoded: list[bytes] = []
     real_decoded = snapshot._Layout._decoded
-    monkeypatch.setattr(snapshot._Layout, "_decoded", lambda self: decoded.append(self.apart) or real_decoded(self))
+    monkeypatch.setattr(snapshot._Layout, "_decoded", lambda self: decoded.append(self.layout_id) or real_decoded(self))
     assert run(repo, cache=cache) == (0, "everest-render: 3 clusters rendered; 1 file written, 2 unchanged, 0 removed\n")
     assert looks == [3, 3] and free_while_rendering == [True]  # the check's render; the render's replay, judged
     assert decoded == []  # the entry's own inputs: its parts not decoded to find nothing changed

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from everest_render.cache.kept import KeptFiles, buckets_of, digest_of
-from everest_render.cache.layout import Foreign, Layout, Part, Space, decode_layout, decode_spaces, spaces_key
+from everest_render.cache.layout import Layout, Part, Space, decode_layout, decode_spaces, spaces_key
 from everest_render.cache.store import Store
 from everest_render.diagnostics import Diagnostic, Severity
 from everest_render.load.files import ExtensionFolder, ProviderAssets, RepositoryFiles, SourceSet, read_text
@@ -49,8 +49,11 @@ FORMAT = 2  # 2: each record packed (`record_of`)
 # The run entry's: 2, its out/ files kept in bucket entries of their own, by namespace, named
 # by their content: a change rewrites the few it touches, not the whole render (26 MB at 10k);
 # 3, each file's digest in the entry, its bytes read from its bucket only when asked for; 4, its
-# parts one text a file and its spaces in buckets by namespace (cache/layout.py); 5, 256 buckets.
-RUN_FORMAT = 5
+# parts one text a file and its spaces in buckets by namespace (cache/layout.py); 5, 256 buckets;
+# 6, the layout in an entry of its own, named by an id both hold: a run after no change does not
+# read it (1.6 MB of a 2.2 MB entry at 10,000 clusters, read and hashed by every replay).
+RUN_FORMAT = 6
+LAYOUT_ID_BYTES = 16
 # Coarser than any file system's timestamps (FAT: 2 s; ext4, XFS: the kernel's tick) and than
 # the lag of the clock the kernel stamps files with behind the one read here.
 RACY_NS = 2_000_000_000
@@ -459,6 +462,9 @@ class Snapshot:
         self.identity = identity
         self.manifest_key = hashlib.sha256(identity + b"manifest\0" + place).hexdigest()
         self.run_key = hashlib.sha256(identity + b"run\0" + place + b"\0" + selection.encode()).hexdigest()
+        # The run entry's layout, in place like the entry (a fleet's is 1.6 MB: one kept per
+        # change would grow the cache by as much), paired with it by an id both hold.
+        self.layout_key = hashlib.sha256(b"run layout\0" + self.run_key.encode()).hexdigest()
         self.recorded: dict[str, bytes] | None = None  # the manifest, read when first needed
         self.reader = StatReader({}, load_recorded=self._manifest)
         # The run entry read: its buckets' keys by number, and each out/ file's digest.
@@ -470,7 +476,7 @@ class Snapshot:
         """The run entry: the fingerprint of the inputs it was made from, and the render (its
         files read from their buckets when asked for; ``recover``: the same render's files
         made afresh, for a bucket that cannot be read then)."""
-        found = _decode_run(self.store.load(self.run_key), self._spaces)
+        found = _decode_run(self.store.load(self.run_key), self._spaces, lambda: self.store.load(self.layout_key))
         if found is None:
             return None
         inputs, render, buckets, digests = found
@@ -527,10 +533,13 @@ class Snapshot:
         try:
             layout = render.layout()
             plain = layout.plain(self._kept_spaces) if layout is not None else None
+            layout_id = os.urandom(LAYOUT_ID_BYTES)
+            apart = marshal.dumps((layout_id, plain))
         except ValueError:
             return
-        entry = _encode_run(inputs, render, buckets, digests, plain)
+        entry = _encode_run(inputs, render, buckets, digests, layout_id)
         if entry is not None:
+            self.store.save(self.layout_key, apart)  # first: a run entry never names a layout not kept yet
             self.store.save(self.run_key, entry)
 
     def _manifest(self) -> dict[str, bytes]:
@@ -580,50 +589,54 @@ def _encode_run(
     render: Replay,
     buckets: dict[int, str],
     digests: dict[str, bytes],
-    layout: tuple[dict[str, str], dict[int, str], Foreign] | None,
+    layout_id: bytes,
 ) -> bytes | None:
     try:
         found = [(d.file, d.line, d.column, d.message, d.path, d.severity.value) for d in render.diagnostics]
-        # Apart, as bytes: a replay decodes only what it uses.
-        apart = marshal.dumps(layout)
-        return marshal.dumps((RUN_FORMAT, inputs, render.clusters, buckets, digests, found, render.world, apart))
+        return marshal.dumps((RUN_FORMAT, inputs, render.clusters, buckets, digests, found, render.world, layout_id))
     except ValueError:
         return None
 
 
 def _decode_run(
-    payload: bytes | None, read_spaces: Callable[[str], dict[str, Space] | None]
+    payload: bytes | None, read_spaces: Callable[[str], dict[str, Space] | None], read_layout: Callable[[], bytes | None]
 ) -> tuple[str, Replay, dict[int, str], dict[str, bytes]] | None:
     """The run entry without its files: the inputs' fingerprint, the render, its buckets' keys
-    by number, and each out/ file's digest (``read_spaces``: a bucket of its layout's spaces)."""
+    by number, and each out/ file's digest (``read_spaces``: a bucket of its layout's spaces;
+    ``read_layout``: its layout's entry, read when first asked for)."""
     if payload is None:
         return None
     try:
-        version, inputs, clusters, buckets, digests, diagnostics, world, apart = marshal.loads(payload)
+        version, inputs, clusters, buckets, digests, diagnostics, world, layout_id = marshal.loads(payload)
         if version != RUN_FORMAT or not isinstance(inputs, str) or not isinstance(clusters, int) or not isinstance(buckets, dict):
             return None
         found = tuple(Diagnostic(f, line, col, text, tuple(at), Severity(level)) for f, line, col, text, at, level in diagnostics)
     except (ValueError, TypeError, EOFError):
         return None
-    if not isinstance(world, str) or not isinstance(apart, bytes) or not isinstance(digests, dict):
+    if not isinstance(world, str) or not isinstance(layout_id, bytes) or not isinstance(digests, dict):
         return None
     if not all(isinstance(n, int) and isinstance(key, str) and len(key) == 64 for n, key in buckets.items()):
         return None
     # Checked whole: a fleet's out/ has 10,000 files (no Python step per file).
     if set(map(type, digests)) - {str} or set(map(type, digests.values())) - {bytes} or set(map(len, digests.values())) - {32}:
         return None
-    layout = _Layout(apart, read_spaces)
+    layout = _Layout(layout_id, read_layout, read_spaces)
     render = Replay(clusters, {}, found, world, _Later(layout.parts), _Later(layout.spaces), layout._decoded)
     return inputs, render, buckets, digests
 
 
 class _Layout:
-    """A run entry's layout (cache/layout.py), decoded once, when first asked for; none (so the
-    render cannot be taken apart) when it does not decode, or, for its parts and spaces whole,
-    when a bucket of its spaces cannot be read."""
+    """A run entry's layout (cache/layout.py), read from its entry (``read``) and decoded once,
+    when first asked for; none (so the render cannot be taken apart) when that entry cannot be
+    read, does not decode or holds another id than ``layout_id`` (another run's, saved between
+    this one's layout and entry), or, for its parts and spaces whole, when a bucket of its
+    spaces cannot be read."""
 
-    def __init__(self, apart: bytes, read_spaces: Callable[[str], dict[str, Space] | None]) -> None:
-        self.apart = apart
+    def __init__(
+        self, layout_id: bytes, read: Callable[[], bytes | None], read_spaces: Callable[[str], dict[str, Space] | None]
+    ) -> None:
+        self.layout_id = layout_id
+        self.read = read
         self.read_spaces = read_spaces
         self.decoded: tuple[Layout | None] | None = None
         self.whole: tuple[dict[str, Part], dict[str, Space]] | None = None
@@ -643,10 +656,12 @@ class _Layout:
 
     def _decoded(self) -> Layout | None:
         if self.decoded is None:
+            apart = self.read()
             try:
-                plain = marshal.loads(self.apart)
+                found_id, plain = marshal.loads(apart) if apart is not None else (None, None)
             except (ValueError, TypeError, EOFError):
-                plain = None
+                found_id = plain = None
+            plain = plain if found_id == self.layout_id else None
             self.decoded = (decode_layout(plain, self.read_spaces) if plain is not None else None,)
         return self.decoded[0]
 
