@@ -88,6 +88,21 @@ def counted_listings(monkeypatch) -> list[str]:
     return names
 
 
+def counted_clean_folders(monkeypatch) -> list[str]:
+    """The out/ folders asked about one by one (OutputRecord.clean_folder)."""
+    from everest_render.cache import outputs
+
+    names: list[str] = []
+    real = outputs.OutputRecord.clean_folder
+
+    def clean_folder(self, folder, found):
+        names.append(folder)
+        return real(self, folder, found)
+
+    monkeypatch.setattr(outputs.OutputRecord, "clean_folder", clean_folder)
+    return names
+
+
 @pytest.mark.parametrize("where", ["a", "", "a/deeper"])
 def test_an_old_writers_temporary_file_is_found_in_a_folder_known_clean(repo, tmp_path, monkeypatch, later, where):
     toy(repo)
@@ -98,8 +113,9 @@ def test_an_old_writers_temporary_file_is_found_in_a_folder_known_clean(repo, tm
     for _ in range(2):
         assert run(repo, cache=cache)[0] == 0
     listed = counted_listings(monkeypatch)
+    one_by_one = counted_clean_folders(monkeypatch)
     assert run(repo, "--check", cache=cache)[0] == 0
-    assert str(out / "b") not in listed  # known clean by its stat: not listed
+    assert listed == [] and one_by_one == []  # every folder known clean by its stat, all at once
     temporary = out / where / ".db0.yaml.tmp-4242"
     temporary.write_text("half")
     code, text = run(repo, "--check", cache=cache)
