@@ -257,6 +257,43 @@ def test_a_revision_shaped_otherwise_is_unpacked_and_read(repo, tmp_path, shape)
     assert both_sides(repo)[:2] == alone(repo)
 
 
+def test_the_revision_read_on_a_process_of_its_own_is_what_a_read_here_gives(repo, monkeypatch):
+    # On several CPUs, the revision is read on a forked process while today's side resolves:
+    # its texts, or why it cannot be read, are what reading it here gives; a process that
+    # answers nothing is made up for by reading it here.
+    from everest_render.commands import git_revision
+
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/carts.yaml", mongodb(name="carts"))
+    commit(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    parent, answer = os.getpid(), git_revision._answer
+    here: list[str] = []
+
+    def answering(*args):  # type: ignore[no-untyped-def]
+        if os.getpid() == parent:
+            here.append(args[2])
+        elif args[2] == "dies":
+            os._exit(1)
+        repo_root, out_dir, revision, today = args
+        return answer(repo_root, out_dir, "HEAD" if revision == "dies" else revision, today)
+
+    monkeypatch.setattr(git_revision, "_answer", answering)
+
+    def sides(revision: str, jobs: int):  # type: ignore[no-untyped-def]
+        today, earlier = render_with_revision(repo.root, repo.root / "out", revision, jobs=jobs, cache=None)
+        try:
+            return dict(today.plan.files), dict(earlier().files)
+        except git_revision.RevisionError as error:
+            return dict(today.plan.files), str(error)
+
+    assert sides("HEAD", 2) == sides("HEAD", 1) == alone(repo)
+    assert here == []  # read apart, not here
+    unknown = sides("no-such-revision", 2)
+    assert unknown == sides("no-such-revision", 1) and "no-such-revision" in unknown[1]
+    assert sides("dies", 2) == alone(repo) and here == ["dies"]
+
+
 def test_with_a_cold_cache_today_s_side_fills_it_as_a_render_does(repo, tmp_path, counted):
     from everest_render.cache.store import Store
 

@@ -38,6 +38,19 @@ def files_at_revision(archive: bytes, root: Path, out_dir: Path, today: Reposito
     """The inputs ``archive`` (git archive of the revision's inputs) holds, read as reading it
     unpacked would, from ``today`` (what was read at ``root``, with ``out_dir``); None when the
     revision's tree is not shaped as the working tree is."""
+    texts = changed_texts(archive, root, out_dir, today)
+    return with_texts(today, texts) if texts is not None else None
+
+
+def with_texts(today: RepositoryFiles, texts: dict[str, str]) -> RepositoryFiles:
+    """``today`` with the texts of the files ``changed_texts`` found different replaced."""
+    return _replaced(today, texts)
+
+
+def changed_texts(archive: bytes, root: Path, out_dir: Path, today: RepositoryFiles) -> dict[str, str] | None:
+    """`files_at_revision`'s verdict: the revision's texts of the files whose bytes differ from
+    today's, by name (plain data: a forked process can hand it back); None when the
+    revision's tree is not shaped as the working tree is."""
     if not _plain_today(root, out_dir, today):
         return None
     revision = _regular_files(archive)
@@ -54,7 +67,7 @@ def files_at_revision(archive: bytes, root: Path, out_dir: Path, today: Reposito
         if text is None:
             return None
         texts[name] = text
-    return _replaced(today, texts)
+    return texts
 
 
 def _plain_today(root: Path, out_dir: Path, today: RepositoryFiles) -> bool:
