@@ -77,14 +77,17 @@ def git(repo: Path, *args: str) -> None:
 
 
 def edit_one(repo: Path, round_: int) -> None:
-    """Change one cluster (a label value), differently in every round."""
+    """Change one cluster (a label value), differently in every round, as git's checkout and
+    most editors write a file: a new one renamed over the old (its folder's stat changes)."""
     target = next(iter(sorted((repo / "clusters").glob("*-0000/orders.yaml"))))
     text = target.read_text()
     marker = "\n  labels:\n"
     if "bench-round" in text:
         text = text[: text.index("    bench-round")] + text[text.index("\n", text.index("    bench-round")) + 1 :]
     text = text.replace(marker, f"{marker}    bench-round: r{round_}\n", 1) if marker in text else text
-    target.write_text(text)
+    written = target.with_name(f".{target.name}.new")
+    written.write_text(text)
+    os.replace(written, target)
 
 
 def one_round(repo: Path, scratch: Path, round_: int, kubectl: str | None) -> dict[str, float]:

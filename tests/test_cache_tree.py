@@ -63,7 +63,35 @@ def test_unchanged_folders_are_not_walked_and_changed_files_are_still_seen(repo,
     assert b"team: a" in render(repo, store).plan.files["a/db0.yaml"] and len(walks) == 1
 
 
-@pytest.mark.parametrize("change", ["added", "removed", "renamed", "folder added", "settings added"])
+def test_a_file_replaced_by_a_rename_is_seen_and_its_folder_listed_not_the_repository_walked(repo, tmp_path, later, walks, monkeypatch):
+    toy(repo)
+    store = Store.open(tmp_path / "cache")
+    render(repo, store)
+    render(repo, store)
+    # As git's checkout and most editors write: a new file renamed over the old (the folder's
+    # stat changes), and a hidden file beside it, which the walk skips.
+    fresh = repo.root / "clusters/a/.db0.yaml.swp"
+    fresh.write_text(toy_cluster("db0", 3, namespace="a"))
+    os.replace(fresh, repo.root / "clusters/a/db0.yaml")
+    (repo.root / "clusters/a/.db0.yaml.swp").write_text("an editor's")
+    listed: list[str] = []
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path=".": listed.append(os.fspath(path)) or real(path))
+
+    def listing_render() -> list[str]:
+        """The folders the cached render lists (not those of the uncached one it is checked by)."""
+        listed.clear()
+        result = render_incremental(repo.root, repo.root / "out", cache=store)
+        found = [os.path.relpath(path, repo.root) for path in listed]
+        assert written(result) == written(render_repository(read_repository(repo.root)))
+        assert b'replicas: "3"' in result.plan.files["a/db0.yaml"]
+        return found
+
+    assert listing_render() == ["clusters/a"] and len(walks) == 1  # its folder alone
+    assert listing_render() == [] and len(walks) == 1  # the folder's new stat recorded: not listed again
+
+
+@pytest.mark.parametrize("change", ["added", "removed", "renamed", "folder added", "settings added", "not YAML added", "replaced by a folder"])
 def test_a_changed_listing_is_walked(repo, tmp_path, later, walks, change):
     toy(repo)
     store = Store.open(tmp_path / "cache")
@@ -78,11 +106,16 @@ def test_a_changed_listing_is_walked(repo, tmp_path, later, walks, change):
         target.rename(repo.root / "clusters/a/db1.yml")
     elif change == "folder added":
         repo.write("clusters/a/more/db9.yaml", toy_cluster("db9", namespace="a"))
+    elif change == "not YAML added":
+        repo.write("clusters/a/notes.txt", "a file the walk reports\n")
+    elif change == "replaced by a folder":
+        target.unlink()
+        repo.write("clusters/a/db1.yaml/db9.yaml", toy_cluster("db9", namespace="a"))
     else:
         repo.write("everest-render.yaml", "apiVersion: everest-render/v1alpha1\nkind: RepositorySettings\n")
     before = len(walks)
     result = render(repo, store)
-    assert len(walks) == before + 1 and not result.replayed
+    assert len(walks) == before + 1 and (not result.replayed or change == "not YAML added")  # a file it skips: the same render
     render(repo, store)
     assert len(walks) == before + 1  # recorded again: the next run walks no more
 

@@ -8,7 +8,10 @@ or renaming an entry changes its folder's mtime; a change of permissions changes
 like git's untracked cache, a read is recorded with the stat of every folder under the input
 folders (and of each root, and of its ignore file): when every one of them is unchanged, the
 walk would find the same files under the same names, and only the files themselves are asked
-about, by the stat reader, as the walk would (a changed file is read and digested).
+about, by the stat reader, as the walk would (a changed file is read and digested). A folder
+whose stat changed is listed again, alone: when it holds just what the record knows in it (a
+file renamed over another, as git's checkout and editors write, or a hidden file), the record
+stands, with the folder's new stat; anything else, and the repository is walked.
 
 Kept only when nothing can change behind a folder's stat: a read without any problem, input
 trees without symbolic links (a link's target can change while its folder does not), and
@@ -18,12 +21,14 @@ Anything else, and the next run walks as without a cache.
 
 from __future__ import annotations
 
+import collections
 import functools
 import hashlib
 import itertools
 import marshal
 import operator
 import os
+import stat
 import struct
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
@@ -222,8 +227,14 @@ def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     """``tree`` with the shape `read_repository_files` gives with ``reader``, when no folder
     it watches changed: each file asked about as the walk would; None when one changed or a
     file cannot be read now (then the caller walks)."""
-    if not _unchanged(tree.watched):
+    changed_folders = _changed(tree.watched)
+    if changed_folders is None:
         return None
+    if changed_folders:
+        watched = _listed_again(tree, changed_folders, reader.started)
+        if watched is None:
+            return None
+        tree.watched = watched
     now = tree.quick.unchanged() if tree.quick is not None else False
     if now is True:
         reader.known_unchanged(lambda: tree.where)  # every file as its record says: nothing read
@@ -274,21 +285,72 @@ def _swapped_pairs(pairs: list[tuple[str, str]], swaps: dict[str, str]) -> list[
     return list(zip(map(itemgetter(0), pairs), map(swaps.get, tokens, tokens), strict=True))
 
 
-def _unchanged(watched: dict[str, tuple[bool, Stat]]) -> bool:
-    """Whether every folder of ``watched`` has its recorded stat (a fleet's thousands of
-    folders, each pass one C loop: stat, the fields, packed, compared)."""
+def _changed(watched: dict[str, tuple[bool, Stat]]) -> list[str] | None:
+    """The folders of ``watched`` whose stat is not the recorded one (a fleet's thousands of
+    folders, each pass one C loop: stat, the fields, packed, compared); None when one is gone."""
     folders = list(watched)
     follows = list(map(itemgetter(0), watched.values()))
+    order = [*itertools.compress(folders, follows), *itertools.compress(folders, map(operator.not_, follows))]
     try:
         found = list(itertools.chain(
             map(os.stat, itertools.compress(folders, follows)),
             map(os.lstat, itertools.compress(folders, map(operator.not_, follows))),
         ))
     except OSError:
-        return False
+        return None
     stats = snapshot.folder_stats(found)
-    recorded = [*itertools.compress(watched.values(), follows), *itertools.compress(watched.values(), map(operator.not_, follows))]
-    return stats == list(map(itemgetter(1), recorded))
+    recorded = [watched[folder][1] for folder in order]
+    if stats == recorded:
+        return []
+    return [folder for folder, now, then in zip(order, stats, recorded, strict=True) if now != then]
+
+
+def _listed_again(tree: Tree, folders: list[str], started: int) -> dict[str, tuple[bool, Stat]] | None:
+    """``tree``'s watched folders, when each of ``folders`` (changed since recorded) still
+    lists exactly the files and folders the record knows in it, besides hidden files the walk
+    skips: the walk would find what the record holds. An edit that writes a new file and
+    renames it over the old one (git's checkout, most editors, `sed -i`) changes its folder's
+    stat, and a walk of a fleet's 14,000 files was most of such a one-change run. Each folder's
+    new stat is kept when settled (the racy rule). None when a root or the ignore file changed
+    (their names decide what is read), or a folder holds anything else (an entry added or
+    removed, a link, an ignored name): then the caller walks."""
+    where = tree.where_or_none()
+    if where is None:
+        return None
+    files = set(map(itemgetter(0), where.values()))
+    expected = collections.Counter(map(os.path.dirname, files))
+    expected.update(os.path.dirname(folder) for folder, (follows, _) in tree.watched.items() if not follows)
+    watched = dict(tree.watched)
+    for folder in folders:
+        if watched[folder][0]:
+            return None  # a root
+        try:
+            found = os.lstat(folder)
+            if not stat.S_ISDIR(found.st_mode):
+                return None  # the ignore file, or a folder no longer one
+            with os.scandir(folder) as listing:
+                entries = list(listing)
+        except OSError:
+            return None
+        known = 0
+        for entry in entries:
+            if entry.is_symlink():
+                return None
+            if entry.is_dir(follow_symlinks=False):
+                if entry.path not in watched:
+                    return None  # a folder added
+            elif not entry.is_file(follow_symlinks=False):
+                return None
+            elif entry.path not in files:
+                if not entry.name.startswith("."):
+                    return None  # a file added, or one the walk skips but for its name (ignored, not YAML)
+                continue  # hidden: the walk never looks at it
+            known += 1
+        if known != expected[folder]:
+            return None  # an entry removed
+        if snapshot.settled(found, started):
+            watched[folder] = (False, snapshot.folder_stat(found))
+    return watched
 
 
 def _swapped(shape: RepositoryFiles, swaps: dict[str, str]) -> RepositoryFiles:
