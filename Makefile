@@ -76,7 +76,7 @@ prepare: $(STAMP)  ## compile the built-in templates, dataclass methods and byte
 	$(BIN)/python -m compileall -q everest_render
 
 # Ratios measured in the same round (docs: benchmarks/bench.py); niced, for a shared machine.
-bench: prepare  ## fleets of 100, 1,000 and 10,000 clusters: full, incremental and diff against the floor and kustomize; the plugin's cold start (~6 min on 2 cores)
+bench: prepare  ## fleets of 100, 1,000 and 10,000 clusters: full, incremental and diff against the floor (and kustomize up to 1,000); the plugin's cold start (~10 min on 2 cores)
 	$(BIN)/python benchmarks/bench.py --clusters 100 1000 10000
 
 schemas: $(STAMP)  ## regenerate the providers' and the Instance input's strict schemas from the vendored CRDs
