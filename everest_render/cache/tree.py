@@ -318,8 +318,10 @@ def _listed_again(tree: Tree, folders: list[str], started: int) -> dict[str, tup
     if where is None:
         return None
     files = set(map(itemgetter(0), where.values()))
-    expected = collections.Counter(map(os.path.dirname, files))
-    expected.update(os.path.dirname(folder) for folder, (follows, _) in tree.watched.items() if not follows)
+    # Entries a folder should hold, by folder: names are absolute and normalised, so a name's
+    # folder is what precedes its last slash (str.rpartition in C, not a Python step a file).
+    inner = [folder for folder, (follows, _) in tree.watched.items() if not follows]
+    expected = collections.Counter(map(itemgetter(0), map(str.rpartition, itertools.chain(files, inner), itertools.repeat("/"))))
     watched = dict(tree.watched)
     for folder in folders:
         if watched[folder][0]:
