@@ -330,11 +330,11 @@ def render_slice(
     return RenderedSlice.of(objects, files, problems)
 
 
-def render_each(clusters: Sequence[ResolvedCluster], keep_objects: bool = True) -> list[RenderedSlice]:
-    """`render_slice` of each cluster alone (what the cache keeps), templates compiled once;
-    without ``keep_objects``, each `lean` once rendered, so only one cluster's objects are
-    ever held at once."""
-    return [part if keep_objects else part.lean() for part in rendered_each(clusters)]
+def render_each(clusters: Sequence[ResolvedCluster], keep_objects: bool = True, compiled: Compiled | None = None) -> list[RenderedSlice]:
+    """`render_slice` of each cluster alone (what the cache keeps), templates compiled once
+    (or kept in ``compiled``); without ``keep_objects``, each `lean` once rendered, so only one
+    cluster's objects are ever held at once."""
+    return [part if keep_objects else part.lean() for part in rendered_each(clusters, compiled)]
 
 
 class Compiled:
@@ -469,8 +469,7 @@ def _keyed_slices(
     clusters = [cluster for cluster, _ in keyed]
     keys = [maker.cluster_key(cluster) if known == _UNKEYED else known for cluster, known in keyed]
     if cache is None or not cache.enabled:
-        rendered = rendered_each(clusters, compiled)
-        return [(part if keep_objects else part.lean(), key) for part, key in zip(rendered, keys, strict=True)], None
+        return list(zip(render_each(clusters, keep_objects, compiled), keys, strict=True)), None
     # Stored by groups of clusters of neighbouring files (cache/entries.py); a cluster without
     # a key is in none, and rendered every time.
     keyed_at = [index for index, key in enumerate(keys) if key is not None]

@@ -63,11 +63,17 @@ def test_unchanged_folders_are_not_walked_and_changed_files_are_still_seen(repo,
     assert b"team: a" in render(repo, store).plan.files["a/db0.yaml"] and len(walks) == 1
 
 
-def test_a_file_replaced_by_a_rename_is_seen_and_its_folder_listed_not_the_repository_walked(repo, tmp_path, later, walks, monkeypatch):
+def recorded(repo, tmp_path) -> Store:
+    """The toy repository rendered twice into a new cache: its walk recorded, and trusted."""
     toy(repo)
     store = Store.open(tmp_path / "cache")
     render(repo, store)
     render(repo, store)
+    return store
+
+
+def test_a_file_replaced_by_a_rename_is_seen_and_its_folder_listed_not_the_repository_walked(repo, tmp_path, later, walks, monkeypatch):
+    store = recorded(repo, tmp_path)
     # As git's checkout and most editors write: a new file renamed over the old (the folder's
     # stat changes), and a hidden file beside it, which the walk skips.
     fresh = repo.root / "clusters/a/.db0.yaml.swp"
@@ -93,10 +99,7 @@ def test_a_file_replaced_by_a_rename_is_seen_and_its_folder_listed_not_the_repos
 
 @pytest.mark.parametrize("change", ["added", "removed", "renamed", "folder added", "settings added", "not YAML added", "replaced by a folder"])
 def test_a_changed_listing_is_walked(repo, tmp_path, later, walks, change):
-    toy(repo)
-    store = Store.open(tmp_path / "cache")
-    render(repo, store)
-    render(repo, store)
+    store = recorded(repo, tmp_path)
     target = repo.root / "clusters/a/db1.yaml"
     if change == "added":
         repo.write("clusters/a/db9.yaml", toy_cluster("db9", namespace="a"))
@@ -107,7 +110,7 @@ def test_a_changed_listing_is_walked(repo, tmp_path, later, walks, change):
     elif change == "folder added":
         repo.write("clusters/a/more/db9.yaml", toy_cluster("db9", namespace="a"))
     elif change == "not YAML added":
-        repo.write("clusters/a/notes.txt", "a file the walk reports\n")
+        repo.write("clusters/a/notes.txt", "a file the walk skips\n")
     elif change == "replaced by a folder":
         target.unlink()
         repo.write("clusters/a/db1.yaml/db9.yaml", toy_cluster("db9", namespace="a"))

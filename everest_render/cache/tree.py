@@ -225,8 +225,9 @@ def tree_key(identity: bytes, root: Path, out_dir: Path) -> str:
 
 def quick_read(tree: Tree, reader: snapshot.StatReader) -> Tree | None:
     """``tree`` with the shape `read_repository_files` gives with ``reader``, when no folder
-    it watches changed: each file asked about as the walk would; None when one changed or a
-    file cannot be read now (then the caller walks)."""
+    it watches changed, or each that did lists what the record knows in it (`_listed_again`,
+    whose new stats the tree then watches): each file asked about as the walk would; None
+    when a listing differs or a file cannot be read now (then the caller walks)."""
     changed_folders = _changed(tree.watched)
     if changed_folders is None:
         return None

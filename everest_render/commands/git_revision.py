@@ -487,14 +487,9 @@ class _ReadApart:
 
 def _answer(repo: Path, out_dir: Path, revision: str, today: RepositoryFiles) -> tuple[Any, ...]:
     """`_read_beside` of the revision as plain data: ("read", texts, archive), or ("failed",
-    why), worded as `_attempt` words it."""
-    try:
-        texts, archive = _read_beside(_archive(repo, revision), repo, out_dir, today)
-    except RevisionError as error:
-        return ("failed", str(error))
-    except Exception as error:
-        return ("failed", f"cannot render {revision}: {type(error).__name__}: {error}")
-    return ("read", texts, archive)
+    why), in `_attempt`'s words."""
+    found = _attempt(revision, lambda: _read_beside(_archive(repo, revision), repo, out_dir, today))
+    return ("failed", found) if isinstance(found, str) else ("read", *found)
 
 
 class _Archiving:
