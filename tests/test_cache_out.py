@@ -52,9 +52,9 @@ def counted_out_reads(monkeypatch) -> list[str]:
     names: list[str] = []
     real = output._read_regular
 
-    def read(target, expected=None):
+    def read(target, expected=None, *rest):
         names.append(target)
-        return real(target, expected)
+        return real(target, expected, *rest)
 
     monkeypatch.setattr(output, "_read_regular", read)
     return names

@@ -221,3 +221,34 @@ def test_names_with_odd_parts_are_each_resolved(tmp_path):
     expected = [name for name in names if not output._Inside(out)(name, file_looked_at=True)]
     assert inside.escaping(names) == expected and "../x.yaml" in expected and "link/d.yaml" in expected
     assert output._Inside(out).escaping(["a/b.yaml", "a/c.yaml", "top.yaml"]) == []
+
+
+def test_without_the_cache_each_out_file_is_read_once_by_the_guardrails_look_and_the_write(tmp_path, monkeypatch):
+    # The guardrails' look reads every planned file under out/'s lock, held to the write: what it
+    # found holding its bytes (a regular file itself, no link) the write does not read again;
+    # a file changed behind the renderer is still rewritten, a link still compared through it.
+    repo = tmp_path / "repo"
+    for name in ("orders", "users", "carts"):
+        (repo / "clusters/shop").mkdir(parents=True, exist_ok=True)
+        (repo / f"clusters/shop/{name}.yaml").write_text(mongodb(name))
+    arguments = ["render", "--repo", str(repo), "--no-cache", "--quiet"]
+    assert CliRunner().invoke(cli_main, arguments).exit_code == 0
+    out = repo / "out/shop"
+    planned = {name: (out / f"{name}.yaml").read_bytes() for name in ("orders", "users", "carts")}
+    (out / "users.yaml").write_bytes(planned["users"].replace(b"users", b"other"))
+    (out / "carts.yaml").rename(out / "carts-real.yaml")
+    (out / "carts.yaml").symlink_to("carts-real.yaml")
+    reads: list[str] = []
+    real = output._read_regular
+
+    def read(target, expected=None, *rest):
+        reads.append(Path(target).name)
+        return real(target, expected, *rest)
+
+    monkeypatch.setattr(output, "_read_regular", read)
+    result = CliRunner().invoke(cli_main, [*arguments[:-1]])
+    assert result.exit_code == 0, result.output
+    assert "1 file written, 2 unchanged" in result.output
+    assert reads.count("orders.yaml") == 1
+    assert reads.count("carts.yaml") == 3  # the look's open refuses the link, then read through it; the write's
+    assert (out / "users.yaml").read_bytes() == planned["users"] and (out / "carts.yaml").is_symlink()

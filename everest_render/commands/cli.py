@@ -438,7 +438,9 @@ def render(
     # out/'s files known to hold a plan's bytes, looked at once for its files (the replay's test,
     # the guardrails, the check or the write): for a write, under out/'s lock, taken for the look
     # and held to the write (released when a replay is refused: the render takes a while).
-    lock = OutputLock(out_dir) if trust is not None and not check else None
+    # Without a record (no cache), the lock is taken for the guardrails' look, which then reads
+    # every planned file: what it finds holding its bytes the write does not read again.
+    lock = OutputLock(out_dir) if not to_stdout and not check else None
     known: list[tuple[object, set[str]]] = []
 
     def held(plan: OutputPlan) -> set[str] | None:
@@ -499,6 +501,9 @@ def render(
             _finish(EXIT_OK)
         clusters = result.cluster_count
         current = seen[0][1] if seen and seen[0][0] is plan.files else None  # read for these very files
+        # No record to know out/'s files by: those the guardrails' look reads and finds holding
+        # their bytes, under out/'s lock held to the write (if free at once; out/ exists).
+        holding: set[str] | None = set() if trust is None and current is None and lock is not None and lock.take() else None
         flagged, reasons = _guardrails(
             output,
             result,
@@ -509,6 +514,7 @@ def render(
             current=current,
             trust=trust,
             held=held(plan) if current is None else None,
+            holding=holding,
         )
         tally = Tally(tally.errors + len(reasons), tally.error_files, tally.warnings + flagged)
         if reasons:
@@ -531,7 +537,7 @@ def render(
             output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
             _finish(EXIT_INVALID)
         try:
-            counts = write_output(plan, out_dir, trust, lock=lock, held=held(plan))
+            counts = write_output(plan, out_dir, trust, lock=lock, held=held(plan) if holding is None else holding)
         except OutputError as error:
             output.error(str(error))
             output.summary(failure_summary(Tally.of(result.diagnostics, unlocated_errors=1)))
@@ -566,14 +572,16 @@ def _guardrails(
     current: Any = None,
     trust: Any = None,
     held: set[str] | None = None,
+    holding: set[str] | None = None,
 ) -> tuple[int, list[str]]:
     """The destructive changes from out/ to this render, printed as warnings, and why a
-    guardrail stops the run (printed as errors): (how many changes, the reasons)."""
+    guardrail stops the run (printed as errors): (how many changes, the reasons). ``holding``:
+    filled with the planned files out/ was read and found to hold (`changed_output`)."""
     from everest_render.emit.output import changed_output
 
     # ``current``: what out/ holds of the files that differ from this very plan, as the caller
     # read it (only those can hold a destructive change; the plan's bytes are read for them).
-    before = current if current is not None else _present(changed_output(plan, out_dir, trust, held)[0])
+    before = current if current is not None else _present(changed_output(plan, out_dir, trust, held, holding)[0])
     if not before:
         return 0, []  # out/ holds the plan: nothing to judge (and the judges' modules stay unloaded)
     from everest_render.commands.baselines import kind_rules

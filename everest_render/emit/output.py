@@ -406,20 +406,39 @@ def read_output(plan: OutputPlan, out_dir: Path, trust: Trust | None = None) -> 
 
 
 def changed_output(
-    plan: OutputPlan, out_dir: Path, trust: Trust | None = None, held: set[str] | None = None
+    plan: OutputPlan,
+    out_dir: Path,
+    trust: Trust | None = None,
+    held: set[str] | None = None,
+    holding: set[str] | None = None,
 ) -> tuple[dict[str, bytes | None], bool]:
     """`read_output` but for the files that hold their planned bytes: what out/ holds of each
     other planned file (None: no regular file) and of each file the renderer owns beyond the
     plan; and whether out/ holds exactly the plan's files (``read_output(...) == plan.files``).
-    A plan kept elsewhere is read only for the files out/ does not hold."""
+    A plan kept elsewhere is read only for the files out/ does not hold.
+
+    ``holding`` (without a ``trust``): filled with the planned files found holding their
+    planned bytes, each a regular file itself (no link), as `held_files` would know them: a
+    write under out/'s lock, taken before this look, need not read them again."""
     digest = _digests(plan.files)
     held = _held(trust, out_dir, plan.files, digest) if held is None else held
     changed: dict[str, bytes | None] = {}
     absent = _Absent(out_dir)
+    unlinked = holding is not None and trust is None and _NO_FOLLOW is not None
     for path in itertools.filterfalse(held.__contains__, plan.files):  # in C over a fleet's files
         folder = path.rpartition("/")[0]
         if absent.below and folder in absent.below:
             changed[path] = None  # its folder is not there: nothing to open (a fresh out/'s every file)
+        elif unlinked:
+            content = plan.files[path]
+            data, itself = _own_bytes(f"{out_dir}/{path}", len(content))
+            if data == content:
+                if itself and holding is not None:
+                    holding.add(path)
+                continue
+            changed[path] = data = _read_regular(f"{out_dir}/{path}")[0]
+            if data is None:
+                absent.look(folder)
         elif not _holds(out_dir, path, plan.files, digest, trust):
             changed[path] = data = _read_regular(f"{out_dir}/{path}")[0]
             if data is None:
@@ -462,16 +481,33 @@ def _holds_as(
     return True
 
 
-def _read_regular(target: str, expected: int | None = None) -> tuple[bytes | None, os.stat_result | None]:
+# Opens a file but not a link (its open fails): not on every system.
+_NO_FOLLOW: int | None = getattr(os, "O_NOFOLLOW", None)
+
+
+def _own_bytes(target: str, expected: int) -> tuple[bytes | None, bool]:
+    """`_read_regular` of ``target`` with ``expected``, and whether what was read is a regular
+    file itself rather than one a link leads to (known from the open, which refuses a link
+    with O_NOFOLLOW: no look besides it). A link, or what fails to open so, is read as before."""
+    try:
+        return _read_regular(target, expected, _NO_FOLLOW or 0)[0], True
+    except OSError:
+        return _read_regular(target, expected)[0], False
+
+
+def _read_regular(target: str, expected: int | None = None, unfollowed: int = 0) -> tuple[bytes | None, os.stat_result | None]:
     """A regular file's bytes (links followed), None when there is none, as ``is_file()`` then
     ``read_bytes()`` but in one open and without pathlib (a fleet's out/ has thousands of files,
     read on every render); with ``expected`` (a size), also None, unread, when the size differs.
-    And the file's stat taken before it was read (None when not read)."""
+    And the file's stat taken before it was read (None when not read). ``unfollowed``: O_NOFOLLOW,
+    for the open to fail on a link (that failure is raised)."""
     try:
-        descriptor = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
+        descriptor = os.open(target, os.O_RDONLY | os.O_NONBLOCK | unfollowed)
     except FileNotFoundError:
         return None, None  # nothing there, links followed: no file, and no second look to say so
     except OSError:
+        if unfollowed:
+            raise
         if not os.path.isfile(target):
             return None, None
         raise
