@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from everest_render.cache.entries import KeyMaker
     from everest_render.cache.store import Store
     from everest_render.check.crd import SchemaBook
+    from everest_render.extend.render import ExtensionRenderer
     from everest_render.render.templates import ProviderRenderer
 
 # The render stage's modules (Jinja, the CRD schemas and their rules) are imported by the
@@ -253,13 +254,15 @@ def _provider_problems(providers: Sequence[Provider]) -> list[Diagnostic]:
     return provider_problems(providers)
 
 
-def _render_extensions(clusters: Sequence[ResolvedCluster], shared_only: bool) -> tuple[list[RenderedObject], list[Diagnostic]]:
+def _render_extensions(
+    clusters: Sequence[ResolvedCluster], shared_only: bool, compiled: Compiled
+) -> tuple[list[RenderedObject], list[Diagnostic]]:
     """extend/render.py's `render_extensions`, when a cluster applies an extension at all."""
     if not any(cluster.extensions for cluster in clusters):
         return [], []
     from everest_render.extend.render import render_extensions
 
-    return render_extensions(clusters, shared_only=shared_only)
+    return render_extensions(clusters, shared_only=shared_only, renderers=compiled.extensions, secrets_of=compiled.renderers)
 
 
 def _overwrite_problems(
@@ -303,21 +306,22 @@ def _selects_shared(only: Selection, cluster: ResolvedCluster) -> bool:
 
 def render_slice(
     clusters: Sequence[ResolvedCluster],
-    renderers: dict[int, ProviderRenderer] | None = None,
+    compiled: Compiled | None = None,
     book: SchemaBook | None = None,
     shared_only: bool = False,
 ) -> RenderedSlice:
     """render -> post-process -> check -> emit, for some resolved clusters: their providers'
-    objects, then their extensions' (``renderers`` and ``book``: compiled templates and schemas
+    objects, then their extensions' (``compiled`` and ``book``: compiled templates and schemas
     to reuse, filled on first use; ``shared_only``: only the extensions' shared objects)."""
     from everest_render.check.core import rendered_problems
     from everest_render.check.crd import check_objects
     from everest_render.render.postprocess import postprocess
     from everest_render.render.templates import render_clusters
 
+    compiled = compiled if compiled is not None else Compiled()
     by_ref = {cluster.ref: cluster for cluster in clusters}
-    rendered, render_problems = render_clusters(clusters, renderers) if not shared_only else ([], [])
-    added, extension_problems = _render_extensions(clusters, shared_only)
+    rendered, render_problems = render_clusters(clusters, compiled.renderers) if not shared_only else ([], [])
+    added, extension_problems = _render_extensions(clusters, shared_only, compiled)
     objects, post_problems = postprocess([*rendered, *added], by_ref)
     objects, overwrites = _overwrite_problems(objects, by_ref, added)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]
@@ -338,13 +342,14 @@ def render_each(clusters: Sequence[ResolvedCluster], keep_objects: bool = True, 
 
 
 class Compiled:
-    """What rendering compiles on first use (each provider's templates, the whole schemas) and
-    keys once (each shared part's digest), kept across the calls of one `start_keyed_rendering`,
-    whose slices a worker renders one after the other. By the id of a provider or part: it
-    lives no longer than those calls' clusters, which hold them."""
+    """What rendering compiles on first use (each provider's and extension's templates, the
+    whole schemas) and keys once (each shared part's digest), kept across the calls of one
+    `start_keyed_rendering`, whose slices a worker renders one after the other. By the id of a
+    provider, extension or part: it lives no longer than those calls' clusters, which hold them."""
 
     def __init__(self) -> None:
         self.renderers: dict[int, ProviderRenderer] = {}
+        self.extensions: dict[int, ExtensionRenderer] = {}
         self.book: SchemaBook | None = None
         self.maker: KeyMaker | None = None
 
@@ -358,7 +363,6 @@ def rendered_each(clusters: Sequence[ResolvedCluster], compiled: Compiled | None
     from everest_render.render import postprocess, templates  # noqa: F401  (imported before the freeze, below)
 
     compiled = compiled if compiled is not None else Compiled()
-    renderers = compiled.renderers
     # A few clusters: each is checked against the schemas narrowed to its own objects (a
     # one-cluster Argo CD refresh compiles a few KB, not PSMDB's 400); many: the whole
     # schemas, compiled once for all of them (check/crd.py).
@@ -367,7 +371,7 @@ def rendered_each(clusters: Sequence[ResolvedCluster], compiled: Compiled | None
     book = compiled.book if len(clusters) > NARROW_UP_TO else None
     with _template_cycles_collected():
         for index, cluster in enumerate(clusters, 1):
-            yield render_slice([cluster], renderers, book)
+            yield render_slice([cluster], compiled, book)
             if index % COLLECT_EVERY == 0:
                 gc.collect(0)
 

@@ -47,10 +47,19 @@ def main() -> int:
     builtins = parse_builtins(files, prepared=False)
     parsed = builtins[1]
     # Every template in the folder: the ones spec.templates lists and those they import or include.
-    environments = [(sandbox(provider), sorted(provider.assets.templates)) for provider in parsed.providers]
-    # And each provider's checks, which a render compiles from their text (templates.py ProviderRenderer).
+    # And the built-in extensions' templates, which a render with them turned on compiles too.
+    extensions: list[TemplateSource] = [extension for extension, _ in builtins[2].values() if extension is not None]
+    environments = [(sandbox(source), sorted(source.assets.templates)) for source in (*parsed.providers, *extensions)]
+    # And each provider's checks and spec.secrets expressions, which a render compiles from their
+    # text (templates.py ProviderRenderer; the Secrets are asked for when an extension applies).
     checks = [
-        (sandbox(provider), [snippet for c in provider.checks for snippet in (("expression", c["require"]), ("string", c["message"]))])
+        (
+            sandbox(provider),
+            [
+                *(snippet for c in provider.checks for snippet in (("expression", c["require"]), ("string", c["message"]))),
+                *(("expression", s[field]) for s in provider.secrets for field in ("when", "forEach", "name") if field in s),
+            ],
+        )
         for provider in parsed.providers
     ]
     count = prepare(environments, snippets=checks)
@@ -59,13 +68,13 @@ def main() -> int:
     inputs = (files.builtin, tuple(f for f in files.extensions if f.builtin))
     prepared_builtins.write(inputs, builtins, tree=None if files.extensions_unreadable else tree)
     kinds = input_kinds()
-    sources: list[TemplateSource] = [*parsed.providers, *(extension for extension, _ in builtins[2].values() if extension is not None)]
+    sources: list[TemplateSource] = [*parsed.providers, *extensions]
     schemas = {f"{source.folder}/{name}": text for source in sources for name, text in source.assets.schemas.items()}
     prepared_builtins.write_object_schemas(schemas)
     prepared_builtins.write_input_schemas({kind: input_schema(kind) for kind in kinds})
     compiled = prepared_patterns.write(patterns)
     recorded = package_files.write_stat_record(lambda found: settled(found, started))
-    print(f"prepared {count} templates of {len(environments)} built-in providers in {PREPARED_FILE}", file=sys.stderr)
+    print(f"prepared {count} templates of {len(environments)} built-in providers and extensions in {PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(table)} dataclass methods in {prepared_code.PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {compiled} regular expressions in {prepared_patterns.PREPARED_FILE}", file=sys.stderr)
     print(f"prepared {len(files.builtin.sources)} built-in files parsed in {prepared_builtins.PREPARED_FILE}", file=sys.stderr)

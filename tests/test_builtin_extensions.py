@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import jinja2
 import jsonschema
 import pytest
 import yaml
@@ -227,3 +228,44 @@ def test_a_render_through_the_cache_gives_the_same_plan_with_extensions(tmp_path
     (tmp_path / "repo" / "everest-render.yaml").write_text(SETTINGS.split("    network-policy")[0].replace("vault", "openbao"))
     changed = render_repository(read_repository(tmp_path / "repo"), cache=Store.open(tmp_path / "cache")).plan
     assert b"name: openbao" in changed.files["shop/_extensions.yaml"] and b"name: openbao" in changed.files["shop/orders.yaml"]
+
+
+def _compiles(monkeypatch: pytest.MonkeyPatch, root: Path, only: Selection | None = None) -> tuple[int, int]:
+    """How many templates and expressions Jinja compiles from source to render ``root``, and
+    how many folders' templates are set up (a built-in's load prepared code, not compiled)."""
+    from everest_render.render.templates import TemplateRenderer
+
+    counts = [0, 0]
+
+    def counting(at: int, method):
+        def counted(*args, **kwargs):
+            counts[at] += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting(0, jinja2.Environment.compile))
+    monkeypatch.setattr(TemplateRenderer, "__init__", counting(1, TemplateRenderer.__init__))
+    result = render_repository(read_repository(root), only)
+    monkeypatch.undo()
+    assert not result.failed, [str(d) for d in result.diagnostics]
+    return counts[0], counts[1]
+
+
+def test_each_template_is_compiled_once_a_run_whatever_the_number_of_clusters(tmp_path, monkeypatch):
+    # The extensions' templates and the providers' spec.secrets expressions (which an extension
+    # reads) are compiled once a run, not once a cluster: that was 47 s instead of 1.3 s for
+    # 1,000 clusters. Two copies of the fleet and four: the same compiles; and for one cluster
+    # selected, whose pass-through objects are assigned by every cluster's Secrets.
+    counts = []
+    for copies in (2, 4):
+        root = tmp_path / f"copies-{copies}"
+        for copy in range(copies):
+            for path in sorted((PROJECT_ROOT / "clusters").rglob("*.yaml")):
+                text = path.read_text().replace("namespace: ", f"namespace: c{copy}-")
+                target = root / "clusters" / f"c{copy}-{path.parent.name}" / path.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text)
+        (root / "everest-render.yaml").write_text(SETTINGS)
+        counts.append((_compiles(monkeypatch, root), _compiles(monkeypatch, root, Selection(("c0-shop/orders",)))))
+    assert counts[0] == counts[1], counts

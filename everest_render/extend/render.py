@@ -95,12 +95,20 @@ def extension_context(resolved: ResolvedCluster, applied: AppliedExtension, secr
     }
 
 
-def render_extensions(clusters: Iterable[ResolvedCluster], *, shared_only: bool = False) -> tuple[list[RenderedObject], list[Diagnostic]]:
+def render_extensions(
+    clusters: Iterable[ResolvedCluster],
+    *,
+    shared_only: bool = False,
+    renderers: dict[int, ExtensionRenderer] | None = None,
+    secrets_of: dict[int, ProviderRenderer] | None = None,
+) -> tuple[list[RenderedObject], list[Diagnostic]]:
     """Every applied extension's objects for every cluster, extensions in their order.
     ``shared_only``: only the shared templates (clusters outside a selection whose namespace's
-    shared objects are selected)."""
-    renderers: dict[int, ExtensionRenderer] = {}
-    secrets_of: dict[int, ProviderRenderer] = {}
+    shared objects are selected). ``renderers`` (by extension) and ``secrets_of`` (by provider):
+    what earlier calls compiled, reused and added to; a render calls this once a cluster, and
+    compiling an extension's templates costs more than rendering them."""
+    renderers = renderers if renderers is not None else {}
+    secrets_of = secrets_of if secrets_of is not None else {}
     objects: list[RenderedObject] = []
     problems: list[Diagnostic] = []
     for resolved in clusters:

@@ -202,6 +202,7 @@ class ProviderRenderer(TemplateRenderer):
         self.templates: dict[str, jinja2.Template] = {}
         self.problems: list[Diagnostic] = []
         self.checks: list[tuple[int, Callable[..., Any], jinja2.Template]] = []
+        self._expressions: dict[str, Callable[..., Any]] = {}
         for index, check in enumerate(provider.checks):
             try:
                 # From the code compiled at build time, for a built-in's (render/prepared.py).
@@ -263,11 +264,11 @@ class ProviderRenderer(TemplateRenderer):
         for entry in self.provider.secrets:
             self.env.budget.reset()
             try:
-                if "when" in entry and not self.env.compile_expression(entry["when"])(**context):
+                if "when" in entry and not self._expression(entry["when"])(**context):
                     continue
-                items = self.env.compile_expression(entry["forEach"])(**context) if "forEach" in entry else None
+                items = self._expression(entry["forEach"])(**context) if "forEach" in entry else None
                 items = [None] if items is None else list(items)
-                names = [str(self.env.compile_expression(entry["name"])(**{**context, "item": item})) for item in items]
+                names = [str(self._expression(entry["name"])(**{**context, "item": item})) for item in items]
             except Exception as error:
                 # A syntax error is reported when the provider loads; what fails only for this
                 # cluster is shown in place of the name rather than ending the command.
@@ -284,6 +285,14 @@ class ProviderRenderer(TemplateRenderer):
                     }
                 )
         return sorted(needed, key=lambda s: s["name"])
+
+    def _expression(self, source: str) -> Callable[..., Any]:
+        """A spec.secrets expression, compiled once for every cluster this renderer serves (an
+        extension asks for each cluster's Secrets: Jinja's own compile_expression keeps none)."""
+        compiled = self._expressions.get(source)
+        if compiled is None:
+            compiled = self._expressions[source] = prepared.compile_expression(self.env, source)
+        return compiled
 
 def _evaluated(expression: TemplateExpression, scope: jinja2.runtime.Context) -> Any:
     """What calling ``expression`` with the variables of ``scope`` gives (`TemplateExpression`'s

@@ -55,19 +55,19 @@ def describe(item: PassthroughObject) -> str:
     return f"{kind} {item.namespace}/{metadata.get('name')} ({item.document.source.path})"
 
 
-def needed_secrets(cluster: ResolvedCluster) -> list[str]:
-    from everest_render.render.templates import ProviderRenderer
-
-    return [secret["name"] for secret in ProviderRenderer(cluster.provider).required_secrets(cluster)]
-
-
 def owners(clusters: Iterable[ResolvedCluster], passthrough: Iterable[PassthroughObject]) -> dict[int, str]:
     """For each pass-through object (by ``id``), the name of the cluster that owns it, or
     ``_shared``."""
+    from everest_render.render.templates import ProviderRenderer
+
     needers: dict[tuple[str, str], set[str]] = defaultdict(set)  # (namespace, secret) -> clusters
+    renderers: dict[int, ProviderRenderer] = {}  # each provider compiled once, not once a cluster
     for cluster in clusters:
-        for secret in needed_secrets(cluster):
-            needers[(cluster.ref.namespace, secret)].add(cluster.ref.name)
+        renderer = renderers.get(id(cluster.provider))
+        if renderer is None:
+            renderer = renderers[id(cluster.provider)] = ProviderRenderer(cluster.provider)
+        for secret in renderer.required_secrets(cluster):
+            needers[(cluster.ref.namespace, secret["name"])].add(cluster.ref.name)
     found: dict[int, str] = {}
     for item in passthrough:
         supplied = supplied_secret(item)
