@@ -232,3 +232,16 @@ def test_explain_names_the_extensions_applied_what_they_add_and_those_skipped(re
         "skipped": [{"name": "elsewhere", "why": "not selected: namespace shop is not one of dev"}],
     }
     assert "  pdb (extensions/pdb, order 0): adds PodDisruptionBudget orders-pdb (out/shop/orders.yaml)\n" in explain_text(cluster, None)
+
+
+def test_a_cluster_scoped_kind_is_refused_as_a_template_s_output(repo):
+    # Written with its cluster's namespace, which the API server ignores for it, a ClusterRole
+    # would be one object owned by the clusters of every namespace: pruning one deletes it.
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    template = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: db-reader\nrules: []\n"
+    extension(repo, "reader", template, kind="ClusterRole", api_version="rbac.authorization.k8s.io/v1")
+    enable(repo, "reader: {}")
+    assert repo.errors() == [
+        "extensions/reader/object.yaml.j2:1:1: rendering shop/orders produced ClusterRole db-reader, which is cluster-scoped: a template "
+        "renders only objects of the cluster's namespace (put a cluster-scoped object under clusters/, where it is passed through)"
+    ]

@@ -7,6 +7,7 @@ from typing import Any
 
 from everest_render.diagnostics import Diagnostic
 from everest_render.model import MANAGED_BY, RENDERER_LABELS, RenderedObject, ResolvedCluster, TextMarks
+from everest_render.parse.inputs import CLUSTER_SCOPED_KINDS
 from everest_render.resolve.gitops import FLUX_DISABLED, FLUX_SUBSTITUTE
 
 Step = Callable[[RenderedObject, ResolvedCluster], RenderedObject]
@@ -156,6 +157,20 @@ def postprocess(objects: list[RenderedObject], clusters: Mapping[Any, ResolvedCl
         for step in steps:
             rendered = step(rendered, cluster)
         namespace = rendered.obj["metadata"].get("namespace")
+        if rendered.obj.get("kind") in CLUSTER_SCOPED_KINDS:
+            # It would be written with the cluster's namespace, which the API server ignores for
+            # it, so two namespaces' clusters would own one object: pruning one deletes the other's.
+            name = rendered.obj["metadata"].get("name")
+            problems.append(
+                Diagnostic(
+                    rendered.template,
+                    1,
+                    1,
+                    f"rendering {cluster.ref} produced {rendered.obj['kind']} {name}, which is cluster-scoped: a template renders only "
+                    "objects of the cluster's namespace (put a cluster-scoped object under clusters/, where it is passed through)",
+                )
+            )
+            continue
         if namespace != cluster.ref.namespace:
             # Output paths derive from the cluster's namespace: an object may not leave it.
             problems.append(Diagnostic(rendered.template, 1, 1, f"rendering {cluster.ref} produced an object in namespace {namespace!r}"))
