@@ -12,8 +12,8 @@ of the changed, added and removed files, old and new, and of every file sharing 
 with them, to a fixed point) are rendered from the world and their files alone; every other
 namespace's out/ files come from the run entry, its files neither read, parsed nor resolved.
 Names and objects are then checked for repeats over the whole. Anything else (a problem, a value
-that may be secret, an extension in effect, ``--only``, a changed world, a file whose namespaces
-were guessed wrong) renders the whole repository, so every diagnostic is what a full render says.
+that may be secret, ``--only``, a changed world, a file whose namespaces were guessed wrong)
+renders the whole repository, so every diagnostic is what a full render says.
 """
 
 from __future__ import annotations
@@ -403,11 +403,13 @@ def _repeats(items: Sequence[tuple[str, ...]]) -> bool:
 
 def _parts(result: RenderResult, files: RepositoryFiles) -> dict[str, Part] | None:
     """Each clusters/ file's digest and namespaces, or None when the render cannot be taken
-    apart: a problem, a value that may be secret, an extension in effect, a cluster not
-    resolved, a definition or provider under clusters/."""
+    apart: a problem, a value that may be secret, a cluster not resolved, a definition or
+    provider under clusters/. Extensions in effect take nothing away: what one renders for a
+    cluster depends on the world (its files, the settings) and that cluster, its shared objects
+    on its namespace's clusters, and every object is of its cluster's namespace (postprocess)."""
     resolved = result.resolved
     own = resolved.inputs
-    if result.diagnostics or resolved.sensitive or resolved.extensions or len(resolved.clusters) != len(own.clusters):
+    if result.diagnostics or resolved.sensitive or len(resolved.clusters) != len(own.clusters):
         return None
     catalogue = [d.document.source.path for d in own.definitions] + [p.document.source.path for p in own.providers]
     if any(path.startswith(CLUSTERS) for path in catalogue):

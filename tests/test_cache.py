@@ -267,7 +267,37 @@ SETTINGS = [
     SETTINGS_HEADER + "spec:\n  gitops:\n    annotations: {argocd.argoproj.io/sync-wave: '2'}\n",
     SETTINGS_HEADER + "spec:\n  gitops:\n    deletionProtection: confirm\n",
     SETTINGS_HEADER + "spec:\n  colour: blue\n",  # refused
+    SETTINGS_HEADER + "spec:\n  extensions:\n    extras: {}\n",  # an extension in effect (write_extras)
+    SETTINGS_HEADER + "spec:\n  extensions:\n    extras: {settings: {clusterWide: true}}\n",  # a cluster-scoped kind: refused
 ]
+
+
+def write_extras(repo: Repo) -> None:
+    """An extension rendering a PodDisruptionBudget for each cluster and a ServiceAccount shared
+    by a namespace's clusters, or with ``settings.clusterWide`` a ClusterRole (refused: a
+    template renders only objects of its cluster's namespace)."""
+    repo.write("extensions/extras/extension.yaml", """
+        apiVersion: everest-render/v1alpha1
+        kind: Extension
+        metadata: {name: extras}
+        spec:
+          settingsSchema:
+            type: object
+            properties: {clusterWide: {type: boolean}}
+            additionalProperties: false
+          templates:
+            - {file: pdb.yaml.j2, shared: false}
+            - {file: account.yaml.j2, shared: true}
+          objects:
+            - {apiVersion: policy/v1, kind: PodDisruptionBudget, schema: schemas/open.json}
+            - {apiVersion: v1, kind: ServiceAccount, schema: schemas/open.json}
+            - {apiVersion: rbac.authorization.k8s.io/v1, kind: ClusterRole, schema: schemas/open.json}
+        """)
+    repo.write("extensions/extras/schemas/open.json", json.dumps({"type": "object", "required": ["apiVersion", "kind", "metadata"]}))
+    repo.write("extensions/extras/pdb.yaml.j2", "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: {{ cluster.name }}-pdb\n"
+               "spec: {maxUnavailable: 1}\n")
+    repo.write("extensions/extras/account.yaml.j2", "{% if 'clusterWide' in settings %}apiVersion: rbac.authorization.k8s.io/v1\n"
+               "kind: ClusterRole\nrules: []\n{% else %}apiVersion: v1\nkind: ServiceAccount\n{% endif %}metadata:\n  name: db-reader\n")
 NAMES = ["db0", "db1", "db2", "db3"]
 # Two namespaces: a change in one leaves the other's output to the cache.
 SPACES = {"db0": "ns", "db1": "ns", "db2": "other", "db3": "other"}
@@ -364,9 +394,12 @@ def keys_checked(monkeypatch):
 @given(st.lists(st.lists(EDITS, min_size=1, max_size=2), min_size=1, max_size=4))
 # Every edit of the world once, whatever the random examples draw: each must miss the entries it changes.
 @example([[("template", None, 1)], [("schema", None, True)], [("image", None, "db:1.1")], [("settings", None, 1), ("cluster", "db1", 2)]])
+# An extension in effect, a change in one namespace; then a kind it may not render, refused.
+@example([[("settings", None, 4)], [("cluster", "db2", 2)], [("settings", None, 5)], [("cluster", "db0", 3)], [("remove", "db2", None)]])
 def test_cached_and_uncached_renders_are_identical_after_any_edits(tmp_path_factory, shared_cache, later, keys_checked, edits):
     repo = Repo(tmp_path_factory.mktemp("repo"))
     write_toy_provider(repo, GOOD_TEMPLATE)
+    write_extras(repo)
     for name in NAMES[:3]:
         repo.write(f"clusters/{name}.yaml", toy_cluster(name, namespace=SPACES[name]))
     # A file with a pass-through object beside its cluster, in a namespace of its own.
@@ -751,3 +784,24 @@ def test_objects_named_outside_their_namespace_are_judged_beside_a_change_elsewh
     repo.write("clusters/db1.yaml", toy_cluster("db1", namespace="b") + role)  # the same object again
     after = render_incremental(repo.root, repo.root / "out", cache=store)
     assert after.failed and written(after) == written(render_repository(read_repository(repo.root)))
+
+
+def test_with_extensions_in_effect_a_change_renders_only_the_namespaces_it_touches(repo, tmp_path, later):
+    # The example fleet with the built-in extensions on: a namespace's shared objects (one
+    # ExternalSecret for a Secret two clusters need) come from its clusters, all rendered again.
+    import shutil
+
+    from tests.conftest import PROJECT_ROOT
+    from tests.test_builtin_extensions import SETTINGS as EXTENSIONS_ON
+
+    shutil.copytree(PROJECT_ROOT / "clusters", repo.root / "clusters")
+    repo.write("everest-render.yaml", EXTENSIONS_ON)
+    store = Store.open(tmp_path / "cache")
+    first = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert b"kind: ExternalSecret" in first.plan.files["shop/_extensions.yaml"]
+    orders = repo.root / "clusters/shop/orders.yaml"
+    orders.write_text(orders.read_text().replace("team: checkout", "team: checkout-2", 1))
+    after = render_incremental(repo.root, repo.root / "out", cache=store)
+    assert sorted(str(c.ref) for c in after.resolved.clusters) == ["shop/catalog", "shop/inventory", "shop/orders"]  # v2/inventory.yaml is of shop
+    assert written(after) == written(render_repository(read_repository(repo.root)))
+    assert after.plan.files["shop/orders.yaml"] != first.plan.files["shop/orders.yaml"]

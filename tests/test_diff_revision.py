@@ -515,3 +515,18 @@ def test_a_revision_whose_part_cannot_stand_for_it_renders_whole(repo, parsed, m
     assert (today, before) == alone(repo)
     assert diagnostics == tuple(str(d) for d in render_at_revision(repo.root, "HEAD").diagnostics)
     assert bool(diagnostics) == (what != "the part refused once rendered")
+
+
+def test_with_extensions_in_effect_the_revision_parses_only_the_namespaces_its_changes_touch(repo, parsed):
+    # An extension's objects, shared ones too, are of their cluster's namespace: the part stands.
+    from tests.test_builtin_extensions import SETTINGS
+
+    repo.write("everest-render.yaml", SETTINGS)
+    _namespaces_apart(repo)
+    repo.write("clusters/shop/orders.yaml", mongodb(body="  instances:\n    engine: {replicas: 5}\n"))
+    today, before, diagnostics = both_sides(repo)
+    assert parsed == [EVERY, SHOP]
+    assert (today, before) == alone(repo)
+    assert {path for path in today if today[path] != before.get(path)} == {"shop/orders.yaml"}
+    assert b"kind: NetworkPolicy" in today["web/carts.yaml"] and b"kind: ExternalSecret" in today["shop/_extensions.yaml"]
+    assert diagnostics == ()

@@ -11,10 +11,10 @@ with them, to a fixed point) need its own files read, parsed, resolved and rende
 
 That holds as checked here, or the revision renders whole (commands/git_revision.py): neither
 side may have anything to say (a problem, a warning: diagnostics are then exactly none on both,
-so none of the whole's is missed), hold a value that may be secret, apply an extension (shared
-objects span namespaces), or leave a cluster unresolved; the part must stay within the touched
-namespaces (its documents, its files in out/), and no cluster or object may be named twice
-over the whole.
+so none of the whole's is missed), hold a value that may be secret, or leave a cluster
+unresolved; the part must stay within the touched namespaces (its documents, its files in
+out/; an extension's objects are of their cluster's namespace, shared ones too), and
+no cluster or object may be named twice over the whole.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def touched_part(
     """The namespaces the revision's changes touch and its inputs reduced to the world and the
     files with a document there; None when the part could not stand for the whole (above)."""
     inputs = today.inputs
-    if today.diagnostics or today.sensitive or today.extensions or len(today.clusters) != len(inputs.clusters) or inputs.broken:
+    if today.diagnostics or today.sensitive or len(today.clusters) != len(inputs.clusters) or inputs.broken:
         return None
     if _catalogue_in_clusters(inputs) or not same_world(today_files, files):
         return None
@@ -85,7 +85,7 @@ def touched_part(
 def part_stands(part: ResolveResult, touched: frozenset[str]) -> bool:
     """Whether the revision's part, resolved, has nothing to say and stays in ``touched``."""
     inputs = part.inputs
-    if part.diagnostics or part.sensitive or part.extensions or len(part.clusters) != len(inputs.clusters) or inputs.broken:
+    if part.diagnostics or part.sensitive or len(part.clusters) != len(inputs.clusters) or inputs.broken:
         return False
     if _catalogue_in_clusters(inputs):
         return False
