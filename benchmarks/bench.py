@@ -3,7 +3,8 @@ with a floor and with the incremental paths.
 
 Fleets are copies of the example repository's clusters/ (every engine and feature: the three
 Percona operators and CloudNativePG, an Instance, backups with schedules and PITR, monitoring,
-sharding, every proxy type), in fresh namespaces per copy. For each size and each of --repeat
+sharding, every proxy type), in fresh namespaces per copy, with the three built-in extensions
+on (examples/builtin-extensions/everest-render.yaml: ExternalSecrets, NetworkPolicies, PodMonitors). For each size and each of --repeat
 rounds, one round measures:
 
 - the floor: parsing and dumping the very output of the render with PyYAML's C loader and

@@ -90,15 +90,20 @@ def write_fleet(root: Path, clusters: int, shapes: list[str] | None = None) -> P
 # CloudNativePG), an Instance of the newer API, backups with schedules and PITR on S3 and
 # Azure, monitoring, sharding, and every proxy type (HAProxy, ProxySQL, PgBouncer, mongos).
 EXAMPLE_CLUSTERS = Path(__file__).resolve().parent.parent / "clusters"
+# And the three built-in extensions turned on, as the tests render the example fleet.
+EXTENSIONS_ON = Path(__file__).resolve().parent.parent / "examples" / "builtin-extensions" / "everest-render.yaml"
 _CLUSTER_KINDS = re.compile(r"^kind: (DatabaseCluster|Instance)$", re.MULTILINE)
 _NAMESPACE = re.compile(r"^(\s*namespace: )([a-z0-9-]+)$", re.MULTILINE)
 
 
 def write_example_fleet(root: Path, clusters: int) -> Path:
     """At least ``clusters`` clusters: copies of the example repository's clusters/, copy N in
-    namespaces ``<namespace>-N`` (its BackupStorages and MonitoringConfigs with it)."""
+    namespaces ``<namespace>-N`` (its BackupStorages and MonitoringConfigs with it), with the
+    built-in extensions on (``EXTENSIONS_ON``)."""
     if root.exists():
         shutil.rmtree(root)
+    root.mkdir(parents=True)
+    shutil.copyfile(EXTENSIONS_ON, root / "everest-render.yaml")
     files = sorted(p for p in EXAMPLE_CLUSTERS.rglob("*.yaml") if p.is_file())
     written = 0
     copy = 0

@@ -18,24 +18,7 @@ from everest_render.pipeline import Selection, read_repository, render_repositor
 from everest_render.testing import Repo, provider_cases, run_case
 from tests.conftest import PROJECT_ROOT
 
-SETTINGS = """\
-apiVersion: everest-render/v1alpha1
-kind: RepositorySettings
-spec:
-  extensions:
-    credentials:
-      settings:
-        store: {name: vault}
-    network-policy:
-      settings:
-        clients: {podLabels: {everest.example.com/db-client: "true"}}
-        namespaces:
-          shop: {clients: {namespaces: [storefront]}}
-        monitoringNamespaces: [monitoring]
-    monitoring:
-      settings:
-        labels: {release: kube-prometheus-stack}
-"""
+SETTINGS = (PROJECT_ROOT / "examples/builtin-extensions/everest-render.yaml").read_text()
 EXTENSIONS = PROJECT_ROOT / "extensions"
 
 
