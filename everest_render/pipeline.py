@@ -48,7 +48,7 @@ from everest_render.parse.settings import parse_settings
 from everest_render.resolve.catalog import build_catalog
 from everest_render.resolve.cluster import resolve_clusters
 from everest_render.resolve.references import index_references
-from everest_render.resolve.suppliers import SHARED, double_supply_problems
+from everest_render.resolve.suppliers import SHARED, ExtensionSupply, double_supply_problems, extension_supplies
 from everest_render.results import ParsedInputs, RenderResult, ResolveResult
 
 if TYPE_CHECKING:
@@ -90,22 +90,26 @@ class Selection:
 @dataclass(frozen=True)
 class RenderedSlice:
     """Some clusters rendered, checked and emitted: the unit `parallel.map_slices` fans out.
-    ``emitted``: each object, its bytes in ``files``; ``objects``: each object whole, or once
-    `lean`, only the extensions' (the checks across clusters and the shared files need them)."""
+    ``emitted``: each object, its bytes in ``files``; ``supplies``: the Secrets its clusters'
+    extensions supply (checked across clusters); ``objects``: each object whole, or once `lean`,
+    only the extensions' shared ones (kept once for the namespace, and their files written)."""
 
     objects: tuple[RenderedObject, ...]
     files: dict[str, bytes]
     diagnostics: tuple[Diagnostic, ...]
     emitted: tuple[EmittedObject, ...]
+    supplies: tuple[ExtensionSupply, ...] = ()
 
     @classmethod
     def of(cls, objects: Sequence[RenderedObject], files: dict[str, bytes], diagnostics: Sequence[Diagnostic]) -> RenderedSlice:
-        return cls(tuple(objects), files, tuple(diagnostics), emitted_objects(objects))
+        # A shared object's supply is counted once it is kept once for its namespace (render_resolved).
+        supplies = extension_supplies(o for o in objects if o.extension is not None and not o.shared)
+        return cls(tuple(objects), files, tuple(diagnostics), emitted_objects(objects), supplies)
 
     def lean(self) -> RenderedSlice:
-        """The slice without the objects its files and ``emitted`` already say."""
+        """The slice without the objects its files, ``emitted`` and ``supplies`` already say."""
         # Built directly: `dataclasses.replace` looks every field up again, once per cluster.
-        return RenderedSlice(tuple(o for o in self.objects if o.extension is not None), self.files, self.diagnostics, self.emitted)
+        return RenderedSlice(tuple(o for o in self.objects if o.shared), self.files, self.diagnostics, self.emitted, self.supplies)
 
 
 def emitted_objects(objects: Iterable[RenderedObject]) -> tuple[EmittedObject, ...]:
@@ -210,7 +214,8 @@ def render_resolved(
     objects = (*(o for o in rendered if not o.shared), *shared)
     emitted = (*(e for part in slices for e in part.emitted if not e.shared), *emitted_objects(shared))
     passing = resolved.inputs.passthrough
-    duplicated = [*duplicate_problems(emitted, by_ref, passing), *double_supply_problems(objects, passing)]
+    supplies = (*(s for part in slices for s in part.supplies), *extension_supplies(shared))
+    duplicated = [*duplicate_problems(emitted, by_ref, passing), *double_supply_problems(supplies, passing)]
     written = {path: text for part in slices for path, text in part.files.items()}
     plan = plan_from_files({**written, **extension_files(shared), **passthrough_files(passthrough)})
     found = [*(d for part in slices for d in part.diagnostics), *shared_problems, *duplicated]

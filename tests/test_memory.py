@@ -4,6 +4,7 @@ template's leftovers (a 10,000-cluster fleet must render within a few hundred MB
 from __future__ import annotations
 
 import gc
+import shutil
 from collections.abc import Sequence
 
 import jinja2.runtime
@@ -46,3 +47,19 @@ def _macros_left_by(clusters: Sequence[ResolvedCluster]) -> int:
     before = sum(isinstance(o, jinja2.runtime.Macro) for o in gc.get_objects())
     render_each(clusters, keep_objects=False)
     return sum(isinstance(o, jinja2.runtime.Macro) for o in gc.get_objects()) - before
+
+
+def test_with_extensions_a_render_keeps_only_their_shared_objects_whole(tmp_path):
+    # Of a cluster's extension objects, only the shared ones (kept once for the namespace) live
+    # on whole after its bytes are emitted; of its ExternalSecrets, the Secrets they supply.
+    shutil.copytree(PROJECT_ROOT / "clusters", tmp_path / "clusters")
+    shutil.copyfile(PROJECT_ROOT / "examples/builtin-extensions/everest-render.yaml", tmp_path / "everest-render.yaml")
+    clusters = resolve_repository(read_repository(tmp_path)).clusters
+    whole, lean = render_each(clusters, keep_objects=True), render_each(clusters, keep_objects=False)
+    kept = [o for part in lean for o in part.objects]
+    assert kept and all(o.shared for o in kept)
+    assert kept == [o for part in whole for o in part.objects if o.shared]
+    supplies = [s for part in lean for s in part.supplies]
+    secrets = [o for part in whole for o in part.objects if o.obj["kind"] == "ExternalSecret" and not o.shared]
+    assert supplies and len(supplies) == len(secrets)
+    assert [part.supplies for part in lean] == [part.supplies for part in whole]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from everest_render.diagnostics import Diagnostic
@@ -118,28 +119,46 @@ POLICY_WORDS = {
 }
 
 
-def double_supply_problems(objects: Iterable[RenderedObject], passthrough: Iterable[PassthroughObject]) -> list[Diagnostic]:
-    """A Secret that an extension's ExternalSecret supplies and a pass-through object (a SOPS
-    Secret, a SealedSecret, an ExternalSecret) supplies too: the two would overwrite each other's
-    values, so the pass-through object is refused, naming the other supplier."""
-    by_extension: dict[tuple[str, str], RenderedObject] = {}
+@dataclass(frozen=True)
+class ExtensionSupply:
+    """A Secret an extension's ExternalSecret supplies: what the check across clusters
+    (`double_supply_problems`) keeps of the ExternalSecret once its bytes are emitted."""
+
+    namespace: str
+    secret: str  # the Secret's name: the ExternalSecret's target, or its own name
+    extension: str
+    name: str  # the ExternalSecret's own name
+
+
+def extension_supplies(objects: Iterable[RenderedObject]) -> tuple[ExtensionSupply, ...]:
+    """The Secrets the extensions' ExternalSecrets among ``objects`` supply."""
+    found = []
     for rendered in objects:
         data = rendered.obj
         if rendered.extension is None or data.get("kind") != "ExternalSecret":
             continue
         metadata = _mapping(data.get("metadata"))
         target = _mapping(_mapping(data.get("spec")).get("target")).get("name") or metadata.get("name")
-        by_extension.setdefault((str(metadata.get("namespace")), str(target)), rendered)
+        found.append(ExtensionSupply(str(metadata.get("namespace")), str(target), rendered.extension, str(metadata.get("name"))))
+    return tuple(found)
+
+
+def double_supply_problems(supplies: Iterable[ExtensionSupply], passthrough: Iterable[PassthroughObject]) -> list[Diagnostic]:
+    """A Secret that an extension's ExternalSecret supplies and a pass-through object (a SOPS
+    Secret, a SealedSecret, an ExternalSecret) supplies too: the two would overwrite each other's
+    values, so the pass-through object is refused, naming the other supplier."""
+    by_secret: dict[tuple[str, str], ExtensionSupply] = {}
+    for supply in supplies:
+        by_secret.setdefault((supply.namespace, supply.secret), supply)
     problems = []
     for item in passthrough:
         secret = supplied_secret(item)
-        other = by_extension.get((item.namespace, str(secret)))
+        other = by_secret.get((item.namespace, str(secret)))
         if secret is None or other is None:
             continue
-        name = _mapping(other.obj.get("metadata")).get("name")
         message = (
             f"Secret {item.namespace}/{secret} is supplied twice: by this object and by extension {other.extension}'s "
-            f"ExternalSecret {item.namespace}/{name}; keep one (remove this object, or opt the clusters out of the extension)"
+            f"ExternalSecret {item.namespace}/{other.name}; keep one (remove this object, or opt the clusters out of the extension)"
         )
         problems.append(item.document.at(("metadata", "name"), message))
     return problems
