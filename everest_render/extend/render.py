@@ -74,25 +74,33 @@ class ExtensionRenderer(TemplateRenderer):
         return objects, problems
 
 
-def extension_context(resolved: ResolvedCluster, applied: AppliedExtension, secrets: list[dict[str, Any]]) -> ExtensionContext:
-    base = template_context(resolved)
+def extension_context(
+    resolved: ResolvedCluster, applied: AppliedExtension, base: TemplateContext, secrets: list[SecretNeeded]
+) -> ExtensionContext:
+    """What ``applied``'s templates read for ``resolved``: its template context ``base`` and the
+    `secrets_needed` of its provider, both made once for every extension the cluster applies."""
     return {
         **base,
         "settings": dict(applied.settings),
         "extension": {"name": applied.extension.name},
-        "secrets": [
-            {
-                "name": s["name"],
-                "keys": list(s["keys"]),
-                "operatorGenerates": list(s.get("operatorGenerates", [])),
-                "operatorWrites": list(s.get("operatorWrites", [])),
-                "createdBy": s["createdBy"],
-                "description": s["description"],
-            }
-            for s in secrets
-        ],
+        "secrets": secrets,
         "gitops": {"annotations": dict(resolved.gitops.annotations)},
     }
+
+
+def secrets_needed(secrets: list[dict[str, Any]]) -> list[SecretNeeded]:
+    """The ``secrets`` an extension's template reads, of a provider's required Secrets."""
+    return [
+        {
+            "name": s["name"],
+            "keys": list(s["keys"]),
+            "operatorGenerates": list(s.get("operatorGenerates", [])),
+            "operatorWrites": list(s.get("operatorWrites", [])),
+            "createdBy": s["createdBy"],
+            "description": s["description"],
+        }
+        for s in secrets
+    ]
 
 
 def render_extensions(
@@ -117,12 +125,15 @@ def render_extensions(
         key = id(resolved.provider)
         if key not in secrets_of:
             secrets_of[key] = ProviderRenderer(resolved.provider)
-        secrets = secrets_of[key].required_secrets(resolved)
+        # The same for every extension the cluster applies; a template cannot change them (the
+        # sandbox is immutable).
+        base = template_context(resolved)
+        secrets = secrets_needed(secrets_of[key].required_secrets(resolved, base))
         for applied in resolved.extensions:
             renderer = renderers.get(id(applied.extension))
             if renderer is None:
                 renderer = renderers[id(applied.extension)] = ExtensionRenderer(applied.extension)
-            found, found_problems = renderer.render(resolved, extension_context(resolved, applied, secrets))
+            found, found_problems = renderer.render(resolved, extension_context(resolved, applied, base, secrets))
             objects.extend(o for o in found if o.shared or not shared_only)
             problems.extend(found_problems)
     return objects, problems

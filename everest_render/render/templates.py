@@ -257,18 +257,37 @@ class ProviderRenderer(TemplateRenderer):
                 broken.append(resolved.cluster.document.at(parse_path(check["at"]), problem))
         return broken
 
-    def required_secrets(self, resolved: ResolvedCluster) -> list[dict[str, Any]]:
-        """The Secrets this cluster needs (spec.secrets of the provider), evaluated for it."""
-        context = template_context(resolved)
+    def required_secrets(self, resolved: ResolvedCluster, context: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The Secrets this cluster needs (spec.secrets of the provider), evaluated for it
+        (``context``: its template context, when the caller has made it already)."""
+        context = template_context(resolved) if context is None else context
+        # Every expression evaluated in one Jinja context for the cluster (as `_broken_rules`
+        # does), made for the first: not a new one, with a copy of the template context, each.
+        scope: jinja2.runtime.Context | None = None
+
+        def value(source: str, **item: Any) -> Any:
+            nonlocal scope
+            expression = self._expression(source)
+            if type(expression) is not TemplateExpression:
+                return expression(**{**context, **item})
+            if scope is None:
+                scope = expression._template.new_context(dict(context))
+            scope.vars.update(item)  # a forEach entry's ``item``, for its name only
+            try:
+                return _evaluated(expression, scope)
+            finally:
+                for name in item:
+                    scope.vars.pop(name, None)
+
         needed: list[dict[str, Any]] = []
         for entry in self.provider.secrets:
             self.env.budget.reset()
             try:
-                if "when" in entry and not self._expression(entry["when"])(**context):
+                if "when" in entry and not value(entry["when"]):
                     continue
-                items = self._expression(entry["forEach"])(**context) if "forEach" in entry else None
+                items = value(entry["forEach"]) if "forEach" in entry else None
                 items = [None] if items is None else list(items)
-                names = [str(self._expression(entry["name"])(**{**context, "item": item})) for item in items]
+                names = [str(value(entry["name"], item=item)) for item in items]
             except Exception as error:
                 # A syntax error is reported when the provider loads; what fails only for this
                 # cluster is shown in place of the name rather than ending the command.
