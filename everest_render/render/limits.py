@@ -358,7 +358,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         for table in (self.filters, self.tests):
             for name, function in list(table.items()):
                 if not getattr(function, "_bounded", False):
-                    table[name] = _bounded(function, self.budget)
+                    table[name] = _bounded(function if self.is_async else _synchronous(function), self.budget)
         # The globals `call` may call as they are: what the sandbox deems safely callable and
         # Jinja passes nothing to (``dict``, ``namespace``, ``range``, ``required``, ``fail``).
         for function in self.globals.values():
@@ -559,6 +559,15 @@ def _huge_star_width(text: str, values: Any) -> bool:
                     return True
         index += 1
     return False
+
+
+def _synchronous(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Of a Jinja filter with an async variant (``map``, ``list``, ``unique``, ...), the function
+    its wrapper calls in an environment that is not async, as its wrapper calls it: the wrapper
+    asks on every call which one to call (and takes an eval context only to drop it)."""
+    if getattr(function, "jinja_async_variant", False) and callable(getattr(function, "__wrapped__", None)):
+        return function.__wrapped__  # type: ignore[attr-defined, no-any-return]
+    return function
 
 
 def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]:
