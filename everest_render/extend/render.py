@@ -18,7 +18,7 @@ import jinja2
 
 from everest_render.check.core import identity
 from everest_render.diagnostics import Diagnostic
-from everest_render.model import AppliedExtension, Extension, RenderedObject, ResolvedCluster
+from everest_render.model import AppliedExtension, Extension, ObjectRef, RenderedObject, ResolvedCluster
 from everest_render.render.context import TemplateContext, template_context
 from everest_render.render.templates import ProviderRenderer, TemplateRenderer
 
@@ -109,12 +109,15 @@ def render_extensions(
     shared_only: bool = False,
     renderers: dict[int, ExtensionRenderer] | None = None,
     secrets_of: dict[int, ProviderRenderer] | None = None,
+    contexts: dict[ObjectRef, TemplateContext] | None = None,
 ) -> tuple[list[RenderedObject], list[Diagnostic]]:
     """Every applied extension's objects for every cluster, extensions in their order.
     ``shared_only``: only the shared templates (clusters outside a selection whose namespace's
     shared objects are selected). ``renderers`` (by extension) and ``secrets_of`` (by provider):
     what earlier calls compiled, reused and added to; a render calls this once a cluster, and
-    compiling an extension's templates costs more than rendering them."""
+    compiling an extension's templates costs more than rendering them. ``contexts``: the
+    clusters' template contexts their providers' render made (`render_clusters`), each taken
+    out once read."""
     renderers = renderers if renderers is not None else {}
     secrets_of = secrets_of if secrets_of is not None else {}
     objects: list[RenderedObject] = []
@@ -127,7 +130,8 @@ def render_extensions(
             secrets_of[key] = ProviderRenderer(resolved.provider)
         # The same for every extension the cluster applies; a template cannot change them (the
         # sandbox is immutable).
-        base = template_context(resolved)
+        base = contexts.pop(resolved.ref, None) if contexts is not None else None
+        base = template_context(resolved) if base is None else base
         secrets = secrets_needed(secrets_of[key].required_secrets(resolved, base))
         for applied in resolved.extensions:
             renderer = renderers.get(id(applied.extension))

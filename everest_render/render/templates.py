@@ -21,9 +21,9 @@ from everest_render.diagnostics import Diagnostic, format_path, parse_path
 from everest_render.load.documents import Refused, compose_stream, node_value
 from everest_render.load.line_reader import read_rendered
 from everest_render.load.text import text_problems
-from everest_render.model import Provider, RenderedObject, ResolvedCluster, TemplateSource
+from everest_render.model import ObjectRef, Provider, RenderedObject, ResolvedCluster, TemplateSource
 from everest_render.render import prepared
-from everest_render.render.context import template_context
+from everest_render.render.context import TemplateContext, template_context
 from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
 from everest_render.render.limits import BoundedSandbox, render_bounded
 from everest_render.render.tracing import cluster_field, last_read
@@ -217,8 +217,9 @@ class ProviderRenderer(TemplateRenderer):
                     Diagnostic(f"{provider.folder}/{name}", error.lineno or 1, 1, f"template syntax error: {error.message}")
                 )
 
-    def render(self, resolved: ResolvedCluster) -> tuple[list[RenderedObject], list[Diagnostic]]:
-        context = template_context(resolved)
+    def render(self, resolved: ResolvedCluster, context: Mapping[str, Any] | None = None) -> tuple[list[RenderedObject], list[Diagnostic]]:
+        """The cluster's objects (``context``: its template context, when the caller made it)."""
+        context = template_context(resolved) if context is None else context
         problems = self._broken_rules(resolved, context)
         if problems:
             return [], problems  # the templates may assume what the rules guarantee
@@ -342,11 +343,15 @@ def _chain(frames: list[traceback.FrameSummary]) -> str:
 
 
 def render_clusters(
-    clusters: Iterable[ResolvedCluster], renderers: dict[int, ProviderRenderer] | None = None
+    clusters: Iterable[ResolvedCluster],
+    renderers: dict[int, ProviderRenderer] | None = None,
+    contexts: dict[ObjectRef, TemplateContext] | None = None,
 ) -> tuple[list[RenderedObject], list[Diagnostic]]:
     """Render every cluster with its provider, compiling each provider's templates once
     (``renderers``: providers compiled by an earlier call, reused and added to). A provider's
-    own problems are reported by every call that uses it."""
+    own problems are reported by every call that uses it. ``contexts``: where to keep the
+    template context of each cluster that applies an extension, which reads it next
+    (extend/render.py)."""
     renderers = renderers if renderers is not None else {}
     reported: set[int] = set()
     objects: list[RenderedObject] = []
@@ -358,7 +363,10 @@ def render_clusters(
         if key not in reported:
             reported.add(key)
             problems.extend(renderers[key].problems)
-        found, found_problems = renderers[key].render(resolved)
+        context = template_context(resolved)
+        if contexts is not None and resolved.extensions:
+            contexts[resolved.ref] = context
+        found, found_problems = renderers[key].render(resolved, context)
         objects.extend(found)
         problems.extend(found_problems)
     return objects, problems
