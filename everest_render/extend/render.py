@@ -10,7 +10,6 @@ read back like a provider's: only the kinds the manifest lists, each with a meta
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
@@ -63,13 +62,15 @@ class ExtensionRenderer(TemplateRenderer):
     def render(self, resolved: ResolvedCluster, context: Mapping[str, Any]) -> tuple[list[RenderedObject], list[Diagnostic]]:
         objects: list[RenderedObject] = []
         problems: list[Diagnostic] = []
+        extension = self.extension.name
         for name, (template, shared) in self.templates.items():
             text, problem = self._render_text(resolved, name, template, context)
             if text is None:
                 problems.extend([problem] if problem is not None else [])
                 continue
             found, parse_problems = self._parse_output(resolved, name, text)
-            objects.extend(dataclasses.replace(o, extension=self.extension.name, shared=shared) for o in found)
+            # Built directly: `dataclasses.replace` looks every field up anew, for each object.
+            objects.extend(RenderedObject(o.obj, o.cluster, o.template, extension, shared) for o in found)
             problems.extend(parse_problems)
         return objects, problems
 
