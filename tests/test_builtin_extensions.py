@@ -272,3 +272,20 @@ def test_a_clusters_template_context_is_made_once_for_its_provider_and_its_exten
     result = render_repository(read_repository(fleet_repo))
     assert not result.failed, [str(d) for d in result.diagnostics]
     assert len(made) == 18 and len(set(made)) == 18  # the fleet's clusters, each once (before: twice)
+
+
+def test_the_credentials_macros_are_imported_once_a_run_not_once_a_render(fleet_repo, monkeypatch):
+    # They take what they need as arguments (no `with context`), so Jinja keeps the module
+    # of _externalsecret.j2 it made once rather than making one for each of a cluster's two
+    # renders: 1% of a render of 200 clusters with the built-in extensions on.
+    made = []
+
+    def counted(template, *args, **kwargs):
+        made.append(template.name)
+        return make_module(template, *args, **kwargs)
+
+    make_module = jinja2.Template.make_module
+    monkeypatch.setattr(jinja2.Template, "make_module", counted)
+    result = render_repository(read_repository(fleet_repo))
+    assert not result.failed, [str(d) for d in result.diagnostics]
+    assert made.count("_externalsecret.j2") == 1, made
