@@ -678,11 +678,12 @@ class RenderedObject:
         return TextMarks.in_text(text)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EmittedObject:
     """A rendered object once its bytes are in its file: what the checks across clusters (an
     identity rendered twice) and the incremental render need of it. A large fleet's objects
-    would be most of its memory held to the end; these are a few strings each."""
+    would be most of its memory held to the end; these are a few strings each (slots: no
+    dictionary, 40 bytes less each; its template's name one copy, `pipeline.emitted_objects`)."""
 
     identity: tuple[str, str, str, str]  # (group, kind, namespace, name), as check.core.identity
     cluster: ObjectRef

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import jinja2.runtime
 import pytest
 
-from everest_render.check.core import identity
+from everest_render.check.core import duplicate_problems, identity
 from everest_render.emit.yaml_text import dump_document
 from everest_render.model import ResolvedCluster
 from everest_render.pipeline import emitted_objects, read_repository, render_each, render_repository, resolve_repository
@@ -71,3 +71,19 @@ def test_with_extensions_a_render_keeps_of_their_shared_objects_only_their_text(
     secrets = [o for part in whole for o in part.objects if o.obj["kind"] == "ExternalSecret" and not o.shared]
     assert supplies and len(supplies) == len(secrets)
     assert [part.supplies for part in lean] == [part.supplies for part in whole]
+
+
+def test_what_is_kept_of_each_object_to_the_end_shares_its_template_name_and_group(files):
+    emitted = render_repository(files).emitted
+    assert emitted and not hasattr(emitted[0], "__dict__")  # slots: no dictionary each
+    for part in (lambda e: e.template, lambda e: e.identity[0]):
+        assert len({id(part(e)) for e in emitted}) == len({part(e) for e in emitted})
+
+
+def test_the_check_for_repeated_identities_looks_at_the_clusters_of_repeats_only(files):
+    resolved = resolve_repository(files)
+    emitted = render_repository(files).emitted
+    twice = (*emitted, emitted[0])
+    owner = {emitted[0].cluster: next(c for c in resolved.clusters if c.ref == emitted[0].cluster)}
+    (problem,) = duplicate_problems(twice, owner, ())
+    assert problem.message.startswith("duplicate object ")
