@@ -45,7 +45,7 @@ from everest_render.model import (
     ResolvedCluster,
     SharedObject,
 )
-from everest_render.parallel import map_slices, start_slices
+from everest_render.parallel import start_slices
 from everest_render.parse.inputs import parse_documents
 from everest_render.parse.settings import parse_settings
 from everest_render.resolve.catalog import build_catalog
@@ -92,7 +92,7 @@ class Selection:
 
 @dataclass(frozen=True)
 class RenderedSlice:
-    """Some clusters rendered, checked and emitted: the unit `parallel.map_slices` fans out.
+    """Some clusters rendered, checked and emitted: the unit `parallel.start_slices` fans out.
     ``emitted``: each object but the extensions' shared ones, its bytes in ``files``;
     ``supplies``: the Secrets those of its clusters' extensions supply (checked across
     clusters); ``shared``: the extensions' shared objects, as text (kept once for the namespace,
@@ -228,7 +228,7 @@ def render_resolved(
     elif cache is not None and cache.enabled:
         slices = _render_cached(clusters, jobs, cache, resolved.sensitive, keep_objects)
     else:
-        slices = [part for parts in map_slices(partial(render_each, keep_objects=keep_objects), clusters, jobs) for part in parts]
+        slices = _rendered_on(clusters, jobs, keep_objects)
     if only is not None:
         # A namespace's shared extension objects are selected with it (or NAMESPACE/_shared),
         # whichever of its clusters the selection renders: render them for the others too.
@@ -372,6 +372,26 @@ def render_slice(
     return RenderedSlice.of(objects, files, problems, compiled.texts)
 
 
+def _rendered_on(clusters: Sequence[ResolvedCluster], jobs: int, keep_objects: bool) -> list[RenderedSlice]:
+    """`render_each` of ``clusters`` on up to ``jobs`` processes: in `parallel.SLICES_PER_JOB`
+    even slices a job, each handed to the next free worker, which keeps what it compiled across
+    its slices (`Compiled`, copied empty into each). Each slice's results come back alone: in
+    one half a fleet a worker, the parent held a half's pickled results beside what it had
+    unpickled (10,000 clusters with the built-in extensions: 292 MB at most, 262 after)."""
+
+    def evenly(count: int) -> list[int]:
+        return [len(clusters) * index // count for index in range(1, count)]
+
+    compiled = Compiled()
+    if jobs > 1:
+        from everest_render.check.crd import NARROW_UP_TO, SchemaBook
+
+        if len(clusters) > NARROW_UP_TO:
+            compiled.book = SchemaBook()  # the whole schemas for all of them, compiled by each worker once
+    rendering = start_slices(partial(render_each, keep_objects=keep_objects, compiled=compiled), clusters, jobs, cuts=evenly)
+    return [part for parts in rendering() for part in parts]
+
+
 def render_each(clusters: Sequence[ResolvedCluster], keep_objects: bool = True, compiled: Compiled | None = None) -> list[RenderedSlice]:
     """`render_slice` of each cluster alone (what the cache keeps), templates compiled once
     (or kept in ``compiled``); without ``keep_objects``, each `lean` once rendered, so only one
@@ -404,10 +424,11 @@ def rendered_each(clusters: Sequence[ResolvedCluster], compiled: Compiled | None
     compiled = compiled if compiled is not None else Compiled()
     # A few clusters: each is checked against the schemas narrowed to its own objects (a
     # one-cluster Argo CD refresh compiles a few KB, not PSMDB's 400); many: the whole
-    # schemas, compiled once for all of them (check/crd.py).
+    # schemas, compiled once for all of them (check/crd.py), and for the few of a later call
+    # with the same ``compiled`` (one slice of many: `_rendered_on`, `start_keyed_rendering`).
     if len(clusters) > NARROW_UP_TO and compiled.book is None:
         compiled.book = SchemaBook()
-    book = compiled.book if len(clusters) > NARROW_UP_TO else None
+    book = compiled.book
     with _template_cycles_collected():
         for index, cluster in enumerate(clusters, 1):
             yield render_slice([cluster], compiled, book)
