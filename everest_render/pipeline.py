@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from everest_render.cache.store import Store
     from everest_render.check.crd import SchemaBook
     from everest_render.extend.render import ExtensionRenderer
+    from everest_render.render.context import TemplateContext
     from everest_render.render.templates import ProviderRenderer
 
 # The render stage's modules (Jinja, the CRD schemas and their rules) are imported by the
@@ -293,14 +294,17 @@ def _provider_problems(providers: Sequence[Provider]) -> list[Diagnostic]:
 
 
 def _render_extensions(
-    clusters: Sequence[ResolvedCluster], shared_only: bool, compiled: Compiled
+    clusters: Sequence[ResolvedCluster], shared_only: bool, compiled: Compiled, contexts: dict[ObjectRef, TemplateContext]
 ) -> tuple[list[RenderedObject], list[Diagnostic]]:
-    """extend/render.py's `render_extensions`, when a cluster applies an extension at all."""
+    """extend/render.py's `render_extensions`, when a cluster applies an extension at all
+    (``contexts``: the template contexts the providers' render kept for them)."""
     if not any(cluster.extensions for cluster in clusters):
         return [], []
     from everest_render.extend.render import render_extensions
 
-    return render_extensions(clusters, shared_only=shared_only, renderers=compiled.extensions, secrets_of=compiled.renderers)
+    return render_extensions(
+        clusters, shared_only=shared_only, renderers=compiled.extensions, secrets_of=compiled.renderers, contexts=contexts
+    )
 
 
 def _overwrite_problems(
@@ -358,8 +362,9 @@ def render_slice(
 
     compiled = compiled if compiled is not None else Compiled()
     by_ref = {cluster.ref: cluster for cluster in clusters}
-    rendered, render_problems = render_clusters(clusters, compiled.renderers) if not shared_only else ([], [])
-    added, extension_problems = _render_extensions(clusters, shared_only, compiled)
+    contexts: dict[ObjectRef, TemplateContext] = {}  # made by the providers' render, read by the extensions'
+    rendered, render_problems = render_clusters(clusters, compiled.renderers, contexts) if not shared_only else ([], [])
+    added, extension_problems = _render_extensions(clusters, shared_only, compiled, contexts)
     objects, post_problems = postprocess([*rendered, *added], by_ref)
     objects, overwrites = _overwrite_problems(objects, by_ref, added)
     check_problems = [*rendered_problems(objects, by_ref), *check_objects(objects, by_ref, book)]

@@ -252,3 +252,23 @@ def test_each_template_is_compiled_once_a_run_whatever_the_number_of_clusters(tm
         (root / "everest-render.yaml").write_text(SETTINGS)
         counts.append((_compiles(monkeypatch, root), _compiles(monkeypatch, root, Selection(("c0-shop/orders",)))))
     assert counts[0] == counts[1], counts
+
+
+def test_a_clusters_template_context_is_made_once_for_its_provider_and_its_extensions(fleet_repo, monkeypatch):
+    # The providers' render keeps the template context of each cluster that applies an
+    # extension for its extensions' render and its provider's spec.secrets, rather than each
+    # making it again (the same values: a template cannot change them).
+    from everest_render.extend import render as extension_render
+    from everest_render.render import context, templates
+
+    made = []
+
+    def counted(resolved):
+        made.append(resolved.ref)
+        return context.template_context(resolved)
+
+    monkeypatch.setattr(templates, "template_context", counted)
+    monkeypatch.setattr(extension_render, "template_context", counted)
+    result = render_repository(read_repository(fleet_repo))
+    assert not result.failed, [str(d) for d in result.diagnostics]
+    assert len(made) == 18 and len(set(made)) == 18  # the fleet's clusters, each once (before: twice)

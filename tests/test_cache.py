@@ -25,6 +25,7 @@ from everest_render.cache import snapshot
 from everest_render.cache.entries import GROUP_SPREAD, KeyMaker, decode_entry, decode_group, encode_entry, encode_group, neighbours
 from everest_render.cache.store import LAYOUT, Store, default_location, renderer_identity
 from everest_render.commands.cli import main as cli_main
+from everest_render.emit import output
 from everest_render.model import ResolvedCluster
 from everest_render.pipeline import read_repository, render_incremental, render_repository
 from everest_render.results import RenderResult
@@ -599,24 +600,35 @@ def test_render_after_out_was_edited_judges_destructive_changes_as_without_the_c
     assert "missing: " in runs[0].output
 
 
-def test_out_files_taken_from_the_cache_are_read_only_for_what_out_lacks(repo, tmp_path, monkeypatch, later):
-    # The run entry holds each out/ file's digest: with out/ as rendered, no bucket is read;
-    # a bucket lost meanwhile (the cache is safe to delete) is rendered again when needed.
+def three_namespaces(repo: Repo, tmp_path: Path, monkeypatch) -> tuple[CliRunner, list[str]]:
+    """The toy provider's clusters db0-db2 in namespaces a-c, rendered through a cache of
+    tmp_path's: the runner and the render command."""
     monkeypatch.setenv("EVEREST_RENDER_CACHE", str(tmp_path / "cache"))
     write_toy_provider(repo, GOOD_TEMPLATE)
     for index, namespace in enumerate(["a", "b", "c"]):
         repo.write(f"clusters/db{index}.yaml", toy_cluster(f"db{index}", namespace=namespace))
-    runner = CliRunner()
-    command = ["render", "--repo", str(repo.root)]
+    return CliRunner(), ["render", "--repo", str(repo.root)]
+
+
+def buckets_read(monkeypatch) -> list[int]:
+    """The numbers of the run entry's buckets read from the cache (cache/kept.py)."""
+    read: list[int] = []
+    real = snapshot.Snapshot._bucket
+    monkeypatch.setattr(snapshot.Snapshot, "_bucket", lambda self, number: read.append(number) or real(self, number))
+    return read
+
+
+def test_out_files_taken_from_the_cache_are_read_only_for_what_out_lacks(repo, tmp_path, monkeypatch, later):
+    # The run entry holds each out/ file's digest: with out/ as rendered, no bucket is read;
+    # a bucket lost meanwhile (the cache is safe to delete) is rendered again when needed.
+    runner, command = three_namespaces(repo, tmp_path, monkeypatch)
     for _ in range(2):  # the second records out/
         assert runner.invoke(cli_main, command).exit_code == 0
     expected = tree(repo.root / "out")
     store = Store.open(tmp_path / "cache")
     kept = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", "None")
     assert kept.last(lambda: {}) is not None and kept.buckets
-    read: list[int] = []
-    real = snapshot.Snapshot._bucket
-    monkeypatch.setattr(snapshot.Snapshot, "_bucket", lambda self, number: read.append(number) or real(self, number))
+    read = buckets_read(monkeypatch)
     assert runner.invoke(cli_main, command).exit_code == 0
     assert runner.invoke(cli_main, [*command, "--check"]).exit_code == 0
     assert read == []
@@ -631,6 +643,24 @@ def test_out_files_taken_from_the_cache_are_read_only_for_what_out_lacks(repo, t
     kept = snapshot.Snapshot(store, renderer_identity(), repo.root, repo.root / "out", "None")
     assert kept.last(lambda: {}) is not None and all(store.has(key) for key in kept.buckets.values())
     assert tree(repo.root / "out") == {**expected, "b/db1.yaml": tree(repo.root / "out")["b/db1.yaml"]}
+
+
+def test_out_files_read_within_the_racy_window_are_compared_by_digest_reading_no_bucket(repo, tmp_path, monkeypatch):
+    # out/ just written (judged by the real clock): its stat cannot stand for its bytes, so a
+    # replay reads each file, and compares it with the digest the run entry holds rather than
+    # with the bytes of the file's bucket (a fleet's whole out/ after a fresh render).
+    runner, command = three_namespaces(repo, tmp_path, monkeypatch)
+    assert runner.invoke(cli_main, command).exit_code == 0
+    expected = tree(repo.root / "out")
+    read = buckets_read(monkeypatch)
+    opened: list[str] = []
+    reader = output._read_regular
+    monkeypatch.setattr(output, "_read_regular", lambda target, *rest: opened.append(target) or reader(target, *rest))
+    assert runner.invoke(cli_main, command).exit_code == 0
+    assert read == [] and f"{repo.root / 'out'}/a/db0.yaml" in opened
+    (repo.root / "out/b/db1.yaml").write_text("edited by hand\n")  # read, not holding its digest: written again
+    assert runner.invoke(cli_main, command).exit_code == 0
+    assert tree(repo.root / "out") == expected
 
 
 def test_a_lost_bucket_that_cannot_be_made_again_stops_the_render_writing_nothing(repo, tmp_path, monkeypatch, later):

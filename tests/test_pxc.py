@@ -10,11 +10,13 @@ byte-exact constants from the lengths and sha256 prefixes recorded there.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 import textwrap
 
+import jinja2
 import pytest
 
 from everest_render.render.templates import ProviderRenderer
@@ -592,6 +594,36 @@ def test_backups_and_pmm3_add_storage_credentials_and_the_pmm_token(repo):
         "everest-secrets-orders": ["root", "xtrabackup", "monitor", "proxyadmin", "operator", "replication", "pmmservertoken"],
         "s3-creds": ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
     }
+
+
+def test_a_clusters_secrets_are_evaluated_in_one_jinja_context(repo, monkeypatch):
+    """Every spec.secrets expression of a cluster (when, forEach, each item's name) runs in one
+    Jinja context made for it, not one made anew for each; ``item`` is seen by the names only,
+    and a name that cannot be evaluated is still shown in place."""
+    backups = "backup: {schedules: [{name: a, schedule: '0 1 * * *', backupStorage: s3-main}]}\n"
+    repo.write("clusters/shop/orders.yaml", pxc(WITH_BACKUP + backups))
+    repo.write("clusters/shop/references.yaml", STORAGES)
+    (cluster,) = repo.resolved()
+    renderer = ProviderRenderer(cluster.provider)
+    extra = (
+        {"name": "item ~ '-' ~ cluster.name", "forEach": "['a', 'b']", "keys": ["k"], "createdBy": "you"},
+        {"name": "'never'", "when": "item is defined", "keys": ["k"], "createdBy": "you"},
+        {"name": "item.missing.deeper", "forEach": "[{}]", "keys": ["k"], "createdBy": "you"},
+    )
+    renderer.provider = dataclasses.replace(cluster.provider, secrets=(*cluster.provider.secrets, *extra))
+    made = []
+    new_context = jinja2.Template.new_context
+    monkeypatch.setattr(jinja2.Template, "new_context", lambda self, *a, **k: made.append(self) or new_context(self, *a, **k))
+    names = [s["name"] for s in renderer.required_secrets(cluster)]
+    assert names == [
+        "(cannot evaluate spec.secrets name 'item.missing.deeper': UndefinedError: 'dict object' has no attribute 'missing')",
+        "a-orders",
+        "b-orders",
+        "everest-secrets-orders",
+        "haproxy-env-secret",
+        "s3-creds",
+    ]
+    assert len(made) == 1  # before: one for each expression evaluated (15)
 
 
 def test_a_pmm2_client_needs_the_pmm_server_key_instead(repo):

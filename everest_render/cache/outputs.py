@@ -73,10 +73,11 @@ class OutputRecord:
         self.seen.update(zip(itertools.compress(paths, trusted), itertools.compress(expected, trusted), strict=True))
         return set(itertools.compress(paths, trusted))
 
-    def saw(self, path: str, found: os.stat_result, content: bytes) -> None:
-        """out/``path`` was read and held ``content``; ``found``: its stat taken before the read."""
+    def saw(self, path: str, found: os.stat_result, digest: bytes) -> None:
+        """out/``path`` was read and held the bytes whose SHA-256 is ``digest``; ``found``: its
+        stat taken before the read."""
         if stat.S_ISREG(found.st_mode) and snapshot.settled(found, self.started):
-            self.seen[path] = snapshot.record_of(found, hashlib.sha256(content).digest())
+            self.seen[path] = snapshot.record_of(found, digest)
 
     def clean_folder(self, folder: str, found: os.stat_result) -> tuple[str, ...] | None:
         """When out/``folder`` (``found``: its lstat) is known to hold no old writer's temporary

@@ -10,7 +10,6 @@ read back like a provider's: only the kinds the manifest lists, each with a meta
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
@@ -18,7 +17,7 @@ import jinja2
 
 from everest_render.check.core import identity
 from everest_render.diagnostics import Diagnostic
-from everest_render.model import AppliedExtension, Extension, RenderedObject, ResolvedCluster, SharedObject
+from everest_render.model import AppliedExtension, Extension, ObjectRef, RenderedObject, ResolvedCluster, SharedObject
 from everest_render.render.context import TemplateContext, template_context
 from everest_render.render.templates import ProviderRenderer, TemplateRenderer
 
@@ -63,36 +62,46 @@ class ExtensionRenderer(TemplateRenderer):
     def render(self, resolved: ResolvedCluster, context: Mapping[str, Any]) -> tuple[list[RenderedObject], list[Diagnostic]]:
         objects: list[RenderedObject] = []
         problems: list[Diagnostic] = []
+        extension = self.extension.name
         for name, (template, shared) in self.templates.items():
             text, problem = self._render_text(resolved, name, template, context)
             if text is None:
                 problems.extend([problem] if problem is not None else [])
                 continue
             found, parse_problems = self._parse_output(resolved, name, text)
-            objects.extend(dataclasses.replace(o, extension=self.extension.name, shared=shared) for o in found)
+            # Built directly: `dataclasses.replace` looks every field up anew, for each object.
+            objects.extend(RenderedObject(o.obj, o.cluster, o.template, extension, shared) for o in found)
             problems.extend(parse_problems)
         return objects, problems
 
 
-def extension_context(resolved: ResolvedCluster, applied: AppliedExtension, secrets: list[dict[str, Any]]) -> ExtensionContext:
-    base = template_context(resolved)
+def extension_context(
+    resolved: ResolvedCluster, applied: AppliedExtension, base: TemplateContext, secrets: list[SecretNeeded]
+) -> ExtensionContext:
+    """What ``applied``'s templates read for ``resolved``: its template context ``base`` and the
+    `secrets_needed` of its provider, both made once for every extension the cluster applies."""
     return {
         **base,
         "settings": dict(applied.settings),
         "extension": {"name": applied.extension.name},
-        "secrets": [
-            {
-                "name": s["name"],
-                "keys": list(s["keys"]),
-                "operatorGenerates": list(s.get("operatorGenerates", [])),
-                "operatorWrites": list(s.get("operatorWrites", [])),
-                "createdBy": s["createdBy"],
-                "description": s["description"],
-            }
-            for s in secrets
-        ],
+        "secrets": secrets,
         "gitops": {"annotations": dict(resolved.gitops.annotations)},
     }
+
+
+def secrets_needed(secrets: list[dict[str, Any]]) -> list[SecretNeeded]:
+    """The ``secrets`` an extension's template reads, of a provider's required Secrets."""
+    return [
+        {
+            "name": s["name"],
+            "keys": list(s["keys"]),
+            "operatorGenerates": list(s.get("operatorGenerates", [])),
+            "operatorWrites": list(s.get("operatorWrites", [])),
+            "createdBy": s["createdBy"],
+            "description": s["description"],
+        }
+        for s in secrets
+    ]
 
 
 def render_extensions(
@@ -101,12 +110,15 @@ def render_extensions(
     shared_only: bool = False,
     renderers: dict[int, ExtensionRenderer] | None = None,
     secrets_of: dict[int, ProviderRenderer] | None = None,
+    contexts: dict[ObjectRef, TemplateContext] | None = None,
 ) -> tuple[list[RenderedObject], list[Diagnostic]]:
     """Every applied extension's objects for every cluster, extensions in their order.
     ``shared_only``: only the shared templates (clusters outside a selection whose namespace's
     shared objects are selected). ``renderers`` (by extension) and ``secrets_of`` (by provider):
     what earlier calls compiled, reused and added to; a render calls this once a cluster, and
-    compiling an extension's templates costs more than rendering them."""
+    compiling an extension's templates costs more than rendering them. ``contexts``: the
+    clusters' template contexts their providers' render made (`render_clusters`), each taken
+    out once read."""
     renderers = renderers if renderers is not None else {}
     secrets_of = secrets_of if secrets_of is not None else {}
     objects: list[RenderedObject] = []
@@ -117,12 +129,16 @@ def render_extensions(
         key = id(resolved.provider)
         if key not in secrets_of:
             secrets_of[key] = ProviderRenderer(resolved.provider)
-        secrets = secrets_of[key].required_secrets(resolved)
+        # The same for every extension the cluster applies; a template cannot change them (the
+        # sandbox is immutable).
+        base = contexts.pop(resolved.ref, None) if contexts is not None else None
+        base = template_context(resolved) if base is None else base
+        secrets = secrets_needed(secrets_of[key].required_secrets(resolved, base))
         for applied in resolved.extensions:
             renderer = renderers.get(id(applied.extension))
             if renderer is None:
                 renderer = renderers[id(applied.extension)] = ExtensionRenderer(applied.extension)
-            found, found_problems = renderer.render(resolved, extension_context(resolved, applied, secrets))
+            found, found_problems = renderer.render(resolved, extension_context(resolved, applied, base, secrets))
             objects.extend(o for o in found if o.shared or not shared_only)
             problems.extend(found_problems)
     return objects, problems

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from functools import update_wrapper
 from itertools import chain, repeat
 from operator import length_hint
-from types import BuiltinMethodType, MethodType
+from types import BuiltinMethodType, GeneratorType, MethodType
 from typing import Any
 
 import jinja2
@@ -28,6 +28,7 @@ from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, DependencyFinderVisitor, Frame, optimizeconst
 from jinja2.environment import TemplateModule
 from jinja2.idtracking import VAR_LOAD_ALIAS, VAR_LOAD_PARAMETER, VAR_LOAD_RESOLVE, VAR_LOAD_UNDEFINED
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter, safe_range
 from jinja2.utils import Namespace, _PassArg
@@ -152,9 +153,15 @@ WIDTH_TAKERS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "in
 
 
 # What check_size passes at a glance: these when short enough (a call's arguments are mostly
-# these), and those always.
+# these), and those always: exact types that are no str, list, tuple, dict, bytes or int, so
+# check_size has nothing to check of them. Besides plain values, what Jinja hands the helpers
+# first (the context, eval context or environment, `_PassArg`), what ``map``, ``select`` and
+# the like return (a generator), and a mapping's views (``storages.values()``); the sandbox
+# and the namespace, once their classes are defined below.
 _SIZED = frozenset({str, dict, list, tuple})
-_UNSIZED = frozenset({bool, type(None), float})
+_UNSIZED = frozenset(
+    {bool, type(None), float, GeneratorType, EvalContext, Context, type({}.keys()), type({}.values()), type({}.items())}
+)
 
 
 def _check_arguments(args: Sequence[Any], kwargs: dict[str, Any], name: str) -> None:
@@ -351,7 +358,7 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         for table in (self.filters, self.tests):
             for name, function in list(table.items()):
                 if not getattr(function, "_bounded", False):
-                    table[name] = _bounded(function, self.budget)
+                    table[name] = _bounded(function if self.is_async else _synchronous(function), self.budget)
         # The globals `call` may call as they are: what the sandbox deems safely callable and
         # Jinja passes nothing to (``dict``, ``namespace``, ``range``, ``required``, ``fail``).
         for function in self.globals.values():
@@ -517,6 +524,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
 
+_UNSIZED |= {BoundedSandbox, BoundedNamespace}  # (see `_UNSIZED` above)
+
+
 class _WidthProbe(SandboxedFormatter):
     """Goes through a ``str.format`` call as the sandbox's formatter does (the same fields, read
     the same sandboxed way), refusing each spec whose width or precision, once its nested
@@ -551,6 +561,15 @@ def _huge_star_width(text: str, values: Any) -> bool:
     return False
 
 
+def _synchronous(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Of a Jinja filter with an async variant (``map``, ``list``, ``unique``, ...), the function
+    its wrapper calls in an environment that is not async, as its wrapper calls it: the wrapper
+    asks on every call which one to call (and takes an eval context only to drop it)."""
+    if getattr(function, "jinja_async_variant", False) and callable(getattr(function, "__wrapped__", None)):
+        return function.__wrapped__  # type: ignore[attr-defined, no-any-return]
+    return function
+
+
 def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]:
     name = getattr(function, "__name__", "")
     formats = name in ("do_format", "format")
@@ -580,7 +599,12 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
                     check_size(value)
             if kwargs:
                 for value in kwargs.values():
-                    check_size(value)
+                    kind = type(value)
+                    if kind in _SIZED:
+                        if len(value) > MAX_OUTPUT_CHARS:
+                            check_size(value)
+                    elif kind not in _UNSIZED:
+                        check_size(value)
             result = function(*args, **kwargs)
             kind = type(result)
             if kind in _SIZED:

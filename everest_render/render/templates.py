@@ -21,9 +21,9 @@ from everest_render.diagnostics import Diagnostic, format_path, parse_path
 from everest_render.load.documents import Refused, compose_stream, node_value
 from everest_render.load.line_reader import read_rendered
 from everest_render.load.text import text_problems
-from everest_render.model import Provider, RenderedObject, ResolvedCluster, TemplateSource
+from everest_render.model import ObjectRef, Provider, RenderedObject, ResolvedCluster, TemplateSource
 from everest_render.render import prepared
-from everest_render.render.context import template_context
+from everest_render.render.context import TemplateContext, template_context
 from everest_render.render.functions import FILTERS, GLOBALS, TemplateFailure
 from everest_render.render.limits import BoundedSandbox, render_bounded
 from everest_render.render.tracing import cluster_field, last_read
@@ -217,8 +217,9 @@ class ProviderRenderer(TemplateRenderer):
                     Diagnostic(f"{provider.folder}/{name}", error.lineno or 1, 1, f"template syntax error: {error.message}")
                 )
 
-    def render(self, resolved: ResolvedCluster) -> tuple[list[RenderedObject], list[Diagnostic]]:
-        context = template_context(resolved)
+    def render(self, resolved: ResolvedCluster, context: Mapping[str, Any] | None = None) -> tuple[list[RenderedObject], list[Diagnostic]]:
+        """The cluster's objects (``context``: its template context, when the caller made it)."""
+        context = template_context(resolved) if context is None else context
         problems = self._broken_rules(resolved, context)
         if problems:
             return [], problems  # the templates may assume what the rules guarantee
@@ -257,18 +258,37 @@ class ProviderRenderer(TemplateRenderer):
                 broken.append(resolved.cluster.document.at(parse_path(check["at"]), problem))
         return broken
 
-    def required_secrets(self, resolved: ResolvedCluster) -> list[dict[str, Any]]:
-        """The Secrets this cluster needs (spec.secrets of the provider), evaluated for it."""
-        context = template_context(resolved)
+    def required_secrets(self, resolved: ResolvedCluster, context: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The Secrets this cluster needs (spec.secrets of the provider), evaluated for it
+        (``context``: its template context, when the caller has made it already)."""
+        context = template_context(resolved) if context is None else context
+        # Every expression evaluated in one Jinja context for the cluster (as `_broken_rules`
+        # does), made for the first: not a new one, with a copy of the template context, each.
+        scope: jinja2.runtime.Context | None = None
+
+        def value(source: str, **item: Any) -> Any:
+            nonlocal scope
+            expression = self._expression(source)
+            if type(expression) is not TemplateExpression:
+                return expression(**{**context, **item})
+            if scope is None:
+                scope = expression._template.new_context(dict(context))
+            scope.vars.update(item)  # a forEach entry's ``item``, for its name only
+            try:
+                return _evaluated(expression, scope)
+            finally:
+                for name in item:
+                    scope.vars.pop(name, None)
+
         needed: list[dict[str, Any]] = []
         for entry in self.provider.secrets:
             self.env.budget.reset()
             try:
-                if "when" in entry and not self._expression(entry["when"])(**context):
+                if "when" in entry and not value(entry["when"]):
                     continue
-                items = self._expression(entry["forEach"])(**context) if "forEach" in entry else None
+                items = value(entry["forEach"]) if "forEach" in entry else None
                 items = [None] if items is None else list(items)
-                names = [str(self._expression(entry["name"])(**{**context, "item": item})) for item in items]
+                names = [str(value(entry["name"], item=item)) for item in items]
             except Exception as error:
                 # A syntax error is reported when the provider loads; what fails only for this
                 # cluster is shown in place of the name rather than ending the command.
@@ -323,11 +343,15 @@ def _chain(frames: list[traceback.FrameSummary]) -> str:
 
 
 def render_clusters(
-    clusters: Iterable[ResolvedCluster], renderers: dict[int, ProviderRenderer] | None = None
+    clusters: Iterable[ResolvedCluster],
+    renderers: dict[int, ProviderRenderer] | None = None,
+    contexts: dict[ObjectRef, TemplateContext] | None = None,
 ) -> tuple[list[RenderedObject], list[Diagnostic]]:
     """Render every cluster with its provider, compiling each provider's templates once
     (``renderers``: providers compiled by an earlier call, reused and added to). A provider's
-    own problems are reported by every call that uses it."""
+    own problems are reported by every call that uses it. ``contexts``: where to keep the
+    template context of each cluster that applies an extension, which reads it next
+    (extend/render.py)."""
     renderers = renderers if renderers is not None else {}
     reported: set[int] = set()
     objects: list[RenderedObject] = []
@@ -339,7 +363,10 @@ def render_clusters(
         if key not in reported:
             reported.add(key)
             problems.extend(renderers[key].problems)
-        found, found_problems = renderers[key].render(resolved)
+        context = template_context(resolved)
+        if contexts is not None and resolved.extensions:
+            contexts[resolved.ref] = context
+        found, found_problems = renderers[key].render(resolved, context)
         objects.extend(found)
         problems.extend(found_problems)
     return objects, problems
