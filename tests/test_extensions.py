@@ -138,6 +138,20 @@ def test_shared_objects_are_rendered_once_into_the_namespace_file(repo):
     ]
 
 
+def test_a_shared_object_is_one_when_every_cluster_writes_it_alike(repo):
+    # Python takes 1 and true for equal values; the API server, the files and each cluster's
+    # extension do not: the namespace's one object would carry the first cluster's.
+    repo.write("clusters/shop/orders.yaml", mongodb())
+    repo.write("clusters/shop/carts.yaml", mongodb("carts"))
+    template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: common\ndata: {a: {{ 1 if cluster.name == 'carts' else 'true' }}}\n"
+    extension(repo, "common", template, kind="ConfigMap", api_version="v1", shared=True)
+    enable(repo, "common: {}")
+    assert repo.errors() == [
+        "extensions/common/object.yaml.j2:1:1: extension common renders ConfigMap shop/common differently for shop/carts and "
+        "shop/orders: a shared object must be the same for every cluster that needs it"
+    ]
+
+
 def test_an_extension_may_not_render_a_providers_kind_nor_overwrite_its_objects(repo):
     repo.write("clusters/shop/orders.yaml", mongodb())
     extension(repo, "evil", "apiVersion: psmdb.percona.com/v1\nkind: PerconaServerMongoDB\nmetadata: {name: orders}\nspec: {}\n",

@@ -71,3 +71,29 @@ def test_slices_of_clusters_start_at_ends_of_cache_groups():
         assert starts and set(starts) <= ends and starts == sorted(starts)
         assert len(set(starts)) >= count // 2  # spread over the fleet, not bunched
     assert _group_ends(paths[:3], 4) == [] or set(_group_ends(paths[:3], 4)) <= {3}
+
+
+def test_without_a_cache_each_worker_hands_back_many_small_slices(fleet, monkeypatch):
+    # A worker's results come back a slice at a time: in one half a fleet each, the parent held
+    # a half's pickled results beside what it had unpickled (the largest process of a render).
+    import everest_render.parallel
+    import everest_render.pipeline
+
+    counts = []
+
+    def counted(*args, **kwargs):
+        wait = start_slices(*args, **kwargs)
+
+        def waited():
+            results = wait()
+            counts.append(len(results))
+            return results
+
+        return waited
+
+    monkeypatch.setattr(everest_render.parallel, "start_slices", counted)
+    monkeypatch.setattr(everest_render.pipeline, "start_slices", counted)
+    files = read_repository(fleet)
+    several = render_repository(files, jobs=2)
+    assert counts == [2 * SLICES_PER_JOB]
+    assert several.plan.files == render_repository(files, jobs=1).plan.files

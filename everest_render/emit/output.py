@@ -28,7 +28,7 @@ from everest_render.emit.order import object_sort_key
 from everest_render.emit.yaml_text import dump_document
 
 if TYPE_CHECKING:  # only named in annotations: a replayed render defines no model class
-    from everest_render.model import ObjectRef, PassthroughObject, RenderedObject
+    from everest_render.model import ObjectRef, PassthroughObject, RenderedObject, SharedObject
 
 INDEX_FILE = ".everest-render-index"
 INDEX_HEADER = "# Files under this folder written by everest-render; `render` prunes only these.\n"
@@ -73,19 +73,17 @@ def cluster_files(objects: Iterable[RenderedObject], kind_orders: Mapping[Object
     (``kind_orders``: each cluster's provider's ``kindOrder``)."""
     by_cluster: dict[ObjectRef, list[RenderedObject]] = defaultdict(list)
     for rendered in objects:
-        if not rendered.shared:  # an extension's namespace objects go to extension_files
+        if not rendered.shared:  # an extension's namespace objects: pipeline.shared_object
             by_cluster[rendered.cluster].append(rendered)
-        else:
-            vars(rendered).pop("text", None)  # as _written: written again there
     files: dict[str, bytes] = {}
     for ref in sorted(by_cluster):
         kind_order = kind_orders.get(ref, ())
         ordered = sorted(by_cluster[ref], key=lambda o: object_sort_key(ref.namespace, ref.name, o.obj, kind_order))
-        files[f"{ref.namespace}/{ref.name}.yaml"] = "".join(_written(o) for o in ordered).encode()
+        files[f"{ref.namespace}/{ref.name}.yaml"] = "".join(written_text(o) for o in ordered).encode()
     return files
 
 
-def _written(rendered: RenderedObject) -> str:
+def written_text(rendered: RenderedObject) -> str:
     """The object's document, as written for its marks (model.RenderedObject.text) or now; the
     object forgets it then: it is held on (and sent between processes) for what it is."""
     text = rendered.text
@@ -93,16 +91,16 @@ def _written(rendered: RenderedObject) -> str:
     return text
 
 
-def extension_files(shared: Iterable[RenderedObject]) -> dict[str, bytes]:
+def extension_files(shared: Iterable[SharedObject]) -> dict[str, bytes]:
     """``<namespace>/_extensions.yaml``: the extensions' shared objects of each namespace, in
     the canonical order (one BackupStorage's credentials, whichever clusters need them)."""
-    by_namespace: dict[str, list[RenderedObject]] = defaultdict(list)
-    for rendered in shared:
-        by_namespace[rendered.cluster.namespace].append(rendered)
+    by_namespace: dict[str, list[SharedObject]] = defaultdict(list)
+    for kept in shared:
+        by_namespace[kept.cluster.namespace].append(kept)
     files: dict[str, bytes] = {}
     for namespace in sorted(by_namespace):
-        ordered = sorted(by_namespace[namespace], key=lambda o: object_sort_key(namespace, "", o.obj))
-        files[f"{namespace}/{EXTENSIONS_FILE}"] = "".join(_written(o) for o in ordered).encode()
+        ordered = sorted(by_namespace[namespace], key=attrgetter("order"))
+        files[f"{namespace}/{EXTENSIONS_FILE}"] = "".join(kept.text for kept in ordered).encode()
     return files
 
 

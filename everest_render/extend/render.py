@@ -17,7 +17,7 @@ import jinja2
 
 from everest_render.check.core import identity
 from everest_render.diagnostics import Diagnostic
-from everest_render.model import AppliedExtension, Extension, ObjectRef, RenderedObject, ResolvedCluster
+from everest_render.model import AppliedExtension, Extension, ObjectRef, RenderedObject, ResolvedCluster, SharedObject
 from everest_render.render.context import TemplateContext, template_context
 from everest_render.render.templates import ProviderRenderer, TemplateRenderer
 
@@ -174,17 +174,18 @@ def overwrite_problems(
     return kept, problems
 
 
-def shared_once(objects: Iterable[RenderedObject]) -> tuple[list[RenderedObject], list[Diagnostic]]:
+def shared_once(objects: Iterable[SharedObject]) -> tuple[list[SharedObject], list[Diagnostic]]:
     """Shared objects rendered for several clusters, kept once (the first cluster's, by name);
-    two clusters rendering different objects of one identity is an error naming both."""
-    first: dict[tuple[str, str, str, str], RenderedObject] = {}
+    two clusters rendering different objects of one identity (their texts differ: what each
+    would apply) is an error naming both."""
+    first: dict[tuple[str, str, str, str], SharedObject] = {}
     problems: list[Diagnostic] = []
     for rendered in sorted(objects, key=lambda o: o.cluster):
-        key = identity(rendered.obj)
+        key = rendered.identity
         seen = first.get(key)
         if seen is None:
             first[key] = rendered
-        elif seen.obj != rendered.obj:
+        elif seen.text != rendered.text:
             _, kind, namespace, name = key
             message = (
                 f"extension {rendered.extension} renders {kind} {namespace}/{name} differently for {seen.cluster} and "
