@@ -165,6 +165,34 @@ def test_a_block_read_before_is_each_document_its_own_copy() -> None:
     assert (read_rendered(text) or [])[0] == second
 
 
+def test_a_text_read_again_is_parsed_twice_at_most_each_document_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template's whole output read before is kept from its second reading on (an extension
+    renders the same text for every cluster of one name): its documents are libyaml's, new each
+    time, and the emitter is handed the bytes of their blocks as when they are read (marshalled.py)."""
+    import marshal
+
+    from everest_render import marshalled
+
+    text = (
+        "apiVersion: v1\nkind: Thing\nmetadata:\n  name: text-read-again\n  labels: {a: b}\n"
+        "spec:\n  size: 3\n  ports:\n    - {port: 1}\n  sel:\n    x: [1, 2]\n"
+        "empty: {}\nitems:\n  - one\n---\nkind: Other\nspec:\n  enabled: true\n"
+    )
+    split = line_reader._split
+    parsed = []
+    monkeypatch.setattr(line_reader, "_split", lambda *args, **kwargs: parsed.append(1) or split(*args, **kwargs))
+    readings = [read_rendered(text) or [] for _ in range(4)]
+    assert len(parsed) == 2  # the first two readings; then kept (each reading parsed it before)
+    expected = by_libyaml(text)
+    assert all(typed(read) == typed(expected) for read in readings)
+    readings[2][0]["spec"]["ports"][0]["port"] = 9
+    readings[2][0]["metadata"]["labels"]["a"] = "c"
+    readings[2][0]["items"].append("two")
+    assert typed(readings[3]) == typed(expected)
+    block = readings[3][0]["spec"]["sel"]
+    assert marshal.loads(marshalled.take(block) or b"") == block
+
+
 @pytest.mark.parametrize(
     "body",
     [

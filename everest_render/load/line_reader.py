@@ -98,12 +98,87 @@ _FLOW_DEPTH = 32
 def read_rendered(text: str) -> list[Any] | None:
     """The documents of ``text`` (empty ones dropped), or None when it leaves the subset."""
     # Each value takes a character at least: no text this short can hold more than MAX_VALUES.
+    known = _TEXTS.get(text)
+    if known is not None:
+        return _rebuilt(known)
     if len(text) > MAX_VALUES or _other_breaks(text):
         return None
     try:
-        return [_document(lines) for lines in _split(text, remember=True) if lines]
+        documents = [_document(lines) for lines in _split(text, remember=True) if lines]
     except (_Outside, RecursionError):
         return None
+    if len(text) <= _TEXT_CHARACTERS:
+        # Kept the second time a text is read (its hash, cached by the string, says so): most
+        # texts are read once (a provider's objects name their cluster), and those are not
+        # marshalled for nothing.
+        seen = hash(text)
+        if seen in _SEEN:
+            try:
+                stored = _stored(documents)
+            except ValueError:  # nested too deeply for marshal: read each time
+                return documents
+            if len(_TEXTS) >= _TEXTS_REMEMBERED:
+                _TEXTS.clear()
+            _TEXTS[text] = stored
+        else:
+            if len(_SEEN) >= _REMEMBERED:
+                _SEEN.clear()
+            _SEEN.add(seen)
+    return documents
+
+
+# Whole texts of template output read twice, by text, with their documents as `_stored` holds
+# them: an extension's output is the same for every cluster of the same name and engine
+# (NetworkPolicy, PodMonitor: names, not namespaces, which post-processing adds), and a
+# namespace's clusters render the same shared ExternalSecrets.
+_TEXTS: dict[str, tuple[Any, ...]] = {}
+_TEXTS_REMEMBERED = 512
+_TEXT_CHARACTERS = 16_384
+_SEEN: set[int] = set()
+_AS_IS, _MARSHALLED, _LEVEL = 0, 1, 2
+
+
+def _stored(documents: list[Any]) -> tuple[Any, ...]:
+    """``documents`` as `_rebuilt` makes them again, each a tuple of its entries (key, how,
+    what): a value no one can change as it is, a collection as marshal's bytes (version 2, as
+    `_remembered`), and a mapping's entries (but metadata's) the same way one level down: the
+    emitter takes the bytes of those blocks rather than marshalling them (marshalled.py)."""
+
+    def entry(key: Any, value: Any) -> tuple[Any, int, Any]:
+        if type(value) in _SHARED:
+            return key, _AS_IS, value
+        return key, _MARSHALLED, marshal.dumps(value, 2)
+
+    return tuple(
+        tuple(
+            (key, _LEVEL, tuple(entry(child, item) for child, item in value.items()))
+            if type(value) is dict and value and key != "metadata"
+            else entry(key, value)
+            for key, value in document.items()
+        )
+        for document in documents
+    )
+
+
+def _rebuilt(stored: tuple[Any, ...]) -> list[Any]:
+    """The documents `_stored` keeps, each new (no two documents share a collection)."""
+    documents = []
+    for entries in stored:
+        document = {}
+        for key, how, what in entries:
+            if how == _LEVEL:
+                level = {}
+                for child, child_how, written in what:
+                    if child_how == _MARSHALLED:
+                        block = level[child] = marshal.loads(written)
+                        marshalled.remember(block, written)
+                    else:
+                        level[child] = written
+                document[key] = level
+            else:
+                document[key] = what if how == _AS_IS else marshal.loads(what)
+        documents.append(document)
+    return documents
 
 
 def read_input(text: str) -> list[tuple[int, Any]] | None:
