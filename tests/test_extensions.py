@@ -120,12 +120,18 @@ def test_extension_objects_sit_in_the_clusters_file_in_the_api_order_with_its_la
     assert secret["metadata"]["annotations"] == {"argocd.argoproj.io/sync-wave": "1"}  # its own wave wins over the cluster's
 
 
-def test_shared_objects_are_rendered_once_into_the_namespace_file(repo):
+def shared_by_orders_and_carts(repo, template: str) -> None:
+    """Clusters shop/orders and shop/carts, and extension ``common`` on, whose one shared
+    template renders a ConfigMap: ``template``."""
     repo.write("clusters/shop/orders.yaml", mongodb())
     repo.write("clusters/shop/carts.yaml", mongodb("carts"))
-    template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: common\ndata: {a: b}\n"
     extension(repo, "common", template, kind="ConfigMap", api_version="v1", shared=True)
     enable(repo, "common: {}")
+
+
+def test_shared_objects_are_rendered_once_into_the_namespace_file(repo):
+    template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: common\ndata: {a: b}\n"
+    shared_by_orders_and_carts(repo, template)
     plan = repo.result().plan.files
     assert plan["shop/_extensions.yaml"].decode() == (
         "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    app.kubernetes.io/managed-by: everest-render\n"
@@ -141,11 +147,8 @@ def test_shared_objects_are_rendered_once_into_the_namespace_file(repo):
 def test_a_shared_object_is_one_when_every_cluster_writes_it_alike(repo):
     # Python takes 1 and true for equal values; the API server, the files and each cluster's
     # extension do not: the namespace's one object would carry the first cluster's.
-    repo.write("clusters/shop/orders.yaml", mongodb())
-    repo.write("clusters/shop/carts.yaml", mongodb("carts"))
     template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: common\ndata: {a: {{ 1 if cluster.name == 'carts' else 'true' }}}\n"
-    extension(repo, "common", template, kind="ConfigMap", api_version="v1", shared=True)
-    enable(repo, "common: {}")
+    shared_by_orders_and_carts(repo, template)
     assert repo.errors() == [
         "extensions/common/object.yaml.j2:1:1: extension common renders ConfigMap shop/common differently for shop/carts and "
         "shop/orders: a shared object must be the same for every cluster that needs it"

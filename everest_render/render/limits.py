@@ -590,21 +590,13 @@ def _bounded(function: Callable[..., Any], budget: Budget) -> Callable[..., Any]
             # The same checks for every other helper (most are ``| tojson``), inline: a call per
             # check was a fifth of the template stage.
             next(budget.ticks)
-            for value in args:
+            for value in (*args, *kwargs.values()) if kwargs else args:
                 kind = type(value)
                 if kind in _SIZED:
                     if len(value) > MAX_OUTPUT_CHARS:
                         check_size(value)
                 elif kind not in _UNSIZED:
                     check_size(value)
-            if kwargs:
-                for value in kwargs.values():
-                    kind = type(value)
-                    if kind in _SIZED:
-                        if len(value) > MAX_OUTPUT_CHARS:
-                            check_size(value)
-                    elif kind not in _UNSIZED:
-                        check_size(value)
             result = function(*args, **kwargs)
             kind = type(result)
             if kind in _SIZED:
