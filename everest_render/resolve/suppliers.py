@@ -31,6 +31,12 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+def _target_of(external_secret: Mapping[str, Any]) -> Any:
+    """The Secret an ExternalSecret writes: its spec.target.name, else its own name."""
+    target = _mapping(_mapping(external_secret.get("spec")).get("target")).get("name")
+    return target or _mapping(external_secret.get("metadata")).get("name")
+
+
 def supplied_secret(item: PassthroughObject) -> str | None:
     """The name of the Secret ``item`` creates, for the kinds that create one."""
     data = item.document.data
@@ -42,7 +48,7 @@ def supplied_secret(item: PassthroughObject) -> str | None:
     elif kind == "SealedSecret" and api_version.startswith("bitnami.com/"):
         found = _mapping(_mapping(spec.get("template")).get("metadata")).get("name") or name
     elif kind == "ExternalSecret" and api_version.startswith("external-secrets.io/"):
-        found = _mapping(spec.get("target")).get("name") or name
+        found = _target_of(data)
     else:
         return None
     return found if isinstance(found, str) else None
@@ -101,7 +107,7 @@ def extension_suppliers(
             continue
         spec = _mapping(data.get("spec"))
         target = _mapping(spec.get("target"))
-        name = target.get("name") or _mapping(data.get("metadata")).get("name")
+        name = _target_of(data)
         keys = [str(_mapping(item).get("secretKey")) for item in spec.get("data") or [] if isinstance(item, Mapping)]
         how = POLICY_WORDS.get(str(target.get("creationPolicy")), "")
         own = _mapping(data.get("metadata")).get("name")
@@ -138,8 +144,7 @@ def extension_supplies(objects: Iterable[RenderedObject]) -> tuple[ExtensionSupp
         if rendered.extension is None or data.get("kind") != "ExternalSecret":
             continue
         metadata = _mapping(data.get("metadata"))
-        target = _mapping(_mapping(data.get("spec")).get("target")).get("name") or metadata.get("name")
-        found.append(ExtensionSupply(str(metadata.get("namespace")), str(target), rendered.extension, str(metadata.get("name"))))
+        found.append(ExtensionSupply(str(metadata.get("namespace")), str(_target_of(data)), rendered.extension, str(metadata.get("name"))))
     return tuple(found)
 
 
