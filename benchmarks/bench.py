@@ -154,7 +154,9 @@ RATIOS: list[tuple[str, Callable[[dict[str, float]], float | None], str]] = [
 
 
 def spread(values: list[float]) -> str:
-    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}"
+    # Three places for the small incremental ratios, whose goals (0.04, 0.05) two would blur.
+    places = 3 if max(values) < 0.1 else 2
+    return " / ".join(f"{v:.{places}f}" for v in (min(values), statistics.median(values), max(values)))
 
 
 def measure_fleet(size: int, repeat: int, scratch: Path, kubectl: str | None) -> tuple[int, list[dict[str, float]]]:
