@@ -81,6 +81,10 @@ def floor(texts: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def render_into(repo: Path, out: Path) -> list[str]:
+    return [*RENDER, "--repo", str(repo), "--out", str(out)]
+
+
 def output_texts(out: Path) -> list[str]:
     return [p.read_text() for p in sorted(out.rglob("*.yaml"))]
 
@@ -106,15 +110,14 @@ def edit_one(repo: Path, round_: int) -> None:
 def one_round(repo: Path, scratch: Path, round_: int, kubectl: str | None) -> dict[str, float]:
     out = scratch / "out"
     env = {**os.environ, "EVEREST_RENDER_CACHE": str(scratch / "cache")}
-    base = [*RENDER, "--repo", str(repo), "--out", str(out)]
+    base = render_into(repo, out)
     # What the set-up and the last round wrote (a 10,000-cluster fleet is 10,000 new files) is
     # flushed first: else the kernel writes it back during the first render, which then
     # measures the set-up (seen as +0.1-0.2x the floor in the first round at 10,000 clusters).
     os.sync()
     before = floor(output_texts(out))
     full_one, memory = timed([*base, "--no-cache", "--jobs", "1", "--kustomization"], env=env)
-    texts = output_texts(out)
-    figures = {"floor": (before + floor(texts)) / 2, "full 1": full_one, "memory": memory}
+    figures = {"floor": (before + floor(output_texts(out))) / 2, "full 1": full_one, "memory": memory}
     figures["full"] = timed([*base, "--no-cache", "--kustomization"], env=env)[0]
     if kubectl:
         figures["kustomize"] = timed([kubectl, "kustomize", str(out)])[0]
@@ -130,7 +133,7 @@ def one_round(repo: Path, scratch: Path, round_: int, kubectl: str | None) -> di
     figures["diff, cold cache"] = timed(diff, env=cold, ok=(1,))[0]
     figures["diff --no-cache"] = timed([*diff, "--no-cache"], env=env, ok=(1,))[0]
     # Last, and kept until the end: removing a fleet's files makes the next files made slow.
-    empty = [*RENDER, "--repo", str(repo), "--out", str(scratch / f"empty-out-{round_}")]
+    empty = render_into(repo, scratch / f"empty-out-{round_}")
     figures["full 1, empty out/"] = timed([*empty, "--no-cache", "--jobs", "1", "--kustomization"], env=env)[0]
     return figures
 
@@ -166,9 +169,9 @@ def measure_fleet(size: int, repeat: int, scratch: Path, kubectl: str | None) ->
     git(repo, "-c", "user.name=bench", "-c", "user.email=bench@localhost", "commit", "-qm", "fleet")
     kustomize = kubectl if size <= KUSTOMIZE_UP_TO else None
     # out/ as committed: every round renders over it (the first round otherwise alone creates it).
-    out = scratch / f"run-{size}" / "out"
-    timed([*RENDER, "--repo", str(repo), "--out", str(out), "--no-cache", "--kustomization"])
-    rounds = [one_round(repo, scratch / f"run-{size}", index, kustomize) for index in range(repeat)]
+    run = scratch / f"run-{size}"
+    timed([*render_into(repo, run / "out"), "--no-cache", "--kustomization"])
+    rounds = [one_round(repo, run, index, kustomize) for index in range(repeat)]
     return count_clusters(repo), rounds
 
 
